@@ -1,0 +1,1 @@
+"""`we`: a peer-to-peer cooperation node."""

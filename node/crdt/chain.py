@@ -1,0 +1,110 @@
+"""Per-author hash chains: continuity rules, range verification and fork proofs.
+
+Each author's ops in a community form a chain: ``seq`` counts 1, 2, 3 ... and ``prev`` is the
+id of the op before. Because an op's id hashes its whole signed encoding, a valid signature on
+the last op of a contiguous range vouches for every op before it. That lets bulk sync check one
+signature per range instead of one per op.
+
+An op is *authentic* when its own signature verifies, or when an authentic op of the same
+author links to it through ``prev``. Both checks accept the same set of ops, so per-op ingest
+and range ingest converge on the same log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cbor2
+
+from .op import Op, OpError, canonical, decode_op
+
+
+def check_successor(op: Op, before: Op | None) -> None:
+    """Check that ``op`` directly follows ``before`` in its author's chain (``None``: start)."""
+    if before is None:
+        if op.seq != 1:
+            raise OpError("chain_broken", f"seq {op.seq} has no predecessor")
+        return
+    if op.author != before.author or op.community_id != before.community_id:
+        raise OpError("chain_broken", "range mixes authors or communities")
+    if op.seq != before.seq + 1:
+        raise OpError("chain_broken", f"seq {op.seq} does not follow {before.seq}")
+    if op.prev != before.id:
+        raise OpError("chain_broken", f"prev of seq {op.seq} is not the id of seq {before.seq}")
+    if op.lamport <= before.lamport:
+        raise OpError("bad_lamport", f"lamport of seq {op.seq} does not grow")
+
+
+def verify_range(ops: Sequence[Op], before: Op | None = None) -> None:
+    """Accept a contiguous range of one author's ops with a single signature check.
+
+    ``before`` is the op the range continues from (``None`` when it starts at seq 1, or when
+    the caller checks ``ops[0].prev`` itself). The ops must have been decoded with
+    ``verify=False`` or ``verify=True``; only the last signature is checked here.
+    """
+    if not ops:
+        return
+    if before is not None or ops[0].seq == 1:
+        check_successor(ops[0], before)
+    for prev_op, op in zip(ops, ops[1:], strict=False):
+        check_successor(op, prev_op)
+    ops[-1].verify_signature()
+
+
+@dataclass(frozen=True, slots=True)
+class ForkProof:
+    """Two different, validly signed ops by one author at one (community, seq)."""
+
+    a: Op
+    b: Op
+
+    @classmethod
+    def of(cls, x: Op, y: Op) -> ForkProof:
+        a, b = sorted((x, y), key=lambda o: o.id)
+        proof = cls(a, b)
+        proof.check()
+        return proof
+
+    def check(self) -> None:
+        a, b = self.a, self.b
+        if a.id == b.id:
+            raise OpError("fork_same_op", "a fork proof needs two different ops")
+        if (a.community_id, a.author, a.seq) != (b.community_id, b.author, b.seq):
+            raise OpError("fork_mismatch", "the two ops are not at the same chain position")
+        if a.id > b.id:
+            raise OpError("fork_mismatch", "fork proof ops must be ordered by id")
+        a.verify_signature()
+        b.verify_signature()
+
+    @property
+    def community(self) -> bytes:
+        return self.a.community_id
+
+    @property
+    def author(self) -> bytes:
+        return self.a.author
+
+    @property
+    def seq(self) -> int:
+        return self.a.seq
+
+    def encode(self) -> bytes:
+        return canonical([self.a.raw, self.b.raw])
+
+    @classmethod
+    def decode(cls, data: bytes) -> ForkProof:
+        try:
+            pair = cbor2.loads(data)
+        except Exception as exc:
+            raise OpError("malformed", "fork proof is not valid CBOR") from exc
+        if (
+            not isinstance(pair, list)
+            or len(pair) != 2
+            or not all(isinstance(x, bytes) for x in pair)
+            or canonical(pair) != data
+        ):
+            raise OpError("malformed", "fork proof must be a canonical array of two ops")
+        proof = cls(decode_op(pair[0], verify=False), decode_op(pair[1], verify=False))
+        proof.check()
+        return proof

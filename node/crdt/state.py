@@ -1,0 +1,74 @@
+"""Materialized state: the records that ops build, as plain values in named tables.
+
+Handlers (the pure functions that apply one op) read and write a :class:`State`. It remembers
+which keys changed so that the store can persist exactly those rows in the same transaction as
+the ops, and a node never has to replay history when it opens.
+
+Values must be plain CBOR-encodable data (dict, list, str, bytes, int, bool, None).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .causal import CausalIndex
+from .op import Op
+
+Key = tuple[str, bytes | str]
+
+
+class Rejected(Exception):
+    """An authentic op that breaks a rule of its kind. It stays in the log (its author's chain
+    continues through it) but never changes state. ``reason`` is a stable code."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+class State:
+    def __init__(self, rows: dict[str, dict[bytes | str, Any]] | None = None):
+        self._tables: dict[str, dict[bytes | str, Any]] = rows or {}
+        self.dirty: set[Key] = set()
+
+    def get(self, table: str, key: bytes | str, default: Any = None) -> Any:
+        return self._tables.get(table, {}).get(key, default)
+
+    def put(self, table: str, key: bytes | str, value: Any) -> None:
+        self._tables.setdefault(table, {})[key] = value
+        self.dirty.add((table, key))
+
+    def delete(self, table: str, key: bytes | str) -> None:
+        if self._tables.get(table, {}).pop(key, None) is not None:
+            self.dirty.add((table, key))
+
+    def table(self, table: str) -> dict[bytes | str, Any]:
+        """Read-only view intent: callers must write through :meth:`put`."""
+        return self._tables.get(table, {})
+
+    def items(self) -> Iterator[tuple[str, bytes | str, Any]]:
+        for name, rows in self._tables.items():
+            for key, value in rows.items():
+                yield name, key, value
+
+    def take_dirty(self) -> set[Key]:
+        dirty, self.dirty = self.dirty, set()
+        return dirty
+
+
+@dataclass
+class Context:
+    """What a handler may look at besides the op: the state and causal queries."""
+
+    state: State
+    causal: CausalIndex
+
+
+class Handler(Protocol):
+    def __call__(self, op: Op, ctx: Context) -> None: ...
+
+
+HandlerMap = dict[str, Callable[[Op, Context], None]]
