@@ -22,6 +22,12 @@ class OpMeta(NamedTuple):
     seq: int
     lamport: int
     parents: tuple[bytes, ...]  # prev (if any) followed by deps
+    community: bytes = b""
+
+    @classmethod
+    def of(cls, op) -> OpMeta:
+        parents = (op.prev, *op.deps) if op.prev is not None else op.deps
+        return cls(op.id, op.author, op.seq, op.lamport, tuple(parents), op.community_id)
 
 
 VectorClock = dict[bytes, int]
