@@ -1,0 +1,371 @@
+"""The replica: the pure ingest engine that turns a set of ops into state.
+
+It decides, for each authentic op, whether it can be applied now (its whole causal past is
+present), must wait (a ``prev`` or a dep is missing), is a duplicate, proves a fork, or breaks a
+chain rule; it applies ops in causal order through the kind handlers; and it reports every change
+so that a persistent store can write exactly that. It does no I/O: the store wraps it.
+
+Rules decided here (normative text in ``specs/ops.md``):
+- ``lamport`` must equal ``max(lamport of prev and deps) + 1`` (1 for an op with no parents);
+  prev is the author's op at ``seq - 1``; deps belong to the same community.
+- A non-genesis op at ``seq`` 1 must name at least one dep, so that every op's causal past
+  reaches its community's genesis.
+- Two authentic ops at one (community, author, seq) are a fork. The author's ops in that
+  community from the lowest fork seq on are *void*: they stay in the log (so they replicate) but
+  have no effect, and state is rebuilt without them.
+- The pending area holds at most ``pending_limit`` ops. When full, the op with the highest
+  lamport is dropped (the newest, furthest from applicable); sync fetches it again later.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import nacl.signing
+
+from .causal import CausalIndex, OpMeta
+from .chain import ForkProof
+from .op import GENESIS_KIND, MAX_DEPS, NO_COMMUNITY, Op, OpError, sign_op
+from .state import Context, HandlerMap, Rejected, State
+
+log = logging.getLogger(__name__)
+
+APPLIED, REJECTED, VOID = "applied", "rejected", "void"
+PENDING, DUPLICATE, FORK, INVALID, DROPPED = "pending", "duplicate", "fork", "invalid", "dropped"
+LOGGED = (APPLIED, REJECTED, VOID)  # statuses of ops that entered the log
+
+ChainKey = tuple[bytes, bytes]  # (community, author)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    op_id: bytes
+    status: str
+    reason: str = ""
+
+
+@dataclass
+class Changes:
+    """What happened since the last :meth:`Replica.take_changes`; the store persists it."""
+
+    logged: list[tuple[Op, Outcome]] = field(default_factory=list)
+    pending_added: list[Op] = field(default_factory=list)
+    pending_removed: list[bytes] = field(default_factory=list)
+    forks: list[ForkProof] = field(default_factory=list)
+    rebuilt: bool = False
+
+
+@dataclass
+class Head:
+    seq: int
+    id: bytes
+    lamport: int
+
+
+class Replica:
+    def __init__(
+        self,
+        handlers: HandlerMap | None = None,
+        *,
+        pending_limit: int = 10_000,
+        log_source: Callable[[], Iterable[Op]] | None = None,
+        op_lookup: Callable[[bytes], Op | None] | None = None,
+    ):
+        """``log_source`` yields every logged op (used only to rebuild state after a fork);
+        ``op_lookup`` finds a logged op by id (used to build fork proofs). Without them the
+        replica keeps logged ops in memory itself."""
+        self.handlers = handlers or {}
+        self.pending_limit = pending_limit
+        self.state = State()
+        self.metas: dict[bytes, OpMeta] = {}
+        self.causal = CausalIndex(self.metas.get)
+        self.heads: dict[bytes, dict[bytes, Head]] = {}
+        self.positions: dict[tuple[bytes, bytes, int], bytes] = {}
+        self.forks: dict[ChainKey, ForkProof] = {}
+        self.rejections: dict[bytes, str] = {}
+        self._pending: dict[bytes, Op] = {}
+        self._waiting: dict[bytes, set[bytes]] = {}
+        self._pending_heap: list[tuple[int, bytes]] = []
+        self._memory: dict[bytes, Op] | None = None
+        if log_source is None or op_lookup is None:
+            self._memory = {}
+            log_source = lambda: self._memory.values()  # noqa: E731
+            op_lookup = self._memory.get
+        self._log_source = log_source
+        self._op_lookup = op_lookup
+        self._changes = Changes()
+
+    # ----------------------------------------------------------------- restore from a store
+    def restore(
+        self,
+        metas: Iterable[OpMeta],
+        state: State,
+        pending: Iterable[Op] = (),
+        forks: Iterable[ForkProof] = (),
+        rejections: dict[bytes, str] | None = None,
+    ) -> None:
+        """Load persisted data without replaying history."""
+        for meta in metas:
+            self._index(meta)
+        self.state = state
+        for proof in forks:
+            self._note_fork(proof)
+        self.rejections = dict(rejections or {})
+        for op in pending:
+            self._park(op, self._missing(op))
+        self._changes = Changes()
+
+    # ----------------------------------------------------------------------- queries
+    def meta(self, op_id: bytes) -> OpMeta | None:
+        return self.metas.get(op_id)
+
+    def has(self, op_id: bytes) -> bool:
+        return op_id in self.metas or op_id in self._pending
+
+    def heights(self, community: bytes) -> dict[bytes, Head]:
+        return dict(self.heads.get(community, {}))
+
+    def communities(self) -> list[bytes]:
+        return list(self.heads)
+
+    def pending_count(self) -> int:
+        return len(self._pending)
+
+    def is_void(self, meta: OpMeta) -> bool:
+        proof = self.forks.get((meta.community, meta.author))
+        return proof is not None and meta.seq >= proof.seq
+
+    def next_fields(
+        self, community: bytes, author: bytes, deps: Iterable[bytes] = ()
+    ) -> tuple[int, bytes | None, int, list[bytes]]:
+        """(seq, prev, lamport, deps) for a new local op: the caller's explicit deps plus the
+        most recent heads of other authors, up to the deps bound."""
+        heads = self.heads.get(community, {})
+        own = heads.get(author)
+        chosen = list(dict.fromkeys(deps))
+        for d in chosen:
+            m = self.metas.get(d)
+            if m is None or m.community != community:
+                raise OpError("bad_deps", f"dep {d.hex()[:16]} is not a known op of the community")
+        others = sorted(
+            (h for a, h in heads.items() if a != author), key=lambda h: h.lamport, reverse=True
+        )
+        for h in others:
+            if len(chosen) >= MAX_DEPS:
+                break
+            if h.id not in chosen:
+                chosen.append(h.id)
+        prev = own.id if own else None
+        chosen = [d for d in chosen if d != prev]
+        parents = [prev, *chosen] if prev else chosen
+        lamport = max((self.metas[p].lamport for p in parents), default=0) + 1
+        return (own.seq + 1 if own else 1), prev, lamport, chosen
+
+    def compose(
+        self,
+        key: nacl.signing.SigningKey,
+        community: bytes,
+        kind: str,
+        body: Mapping[str, Any],
+        *,
+        deps: Iterable[bytes] = (),
+        ts: int = 0,
+    ) -> Op:
+        """Build and sign the next op of ``key``'s chain (not ingested yet)."""
+        if kind == GENESIS_KIND:
+            return sign_op(
+                key,
+                community=NO_COMMUNITY,
+                seq=1,
+                prev=None,
+                lamport=1,
+                ts=ts,
+                kind=kind,
+                body=body,
+            )
+        seq, prev, lamport, chosen = self.next_fields(community, bytes(key.verify_key), deps)
+        return sign_op(
+            key,
+            community=community,
+            seq=seq,
+            prev=prev,
+            deps=chosen,
+            lamport=lamport,
+            ts=ts,
+            kind=kind,
+            body=body,
+        )
+
+    # ------------------------------------------------------------------------ ingest
+    def ingest(self, op: Op) -> Outcome:
+        """Take one authentic op (signature or chain already checked by the caller)."""
+        if op.id in self.metas:
+            return Outcome(op.id, DUPLICATE)
+        if op.id in self._pending:
+            return Outcome(op.id, PENDING, "already waiting")
+        key = (op.community_id, op.author, op.seq)
+        other = self.positions.get(key)
+        if other is not None:
+            return self._fork(op, other)
+        missing = self._missing(op)
+        if missing:
+            return self._park(op, missing)
+        outcome = self._apply(op)
+        self._release(op.id)
+        return outcome
+
+    def ingest_many(self, ops: Iterable[Op]) -> list[Outcome]:
+        return [self.ingest(op) for op in ops]
+
+    def take_changes(self) -> Changes:
+        changes, self._changes = self._changes, Changes()
+        return changes
+
+    # -------------------------------------------------------------------- internals
+    def _missing(self, op: Op) -> set[bytes]:
+        parents = (op.prev, *op.deps) if op.prev is not None else op.deps
+        return {p for p in parents if p not in self.metas}
+
+    def _park(self, op: Op, missing: set[bytes]) -> Outcome:
+        if len(self._pending) >= self.pending_limit:
+            victim = self._highest_pending()
+            if victim is None or self._pending[victim].lamport <= op.lamport:
+                return Outcome(op.id, DROPPED, "pending area full")
+            self._unpark(victim)
+        self._pending[op.id] = op
+        for m in missing:
+            self._waiting.setdefault(m, set()).add(op.id)
+        heapq.heappush(self._pending_heap, (-op.lamport, op.id))
+        self._changes.pending_added.append(op)
+        return Outcome(op.id, PENDING, "waiting for " + ", ".join(m.hex()[:16] for m in missing))
+
+    def _highest_pending(self) -> bytes | None:
+        while self._pending_heap:
+            _, op_id = self._pending_heap[0]
+            if op_id in self._pending:
+                return op_id
+            heapq.heappop(self._pending_heap)
+        return None
+
+    def _unpark(self, op_id: bytes) -> Op:
+        op = self._pending.pop(op_id)
+        for p in (op.prev, *op.deps):
+            waiters = self._waiting.get(p)
+            if waiters is not None:
+                waiters.discard(op_id)
+                if not waiters:
+                    del self._waiting[p]
+        self._changes.pending_removed.append(op_id)
+        return op
+
+    def _release(self, applied_id: bytes) -> None:
+        """Apply, in causal order, every pending op that was only waiting for ``applied_id``."""
+        work = [applied_id]
+        while work:
+            for waiter_id in sorted(self._waiting.pop(work.pop(), ())):
+                waiter = self._pending.get(waiter_id)
+                if waiter is None or self._missing(waiter):
+                    continue
+                self._unpark(waiter_id)
+                if (waiter.community_id, waiter.author, waiter.seq) in self.positions:
+                    self._fork(
+                        waiter, self.positions[(waiter.community_id, waiter.author, waiter.seq)]
+                    )
+                    continue
+                self._apply(waiter)
+                work.append(waiter_id)
+
+    def _check_causal(self, op: Op) -> None:
+        parents = [self.metas[p] for p in ((op.prev, *op.deps) if op.prev else op.deps)]
+        community = op.community_id
+        if op.prev is not None:
+            prev = parents[0]
+            if prev.author != op.author or prev.community != community or prev.seq != op.seq - 1:
+                raise OpError("chain_broken", "prev is not the author's op at seq - 1")
+        elif op.seq != 1:
+            raise OpError("chain_broken", "missing prev")
+        elif not op.is_genesis and not op.deps:
+            raise OpError("bad_deps", "a first op in a community must name a dep")
+        if any(p.community != community for p in parents):
+            raise OpError("bad_deps", "a dep belongs to another community")
+        expected = max((p.lamport for p in parents), default=0) + 1
+        if op.lamport != expected:
+            raise OpError("bad_lamport", f"lamport {op.lamport}, expected {expected}")
+
+    def _apply(self, op: Op) -> Outcome:
+        try:
+            self._check_causal(op)
+        except OpError as exc:
+            return Outcome(op.id, INVALID, exc.reason)
+        meta = OpMeta.of(op)
+        self._index(meta)
+        if self._memory is not None:
+            self._memory[op.id] = op
+        outcome = self._run_handler(op, meta)
+        self._changes.logged.append((op, outcome))
+        return outcome
+
+    def _index(self, meta: OpMeta) -> None:
+        self.metas[meta.id] = meta
+        self.positions[(meta.community, meta.author, meta.seq)] = meta.id
+        heads = self.heads.setdefault(meta.community, {})
+        head = heads.get(meta.author)
+        if head is None or head.seq < meta.seq:
+            heads[meta.author] = Head(meta.seq, meta.id, meta.lamport)
+
+    def _run_handler(self, op: Op, meta: OpMeta) -> Outcome:
+        if self.is_void(meta):
+            return Outcome(op.id, VOID, "author forked")
+        if not self.handlers:
+            return Outcome(op.id, APPLIED)
+        handler = self.handlers.get(op.kind)
+        try:
+            if handler is None:
+                raise Rejected("unknown_kind", op.kind)
+            handler(op, Context(self.state, self.causal))
+        except Rejected as exc:
+            self.rejections[op.id] = exc.reason
+            return Outcome(op.id, REJECTED, exc.reason)
+        except Exception as exc:  # a handler bug must not take the node down
+            log.exception("handler for %s failed on op %s", op.kind, op.id.hex())
+            self.rejections[op.id] = "internal_error"
+            return Outcome(op.id, REJECTED, f"internal_error: {exc.__class__.__name__}")
+        return Outcome(op.id, APPLIED)
+
+    def _fork(self, op: Op, other_id: bytes) -> Outcome:
+        other = self._op_lookup(other_id)
+        if other is None:
+            return Outcome(op.id, INVALID, "fork partner is not in the log")
+        try:
+            proof = ForkProof.of(other, op)
+        except OpError as exc:
+            return Outcome(op.id, INVALID, exc.reason)
+        return self.add_fork_proof(proof)
+
+    def add_fork_proof(self, proof: ForkProof) -> Outcome:
+        """Accept a (checked) fork proof, from our own detection or from a peer."""
+        key = (proof.community, proof.author)
+        known = self.forks.get(key)
+        if known is not None and known.seq <= proof.seq:
+            return Outcome(proof.b.id, FORK, "already known")
+        self._note_fork(proof)
+        self._changes.forks.append(proof)
+        self.rebuild()
+        return Outcome(proof.b.id, FORK, f"author forked at seq {proof.seq}")
+
+    def _note_fork(self, proof: ForkProof) -> None:
+        self.forks[(proof.community, proof.author)] = proof
+
+    def rebuild(self) -> None:
+        """Recompute state from the log, in causal (lamport) order, skipping void ops."""
+        self.state = State()
+        self.rejections = {}
+        ops = sorted(self._log_source(), key=lambda o: (o.lamport, o.author, o.seq))
+        for op in ops:
+            self._run_handler(op, self.metas[op.id])
+        self.state.take_dirty()
+        self._changes.rebuilt = True
