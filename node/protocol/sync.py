@@ -1,0 +1,389 @@
+"""The sync protocol as a sans-IO state machine (``specs/sync.md``).
+
+Bytes in (:meth:`SyncSession.receive_data`), bytes out (:meth:`SyncSession.data_to_send`);
+no sockets, no clocks, no trio. The libp2p adapter (``node/protocol/syncnet.py``) only moves
+bytes, so every rule here is tested by wiring two sessions together in memory.
+
+Shape of a session (one community, one stream):
+
+    initiator                         responder
+    HELLO(community, heights)  --->
+                               <---   HELLO(heights) | REFUSE(reason)
+    [FORKS] OPS* END           <-->   [FORKS] OPS* END      (both directions at once)
+    ACK after each OPS batch   <-->   ACK
+
+After the two HELLOs each side knows both height maps, so each side *pushes* what the other
+lacks: no want-list round trip. When nothing is missing the whole exchange is HELLO, HELLO+END,
+END: one round trip and a few hundred bytes. Ops are pushed in causal order (merged across
+authors by lamport) in bounded batches; a side never has more than ``window`` unacknowledged
+batches in flight (backpressure). A sync that stops half way leaves a consistent prefix of each
+author's chain behind, so the next sync resumes from the new heights.
+
+The receiver knows from the HELLOs exactly which (author, seq) ranges the peer may send; any op
+outside them, any malformed frame or op, a broken chain or a bad signature is a
+:class:`SyncError` with ``blame=True`` (the adapter scores the peer down and disconnects).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from node.crdt.chain import ForkProof
+from node.crdt.op import Op, OpError, decode_op
+
+from . import wire
+from .wire import Ack, End, Error, Forks, Height, Hello, Ops, Refuse, WireError
+
+# Refusal reasons (stable codes).
+NOT_MEMBER = "not_member"
+UNKNOWN_COMMUNITY = "unknown_community"
+
+
+class LocalLog(Protocol):
+    """What a session needs from the node's op log (``node.store.Store`` satisfies it)."""
+
+    def heights(self, community: bytes) -> dict[bytes, tuple[int, bytes]]: ...
+
+    def ops_from(self, community: bytes, author: bytes, from_seq: int, limit: int) -> list[Op]: ...
+
+    def ingest_range(self, ops: list[Op]) -> list[Any]: ...
+
+    def fork_proofs(self, community: bytes) -> list[ForkProof]: ...
+
+    def add_fork_proof(self, proof: ForkProof) -> None: ...
+
+
+# access(community, peer) -> None when the peer may sync this community, else a refusal reason.
+Access = Callable[[bytes, bytes], str | None]
+
+
+class SyncError(Exception):
+    """The session cannot go on. ``blame`` is True when the peer broke the protocol."""
+
+    def __init__(self, reason: str, detail: str = "", *, blame: bool = True):
+        self.reason = reason
+        self.detail = detail
+        self.blame = blame
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+@dataclass
+class Stats:
+    frames_in: int = 0
+    frames_out: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    ops_in: int = 0
+    ops_out: int = 0
+    op_bytes_in: int = 0
+    op_bytes_out: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+
+class _Outbox:
+    """The ops this side must push, merged across authors in causal (lamport) order."""
+
+    CHUNK = 512
+
+    def __init__(self, log: LocalLog, community: bytes, ranges: list[tuple[bytes, int, int]]):
+        self._log, self._community = log, community
+        self._next: dict[bytes, tuple[int, int]] = {}  # author -> (next seq, last seq)
+        self._buf: dict[bytes, list[Op]] = {}
+        self._heap: list[tuple[int, bytes, int]] = []
+        for author, lo, hi in ranges:
+            self._next[author] = (lo, hi)
+            self._buf[author] = []
+            self._refill(author)
+
+    def _refill(self, author: bytes) -> None:
+        lo, hi = self._next[author]
+        if not self._buf[author] and lo <= hi:
+            ops = self._log.ops_from(self._community, author, lo, min(self.CHUNK, hi - lo + 1))
+            ops = [o for o in ops if o.seq <= hi]
+            if not ops:  # the log shrank under us (cannot happen with a store): stop
+                self._next[author] = (hi + 1, hi)
+                return
+            ops.reverse()
+            self._buf[author] = ops
+            self._next[author] = (ops[0].seq + 1, hi)
+        if self._buf[author]:
+            op = self._buf[author][-1]
+            heapq.heappush(self._heap, (op.lamport, author, op.seq))
+
+    def empty(self) -> bool:
+        return not self._heap
+
+    def batch(self, max_ops: int, max_bytes: int) -> list[bytes]:
+        out: list[bytes] = []
+        size = 0
+        while self._heap and len(out) < max_ops:
+            _, author, _ = self._heap[0]
+            op = self._buf[author][-1]
+            if out and size + len(op.raw) > max_bytes:
+                break
+            heapq.heappop(self._heap)
+            self._buf[author].pop()
+            out.append(op.raw)
+            size += len(op.raw)
+            self._refill(author)
+        return out
+
+
+def local_hello(log: LocalLog, community: bytes) -> Hello:
+    hs = log.heights(community)
+    heights = tuple(
+        Height(a, seq, head[: wire.HEAD_PREFIX]) for a, (seq, head) in sorted(hs.items())
+    )
+    forked = tuple(sorted({p.author for p in log.fork_proofs(community)}))
+    return Hello(community, heights, forked)
+
+
+class SyncSession:
+    """One sync of one community with one peer. Create with ``community`` to initiate."""
+
+    def __init__(
+        self,
+        log: LocalLog,
+        *,
+        peer: bytes = b"",
+        community: bytes | None = None,
+        access: Access | None = None,
+        window: int = 4,
+        batch_ops: int = 256,
+        batch_bytes: int = 256 * 1024,
+    ):
+        self.log, self.peer, self.community = log, peer, community
+        self.initiator = community is not None
+        self.access = access or (lambda c, p: None)
+        self.window = window
+        self.batch_ops = min(batch_ops, wire.MAX_BATCH_OPS)
+        self.batch_bytes = min(batch_bytes, wire.MAX_BATCH_BYTES)
+        self.stats = Stats()
+        self.refusal: str | None = None  # the reason when either side refused
+        self.state = "new"  # new -> await_hello -> syncing -> done | refused | failed
+        self._reader = wire.FrameReader()
+        self._out = bytearray()
+        self._outbox: _Outbox | None = None
+        self._proofs_out: list[bytes] = []
+        self._unacked = 0
+        self._end_sent = self._peer_ended = False
+        self._expect: dict[bytes, list[int]] = {}  # author -> [next allowed low, high]
+        self._budget = 0  # ops the peer may still send
+        if self.initiator:
+            self._send(local_hello(log, community))
+        self.state = "await_hello"
+
+    # ---- public, sans-IO surface ---------------------------------------------------------
+    @property
+    def done(self) -> bool:
+        return self.state in ("done", "refused", "failed")
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes from the peer. Raises :class:`SyncError` on a protocol violation."""
+        if self.done:
+            if data:
+                raise SyncError("after_end", "data after the session ended")
+            return
+        self.stats.bytes_in += len(data)
+        try:
+            for msg in self._reader.feed(data):
+                self.stats.frames_in += 1
+                self._handle(msg)
+                if self.done:
+                    break
+        except WireError as exc:
+            self._fail(exc.reason)
+            raise SyncError(exc.reason, exc.detail) from exc
+        except SyncError as exc:
+            self._fail(exc.reason if exc.blame else "")
+            raise
+
+    def data_to_send(self) -> bytes:
+        """Bytes to write to the peer now (may be empty)."""
+        self._pump()
+        out, self._out = bytes(self._out), bytearray()
+        return out
+
+    def abort(self, reason: str) -> bytes:
+        """Give up locally (e.g. a timeout); returns a final ERROR frame to send."""
+        self._fail(reason)
+        return self.data_to_send()
+
+    # ---- internals ------------------------------------------------------------------------
+    def _send(self, msg: wire.Message) -> None:
+        frame = wire.encode(msg)
+        self._out += frame
+        self.stats.frames_out += 1
+        self.stats.bytes_out += len(frame)
+
+    def _fail(self, reason: str) -> None:
+        if not self.done and reason:
+            self._send(Error(reason[: wire.MAX_REASON]))
+        self.state = "failed"
+
+    def _handle(self, msg: wire.Message) -> None:
+        if isinstance(msg, Error):
+            self.state = "failed"
+            raise SyncError("peer_error", msg.reason, blame=False)
+        if self.state == "await_hello":
+            if isinstance(msg, Refuse) and self.initiator:
+                self.refusal, self.state = msg.reason, "refused"
+                return
+            if not isinstance(msg, Hello):
+                raise SyncError("unexpected", f"{type(msg).__name__} before HELLO")
+            self._on_hello(msg)
+            return
+        if isinstance(msg, Ops):
+            self._on_ops(msg.ops)
+        elif isinstance(msg, Ack):
+            if msg.batches > self._unacked:
+                raise SyncError("unexpected", "ACK for batches never sent")
+            self._unacked -= msg.batches
+        elif isinstance(msg, Forks):
+            self._on_forks(msg.proofs)
+        elif isinstance(msg, End):
+            if self._peer_ended:
+                raise SyncError("unexpected", "second END")
+            self._peer_ended = True
+        else:
+            raise SyncError("unexpected", f"{type(msg).__name__} while syncing")
+        self._check_done()
+
+    def _on_hello(self, hello: Hello) -> None:
+        if hello.version != wire.VERSION:
+            raise SyncError("bad_version", f"version {hello.version}", blame=False)
+        if self.initiator:
+            if hello.community != self.community:
+                raise SyncError("wrong_community", "HELLO names another community")
+            mine = local_hello(self.log, self.community)
+        else:
+            self.community = hello.community
+            reason = self.access(hello.community, self.peer)
+            if reason is not None:
+                self.refusal, self.state = reason, "refused"
+                self._send(Refuse(reason))
+                return
+            mine = local_hello(self.log, hello.community)
+            self._send(mine)
+        self._plan(mine, hello)
+        self.state = "syncing"
+        self._check_done()
+
+    def _plan(self, mine: Hello, theirs: Hello) -> None:
+        my = {h.author: h for h in mine.heights}
+        their = {h.author: h for h in theirs.heights}
+        ranges: list[tuple[bytes, int, int]] = []
+        for a, h in my.items():
+            t = their.get(a)
+            if t is None:
+                ranges.append((a, 1, h.seq))
+            elif t.seq < h.seq:
+                at = self.log.ops_from(self.community, a, t.seq, 1)
+                if at and at[0].id[: wire.HEAD_PREFIX] == t.head:
+                    ranges.append((a, t.seq + 1, h.seq))
+                else:  # the chains diverge: show the peer our op at its height (a fork)
+                    ranges.append((a, t.seq, t.seq))
+            elif t.seq == h.seq and t.head != h.head:
+                ranges.append((a, h.seq, h.seq))
+        self._outbox = _Outbox(self.log, self.community, ranges)
+        # What the peer may push to us (mirror image of its plan, one op of slack for forks).
+        for a, t in their.items():
+            h = my.get(a)
+            lo = 1 if h is None else min(h.seq, t.seq)
+            if h is None or t.seq > h.seq or t.head != h.head or t.seq < h.seq:
+                self._expect[a] = [lo, t.seq]
+                self._budget += t.seq - lo + 1
+        mine_forked = set(mine.forked)
+        send_for = mine_forked - set(theirs.forked)
+        proofs = [p.encode() for p in self.log.fork_proofs(self.community) if p.author in send_for]
+        self._proofs_out = proofs
+
+    def _on_ops(self, raws: Sequence[bytes]) -> None:
+        if self._peer_ended:
+            raise SyncError("unexpected", "OPS after END")
+        self.stats.ops_in += len(raws)
+        self._budget -= len(raws)
+        if self._budget < 0:
+            raise SyncError("unexpected_op", "more ops than the heights announced")
+        runs: dict[bytes, list[Op]] = {}
+        for raw in raws:
+            try:
+                op = decode_op(raw, verify=False)
+            except OpError as exc:
+                raise SyncError(exc.reason, exc.detail) from exc
+            self.stats.op_bytes_in += len(raw)
+            if op.community_id != self.community:
+                raise SyncError("wrong_community", "op of another community")
+            span = self._expect.get(op.author)
+            if span is None or not span[0] <= op.seq <= span[1]:
+                raise SyncError("unexpected_op", f"seq {op.seq} is outside the announced range")
+            run = runs.setdefault(op.author, [])
+            if run and op.seq != run[-1].seq + 1:
+                raise SyncError("chain_broken", "ops of one author are not contiguous")
+            run.append(op)
+        forked: set[bytes] = set()
+        for author, run in runs.items():
+            self._expect[author][0] = run[-1].seq + 1
+            try:
+                outcomes = self.log.ingest_range(run)
+            except OpError as exc:
+                raise SyncError(exc.reason, exc.detail) from exc
+            for o in outcomes:
+                status = getattr(o, "status", str(o))
+                self.stats.outcomes[status] = self.stats.outcomes.get(status, 0) + 1
+                if status == "invalid":
+                    raise SyncError(getattr(o, "reason", "invalid") or "invalid", "op rejected")
+                if status == "fork":
+                    forked.add(author)
+        if forked:  # tell the peer at once, before the ACK that lets it finish
+            proofs = [
+                p.encode() for p in self.log.fork_proofs(self.community) if p.author in forked
+            ]
+            if proofs:
+                self._send(Forks(tuple(proofs[: wire.MAX_PROOFS])))
+        self._send(Ack(1))
+
+    def _on_forks(self, proofs: Sequence[bytes]) -> None:
+        for data in proofs:
+            try:
+                proof = ForkProof.decode(data)
+            except OpError as exc:
+                raise SyncError(exc.reason, exc.detail) from exc
+            if proof.community != self.community:
+                raise SyncError("wrong_community", "fork proof of another community")
+            self.log.add_fork_proof(proof)
+
+    def _pump(self) -> None:
+        if self.state != "syncing":
+            return
+        if self._proofs_out:
+            for i in range(0, len(self._proofs_out), wire.MAX_PROOFS):
+                self._send(Forks(tuple(self._proofs_out[i : i + wire.MAX_PROOFS])))
+            self._proofs_out = []
+        box = self._outbox
+        while box is not None and not box.empty() and self._unacked < self.window:
+            batch = box.batch(self.batch_ops, self.batch_bytes)
+            self._send(Ops(tuple(batch)))
+            self._unacked += 1
+            self.stats.ops_out += len(batch)
+            self.stats.op_bytes_out += sum(map(len, batch))
+        if box is not None and box.empty() and not self._end_sent:
+            self._send(End())
+            self._end_sent = True
+        self._check_done()
+
+    def _check_done(self) -> None:
+        if (
+            self.state == "syncing"
+            and self._end_sent
+            and self._peer_ended
+            and self._unacked == 0
+            and not self._out_pending_ops()
+        ):
+            self.state = "done"
+
+    def _out_pending_ops(self) -> bool:
+        return self._outbox is not None and not self._outbox.empty()

@@ -1,0 +1,234 @@
+"""The sans-IO sync state machine, wired to another one in memory (no network)."""
+
+from __future__ import annotations
+
+import cbor2
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from node.crdt.chain import ForkProof
+from node.crdt.op import canonical, sign_op
+from node.protocol import wire
+from node.protocol.memlog import MemoryLog
+from node.protocol.sync import SyncError, SyncSession
+from tests.sync_helpers import history, key, run_pair
+
+C, OPS = history(4, 300, seed=1)
+
+
+def log_of(ops):
+    log = MemoryLog()
+    log.add(list(ops))
+    return log
+
+
+def prefix_log(ops, keep):
+    """Each author's chain cut to a prefix: keep[author] = how many ops to keep."""
+    count: dict[bytes, int] = {}
+    chosen = []
+    for op in ops:
+        n = count.get(op.author, 0)
+        if n < keep.get(op.author, 0):
+            chosen.append(op)
+            count[op.author] = n + 1
+    return log_of(chosen)
+
+
+def test_in_sync_is_one_round_trip_and_small():
+    a, b = log_of(OPS), log_of(OPS)
+    sa, sb = SyncSession(a, community=C), SyncSession(b)
+    first = sa.data_to_send()
+    sb.receive_data(first)
+    reply = sb.data_to_send()
+    sa.receive_data(reply)
+    assert sa.data_to_send()  # the initiator's END
+    assert sa.done
+    total = len(first) + len(reply) + sa.stats.bytes_out - len(first)
+    assert total < 600, total
+    assert sa.stats.ops_in == sa.stats.ops_out == 0
+
+
+def test_catch_up_from_empty_in_bounded_batches():
+    a, b = log_of(OPS), MemoryLog()
+    sa, sb = SyncSession(a, community=C, batch_ops=50), SyncSession(b)
+    run_pair(sa, sb)
+    assert b.all_ids(C) == a.all_ids(C)
+    assert sb.stats.ops_in == len(OPS)
+    assert sb.stats.frames_in >= len(OPS) // 50
+    assert set(sb.stats.outcomes) == {"applied"}  # causal order: nothing waited
+
+
+def test_both_directions_at_once():
+    authors = sorted({op.author for op in OPS})
+    a = prefix_log(OPS, {x: (999 if i < 2 else 10) for i, x in enumerate(authors)})
+    b = prefix_log(OPS, {x: (10 if i < 2 else 999) for i, x in enumerate(authors)})
+    sa, sb = SyncSession(a, community=C), SyncSession(b)
+    run_pair(sa, sb)
+    assert a.all_ids(C) == b.all_ids(C) == {o.id for o in OPS}
+    assert sa.stats.ops_in > 0 and sb.stats.ops_in > 0
+
+
+def test_window_bounds_unacked_batches():
+    a, b = log_of(OPS), MemoryLog()
+    sa, sb = SyncSession(a, community=C, batch_ops=10, window=3), SyncSession(b)
+    sb.receive_data(sa.data_to_send())
+    sa.receive_data(sb.data_to_send())
+    burst = sa.data_to_send()
+    msgs = wire.FrameReader().feed(burst)
+    assert sum(isinstance(m, wire.Ops) for m in msgs) == 3  # then it waits for ACKs
+    assert sa.data_to_send() == b""
+    sb.receive_data(burst)
+    sa.receive_data(sb.data_to_send())
+    assert sum(isinstance(m, wire.Ops) for m in wire.FrameReader().feed(sa.data_to_send())) == 3
+
+
+def test_interrupted_sync_resumes_from_heights():
+    a, b = log_of(OPS), MemoryLog()
+    sa, sb = SyncSession(a, community=C, batch_ops=20, window=1), SyncSession(b)
+    for _ in range(5):  # a few batches, then the connection "drops"
+        x = sa.data_to_send()
+        sb.receive_data(x)
+        sa.receive_data(sb.data_to_send())
+    got = len(b.all_ids(C))
+    assert 0 < got < len(OPS)
+    sa2, sb2 = SyncSession(a, community=C), SyncSession(b)
+    run_pair(sa2, sb2)
+    assert b.all_ids(C) == a.all_ids(C)
+    assert sb2.stats.ops_in == len(OPS) - got  # nothing sent twice
+
+
+def test_members_only_refusal_is_clear():
+    a, b = log_of(OPS), log_of(OPS[:1])
+    sa = SyncSession(a, community=C, peer=b"x")
+    sb = SyncSession(b, peer=b"x", access=lambda c, p: "not_member")
+    run_pair(sa, sb)
+    assert sa.state == "refused" and sa.refusal == "not_member"
+    assert sb.state == "refused"
+    assert len(b.all_ids(C)) == 1
+
+
+def _after_hellos(a_log, b_log):
+    sa, sb = SyncSession(a_log, community=C), SyncSession(b_log)
+    sb.receive_data(sa.data_to_send())
+    sa.receive_data(sb.data_to_send())
+    return sa, sb
+
+
+def frame(obj) -> bytes:
+    body = canonical(obj)
+    return len(body).to_bytes(4, "big") + body
+
+
+@pytest.mark.parametrize(
+    "data,reason",
+    [
+        (b"\x00\x00\x00\x04garb", "malformed"),
+        (b"\xff\xff\xff\xff", "frame_too_large"),
+        (b"\x00\x00\x00\x00", "empty_frame"),
+        (
+            len(b"\x9a\x00\x00\x00\x01\x05").to_bytes(4, "big") + b"\x9a\x00\x00\x00\x01\x05",
+            "not_canonical",
+        ),
+        (frame([99]), "unknown_message"),
+        (frame([wire.ACK, 5]), "unexpected"),
+        (frame([wire.OPS, [b"junk"]]), "malformed"),
+    ],
+)
+def test_garbage_frames_are_clear_errors(data, reason):
+    _, victim = _after_hellos(log_of(OPS), MemoryLog())
+    with pytest.raises(SyncError) as err:
+        victim.receive_data(data)
+    assert err.value.reason == reason and err.value.blame
+    assert victim.done
+    tail = wire.FrameReader().feed(victim.data_to_send())
+    assert isinstance(tail[-1], wire.Error)
+
+
+def test_garbage_before_hello():
+    sb = SyncSession(MemoryLog())
+    with pytest.raises(SyncError):
+        sb.receive_data(frame([wire.END]))
+
+
+def test_forged_signature_is_rejected():
+    g = OPS[0]
+    second = [o for o in OPS if o.author == g.author][1]
+    forged_map = cbor2.loads(second.raw)
+    forged_map["body"] = {"i": -1}  # changed content, original signature
+    # a hostile peer announces height 2 for the genesis author, then sends a forged op
+    victim_log = MemoryLog()
+    victim = SyncSession(victim_log, community=C)
+    victim.receive_data(wire.encode(wire.Hello(C, (wire.Height(g.author, 2, second.id[:8]),), ())))
+    with pytest.raises(SyncError) as err:
+        victim.receive_data(frame([wire.OPS, [g.raw, canonical(forged_map)]]))
+    assert err.value.reason == "bad_signature"
+    assert victim_log.all_ids(C) == set()
+
+
+def test_broken_chain_and_out_of_range_ops_are_rejected():
+    author = OPS[0].author
+    mine = [o for o in OPS if o.author == author][:5]
+    victim = SyncSession(MemoryLog(), community=C)
+    victim.receive_data(wire.encode(wire.Hello(C, (wire.Height(author, 5, mine[-1].id[:8]),), ())))
+    with pytest.raises(SyncError) as err:
+        victim.receive_data(frame([wire.OPS, [mine[0].raw, mine[2].raw]]))
+    assert err.value.reason == "chain_broken"
+    victim = SyncSession(MemoryLog(), community=C)
+    victim.receive_data(wire.encode(wire.Hello(C, (wire.Height(author, 2, mine[1].id[:8]),), ())))
+    with pytest.raises(SyncError) as err:
+        victim.receive_data(frame([wire.OPS, [o.raw for o in mine[:3]]]))
+    assert err.value.reason == "unexpected_op"
+
+
+def test_fork_is_detected_and_proof_travels():
+    k = key(0)
+    chain = [o for o in OPS if o.author == bytes(k.verify_key)]
+    x = chain[3]
+    twin = sign_op(
+        k,
+        community=C,
+        seq=x.seq,
+        prev=x.prev,
+        deps=(),
+        lamport=x.lamport,
+        ts=999,
+        kind="note",
+        body={"twin": True},
+    )
+    a = prefix_log(OPS, {o.author: 99 for o in OPS})
+    b = log_of([o for o in OPS if not (o.author == x.author and o.seq >= x.seq)] + [twin])
+    c = log_of(OPS)
+    sa, sb = SyncSession(a, community=C), SyncSession(b)
+    run_pair(sa, sb)
+    assert len(a.fork_proofs(C)) == 1 and len(b.fork_proofs(C)) == 1
+    assert c.fork_proofs(C) == []
+    sc, sa2 = SyncSession(c, community=C), SyncSession(b)
+    run_pair(sc, sa2)
+    [proof] = c.fork_proofs(C)
+    assert isinstance(proof, ForkProof) and {proof.a.id, proof.b.id} == {x.id, twin.id}
+
+
+authors = sorted({o.author for o in OPS})
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.integers(0, 120), min_size=len(authors), max_size=len(authors)),
+    st.lists(st.integers(0, 120), min_size=len(authors), max_size=len(authors)),
+    st.integers(1, 40),
+    st.integers(1, 4),
+    st.booleans(),
+)
+def test_random_partial_logs_converge(ka, kb, batch, window, a_first):
+    a = prefix_log(OPS, dict(zip(authors, ka, strict=True)))
+    b = prefix_log(OPS, dict(zip(authors, kb, strict=True)))
+    union = a.all_ids(C) | b.all_ids(C)
+    s1 = SyncSession(a, community=C, batch_ops=batch, window=window)
+    s2 = SyncSession(b, batch_ops=batch, window=window)
+    if a_first:
+        run_pair(s1, s2)
+    else:
+        run_pair(s2, s1)
+    assert a.all_ids(C) == b.all_ids(C) == union
+    assert a.heights(C) == b.heights(C)
