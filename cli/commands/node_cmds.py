@@ -1,0 +1,151 @@
+"""Node commands: init, id, daemon, status, peers, completion."""
+
+from __future__ import annotations
+
+import click
+
+from ..context import command, obj
+from ..output import emit, table
+
+KEY_FILE = "identity.json"
+
+
+def key_path(data_dir):
+    return data_dir / KEY_FILE
+
+
+@command("init")
+@click.option(
+    "--plaintext",
+    is_flag=True,
+    help="Store the key UNENCRYPTED (tests and demos only). Default: a passphrase "
+    "(asked, or $WE_PASSPHRASE) encrypts it.",
+)
+@click.option("--listen", multiple=True, help="Multiaddr to listen on (repeatable).")
+@click.option("--bootstrap", multiple=True, help="Peer multiaddr to dial at start (repeatable).")
+def init(plaintext: bool, listen: tuple[str, ...], bootstrap: tuple[str, ...]) -> None:
+    """Create this node's identity (member key) and config file."""
+    from node.identity import Identity
+
+    from ..config import Config, save_config
+
+    o = obj()
+    o.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    ident = Identity.create(key_path(o.data_dir), insecure_plaintext=plaintext)
+    cfg = Config()
+    if listen:
+        cfg.listen = list(listen)
+    if bootstrap:
+        cfg.bootstrap = list(bootstrap)
+    cfg_path = save_config(o.data_dir, cfg)
+    data = {
+        "member_id": ident.member_id,
+        "data_dir": str(o.data_dir),
+        "config": str(cfg_path),
+        "encrypted": not plaintext,
+    }
+
+    def render(c, d):
+        c.print(f"Created identity [bold]{d['member_id']}[/bold]")
+        c.print(f"Data dir: {d['data_dir']}  (config: {d['config']})")
+        if not d["encrypted"]:
+            c.print("[yellow]Warning: the key is stored unencrypted (--plaintext).[/yellow]")
+        c.print("Next: `we daemon` to go online, or `we community create NAME`.")
+
+    emit(o, data, render)
+
+
+@command("id")
+def id_() -> None:
+    """Show this node's member id (no passphrase needed)."""
+    from node.identity import member_id, read_public_key
+
+    o = obj()
+    pk = read_public_key(key_path(o.data_dir))
+    emit(
+        o,
+        {"member_id": member_id(pk), "public_key": pk.hex()},
+        lambda c, d: c.print(d["member_id"]),
+    )
+
+
+@command("daemon")
+@click.option("--listen", multiple=True, help="Override the config's listen multiaddrs.")
+@click.option("--bootstrap", multiple=True, help="Extra peers to dial at start.")
+def daemon(listen: tuple[str, ...], bootstrap: tuple[str, ...]) -> None:
+    """Run the node in the foreground: sync with peers and serve the control socket."""
+    from ..daemon_run import run_daemon
+
+    run_daemon(obj(), list(listen), list(bootstrap))
+
+
+@command("status")
+def status() -> None:
+    """Show whether the daemon runs, peers, communities and their sync state."""
+    o = obj()
+    b = o.backend()
+    data = b.call("status")
+    if isinstance(data, dict):
+        data.setdefault("daemon", b.kind == "daemon")
+
+    def render(c, d):
+        c.print(f"Member:  {d.get('member_id', '?')}")
+        c.print(f"Daemon:  {'running' if d.get('daemon') else 'not running (offline mode)'}")
+        addrs = d.get("listen_addrs") or d.get("addrs") or []
+        for a in addrs:
+            c.print(f"Listen:  {a}")
+        peers = d.get("peers", [])
+        c.print(f"Peers:   {len(peers) if isinstance(peers, list) else peers}")
+        comms = d.get("communities", [])
+        if comms:
+            rows = []
+            for cm in comms:
+                if isinstance(cm, dict):
+                    rows.append([cm.get("id", "")[:12], cm.get("name", ""), cm.get("ops", "")])
+                else:
+                    rows.append([str(cm)[:12], "", ""])
+            c.print(table("Communities", ["id", "name", "ops"], rows))
+
+    emit(o, data, render)
+
+
+@command("peers")
+@click.option("--connect", "addr", help="Dial this multiaddr first.")
+def peers(addr: str | None) -> None:
+    """List connected peers (needs the daemon)."""
+    o = obj()
+    from ..backend import open_backend
+
+    b = open_backend(o.data_dir, require_daemon=True)
+    try:
+        if addr:
+            b.call("connect", {"addr": addr})
+        data = b.call("peers")
+    finally:
+        b.close()
+
+    def render(c, d):
+        rows = []
+        for p in d or []:
+            if isinstance(p, dict):
+                rows.append(
+                    [p.get("member_id") or p.get("peer_id", ""), ", ".join(p.get("addrs", []))]
+                )
+            else:
+                rows.append([str(p), ""])
+        c.print(table(f"{len(rows)} peer(s)", ["member", "addresses"], rows))
+
+    emit(o, data, render)
+
+
+@command("completion")
+@click.argument("shell", type=click.Choice(["bash", "zsh"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script: eval "$(we completion bash)"."""
+    from click.shell_completion import get_completion_class
+
+    from ..main import cli
+
+    cls = get_completion_class(shell)
+    comp = cls(cli, {}, "we", "_WE_COMPLETE")
+    click.echo(comp.source())

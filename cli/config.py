@@ -1,0 +1,77 @@
+"""Where a node keeps its files, and its TOML config file.
+
+The data dir is ``--data-dir``, else ``$WE_HOME``, else the platform's user data dir
+(``~/.local/share/we`` on Linux). ``config.toml`` in it holds network settings::
+
+    [network]
+    listen = ["/ip4/0.0.0.0/tcp/4001"]
+    bootstrap = ["/ip4/192.0.2.7/tcp/4001/p2p/12D3KooW..."]
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import bad_value
+
+CONFIG_NAME = "config.toml"
+SOCKET_NAME = "control.sock"
+DEFAULT_LISTEN = ("/ip4/0.0.0.0/tcp/4001",)
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get("WE_HOME")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs  # imported lazily: `we --help` stays fast
+
+    return Path(platformdirs.user_data_dir("we", appauthor=False))
+
+
+@dataclass
+class Config:
+    listen: list[str] = field(default_factory=lambda: list(DEFAULT_LISTEN))
+    bootstrap: list[str] = field(default_factory=list)
+
+    def to_toml(self) -> str:
+        def arr(xs: list[str]) -> str:
+            return "[" + ", ".join(_quote(x) for x in xs) + "]"
+
+        return (
+            "# we node configuration (see `we --help`)\n"
+            "[network]\n"
+            f"# multiaddrs this node listens on\nlisten = {arr(self.listen)}\n"
+            f"# peers dialled at start (/ip4/.../tcp/.../p2p/12D3KooW...)\nbootstrap = {arr(self.bootstrap)}\n"
+        )
+
+
+def _quote(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def load_config(data_dir: Path) -> Config:
+    path = data_dir / CONFIG_NAME
+    if not path.exists():
+        return Config()
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise bad_value(f"{path} is not valid TOML: {exc}", "fix or delete the file") from exc
+    net = raw.get("network", {})
+    cfg = Config()
+    for name in ("listen", "bootstrap"):
+        if name in net:
+            value = net[name]
+            if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+                raise bad_value(f"{path}: network.{name} must be a list of strings")
+            setattr(cfg, name, value)
+    return cfg
+
+
+def save_config(data_dir: Path, cfg: Config) -> Path:
+    path = data_dir / CONFIG_NAME
+    path.write_text(cfg.to_toml())
+    return path

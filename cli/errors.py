@@ -1,0 +1,112 @@
+"""The one exception type for user mistakes, and the one place where errors become messages.
+
+Every command raises :class:`UserError` (or lets a lower-layer exception escape); ``main()``
+calls :func:`translate` once, prints a message that says what went wrong and what to do, and
+exits with the code below. A traceback is printed only for real bugs (or with ``WE_DEBUG=1``).
+"""
+
+from __future__ import annotations
+
+# Exit codes are part of the CLI contract (documented in `we --help` epilog and README).
+EXIT_ERROR = 1  # anything else that is the user's to fix
+EXIT_USAGE = 2  # bad arguments or values (click uses 2 for usage errors too)
+EXIT_NOT_FOUND = 3  # unknown or ambiguous id
+EXIT_DENIED = 4  # not a member / not allowed / rejected by the rules
+EXIT_DAEMON = 5  # daemon not running or not answering
+EXIT_AUTH = 6  # wrong or missing passphrase
+EXIT_UNAVAILABLE = 7  # the layer behind this command is not available in this build
+
+
+class UserError(Exception):
+    """A mistake the user can fix. ``code`` is a stable machine-readable word for --json."""
+
+    def __init__(self, message: str, *, hint: str = "", code: str = "error", exit_code: int = 1):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.code = code
+        self.exit_code = exit_code
+
+
+def not_found(what: str, ident: str, hint: str = "") -> UserError:
+    return UserError(f"no {what} matches {ident!r}", hint=hint, code="not_found", exit_code=3)
+
+
+def bad_value(message: str, hint: str = "") -> UserError:
+    return UserError(message, hint=hint, code="bad_value", exit_code=EXIT_USAGE)
+
+
+def denied(message: str, hint: str = "") -> UserError:
+    return UserError(message, hint=hint, code="denied", exit_code=EXIT_DENIED)
+
+
+def daemon_down(data_dir: str) -> UserError:
+    return UserError(
+        f"the daemon is not running for {data_dir}",
+        hint="start it with `we daemon` (in another terminal, or `we daemon --detach`)",
+        code="daemon_not_running",
+        exit_code=EXIT_DAEMON,
+    )
+
+
+def unavailable(feature: str, detail: str = "") -> UserError:
+    msg = f"{feature} is not available yet in this build of we"
+    if detail:
+        msg += f" ({detail})"
+    return UserError(msg, code="not_available", exit_code=EXIT_UNAVAILABLE)
+
+
+# Lower-layer exceptions, recognised by class name so this module imports nothing heavy and
+# keeps working while those layers evolve. name -> (code, exit code, hint)
+_KNOWN = {
+    "Rejected": ("rejected", EXIT_DENIED, ""),
+    "OpError": ("invalid_op", EXIT_ERROR, ""),
+    "WrongPassphraseError": (
+        "wrong_passphrase",
+        EXIT_AUTH,
+        "check the passphrase (or WE_PASSPHRASE) and try again",
+    ),
+    "PassphraseUnavailableError": (
+        "passphrase_required",
+        EXIT_AUTH,
+        "set WE_PASSPHRASE or run in a terminal to be asked",
+    ),
+    "KeystoreNotFoundError": ("no_identity", EXIT_ERROR, "create your identity with `we init`"),
+    "KeystoreExistsError": (
+        "identity_exists",
+        EXIT_ERROR,
+        "this data dir already has an identity; use another --data-dir",
+    ),
+    "InsecurePermissionsError": ("insecure_keystore", EXIT_AUTH, ""),
+    "KeystoreError": ("keystore", EXIT_AUTH, ""),
+    "MemberIdError": (
+        "bad_member_id",
+        EXIT_USAGE,
+        "member ids look like 12D3KooW... (see `we member list`)",
+    ),
+    "NotMember": ("not_member", EXIT_DENIED, "ask a member to vouch for you (`we member vouch`)"),
+    "QueryError": ("bad_query", EXIT_USAGE, ""),
+}
+
+
+def translate(exc: BaseException) -> UserError | None:
+    """Map an exception to a UserError, or None when it is a bug (show a traceback)."""
+    if isinstance(exc, UserError):
+        return exc
+    for cls in type(exc).__mro__:
+        known = _KNOWN.get(cls.__name__)
+        if known:
+            code, exit_code, hint = known
+            detail = getattr(exc, "detail", "")
+            reason = getattr(exc, "reason", "")
+            msg = str(exc) or cls.__name__
+            if reason and detail and reason in msg and detail in msg:
+                msg = f"{reason.replace('_', ' ')}: {detail}"
+            if code == "rejected":
+                msg = f"the community's rules reject this: {msg}"
+            return UserError(msg, hint=hint, code=reason or code, exit_code=exit_code)
+    if isinstance(exc, PermissionError):
+        return UserError(str(exc), code="permission", exit_code=EXIT_ERROR)
+    if isinstance(exc, FileNotFoundError):
+        return UserError(str(exc), code="file_not_found", exit_code=EXIT_ERROR)
+    return None

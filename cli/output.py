@@ -1,0 +1,141 @@
+"""Output: --json for scripts, rich tables for people; short ids and relative times.
+
+Every command builds one plain JSON-able value and hands it to :func:`emit` with a function
+that renders it for humans, so the two outputs can never disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from .errors import UserError, bad_value, not_found
+
+HEX_MIN = 8  # shortest prefix shown for hex op ids
+PEER_MIN = 14  # member ids all start with "12D3KooW"
+
+
+def console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def to_jsonable(x: Any) -> Any:
+    if isinstance(x, bytes):
+        return x.hex()
+    if isinstance(x, dict):
+        return {str(k): to_jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple, set, frozenset)):
+        return [to_jsonable(v) for v in x]
+    if hasattr(x, "numerator") and hasattr(x, "denominator") and not isinstance(x, int):
+        return [x.numerator, x.denominator]  # Fraction: exact, never a float
+    if hasattr(x, "_asdict"):
+        return to_jsonable(x._asdict())
+    if hasattr(x, "__dataclass_fields__"):
+        import dataclasses
+
+        return to_jsonable(dataclasses.asdict(x))
+    return x
+
+
+def emit(ctx_obj: Any, data: Any, render: Callable[[Any, Any], None] | None = None) -> None:
+    data = to_jsonable(data)
+    if ctx_obj.json or render is None:
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    else:
+        render(console(), data)
+
+
+def table(title: str | None, columns: Iterable[str], rows: Iterable[Iterable[Any]]):
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
+    for c in columns:
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*("" if v is None else str(v) for v in r))
+    return t
+
+
+def shortest_unique(ident: str, others: Iterable[str]) -> str:
+    """Shortest prefix of ``ident`` (at least the minimum length) that no other id shares."""
+    minimum = PEER_MIN if ident.startswith("12D3KooW") else HEX_MIN
+    n = minimum
+    for o in others:
+        if o == ident:
+            continue
+        common = 0
+        for a, b in zip(ident, o, strict=False):
+            if a != b:
+                break
+            common += 1
+        n = max(n, common + 1)
+    return ident[: min(n, len(ident))]
+
+
+class Shortener:
+    """Shortens ids against the whole set of ids shown in one output."""
+
+    def __init__(self, ids: Iterable[str]):
+        self.ids = sorted(set(i for i in ids if i))
+
+    def __call__(self, ident: str | None) -> str:
+        if not ident:
+            return ""
+        return shortest_unique(ident, self.ids)
+
+
+def resolve(prefix: str, candidates: Iterable[str], what: str) -> str:
+    """Expand a user-typed prefix to the one full id it names."""
+    prefix = prefix.strip()
+    if not prefix:
+        raise bad_value(f"empty {what} id")
+    cands = list(dict.fromkeys(candidates))
+    if prefix in cands:
+        return prefix
+    hits = [c for c in cands if c.lower().startswith(prefix.lower())]
+    if len(hits) == 1:
+        return hits[0]
+    if not hits:
+        raise not_found(what, prefix, f"list them with `we {what} list`")
+    raise UserError(
+        f"{what} id {prefix!r} is ambiguous ({len(hits)} match)",
+        hint="type more characters of the id",
+        code="ambiguous",
+        exit_code=3,
+    )
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def rel_time(ms: int | None, now: int | None = None) -> str:
+    if ms is None:
+        return ""
+    now = now_ms() if now is None else now
+    delta = (ms - now) // 1000
+    future = delta > 0
+    s = abs(delta)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s >= size:
+            text = f"{s // size}{unit}"
+            break
+    else:
+        if s < 5:
+            return "just now"
+        text = f"{s}s"
+    return f"in {text}" if future else f"{text} ago"
+
+
+def bar(fraction_num: int, fraction_den: int, width: int = 24) -> str:
+    """A terminal bar for an exact share (integer arithmetic, no floats)."""
+    if fraction_den <= 0:
+        return "·" * width
+    filled = (fraction_num * width * 2 + fraction_den) // (fraction_den * 2)
+    filled = max(0, min(width, filled))
+    return "█" * filled + "·" * (width - filled)
