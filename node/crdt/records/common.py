@@ -1,0 +1,149 @@
+"""Shared rules of every record handler: which community, is the author a member, is a
+referenced record really in the op's causal past.
+
+Why causal past and not "current state": ops arrive in different orders on different nodes.
+A rule judged against the op's causal past (what its author had seen when signing) gives the
+same verdict everywhere; a rule judged against whatever a node holds now would not.
+
+Membership is checked on every op, so it has a fast path. An author's chain is linear and the
+causal past only grows along it, so once one of a member's ops is judged a member op, every
+later op of theirs is too (until they leave or a removal enters their past). The member row
+keeps ``since``: the first seq at which that was observed. It is written only when an op is
+accepted (``note_member``), so a rejected op never changes state, and it is a pure function of
+the set of ops because the same ops are checked in the same chain order on every node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from ..causal import OpMeta
+from ..op import Op
+from ..state import Context, Rejected, State
+
+COMMUNITY, MEMBER, PROFILE = "community", "member", "profile"
+OFFER, NEED, RESERVATION = "offer", "need", "reservation"
+PROJECT, CONTRIBUTION = "project", "contribution"
+
+YEAR_MS = 365 * 24 * 3600 * 1000
+DAY_MS = 24 * 3600 * 1000
+
+
+def member_key(community: bytes, member: bytes) -> bytes:
+    return community + member
+
+
+def order_key(op: Op) -> list:
+    """``op.order_key`` as a plain list (state values must be CBOR data)."""
+    return [op.lamport, op.author, op.id]
+
+
+class Membership(NamedTuple):
+    """What ``require_member`` found: the community row, the member row, and whether
+    admission was first observed at this op (then ``note_member`` records it)."""
+
+    community: bytes
+    com: dict
+    row: dict
+    fresh: bool
+
+
+def community_row(state: State, community: bytes) -> dict:
+    row = state.get(COMMUNITY, community)
+    if row is None:
+        raise Rejected("unknown_community", "no accepted genesis op for this community")
+    return row
+
+
+def op_meta(op: Op, ctx: Context) -> OpMeta:
+    return ctx.causal.meta(op.id)
+
+
+def charter_at(com: Mapping[str, Any], ctx: Context, x: OpMeta | None) -> dict:
+    """The charter as seen by op ``x``: genesis charter plus the amendments whose enacting op
+    is in x's causal past, in their enacting order (``x=None``: all amendments)."""
+    amendments = com["amendments"]
+    if not amendments:
+        return com["charter"]
+    charter = dict(com["charter"])
+    for a in amendments:
+        if x is None or ctx.causal.in_past(ctx.causal.meta(a["by"]), x):
+            charter.update(a["changes"])
+    return charter
+
+
+def charter_in_clock(com: Mapping[str, Any], clock: Mapping[bytes, int] | None) -> dict:
+    """The charter within a cut given as a vector clock (``None``: every amendment)."""
+    charter = dict(com["charter"])
+    for a in com["amendments"]:
+        if clock is None or clock.get(a["by_author"], 0) >= a["by_seq"]:
+            charter.update(a["changes"])
+    return charter
+
+
+def require_member(op: Op, ctx: Context) -> Membership:
+    """Raise ``Rejected("not_member")`` unless ``op``'s author is a member of its community
+    in the op's causal past. Call ``note_member`` after accepting the op."""
+    cid = op.community_id
+    com = community_row(ctx.state, cid)
+    row = ctx.state.get(MEMBER, member_key(cid, op.author))
+    if row is None or row["join"] is None or row["join"] > op.seq:
+        raise Rejected("not_member", "the author has not joined this community")
+    if row["left"] is not None and row["left"] < op.seq:
+        raise Rejected("not_member", "the author left this community")
+    x = None
+    if row["removed"]:
+        x = op_meta(op, ctx)
+        for removal in row["removed"]:
+            if ctx.causal.in_past(ctx.causal.meta(removal), x):
+                raise Rejected("not_member", "the author was removed by a decision")
+    since = row["since"]
+    if since is not None and since <= op.seq:
+        return Membership(cid, com, row, False)
+    x = x or op_meta(op, ctx)
+    rule = charter_at(com, ctx, x)["membership"]
+    if rule["rule"] != "open":
+        seen = sum(1 for v in row["vouchers"] if ctx.causal.in_past(ctx.causal.meta(v[1]), x))
+        if seen < rule["vouches"]:
+            raise Rejected(
+                "not_member",
+                f"admission needs {rule['vouches']} vouches in the op's causal past, has {seen}",
+            )
+    return Membership(cid, com, row, True)
+
+
+def note_member(ctx: Context, m: Membership, op: Op) -> None:
+    """Record the first seq at which the author was seen to be a member (see module doc)."""
+    if m.fresh:
+        ctx.state.put(MEMBER, member_key(m.community, op.author), {**m.row, "since": op.seq})
+
+
+def require_ref(op: Op, ctx: Context, table: str, ref: Any, what: str) -> dict:
+    """The row of a referenced record, which must be in ``op``'s causal past (the writer puts
+    its id in ``deps``, or it is in the author's own chain) and in the same community."""
+    try:
+        rmeta = ctx.causal.meta(ref)
+    except (KeyError, TypeError):
+        raise Rejected("unknown_ref", f"{what} {_short(ref)} is not known") from None
+    if not ctx.causal.in_past(rmeta, op_meta(op, ctx)):
+        raise Rejected("unknown_ref", f"{what} {_short(ref)} is not in the op's causal past")
+    row = ctx.state.get(table, ref)
+    if row is None or row["c"] != op.community_id:
+        raise Rejected(f"unknown_{what}", f"{_short(ref)} is not an accepted {what}")
+    return row
+
+
+def _short(ref: Any) -> str:
+    return ref.hex()[:16] if isinstance(ref, bytes) else repr(ref)[:16]
+
+
+def lww_update(row: dict, changes: Mapping[str, Any], key: list) -> dict:
+    """Per-field last-writer-wins by op order key; commutes, so concurrent edits converge."""
+    fields = dict(row["fields"])
+    keys = dict(row["keys"])
+    for name, value in changes.items():
+        if name not in keys or keys[name] < key:
+            fields[name] = value
+            keys[name] = key
+    return {**row, "fields": fields, "keys": keys}

@@ -1,0 +1,233 @@
+"""Community and membership: genesis charter, join, vouch, leave, profile; plus the two entry
+points governance uses to change a charter or remove a member after a decision.
+
+Merge rules: a member row is changed by its own chain (join, leave: applied in chain order)
+and by vouchers (kept sorted by voucher key, so the order vouches arrive in does not matter).
+Amendments and removals take effect for the ops that have the enacting op in their causal
+past, so every node judges every op the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..causal import OpMeta
+from ..op import Op
+from ..state import Context, Rejected, State
+from .common import (
+    COMMUNITY,
+    MEMBER,
+    PROFILE,
+    charter_at,
+    community_row,
+    member_key,
+    note_member,
+    op_meta,
+    require_member,
+)
+from .schema import (
+    Field,
+    check_body,
+    geohash,
+    integer,
+    key32,
+    list_of,
+    one_of,
+    opt,
+    record,
+    skill,
+    text,
+)
+
+
+def _map(x: Any) -> str | None:
+    return None if type(x) is dict else "must be a map"
+
+
+def _nullable(check):
+    return lambda x: None if x is None else check(x)
+
+
+MEMBERSHIP_RULE = {
+    "rule": Field(one_of("open", "vouched")),
+    "vouches": opt(integer(1, 1000)),
+}
+ATTESTATION_RULE = {
+    "confirmations": Field(integer(0, 1000)),
+    "max_disputes": Field(integer(0, 1000)),
+}
+CHARTER = {
+    "name": Field(text(120, min_len=1)),
+    "description": opt(text(4000)),
+    "membership": opt(record(MEMBERSHIP_RULE)),
+    "attestation": opt(record(ATTESTATION_RULE)),
+    "half_life_days": opt(integer(1, 36500)),
+    "score_cap": opt(_nullable(integer(1))),  # minutes of decayed effort; None: no cap
+    "voting": opt(_map),  # defaults for proposals; its shape belongs to node.governance
+    "witnesses": opt(list_of(key32, 64, unique=True)),
+    "visibility": opt(one_of("public", "members")),
+}
+# An amendment may change any charter field; every field is optional.
+AMENDMENT = {name: opt(f.check) for name, f in CHARTER.items()}
+
+CHARTER_DEFAULTS = {
+    "description": "",
+    "membership": {"rule": "open"},
+    "attestation": {"confirmations": 1, "max_disputes": 0},
+    "half_life_days": 180,
+    "score_cap": None,
+    "voting": {},
+    "witnesses": [],
+    "visibility": "public",
+}
+
+NOTE = {"note": opt(text(1000))}
+VOUCH = {"member": Field(key32), "note": opt(text(1000))}
+PROFILE_BODY = {
+    "display_name": opt(text(80)),
+    "bio": opt(text(2000)),
+    "skills": opt(list_of(skill, 32, unique=True)),
+    "geohash": opt(geohash(6)),  # coarse on purpose: at most ~1 km cells
+    "addrs": opt(list_of(text(256, min_len=1), 8, unique=True)),
+}
+
+
+def normalize_charter(changes: Mapping[str, Any], base: Mapping[str, Any]) -> dict:
+    """Fill defaults so that every reader sees the same complete charter."""
+    charter = {**base, **changes}
+    rule = dict(charter["membership"])
+    if rule["rule"] == "open":
+        rule.pop("vouches", None)
+    else:
+        rule.setdefault("vouches", 1)
+    charter["membership"] = rule
+    return charter
+
+
+def new_member_row(community: bytes, member: bytes) -> dict:
+    return {
+        "c": community,
+        "member": member,
+        "join": None,  # seq of the member's latest join op
+        "left": None,  # seq of the member's leave op after that join
+        "since": None,  # first seq seen to be a member op (see common.py)
+        "join_ts": None,
+        "vouchers": [],  # [voucher, vouch op id, vouch ts], sorted by voucher
+        "removed": [],  # ids of enacting ops of removal decisions, sorted
+    }
+
+
+# ------------------------------------------------------------------------- handlers
+def community_create(op: Op, ctx: Context) -> None:
+    body = check_body(op.kind, op.body, CHARTER)
+    charter = normalize_charter(body, {**CHARTER_DEFAULTS, "witnesses": [op.author]})
+    cid = op.id
+    ctx.state.put(
+        COMMUNITY,
+        cid,
+        {"c": cid, "founder": op.author, "ts": op.ts, "charter": charter, "amendments": []},
+    )
+    row = new_member_row(cid, op.author)
+    row.update(join=1, since=1, join_ts=op.ts)
+    ctx.state.put(MEMBER, member_key(cid, op.author), row)
+
+
+def member_join(op: Op, ctx: Context) -> None:
+    check_body(op.kind, op.body, NOTE)
+    cid = op.community_id
+    com = community_row(ctx.state, cid)
+    key = member_key(cid, op.author)
+    row = ctx.state.get(MEMBER, key) or new_member_row(cid, op.author)
+    if row["join"] is not None and row["left"] is None:
+        raise Rejected("already_member", "the author already joined")
+    x = op_meta(op, ctx)
+    if any(ctx.causal.in_past(ctx.causal.meta(r), x) for r in row["removed"]):
+        raise Rejected("removed", "the author was removed from this community by a decision")
+    is_open = charter_at(com, ctx, x)["membership"]["rule"] == "open"
+    row = {**row, "join": op.seq, "left": None, "join_ts": op.ts}
+    row["since"] = op.seq if is_open else None
+    ctx.state.put(MEMBER, key, row)
+
+
+def member_vouch(op: Op, ctx: Context) -> None:
+    body = check_body(op.kind, op.body, VOUCH)
+    m = require_member(op, ctx)
+    candidate = body["member"]
+    if candidate == op.author:
+        raise Rejected("self_vouch", "a member cannot vouch for themselves")
+    key = member_key(m.community, candidate)
+    row = ctx.state.get(MEMBER, key) or new_member_row(m.community, candidate)
+    if any(v[0] == op.author for v in row["vouchers"]):
+        raise Rejected("duplicate_vouch", "this member already vouched for that member")
+    note_member(ctx, m, op)
+    vouchers = sorted([*row["vouchers"], [op.author, op.id, op.ts]])
+    ctx.state.put(MEMBER, key, {**row, "vouchers": vouchers})
+
+
+def member_leave(op: Op, ctx: Context) -> None:
+    check_body(op.kind, op.body, NOTE)
+    m = require_member(op, ctx)
+    ctx.state.put(MEMBER, member_key(m.community, op.author), {**m.row, "left": op.seq})
+
+
+def profile_set(op: Op, ctx: Context) -> None:
+    """The profile key is the author, so only the member writes their own profile. The whole
+    profile is replaced; the author's chain is linear, so the latest op wins everywhere."""
+    body = check_body(op.kind, op.body, PROFILE_BODY)
+    m = require_member(op, ctx)
+    note_member(ctx, m, op)
+    ctx.state.put(
+        PROFILE,
+        member_key(m.community, op.author),
+        {"c": m.community, "member": op.author, "seq": op.seq, "ts": op.ts, **body},
+    )
+
+
+# ------------------------------------------------------- entry points for governance
+def apply_charter_amendment(
+    state: State, community: bytes, changes: Mapping[str, Any], effective: OpMeta
+) -> None:
+    """Amend a charter after a decision. ``effective`` is the op that enacts it: the change
+    applies to ops that have it in their causal past, and to query-time views (scores) whose
+    cut contains it. Raises ``Rejected("bad_body")`` (before any change) on a bad change.
+    Idempotent for one enacting op."""
+    changes = check_body("charter amendment", dict(changes), AMENDMENT)
+    com = community_row(state, community)
+    if any(a["by"] == effective.id for a in com["amendments"]):
+        return
+    if "membership" in changes:
+        changes = {
+            **changes,
+            "membership": normalize_charter(changes, com["charter"])["membership"],
+        }
+    entry = {
+        "by": effective.id,
+        "by_author": effective.author,
+        "by_seq": effective.seq,
+        "order": [effective.lamport, effective.author, effective.id],
+        "changes": dict(changes),
+    }
+    amendments = sorted([*com["amendments"], entry], key=lambda a: a["order"])
+    state.put(COMMUNITY, community, {**com, "amendments": amendments})
+
+
+def remove_member(state: State, community: bytes, member: bytes, effective: OpMeta) -> None:
+    """Remove a member after a decision: their ops that have ``effective`` in their causal
+    past are rejected, and they cannot join again. Ops they signed without having seen the
+    decision stay valid (no node could judge them otherwise without a clock authority)."""
+    community_row(state, community)
+    key = member_key(community, member)
+    row = state.get(MEMBER, key) or new_member_row(community, member)
+    if effective.id in row["removed"]:
+        return
+    state.put(MEMBER, key, {**row, "removed": sorted([*row["removed"], effective.id])})
+
+
+HANDLERS = {
+    "community.create": community_create,
+    "member.join": member_join,
+    "member.vouch": member_vouch,
+    "member.leave": member_leave,
+    "profile.set": profile_set,
+}

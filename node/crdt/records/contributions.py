@@ -1,0 +1,137 @@
+"""Contributions (ValueFlows EconomicEvent) and attestations.
+
+A contribution is recorded by its contributor and is never edited in place: a later
+``contribution.correct`` by the contributor supersedes some fields (or retracts it), and bumps
+the contribution's *version*. An attestation (confirm or dispute) by another member records
+the version it saw: the number of corrections in its causal past. Only attestations of the
+current version count, so a correction asks attesters to look again; that is decided by
+causal past, so every node agrees.
+
+One attestation per member per contribution: a member's later attestation replaces their
+earlier one (their chain is linear, so "later" is the same everywhere). Entries keep the
+attester's seq so that views restricted to a cut (a proposal's vector clock) can pick the
+latest attestation inside it.
+"""
+
+from __future__ import annotations
+
+from ..op import Op
+from ..state import Context, Rejected
+from .common import CONTRIBUTION, PROJECT, note_member, op_meta, require_member, require_ref
+from .schema import (
+    Field,
+    boolean,
+    check_body,
+    integer,
+    key32,
+    list_of,
+    one_of,
+    opt,
+    quantity,
+    record,
+    skill,
+    text,
+    url,
+)
+
+ACTIONS = ("work", "deliver-service", "cite")
+FIELDS = {
+    "project": opt(key32),  # absent: a contribution to the community itself
+    "action": Field(one_of(*ACTIONS)),
+    "effort_minutes": opt(integer(1, 10_000_000)),
+    "quantity": opt(quantity),
+    "skill": opt(skill),
+    "evidence": opt(list_of(url, 16)),
+    "note": opt(text(2000)),
+    "at": Field(integer(0)),  # ms: when the work happened; not after the op's ts
+}
+CORRECTABLE = {k: opt(f.check) for k, f in FIELDS.items() if k not in ("project", "action")}
+CORRECT = {
+    "id": Field(key32),
+    "set": opt(record(CORRECTABLE)),
+    "retract": opt(boolean),
+    "note": opt(text(2000)),
+}
+ATTEST = {
+    "contribution": Field(key32),
+    "verdict": Field(one_of("confirm", "dispute")),
+    "note": opt(text(2000)),
+}
+
+
+def _check_fields(op: Op, fields: dict) -> None:
+    if "effort_minutes" not in fields and "quantity" not in fields:
+        raise Rejected("bad_body", f"{op.kind}: needs effort_minutes or quantity")
+    if fields["at"] > op.ts:
+        raise Rejected("bad_body", f"{op.kind}: 'at' is after the op's ts")
+
+
+def contribution_record(op: Op, ctx: Context) -> None:
+    body = check_body(op.kind, op.body, FIELDS)
+    m = require_member(op, ctx)
+    _check_fields(op, body)
+    if "project" in body:
+        require_ref(op, ctx, PROJECT, body["project"], "project")
+    note_member(ctx, m, op)
+    ctx.state.put(
+        CONTRIBUTION,
+        op.id,
+        {
+            "c": m.community,
+            "id": op.id,
+            "contributor": op.author,
+            "project": body.get("project"),
+            "seq": op.seq,
+            "ts": op.ts,
+            "base": dict(body),
+            "fields": dict(body),  # base with every correction applied
+            "corrections": [],  # [contributor seq, op id, changes, retract]
+            "retracted": False,
+            "att": {},  # attester hex -> [[verdict, version, seq, op id], ...] in chain order
+        },
+    )
+
+
+def contribution_correct(op: Op, ctx: Context) -> None:
+    body = check_body(op.kind, op.body, CORRECT)
+    m = require_member(op, ctx)
+    row = require_ref(op, ctx, CONTRIBUTION, body["id"], "contribution")
+    if row["contributor"] != op.author:
+        raise Rejected("not_author", "only the contributor corrects a contribution")
+    if row["retracted"]:
+        raise Rejected("retracted", "the contribution was retracted")
+    changes = dict(body.get("set", {}))
+    retract = body.get("retract", False)
+    if not changes and not retract:
+        raise Rejected("bad_body", f"{op.kind}: needs 'set' or 'retract'")
+    fields = {**row["fields"], **changes}
+    _check_fields(op, fields)
+    note_member(ctx, m, op)
+    corrections = [*row["corrections"], [op.seq, op.id, changes, retract]]
+    ctx.state.put(
+        CONTRIBUTION,
+        row["id"],
+        {**row, "fields": fields, "corrections": corrections, "retracted": retract},
+    )
+
+
+def attestation_set(op: Op, ctx: Context) -> None:
+    body = check_body(op.kind, op.body, ATTEST)
+    m = require_member(op, ctx)
+    row = require_ref(op, ctx, CONTRIBUTION, body["contribution"], "contribution")
+    if row["contributor"] == op.author:
+        raise Rejected("own_contribution", "a member cannot attest their own contribution")
+    x = op_meta(op, ctx)
+    version = sum(1 for c in row["corrections"] if ctx.causal.in_past(ctx.causal.meta(c[1]), x))
+    note_member(ctx, m, op)
+    att = dict(row["att"])
+    who = op.author.hex()
+    att[who] = [*att.get(who, []), [body["verdict"], version, op.seq, op.id]]
+    ctx.state.put(CONTRIBUTION, row["id"], {**row, "att": att})
+
+
+HANDLERS = {
+    "contribution.record": contribution_record,
+    "contribution.correct": contribution_correct,
+    "attestation.set": attestation_set,
+}

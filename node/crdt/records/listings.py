@@ -1,0 +1,150 @@
+"""Offers and needs (ValueFlows Proposal + Intent): create, update, status.
+
+Both families share one schema and one set of rules; only the table differs. Only the author
+edits them, and an author's chain is linear, so edits never conflict: the replica applies
+them in chain order on every node. Status moves forward only:
+
+    active <-> paused -> fulfilled | withdrawn          (expired is derived from time)
+
+A final status cannot be left, so "final status wins on merge" holds by construction.
+Expiry is required and at most one year after the ``ts`` of the op that sets it; whether a
+listing has expired is decided at query time from ``now``, never by an op.
+"""
+
+from __future__ import annotations
+
+from ..op import Op
+from ..state import Context, Rejected
+from .common import NEED, OFFER, YEAR_MS, note_member, require_member, require_ref
+from .schema import (
+    Field,
+    boolean,
+    category,
+    check_body,
+    geohash,
+    integer,
+    key32,
+    list_of,
+    one_of,
+    opt,
+    quantity,
+    record,
+    text,
+    window,
+)
+
+ACTIONS = ("lend", "give", "share-use", "service", "work")
+STATUSES = ("active", "paused", "fulfilled", "withdrawn")
+FINAL = frozenset({"fulfilled", "withdrawn"})
+ALLOWED = {
+    "active": frozenset({"paused", "fulfilled", "withdrawn"}),
+    "paused": frozenset({"active", "fulfilled", "withdrawn"}),
+}
+
+FIELDS = {
+    "title": Field(text(200, min_len=1)),
+    "description": opt(text(4000)),
+    "category": Field(category),
+    "tags": opt(list_of(text(40, min_len=1), 16, unique=True)),
+    "action": Field(one_of(*ACTIONS)),
+    "quantity": opt(quantity),  # {"amount": int >= 1, "unit": text}; default 1 "item"
+    "windows": opt(list_of(window, 16)),  # availability; empty or absent: any time
+    "geohash": opt(geohash(12)),
+    "radius_m": opt(integer(0, 20_000_000)),
+    "remote": opt(boolean),
+    "expires": Field(integer(0)),  # ms; required, <= ts + 1 year
+    "audience": opt(one_of("public", "members")),
+}
+DEFAULTS = {
+    "description": "",
+    "tags": [],
+    "quantity": {"amount": 1, "unit": "item"},
+    "windows": [],
+    "radius_m": 0,
+    "remote": False,
+    "audience": "public",
+}
+UPDATE = {
+    "id": Field(key32),
+    "set": Field(record({name: opt(f.check) for name, f in FIELDS.items()})),
+}
+STATUS = {"id": Field(key32), "status": Field(one_of(*STATUSES)), "note": opt(text(1000))}
+
+
+def _check_expiry(op: Op, expires: int) -> None:
+    if not op.ts < expires <= op.ts + YEAR_MS:
+        raise Rejected("bad_expiry", "expires must be after ts and at most one year after it")
+
+
+def _create(table: str):
+    def handler(op: Op, ctx: Context) -> None:
+        body = check_body(op.kind, op.body, FIELDS)
+        m = require_member(op, ctx)
+        _check_expiry(op, body["expires"])
+        note_member(ctx, m, op)
+        ctx.state.put(
+            table,
+            op.id,
+            {
+                "c": m.community,
+                "id": op.id,
+                "family": table,
+                "author": op.author,
+                "ts": op.ts,
+                "lamport": op.lamport,
+                "fields": {**DEFAULTS, **body},
+                "status": "active",
+                "updated_ts": op.ts,
+            },
+        )
+
+    handler.__doc__ = f"{table}.create: a new {table} by a member; status starts active."
+    return handler
+
+
+def _own(op: Op, ctx: Context, table: str) -> dict:
+    row = require_ref(op, ctx, table, op.body["id"], table)
+    if row["author"] != op.author:
+        raise Rejected("not_author", f"only the author may change this {table}")
+    if row["status"] in FINAL:
+        raise Rejected("status_final", f"the {table} is {row['status']}")
+    return row
+
+
+def _update(table: str):
+    def handler(op: Op, ctx: Context) -> None:
+        body = check_body(op.kind, op.body, UPDATE)
+        m = require_member(op, ctx)
+        row = _own(op, ctx, table)
+        changes = body["set"]
+        if not changes:
+            raise Rejected("bad_body", f"{op.kind}: 'set' is empty")
+        if "expires" in changes:
+            _check_expiry(op, changes["expires"])
+        note_member(ctx, m, op)
+        fields = {**row["fields"], **changes}
+        ctx.state.put(table, row["id"], {**row, "fields": fields, "updated_ts": op.ts})
+
+    handler.__doc__ = f"{table}.update: the author changes some fields (chain order wins)."
+    return handler
+
+
+def _status(table: str):
+    def handler(op: Op, ctx: Context) -> None:
+        body = check_body(op.kind, op.body, STATUS)
+        m = require_member(op, ctx)
+        row = _own(op, ctx, table)
+        if body["status"] not in ALLOWED[row["status"]]:
+            raise Rejected("bad_transition", f"{row['status']} -> {body['status']}")
+        note_member(ctx, m, op)
+        ctx.state.put(table, row["id"], {**row, "status": body["status"], "updated_ts": op.ts})
+
+    handler.__doc__ = f"{table}.status: the author moves the status forward."
+    return handler
+
+
+HANDLERS = {}
+for _table in (OFFER, NEED):
+    HANDLERS[f"{_table}.create"] = _create(_table)
+    HANDLERS[f"{_table}.update"] = _update(_table)
+    HANDLERS[f"{_table}.status"] = _status(_table)

@@ -1,0 +1,117 @@
+"""Reservations and loans: the circular use of an offered resource.
+
+    request (any member but the owner) -> accept | decline (offer author only)
+    accepted -> handover (signed by the requester: whoever takes custody acknowledges it)
+    handed_over -> return (signed by the owner, who takes custody back)
+    cancel: by either party, before handover
+
+Each step is judged against the steps in its own causal past, so the verdict is the same on
+every node. Two parties can act concurrently (the owner accepts while the requester cancels),
+so the reservation's status is the step of highest precedence among the accepted steps:
+
+    requested < accepted < declined < cancelled < handed_over < returned
+
+That is a max over a set, which commutes: a cancel beats a concurrent accept, and a handover
+beats a concurrent cancel (custody did move). Overlapping accepted reservations on a
+single-unit offer are not rejected here: queries flag them (see ``queries.reservation_conflicts``).
+"""
+
+from __future__ import annotations
+
+from ..op import Op
+from ..state import Context, Rejected
+from .common import OFFER, RESERVATION, note_member, op_meta, require_member, require_ref
+from .schema import Field, check_body, integer, key32, opt, text, window
+
+PRECEDENCE = {
+    "requested": 0,
+    "accepted": 1,
+    "declined": 2,
+    "cancelled": 3,
+    "handed_over": 4,
+    "returned": 5,
+}
+# step kind -> (status it produces, who may sign it, statuses it may follow)
+STEPS = {
+    "reservation.accept": ("accepted", ("owner",), ("requested",)),
+    "reservation.decline": ("declined", ("owner",), ("requested",)),
+    "reservation.cancel": ("cancelled", ("owner", "requester"), ("requested", "accepted")),
+    "reservation.handover": ("handed_over", ("requester",), ("accepted",)),
+    "reservation.return": ("returned", ("owner",), ("handed_over",)),
+}
+
+REQUEST = {
+    "offer": Field(key32),
+    "window": Field(window),
+    "quantity": opt(integer(1)),
+    "note": opt(text(1000)),
+}
+STEP = {"reservation": Field(key32), "note": opt(text(1000))}
+
+
+def reservation_request(op: Op, ctx: Context) -> None:
+    body = check_body(op.kind, op.body, REQUEST)
+    m = require_member(op, ctx)
+    offer = require_ref(op, ctx, OFFER, body["offer"], "offer")
+    if offer["author"] == op.author:
+        raise Rejected("own_offer", "the offer's author cannot reserve it")
+    note_member(ctx, m, op)
+    ctx.state.put(
+        RESERVATION,
+        op.id,
+        {
+            "c": m.community,
+            "id": op.id,
+            "offer": body["offer"],
+            "owner": offer["author"],
+            "requester": op.author,
+            "window": body["window"],
+            "quantity": body.get("quantity", 1),
+            "note": body.get("note", ""),
+            "ts": op.ts,
+            "status": "requested",
+            # [precedence, status, op id, author, ts]; sorted, so arrival order does not matter
+            "steps": [[0, "requested", op.id, op.author, op.ts]],
+        },
+    )
+
+
+def _status_in_past(row: dict, op: Op, ctx: Context) -> str:
+    x = op_meta(op, ctx)
+    best = (0, "requested")
+    for step in row["steps"]:
+        if (step[0], step[1]) > best and ctx.causal.in_past(ctx.causal.meta(step[2]), x):
+            best = (step[0], step[1])
+    return best[1]
+
+
+def _step(kind: str):
+    produces, signers, follows = STEPS[kind]
+
+    def handler(op: Op, ctx: Context) -> None:
+        body = check_body(op.kind, op.body, STEP)
+        m = require_member(op, ctx)
+        row = require_ref(op, ctx, RESERVATION, body["reservation"], "reservation")
+        roles = {"owner": row["owner"], "requester": row["requester"]}
+        if op.author not in {roles[r] for r in signers}:
+            raise Rejected("not_allowed", f"{kind} is signed by the {' or '.join(signers)}")
+        seen = _status_in_past(row, op, ctx)
+        if seen not in follows:
+            raise Rejected("bad_transition", f"{seen} -> {produces}")
+        if kind == "reservation.accept":
+            # The owner's own chain is the only writer of the offer's status, so the row
+            # seen now is exactly the status in this op's causal past.
+            offer = ctx.state.get(OFFER, row["offer"])
+            if offer is None or offer["status"] != "active":
+                raise Rejected("offer_inactive", "only an active offer can be reserved")
+        note_member(ctx, m, op)
+        steps = sorted([*row["steps"], [PRECEDENCE[produces], produces, op.id, op.author, op.ts]])
+        ctx.state.put(RESERVATION, row["id"], {**row, "steps": steps, "status": steps[-1][1]})
+
+    handler.__doc__ = f"{kind}: moves a reservation to {produces}."
+    return handler
+
+
+HANDLERS = {"reservation.request": reservation_request}
+for _kind in STEPS:
+    HANDLERS[_kind] = _step(_kind)

@@ -1,0 +1,167 @@
+"""The one body-schema checker used by every record handler.
+
+A schema is a dict ``field name -> Field``. Checking is strict: unknown fields, missing
+required fields and wrong types are all rejected with ``Rejected("bad_body", detail)``, where
+the detail names the op kind and the field path, so an author can see what to fix. Strictness
+matters for determinism: two nodes must never disagree about whether a body is acceptable.
+
+Validators are small closures (``text(200)``, ``integer(0)``, ``list_of(...)``); each takes a
+value and returns an error message or ``None``. There are no floats: bodies carry integers
+(minutes, milliseconds, metres) or ``[num, den]`` pairs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+from ..state import Rejected
+
+Validator = Callable[[Any], str | None]
+
+MAX_INT = 2**63 - 1
+GEOHASH_ALPHABET = "0123456789bcdefghjkmnpqrstuvwxyz"
+_CATEGORY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}(/[a-z0-9][a-z0-9_-]{0,39}){0,7}$")
+_SKILL = re.compile(r"^[a-z0-9][a-z0-9_/-]{0,63}$")
+
+
+class Field(NamedTuple):
+    check: Validator
+    required: bool = True
+
+
+def opt(check: Validator) -> Field:
+    return Field(check, required=False)
+
+
+def check_body(kind: str, body: Mapping[str, Any], schema: Mapping[str, Field]) -> Mapping:
+    """Raise ``Rejected("bad_body")`` unless ``body`` matches ``schema`` exactly."""
+    problem = _problem(body, schema)
+    if problem is not None:
+        raise Rejected("bad_body", f"{kind}: {problem}")
+    return body
+
+
+def _problem(body: Any, schema: Mapping[str, Field]) -> str | None:
+    if type(body) is not dict:
+        return "must be a map"
+    for name in body:
+        if name not in schema:
+            return f"unknown field {name!r}"
+    for name, spec in schema.items():
+        if name not in body:
+            if spec.required:
+                return f"missing field {name!r}"
+            continue
+        msg = spec.check(body[name])
+        if msg is not None:
+            return f"field {name!r}: {msg}"
+    return None
+
+
+# --------------------------------------------------------------------------- validators
+def text(max_len: int, *, min_len: int = 0) -> Validator:
+    def check(x: Any) -> str | None:
+        if type(x) is not str:
+            return "must be text"
+        if not min_len <= len(x) <= max_len:
+            return f"length must be {min_len}..{max_len}"
+        return None
+
+    return check
+
+
+def integer(lo: int = 0, hi: int = MAX_INT) -> Validator:
+    def check(x: Any) -> str | None:
+        if type(x) is not int:
+            return "must be an integer"
+        if not lo <= x <= hi:
+            return f"must be in {lo}..{hi}"
+        return None
+
+    return check
+
+
+def boolean(x: Any) -> str | None:
+    return None if type(x) is bool else "must be true or false"
+
+
+def one_of(*values: str) -> Validator:
+    allowed = frozenset(values)
+
+    def check(x: Any) -> str | None:
+        return None if x in allowed and type(x) is str else f"must be one of {sorted(allowed)}"
+
+    return check
+
+
+def key32(x: Any) -> str | None:
+    """A 32-byte public key or op id."""
+    return None if type(x) is bytes and len(x) == 32 else "must be 32 bytes"
+
+
+def list_of(item: Validator, max_items: int, *, unique: bool = False) -> Validator:
+    def check(x: Any) -> str | None:
+        if type(x) is not list:
+            return "must be a list"
+        if len(x) > max_items:
+            return f"at most {max_items} items"
+        for i, v in enumerate(x):
+            msg = item(v)
+            if msg is not None:
+                return f"item {i}: {msg}"
+        if unique and len({repr(v) for v in x}) != len(x):
+            return "items must be distinct"
+        return None
+
+    return check
+
+
+def record(schema: Mapping[str, Field]) -> Validator:
+    return lambda x: _problem(x, schema)
+
+
+def pattern(regex: re.Pattern[str], what: str) -> Validator:
+    def check(x: Any) -> str | None:
+        if type(x) is not str or not regex.match(x):
+            return f"must be {what}"
+        return None
+
+    return check
+
+
+category = pattern(_CATEGORY, 'a lowercase "/"-path such as "tools/power/drill"')
+skill = pattern(_SKILL, "a lowercase skill tag")
+
+
+def geohash(max_len: int = 12) -> Validator:
+    def check(x: Any) -> str | None:
+        if type(x) is not str or not 1 <= len(x) <= max_len:
+            return f"must be a geohash of 1..{max_len} characters"
+        if any(c not in GEOHASH_ALPHABET for c in x):
+            return "must use the geohash alphabet"
+        return None
+
+    return check
+
+
+def window(x: Any) -> str | None:
+    """A time window ``[start_ms, end_ms]`` with start < end."""
+    if type(x) is not list or len(x) != 2 or any(type(v) is not int for v in x):
+        return "must be [start_ms, end_ms]"
+    if not 0 <= x[0] < x[1] <= MAX_INT:
+        return "start must be before end"
+    return None
+
+
+def ratio(x: Any) -> str | None:
+    """An exact fraction ``[num, den]`` with den > 0."""
+    if type(x) is not list or len(x) != 2 or any(type(v) is not int for v in x):
+        return "must be [num, den]"
+    return None if x[1] > 0 else "den must be positive"
+
+
+QUANTITY = {"amount": Field(integer(1)), "unit": Field(text(32, min_len=1))}
+quantity = record(QUANTITY)
+url = text(2048, min_len=1)
