@@ -1,0 +1,303 @@
+"""Property tests for the op envelope and chain verification (specs/ops.md)."""
+
+import hashlib
+
+import nacl.signing
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from node.crdt.chain import ForkProof, verify_range
+from node.crdt.op import (
+    MAX_BODY_DEPTH,
+    MAX_DEPS,
+    NO_COMMUNITY,
+    Op,
+    OpError,
+    canonical,
+    decode_op,
+    sign_op,
+)
+
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+keys = st.binary(min_size=32, max_size=32).map(nacl.signing.SigningKey)
+ids = st.binary(min_size=32, max_size=32)
+uint64 = st.integers(min_value=0, max_value=2**64 - 1)
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.text(max_size=16)
+    | st.binary(max_size=16)
+)
+values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=16,
+)
+bodies = st.dictionaries(st.text(max_size=8), values, max_size=5)
+kinds = st.text(
+    alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=64
+).filter(lambda k: k != "community.create")
+
+
+def depth(x, d=0):
+    if isinstance(x, dict):
+        return max([depth(v, d + 1) for v in x.values()], default=d)
+    if isinstance(x, list):
+        return max([depth(v, d + 1) for v in x], default=d)
+    return d
+
+
+@st.composite
+def op_fields(draw):
+    """Fields of an arbitrary well-formed op (genesis or not)."""
+    body = draw(bodies)
+    assume(depth(body) <= MAX_BODY_DEPTH)
+    if draw(st.booleans()):
+        return {
+            "community": NO_COMMUNITY,
+            "seq": 1,
+            "prev": None,
+            "deps": [],
+            "lamport": draw(st.integers(min_value=1, max_value=2**64 - 1)),
+            "ts": draw(uint64),
+            "kind": "community.create",
+            "body": body,
+        }
+    seq = draw(st.integers(min_value=1, max_value=2**64 - 1))
+    prev = draw(ids) if seq > 1 else None
+    deps = draw(st.lists(ids, max_size=MAX_DEPS, unique=True))
+    assume(prev not in deps)
+    community = draw(ids)
+    assume(community != NO_COMMUNITY)
+    return {
+        "community": community,
+        "seq": seq,
+        "prev": prev,
+        "deps": deps,
+        "lamport": draw(st.integers(min_value=seq, max_value=2**64 - 1)),
+        "ts": draw(uint64),
+        "kind": draw(kinds),
+        "body": body,
+    }
+
+
+@SETTINGS
+@given(keys, op_fields())
+def test_decode_of_encode_is_identity(key, fields):
+    op = sign_op(key, **fields)
+    back = decode_op(op.raw)
+    assert back.raw == op.raw and back.id == op.id == hashlib.sha256(op.raw).digest()
+    assert back.community == fields["community"]
+    assert back.author == bytes(key.verify_key)
+    assert (back.seq, back.prev, back.lamport, back.ts, back.kind) == (
+        fields["seq"],
+        fields["prev"],
+        fields["lamport"],
+        fields["ts"],
+        fields["kind"],
+    )
+    assert back.deps == tuple(sorted(fields["deps"]))
+    assert back.body == fields["body"]
+    assert canonical(back.body) == canonical(fields["body"])
+    assert canonical({**back.unsigned_map(), "sig": back.sig}) == op.raw
+    key.verify_key.verify(back.signing_input(), back.sig)
+
+
+@SETTINGS
+@given(keys, op_fields(), st.data())
+def test_any_single_bit_flip_is_rejected(key, fields, data):
+    raw = sign_op(key, **fields).raw
+    bit = data.draw(st.integers(min_value=0, max_value=len(raw) * 8 - 1))
+    damaged = bytearray(raw)
+    damaged[bit // 8] ^= 1 << (bit % 8)
+    with pytest.raises(OpError):
+        decode_op(bytes(damaged))
+
+
+@SETTINGS
+@given(keys, op_fields(), st.data())
+def test_arbitrary_edits_are_rejected_never_crash(key, fields, data):
+    raw = bytearray(sign_op(key, **fields).raw)
+    for _ in range(data.draw(st.integers(min_value=1, max_value=4))):
+        at = data.draw(st.integers(min_value=0, max_value=len(raw)))
+        action = data.draw(st.sampled_from(["insert", "delete", "replace"]))
+        byte = data.draw(st.integers(min_value=0, max_value=255))
+        if action == "insert":
+            raw.insert(at, byte)
+        elif at < len(raw) and action == "delete":
+            del raw[at]
+        elif at < len(raw):
+            raw[at] = byte
+    try:
+        op = decode_op(bytes(raw))
+    except OpError:
+        return
+    # the only way through is an unchanged op
+    assert op.raw == sign_op(key, **fields).raw
+
+
+@SETTINGS
+@given(st.binary(max_size=300))
+def test_random_bytes_raise_only_operror(data):
+    with pytest.raises(OpError):
+        decode_op(data)
+
+
+# ---- chains ----------------------------------------------------------------------------
+
+
+@st.composite
+def chains(draw):
+    """An authentic chain of one author's ops (from its genesis, or joining a community)."""
+    key = draw(keys)
+    n = draw(st.integers(min_value=1, max_value=6))
+    lamport = draw(st.integers(min_value=1, max_value=5))
+    if draw(st.booleans()):
+        first = sign_op(
+            key,
+            community=NO_COMMUNITY,
+            seq=1,
+            prev=None,
+            lamport=1,
+            ts=0,
+            kind="community.create",
+            body={"name": "c"},
+        )
+        lamport = 1
+    else:
+        first = sign_op(
+            key,
+            community=draw(ids.filter(lambda c: c != NO_COMMUNITY)),
+            seq=1,
+            prev=None,
+            deps=[draw(ids)],
+            lamport=lamport,
+            ts=0,
+            kind="membership.join",
+            body={},
+        )
+    ops = [first]
+    for seq in range(2, n + 1):
+        lamport += draw(st.integers(min_value=1, max_value=3))
+        ops.append(
+            sign_op(
+                key,
+                community=first.community_id,
+                seq=seq,
+                prev=ops[-1].id,
+                deps=draw(st.lists(ids, max_size=2, unique=True)),
+                lamport=lamport,
+                ts=seq,
+                kind="note.post",
+                body={"n": draw(st.integers(min_value=0, max_value=9))},
+            )
+        )
+    return key, ops
+
+
+def resign(key, op: Op, **changes) -> Op:
+    fields = dict(
+        community=op.community,
+        seq=op.seq,
+        prev=op.prev,
+        deps=op.deps,
+        lamport=op.lamport,
+        ts=op.ts,
+        kind=op.kind,
+        body=op.body,
+    )
+    fields.update(changes)
+    return sign_op(key, **fields)
+
+
+def unsigned_edit(op: Op, **changes) -> Op:
+    """Change fields but keep the old signature (what a forger without the key can do)."""
+    m = {**op.unsigned_map(), "sig": op.sig, **changes}
+    return decode_op(canonical(m), verify=False)
+
+
+def sliced(ops, data):
+    i = data.draw(st.integers(min_value=0, max_value=len(ops) - 1))
+    j = data.draw(st.integers(min_value=i + 1, max_value=len(ops)))
+    return ops[i:j], (ops[i - 1] if i > 0 else None)
+
+
+@SETTINGS
+@given(chains(), st.data())
+def test_untampered_ranges_verify(chain, data):
+    _, ops = chain
+    part, before = sliced(ops, data)
+    verify_range(part, before)
+    # re-decoding from bytes with verify=False changes nothing
+    verify_range([decode_op(o.raw, verify=False) for o in part], before)
+
+
+TAMPERS = ["edit_body", "flip_sig", "other_key", "resign_same_key", "drop", "swap", "edit_ts"]
+
+
+@SETTINGS
+@given(chains(), st.data(), st.sampled_from(TAMPERS), keys)
+def test_tampered_ranges_are_rejected(chain, data, tamper, other_key):
+    key, ops = chain
+    part, before = sliced(ops, data)
+    part = list(part)
+    k = data.draw(st.integers(min_value=0, max_value=len(part) - 1))
+    victim = part[k]
+    last = k == len(part) - 1
+    authentic = False
+    if tamper == "edit_body":
+        part[k] = unsigned_edit(victim, body={"forged": True})
+    elif tamper == "edit_ts":
+        part[k] = unsigned_edit(victim, ts=victim.ts + 1)
+    elif tamper == "flip_sig":
+        part[k] = unsigned_edit(victim, sig=bytes([victim.sig[0] ^ 1]) + victim.sig[1:])
+    elif tamper == "other_key":
+        assume(other_key.verify_key != key.verify_key)
+        forged = resign(other_key, victim, body={"forged": True})
+        part[k] = unsigned_edit(forged, author=victim.author)
+    elif tamper == "resign_same_key":
+        part[k] = resign(key, victim, body={"other": True})
+        # the author's own new op at the end of a range is authentic (a fork, found elsewhere)
+        authentic = last
+    elif tamper == "drop":
+        assume(len(part) >= 3)
+        k = data.draw(st.integers(min_value=1, max_value=len(part) - 2))
+        del part[k]
+    elif tamper == "swap":
+        assume(len(part) >= 2)
+        k = data.draw(st.integers(min_value=0, max_value=len(part) - 2))
+        part[k], part[k + 1] = part[k + 1], part[k]
+    if authentic:
+        verify_range(part, before)
+    else:
+        with pytest.raises(OpError) as e:
+            verify_range(part, before)
+        assert e.value.reason in {"chain_broken", "bad_signature", "bad_lamport"}
+
+
+@SETTINGS
+@given(chains(), st.data())
+def test_fork_proofs_roundtrip_and_resist_bit_flips(chain, data):
+    key, ops = chain
+    victim = ops[data.draw(st.integers(min_value=0, max_value=len(ops) - 1))]
+    twin = resign(key, victim, body={"twin": True})
+    assume(not victim.is_genesis)  # a second genesis op is a second community, not a fork
+    proof = ForkProof.of(victim, twin)
+    encoded = proof.encode()
+    back = ForkProof.decode(encoded)
+    assert (back.community, back.author, back.seq) == (
+        victim.community_id,
+        victim.author,
+        victim.seq,
+    )
+    assert {back.a.id, back.b.id} == {victim.id, twin.id}
+    bit = data.draw(st.integers(min_value=0, max_value=len(encoded) * 8 - 1))
+    damaged = bytearray(encoded)
+    damaged[bit // 8] ^= 1 << (bit % 8)
+    with pytest.raises(OpError):
+        ForkProof.decode(bytes(damaged))
