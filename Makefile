@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+demo: $(STAMP)
+	$(BIN)/python -m cli.demo
+
 bench: $(STAMP)
 	$(BIN)/python -m bench all
 

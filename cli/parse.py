@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from .errors import bad_value
 
-_DUR = re.compile(r"^\s*(\d+)\s*(m|min|h|d|w)\s*$")
-_UNITS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DUR = re.compile(r"^\s*(\d+)\s*(s|m|min|h|d|w)\s*$")
+_UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 DATE_HELP = "a date: YYYY-MM-DD, YYYY-MM-DDTHH:MM (UTC), 'now', or a delay like +2h, +30m, +7d"
 

@@ -8,10 +8,12 @@ from ..context import command, group, obj
 from ..errors import bad_value
 from ..output import Shortener, bar, emit, rel_time, table
 from ..parse import DATE_HELP, parse_share, parse_when
-from ._common import community_option, pick_community, pick_member, pick_record
+from ._common import community_option, member_key, oid, pick_community, pick_member, pick_record
 
 METHODS = ["basic", "single", "approval", "irv", "schulze", "score", "quadratic", "consent"]
 WEIGHTS = ["equal", "score", "sqrt_score"]
+OPTIONLESS = ("basic", "consent")
+FIXED = {"basic": ["yes", "no"], "consent": ["consent", "object"]}
 
 
 def _op_id(op) -> str:
@@ -78,8 +80,8 @@ def proposal_create(
     cid = pick_community(b, community)
     body = {
         "title": title,
-        "body": text,
-        "options": list(options) or ["yes", "no"],
+        "text": text,
+        "options": [] if method in OPTIONLESS else list(options),
         "method": method,
         "weights": policy,
         "quorum": parse_share(quorum),
@@ -88,8 +90,14 @@ def proposal_create(
         "closes": c_ms,
         "topic": topic,
     }
+    if method not in OPTIONLESS and not options:
+        raise bad_value(f"a {method} proposal needs options", "give --option A --option B ...")
+    if method in OPTIONLESS and options:
+        raise bad_value(
+            f"a {method} proposal has fixed choices ({', '.join(FIXED[method])}); drop --option"
+        )
     if witnesses:
-        body["witnesses"] = [{"$member": pick_member(b, w, cid)} for w in witnesses]
+        body["witnesses"] = [member_key(pick_member(b, w, cid)) for w in witnesses]
     op = b.publish(cid, "proposal.create", body)
     pid = _op_id(op)
     emit(
@@ -162,9 +170,7 @@ def vote(proposal_id, choice, community) -> None:
     cid = pick_community(b, community)
     p = pick_record(b, "proposals", "proposal", proposal_id, cid)
     value = ballot_choice(p, list(choice))
-    op = b.publish(
-        cid, "ballot.cast", {"proposal": {"$op": p["id"]}, "choice": value}, deps=[p["id"]]
-    )
+    op = b.publish(cid, "ballot.cast", {"proposal": oid(p["id"]), "choice": value}, deps=[p["id"]])
     emit(
         o,
         {"op": _op_id(op), "proposal": p["id"], "choice": value},
@@ -174,8 +180,8 @@ def vote(proposal_id, choice, community) -> None:
 
 def ballot_choice(p: dict, words: list[str]):
     """Turn the words typed into the method's ballot value; check them against the options."""
-    options = p.get("options", [])
     method = p.get("method", "basic")
+    options = FIXED.get(method) or p.get("options", [])
     if words == ["abstain"]:
         return None
 
@@ -211,7 +217,7 @@ def delegate(to, topic, community) -> None:
     b = o.backend()
     cid = pick_community(b, community)
     mid = pick_member(b, to, cid)
-    body = {"to": {"$member": mid}}
+    body = {"delegate": member_key(mid)}
     if topic:
         body["topic"] = topic
     op = b.publish(cid, "delegation.set", body)

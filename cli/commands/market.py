@@ -358,7 +358,9 @@ def reserve(offer_id, start, end, quantity, note, community) -> None:
     s, e = parse_when(start), parse_when(end)
     if e <= s:
         raise bad_value("--until must be after --from")
-    body = {"offer": {"$op": rec["id"]}, "window": [s, e], "quantity": quantity, "note": note}
+    body = {"offer": oid(rec["id"]), "window": [s, e], "quantity": quantity}
+    if note:
+        body["note"] = note
     op = b.publish(cid, "reservation.request", body, deps=[rec["id"]])
     rid = _op_id(op)
     emit(
@@ -423,7 +425,7 @@ def _step(step: str):
         b = o.backend()
         cid = pick_community(b, community)
         rec = pick_record(b, "reservations", "reservation", id, cid)
-        body = {"reservation": {"$op": rec["id"]}}
+        body = {"reservation": oid(rec["id"])}
         if note:
             body["note"] = note
         op = b.publish(cid, f"reservation.{step}", body, deps=[rec["id"]])
@@ -436,8 +438,8 @@ def _step(step: str):
     run.__doc__ = {
         "accept": "Accept a reservation of your offer.",
         "decline": "Decline a reservation of your offer.",
-        "handover": "Record that the item was handed over.",
-        "return": "Record that the item came back.",
+        "handover": "As the borrower, confirm you received the item.",
+        "return": "As the owner, confirm the item came back.",
         "cancel": "Cancel a reservation before handover.",
     }[step]
     return run

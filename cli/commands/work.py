@@ -7,7 +7,7 @@ import click
 from ..context import command, group, obj
 from ..output import Shortener, emit, rel_time, table
 from ..parse import DATE_HELP, parse_hours, parse_when
-from ._common import community_option, pick_community, pick_member, pick_record
+from ._common import community_option, oid, pick_community, pick_member, pick_record
 
 
 def _op_id(op) -> str:
@@ -86,14 +86,16 @@ def contribute(project_id, hours, skill, description, evidence, when, action, co
     cid = pick_community(b, community)
     proj = pick_record(b, "projects", "project", project_id, cid)
     body = {
-        "project": {"$op": proj["id"]},
+        "project": oid(proj["id"]),
         "action": action,
         "effort_minutes": minutes,
-        "skill": skill,
-        "description": description,
         "evidence": list(evidence),
         "at": at,
     }
+    if skill:
+        body["skill"] = skill
+    if description:
+        body["note"] = description
     op = b.publish(cid, "contribution.record", body, deps=[proj["id"]])
     rid = _op_id(op)
     emit(
@@ -115,12 +117,10 @@ def attest(contribution_id, dispute, note, community) -> None:
     cid = pick_community(b, community)
     rec = pick_record(b, "contributions", "contribution", contribution_id, cid)
     verdict = "dispute" if dispute else "confirm"
-    op = b.publish(
-        cid,
-        "contribution.attest",
-        {"contribution": {"$op": rec["id"]}, "verdict": verdict, "note": note},
-        deps=[rec["id"]],
-    )
+    body = {"contribution": oid(rec["id"]), "verdict": verdict}
+    if note:
+        body["note"] = note
+    op = b.publish(cid, "attestation.set", body, deps=[rec["id"]])
     emit(
         o,
         {"id": rec["id"], "op": _op_id(op), "verdict": verdict},
