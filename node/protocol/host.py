@@ -1,0 +1,268 @@
+"""A guarded py-libp2p host: TCP + Noise + Yamux, GossipSub, our stream protocols.
+
+Everything py-libp2p does that can take the whole host down is fenced here, so the service
+layer above can treat peers as untrusted:
+
+- an exception escaping a stream handler kills the host: every handler we register, and the
+  pubsub stream handler (which lets protobuf ``DecodeError`` out on 4 garbage bytes), is wrapped
+  in :func:`_guard`, which logs, resets the stream and reports the peer as misbehaving;
+- a topic validator that raises kills the host: validators are wrapped to return False instead;
+- ``new_stream`` can block forever (257th stream on a connection): it has a timeout;
+- a silent partition is noticed only after minutes: :meth:`Host.ping` has a timeout;
+- GossipSub drops messages beyond 10/s per topic per forwarder: spam protection is off and
+  :class:`~node.protocol.gossip.Gossip` paces and batches publishes itself;
+- the security options are pinned to Noise (py-libp2p also offers plaintext by default), or to
+  plaintext only when the caller explicitly asks for it (tests, demos).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import multiaddr
+import trio
+from libp2p import new_host
+from libp2p.abc import INetStream, INotifee
+from libp2p.crypto.x25519 import create_new_key_pair as create_new_x25519_key_pair
+from libp2p.custom_types import TProtocol
+from libp2p.host.ping import ID as PING_ID
+from libp2p.host.ping import perform_ping_roundtrip
+from libp2p.peer.id import ID
+from libp2p.peer.peerinfo import info_from_p2p_addr
+from libp2p.pubsub.gossipsub import GossipSub
+from libp2p.pubsub.pubsub import Pubsub
+from libp2p.security.insecure.transport import PLAINTEXT_PROTOCOL_ID, InsecureTransport
+from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_ID
+from libp2p.security.noise.transport import Transport as NoiseTransport
+from libp2p.tools.anyio_service import background_trio_service
+
+log = logging.getLogger("we.host")
+GOSSIP_PROTOCOLS = [TProtocol("/meshsub/1.1.0"), TProtocol("/meshsub/1.0.0")]
+STREAM_TIMEOUT = 10.0
+CONNECT_TIMEOUT = 10.0
+
+
+def quiet_libp2p() -> None:
+    """py-libp2p logs a lot at INFO/WARNING (every dropped message, every failed dial)."""
+    for name in list(logging.root.manager.loggerDict) + ["libp2p", "multiaddr", "async_service"]:
+        if name.startswith(("libp2p", "multiaddr", "async_service")):
+            logging.getLogger(name).setLevel(logging.ERROR)
+
+
+# on_bad_peer(peer_id, reason): the service scores the peer down.
+BadPeer = Callable[[str, str], None]
+Handler = Callable[[INetStream, str], Awaitable[None]]
+
+
+def _guard(handler: Handler, on_bad_peer: BadPeer | None, name: str) -> Any:
+    async def guarded(stream: INetStream) -> None:
+        try:
+            peer = str(stream.muxed_conn.peer_id)
+        except Exception:
+            peer = "?"
+        try:
+            await handler(stream, peer)
+        except Exception as exc:  # nothing may escape into the host (Cancelled still does)
+            log.info("%s stream from %s failed: %r", name, peer, exc)
+            if on_bad_peer is not None and not _is_disconnect(exc):
+                on_bad_peer(peer, f"{name}: {type(exc).__name__}")
+            with trio.move_on_after(1):
+                try:
+                    await stream.reset()
+                except Exception:
+                    pass
+
+    return guarded
+
+
+def _is_disconnect(exc: BaseException) -> bool:
+    """Plain connection loss is not misbehaviour."""
+    names = {type(e).__name__ for e in _leaves(exc)}
+    return bool(names) and names <= {
+        "StreamEOF",
+        "StreamReset",
+        "StreamClosed",
+        "MuxedStreamEOF",
+        "MuxedStreamReset",
+        "MuxedStreamClosed",
+        "MuxedConnUnavailable",
+        "RawConnError",
+        "ConnectionResetError",
+        "BrokenPipeError",
+        "ClosedResourceError",
+        "BrokenResourceError",
+        "IncompleteReadError",
+        "TooSlowError",
+    }
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for e in exc.exceptions for leaf in _leaves(e)]
+    return [exc]
+
+
+class _Notifee(INotifee):
+    def __init__(self, send: trio.MemorySendChannel):
+        self._send = send
+
+    def _put(self, kind: str, conn: Any) -> None:
+        try:
+            self._send.send_nowait((kind, str(conn.muxed_conn.peer_id)))
+        except Exception:  # full or closed: connection events are hints, never required
+            pass
+
+    async def opened_stream(self, network: Any, stream: Any) -> None:
+        pass
+
+    async def closed_stream(self, network: Any, stream: Any) -> None:
+        pass
+
+    async def connected(self, network: Any, conn: Any) -> None:
+        self._put("connected", conn)
+
+    async def disconnected(self, network: Any, conn: Any) -> None:
+        self._put("disconnected", conn)
+
+    async def listen(self, network: Any, multiaddr: Any) -> None:
+        pass
+
+    async def listen_close(self, network: Any, multiaddr: Any) -> None:
+        pass
+
+
+class Host:
+    """One libp2p host. Use ``async with Host(...).run() as host:``."""
+
+    def __init__(
+        self,
+        keypair: Any,
+        *,
+        listen: tuple[str, ...] | list[str] = ("/ip4/127.0.0.1/tcp/0",),
+        insecure_plaintext: bool = False,
+        on_bad_peer: BadPeer | None = None,
+        enable_mdns: bool = False,
+    ):
+        quiet_libp2p()
+        self.keypair = keypair
+        self._listen = [multiaddr.Multiaddr(a) for a in listen]
+        self.on_bad_peer = on_bad_peer
+        if insecure_plaintext:
+            sec = {TProtocol(PLAINTEXT_PROTOCOL_ID): InsecureTransport(keypair)}
+        else:
+            noise_key = create_new_x25519_key_pair().private_key
+            sec = {NOISE_ID: NoiseTransport(keypair, noise_privkey=noise_key)}
+        self.host = new_host(
+            key_pair=keypair, sec_opt=sec, muxer_preference="YAMUX", enable_mDNS=enable_mdns
+        )
+        self.gossipsub = GossipSub(
+            protocols=GOSSIP_PROTOCOLS,
+            degree=6,
+            degree_low=4,
+            degree_high=12,
+            heartbeat_initial_delay=0.1,
+            heartbeat_interval=1,
+            spam_protection_enabled=False,
+            eclipse_protection_enabled=False,
+            adaptive_gossip_enabled=False,
+        )
+        self.pubsub = Pubsub(self.host, self.gossipsub, strict_signing=True)
+        self._guard_pubsub()
+        self.events_send, self.events = trio.open_memory_channel(1024)
+        self.host.get_network().register_notifee(_Notifee(self.events_send))
+
+    # ---- lifecycle ------------------------------------------------------------------------
+    @asynccontextmanager
+    async def run(self) -> AsyncIterator[Host]:
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(self.host.run(listen_addrs=self._listen))
+            stack.callback(self._stop_seen_cache)
+            await stack.enter_async_context(background_trio_service(self.pubsub))
+            await stack.enter_async_context(background_trio_service(self.gossipsub))
+            await self.pubsub.wait_until_ready()
+            yield self
+
+    def _stop_seen_cache(self) -> None:
+        try:
+            self.pubsub.seen_messages.stop()  # its sweeper thread outlives the host otherwise
+        except Exception:
+            pass
+
+    def _guard_pubsub(self) -> None:
+        """Pubsub.stream_handler lets protobuf DecodeError (4 garbage bytes) escape."""
+        inner = self.pubsub.stream_handler
+        pubsub = self.pubsub
+
+        async def handler(stream: INetStream, peer: str) -> None:
+            try:
+                await inner(stream)
+            except BaseException:
+                try:
+                    pubsub._handle_dead_peer(stream.muxed_conn.peer_id)
+                except Exception:
+                    pass
+                raise
+
+        guarded = _guard(handler, self.on_bad_peer_hook, "gossip")
+        for proto in self.gossipsub.get_protocols():
+            self.host.set_stream_handler(proto, guarded)
+
+    def on_bad_peer_hook(self, peer: str, reason: str) -> None:
+        if self.on_bad_peer is not None:
+            self.on_bad_peer(peer, reason)
+
+    # ---- identity and addresses -----------------------------------------------------------
+    @property
+    def peer_id(self) -> str:
+        return str(self.host.get_id())
+
+    @property
+    def listen_addrs(self) -> list[str]:
+        """Full dialable addresses including ``/p2p/<peer id>``."""
+        return [str(a) for a in self.host.get_addrs()]
+
+    def connected_peers(self) -> list[str]:
+        return [str(p) for p in self.host.get_connected_peers()]
+
+    # ---- connections and streams ----------------------------------------------------------
+    async def connect(self, addr: str, timeout: float = CONNECT_TIMEOUT) -> str:
+        info = info_from_p2p_addr(multiaddr.Multiaddr(addr))
+        with trio.fail_after(timeout):
+            await self.host.connect(info)
+        return str(info.peer_id)
+
+    async def disconnect(self, peer: str) -> None:
+        with trio.move_on_after(5):
+            try:
+                await self.host.disconnect(ID.from_base58(peer))
+            except Exception as exc:
+                log.debug("disconnect %s: %r", peer, exc)
+
+    def set_handler(self, protocol: str, handler: Handler) -> None:
+        """Register a stream handler that can never take the host down."""
+        self.host.set_stream_handler(
+            TProtocol(protocol), _guard(handler, self.on_bad_peer_hook, protocol)
+        )
+
+    async def open_stream(
+        self, peer: str, protocol: str, timeout: float = STREAM_TIMEOUT
+    ) -> INetStream:
+        with trio.fail_after(timeout):
+            return await self.host.new_stream(ID.from_base58(peer), [TProtocol(protocol)])
+
+    async def ping(self, peer: str, timeout: float = 5.0) -> int | None:
+        """Round-trip time in ms, or None when the peer does not answer in time."""
+        with trio.move_on_after(timeout):
+            try:
+                stream = await self.open_stream(peer, str(PING_ID), timeout)
+                try:
+                    return await perform_ping_roundtrip(stream)
+                finally:
+                    with trio.move_on_after(1):
+                        await stream.close()
+            except Exception as exc:
+                log.debug("ping %s failed: %r", peer, exc)
+        return None

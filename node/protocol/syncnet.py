@@ -1,0 +1,86 @@
+"""The thin trio adapter that runs a :class:`SyncSession` over a libp2p stream.
+
+Reading and writing are separate tasks, because both sides push ops at the same time and a
+single task blocked in ``write`` (the peer's receive window is full) would never read the ACKs
+that let the peer go on. Every read has an idle timeout, so a peer that opens a stream and then
+says nothing costs one task for ``idle_timeout`` seconds, no more.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import trio
+
+from .sync import SyncError, SyncSession
+
+READ_CHUNK = 64 * 1024
+IDLE_TIMEOUT = 15.0
+
+
+async def drive(stream: Any, session: SyncSession, *, idle_timeout: float = IDLE_TIMEOUT) -> None:
+    """Run ``session`` to completion over ``stream``. Raises :class:`SyncError` (``blame`` says
+    whether the peer is at fault); on success the stream is closed."""
+    wake = trio.Event()
+    failure: list[SyncError] = []
+
+    async def writer(cancel: trio.CancelScope) -> None:
+        nonlocal wake
+        while True:
+            data = session.data_to_send()
+            if data:
+                await stream.write(data)
+            if session.done and not data:
+                cancel.cancel()  # the reader may be blocked in read(): nothing more to read
+                return
+            if not data:
+                await wake.wait()
+                wake = trio.Event()
+
+    async def reader(cancel: trio.CancelScope) -> None:
+        while not session.done:
+            try:
+                with trio.fail_after(idle_timeout):
+                    chunk = await stream.read(READ_CHUNK)
+            except trio.TooSlowError:
+                failure.append(SyncError("timeout", f"peer silent for {idle_timeout}s"))
+                break
+            except Exception as exc:  # StreamEOF / reset: the peer went away mid-session
+                if session.done:
+                    break
+                failure.append(SyncError("disconnected", repr(exc), blame=False))
+                break
+            try:
+                session.receive_data(chunk)
+            except SyncError as exc:
+                failure.append(exc)
+                break
+            wake.set()
+        wake.set()
+        if failure:
+            cancel.cancel()
+
+    with trio.CancelScope() as scope:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(writer, scope)
+            nursery.start_soon(reader, scope)
+    if failure:
+        err = failure[0]
+        tail = session.abort(err.reason) if not session.done else session.data_to_send()
+        with trio.move_on_after(2):
+            try:
+                if tail:
+                    await stream.write(tail)
+            except Exception:
+                pass
+        with trio.move_on_after(2):
+            try:
+                await stream.reset()
+            except Exception:
+                pass
+        raise err
+    with trio.move_on_after(5):
+        try:
+            await stream.close()
+        except Exception:
+            pass
