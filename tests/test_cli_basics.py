@@ -100,3 +100,38 @@ def test_usage_error_exit_2():
     r = we(None, "offer", "add")
     assert r.code == 2
     assert "Traceback" not in r.err
+
+
+def test_bad_dates_are_reported_before_anything_runs(tmp_path):
+    cases = [
+        ("offer", "add", "Drill", "--category", "tools", "--expires", "next tuesday"),
+        ("need", "add", "Drill", "--category", "tools", "--window", "2026-13-01..2026-12-02"),
+        ("reserve", "abc", "--from", "+1h", "--until", "yesterday-ish"),
+        ("proposal", "create", "T", "--closes", "soon"),
+        ("contribute", "abc", "--hours", "2", "--when", "32/13/2026"),
+    ]
+    for args in cases:
+        r = we(tmp_path, "--json", *args)
+        assert r.code == 2, (args, r.code, r.err)
+        err = r.error
+        assert err["code"] == "bad_value"
+        assert "bad date" in err["message"]
+        assert "YYYY-MM-DD" in err["hint"]
+
+
+def test_bad_effort_and_share_values(tmp_path):
+    r = we(tmp_path, "contribute", "abc", "--hours", "lots")
+    assert r.code == 2 and "bad effort 'lots'" in r.err
+    r = we(tmp_path, "proposal", "create", "T", "--quorum", "150%")
+    assert r.code == 2 and "between 0 and 100%" in r.err
+    r = we(tmp_path, "reserve", "abc", "--from", "+2d", "--until", "+1d")
+    assert r.code == 2 and "--until must be after --from" in r.err
+
+
+def test_join_line_must_be_a_join_line(tmp_path):
+    r = we(tmp_path, "community", "join", "hello")
+    assert r.code == 2
+    assert "not a join line" in r.err
+    r = we(tmp_path, "community", "join", "we:abcd@/ip4/127.0.0.1/tcp/1")
+    assert r.code == 2
+    assert "not a community id" in r.err

@@ -69,15 +69,12 @@ def proposal_create(
     community,
 ) -> None:
     """Put a proposal to the vote."""
-    o = obj()
-    b = o.backend()
     o_ms, c_ms = parse_when(opens), parse_when(closes)
     if c_ms <= o_ms:
         raise bad_value("--closes must be after --opens")
     policy = {"base": weight}
     if cap:
         policy["cap"] = parse_share(cap)
-    cid = pick_community(b, community)
     body = {
         "title": title,
         "text": text,
@@ -96,6 +93,9 @@ def proposal_create(
         raise bad_value(
             f"a {method} proposal has fixed choices ({', '.join(FIXED[method])}); drop --option"
         )
+    o = obj()
+    b = o.backend()
+    cid = pick_community(b, community)
     if witnesses:
         body["witnesses"] = [member_key(pick_member(b, w, cid)) for w in witnesses]
     op = b.publish(cid, "proposal.create", body)

@@ -69,10 +69,10 @@ def build_body(
 
 
 def _add(kind: str, title, community, **kw) -> None:
+    body = build_body(title, **kw)  # bad input is reported before the node is opened
     o = obj()
     b = o.backend()
     cid = pick_community(b, community)
-    body = build_body(title, **kw)
     op = b.publish(cid, f"{kind}.create", body)
     emit(
         o,
@@ -351,13 +351,13 @@ def match(id, limit, community) -> None:
 @community_option
 def reserve(offer_id, start, end, quantity, note, community) -> None:
     """Ask to reserve (borrow) an offer for a time window."""
+    s, e = parse_when(start), parse_when(end)
+    if e <= s:
+        raise bad_value("--until must be after --from")
     o = obj()
     b = o.backend()
     cid = pick_community(b, community)
     rec = pick_record(b, "offers", "offer", offer_id, cid)
-    s, e = parse_when(start), parse_when(end)
-    if e <= s:
-        raise bad_value("--until must be after --from")
     body = {"offer": oid(rec["id"]), "window": [s, e], "quantity": quantity}
     if note:
         body["note"] = note
