@@ -1,0 +1,123 @@
+"""The interface between governance and the records layer (``node.crdt.records``).
+
+Governance needs four things from records, always restricted to a proposal's *cut* (a vector
+clock, author -> highest seq, of the proposal's causal past):
+
+* ``members(state, causal, community, clock)`` - who is a member within the cut;
+* ``scores(state, causal, community, clock, now_ms)`` - contribution scores within the cut,
+  evaluated at ``now_ms`` (governance passes the proposal's ``opens`` time, so the value is
+  the same on every node and cannot drift while the vote runs);
+* ``witnesses(state, community, clock)`` - the charter's default witnesses within the cut;
+* ``require_member(op, ctx)`` - reject an op whose author is not a member in its causal past.
+
+:class:`Electorate` bundles them so tests and other embeddings can pass their own, and so
+the dependency on the records row layout is in this one file. ``from_records()`` builds the
+real one; see the spec for the row fields it reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+
+from ..crdt.causal import CausalIndex, VectorClock
+from ..crdt.op import Op
+from ..crdt.state import Context, Rejected, State
+
+Members = Callable[[State, CausalIndex, bytes, VectorClock], set[bytes]]
+Scores = Callable[[State, CausalIndex, bytes, VectorClock, int], Mapping[bytes, Fraction]]
+Witnesses = Callable[[State, bytes, VectorClock], list[bytes]]
+Require = Callable[[Op, Context], object]
+
+
+@dataclass(frozen=True)
+class Electorate:
+    members: Members
+    scores: Scores
+    witnesses: Witnesses
+    require_member: Require
+
+
+def static(
+    admitted: Mapping[bytes, bytes],
+    scores: Mapping[bytes, Fraction] | None = None,
+    witnesses: list[bytes] | None = None,
+) -> Electorate:
+    """An electorate given as data: member -> id of the op that admitted it. A member is in a
+    cut when that op is. For tests, simulations and the benchmark (records not needed)."""
+
+    def members(state, causal, community, clock):
+        out = set()
+        for m, op_id in admitted.items():
+            meta = _meta(causal, op_id)
+            if meta is not None and clock.get(meta.author, 0) >= meta.seq:
+                out.add(m)
+        return out
+
+    def require(op, ctx):
+        op_id = admitted.get(op.author)
+        meta = _meta(ctx.causal, op_id) if op_id else None
+        if meta is None or not ctx.causal.in_past(meta, ctx.causal.meta(op.id)):
+            raise Rejected("not_member", "the author is not a member in the op's causal past")
+
+    return Electorate(
+        members=members,
+        scores=lambda state, causal, community, clock, now: dict(scores or {}),
+        witnesses=lambda state, community, clock: list(witnesses or []),
+        require_member=require,
+    )
+
+
+def _meta(causal: CausalIndex, op_id: bytes):
+    try:
+        return causal.meta(op_id)
+    except KeyError:
+        return None
+
+
+def from_records() -> Electorate:
+    """The electorate read from ``node.crdt.records`` rows (see ``specs/governance.md``)."""
+    from ..crdt.records import common, score
+
+    def members(state, causal, community, clock):
+        com = state.get(common.COMMUNITY, community)
+        if com is None:
+            return set()
+        rule = common.charter_in_clock(com, clock)["membership"]
+
+        def inside(op_id: bytes) -> bool:
+            meta = _meta(causal, op_id)
+            return meta is not None and clock.get(meta.author, 0) >= meta.seq
+
+        out = set()
+        for row in state.table(common.MEMBER).values():
+            if row["c"] != community:
+                continue
+            m, have = row["member"], clock.get(row["member"], 0)
+            if row["join"] is None or have < row["join"]:
+                continue  # not joined within the cut (or rejoined after it, having left)
+            if row["left"] is not None and row["left"] <= have:
+                continue
+            if any(inside(r) for r in row["removed"]):
+                continue
+            # ``since``: a member op of m inside the cut was already judged a member op.
+            admitted = row["since"] is not None and row["since"] <= have
+            if not admitted and rule["rule"] != "open":
+                admitted = sum(1 for v in row["vouchers"] if inside(v[1])) >= rule["vouches"]
+            if admitted or rule["rule"] == "open":
+                out.add(m)
+        return out
+
+    def witnesses(state, community, clock):
+        com = state.get(common.COMMUNITY, community)
+        return list(common.charter_in_clock(com, clock)["witnesses"]) if com else []
+
+    return Electorate(
+        members=members,
+        scores=lambda state, causal, community, clock, now: score.contribution_scores(
+            state, community, clock, now
+        ),
+        witnesses=witnesses,
+        require_member=common.require_member,
+    )

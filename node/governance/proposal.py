@@ -1,0 +1,168 @@
+"""Proposal bodies: schema, defaults, and which version an op has seen.
+
+A proposal is created by ``proposal.create`` and may be changed by its author with
+``proposal.edit`` before it opens. Every version is kept (``versions`` in the proposal row, in
+the author's chain order), and each rule that needs the proposal asks for the version in the
+causal past of the op being judged, so the verdict never depends on delivery order.
+
+Fractions travel as ``[num, den]`` pairs (bodies carry no floats).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from fractions import Fraction
+from typing import Any
+
+from ..crdt.causal import CausalIndex, OpMeta
+from ..crdt.records.community import AMENDMENT
+from ..crdt.records.schema import check_body
+from ..crdt.state import Rejected
+from .outcome import METHODS, Rules
+
+PROPOSAL = "gov.proposal"
+BASES = ("equal", "score", "sqrt_score")
+ACTIONS = ("charter.amend", "member.remove")
+OPTIONLESS = ("basic", "consent")  # their choices are fixed words, not options
+MAX_OPTIONS, MAX_WITNESSES = 64, 31
+FIELDS = {
+    "title",
+    "text",
+    "options",
+    "method",
+    "params",
+    "weights",
+    "quorum",
+    "threshold",
+    "abstain_counts_quorum",
+    "opens",
+    "closes",
+    "witnesses",
+    "topic",
+    "action",
+}
+
+
+def bad(detail: str) -> Rejected:
+    return Rejected("bad_body", detail)
+
+
+def is_frac(x: Any) -> bool:
+    return (
+        type(x) is list
+        and len(x) == 2
+        and all(type(v) is int for v in x)
+        and 0 <= x[0] <= x[1]
+        and x[1] > 0
+    )
+
+
+def frac(x: list) -> Fraction:
+    return Fraction(x[0], x[1])
+
+
+def is_key(x: Any) -> bool:
+    return type(x) is bytes and len(x) == 32
+
+
+def check_proposal(body: Mapping[str, Any]) -> None:
+    """Raise ``Rejected("bad_body")`` unless ``body`` is a complete, well-formed proposal."""
+    unknown = set(body) - FIELDS
+    if unknown:
+        raise bad(f"unknown field(s) {sorted(unknown)}")
+    title = body.get("title")
+    if type(title) is not str or not 0 < len(title) <= 200:
+        raise bad("title: 1..200 characters")
+    if type(body.get("text", "")) is not str or len(body.get("text", "")) > 20_000:
+        raise bad("text: at most 20000 characters")
+    method = body.get("method")
+    if method not in METHODS:
+        raise bad(f"method must be one of {sorted(METHODS)}")
+    options = body.get("options", [])
+    if (
+        type(options) is not list
+        or len(options) > MAX_OPTIONS
+        or len(set(options)) != len(options)
+        or not all(type(o) is str and 0 < len(o) <= 100 for o in options)
+    ):
+        raise bad("options: up to 64 distinct non-empty texts")
+    if (method in OPTIONLESS) != (not options):
+        raise bad(f"options: {method} needs {'none' if method in OPTIONLESS else 'at least one'}")
+    _check_params(body.get("params", {}))
+    weights = body.get("weights", {"base": "equal"})
+    if type(weights) is not dict or set(weights) - {"base", "cap"}:
+        raise bad("weights: {base, cap?}")
+    if weights.get("base", "equal") not in BASES:
+        raise bad(f"weights.base must be one of {BASES}")
+    if "cap" in weights and not (is_frac(weights["cap"]) and weights["cap"][0] > 0):
+        raise bad("weights.cap: [num, den] in (0, 1]")
+    for name in ("quorum", "threshold"):
+        if name in body and not is_frac(body[name]):
+            raise bad(f"{name}: [num, den] in [0, 1]")
+    if type(body.get("abstain_counts_quorum", True)) is not bool:
+        raise bad("abstain_counts_quorum: true or false")
+    opens, closes = body.get("opens"), body.get("closes")
+    if type(opens) is not int or type(closes) is not int or not 0 <= opens < closes:
+        raise bad("opens < closes, integer milliseconds")
+    witnesses = body.get("witnesses", [])
+    if (
+        type(witnesses) is not list
+        or len(witnesses) > MAX_WITNESSES
+        or len(set(witnesses)) != len(witnesses)
+        or not all(is_key(w) for w in witnesses)
+    ):
+        raise bad("witnesses: up to 31 distinct 32-byte member keys")
+    if type(body.get("topic", "")) is not str or len(body.get("topic", "")) > 64:
+        raise bad("topic: at most 64 characters")
+    if "action" in body:
+        _check_action(body["action"], method)
+
+
+def _check_params(params: Any) -> None:
+    if type(params) is not dict or set(params) - {"max_score", "credits", "objection_bound"}:
+        raise bad("params: {max_score?, credits?, objection_bound?}")
+    for name, hi in (("max_score", 1000), ("credits", 10**6)):
+        if name in params and not (type(params[name]) is int and 1 <= params[name] <= hi):
+            raise bad(f"params.{name}: integer 1..{hi}")
+    if "objection_bound" in params and not is_frac(params["objection_bound"]):
+        raise bad("params.objection_bound: [num, den]")
+
+
+def _check_action(action: Any, method: str) -> None:
+    if type(action) is not dict or action.get("kind") not in ACTIONS:
+        raise bad(f"action.kind must be one of {ACTIONS}")
+    if method not in OPTIONLESS:
+        raise bad("an action needs a yes/no decision: method basic or consent")
+    if action["kind"] == "charter.amend":
+        if set(action) != {"kind", "changes"} or type(action["changes"]) is not dict:
+            raise bad("charter.amend: {kind, changes: map}")
+        if not action["changes"]:
+            raise bad("charter.amend: changes must not be empty")
+        check_body("charter amendment", action["changes"], AMENDMENT)  # records' own schema
+    elif set(action) != {"kind", "member"} or not is_key(action["member"]):
+        raise bad("member.remove: {kind, member: 32-byte key}")
+
+
+def rules_of(body: Mapping[str, Any]) -> Rules:
+    return Rules(
+        method=body["method"],
+        params=dict(body.get("params", {})),
+        quorum=frac(body.get("quorum", [0, 1])),
+        threshold=frac(body.get("threshold", [1, 2])),
+        abstain_counts_quorum=body.get("abstain_counts_quorum", True),
+    )
+
+
+def options_of(body: Mapping[str, Any]) -> list[str]:
+    return list(body.get("options", []))
+
+
+def version_seen(row: Mapping[str, Any], causal: CausalIndex, x: OpMeta | None) -> dict | None:
+    """The newest version of the proposal in ``x``'s causal past (``None``: the newest of all).
+    Versions are the author's own ops, so their seqs order them."""
+    best = None
+    for v in row["versions"]:
+        if x is None or causal.in_past(causal.meta(v["id"]), x):
+            if best is None or v["seq"] > best["seq"]:
+                best = v
+    return best["body"] if best else None

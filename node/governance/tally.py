@@ -1,0 +1,196 @@
+"""The tally of one proposal, computed from state; the same on every node with the same ops.
+
+Steps (each one a rule in ``specs/governance.md``):
+
+1. The proposal version: the newest (in the author's chain) in scope.
+2. The cut: the vector clock of the ``proposal.create`` op. Eligibility, weights and
+   delegations come only from ops inside it, so nothing that arrives later can shift them.
+3. Seals: for each witness, its first ``seal.create`` with ``ts >= closes``. A seal covers
+   the ops in its causal past plus the heads its body names. With a majority of the
+   witnesses sealed the tally is ``final`` and a member's ballot counts only if a majority of
+   the seals cover it; otherwise the tally is ``provisional`` and counts every ballot held.
+4. Ballots: per eligible member, the newest ballot (highest seq: one author's ops form one
+   chain, so a later ballot always has the earlier in its past) with opens <= ts < closes
+   that the seal majority covers. A member with a fork proof is an equivocator: no ballot.
+5. Delegation (:mod:`.delegation`), then the method and quorum/threshold (:mod:`.outcome`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from ..crdt.causal import CausalIndex, OpMeta
+from ..crdt.state import State
+from .delegation import Flow, resolve
+from .electorate import Electorate
+from .outcome import Outcome, count, decide
+from .proposal import PROPOSAL, options_of, rules_of, version_seen
+from .weights import policy_weights
+
+BALLOT, DELEGATION, SEAL = "gov.ballot", "gov.delegation", "gov.seal"
+VERSION = "we-tally/1"
+PROVISIONAL, FINAL = "provisional", "final"
+
+
+@dataclass
+class Tally:
+    proposal: bytes
+    status: str
+    outcome: Outcome
+    weights: dict[bytes, Fraction]
+    flow: Flow
+    counted: dict[bytes, int]  # voter -> seq of the ballot that counted
+    ignored: dict[str, list[bytes]] = field(default_factory=dict)  # reason -> members
+    equivocators: list[bytes] = field(default_factory=list)
+    seals: list[bytes] = field(default_factory=list)  # witnesses whose seal counts
+    bad_seals: dict[bytes, str] = field(default_factory=dict)
+    needed_seals: int = 0
+    version: str = VERSION
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome.passed
+
+    @property
+    def final(self) -> bool:
+        return self.status == FINAL
+
+
+def key(a: bytes, b: bytes) -> bytes:
+    return a + b
+
+
+def tally(
+    state: State,
+    causal: CausalIndex,
+    proposal_id: bytes,
+    electorate: Electorate,
+    *,
+    forked: Mapping[bytes, int] | None = None,
+    scope: OpMeta | None = None,
+) -> Tally:
+    """``forked``: author -> fork seq for this community (from the replica's fork proofs).
+    ``scope``: judge as op ``scope`` would (only seals and versions in its causal past)."""
+    row = state.get(PROPOSAL, proposal_id)
+    if row is None:
+        raise KeyError("unknown proposal")
+    body = version_seen(row, causal, scope)
+    community = row["community"]
+    cut = causal.vector_clock(causal.meta(proposal_id))
+    members = electorate.members(state, causal, community, cut)
+    policy = body.get("weights", {"base": "equal"})
+    scores = None
+    if policy.get("base", "equal") != "equal":
+        scores = electorate.scores(state, causal, community, cut, body["opens"])
+    weights = policy_weights(policy, members, scores)
+
+    witnesses = body.get("witnesses") or electorate.witnesses(state, community, cut)
+    coverage, bad = _seals(state, causal, proposal_id, witnesses, body["closes"], scope)
+    need = len(witnesses) // 2 + 1 if witnesses else 0
+    final = bool(witnesses) and len(coverage) >= need
+
+    forked = forked or {}
+    ignored: dict[str, list[bytes]] = {}
+    counted: dict[bytes, int] = {}
+    choices: dict[bytes, object] = {}
+    void = {m for m in members if m in forked}
+    # Judging as an op would: only ballots in its causal past (seal heads may name more).
+    horizon = causal.vector_clock(scope) if scope is not None else None
+    for m in sorted(members - void):
+        ballots = state.get(BALLOT, key(proposal_id, m))
+        if not ballots:
+            continue
+        limit = _sealed_limit(coverage, m, need) if final else None
+        if horizon is not None:
+            limit = min(horizon.get(m, 0), limit if limit is not None else horizon.get(m, 0))
+        best = None
+        for b in ballots:
+            if not body["opens"] <= b["ts"] < body["closes"]:
+                ignored.setdefault("outside_window", []).append(m)
+            elif limit is not None and b["seq"] > limit:
+                ignored.setdefault("not_sealed", []).append(m)
+            elif best is None or b["seq"] > best["seq"]:
+                best = b
+        if best is not None:
+            counted[m] = best["seq"]
+            choices[m] = best["choice"]
+    ignored["not_eligible"] = _outsiders(state, proposal_id, members)
+
+    delegates = _delegates(state, community, members, cut, body.get("topic", ""))
+    flow = resolve(members, weights, set(counted), delegates, void)
+    rules = rules_of(body)
+    c = count(rules, choices, flow.effective, options_of(body))
+    outcome = decide(c, sum(weights.values(), Fraction(0)), rules)
+    return Tally(
+        proposal_id,
+        FINAL if final else PROVISIONAL,
+        outcome,
+        weights,
+        flow,
+        counted,
+        {k: sorted(set(v)) for k, v in ignored.items() if v},
+        sorted(void),
+        sorted(coverage),
+        bad,
+        need,
+    )
+
+
+def _seals(state, causal, pid, witnesses, closes, scope):
+    """witness -> coverage clock for every seal that counts; witness -> reason for others."""
+    coverage: dict[bytes, dict[bytes, int]] = {}
+    bad: dict[bytes, str] = {}
+    for w in witnesses:
+        seal = state.get(SEAL, key(pid, w))
+        if seal is None:
+            continue
+        meta = causal.meta(seal["id"])
+        if scope is not None and not causal.in_past(meta, scope):
+            continue
+        if seal["ts"] < closes:
+            bad[w] = "early"
+            continue
+        clock = dict(causal.vector_clock(meta))
+        for author, seq in seal["heads"]:
+            if clock.get(author, 0) < seq:
+                clock[author] = seq
+        coverage[w] = clock
+    return coverage, bad
+
+
+def _sealed_limit(coverage: Mapping[bytes, Mapping[bytes, int]], member: bytes, need: int) -> int:
+    """The highest seq of ``member`` that at least ``need`` seals cover."""
+    seen = sorted((c.get(member, 0) for c in coverage.values()), reverse=True)
+    return seen[need - 1] if len(seen) >= need else 0
+
+
+def _outsiders(state: State, pid: bytes, members: set[bytes]) -> list[bytes]:
+    """Authors of ballots on this proposal who are not eligible at the cut (reported only)."""
+    return [k[32:] for k in state.table(BALLOT) if k[:32] == pid and k[32:] not in members]
+
+
+def _delegates(state, community, members, cut, topic) -> dict[bytes, bytes]:
+    """member -> delegate for this proposal, from the delegation ops inside the cut. The
+    newest op for the proposal's topic wins; without one (or after its revoke) the newest
+    global one does."""
+    out: dict[bytes, bytes] = {}
+    for m in members:
+        rows = state.get(DELEGATION, key(community, m))
+        if not rows:
+            continue
+        inside = [r for r in rows if r["seq"] <= cut.get(m, 0)]
+        chosen = None
+        for scope_topic in ([topic] if topic else []) + [""]:
+            latest = max(
+                (r for r in inside if r["topic"] == scope_topic),
+                key=lambda r: r["seq"],
+                default=None,
+            )
+            if latest is not None and latest["delegate"] is not None:
+                chosen = latest["delegate"]
+                break
+        if chosen is not None:
+            out[m] = chosen
+    return out
