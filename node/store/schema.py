@@ -1,0 +1,100 @@
+"""The SQLite file of a node: tables, pragmas and the durability settings.
+
+One file per node, in WAL mode. Every table is written only inside a transaction that also
+writes the ops that caused the change, so a crash leaves either all of a batch or none of it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+# ``parents`` holds prev (if any) then deps, 32 bytes each: with (id, author, seq, lamport,
+# community) it is the OpMeta the replica needs at open, so opening never decodes or replays
+# the ops themselves. ``status`` is applied | rejected | void (invalid ops are never stored).
+# The rowid is the order ops entered the log, which is a causal order.
+DDL = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value
+);
+CREATE TABLE IF NOT EXISTS ops (
+    id BLOB NOT NULL UNIQUE,
+    community BLOB NOT NULL,
+    author BLOB NOT NULL,
+    seq INTEGER NOT NULL,
+    lamport INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    parents BLOB NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    raw BLOB NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS ops_chain ON ops (community, author, seq);
+CREATE INDEX IF NOT EXISTS ops_rejected ON ops (status) WHERE status = 'rejected';
+CREATE TABLE IF NOT EXISTS heads (
+    community BLOB NOT NULL,
+    author BLOB NOT NULL,
+    seq INTEGER NOT NULL,
+    id BLOB NOT NULL,
+    lamport INTEGER NOT NULL,
+    PRIMARY KEY (community, author)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS forks (
+    community BLOB NOT NULL,
+    author BLOB NOT NULL,
+    seq INTEGER NOT NULL,
+    proof BLOB NOT NULL,
+    PRIMARY KEY (community, author)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pending (
+    id BLOB PRIMARY KEY,
+    raw BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS state (
+    tbl TEXT NOT NULL,
+    key NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (tbl, key)
+) WITHOUT ROWID;
+"""
+
+
+class StoreError(Exception):
+    """The store file cannot be used (wrong schema version, not a store, ...)."""
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    """Open (creating if needed) the store file and apply the schema."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # isolation_level=None: we issue BEGIN/COMMIT ourselves so that a batch is exactly one
+    # transaction. check_same_thread=False: a daemon may hand the store to a worker thread;
+    # the Store itself is not thread-safe, callers serialize access.
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        raise StoreError(f"{path} is not a store file ({exc})") from exc
+    if mode.lower() != "wal":
+        db.close()
+        raise StoreError(f"{path}: cannot switch to WAL mode (got {mode})")
+    # NORMAL in WAL mode: a commit is atomic and survives a crash of this process (the WAL is
+    # written before COMMIT returns); only an OS crash or power loss can lose the last
+    # commits, never corrupt the file. That is fine for remote ops (peers send them again).
+    # Local appends switch to FULL for their transaction (see Store.append).
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA foreign_keys=OFF")
+    db.execute("PRAGMA temp_store=MEMORY")
+    db.execute("PRAGMA cache_size=-32768")  # 32 MiB page cache
+    db.executescript(DDL)
+    row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+    if row is None:
+        db.execute("INSERT INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
+    elif row[0] != SCHEMA_VERSION:
+        db.close()
+        raise StoreError(f"{path}: schema version {row[0]}, this node knows {SCHEMA_VERSION}")
+    return db

@@ -1,0 +1,363 @@
+"""The node's persistent store: a :class:`Replica` whose reported changes go to SQLite.
+
+The replica decides everything (causal order, pending area, forks, handlers); the store checks
+what the replica trusts the caller to check (decoding, signatures, chain links for ranges),
+and writes what the replica reports in the same transaction as the ops that caused it. Opening
+loads op metadata, state rows, pending ops and fork proofs: history is never replayed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import cbor2
+import nacl.signing
+
+from node.crdt.causal import CausalIndex, OpMeta
+from node.crdt.chain import ForkProof, verify_range
+from node.crdt.op import (
+    GENESIS_KIND,
+    ID_SIZE,
+    NO_COMMUNITY,
+    Op,
+    OpError,
+    decode_op,
+    op_id,
+    sign_op,
+)
+from node.crdt.replica import APPLIED, DUPLICATE, INVALID, REJECTED, VOID, Outcome, Replica
+from node.crdt.state import HandlerMap, Rejected, State
+
+from . import schema
+from .deps import choose_fields
+from .flush import write_changes
+
+HANDLER_MODULES = ("node.crdt.records", "node.governance")
+
+
+def default_handlers() -> HandlerMap:
+    """Records' and governance's handlers, for whichever of those packages exist."""
+    merged: HandlerMap = {}
+    for name in HANDLER_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        merged.update(getattr(module, "HANDLERS", None) or {})
+    return merged
+
+
+def _split_parents(blob: bytes) -> tuple[bytes, ...]:
+    return tuple(blob[i : i + ID_SIZE] for i in range(0, len(blob), ID_SIZE))
+
+
+class Store:
+    """Open with :meth:`open`. Not thread-safe: one owner (the daemon, or the offline CLI)."""
+
+    def __init__(self, db, path: Path, handlers: HandlerMap, pending_limit: int):
+        self._db = db
+        self.path = path
+        self.handlers = handlers
+        self.pending_limit = pending_limit
+        self._in_tx = False
+        self._own_clocks: dict[tuple[bytes, bytes], tuple[bytes, dict[bytes, int]]] = {}
+        self._load()
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        handlers: HandlerMap | None = None,
+        *,
+        pending_limit: int = 10_000,
+    ) -> Store:
+        """Open or create the store file at ``path``. ``handlers`` defaults to
+        :func:`default_handlers`; pass ``{}`` for a pure op log (no state)."""
+        path = Path(path)
+        if handlers is None:
+            handlers = default_handlers()
+        return cls(schema.connect(path), path, handlers, pending_limit)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------------- loading
+    def _load(self) -> None:
+        """(Re)build the in-memory replica from what is committed in the file."""
+        db = self._db
+        self.replica = Replica(
+            self.handlers,
+            pending_limit=self.pending_limit,
+            log_source=self._log_source,
+            op_lookup=self._op_lookup,
+        )
+        metas = (
+            OpMeta(i, a, s, lam, _split_parents(p), c)
+            for i, a, s, lam, p, c in db.execute(
+                "SELECT id, author, seq, lamport, parents, community FROM ops ORDER BY rowid"
+            )
+        )
+        rows: dict[str, dict[Any, Any]] = {}
+        for tbl, key, value in db.execute("SELECT tbl, key, value FROM state"):
+            rows.setdefault(tbl, {})[key] = cbor2.loads(value)
+        pending = [decode_op(raw, verify=False) for (raw,) in db.execute("SELECT raw FROM pending")]
+        forks = [ForkProof.decode(p) for (p,) in db.execute("SELECT proof FROM forks")]
+        rejected = dict(db.execute("SELECT id, reason FROM ops WHERE status = 'rejected'"))
+        self.replica.restore(metas, State(rows), pending, forks, rejected)
+
+    # ---------------------------------------------------------------------- properties
+    @property
+    def state(self) -> State:
+        """Materialized state (read only: write through ops)."""
+        return self.replica.state
+
+    @property
+    def causal(self) -> CausalIndex:
+        return self.replica.causal
+
+    # ------------------------------------------------------------------------- writing
+    def ingest(self, items: Iterable[bytes | Op]) -> list[Outcome]:
+        """Ingest remote ops (encoded bytes, or :class:`Op` whose bytes are re-checked), each
+        with its own signature check, in one transaction. Idempotent."""
+        replica = self.replica
+        known = replica.metas
+        outcomes: list[Outcome] = []
+        append = outcomes.append
+        with self._transaction():
+            for item in items:
+                raw = item.raw if isinstance(item, Op) else item
+                try:
+                    oid = op_id(raw)
+                except TypeError:
+                    append(Outcome(b"", INVALID, "malformed"))
+                    continue
+                if oid in known:  # skip the signature check for what we already hold
+                    append(Outcome(oid, DUPLICATE))
+                    continue
+                try:
+                    op = decode_op(raw)
+                except OpError as exc:
+                    append(Outcome(oid, INVALID, exc.reason))
+                    continue
+                append(replica.ingest(op))
+        return outcomes
+
+    def ingest_range(self, items: Iterable[bytes | Op]) -> list[Outcome]:
+        """Ingest one author's contiguous range (ascending seq) with ONE signature check: the
+        last op's, which vouches for the others through the ``prev`` hash links. If any op does
+        not decode or the range does not verify, nothing is stored and every op gets the
+        reason."""
+        raws = [item.raw if isinstance(item, Op) else item for item in items]
+        try:
+            ops = [decode_op(raw, verify=False) for raw in raws]
+            verify_range(ops)
+        except OpError as exc:
+            return [
+                Outcome(op_id(r) if isinstance(r, bytes) else b"", INVALID, exc.reason)
+                for r in raws
+            ]
+        ingest = self.replica.ingest
+        with self._transaction():
+            return [ingest(op) for op in ops]
+
+    def ingest_fork_proof(self, proof: bytes | ForkProof) -> Outcome:
+        """A fork proof forwarded by a peer (checked here: two valid, different ops)."""
+        try:
+            if not isinstance(proof, ForkProof):
+                proof = ForkProof.decode(proof)
+            else:
+                proof.check()
+        except OpError as exc:
+            return Outcome(b"", INVALID, exc.reason)
+        with self._transaction():
+            return self.replica.add_fork_proof(proof)
+
+    def append(
+        self,
+        key: nacl.signing.SigningKey,
+        community: bytes,
+        kind: str,
+        body: dict[str, Any],
+        deps: Iterable[bytes] = (),
+        ts: int | None = None,
+    ) -> Op:
+        """Write a local op: assign seq, prev, lamport and deps (the caller's explicit deps plus
+        up to 16 heads of other authors that the author's chain has not yet covered), sign it,
+        apply it and commit it durably. When this returns, the op survives a crash.
+
+        Raises :class:`Rejected` (and stores nothing) if the kind's handler rejects it, and
+        :class:`OpError` for an unknown community or bad deps."""
+        if ts is None:
+            ts = time.time_ns() // 1_000_000
+        author = bytes(key.verify_key)
+        if kind == GENESIS_KIND:
+            community, fields = NO_COMMUNITY, (1, None, 1, [])
+        else:
+            fields = choose_fields(self, community, author, list(deps))
+        seq, prev, lamport, chosen = fields
+        op = sign_op(
+            key,
+            community=community,
+            seq=seq,
+            prev=prev,
+            deps=chosen,
+            lamport=lamport,
+            ts=ts,
+            kind=kind,
+            body=body,
+        )
+        # synchronous=FULL for this transaction: the WAL is fsynced before COMMIT returns, so
+        # the op survives power loss too. That matters for local ops only: losing one would
+        # let this node sign a different op at the same seq later, i.e. fork its own chain.
+        with self._transaction(durable=True):
+            outcome = self.replica.ingest(op)
+            if outcome.status == REJECTED:
+                raise Rejected(outcome.reason, "the op was not stored")
+            if outcome.status not in (APPLIED, VOID):
+                raise OpError(outcome.reason or outcome.status, "local op not applicable")
+        if kind != GENESIS_KIND:
+            self._note_own(op)
+        return op
+
+    def create_community(self, key: nacl.signing.SigningKey, charter: dict[str, Any]) -> Op:
+        """Write a genesis op; the community id is the returned op's id."""
+        return self.append(key, NO_COMMUNITY, GENESIS_KIND, charter)
+
+    # ------------------------------------------------------------------------- queries
+    def heights(self, community: bytes) -> dict[bytes, tuple[int, bytes]]:
+        """author -> (highest seq in the log, id of that op)."""
+        return {a: (h.seq, h.id) for a, h in self.replica.heights(community).items()}
+
+    def ops_from(
+        self, community: bytes, author: bytes, from_seq: int, limit: int | None = None
+    ) -> list[Op]:
+        """Logged ops of one author from ``from_seq`` on, in seq order."""
+        return [
+            decode_op(r, verify=False) for r in self.raw_from(community, author, from_seq, limit)
+        ]
+
+    def raw_from(
+        self, community: bytes, author: bytes, from_seq: int, limit: int | None = None
+    ) -> list[bytes]:
+        """Like :meth:`ops_from`, but the encoded bytes (what sync sends; no decoding)."""
+        rows = self._db.execute(
+            "SELECT raw FROM ops WHERE community = ? AND author = ? AND seq >= ?"
+            " ORDER BY seq LIMIT ?",
+            (community, author, from_seq, -1 if limit is None else limit),
+        )
+        return [raw for (raw,) in rows]
+
+    def get_raw(self, oid: bytes) -> bytes | None:
+        row = self._db.execute("SELECT raw FROM ops WHERE id = ?", (oid,)).fetchone()
+        return row[0] if row else None
+
+    def get_op(self, oid: bytes) -> Op | None:
+        """A logged op by id (pending ops are not served)."""
+        raw = self.get_raw(oid)
+        return decode_op(raw, verify=False) if raw is not None else None
+
+    def status(self, oid: bytes) -> tuple[str, str] | None:
+        """(status, reason) of an op this store holds: applied, rejected, void or pending."""
+        row = self._db.execute("SELECT status, reason FROM ops WHERE id = ?", (oid,)).fetchone()
+        if row is not None:
+            return row[0], row[1]
+        if self.replica.has(oid):
+            return "pending", ""
+        return None
+
+    def fork_proofs(self, community: bytes) -> list[ForkProof]:
+        return [p for p in self.replica.forks.values() if p.community == community]
+
+    def communities(self) -> list[bytes]:
+        return self.replica.communities()
+
+    def pending_count(self) -> int:
+        return self.replica.pending_count()
+
+    # ----------------------------------------------------------------- transactions
+    @contextmanager
+    def _transaction(self, durable: bool = False) -> Iterator[None]:
+        if self._in_tx:
+            raise RuntimeError("store transactions do not nest")
+        db = self._db
+        if durable:
+            db.execute("PRAGMA synchronous=FULL")
+        db.execute("BEGIN IMMEDIATE")
+        self._in_tx = True
+        try:
+            yield
+            self._flush()
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            # The replica may be ahead of the file now: rebuild it from what is committed.
+            self._in_tx = False
+            self._load()
+            raise
+        finally:
+            self._in_tx = False
+            if durable:
+                db.execute("PRAGMA synchronous=NORMAL")
+
+    def _flush(self) -> None:
+        """Write what the replica reported since the last flush (inside the transaction)."""
+        write_changes(self._db, self.replica)
+
+    # The replica calls these only on a fork (to build a proof, then to rebuild state). Writing
+    # what it logged so far first makes the file hold the whole log; we are inside the
+    # batch's transaction, so this is still all-or-nothing.
+    def _log_source(self) -> Iterator[Op]:
+        self._flush()
+        for (raw,) in self._db.execute("SELECT raw FROM ops ORDER BY rowid").fetchall():
+            yield decode_op(raw, verify=False)
+
+    def _op_lookup(self, oid: bytes) -> Op | None:
+        self._flush()
+        return self.get_op(oid)
+
+    # ------------------------------------------------------------- own chain coverage
+    def _note_own(self, op: Op) -> None:
+        key = (op.community_id, op.author)
+        cached = self._own_clocks.get(key)
+        if cached is not None and cached[0] == op.prev:
+            clock = cached[1]
+            for d in op.deps:
+                m = self.replica.metas[d]
+                if clock.get(m.author, 0) < m.seq:
+                    clock[m.author] = m.seq
+            self._own_clocks[key] = (op.id, clock)
+
+    def own_clock(self, community: bytes, author: bytes) -> dict[bytes, int]:
+        """A lower bound of the causal past of ``author``'s head: for each other author, the
+        highest seq that the head's chain names directly (prev/deps of its own ops). Heads at
+        or below it are already covered and need not be named again."""
+        head = self.replica.heads.get(community, {}).get(author)
+        if head is None:
+            return {}
+        key = (community, author)
+        cached = self._own_clocks.get(key)
+        if cached is not None and cached[0] == head.id:
+            return dict(cached[1])
+        metas = self.replica.metas
+        clock: dict[bytes, int] = {}
+        rows = self._db.execute(
+            "SELECT parents FROM ops WHERE community = ? AND author = ?", (community, author)
+        )
+        for (blob,) in rows:
+            for p in _split_parents(blob):
+                m = metas.get(p)
+                if m is not None and m.author != author and clock.get(m.author, 0) < m.seq:
+                    clock[m.author] = m.seq
+        self._own_clocks[key] = (head.id, clock)
+        return dict(clock)
