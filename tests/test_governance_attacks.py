@@ -1,0 +1,165 @@
+"""Attacks on a vote, each through real signed ops and the Replica."""
+
+from fractions import Fraction as F
+
+from test_governance_helpers import HOUR, World, key, pub
+
+from node.crdt.op import sign_op
+
+
+def test_double_voting_counts_once_latest_wins():
+    w = World(3)
+    p = w.propose()
+    for _ in range(5):
+        w.vote(1, p, "yes")
+    w.vote(1, p, "no", ts=HOUR + 9)
+    t = w.tally(p)
+    assert t.outcome.count.totals == {"yes": 0, "no": 1} and t.outcome.participation == 1
+
+
+def test_equivocating_voter_is_void_and_reported():
+    """Two ballots at the same seq of one member (a fork) are an equivocation: the replica
+    voids the author's ops from the fork on, and the tally voids that member's ballot and
+    names them. Their weight is not counted, though delegations through them still flow."""
+    w = World(4)
+    p = w.propose()
+    w.vote(1, p, "yes")
+    seq, prev, lamport, deps = w.replica.next_fields(w.cid, pub(2), [p.id])
+    forks = [
+        sign_op(key(2), community=w.cid, seq=seq, prev=prev, deps=deps, lamport=lamport,
+                ts=HOUR + 1, kind="ballot.cast", body={"proposal": p.id, "choice": c})
+        for c in ("yes", "no")
+    ]  # fmt: skip
+    w._ingest(forks[0])
+    w._ingest(forks[1])
+    assert w.outcomes[forks[1].id].status == "fork"
+    t = w.tally(p)
+    assert t.equivocators == [pub(2)] and pub(2) not in t.counted
+    assert t.outcome.count.totals == {"yes": 1, "no": 0}
+    assert t.flow.lost["void"] == 1
+
+
+def test_backdated_ballot_after_honest_seals_does_not_count():
+    """Members 0, 1 vote yes; 2, 3 abstain; witnesses 1 and 2 seal honestly at the close.
+    Member 3 then signs a "no" ballot with a backdated ts (inside the window). The honest
+    seals do not cover it, so the sealed result is unchanged and still final."""
+    w = World(4)
+    p = w.propose()
+    w.vote(0, p, "yes")
+    w.vote(1, p, "yes")
+    w.seal(1, p)
+    w.seal(2, p)
+    before = w.tally(p)
+    late = w.vote(3, p, "no", ts=HOUR + 2)  # signed after the seals, claims to be on time
+    assert w.status(late) == "applied"  # authentic, and its ts claim is inside the window
+    after = w.tally(p)
+    assert before.final and after.final and after.passed
+    assert after.outcome.count.totals == before.outcome.count.totals == {"yes": 2, "no": 0}
+    assert after.ignored["not_sealed"] == [pub(3)]
+
+
+def test_backdating_with_one_dishonest_witness_of_three_still_fails():
+    """Witness 0 colludes: it seals only after the backdated ballot, so its seal covers it.
+    A ballot counts only if a MAJORITY (2 of 3) of seals covers it; the two honest seals do
+    not, so it still does not count."""
+    w = World(4)
+    p = w.propose()
+    w.vote(0, p, "yes")
+    w.seal(1, p)
+    w.seal(2, p)
+    w.vote(3, p, "no", ts=HOUR + 2)
+    w.seal(0, p)  # dishonest: sealed late, covers the backdated ballot
+    t = w.tally(p)
+    assert t.final and t.outcome.count.totals == {"yes": 1, "no": 0}
+
+
+def test_backdating_with_a_dishonest_majority_succeeds():
+    """The limit of the guarantee: if a majority of witnesses (here 2 of 3) seal only after
+    the backdated ballot, their seals cover it and it counts - the system cannot tell a late
+    ballot from an on-time one without an honest majority of witnesses (or a clock
+    authority). Communities choose witnesses for that reason; the tally still names who
+    sealed, so the seals are evidence against the colluding witnesses."""
+    w = World(4)
+    p = w.propose()
+    w.vote(0, p, "yes")
+    w.seal(2, p)  # the only honest witness
+    w.vote(3, p, "no", ts=HOUR + 2)
+    w.seal(0, p)
+    w.seal(1, p)
+    t = w.tally(p)
+    assert t.final and t.outcome.count.totals == {"yes": 1, "no": 1}
+    assert not t.passed  # the late "no" turned a pass into a tie
+
+
+def test_non_member_and_member_admitted_after_the_cut():
+    w = World(3)
+    p = w.propose()
+    outsider = w.do(9, "ballot.cast", {"proposal": p.id, "choice": "yes"}, ts=HOUR + 1)
+    assert w.status(outsider) == "rejected:not_member"
+    w.do(5, "member.join", {})  # joins after the proposal froze its cut
+    late = w.vote(5, p, "yes")
+    assert w.status(late) == "applied"  # a member by now, so the op itself is fine...
+    t = w.tally(p)
+    assert pub(5) not in t.weights and t.ignored["not_eligible"] == [pub(5)]  # ...but no vote
+    assert t.outcome.count.totals == {"yes": 0, "no": 0}
+
+
+def test_self_vouched_sybils_cannot_vote():
+    w = World(3, charter={"membership": {"rule": "vouched", "vouches": 2}})
+    # In a vouched community members 1, 2 joined but nobody vouched: only the founder is in.
+    w.do(0, "member.vouch", {"member": pub(1)})
+    w.do(2, "member.vouch", {"member": pub(1)})  # 2 is not a member: rejected by records
+    sybil_vouch = w.do(7, "member.vouch", {"member": pub(7)})
+    assert w.status(sybil_vouch) == "rejected:not_member"
+    w.do(7, "member.join", {})
+    assert w.status(w.do(7, "member.vouch", {"member": pub(7)})) == "rejected:not_member"
+    p = w.propose()
+    assert w.status(w.vote(7, p, "yes")) == "rejected:not_member"
+    t = w.tally(p)
+    assert set(t.weights) == {pub(0)}  # one vouch of two needed for 1; none for 2 and 7
+
+
+def test_weight_inflation_after_the_cut_does_not_count():
+    """Score-weighted vote: contributions confirmed before the proposal count; a
+    contribution confirmed after it does not, and self-attestation is refused outright."""
+    w = World(4)
+    c1 = w.do(1, "contribution.record", {"action": "work", "effort_minutes": 60, "at": 0})
+    w.do(2, "attestation.set", {"contribution": c1.id, "verdict": "confirm"}, deps=[c1.id])
+    c3 = w.do(3, "contribution.record", {"action": "work", "effort_minutes": 6000, "at": 0})
+    selfie = w.do(3, "attestation.set", {"contribution": c3.id, "verdict": "confirm"})
+    assert w.status(selfie) == "rejected:own_contribution"
+    p = w.propose(weights={"base": "score"})
+    w.do(2, "attestation.set", {"contribution": c3.id, "verdict": "confirm"}, deps=[c3.id])
+    t = w.tally(p)
+    assert t.weights[pub(1)] > 0 and t.weights[pub(3)] == 0
+    assert isinstance(t.weights[pub(1)], F) and 59 < t.weights[pub(1)] < 60  # decayed, exact
+    w.vote(3, p, "yes")
+    w.vote(1, p, "no")
+    t = w.tally(p)
+    assert not t.passed and t.outcome.count.totals["yes"] == 0
+
+
+def test_delegation_cycle_carries_no_weight():
+    w = World(5)
+    w.do(1, "delegation.set", {"delegate": pub(2)})
+    w.do(2, "delegation.set", {"delegate": pub(3)})
+    w.do(3, "delegation.set", {"delegate": pub(1)})
+    w.do(4, "delegation.set", {"delegate": pub(1)})
+    assert w.status(w.do(0, "delegation.set", {"delegate": pub(0)})) == ("rejected:self_delegation")
+    p = w.propose()
+    w.vote(0, p, "no")
+    t = w.tally(p)
+    assert t.flow.lost == {"cycle": 4} and t.outcome.count.totals == {"yes": 0, "no": 1}
+    w.vote(2, p, "yes")  # a voter inside the loop breaks it: 1 and 4 reach 2 via 1 -> 2
+    t = w.tally(p)
+    assert t.flow.effective[pub(2)] == 4  # 2 itself, 1 and 3 (via 1), 4 (via 1)
+
+
+def test_witness_sealing_early_twice_or_not_a_witness():
+    w = World(4)
+    p = w.propose()
+    assert w.status(w.seal(0, p, ts=2 * HOUR - 1)) == "rejected:seal_early"
+    assert w.status(w.seal(3, p)) == "rejected:not_witness"
+    assert w.status(w.seal(0, p)) == "applied"
+    assert w.status(w.seal(0, p, ts=3 * HOUR)) == "rejected:seal_twice"
+    assert not w.tally(p).final  # one honest seal of three: still provisional

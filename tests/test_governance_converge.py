@@ -1,0 +1,79 @@
+"""The tally is a function of the SET of ops: any delivery order, duplication or partition
+gives the same result (and the same governance state) on every replica."""
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_governance_helpers import HANDLERS, HOUR, World, key, pub, summary
+
+from node.crdt.op import sign_op
+from node.crdt.replica import Replica
+from node.governance.outcome import plain
+
+
+def scenario():
+    """A busy vote: delegations (one topic, one cycle), replaced ballots, two methods, seals
+    by two of three witnesses, a backdated late ballot and, last, an equivocating voter."""
+    w = World(7)
+    w.do(4, "delegation.set", {"delegate": pub(1)})
+    w.do(5, "delegation.set", {"delegate": pub(6), "topic": "t"})
+    w.do(6, "delegation.set", {"delegate": pub(5)})
+    c = w.do(2, "contribution.record", {"action": "work", "effort_minutes": 90, "at": 0})
+    w.do(3, "attestation.set", {"contribution": c.id, "verdict": "confirm"}, deps=[c.id])
+    p = w.propose(topic="t", quorum=[1, 2])
+    q = w.propose(
+        method="schulze",
+        options=["a", "b", "c"],
+        weights={"base": "sqrt_score"},
+    )
+    w.vote(0, p, "yes")
+    w.vote(1, p, "no")
+    w.vote(1, p, "yes", ts=HOUR + 7)
+    w.vote(2, p, None)
+    for i, r in enumerate([["a", "b"], ["b", "c", "a"], ["c"], ["a", "c"]]):
+        w.vote(i, q, r)
+    w.seal(0, p)
+    w.seal(1, p)
+    w.seal(0, q)
+    w.vote(3, p, "no", ts=HOUR + 3)  # backdated, after the seals of p
+    w.seal(2, q)
+    seq, prev, lamport, deps = w.replica.next_fields(w.cid, pub(6), [q.id])
+    for choice in (["a"], ["b"]):  # member 6 equivocates on q: two ballots at one seq
+        op = sign_op(key(6), community=w.cid, seq=seq, prev=prev, deps=deps, lamport=lamport,
+                     ts=HOUR + 1, kind="ballot.cast", body={"proposal": q.id, "choice": choice})  # fmt: skip
+        w._ingest(op)
+    return w, [p, q]
+
+
+WORLD, PROPOSALS = scenario()
+OPS = WORLD.ops
+
+
+def gov_state(replica):
+    return plain({(t, k): v for t, k, v in replica.state.items() if t.startswith("gov.")})
+
+
+REFERENCE = [summary(WORLD.tally(p)) for p in PROPOSALS]
+REFERENCE_STATE = gov_state(WORLD.replica)
+
+
+def test_reference_scenario_is_interesting():
+    tp, tq = (WORLD.tally(p) for p in PROPOSALS)
+    assert tp.final and tp.passed and tp.ignored["not_sealed"] == [pub(3)]
+    assert tq.final and tq.equivocators == [pub(6)]
+    assert tp.flow.lost.get("cycle") and tp.flow.effective[pub(1)] == 2
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_same_tally_for_any_order_duplication_and_partition(data):
+    order = data.draw(st.permutations(OPS))
+    dups = data.draw(st.lists(st.sampled_from(OPS), max_size=10))
+    split = data.draw(st.integers(0, len(OPS)))
+    a, b = Replica(HANDLERS), Replica(HANDLERS)
+    a.ingest_many(order[:split] + dups)  # two partitions that each see part of the ops...
+    b.ingest_many(order[split:])
+    a.ingest_many(order[split:])  # ...then heal, in any order
+    b.ingest_many(list(reversed(order[:split])) + dups)
+    for r in (a, b):
+        assert [summary(WORLD.tally(p, replica=r)) for p in PROPOSALS] == REFERENCE
+        assert gov_state(r) == REFERENCE_STATE
