@@ -301,3 +301,39 @@ def test_fork_proofs_roundtrip_and_resist_bit_flips(chain, data):
     damaged[bit // 8] ^= 1 << (bit % 8)
     with pytest.raises(OpError):
         ForkProof.decode(bytes(damaged))
+
+
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        ({"x": "\ud800"}, "bad_body"),  # a lone surrogate has no UTF-8 form
+        ({"x": object()}, "bad_body"),
+        ({"x": 1.5}, "bad_body"),
+        ({"x": {1, 2}}, "bad_body"),
+        ({"x": 2**64}, "bad_body"),
+    ],
+)
+def test_sign_op_reports_bad_bodies_as_operror(body, reason):
+    key = nacl.signing.SigningKey(bytes(32))
+    with pytest.raises(OpError) as e:
+        sign_op(
+            key, community=bytes(range(32)), seq=1, prev=None, deps=[bytes(32)],
+            lamport=2, ts=0, kind="note.post", body=body,
+        )  # fmt: skip
+    assert e.value.reason == reason
+
+
+def test_sign_op_reports_unencodable_fields_as_wrong_type():
+    key = nacl.signing.SigningKey(bytes(32))
+    with pytest.raises(OpError) as e:
+        sign_op(key, community=object(), seq=1, prev=None, lamport=1, ts=0, kind="k", body={})
+    assert e.value.reason == "wrong_type"
+
+
+def test_oversized_fork_proof_is_refused_before_decoding():
+    with pytest.raises(OpError) as e:
+        ForkProof.decode(bytes(2 * 65536 + 17))
+    assert e.value.reason == "too_large"
+    with pytest.raises(OpError) as e:
+        ForkProof.decode("not bytes")
+    assert e.value.reason == "malformed"

@@ -17,7 +17,10 @@ from dataclasses import dataclass
 
 import cbor2
 
-from .op import Op, OpError, canonical, decode_op
+from .op import MAX_OP_SIZE, Op, OpError, canonical, decode_op
+
+# Two ops of at most MAX_OP_SIZE each, plus the array and byte-string headers.
+MAX_FORK_PROOF_SIZE = 2 * MAX_OP_SIZE + 16
 
 
 def check_successor(op: Op, before: Op | None) -> None:
@@ -94,6 +97,10 @@ class ForkProof:
 
     @classmethod
     def decode(cls, data: bytes) -> ForkProof:
+        if not isinstance(data, (bytes, bytearray)):
+            raise OpError("malformed", "fork proof must be bytes")
+        if len(data) > MAX_FORK_PROOF_SIZE:
+            raise OpError("too_large", f"fork proof of {len(data)} bytes")
         try:
             pair = cbor2.loads(data)
         except Exception as exc:

@@ -159,8 +159,22 @@ def sign_op(
     }
     if prev is not None:
         unsigned["prev"] = prev
-    sig = key.sign(signing_input(unsigned)).signature
+    try:
+        message = signing_input(unsigned)
+    except (cbor2.CBOREncodeError, UnicodeEncodeError, TypeError, ValueError, RecursionError):
+        # Something CBOR cannot carry (an object, a lone surrogate, a cycle): report it the
+        # way a received op would be reported, never as a crash of the caller.
+        raise OpError(_unencodable(unsigned), "a value cannot be encoded as CBOR") from None
+    sig = key.sign(message).signature
     return decode_op(canonical({**unsigned, "sig": sig}), verify=False)
+
+
+def _unencodable(unsigned: Mapping[str, Any]) -> str:
+    try:
+        canonical(unsigned["body"])
+    except Exception:
+        return "bad_body"
+    return "wrong_type"
 
 
 def decode_op(data: bytes, *, verify: bool = True) -> Op:
