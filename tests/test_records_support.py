@@ -83,3 +83,31 @@ def offer_body(**kw) -> dict:
     }
     body.update(kw)
     return body
+
+
+def view_without(world: World, excluded: set[bytes]) -> Replica:
+    """A replica holding every op of ``world`` except ``excluded`` (and what depends on
+    them): an author writing from it has not seen the excluded ops."""
+    r = Replica(world.replica.handlers)
+    for op in world.ops:
+        if op.id not in excluded:
+            r.ingest(op)
+    return r
+
+
+def compose_on(world: World, replica: Replica, who: int, kind: str, body: dict) -> Op:
+    world.ts += 1000
+    return replica.compose(KEYS[who], world.community, kind, body, ts=world.ts)
+
+
+def governance_handlers():
+    """HANDLERS plus two test kinds that call the entry points governance uses."""
+    from node.crdt.records import apply_charter_amendment, remove_member
+
+    def amend(op, ctx):
+        apply_charter_amendment(ctx.state, op.community, op.body, ctx.causal.meta(op.id))
+
+    def remove(op, ctx):
+        remove_member(ctx.state, op.community, op.body["member"], ctx.causal.meta(op.id))
+
+    return {**HANDLERS, "test.amend": amend, "test.remove": remove}

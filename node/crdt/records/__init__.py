@@ -10,8 +10,33 @@ from __future__ import annotations
 
 from ..state import HandlerMap
 from . import community, contributions, listings, projects, reservations
-from .common import require_member
+from .common import note_member, require_member
 from .community import apply_charter_amendment, remove_member
+from .export import to_csv, to_jsonld
+from .matching import Match, needs_for_offer, offers_for_need, pair_fit
+from .queries import (
+    attestations,
+    charter,
+    community_info,
+    custody_history,
+    listing,
+    members,
+    needs,
+    offers,
+    profile,
+    reservation_conflicts,
+    vouches,
+)
+from .queries import (
+    contributions as contributions_of,
+)
+from .queries import (
+    projects as projects_of,
+)
+from .queries import (
+    reservations as reservations_of,
+)
+from .score import contribution_scores, contribution_view, decay
 
 HANDLERS: HandlerMap = {
     **community.HANDLERS,
@@ -21,4 +46,33 @@ HANDLERS: HandlerMap = {
     **contributions.HANDLERS,
 }
 
-__all__ = ["HANDLERS", "apply_charter_amendment", "remove_member", "require_member"]
+__all__ = [
+    "HANDLERS",
+    "Match",
+    "apply_charter_amendment",
+    "attestations",
+    "charter",
+    "community_info",
+    "contribution_scores",
+    "contribution_view",
+    "contributions_of",
+    "custody_history",
+    "decay",
+    "listing",
+    "members",
+    "needs",
+    "needs_for_offer",
+    "note_member",
+    "offers",
+    "offers_for_need",
+    "pair_fit",
+    "profile",
+    "projects_of",
+    "remove_member",
+    "require_member",
+    "reservation_conflicts",
+    "reservations_of",
+    "to_csv",
+    "to_jsonld",
+    "vouches",
+]

@@ -102,15 +102,23 @@ def require_member(op: Op, ctx: Context) -> Membership:
     if since is not None and since <= op.seq:
         return Membership(cid, com, row, False)
     x = x or op_meta(op, ctx)
-    rule = charter_at(com, ctx, x)["membership"]
-    if rule["rule"] != "open":
+    need = vouches_needed(com, ctx, x)
+    if need and com["amendments"]:
+        # A rule change never hurts a pending candidate: the easier of the rule in force at
+        # their join and the rule in force now applies.
+        need = min(need, vouches_needed(com, ctx, ctx.causal.meta(row["join_id"])))
+    if need:
         seen = sum(1 for v in row["vouchers"] if ctx.causal.in_past(ctx.causal.meta(v[1]), x))
-        if seen < rule["vouches"]:
+        if seen < need:
             raise Rejected(
-                "not_member",
-                f"admission needs {rule['vouches']} vouches in the op's causal past, has {seen}",
+                "not_member", f"admission needs {need} vouches in the op's causal past, has {seen}"
             )
     return Membership(cid, com, row, True)
+
+
+def vouches_needed(com: Mapping[str, Any], ctx: Context, x: OpMeta) -> int:
+    rule = charter_at(com, ctx, x)["membership"]
+    return 0 if rule["rule"] == "open" else rule["vouches"]
 
 
 def note_member(ctx: Context, m: Membership, op: Op) -> None:

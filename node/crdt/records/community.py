@@ -113,6 +113,7 @@ def new_member_row(community: bytes, member: bytes) -> dict:
         "left": None,  # seq of the member's leave op after that join
         "since": None,  # first seq seen to be a member op (see common.py)
         "join_ts": None,
+        "join_id": None,
         "vouchers": [],  # [voucher, vouch op id, vouch ts], sorted by voucher
         "removed": [],  # ids of enacting ops of removal decisions, sorted
     }
@@ -129,7 +130,7 @@ def community_create(op: Op, ctx: Context) -> None:
         {"c": cid, "founder": op.author, "ts": op.ts, "charter": charter, "amendments": []},
     )
     row = new_member_row(cid, op.author)
-    row.update(join=1, since=1, join_ts=op.ts)
+    row.update(join=1, since=1, join_ts=op.ts, join_id=op.id)
     ctx.state.put(MEMBER, member_key(cid, op.author), row)
 
 
@@ -145,7 +146,7 @@ def member_join(op: Op, ctx: Context) -> None:
     if any(ctx.causal.in_past(ctx.causal.meta(r), x) for r in row["removed"]):
         raise Rejected("removed", "the author was removed from this community by a decision")
     is_open = charter_at(com, ctx, x)["membership"]["rule"] == "open"
-    row = {**row, "join": op.seq, "left": None, "join_ts": op.ts}
+    row = {**row, "join": op.seq, "left": None, "join_ts": op.ts, "join_id": op.id}
     row["since"] = op.seq if is_open else None
     ctx.state.put(MEMBER, key, row)
 

@@ -1,0 +1,172 @@
+"""Matching offers with needs: a pure ranking that says why each pair matched.
+
+It never commits anyone: the result is shown to the local user, who may then request a
+reservation. All scoring is integer arithmetic, ties are broken by listing id, so every node
+ranks the same listings the same way.
+
+A pair matches only if all hard conditions hold: both listings are active (not expired) at
+``now``, they have different authors, the categories are equal or one contains the other,
+the actions fit, the availability windows overlap (no windows: any time), and the places are
+within reach (distance <= sum of both radii) unless one side is remote. Points (higher is
+better) then rank the matches:
+
+    category   40 same, 30 / 20 / 10 one / two / three+ levels apart
+    action     20 exact fit, 15 close substitute, 5 weak substitute
+    time       15 windows overlap, 10 either side any time
+    place      20 remote; 20 - 20 * d / (reach + 1) by distance d; 0 place unknown
+    quantity   10 offer covers the need (same unit), 5 partly, 0 different units
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from ..state import State
+from .common import NEED, OFFER
+from .geo import Point, decode, distance_m
+from .queries import effective_status
+
+# (need action, offer action) -> points
+ACTION_FIT = {
+    ("lend", "lend"): 20,
+    ("lend", "share-use"): 15,
+    ("lend", "give"): 15,
+    ("share-use", "share-use"): 20,
+    ("share-use", "lend"): 15,
+    ("share-use", "give"): 15,
+    ("give", "give"): 20,
+    ("give", "lend"): 5,
+    ("service", "service"): 20,
+    ("service", "work"): 15,
+    ("work", "work"): 20,
+    ("work", "service"): 15,
+}
+
+
+class Match(NamedTuple):
+    offer: bytes
+    need: bytes
+    score: int
+    reasons: tuple[str, ...]
+    distance_m: int | None
+
+
+def _category_points(a: str, b: str) -> tuple[int, str] | None:
+    if a == b:
+        return 40, f"same category {a}"
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    if not long_.startswith(short + "/"):
+        return None
+    levels = long_.count("/") - short.count("/")
+    return max(10, 40 - 10 * levels), f"category {short} contains {long_}"
+
+
+def _overlap_ms(a: list, b: list) -> int:
+    total = 0
+    for s1, e1 in a:
+        for s2, e2 in b:
+            total += max(0, min(e1, e2) - max(s1, s2))
+    return total
+
+
+def _point(fields: dict, cache: dict) -> Point | None:
+    gh = fields.get("geohash")
+    if gh is None:
+        return None
+    p = cache.get(gh)
+    if p is None:
+        p = cache[gh] = decode(gh)
+    return p
+
+
+def pair_fit(need: dict, offer: dict, *, geo_cache: dict | None = None) -> Match | None:
+    """Score one (need row, offer row) pair, or ``None`` if a hard condition fails. Rows are
+    state rows (``fields`` inside); status/expiry are checked by the callers."""
+    if need["author"] == offer["author"] or need["c"] != offer["c"]:
+        return None
+    n, o = need["fields"], offer["fields"]
+    cat = _category_points(n["category"], o["category"])
+    if cat is None:
+        return None
+    act = ACTION_FIT.get((n["action"], o["action"]))
+    if act is None:
+        return None
+    score, reasons = cat[0] + act, [cat[1], f"action {o['action']} for {n['action']}"]
+    if not n["windows"] or not o["windows"]:
+        score += 10
+        reasons.append("available any time")
+    else:
+        overlap = _overlap_ms(n["windows"], o["windows"])
+        if not overlap:
+            return None
+        score += 15
+        reasons.append(f"windows overlap {overlap // 60000} min")
+    dist = None
+    if n["remote"] or o["remote"]:
+        score += 20
+        reasons.append("remote")
+    else:
+        cache = {} if geo_cache is None else geo_cache
+        pn, po = _point(n, cache), _point(o, cache)
+        if pn is None or po is None:
+            reasons.append("place unknown")
+        else:
+            dist = distance_m(pn, po)
+            reach = n["radius_m"] + o["radius_m"]
+            if dist > reach:
+                return None
+            score += 20 - 20 * dist // (reach + 1)
+            reasons.append(f"{dist} m away (reach {reach} m)")
+    nq, oq = n["quantity"], o["quantity"]
+    if nq["unit"] != oq["unit"]:
+        reasons.append(f"units differ ({oq['unit']} vs {nq['unit']})")
+    elif oq["amount"] >= nq["amount"]:
+        score += 10
+        reasons.append(f"quantity {oq['amount']} covers {nq['amount']} {nq['unit']}")
+    else:
+        score += 5
+        reasons.append(f"partial quantity {oq['amount']} of {nq['amount']} {nq['unit']}")
+    return Match(offer["id"], need["id"], score, tuple(reasons), dist)
+
+
+def _active(row: dict, now_ms: int) -> bool:
+    return effective_status(row, now_ms) == "active"
+
+
+def _rank(matches: list[Match], other: str, limit: int | None) -> list[Match]:
+    matches.sort(key=lambda m: (-m.score, getattr(m, other)))
+    return matches if limit is None else matches[:limit]
+
+
+def offers_for_need(
+    state: State, need_id: bytes, now_ms: int, *, limit: int | None = 20
+) -> list[Match]:
+    """Active offers that fit an active need, best first (ties by offer id)."""
+    need = state.get(NEED, need_id)
+    if need is None or not _active(need, now_ms):
+        return []
+    cache: dict = {}
+    found = []
+    for offer in state.table(OFFER).values():
+        if offer["c"] == need["c"] and _active(offer, now_ms):
+            m = pair_fit(need, offer, geo_cache=cache)
+            if m is not None:
+                found.append(m)
+    return _rank(found, "offer", limit)
+
+
+def needs_for_offer(
+    state: State, offer_id: bytes, now_ms: int, *, limit: int | None = 20
+) -> list[Match]:
+    """Active needs that an active offer fits, best first (ties by need id)."""
+    offer = state.get(OFFER, offer_id)
+    if offer is None or not _active(offer, now_ms):
+        return []
+    cache: dict = {}
+    found = []
+    for need in state.table(NEED).values():
+        if need["c"] == offer["c"] and _active(need, now_ms):
+            m = pair_fit(need, offer, geo_cache=cache)
+            if m is not None:
+                found.append(m)
+    return _rank(found, "need", limit)

@@ -1,0 +1,319 @@
+"""Pure read-only views over State for the node API, the CLI and governance.
+
+Time-dependent answers (expiry, scores) take ``now`` in ms as an argument; nothing here reads
+a clock. Results are plain dicts/lists in a deterministic order, so two nodes with the same
+ops print the same thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..state import State
+from .common import (
+    COMMUNITY,
+    CONTRIBUTION,
+    MEMBER,
+    NEED,
+    OFFER,
+    PROFILE,
+    PROJECT,
+    RESERVATION,
+    charter_in_clock,
+    member_key,
+)
+from .geo import decode, distance_m
+from .score import contribution_view
+
+
+# ---------------------------------------------------------------------- community
+def charter(state: State, community: bytes, clock=None) -> dict | None:
+    """The community's charter with every amendment (or those inside ``clock``)."""
+    com = state.get(COMMUNITY, community)
+    return None if com is None else charter_in_clock(com, clock)
+
+
+def community_info(state: State, community: bytes) -> dict | None:
+    com = state.get(COMMUNITY, community)
+    if com is None:
+        return None
+    return {
+        "id": community,
+        "founder": com["founder"],
+        "created_ts": com["ts"],
+        "charter": charter_in_clock(com, None),
+        "amendments": len(com["amendments"]),
+        "members": sum(1 for m in members(state, community) if m["status"] == "member"),
+    }
+
+
+def _member_status(row: dict, rule: dict) -> str:
+    if row["removed"]:
+        return "removed"
+    if row["join"] is None:
+        return "invited" if row["vouchers"] else "none"
+    if row["left"] is not None:
+        return "left"
+    if row["since"] is not None or rule["rule"] == "open":
+        return "member"
+    # Queries see the whole state: admitted once enough vouches exist at all.
+    return "member" if len(row["vouchers"]) >= rule["vouches"] else "candidate"
+
+
+def members(state: State, community: bytes) -> list[dict]:
+    """Every member row of the community with a derived status (member, candidate, left,
+    removed, invited), sorted by member key."""
+    com = state.get(COMMUNITY, community)
+    if com is None:
+        return []
+    rule = charter_in_clock(com, None)["membership"]
+    out = []
+    for row in state.table(MEMBER).values():
+        if row["c"] != community:
+            continue
+        out.append(
+            {
+                "member": row["member"],
+                "status": _member_status(row, rule),
+                "joined_ts": row["join_ts"],
+                "vouched_by": [v[0] for v in row["vouchers"]],
+                "profile": state.get(PROFILE, member_key(community, row["member"])),
+            }
+        )
+    return sorted(out, key=lambda m: m["member"])
+
+
+def vouches(state: State, community: bytes) -> list[dict]:
+    out = []
+    for row in state.table(MEMBER).values():
+        if row["c"] == community:
+            for voucher, op_id, ts in row["vouchers"]:
+                out.append({"voucher": voucher, "member": row["member"], "op": op_id, "ts": ts})
+    return sorted(out, key=lambda v: (v["member"], v["voucher"]))
+
+
+def profile(state: State, community: bytes, member: bytes) -> dict | None:
+    return state.get(PROFILE, member_key(community, member))
+
+
+# ----------------------------------------------------------------- offers and needs
+def effective_status(row: dict, now_ms: int) -> str:
+    """ "expired" is derived from time: no op is ever needed for it."""
+    if row["status"] in ("active", "paused") and now_ms >= row["fields"]["expires"]:
+        return "expired"
+    return row["status"]
+
+
+def listing_view(row: dict, now_ms: int) -> dict:
+    return {
+        "id": row["id"],
+        "family": row["family"],
+        "author": row["author"],
+        "ts": row["ts"],
+        "status": effective_status(row, now_ms),
+        **row["fields"],
+    }
+
+
+def _category_matches(have: str, want: str) -> bool:
+    return have == want or have.startswith(want + "/")
+
+
+def listings(
+    state: State,
+    community: bytes,
+    family: str,
+    now_ms: int,
+    *,
+    category: str | None = None,
+    status: str | Iterable[str] | None = "active",
+    text: str | None = None,
+    near: str | None = None,
+    within_m: int | None = None,
+) -> list[dict]:
+    """Offers (``family="offer"``) or needs filtered by category (the category or anything
+    below it), effective status (a name, several, or None for all), case-insensitive text in
+    title/description/tags, and distance from the geohash ``near`` (``within_m``: only
+    listings at most that far, or remote ones). With ``near``, each result carries
+    ``distance_m`` and results are sorted nearest first; otherwise newest first."""
+    statuses = {status} if isinstance(status, str) else (set(status) if status else None)
+    needle = text.casefold() if text else None
+    origin = decode(near) if near else None
+    out = []
+    for row in state.table(family).values():
+        if row["c"] != community:
+            continue
+        f = row["fields"]
+        if category and not _category_matches(f["category"], category):
+            continue
+        st = effective_status(row, now_ms)
+        if statuses is not None and st not in statuses:
+            continue
+        if needle is not None:
+            hay = " ".join([f["title"], f["description"], *f["tags"]]).casefold()
+            if needle not in hay:
+                continue
+        view = listing_view(row, now_ms)
+        if origin is not None:
+            dist = distance_m(origin, decode(f["geohash"])) if "geohash" in f else None
+            if within_m is not None and not f["remote"] and (dist is None or dist > within_m):
+                continue
+            view["distance_m"] = dist
+        out.append(view)
+    if origin is not None:
+        out.sort(key=lambda v: (v["distance_m"] is None, v["distance_m"] or 0, v["id"]))
+    else:
+        out.sort(key=lambda v: (-v["ts"], v["id"]))
+    return out
+
+
+def offers(state: State, community: bytes, now_ms: int, **filters) -> list[dict]:
+    return listings(state, community, OFFER, now_ms, **filters)
+
+
+def needs(state: State, community: bytes, now_ms: int, **filters) -> list[dict]:
+    return listings(state, community, NEED, now_ms, **filters)
+
+
+def listing(state: State, listing_id: bytes, now_ms: int) -> dict | None:
+    row = state.get(OFFER, listing_id) or state.get(NEED, listing_id)
+    return None if row is None else listing_view(row, now_ms)
+
+
+# ------------------------------------------------------------------- reservations
+def _reservation_view(row: dict) -> dict:
+    return {k: row[k] for k in ("id", "offer", "owner", "requester", "window", "quantity")} | {
+        "status": row["status"],
+        "steps": [{"status": s[1], "op": s[2], "by": s[3], "ts": s[4]} for s in row["steps"]],
+    }
+
+
+def reservations(
+    state: State, community: bytes, *, member: bytes | None = None, offer: bytes | None = None
+) -> list[dict]:
+    """Reservations where ``member`` is owner or requester, and/or on ``offer``; by ts."""
+    out = []
+    for row in state.table(RESERVATION).values():
+        if row["c"] != community:
+            continue
+        if member is not None and member not in (row["owner"], row["requester"]):
+            continue
+        if offer is not None and row["offer"] != offer:
+            continue
+        out.append((row["ts"], row["id"], _reservation_view(row)))
+    return [v for _, _, v in sorted(out)]
+
+
+HOLDING = frozenset({"accepted", "handed_over", "returned"})
+
+
+def reservation_conflicts(state: State, offer_id: bytes) -> list[dict]:
+    """Accepted (or later) reservations whose windows overlap on a single-unit offer. Each
+    pair is reported once, ordered by reservation id; ``yields`` names the one whose accept
+    came later in op order (lamport, author, id), a deterministic hint for who should step
+    back. Nothing is dropped: the owner resolves it."""
+    offer = state.get(OFFER, offer_id)
+    if offer is None or offer["fields"]["quantity"]["amount"] != 1:
+        return []
+    held = []
+    for row in state.table(RESERVATION).values():
+        if row["offer"] == offer_id and row["status"] in HOLDING:
+            accept = next(s for s in row["steps"] if s[1] == "accepted")
+            held.append((row["id"], row["window"], accept))
+    held.sort()
+    out = []
+    for i, (a_id, a_win, a_acc) in enumerate(held):
+        for b_id, b_win, b_acc in held[i + 1 :]:
+            if a_win[0] < b_win[1] and b_win[0] < a_win[1]:
+                later = (
+                    a_id
+                    if (a_acc[0], a_acc[3], a_acc[2]) > (b_acc[0], b_acc[3], b_acc[2])
+                    else b_id
+                )
+                out.append({"reservations": [a_id, b_id], "yields": later})
+    return out
+
+
+def custody_history(state: State, offer_id: bytes) -> list[dict]:
+    """Who held the offered resource when: handovers move custody to the requester, returns
+    move it back to the owner. Sorted by ts, then op id."""
+    events = []
+    for row in state.table(RESERVATION).values():
+        if row["offer"] != offer_id:
+            continue
+        for _rank, status, op_id, _by, ts in row["steps"]:
+            if status == "handed_over":
+                events.append((ts, op_id, row["id"], "handover", row["requester"]))
+            elif status == "returned":
+                events.append((ts, op_id, row["id"], "return", row["owner"]))
+    events.sort()
+    return [
+        {"ts": ts, "op": op, "reservation": r, "event": ev, "holder": h}
+        for ts, op, r, ev, h in events
+    ]
+
+
+# ------------------------------------------------------ projects and contributions
+def projects(state: State, community: bytes) -> list[dict]:
+    out = [
+        {
+            "id": r["id"],
+            "creator": r["creator"],
+            "maintainers": r["maintainers"],
+            "ts": r["ts"],
+            **r["fields"],
+        }
+        for r in state.table(PROJECT).values()
+        if r["c"] == community
+    ]
+    return sorted(out, key=lambda p: (p["ts"], p["id"]))
+
+
+def contributions(
+    state: State,
+    community: bytes,
+    *,
+    member: bytes | None = None,
+    project: bytes | None = None,
+    clock=None,
+) -> list[dict]:
+    """Contributions (as views with attestation counts and ``counts``), filtered by
+    contributor and/or project, sorted by the time of the work then id."""
+    com = state.get(COMMUNITY, community)
+    if com is None:
+        return []
+    ch = charter_in_clock(com, clock)
+    out = []
+    for row in state.table(CONTRIBUTION).values():
+        if row["c"] != community:
+            continue
+        if member is not None and row["contributor"] != member:
+            continue
+        if project is not None and row["project"] != project:
+            continue
+        view = contribution_view(row, ch, clock)
+        if view is not None:
+            out.append(view)
+    return sorted(out, key=lambda v: (v["fields"]["at"], v["id"]))
+
+
+def attestations(state: State, community: bytes) -> list[dict]:
+    """Every attestation entry (including superseded ones, marked ``latest: False``)."""
+    out = []
+    for row in state.table(CONTRIBUTION).values():
+        if row["c"] != community:
+            continue
+        for who, entries in row["att"].items():
+            for i, (verdict, version, seq, op_id) in enumerate(entries):
+                out.append(
+                    {
+                        "id": op_id,
+                        "contribution": row["id"],
+                        "attester": bytes.fromhex(who),
+                        "verdict": verdict,
+                        "version": version,
+                        "seq": seq,
+                        "latest": i == len(entries) - 1,
+                    }
+                )
+    return sorted(out, key=lambda a: (a["contribution"], a["attester"], a["seq"]))

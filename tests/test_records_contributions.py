@@ -1,0 +1,159 @@
+"""Projects, contributions, attestations and the exact contribution score."""
+
+from fractions import Fraction
+
+from test_records_support import DAY, PUB, T0, World, compose_on, view_without
+
+from node.crdt.records import contribution_scores, contributions_of, projects_of
+from node.crdt.records.score import ROOTS, decay, decay_fixed
+
+CHARTER = {
+    "name": "c",
+    "attestation": {"confirmations": 2, "max_disputes": 0},
+    "half_life_days": 10,
+}
+
+
+def setup(charter=CHARTER):
+    w = World(charter)
+    w.join(1, 2, 3, 4)
+    p = w.ok(1, "project.create", {"name": "garden", "maintainers": [PUB[2]]})
+    return w, p
+
+
+def record(w, who, project=None, minutes=60, at=T0, **kw):
+    body = {"action": "work", "effort_minutes": minutes, "at": at, **kw}
+    if project is not None:
+        body["project"] = project.id
+    return w.ok(who, "contribution.record", body, deps=[project.id] if project else ())
+
+
+def attest(w, who, c, verdict="confirm"):
+    return w.ok(who, "attestation.set", {"contribution": c.id, "verdict": verdict}, deps=[c.id])
+
+
+def test_project_updates_by_creator_and_maintainers_only():
+    w, p = setup()
+    w.ok(2, "project.update", {"id": p.id, "set": {"description": "veg"}}, deps=[p.id])
+    w.rejected(3, "project.update", {"id": p.id, "set": {"name": "x"}}, "not_allowed", deps=[p.id])
+    w.rejected(2, "project.update", {"id": p.id, "set": {"maintainers": [PUB[3]]}}, "not_allowed")
+    w.ok(1, "project.update", {"id": p.id, "set": {"maintainers": [PUB[3]]}})
+    w.rejected(2, "project.update", {"id": p.id, "set": {"name": "y"}}, "not_allowed")
+    w.ok(3, "project.update", {"id": p.id, "set": {"name": "allotment"}})
+    (view,) = projects_of(w.state, w.community)
+    assert (view["name"], view["description"], view["maintainers"]) == (
+        "allotment",
+        "veg",
+        [PUB[3]],
+    )
+
+
+def test_concurrent_project_edits_merge_last_writer_wins():
+    w, p = setup()
+    base = view_without(w, set())
+    a = compose_on(w, base, 1, "project.update", {"id": p.id, "set": {"name": "A"}})
+    b = compose_on(
+        w, view_without(w, set()), 2, "project.update", {"id": p.id, "set": {"name": "B"}}
+    )
+    for op in (b, a):
+        assert w.ingest(op).status == "applied"
+    winner = max((a, b), key=lambda o: o.order_key)
+    assert projects_of(w.state, w.community)[0]["name"] == winner.body["set"]["name"]
+
+
+def test_contribution_counts_with_enough_confirmations_and_few_disputes():
+    w, p = setup()
+    c = record(w, 1, p)
+    w.rejected(
+        1, "attestation.set", {"contribution": c.id, "verdict": "confirm"}, "own_contribution"
+    )
+    attest(w, 2, c)
+    assert not contributions_of(w.state, w.community)[0]["counts"]
+    attest(w, 3, c)
+    assert contributions_of(w.state, w.community, member=PUB[1])[0]["counts"]
+    attest(w, 4, c, "dispute")
+    assert not contributions_of(w.state, w.community, project=p.id)[0]["counts"]
+    attest(w, 4, c, "confirm")  # the latest attestation of a member counts
+    view = contributions_of(w.state, w.community)[0]
+    assert (view["confirmations"], view["disputes"], view["counts"]) == (3, 0, True)
+
+
+def test_non_members_cannot_attest_or_record():
+    w, p = setup()
+    c = record(w, 1, p)
+    w.rejected(
+        7,
+        "attestation.set",
+        {"contribution": c.id, "verdict": "confirm"},
+        "not_member",
+        deps=[c.id],
+    )
+    w.rejected(
+        7, "contribution.record", {"action": "work", "effort_minutes": 5, "at": T0}, "not_member"
+    )
+
+
+def test_contribution_schema_rules():
+    w, p = setup()
+    w.rejected(1, "contribution.record", {"action": "work", "at": T0}, "bad_body")
+    w.rejected(
+        1,
+        "contribution.record",
+        {"action": "work", "effort_minutes": 5, "at": w.ts + 10**9},
+        "bad_body",
+        ts=w.ts + 1,
+    )
+    w.rejected(
+        1, "contribution.record", {"action": "bake", "effort_minutes": 5, "at": T0}, "bad_body"
+    )
+    w.rejected(
+        1,
+        "contribution.record",
+        {"action": "work", "effort_minutes": 5, "at": T0, "project": b"\x02" * 32},
+        "unknown_ref",
+    )
+
+
+def test_correction_by_contributor_only_resets_attestations():
+    w, p = setup()
+    c = record(w, 1, p)
+    attest(w, 2, c)
+    attest(w, 3, c)
+    w.rejected(2, "contribution.correct", {"id": c.id, "set": {"effort_minutes": 1}}, "not_author")
+    w.rejected(1, "contribution.correct", {"id": c.id}, "bad_body")
+    w.ok(1, "contribution.correct", {"id": c.id, "set": {"effort_minutes": 90}})
+    view = contributions_of(w.state, w.community)[0]
+    assert (view["fields"]["effort_minutes"], view["version"], view["counts"]) == (90, 1, False)
+    attest(w, 2, c)
+    attest(w, 3, c)
+    assert contributions_of(w.state, w.community)[0]["counts"]
+    w.ok(1, "contribution.correct", {"id": c.id, "retract": True})
+    assert not contributions_of(w.state, w.community)[0]["counts"]
+    w.rejected(1, "contribution.correct", {"id": c.id, "set": {"effort_minutes": 5}}, "retracted")
+
+
+def test_decay_is_exact_fixed_point():
+    h = 10 * DAY
+    assert decay(0, h) == 1 and decay(-5, h) == 1
+    assert decay(h, h) == Fraction(1, 2) and decay(3 * h, h) == Fraction(1, 8)
+    assert decay_fixed(h // 2, h) == ROOTS[1]  # 2^-1/2 exactly as the spec's constant
+    assert ROOTS[1] == 3260954456333195553  # floor(2^62 / sqrt 2): pinned, machine independent
+    assert decay(10**6 * h, h) == 0
+    values = [decay(a, h) for a in range(0, 4 * h, h // 7)]
+    assert values == sorted(values, reverse=True)
+
+
+def test_scores_decay_cap_and_clock_cut():
+    charter = {**CHARTER, "attestation": {"confirmations": 1, "max_disputes": 0}, "score_cap": 100}
+    w, p = setup(charter)
+    c1 = record(w, 1, p, minutes=60, at=T0)
+    c2 = record(w, 2, None, minutes=600, at=T0)
+    a1 = attest(w, 2, c1)
+    clock_before = w.replica.causal.vector_clock(w.replica.causal.meta(a1.id))
+    attest(w, 3, c2)
+    now = T0 + 10 * DAY
+    scores = contribution_scores(w.state, w.community, None, now)
+    assert scores == {PUB[1]: Fraction(30), PUB[2]: Fraction(100)}  # 600/2 capped at 100
+    cut = contribution_scores(w.state, w.community, clock_before, now)
+    assert cut == {PUB[1]: Fraction(30)}  # c2's attestation is outside the cut
+    assert contribution_scores(w.state, b"\x00" * 32, None, now) == {}

@@ -1,0 +1,134 @@
+"""Offers and needs: author-only edits, forward-only status, expiry, queries, matching."""
+
+from test_records_support import DAY, PUB, T0, World, offer_body
+
+from node.crdt.records import needs, needs_for_offer, offers, offers_for_need
+from node.crdt.records.geo import decode, geohash_distance_m
+
+
+def world():
+    w = World()
+    w.join(1, 2, 3)
+    return w
+
+
+def test_only_the_author_edits_pauses_or_withdraws():
+    w = world()
+    o = w.ok(1, "offer.create", offer_body())
+    w.rejected(2, "offer.update", {"id": o.id, "set": {"title": "mine"}}, "not_author", deps=[o.id])
+    w.rejected(2, "offer.status", {"id": o.id, "status": "withdrawn"}, "not_author", deps=[o.id])
+    w.ok(1, "offer.update", {"id": o.id, "set": {"title": "big drill"}})
+    assert w.state.get("offer", o.id)["fields"]["title"] == "big drill"
+    w.rejected(1, "offer.update", {"id": o.id, "set": {}}, "bad_body")
+    w.rejected(1, "offer.update", {"id": o.id, "set": {"owner": "x"}}, "bad_body")
+
+
+def test_status_moves_forward_only_and_final_wins():
+    w = world()
+    n = w.ok(1, "need.create", offer_body(title="ladder", category="tools/ladder"))
+    w.rejected(1, "need.status", {"id": n.id, "status": "active"}, "bad_transition")
+    w.ok(1, "need.status", {"id": n.id, "status": "paused"})
+    w.ok(1, "need.status", {"id": n.id, "status": "active"})
+    w.ok(1, "need.status", {"id": n.id, "status": "fulfilled"})
+    w.rejected(1, "need.status", {"id": n.id, "status": "active"}, "status_final")
+    w.rejected(1, "need.update", {"id": n.id, "set": {"title": "x"}}, "status_final")
+    w.rejected(1, "need.status", {"id": n.id, "status": "expired"}, "bad_body")
+
+
+def test_expiry_is_required_capped_and_derived_at_query_time():
+    w = world()
+    ts = T0 + 10 * DAY
+    w.rejected(
+        1,
+        "offer.create",
+        {k: v for k, v in offer_body().items() if k != "expires"},
+        "bad_body",
+        ts=ts,
+    )
+    w.rejected(1, "offer.create", offer_body(expires=ts + 366 * DAY), "bad_expiry", ts=ts)
+    w.rejected(1, "offer.create", offer_body(expires=ts), "bad_expiry", ts=ts)
+    o = w.ok(1, "offer.create", offer_body(expires=ts + 365 * DAY), ts=ts)
+    assert [v["id"] for v in offers(w.state, w.community, ts)] == [o.id]
+    later = ts + 365 * DAY
+    assert offers(w.state, w.community, later) == []
+    assert offers(w.state, w.community, later, status="expired")[0]["id"] == o.id
+    w.rejected(1, "offer.update", {"id": o.id, "set": {"expires": ts - 1}}, "bad_expiry", ts=ts)
+
+
+def test_referenced_listing_must_be_in_causal_past():
+    w = world()
+    op, out = w.do(1, "offer.update", {"id": b"\x01" * 32, "set": {"title": "x"}})
+    assert (out.status, out.reason) == ("rejected", "unknown_ref")
+
+
+def test_query_filters_category_text_status_distance():
+    w = world()
+    now = T0
+    a = w.ok(
+        1, "offer.create", offer_body(title="Cordless drill", geohash="u33dc0", tags=["bosch"])
+    )
+    b = w.ok(
+        2,
+        "offer.create",
+        offer_body(title="Hammer", category="tools/hand/hammer", geohash="u33dc9"),
+    )
+    c = w.ok(3, "offer.create", offer_body(title="Bike", category="transport/bike", geohash="u0vz"))
+    d = w.ok(
+        3,
+        "offer.create",
+        offer_body(title="Advice", category="tools", action="service", remote=True),
+    )
+    w.ok(3, "offer.status", {"id": c.id, "status": "paused"})
+    ids = lambda vs: [v["id"] for v in vs]  # noqa: E731
+    assert set(ids(offers(w.state, w.community, now, category="tools"))) == {a.id, b.id, d.id}
+    assert ids(offers(w.state, w.community, now, category="tools/power")) == [a.id]
+    assert ids(offers(w.state, w.community, now, text="BOSCH")) == [a.id]
+    assert ids(offers(w.state, w.community, now, status="paused")) == [c.id]
+    near = offers(w.state, w.community, now, near="u33dc0", within_m=2000)
+    assert ids(near) == [a.id, b.id, d.id]  # nearest first, remote (no distance) last
+    assert near[0]["distance_m"] == 0 and near[1]["distance_m"] > 0
+    assert needs(w.state, w.community, now) == []
+
+
+def test_geohash_decode_and_distance_are_integer_and_plausible():
+    berlin, paris = decode("u33dc0"), decode("u09tvw")
+    assert 52_500_000 < berlin.lat < 52_530_000 and 13_390_000 < berlin.lon < 13_420_000
+    d = geohash_distance_m("u33dc0", "u09tvw")
+    assert isinstance(d, int) and 860_000 < d < 900_000  # ~878 km great-circle
+    assert geohash_distance_m("u33dc0", "u33dc0") == 0
+    assert paris.lat > 48_000_000
+
+
+def test_matching_ranks_with_reasons_and_never_commits():
+    w = world()
+    need = w.ok(
+        1,
+        "need.create",
+        offer_body(title="need a drill", geohash="u33dc0", radius_m=3000, windows=[[T0, T0 + DAY]]),
+    )
+    exact = w.ok(2, "offer.create", offer_body(geohash="u33dc0", radius_m=1000))
+    parent = w.ok(
+        3,
+        "offer.create",
+        offer_body(
+            category="tools",
+            action="give",
+            geohash="u33dc1",
+            windows=[[T0 + DAY // 2, T0 + 2 * DAY]],
+        ),
+    )
+    far = w.ok(3, "offer.create", offer_body(geohash="u0vz"))
+    w.ok(2, "offer.create", offer_body(category="kitchen/pot"))
+    w.ok(2, "offer.create", offer_body(windows=[[T0 + 5 * DAY, T0 + 6 * DAY]]))
+    w.ok(1, "offer.create", offer_body())  # own offer: never matched with own need
+    before = sorted(w.state.items(), key=lambda t: (t[0], t[1]))
+    found = offers_for_need(w.state, need.id, T0)
+    assert [m.offer for m in found] == [exact.id, parent.id]
+    assert found[0].score > found[1].score
+    assert "same category tools/power/drill" in found[0].reasons
+    assert any("contains" in r for r in found[1].reasons)
+    assert far.id not in [m.offer for m in found]
+    assert [m.need for m in needs_for_offer(w.state, exact.id, T0)] == [need.id]
+    assert sorted(w.state.items(), key=lambda t: (t[0], t[1])) == before
+    assert offers_for_need(w.state, need.id, T0 + 200 * DAY) == []  # expired need
+    assert PUB[1] not in [w.state.get("offer", m.offer)["author"] for m in found]

@@ -1,0 +1,103 @@
+"""Reservations: each step by the allowed party only, judged on the steps in the op's
+causal past; concurrent steps merge by precedence; custody history; overlap flags."""
+
+from test_records_support import DAY, PUB, T0, World, compose_on, offer_body, view_without
+
+from node.crdt.records import custody_history, reservation_conflicts, reservations_of
+
+
+def setup(quantity=1):
+    w = World()
+    w.join(1, 2, 3)
+    o = w.ok(1, "offer.create", offer_body(quantity={"amount": quantity, "unit": "item"}))
+    return w, o
+
+
+def request(w, who, offer, start=T0, end=T0 + DAY):
+    return w.ok(
+        who, "reservation.request", {"offer": offer.id, "window": [start, end]}, deps=[offer.id]
+    )
+
+
+def test_full_loan_and_custody_history():
+    w, o = setup()
+    r = request(w, 2, o)
+    w.ok(1, "reservation.accept", {"reservation": r.id})
+    w.ok(2, "reservation.handover", {"reservation": r.id})
+    w.ok(1, "reservation.return", {"reservation": r.id})
+    assert w.state.get("reservation", r.id)["status"] == "returned"
+    hist = custody_history(w.state, o.id)
+    assert [(h["event"], h["holder"]) for h in hist] == [("handover", PUB[2]), ("return", PUB[1])]
+    mine = reservations_of(w.state, w.community, member=PUB[2])
+    assert [x["id"] for x in mine] == [r.id]
+    assert reservations_of(w.state, w.community, member=PUB[3]) == []
+
+
+def test_steps_by_the_wrong_party_are_rejected():
+    w, o = setup()
+    w.rejected(1, "reservation.request", {"offer": o.id, "window": [T0, T0 + 1]}, "own_offer")
+    w.rejected(
+        2, "reservation.request", {"offer": o.id, "window": [T0, T0]}, "bad_body", deps=[o.id]
+    )
+    r = request(w, 2, o)
+    w.rejected(2, "reservation.accept", {"reservation": r.id}, "not_allowed")
+    w.rejected(3, "reservation.decline", {"reservation": r.id}, "not_allowed")
+    w.rejected(3, "reservation.cancel", {"reservation": r.id}, "not_allowed")
+    w.rejected(2, "reservation.handover", {"reservation": r.id}, "bad_transition")
+    w.rejected(1, "reservation.return", {"reservation": r.id}, "bad_transition")
+    w.ok(1, "reservation.accept", {"reservation": r.id})
+    w.rejected(1, "reservation.accept", {"reservation": r.id}, "bad_transition")
+    w.rejected(1, "reservation.handover", {"reservation": r.id}, "not_allowed")
+    w.ok(2, "reservation.handover", {"reservation": r.id})
+    w.rejected(2, "reservation.cancel", {"reservation": r.id}, "bad_transition")
+    w.rejected(2, "reservation.return", {"reservation": r.id}, "not_allowed")
+
+
+def test_accept_needs_active_offer():
+    w, o = setup()
+    r = request(w, 2, o)
+    w.ok(1, "offer.status", {"id": o.id, "status": "paused"})
+    w.rejected(1, "reservation.accept", {"reservation": r.id}, "offer_inactive")
+    w.ok(1, "reservation.decline", {"reservation": r.id})
+
+
+def test_concurrent_cancel_beats_accept_in_any_order():
+    w, o = setup()
+    r = request(w, 2, o)
+    accept = w.op(1, "reservation.accept", {"reservation": r.id})
+    cancel = compose_on(w, view_without(w, set()), 2, "reservation.cancel", {"reservation": r.id})
+    assert w.ingest(accept).status == "applied"
+    assert w.ingest(cancel).status == "applied"
+    assert w.state.get("reservation", r.id)["status"] == "cancelled"
+    # A handover signed after seeing the cancel is refused.
+    w.rejected(2, "reservation.handover", {"reservation": r.id}, "bad_transition")
+
+
+def test_concurrent_handover_beats_owner_cancel():
+    w, o = setup()
+    r = request(w, 2, o)
+    w.ok(1, "reservation.accept", {"reservation": r.id})
+    base = view_without(w, set())
+    cancel = compose_on(w, base, 1, "reservation.cancel", {"reservation": r.id})
+    hand = compose_on(w, view_without(w, set()), 2, "reservation.handover", {"reservation": r.id})
+    assert w.ingest(cancel).status == "applied"
+    assert w.ingest(hand).status == "applied"
+    assert w.state.get("reservation", r.id)["status"] == "handed_over"
+
+
+def test_overlapping_accepted_reservations_on_single_unit_offer_are_flagged():
+    w, o = setup()
+    a = request(w, 2, o, T0, T0 + 2 * DAY)
+    b = request(w, 3, o, T0 + DAY, T0 + 3 * DAY)
+    c = request(w, 3, o, T0 + 5 * DAY, T0 + 6 * DAY)
+    for r in (a, b, c):
+        w.ok(1, "reservation.accept", {"reservation": r.id})
+    flags = reservation_conflicts(w.state, o.id)
+    assert len(flags) == 1
+    assert sorted(flags[0]["reservations"]) == sorted([a.id, b.id])
+    assert flags[0]["yields"] == b.id  # accepted later
+    w2, o2 = setup(quantity=2)
+    x, y = request(w2, 2, o2), request(w2, 3, o2)
+    for r in (x, y):
+        w2.ok(1, "reservation.accept", {"reservation": r.id})
+    assert reservation_conflicts(w2.state, o2.id) == []
