@@ -252,3 +252,64 @@ def test_importing_identity_does_not_import_libp2p(tmp_path):
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.split() == ["False", "False"]
+
+
+def _talk_on_a_terminal(argv, answers, env):
+    """Run argv on a real pseudo-terminal; answer each prompt (a substring) with a line."""
+    import pty
+    import select
+
+    pid, fd = pty.fork()
+    if pid == 0:  # child: the terminal is its controlling tty, as for a user at a shell
+        os.execve(argv[0], argv, env)
+    seen = b""
+    try:
+        for prompt, answer in answers:
+            while prompt.encode() not in seen:
+                ready, _, _ = select.select([fd], [], [], 30)
+                assert ready, f"no prompt {prompt!r}; got {seen!r}"
+                seen += os.read(fd, 1024)
+            seen = seen.split(prompt.encode(), 1)[1]
+            os.write(fd, answer.encode() + b"\n")
+        while True:
+            ready, _, _ = select.select([fd], [], [], 30)
+            assert ready, f"child did not finish; got {seen!r}"
+            try:
+                chunk = os.read(fd, 1024)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), seen.decode(errors="replace")
+
+
+def test_passphrase_prompt_on_a_terminal(key_path):
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "WE_PASSPHRASE"}
+    create = (
+        "import sys; from node.identity import Identity; "
+        f"print(Identity.create(sys.argv[1], opslimit={FAST['opslimit']}, "
+        f"memlimit={FAST['memlimit']}).member_id)"
+    )
+    code, out = _talk_on_a_terminal(
+        [sys.executable, "-c", create, str(key_path)],
+        [("Passphrase for", "typed secret"), ("Repeat the passphrase", "typed secret")],
+        env,
+    )
+    assert code == 0, out
+    ident = Identity.load(key_path, "typed secret")
+    assert ident.member_id in out
+    assert "typed secret" not in out  # getpass does not echo
+    load = "import sys; from node.identity import Identity; print(Identity.load(sys.argv[1]).member_id)"
+    code, out = _talk_on_a_terminal(
+        [sys.executable, "-c", load, str(key_path)], [("Passphrase for", "typed secret")], env
+    )
+    assert code == 0 and ident.member_id in out, out
+    code, out = _talk_on_a_terminal(
+        [sys.executable, "-c", load, str(key_path)], [("Passphrase for", "nope")], env
+    )
+    assert code != 0 and "WrongPassphraseError" in out
