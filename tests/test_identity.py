@@ -313,3 +313,13 @@ def test_passphrase_prompt_on_a_terminal(key_path):
         [sys.executable, "-c", load, str(key_path)], [("Passphrase for", "nope")], env
     )
     assert code != 0 and "WrongPassphraseError" in out
+
+
+def test_symlinked_keystore_refused(key_path):
+    Identity.create(key_path, insecure_plaintext=True)
+    link = key_path.parent / "link.key"
+    link.symlink_to(key_path)
+    with pytest.raises(KeystoreError, match="symbolic link"):
+        Identity.load(link)
+    with pytest.raises(KeystoreExistsError):
+        Identity.create(link, insecure_plaintext=True)

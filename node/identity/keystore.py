@@ -28,6 +28,7 @@ variable, else an interactive prompt (getpass) when stdin is a terminal.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -307,6 +308,10 @@ def _read_doc(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise KeystoreNotFoundError(path, "no keystore here; create one first") from None
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise KeystoreError(
+                path, "is a symbolic link; keystores are opened only as real files (use its target)"
+            ) from None
         raise KeystoreError(path, f"cannot open the keystore ({exc.strerror})") from None
     with os.fdopen(fd, "rb") as f:
         mode = os.fstat(f.fileno()).st_mode
