@@ -323,3 +323,17 @@ def test_symlinked_keystore_refused(key_path):
         Identity.load(link)
     with pytest.raises(KeystoreExistsError):
         Identity.create(link, insecure_plaintext=True)
+
+
+def test_member_id_in_file_must_match(key_path):
+    from node.identity.keystore import _checksum
+
+    Identity.create(key_path, insecure_plaintext=True)
+
+    def change(doc):
+        doc["member_id"] = Identity.generate().member_id
+        doc["checksum"] = _checksum(doc)
+
+    _rewrite(key_path, change)
+    with pytest.raises(CorruptKeystoreError, match="member_id does not match"):
+        Identity.load(key_path)

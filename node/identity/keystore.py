@@ -347,7 +347,8 @@ def _parse(path: Path, data: bytes) -> dict[str, Any]:
         raise corrupt("checksum mismatch")
     if doc.get("key_type") != "ed25519":
         raise corrupt("key_type is not ed25519")
-    _hex(path, doc, "public_key", 32)
+    if doc.get("member_id") != member_id(_hex(path, doc, "public_key", 32)):
+        raise corrupt("member_id does not match public_key")
     protection = doc.get("protection")
     if protection == ENCRYPTED:
         kdf = doc.get("kdf")
