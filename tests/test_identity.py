@@ -147,17 +147,18 @@ def test_corrupt_bytes_anywhere_are_reported_as_corruption(key_path):
 
 def test_consistent_but_mismatched_key_is_corrupt(key_path):
     Identity.create(key_path, "pw", **FAST)
-    other = Identity.generate().public_key.hex()
+    other = Identity.generate()
 
     def swap(doc):
-        doc["public_key"] = other
+        doc["public_key"] = other.public_key.hex()
+        doc["member_id"] = other.member_id
         doc.pop("checksum")
         from node.identity.keystore import _checksum
 
         doc["checksum"] = _checksum(doc)
 
     _rewrite(key_path, swap)
-    with pytest.raises(CorruptKeystoreError, match="does not match"):
+    with pytest.raises(CorruptKeystoreError, match="secret key does not match"):
         Identity.load(key_path, "pw")
 
 
