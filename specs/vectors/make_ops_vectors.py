@@ -602,11 +602,93 @@ def fork_vectors() -> None:
     )
 
 
+def ingest(name: str, desc: str, ops: list[bytes], statuses: list, logged: list[bytes]) -> None:
+    """``statuses``: per ingested op, a status or (status, reason) when the reason is a code."""
+    VECTORS.append(
+        {
+            "name": name,
+            "type": "ingest",
+            "description": desc,
+            "secret_seed": None,
+            "ops": [o.hex() for o in ops],
+            "expect": {
+                "outcomes": [[s, ""] if isinstance(s, str) else list(s) for s in statuses],
+                "logged": sorted(op_id(o).hex() for o in logged),
+            },
+        }
+    )
+
+
+def ingest_vectors() -> None:
+    ingest(
+        "ingest-valid-community",
+        "Genesis, alice's seq 2, bob's first op, alice's seq 3 with a dep on bob: all applied.",
+        [G, A2, B1, A3],
+        ["applied"] * 4,
+        [G, A2, B1, A3],
+    )
+    ingest(
+        "ingest-out-of-order",
+        "Alice's seq 3 and bob's first op arrive before their parents: they wait, then apply "
+        "when the parents come.",
+        [A3, B1, A2, G],
+        ["pending", "pending", "pending", "applied"],
+        [G, A2, B1, A3],
+    )
+    ingest("ingest-duplicate", "The same op twice.", [G, G], ["applied", "duplicate"], [G])
+    ingest(
+        "ingest-genesis-lamport-2",
+        "A genesis op has no parents, so its lamport must be 1.",
+        [alice.op(lamport=2, body=GENESIS_BODY)],
+        [("invalid", "bad_lamport")],
+        [],
+    )
+    ingest(
+        "ingest-lamport-skips",
+        "Alice's seq 2 with lamport 3 although max(parents) + 1 = 2.",
+        [G, alice.op(community=GID, seq=2, prev=GID, lamport=3, kind="note.post")],
+        ["applied", ("invalid", "bad_lamport")],
+        [G],
+    )
+    ingest(
+        "ingest-first-op-without-deps",
+        "Bob's first op names no dep, so its causal past would not reach the genesis.",
+        [G, bob.op(community=GID, lamport=1, kind="membership.join")],
+        ["applied", ("invalid", "bad_deps")],
+        [G],
+    )
+    g2 = alice.op(body={"name": "Another Valley"})
+    ingest(
+        "ingest-dep-of-other-community",
+        "Bob's first op in community G names the genesis of another community as a dep.",
+        [G, g2, bob.op(community=GID, deps=[op_id(g2)], lamport=2, kind="membership.join")],
+        ["applied", "applied", ("invalid", "bad_deps")],
+        [G, g2],
+    )
+    ingest(
+        "ingest-prev-of-other-author",
+        "Alice's seq 2 names bob's op as prev.",
+        [G, B1, alice.op(community=GID, seq=2, prev=op_id(B1), lamport=3, kind="note.post")],
+        ["applied", "applied", ("invalid", "chain_broken")],
+        [G, B1],
+    )
+    twin = alice.op(community=GID, seq=2, prev=GID, lamport=2, kind="note.post", body={"x": 1})
+    a3 = alice.op(community=GID, seq=3, prev=op_id(A2), lamport=3, kind="note.post")
+    ingest(
+        "ingest-fork-voids-later-ops",
+        "A second op at alice's seq 2 proves a fork; alice's later ops are logged but void.",
+        [G, A2, twin, a3],
+        ["applied", "applied", "fork", "void"],
+        [G, A2, a3],
+    )
+
+
 def build() -> list[dict[str, Any]]:
     VECTORS.clear()
     op_vectors()
     range_vectors()
     fork_vectors()
+    ingest_vectors()
     names = [v["name"] for v in VECTORS]
     assert len(names) == len(set(names)), "vector names must be unique"
     return list(VECTORS)
