@@ -36,7 +36,7 @@ class Flow:
     effective: dict[Member, Fraction]  # voter -> own weight + everything delegated to it
     route: dict[Member, Member | str]  # member -> the voter its weight reached, or a reason
     lost: dict[str, Fraction] = field(default_factory=dict)  # reason -> weight not counted
-    delegated: Fraction = Fraction(0)  # weight that reached a voter through delegation
+    delegated: Fraction | int = 0  # weight that reached a voter through delegation
 
 
 def resolve(
@@ -78,13 +78,13 @@ def resolve(
 
     flow = Flow({}, {})
     for m in sorted(members):
-        w = Fraction(weights.get(m, 0))
+        w = weights.get(m, 0)
         end = VOID if m in void else walk(m)
         flow.route[m] = end
         if isinstance(end, str):
-            flow.lost[end] = flow.lost.get(end, Fraction(0)) + w
+            flow.lost[end] = flow.lost.get(end, 0) + w
         else:
-            flow.effective[end] = flow.effective.get(end, Fraction(0)) + w
+            flow.effective[end] = flow.effective.get(end, 0) + w
             if end != m:
                 flow.delegated += w
     return flow

@@ -6,7 +6,8 @@ State written here (plain CBOR values):
 * ``gov.proposal[proposal_id]`` = {community, author, versions: [{id, seq, body}]}
 * ``gov.ballot[proposal_id + voter]`` = [{id, seq, ts, choice}] (every ballot, chain order)
 * ``gov.delegation[community + member]`` = [{seq, topic, delegate | None}] (None: revoked)
-* ``gov.seal[proposal_id + witness]`` = {id, seq, ts, heads} (the witness's only seal)
+* ``gov.seal[proposal_id + witness]`` = {heads: [[author, seq]], final: {id, seq, ts} | None}
+  (the witness's one seal: the heads of all its parts, and the part that completed it)
 * ``gov.enacted[proposal_id]`` = [ids of the decision.enact ops that applied it]
 
 Per-author lists only ever receive that author's own ops, which every node applies in
@@ -110,8 +111,13 @@ def make_handlers(electorate: Electorate) -> HandlerMap:
         _delegation(op, ctx, None)
 
     def seal_create(op: Op, ctx: Context) -> None:
-        if set(op.body) - {"proposal", "heads"}:
-            raise bad("seal.create: {proposal, heads?}")
+        """A seal may come in parts (``final: false``) so that a witness can name more heads
+        than one op holds; the part with ``final: true`` (the default) completes it."""
+        if set(op.body) - {"proposal", "heads", "final"}:
+            raise bad("seal.create: {proposal, heads?, final?}")
+        final = op.body.get("final", True)
+        if type(final) is not bool:
+            raise bad("final: true or false")
         pid = op.body.get("proposal")
         row, seen = _proposal(op, ctx, pid)
         witnesses = seen.get("witnesses") or electorate.witnesses(
@@ -121,7 +127,8 @@ def make_handlers(electorate: Electorate) -> HandlerMap:
             raise Rejected("not_witness", "only a witness of the proposal may seal it")
         if op.ts < seen["closes"]:
             raise Rejected("seal_early", "a seal's ts must be at or after the close time")
-        if ctx.state.get(SEAL, key(pid, op.author)) is not None:
+        seal = ctx.state.get(SEAL, key(pid, op.author)) or {"heads": [], "final": None}
+        if seal["final"] is not None:
             raise Rejected("seal_twice", "this witness already sealed the proposal")
         heads = op.body.get("heads", [])
         if (
@@ -134,8 +141,8 @@ def make_handlers(electorate: Electorate) -> HandlerMap:
             or len({h[0] for h in heads}) != len(heads)
         ):
             raise bad("heads: up to 1500 distinct [author, seq] pairs")
-        entry = {"id": op.id, "seq": op.seq, "ts": op.ts, "heads": heads}
-        ctx.state.put(SEAL, key(pid, op.author), entry)
+        done = {"id": op.id, "seq": op.seq, "ts": op.ts} if final else None
+        ctx.state.put(SEAL, key(pid, op.author), {"heads": seal["heads"] + heads, "final": done})
 
     def decision_enact(op: Op, ctx: Context) -> None:
         electorate.require_member(op, ctx)

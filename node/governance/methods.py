@@ -22,7 +22,7 @@ from typing import Any
 
 Weight = Fraction | int
 Voter = bytes | str
-ZERO = Fraction(0)
+ZERO = 0  # ints stay ints (fast); Fractions stay Fractions (exact either way)
 
 
 @dataclass
@@ -62,7 +62,7 @@ def _tally(
     took_part = abstained = ZERO
     spoiled: list[Voter] = []
     for voter, choice in ballots.items():
-        w = Fraction(weights.get(voter, 0))
+        w = weights.get(voter, 0)
         if choice is None:
             took_part += w
             abstained += w
@@ -86,7 +86,7 @@ def basic(ballots, weights, options=("yes", "no"), params=None) -> Count:
     )
     decisive = c.totals["yes"] + c.totals["no"]
     if decisive:
-        c.support = c.totals["yes"] / decisive
+        c.support = Fraction(c.totals["yes"]) / decisive
         c.winner = "yes" if c.totals["yes"] > c.totals["no"] else "no"
     return c
 
@@ -179,7 +179,7 @@ def consent(ballots, weights, options=(), params=None) -> Count:
         lambda ch, w, t: t.__setitem__(ch, t[ch] + w),
     )
     if c.took_part:
-        share = c.totals["object"] / c.took_part
+        share = Fraction(c.totals["object"]) / c.took_part
         c.veto = share >= bound
         c.winner = "object" if c.veto else "consent"
         c.detail.update(objection_share=share, objection_bound=bound)
@@ -189,5 +189,5 @@ def consent(ballots, weights, options=(), params=None) -> Count:
 def _plurality_winner(c: Count, options: Sequence[str], denominator: Fraction) -> Count:
     if denominator and options:
         c.winner, c.tied = first_by_order(options, c.totals)
-        c.support = c.totals[c.winner] / denominator
+        c.support = Fraction(c.totals[c.winner]) / denominator
     return c

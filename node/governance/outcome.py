@@ -68,6 +68,28 @@ def decide(c: Count, eligible: Fraction | int, rules: Rules) -> Outcome:
     return Outcome(passed, c.winner, quorum_met, threshold_met, eligible, participation, c)
 
 
+def unscale(c: Count, scale: int) -> Count:
+    """Divide every weight figure of ``c`` by ``scale``. The tally runs the methods on
+    integer weights (each weight x the common denominator ``scale``): integer sums are much
+    faster than Fraction sums, and shares and comparisons do not change under scaling."""
+
+    def f(x):
+        return Fraction(x) / scale
+
+    if c.method != "schulze":  # Schulze totals count beaten options, not weight
+        c.totals = {o: f(v) for o, v in c.totals.items()}
+    c.took_part, c.abstained = f(c.took_part), f(c.abstained)
+    for r in c.detail.get("rounds", []):
+        r["counts"] = {o: f(v) for o, v in r["counts"].items()}
+        r["exhausted"] = f(r["exhausted"])
+    for name in ("d", "p"):
+        if name in c.detail:
+            c.detail[name] = {
+                a: {b: f(v) for b, v in row.items()} for a, row in c.detail[name].items()
+            }
+    return c
+
+
 def plain(x: Any) -> Any:
     """JSON-friendly form of a result: Fractions become "n/d" strings, bytes become hex."""
     if isinstance(x, Fraction):

@@ -28,7 +28,7 @@ def _grouped(ballots, weights, options, name):
     def valid(ch):
         return isinstance(ch, list) and len(set(ch)) == len(ch) and all(o in opts for o in ch)
 
-    groups: dict[tuple[str, ...], Fraction] = defaultdict(Fraction)
+    groups: dict[tuple[str, ...], Fraction] = defaultdict(int)
 
     def add(ch, w, totals):
         groups[tuple(ch)] += w
@@ -63,7 +63,7 @@ def irv(ballots, weights, options, params=None) -> Count:
         leader, tied = first_by_order(continuing, counts)
         if counts[leader] * 2 > active or len(continuing) == 1:
             c.winner, c.tied = leader, tied
-            c.support = counts[leader] / active
+            c.support = Fraction(counts[leader]) / active
             break
         low = min(counts.values())
         out = [o for o in continuing if counts[o] == low][-1]
@@ -112,7 +112,7 @@ def schulze(ballots, weights, options, params=None) -> Count:
     c, groups = _grouped(ballots, weights, options, "schulze")
     d = pairwise(groups, options)
     p = strongest_paths(d, options)
-    beats = {a: Fraction(sum(1 for b in p[a] if p[a][b] > p[b][a])) for a in options}
+    beats = {a: sum(1 for b in p[a] if p[a][b] > p[b][a]) for a in options}
     c.totals = beats
     winners = [a for a in options if all(p[a][b] >= p[b][a] for b in p[a])]
     if groups and winners:

@@ -5,8 +5,8 @@ Steps (each one a rule in ``specs/governance.md``):
 1. The proposal version: the newest (in the author's chain) in scope.
 2. The cut: the vector clock of the ``proposal.create`` op. Eligibility, weights and
    delegations come only from ops inside it, so nothing that arrives later can shift them.
-3. Seals: for each witness, its first ``seal.create`` with ``ts >= closes``. A seal covers
-   the ops in its causal past plus the heads its body names. With a majority of the
+3. Seals: for each witness, its completed seal (``ts >= closes``). A seal covers the ops in
+   the causal past of its final part plus the heads named by all its parts. With a majority of the
    witnesses sealed the tally is ``final`` and a member's ballot counts only if a majority of
    the seals cover it; otherwise the tally is ``provisional`` and counts every ballot held.
 4. Ballots: per eligible member, the newest ballot (highest seq: one author's ops form one
@@ -17,6 +17,7 @@ Steps (each one a rule in ``specs/governance.md``):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -25,7 +26,7 @@ from ..crdt.causal import CausalIndex, OpMeta
 from ..crdt.state import State
 from .delegation import Flow, resolve
 from .electorate import Electorate
-from .outcome import Outcome, count, decide
+from .outcome import Outcome, count, decide, unscale
 from .proposal import PROPOSAL, options_of, rules_of, version_seen
 from .weights import policy_weights
 
@@ -119,10 +120,19 @@ def tally(
     ignored["not_eligible"] = _outsiders(state, proposal_id, members)
 
     delegates = _delegates(state, community, members, cut, body.get("topic", ""))
-    flow = resolve(members, weights, set(counted), delegates, void)
+    scale = math.lcm(*(w.denominator for w in weights.values())) if weights else 1
+    ints = {m: w.numerator * (scale // w.denominator) for m, w in weights.items()}
+    flow = resolve(members, ints, set(counted), delegates, void)
     rules = rules_of(body)
-    c = count(rules, choices, flow.effective, options_of(body))
-    outcome = decide(c, sum(weights.values(), Fraction(0)), rules)
+    c = unscale(count(rules, choices, flow.effective, options_of(body)), scale)
+    outcome = decide(c, Fraction(sum(weights.values())), rules)
+    if scale != 1:  # report true weights (ints are already exact when scale is 1)
+        flow = Flow(
+            {v: Fraction(x, scale) for v, x in flow.effective.items()},
+            flow.route,
+            {k: Fraction(x, scale) for k, x in flow.lost.items()},
+            Fraction(flow.delegated, scale),
+        )
     return Tally(
         proposal_id,
         FINAL if final else PROVISIONAL,
@@ -144,12 +154,12 @@ def _seals(state, causal, pid, witnesses, closes, scope):
     bad: dict[bytes, str] = {}
     for w in witnesses:
         seal = state.get(SEAL, key(pid, w))
-        if seal is None:
-            continue
-        meta = causal.meta(seal["id"])
+        if seal is None or seal["final"] is None:
+            continue  # not sealed, or only some parts so far
+        meta = causal.meta(seal["final"]["id"])
         if scope is not None and not causal.in_past(meta, scope):
             continue
-        if seal["ts"] < closes:
+        if seal["final"]["ts"] < closes:
             bad[w] = "early"
             continue
         clock = dict(causal.vector_clock(meta))
