@@ -12,6 +12,7 @@ from ..state import HandlerMap
 from . import community, contributions, listings, projects, reservations
 from .common import note_member, require_member
 from .community import apply_charter_amendment, remove_member
+from .deps import suggested_deps
 from .export import to_csv, to_jsonld
 from .matching import Match, needs_for_offer, offers_for_need, pair_fit
 from .queries import (
@@ -72,6 +73,7 @@ __all__ = [
     "require_member",
     "reservation_conflicts",
     "reservations_of",
+    "suggested_deps",
     "to_csv",
     "to_jsonld",
     "vouches",

@@ -21,6 +21,7 @@ from .common import (
     PROFILE,
     charter_at,
     community_row,
+    in_past,
     member_key,
     note_member,
     op_meta,
@@ -143,7 +144,7 @@ def member_join(op: Op, ctx: Context) -> None:
     if row["join"] is not None and row["left"] is None:
         raise Rejected("already_member", "the author already joined")
     x = op_meta(op, ctx)
-    if any(ctx.causal.in_past(ctx.causal.meta(r), x) for r in row["removed"]):
+    if any(in_past(ctx, ctx.causal.meta(r), x) for r in row["removed"]):
         raise Rejected("removed", "the author was removed from this community by a decision")
     is_open = charter_at(com, ctx, x)["membership"]["rule"] == "open"
     row = {**row, "join": op.seq, "left": None, "join_ts": op.ts, "join_id": op.id}

@@ -17,7 +17,15 @@ from __future__ import annotations
 
 from ..op import Op
 from ..state import Context, Rejected
-from .common import CONTRIBUTION, PROJECT, note_member, op_meta, require_member, require_ref
+from .common import (
+    CONTRIBUTION,
+    PROJECT,
+    in_past,
+    note_member,
+    op_meta,
+    require_member,
+    require_ref,
+)
 from .schema import (
     Field,
     boolean,
@@ -122,7 +130,7 @@ def attestation_set(op: Op, ctx: Context) -> None:
     if row["contributor"] == op.author:
         raise Rejected("own_contribution", "a member cannot attest their own contribution")
     x = op_meta(op, ctx)
-    version = sum(1 for c in row["corrections"] if ctx.causal.in_past(ctx.causal.meta(c[1]), x))
+    version = sum(1 for c in row["corrections"] if in_past(ctx, ctx.causal.meta(c[1]), x))
     note_member(ctx, m, op)
     att = dict(row["att"])
     who = op.author.hex()

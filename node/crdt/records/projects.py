@@ -13,6 +13,7 @@ from ..op import Op
 from ..state import Context, Rejected
 from .common import (
     PROJECT,
+    in_past,
     lww_update,
     note_member,
     op_meta,
@@ -59,7 +60,7 @@ def project_create(op: Op, ctx: Context) -> None:
 def maintainers_in_past(row: dict, op: Op, ctx: Context) -> list[bytes]:
     x = op_meta(op, ctx)
     for _seq, version_id, maintainers in reversed(row["versions"]):
-        if ctx.causal.in_past(ctx.causal.meta(version_id), x):
+        if in_past(ctx, ctx.causal.meta(version_id), x):
             return maintainers
     return []
 

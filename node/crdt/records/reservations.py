@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from ..op import Op
 from ..state import Context, Rejected
-from .common import OFFER, RESERVATION, note_member, op_meta, require_member, require_ref
+from .common import OFFER, RESERVATION, in_past, note_member, op_meta, require_member, require_ref
 from .schema import Field, check_body, integer, key32, opt, text, window
 
 PRECEDENCE = {
@@ -80,7 +80,7 @@ def _status_in_past(row: dict, op: Op, ctx: Context) -> str:
     x = op_meta(op, ctx)
     best = (0, "requested")
     for step in row["steps"]:
-        if (step[0], step[1]) > best and ctx.causal.in_past(ctx.causal.meta(step[2]), x):
+        if (step[0], step[1]) > best and in_past(ctx, ctx.causal.meta(step[2]), x):
             best = (step[0], step[1])
     return best[1]
 
