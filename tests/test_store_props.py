@@ -88,7 +88,10 @@ def op_set(seed: int, fork: bool) -> tuple[list[bytes], bytes | None]:
 def contents(path: Path, forked: bytes | None):
     db = sqlite3.connect(path)
     try:
-        ops = db.execute("SELECT id, author, seq, status, reason FROM ops").fetchall()
+        ops = db.execute(
+            "SELECT o.id, c.author, o.seq, o.status, o.reason FROM ops o"
+            " JOIN chains c ON o.chain = c.id"
+        ).fetchall()
         ops = sorted(
             (r[1], r[2], r[3], r[4]) if r[1] == forked and r[3] == "void" else r for r in ops
         )

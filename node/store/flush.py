@@ -8,9 +8,11 @@ import cbor2
 
 from node.crdt.replica import REJECTED, Replica
 
+from .schema import Chains
+
 _INSERT_OP = (
-    "INSERT INTO ops (id, community, author, seq, lamport, kind, parents, status, reason, raw)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO ops (id, chain, seq, lamport, kind, parents, status, reason, raw)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _UPSERT_HEAD = (
     "INSERT OR REPLACE INTO heads (community, author, seq, id, lamport) VALUES (?,?,?,?,?)"
@@ -19,10 +21,10 @@ _UPSERT_STATE = "INSERT OR REPLACE INTO state (tbl, key, value) VALUES (?, ?, ?)
 _MISSING = object()
 
 
-def write_changes(db: sqlite3.Connection, replica: Replica) -> None:
+def write_changes(db: sqlite3.Connection, replica: Replica, chains: Chains) -> None:
     changes = replica.take_changes()
     if changes.logged:
-        _write_ops(db, replica, changes.logged)
+        _write_ops(db, replica, chains, changes.logged)
     if changes.pending_added or changes.pending_removed:
         _write_pending(db, replica, changes.pending_added, changes.pending_removed)
     for proof in changes.forks:
@@ -31,17 +33,21 @@ def write_changes(db: sqlite3.Connection, replica: Replica) -> None:
             (proof.community, proof.author, proof.seq, proof.encode()),
         )
     if changes.rebuilt:
-        _rewrite_state(db, replica)
+        _rewrite_state(db, replica, chains)
     else:
         _write_dirty_state(db, replica)
 
 
-def _write_ops(db, replica, logged) -> None:
+def _write_ops(db, replica, chains, logged) -> None:
     rejections = replica.rejections
+    chain_ids = chains.ids
     rows = []
-    chains = set()
+    touched = set()
     for op, outcome in logged:
-        community = op.community_id
+        key = (op.community_id, op.author)
+        chain = chain_ids.get(key)
+        if chain is None:
+            chain = chains.ensure(*key)
         prev = op.prev
         parents = b"".join((prev, *op.deps)) if prev is not None else b"".join(op.deps)
         reason = outcome.reason
@@ -49,15 +55,14 @@ def _write_ops(db, replica, logged) -> None:
             # the short code, as a rebuild would record it (Outcome may carry more detail)
             reason = rejections.get(op.id, reason)
         rows.append(
-            (op.id, community, op.author, op.seq, op.lamport, op.kind, parents, outcome.status)
-            + (reason, op.raw)
+            (op.id, chain, op.seq, op.lamport, op.kind, parents, outcome.status, reason, op.raw)
         )
-        chains.add((community, op.author))
+        touched.add(key)
     db.executemany(_INSERT_OP, rows)
     heads = replica.heads
     db.executemany(
         _UPSERT_HEAD,
-        [(c, a, h.seq, h.id, h.lamport) for c, a in chains for h in (heads[c][a],)],
+        [(c, a, h.seq, h.id, h.lamport) for c, a in touched for h in (heads[c][a],)],
     )
 
 
@@ -90,7 +95,7 @@ def _write_dirty_state(db, replica) -> None:
     db.executemany(_UPSERT_STATE, puts)
 
 
-def _rewrite_state(db, replica) -> None:
+def _rewrite_state(db, replica, chains) -> None:
     """After a fork the replica rebuilt its state from the log: replace every state row and
     recompute every op's status (void from the fork seq on, rejections as re-judged)."""
     state = replica.state
@@ -103,9 +108,8 @@ def _rewrite_state(db, replica) -> None:
     db.execute("UPDATE ops SET status = 'applied', reason = '' WHERE status != 'applied'")
     for proof in replica.forks.values():
         db.execute(
-            "UPDATE ops SET status = 'void', reason = 'author forked'"
-            " WHERE community = ? AND author = ? AND seq >= ?",
-            (proof.community, proof.author, proof.seq),
+            "UPDATE ops SET status = 'void', reason = 'author forked' WHERE chain = ? AND seq >= ?",
+            (chains.ensure(proof.community, proof.author), proof.seq),
         )
     db.executemany(
         "UPDATE ops SET status = 'rejected', reason = ? WHERE id = ?",

@@ -102,10 +102,12 @@ class Store:
             log_source=self._log_source,
             op_lookup=self._op_lookup,
         )
+        self.chains = schema.Chains(db)
+        keys = self.chains.keys
         metas = (
-            OpMeta(i, a, s, lam, _split_parents(p), c)
-            for i, a, s, lam, p, c in db.execute(
-                "SELECT id, author, seq, lamport, parents, community FROM ops ORDER BY rowid"
+            OpMeta(i, keys[ch][1], s, lam, _split_parents(p), keys[ch][0])
+            for i, ch, s, lam, p in db.execute(
+                "SELECT id, chain, seq, lamport, parents FROM ops ORDER BY rowid"
             )
         )
         rows: dict[str, dict[Any, Any]] = {}
@@ -156,20 +158,32 @@ class Store:
     def ingest_range(self, items: Iterable[bytes | Op]) -> list[Outcome]:
         """Ingest one author's contiguous range (ascending seq) with ONE signature check: the
         last op's, which vouches for the others through the ``prev`` hash links. If any op does
-        not decode or the range does not verify, nothing is stored and every op gets the
-        reason."""
-        raws = [item.raw if isinstance(item, Op) else item for item in items]
-        try:
-            ops = [decode_op(raw, verify=False) for raw in raws]
-            verify_range(ops)
-        except OpError as exc:
-            return [
-                Outcome(op_id(r) if isinstance(r, bytes) else b"", INVALID, exc.reason)
-                for r in raws
-            ]
+        not decode or the range does not verify, nothing of it is stored and every op gets
+        the reason."""
+        return self.ingest_ranges([items])[0]
+
+    def ingest_ranges(self, ranges: Iterable[Iterable[bytes | Op]]) -> list[list[Outcome]]:
+        """Several ranges (as :meth:`ingest_range`, each checked on its own) in ONE
+        transaction: what a sync round delivers."""
+        results: list[list[Outcome]] = []
         ingest = self.replica.ingest
         with self._transaction():
-            return [ingest(op) for op in ops]
+            for items in ranges:
+                raws = [item.raw if isinstance(item, Op) else item for item in items]
+                try:
+                    ops = [decode_op(raw, verify=False) for raw in raws]
+                    verify_range(ops)
+                except OpError as exc:
+                    reason = exc.reason
+                    results.append(
+                        [
+                            Outcome(op_id(r) if isinstance(r, bytes) else b"", INVALID, reason)
+                            for r in raws
+                        ]
+                    )
+                    continue
+                results.append([ingest(op) for op in ops])
+        return results
 
     def ingest_fork_proof(self, proof: bytes | ForkProof) -> Outcome:
         """A fork proof forwarded by a peer (checked here: two valid, different ops)."""
@@ -251,10 +265,12 @@ class Store:
         self, community: bytes, author: bytes, from_seq: int, limit: int | None = None
     ) -> list[bytes]:
         """Like :meth:`ops_from`, but the encoded bytes (what sync sends; no decoding)."""
+        chain = self.chains.get(community, author)
+        if chain is None:
+            return []
         rows = self._db.execute(
-            "SELECT raw FROM ops WHERE community = ? AND author = ? AND seq >= ?"
-            " ORDER BY seq LIMIT ?",
-            (community, author, from_seq, -1 if limit is None else limit),
+            "SELECT raw FROM ops WHERE chain = ? AND seq >= ? ORDER BY seq LIMIT ?",
+            (chain, from_seq, -1 if limit is None else limit),
         )
         return [raw for (raw,) in rows]
 
@@ -312,7 +328,7 @@ class Store:
 
     def _flush(self) -> None:
         """Write what the replica reported since the last flush (inside the transaction)."""
-        write_changes(self._db, self.replica)
+        write_changes(self._db, self.replica, self.chains)
 
     # The replica calls these only on a fork (to build a proof, then to rebuild state). Writing
     # what it logged so far first makes the file hold the whole log; we are inside the
@@ -352,7 +368,7 @@ class Store:
         metas = self.replica.metas
         clock: dict[bytes, int] = {}
         rows = self._db.execute(
-            "SELECT parents FROM ops WHERE community = ? AND author = ?", (community, author)
+            "SELECT parents FROM ops WHERE chain = ?", (self.chains.get(community, author),)
         )
         for (blob,) in rows:
             for p in _split_parents(blob):

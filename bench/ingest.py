@@ -1,0 +1,202 @@
+"""Ingest throughput of the SQLite store, compared with the raw Ed25519 verify rate.
+
+``python -m bench ingest [authors] [ops_per_author] [--profile]`` (default 50 x 1000).
+
+Measured in one process pinned to one core:
+- raw verify: ``nacl.bindings.crypto_sign_open`` (what node/crdt/op.py calls) on prebuilt
+  signed messages: the ceiling for anything that checks every signature;
+- per-op ingest: ``Store.ingest`` of the encoded ops in batches of 1,000 (decode, verify each
+  signature, chain/causal validation in the Replica, SQLite write, one transaction per batch);
+- bulk ingest: ``Store.ingest_ranges`` of per-author ranges of 100 ops, about 1,000 ops per
+  transaction (one signature per range, the hash
+  links vouch for the rest), ranges in an order where each range's causal past is present.
+
+The store runs with NO handlers (pure log ingest: ops are validated and logged, no records or
+governance state is built), so the numbers isolate the log; handler cost is in other benches.
+Targets (issue 2): per-op >= 0.8 x raw verify rate, bulk >= 4 x.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import json
+import os
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nacl.bindings
+import nacl.signing
+
+from node.crdt.op import GENESIS_KIND, NO_COMMUNITY, Op, sign_op
+from node.store import Store
+
+BATCH = 1000
+ROUND = 100  # ops per author per round = the range length of the bulk ingest
+TARGETS = {"per_op": 0.8, "bulk": 4.0}
+
+
+def make_ops(authors: int, per_author: int, round_size: int = ROUND) -> list[list[Op]]:
+    """Ranges in a causal delivery order: round by round, each author writes ``round_size``
+    ops; the first op of a round names up to 16 other authors' heads from the previous round."""
+    keys = [nacl.signing.SigningKey(i.to_bytes(4, "big") * 8) for i in range(1, authors + 1)]
+    genesis = sign_op(
+        keys[0],
+        community=NO_COMMUNITY,
+        seq=1,
+        prev=None,
+        lamport=1,
+        ts=0,
+        kind=GENESIS_KIND,
+        body={"name": "bench"},
+    )
+    heads: dict[int, Op] = {0: genesis}
+    ranges: list[list[Op]] = [[genesis]]
+    count = {a: 0 for a in range(authors)}
+    count[0] = 1
+    while any(n < per_author for n in count.values()):
+        snapshot = dict(heads)
+        for a in range(authors):
+            chain: list[Op] = []
+            for k in range(min(round_size, per_author - count[a])):
+                prev = heads.get(a)
+                others = []
+                if k == 0:
+                    near = sorted((b for b in snapshot if b != a), key=lambda b: (b - a) % authors)
+                    others = [snapshot[b] for b in near[:16]]
+                parents = [p for p in (prev, *others) if p is not None]
+                op = sign_op(
+                    keys[a],
+                    community=genesis.id,
+                    seq=prev.seq + 1 if prev else 1,
+                    prev=prev.id if prev else None,
+                    deps=[o.id for o in others],
+                    lamport=max(p.lamport for p in parents) + 1,
+                    ts=1_700_000_000_000 + k,
+                    kind="note.post",
+                    body={"text": f"round op {k} of author {a}", "n": k},
+                )
+                chain.append(op)
+                heads[a] = op
+            count[a] += len(chain)
+            if a == 0 and ranges[0] == [genesis] and chain:
+                ranges[0] += chain
+            elif chain:
+                ranges.append(chain)
+    return ranges
+
+
+def raw_verify_rate(ops: list[Op]) -> float:
+    signed = [(op.sig + op.signing_input(), op.author) for op in ops]
+    open_ = nacl.bindings.crypto_sign_open
+    best = float("inf")
+    for _ in range(2):
+        start = time.perf_counter()
+        for sm, pk in signed:
+            open_(sm, pk)
+        best = min(best, time.perf_counter() - start)
+    return len(signed) / best
+
+
+def per_op_ingest(raws: list[bytes], path: Path) -> float:
+    with Store.open(path, handlers={}) as store:
+        start = time.perf_counter()
+        for i in range(0, len(raws), BATCH):
+            outcomes = store.ingest(raws[i : i + BATCH])
+        elapsed = time.perf_counter() - start
+        assert outcomes[-1].status == "applied", outcomes[-1]
+        assert store.pending_count() == 0
+        assert sum(h[0] for h in store.heights(store.communities()[0]).values()) == len(raws)
+    return len(raws) / elapsed
+
+
+def bulk_ingest(ranges: list[list[bytes]], path: Path, total: int) -> float:
+    with Store.open(path, handlers={}) as store:
+        # ranges grouped into transactions of about BATCH ops, like the per-op batches
+        groups: list[list[list[bytes]]] = [[]]
+        for r in ranges:
+            if sum(map(len, groups[-1])) >= BATCH:
+                groups.append([])
+            groups[-1].append(r)
+        start = time.perf_counter()
+        for group in groups:
+            outcomes = store.ingest_ranges(group)[-1]
+        elapsed = time.perf_counter() - start
+        assert outcomes[-1].status == "applied", outcomes[-1]
+        assert store.pending_count() == 0
+        assert sum(h[0] for h in store.heights(store.communities()[0]).values()) == total
+    return total / elapsed
+
+
+def profile(fn, *args) -> str:
+    prof = cProfile.Profile()
+    prof.enable()
+    fn(*args)
+    prof.disable()
+    out = []
+
+    class _W:
+        def write(self, s):
+            out.append(s)
+
+    pstats.Stats(prof, stream=_W()).sort_stats("tottime").print_stats(14)
+    return "".join(out)
+
+
+def main() -> None:
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    authors = int(args[0]) if args else 50
+    per_author = int(args[1]) if len(args) > 1 else 1000
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
+    t0 = time.perf_counter()
+    ranges = make_ops(authors, per_author)
+    ops = [op for r in ranges for op in r]
+    raws = [op.raw for op in ops]
+    raw_ranges = [[op.raw for op in r] for r in ranges]
+    print(f"generated {len(ops)} ops by {authors} authors in {time.perf_counter() - t0:.1f}s")
+    verify = raw_verify_rate(ops)
+    with tempfile.TemporaryDirectory() as tmp:
+        per_op = per_op_ingest(raws, Path(tmp) / "per_op.db")
+        bulk = bulk_ingest(raw_ranges, Path(tmp) / "bulk.db", len(ops))
+        profiles = {}
+        if "--profile" in sys.argv:
+            profiles["per_op"] = profile(per_op_ingest, raws, Path(tmp) / "p1.db")
+            profiles["bulk"] = profile(bulk_ingest, raw_ranges, Path(tmp) / "p2.db", len(ops))
+    rows = [
+        ("raw verify (crypto_sign_open)", verify, 1.0, None),
+        ("per-op ingest (Store.ingest)", per_op, per_op / verify, TARGETS["per_op"]),
+        ("bulk ingest (Store.ingest_ranges)", bulk, bulk / verify, TARGETS["bulk"]),
+    ]
+    print(f"{'measure':36} {'ops/s':>10} {'x verify':>9} {'target':>7}")
+    for name, rate, ratio, target in rows:
+        mark = "" if target is None else (" ok" if ratio >= target else " MISSED")
+        t = "" if target is None else f"{target:.1f}"
+        print(f"{name:36} {rate:10,.0f} {ratio:9.2f} {t:>7}{mark}")
+    for name, text in profiles.items():
+        print(f"--- profile: {name}\n{text}")
+    result = {
+        "ops": len(ops),
+        "authors": authors,
+        "range_length": ROUND,
+        "batch": BATCH,
+        "handlers": "none (pure log ingest)",
+        "raw_verify_per_s": round(verify),
+        "per_op_ingest_per_s": round(per_op),
+        "bulk_ingest_per_s": round(bulk),
+        "per_op_ratio": round(per_op / verify, 3),
+        "bulk_ratio": round(bulk / verify, 3),
+        "targets": TARGETS,
+        "python": sys.version.split()[0],
+        "sqlite": __import__("sqlite3").sqlite_version,
+    }
+    out = Path(__file__).parent / "results" / "ingest.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
