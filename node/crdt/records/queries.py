@@ -25,6 +25,24 @@ from .common import (
 from .geo import decode, distance_m
 from .score import contribution_view
 
+# A member given as 32 bytes, 64 hex characters or a member id (12D3KooW...). Annotated by name
+# so that the control API passes text through unchanged (it converts only "bytes" params).
+MemberRef = bytes | str
+
+
+def as_key(member: MemberRef) -> bytes:
+    """The 32-byte public key of a member reference."""
+    if isinstance(member, bytes):
+        return member
+    if len(member) == 64:
+        try:
+            return bytes.fromhex(member)
+        except ValueError:
+            pass
+    from ...identity.peer_id import pubkey_from_member_id
+
+    return pubkey_from_member_id(member)
+
 
 # ---------------------------------------------------------------------- community
 def charter(state: State, community: bytes, clock=None) -> dict | None:
@@ -60,9 +78,10 @@ def _member_status(row: dict, rule: dict) -> str:
     return "member" if len(row["vouchers"]) >= rule["vouches"] else "candidate"
 
 
-def members(state: State, community: bytes) -> list[dict]:
+def members(state: State, community: bytes, include_pending: bool = True) -> list[dict]:
     """Every member row of the community with a derived status (member, candidate, left,
-    removed, invited), sorted by member key."""
+    removed, invited), sorted by member key; only admitted members when not
+    ``include_pending``."""
     com = state.get(COMMUNITY, community)
     if com is None:
         return []
@@ -80,6 +99,8 @@ def members(state: State, community: bytes) -> list[dict]:
                 "profile": state.get(PROFILE, member_key(community, row["member"])),
             }
         )
+    if not include_pending:
+        out = [m for m in out if m["status"] == "member"]
     return sorted(out, key=lambda m: m["member"])
 
 
@@ -92,8 +113,8 @@ def vouches(state: State, community: bytes) -> list[dict]:
     return sorted(out, key=lambda v: (v["member"], v["voucher"]))
 
 
-def profile(state: State, community: bytes, member: bytes) -> dict | None:
-    return state.get(PROFILE, member_key(community, member))
+def profile(state: State, community: bytes, member: MemberRef) -> dict | None:
+    return state.get(PROFILE, member_key(community, as_key(member)))
 
 
 # ----------------------------------------------------------------- offers and needs
@@ -132,10 +153,12 @@ def listings(
     within_m: int | None = None,
 ) -> list[dict]:
     """Offers (``family="offer"``) or needs filtered by category (the category or anything
-    below it), effective status (a name, several, or None for all), case-insensitive text in
+    below it), effective status (a name, several, or None / "any" for all), case-insensitive text in
     title/description/tags, and distance from the geohash ``near`` (``within_m``: only
     listings at most that far, or remote ones). With ``near``, each result carries
     ``distance_m`` and results are sorted nearest first; otherwise newest first."""
+    if status == "any":
+        status = None
     statuses = {status} if isinstance(status, str) else (set(status) if status else None)
     needle = text.casefold() if text else None
     origin = decode(near) if near else None
@@ -189,9 +212,11 @@ def _reservation_view(row: dict) -> dict:
 
 
 def reservations(
-    state: State, community: bytes, *, member: bytes | None = None, offer: bytes | None = None
+    state: State, community: bytes, *, member: MemberRef | None = None, offer: bytes | None = None
 ) -> list[dict]:
-    """Reservations where ``member`` is owner or requester, and/or on ``offer``; by ts."""
+    """Reservations where ``member`` is owner or requester, and/or on ``offer``; by ts. Each
+    carries ``conflicts_with``: overlapping accepted reservations (single-unit offers)."""
+    member = None if member is None else as_key(member)
     out = []
     for row in state.table(RESERVATION).values():
         if row["c"] != community:
@@ -201,7 +226,16 @@ def reservations(
         if offer is not None and row["offer"] != offer:
             continue
         out.append((row["ts"], row["id"], _reservation_view(row)))
-    return [v for _, _, v in sorted(out)]
+    views = [v for _, _, v in sorted(out)]
+    flags: dict[bytes, list[bytes]] = {}
+    for offer_id in {v["offer"] for v in views}:
+        for pair in reservation_conflicts(state, offer_id):
+            a, b = pair["reservations"]
+            flags.setdefault(a, []).append(b)
+            flags.setdefault(b, []).append(a)
+    for v in views:
+        v["conflicts_with"] = sorted(flags.get(v["id"], []))
+    return views
 
 
 HOLDING = frozenset({"accepted", "handed_over", "returned"})
@@ -273,12 +307,13 @@ def contributions(
     state: State,
     community: bytes,
     *,
-    member: bytes | None = None,
+    member: MemberRef | None = None,
     project: bytes | None = None,
     clock=None,
 ) -> list[dict]:
     """Contributions (as views with attestation counts and ``counts``), filtered by
     contributor and/or project, sorted by the time of the work then id."""
+    member = None if member is None else as_key(member)
     com = state.get(COMMUNITY, community)
     if com is None:
         return []
@@ -317,3 +352,8 @@ def attestations(state: State, community: bytes) -> list[dict]:
                     }
                 )
     return sorted(out, key=lambda a: (a["contribution"], a["attester"], a["seq"]))
+
+
+# Views shaped for the control API / CLI live in views.py; re-exported here because the control
+# API looks views up by name in this module.
+from .views import export, matches, scores  # noqa: E402, F401
