@@ -1,45 +1,78 @@
 """One way for commands to reach a node, two ways to get there.
 
 :class:`DaemonBackend` talks JSON-RPC 2.0 to a running daemon over ``<data_dir>/control.sock``;
-:class:`LocalBackend` opens the node's store in this process (no network) when no daemon
-answers, so every command works offline and the daemon syncs later. Both expose the same
-``call(method, params)`` with the daemon's method names and JSON-shaped results, so a
-command never knows (or cares) which one it got.
+:class:`LocalBackend` opens the node in this process without networking when no daemon
+answers, so every command works offline and the daemon syncs later. Both send the very same
+JSON-RPC request and the local one answers it with the daemon's own request handler
+(``node.service.control.handle_line``), so results and errors are identical either way; a
+command never knows which backend it got.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import os
 import socket
 import threading
 from pathlib import Path
 from typing import Any
 
-from .config import SOCKET_NAME, load_config
-from .errors import EXIT_DAEMON, UserError, daemon_down, unavailable
+from .config import SOCKET_NAME
+from .errors import (
+    EXIT_DAEMON,
+    EXIT_DENIED,
+    EXIT_NOT_FOUND,
+    EXIT_UNAVAILABLE,
+    EXIT_USAGE,
+    UserError,
+    daemon_down,
+    unavailable,
+)
 
-RPC_TIMEOUT = 60.0
+RPC_TIMEOUT = 120.0
+KEY_FILE = "identity.json"
+
+
+def to_wire(x: Any) -> Any:
+    """Op bodies on the control API: bytes travel as "hex:<hex>" strings."""
+    if isinstance(x, bytes):
+        return "hex:" + x.hex()
+    if isinstance(x, dict):
+        return {k: to_wire(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [to_wire(v) for v in x]
+    return x
 
 
 class Backend:
     kind = "abstract"
 
-    def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+    def __init__(self, data_dir: Path):
+        self.data_dir = data_dir
+        self._ids = itertools.count(1)
+
+    def _exchange(self, line: bytes) -> bytes:
         raise NotImplementedError
+
+    def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        req = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params or {}}
+        resp = json.loads(self._exchange(json.dumps(req).encode()))
+        err = resp.get("error")
+        if err:
+            raise rpc_error_to_user(err, method, params or {})
+        return resp.get("result")
 
     def close(self) -> None:
         pass
 
     # conveniences used by many commands
     def query(self, view: str, **args: Any) -> Any:
+        args = {k: (v.hex() if isinstance(v, bytes) else v) for k, v in args.items()}
         return self.call("query", {"view": view, "args": args})
 
-    def publish(self, community: str, kind: str, body: dict[str, Any], deps=()) -> Any:
-        return self.call(
-            "publish", {"community": community, "kind": kind, "body": body, "deps": list(deps)}
-        )
+    def publish(self, community: str, kind: str, body: dict[str, Any], deps=()) -> dict:
+        params = {"community": community, "kind": kind, "body": to_wire(body), "deps": list(deps)}
+        return self.call("publish", params)
 
 
 def socket_path(data_dir: Path) -> Path:
@@ -59,7 +92,17 @@ def daemon_answers(data_dir: Path) -> bool:
         return False
 
 
+def require_identity(data_dir: Path) -> None:
+    if not (data_dir / KEY_FILE).exists():
+        raise UserError(
+            f"no identity in {data_dir}",
+            hint="create one with `we init` (or pass --data-dir / set WE_HOME)",
+            code="no_identity",
+        )
+
+
 def open_backend(data_dir: Path, *, require_daemon: bool = False) -> Backend:
+    require_identity(data_dir)
     if daemon_answers(data_dir):
         return DaemonBackend(data_dir)
     if require_daemon:
@@ -67,20 +110,11 @@ def open_backend(data_dir: Path, *, require_daemon: bool = False) -> Backend:
     return LocalBackend(data_dir)
 
 
-class RpcError(Exception):
-    def __init__(self, code: int, message: str, data: Any = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.data = data
-
-
 class DaemonBackend(Backend):
     kind = "daemon"
 
     def __init__(self, data_dir: Path):
-        self.data_dir = data_dir
-        self._ids = itertools.count(1)
+        super().__init__(data_dir)
         self._sock: socket.socket | None = None
         self._file = None
 
@@ -95,34 +129,30 @@ class DaemonBackend(Backend):
         self._sock = s
         self._file = s.makefile("rwb")
 
-    def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+    def _exchange(self, line: bytes) -> bytes:
         if self._sock is None:
             self._connect()
-        req = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params or {}}
         try:
-            self._file.write(json.dumps(req).encode() + b"\n")
+            self._file.write(line + b"\n")
             self._file.flush()
-            line = self._file.readline()
+            answer = self._file.readline()
         except TimeoutError as exc:
             raise UserError(
-                f"the daemon did not answer {method!r} within {RPC_TIMEOUT:.0f}s",
-                hint="check the daemon's log; restart it with `we daemon`",
+                f"the daemon did not answer within {RPC_TIMEOUT:.0f}s",
+                hint="check the daemon's output; restart it with `we daemon`",
                 code="daemon_timeout",
                 exit_code=EXIT_DAEMON,
             ) from exc
         except OSError as exc:
             raise daemon_down(str(self.data_dir)) from exc
-        if not line:
+        if not answer:
             raise UserError(
                 "the daemon closed the connection",
                 hint="it may have stopped; restart it with `we daemon`",
                 code="daemon_not_running",
                 exit_code=EXIT_DAEMON,
             )
-        resp = json.loads(line)
-        if "error" in resp and resp["error"] is not None:
-            raise rpc_error_to_user(resp["error"], method)
-        return resp.get("result")
+        return answer
 
     def close(self) -> None:
         if self._sock is not None:
@@ -133,38 +163,14 @@ class DaemonBackend(Backend):
                 self._sock = None
 
 
-def rpc_error_to_user(err: dict[str, Any], method: str) -> UserError:
-    """The daemon reports rule violations and bad arguments as JSON-RPC errors."""
-    from .errors import EXIT_DENIED, EXIT_NOT_FOUND, EXIT_UNAVAILABLE, EXIT_USAGE
-
-    code = err.get("code", -32000)
-    data = err.get("data") or {}
-    reason = data.get("reason") if isinstance(data, dict) else None
-    message = err.get("message") or "daemon error"
-    hint = data.get("hint", "") if isinstance(data, dict) else ""
-    exit_code = 1
-    if code == -32601:
-        return unavailable(f"the daemon's {method!r} method", message)
-    if code in (-32602,):
-        exit_code = EXIT_USAGE
-    kind = (data.get("type") if isinstance(data, dict) else None) or ""
-    if reason in ("not_member", "forbidden", "not_allowed") or kind == "Rejected":
-        exit_code = EXIT_DENIED
-        message = f"the community's rules reject this: {message}"
-    elif reason in ("not_found", "unknown") or "not found" in message.lower():
-        exit_code = EXIT_NOT_FOUND
-    elif reason == "not_available":
-        exit_code = EXIT_UNAVAILABLE
-    return UserError(message, hint=hint, code=reason or f"rpc_{code}", exit_code=exit_code)
-
-
 class LocalBackend(Backend):
-    """Opens the node in this process without networking, on a private trio loop thread."""
+    """Opens the node in this process (``network=False``) on a private trio thread and answers
+    each request with the daemon's own handler."""
 
     kind = "local"
 
     def __init__(self, data_dir: Path):
-        self.data_dir = data_dir
+        super().__init__(data_dir)
         self._thread: threading.Thread | None = None
         self._token = None
         self._node = None
@@ -175,45 +181,41 @@ class LocalBackend(Backend):
         try:
             import trio
 
-            from node import Node  # noqa: F401  (checked here for a clear message)
+            from node.api import Node
+            from node.service.control import handle_line  # noqa: F401  (fail early, clearly)
         except ImportError as exc:
             raise unavailable("the node library (node.api)", str(exc)) from exc
         ready = threading.Event()
 
         async def run() -> None:
-            from node import Node
-
             try:
-                async with Node.open(
-                    self.data_dir,
-                    insecure_plaintext=_plaintext_ok(self.data_dir),
-                    network=False,
-                ) as node:
+                async with Node.open(self.data_dir, network=False) as node:
                     self._node = node
                     self._token = trio.lowlevel.current_trio_token()
                     self._stop = trio.Event()
                     ready.set()
                     await self._stop.wait()
-            except BaseException as exc:  # reported to the calling thread
+            except BaseException as exc:  # handed to the calling thread
                 self._error = exc
+            finally:
                 ready.set()
 
         self._thread = threading.Thread(target=trio.run, args=(run,), daemon=True)
         self._thread.start()
         ready.wait()
-        if self._error is not None:
-            raise self._error
+        if self._node is None:
+            self._thread.join()
+            raise self._error or RuntimeError("the node did not open")
 
-    def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+    def _exchange(self, line: bytes) -> bytes:
         if self._node is None:
             self._start()
         import trio
 
-        from .local_dispatch import dispatch
+        from node.service.control import handle_line
 
-        return trio.from_thread.run(
-            dispatch, self._node, method, params or {}, trio_token=self._token
-        )
+        resp = trio.from_thread.run(handle_line, self._node, line, trio_token=self._token)
+        return json.dumps(resp, default=str).encode()
 
     def close(self) -> None:
         if self._node is not None:
@@ -222,12 +224,50 @@ class LocalBackend(Backend):
             trio.from_thread.run_sync(self._stop.set, trio_token=self._token)
             self._thread.join()
             self._node = None
+        if self._error is not None and not isinstance(self._error, Exception):
+            raise self._error
 
 
-def _plaintext_ok(data_dir: Path) -> bool:
-    return os.environ.get("WE_INSECURE_PLAINTEXT") == "1"
+# JSON-RPC error reason -> (exit code, prefix, hint)
+_REASONS = {
+    "not_member": (
+        EXIT_DENIED,
+        "not a member",
+        "ask a member to vouch for you (`we member vouch`)",
+    ),
+    "not_found": (EXIT_NOT_FOUND, "", ""),
+    "unknown_view": (EXIT_UNAVAILABLE, "not available yet", ""),
+    "unknown_method": (EXIT_UNAVAILABLE, "not available yet", ""),
+    "bad_params": (EXIT_USAGE, "", ""),
+}
 
 
-def network_settings(data_dir: Path) -> tuple[list[str], list[str]]:
-    cfg = load_config(data_dir)
-    return cfg.listen, cfg.bootstrap
+def rpc_error_to_user(err: dict[str, Any], method: str, params: dict[str, Any]) -> UserError:
+    """One mapping for errors from either backend (they are the same JSON-RPC errors)."""
+    code = err.get("code", -32000)
+    data = err.get("data") or {}
+    reason = data.get("reason") or ""
+    etype = data.get("type") or ""
+    message = err.get("message") or "error"
+    what = params.get("view") or params.get("kind") or method
+    if reason in ("unknown_view", "unknown_method") or code == -32601:
+        return unavailable(f"{what!r}", message)
+    if reason in _REASONS:
+        exit_code, prefix, hint = _REASONS[reason]
+        msg = f"{prefix}: {message}" if prefix and prefix not in message else message
+        return UserError(msg, hint=hint, code=reason, exit_code=exit_code)
+    if etype == "Rejected":
+        hint = ""
+        if reason.startswith("unknown"):
+            hint = "the record it refers to may not have synced yet; try again in a moment"
+        return UserError(
+            f"the community's rules reject this {what}: {message}",
+            hint=hint,
+            code=reason or "rejected",
+            exit_code=EXIT_DENIED,
+        )
+    if etype in ("KeyError", "LookupError") or "unknown" in reason:
+        return UserError(message, code=reason or "not_found", exit_code=EXIT_NOT_FOUND)
+    if code == -32602:
+        return UserError(message, code=reason or "bad_params", exit_code=EXIT_USAGE)
+    return UserError(message, code=reason or etype or "error", exit_code=1)

@@ -32,6 +32,7 @@ COMMANDS = {
     "reservation": "market:reservation",
     "project": "work:project",
     "contribute": "work:contribute",
+    "contribution": "work:contribution",
     "attest": "work:attest",
     "score": "work:score",
     "proposal": "govern:proposal",

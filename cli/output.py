@@ -19,9 +19,14 @@ PEER_MIN = 14  # member ids all start with "12D3KooW"
 
 
 def console(stderr: bool = False):
+    import os
+
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    stream = sys.stderr if stderr else sys.stdout
+    # Piped output is not squeezed to 80 columns: tables stay readable in logs and tests.
+    width = None if stream.isatty() else int(os.environ.get("COLUMNS", "160"))
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
 
 
 def to_jsonable(x: Any) -> Any:

@@ -1,4 +1,5 @@
-"""Helpers the command modules share: picking the community, expanding id prefixes."""
+"""Helpers the command modules share: picking the community, expanding id prefixes, and
+showing member keys as member ids."""
 
 from __future__ import annotations
 
@@ -23,14 +24,10 @@ def community_option(f):
     )(f)
 
 
-def communities(b) -> list[dict[str, Any]]:
-    return list(b.query("communities") or [])
-
-
 def pick_community(b, prefix: str | None) -> str:
     """The full id of the community meant by ``prefix`` (or the only one there is)."""
     prefix = prefix or os.environ.get(COMMUNITY_ENV)
-    ids = [c["id"] for c in communities(b)]
+    ids = [c["id"] for c in b.call("communities") or []]
     if prefix:
         return resolve(prefix, ids, "community")
     if len(ids) == 1:
@@ -50,22 +47,43 @@ def pick_community(b, prefix: str | None) -> str:
     )
 
 
-def pick_record(
-    b, view: str, what: str, prefix: str, community: str, **args: Any
-) -> dict[str, Any]:
+def pick_record(b, view: str, what: str, prefix: str, **args: Any) -> dict[str, Any]:
     """Find the one record of ``view`` whose id starts with ``prefix``."""
-    rows = list(b.query(view, community=community, **args) or [])
+    rows = list(b.query(view, **args) or [])
     full = resolve(prefix, [r["id"] for r in rows], what)
     return next(r for r in rows if r["id"] == full)
 
 
-def pick_member(b, text: str, community: str) -> str:
-    """A member id from an id prefix or a display name."""
+def mid(key_hex: str | None) -> str:
+    """A member key (hex) as a member id (12D3KooW...)."""
+    if not key_hex:
+        return ""
+    from node.identity import member_id
+
+    return member_id(bytes.fromhex(key_hex))
+
+
+def member_rows(b, community: str) -> list[dict[str, Any]]:
     rows = list(b.query("members", community=community) or [])
-    by_name = [r for r in rows if (r.get("name") or "").lower() == text.lower()]
+    for r in rows:
+        r["member_id"] = mid(r["member"])
+        r["name"] = (r.get("profile") or {}).get("display_name") or ""
+    return rows
+
+
+def pick_member(b, text: str, community: str) -> str:
+    """A member id from a display name, a member id prefix or a public key prefix."""
+    rows = member_rows(b, community)
+    by_name = [r for r in rows if r["name"] and r["name"].lower() == text.lower()]
     if len(by_name) == 1:
         return by_name[0]["member_id"]
-    return resolve(text, [r["member_id"] for r in rows], "member")
+    if text.startswith("12D3KooW"):
+        ids = [r["member_id"] for r in rows]
+        if text not in ids and len(text) > 40:  # a full id of someone not seen yet
+            member_key(text)  # validates it (clear message if mistyped)
+            return text
+        return resolve(text, ids, "member")
+    return mid(resolve(text, [r["member"] for r in rows], "member"))
 
 
 def oid(hex_id: str) -> bytes:
@@ -78,3 +96,18 @@ def member_key(member_id: str) -> bytes:
     from node.identity import pubkey_from_member_id
 
     return pubkey_from_member_id(member_id)
+
+
+def names(b, community: str) -> dict[str, str]:
+    """member key hex -> display name (or short member id) for human output."""
+    from ..output import Shortener
+
+    rows = member_rows(b, community)
+    short = Shortener(r["member_id"] for r in rows)
+    return {r["member"]: r["name"] or short(r["member_id"]) for r in rows}
+
+
+def me(b) -> dict[str, Any]:
+    """This node's member id and public key (hex)."""
+    st = b.call("status")
+    return {"member_id": st["member_id"], "public_key": st["public_key"]}

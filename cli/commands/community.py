@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import click
 
 from ..context import group, obj
-from ..errors import bad_value
+from ..errors import UserError, bad_value
 from ..output import Shortener, emit, rel_time, table
-from ._common import community_option, member_key, pick_community, pick_member
+from ._common import community_option, me, member_key, member_rows, pick_community, pick_member
 
 
 @group("community", help="Create, list, share and join communities.")
@@ -20,14 +22,14 @@ def community() -> None:
 @click.option("--description", default="", help="What the community is for.")
 @click.option(
     "--vouches",
-    type=click.IntRange(0, 100),
+    type=click.IntRange(0, 1000),
     default=1,
     show_default=True,
     help="Distinct members who must vouch for a newcomer (0 = open community).",
 )
 @click.option(
     "--attestations",
-    type=click.IntRange(1, 100),
+    type=click.IntRange(0, 1000),
     default=1,
     show_default=True,
     help="Confirmations a contribution needs to count.",
@@ -35,7 +37,7 @@ def community() -> None:
 @click.option(
     "--half-life",
     "half_life",
-    type=click.IntRange(1),
+    type=click.IntRange(1, 36500),
     default=180,
     show_default=True,
     help="Contribution score half-life in days.",
@@ -44,12 +46,10 @@ def community() -> None:
     "--witness",
     "witnesses",
     multiple=True,
-    help="Member id of a witness who seals votes (repeatable; default: you).",
+    help="Full member id of a witness who seals votes (repeatable; default: you).",
 )
 def create(name, description, vouches, attestations, half_life, witnesses) -> None:
     """Create a community with you as its first member."""
-    o = obj()
-    b = o.backend()
     charter = {
         "name": name,
         "description": description,
@@ -59,8 +59,12 @@ def create(name, description, vouches, attestations, half_life, witnesses) -> No
     }
     if witnesses:
         charter["witnesses"] = [member_key(w) for w in witnesses]
-    result = b.call("create_community", {"charter": charter})
-    cid = result["id"] if isinstance(result, dict) else result
+    o = obj()
+    b = o.backend()
+    from ..backend import to_wire
+
+    result = b.call("create_community", {"charter": to_wire(charter)})
+    cid = result["community"]
     emit(
         o,
         {"id": cid, "name": name},
@@ -73,9 +77,9 @@ def create(name, description, vouches, attestations, half_life, witnesses) -> No
 
 @community.command("list")
 def list_() -> None:
-    """Communities this node holds."""
+    """Communities this node holds, with their sync state."""
     o = obj()
-    rows = list(o.backend().query("communities") or [])
+    rows = o.backend().call("status").get("communities", [])
     short = Shortener(r["id"] for r in rows)
     emit(
         o,
@@ -83,9 +87,16 @@ def list_() -> None:
         lambda c, d: c.print(
             table(
                 None,
-                ["id", "name", "members", "created"],
+                ["id", "name", "ops", "authors", "synced with", "last sync"],
                 [
-                    [short(r["id"]), r.get("name"), r.get("members"), rel_time(r.get("created"))]
+                    [
+                        short(r["id"]),
+                        r.get("name") or "(not synced yet)",
+                        r.get("ops"),
+                        r.get("authors"),
+                        f"{r.get('in_sync_with', 0)} peer(s)",
+                        rel_time(r.get("last_sync_ms")) or "-",
+                    ]
                     for r in d
                 ],
             )
@@ -101,11 +112,22 @@ def info(community) -> None:
     b = o.backend()
     cid = pick_community(b, community)
     st = b.call("status")
-    addrs = [a for a in st.get("listen_addrs", []) if "/p2p/" in a] or [
-        f"{a}/p2p/{st['member_id']}" for a in st.get("listen_addrs", [])
+    addrs = [
+        a if "/p2p/" in a else f"{a}/p2p/{st['member_id']}" for a in st.get("listen_addrs", [])
     ]
     line = join_line(cid, addrs)
-    emit(o, {"id": cid, "addrs": addrs, "line": line}, lambda c, d: print(d["line"]))
+    ci = b.query("community_info", community=cid) or {}
+    data = {"id": cid, "addrs": addrs, "line": line, "community": ci}
+
+    def render(c, d):
+        if not d["addrs"]:
+            c.print(
+                "[yellow]No listen address: start `we daemon` so others can reach you.[/yellow]",
+                highlight=False,
+            )
+        print(d["line"])
+
+    emit(o, data, render)
 
 
 def join_line(cid: str, addrs: list[str]) -> str:
@@ -151,28 +173,49 @@ def join(line, note, timeout) -> None:
     cid, addrs = parse_join_line(line)
     b = open_backend(o.data_dir, require_daemon=True)
     try:
-        result = b.call(
-            "join", {"community": cid, "addrs": addrs, "note": note, "timeout": timeout}
-        )
+        b.call("follow", {"community": cid})
+        for a in addrs:
+            b.call("connect", {"addr": a})
+        _wait_for_community(b, cid, timeout)
+        body = {"note": note} if note else {}
+        op = b.publish(cid, "member.join", body)
+        you = me(b)
     finally:
         b.close()
     _remember_bootstrap(o.data_dir, addrs)
     emit(
         o,
-        result,
+        {"community": cid, "op_id": op["op_id"], **you},
         lambda c, d: (
             c.print(f"Asked to join community {cid[:12]}."),
-            c.print("A member admits you with `we member vouch YOUR_ID` (`we id` shows it)."),
+            c.print(f"A member admits you with `we member vouch {d['member_id']}`."),
         ),
     )
 
 
+def _wait_for_community(b, cid: str, timeout: int) -> None:
+    from rich.console import Console
+
+    deadline = time.monotonic() + timeout
+    with Console(stderr=True).status(f"syncing community {cid[:12]}..."):
+        while b.query("community_info", community=cid) is None:
+            if time.monotonic() > deadline:
+                raise UserError(
+                    f"could not get community {cid[:12]} from its peers within {timeout}s",
+                    hint="check that a member's daemon is running and reachable, then retry",
+                    code="sync_timeout",
+                    exit_code=1,
+                )
+            time.sleep(0.3)
+
+
 def _remember_bootstrap(data_dir, addrs) -> None:
+    """Keep the addresses in config.toml so the daemon redials them after a restart."""
     from ..config import load_config, save_config
 
     cfg = load_config(data_dir)
     new = [a for a in addrs if a not in cfg.bootstrap]
-    if new and data_dir.exists():
+    if new:
         cfg.bootstrap += new
         save_config(data_dir, cfg)
 
@@ -185,26 +228,34 @@ def member() -> None:
 @member.command("list")
 @community_option
 def member_list(community) -> None:
-    """Members and people asking to join."""
+    """Members, and people asking to join (candidates)."""
     o = obj()
     b = o.backend()
     cid = pick_community(b, community)
-    rows = list(b.query("members", community=cid, include_pending=True) or [])
+    rows = member_rows(b, cid)
     short = Shortener(r["member_id"] for r in rows)
+    by_key = {r["member"]: r for r in rows}
+
+    def vouchers(r):
+        return ", ".join(
+            (by_key[v]["name"] if v in by_key and by_key[v]["name"] else short(_mid(v)))
+            for v in r.get("vouched_by", [])
+        )
+
     emit(
         o,
         rows,
         lambda c, d: c.print(
             table(
                 None,
-                ["member", "name", "status", "vouched by", "since"],
+                ["member", "name", "status", "vouched by", "joined"],
                 [
                     [
                         short(r["member_id"]),
-                        r.get("name"),
-                        r.get("status"),
-                        ", ".join(short(v) for v in r.get("vouchers", [])),
-                        rel_time(r.get("since")),
+                        r["name"],
+                        r["status"],
+                        vouchers(r),
+                        rel_time(r.get("joined_ts")),
                     ]
                     for r in d
                 ],
@@ -213,17 +264,31 @@ def member_list(community) -> None:
     )
 
 
+def _mid(key_hex):
+    from ._common import mid
+
+    return mid(key_hex)
+
+
 @member.command("vouch")
 @click.argument("who")
+@click.option("--note", default="")
 @community_option
-def vouch(who, community) -> None:
-    """Vouch for WHO (member id prefix or name) so they may join."""
+def vouch(who, note, community) -> None:
+    """Vouch for WHO (member id, unique prefix, or name) so they may join."""
     o = obj()
     b = o.backend()
     cid = pick_community(b, community)
-    mid = pick_member(b, who, cid)
-    op = b.publish(cid, "member.vouch", {"member": member_key(mid)})
-    emit(o, {"op": op, "member_id": mid}, lambda c, d: c.print(f"Vouched for {mid}"))
+    target = pick_member(b, who, cid)
+    body = {"member": member_key(target)}
+    if note:
+        body["note"] = note
+    op = b.publish(cid, "member.vouch", body)
+    emit(
+        o,
+        {"op_id": op["op_id"], "member_id": target},
+        lambda c, d: c.print(f"Vouched for {target}"),
+    )
 
 
 @group("profile", help="Your member profile: name, skills, rough location, addresses.")
@@ -233,25 +298,31 @@ def profile() -> None:
 
 @profile.command("set")
 @click.option("--name", help="Display name.")
-@click.option("--skill", "skills", multiple=True, help="A skill tag (repeatable).")
-@click.option("--geohash", help="Coarse location as a geohash prefix (e.g. u0vu).")
+@click.option("--bio", help="A few words about you.")
+@click.option("--skill", "skills", multiple=True, help="A skill tag, lowercase (repeatable).")
+@click.option("--geohash", help="Coarse location: a geohash of at most 6 characters (e.g. u0vu1).")
+@click.option("--addr", "addrs", multiple=True, help="A multiaddr where your node listens.")
 @community_option
-def profile_set(name, skills, geohash, community) -> None:
-    """Set your profile in a community."""
-    o = obj()
-    b = o.backend()
-    cid = pick_community(b, community)
+def profile_set(name, bio, skills, geohash, addrs, community) -> None:
+    """Set your profile in a community (replaces the whole profile)."""
     body = {}
     if name is not None:
         body["display_name"] = name
+    if bio is not None:
+        body["bio"] = bio
     if skills:
         body["skills"] = list(skills)
     if geohash is not None:
         body["geohash"] = geohash
+    if addrs:
+        body["addrs"] = list(addrs)
     if not body:
-        raise bad_value("nothing to set", "give --name, --skill or --geohash")
+        raise bad_value("nothing to set", "give --name, --bio, --skill, --geohash or --addr")
+    o = obj()
+    b = o.backend()
+    cid = pick_community(b, community)
     op = b.publish(cid, "profile.set", body)
-    emit(o, {"op": op, **body}, lambda c, d: c.print("Profile updated."))
+    emit(o, {"op_id": op["op_id"], **body}, lambda c, d: c.print("Profile updated."))
 
 
 @profile.command("show")
@@ -262,13 +333,16 @@ def profile_show(who, community) -> None:
     o = obj()
     b = o.backend()
     cid = pick_community(b, community)
-    mid = pick_member(b, who, cid) if who else b.call("status")["member_id"]
-    data = b.query("profile", community=cid, member=mid) or {"member_id": mid}
+    target = pick_member(b, who, cid) if who else me(b)["member_id"]
+    data = b.query("profile", community=cid, member=member_key(target).hex()) or {}
+    data = {"member_id": target, **{k: v for k, v in data.items() if k not in ("c", "member")}}
 
     def render(c, d):
-        for k in ("member_id", "name", "skills", "geohash", "addrs"):
+        for k in ("member_id", "display_name", "bio", "skills", "geohash", "addrs"):
             if d.get(k):
                 v = d[k]
-                c.print(f"{k:10} {', '.join(v) if isinstance(v, list) else v}")
+                c.print(f"[bold]{k:13}[/bold] {', '.join(v) if isinstance(v, list) else v}")
+        if d.get("ts"):
+            c.print(f"[bold]{'updated':13}[/bold] {rel_time(d['ts'])}")
 
     emit(o, data, render)

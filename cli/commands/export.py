@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import click
 
 from ..context import command, obj
 from ._common import community_option, pick_community
+
+CHUNK = 64 * 1024
 
 
 @command("export")
@@ -33,23 +36,21 @@ def export(fmt, what, output, community) -> None:
     b = o.backend()
     cid = pick_community(b, community)
     data = b.query("export", community=cid, format=fmt, what=what)
-    text = (
-        data if isinstance(data, str) else __import__("json").dumps(data, indent=2, sort_keys=True)
-    )
-    if output:
-        from rich.progress import Progress
+    text = data if isinstance(data, str) else json.dumps(data, indent=2, sort_keys=True) + "\n"
+    if not output:
+        sys.stdout.write(text)
+        return
+    from rich.console import Console
+    from rich.progress import Progress
 
-        with Progress(
-            transient=True, console=__import__("rich.console").console.Console(stderr=True)
-        ) as p:
-            task = p.add_task(f"writing {output}", total=len(text))
-            with open(output, "w") as f:
-                for i in range(0, len(text), 65536):
-                    f.write(text[i : i + 65536])
-                    p.update(task, advance=min(65536, len(text) - i))
-        if o.json:
-            click.echo(__import__("json").dumps({"file": output, "bytes": len(text.encode())}))
-        else:
-            click.echo(f"Wrote {output}", err=True)
+    raw = text.encode()
+    with Progress(transient=True, console=Console(stderr=True)) as p:
+        task = p.add_task(f"writing {output}", total=len(raw))
+        with open(output, "wb") as f:
+            for i in range(0, len(raw), CHUNK):
+                f.write(raw[i : i + CHUNK])
+                p.update(task, advance=len(raw[i : i + CHUNK]))
+    if o.json:
+        click.echo(json.dumps({"file": output, "bytes": len(raw), "format": fmt, "what": what}))
     else:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        click.echo(f"Wrote {len(raw)} bytes to {output}", err=True)

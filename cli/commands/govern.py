@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+from typing import Any
+
 import click
 
 from ..context import command, group, obj
 from ..errors import bad_value
 from ..output import Shortener, bar, emit, rel_time, table
 from ..parse import DATE_HELP, parse_share, parse_when
-from ._common import community_option, member_key, oid, pick_community, pick_member, pick_record
+from ._common import (
+    community_option,
+    member_key,
+    names,
+    oid,
+    pick_community,
+    pick_member,
+    pick_record,
+)
 
 METHODS = ["basic", "single", "approval", "irv", "schulze", "score", "quadratic", "consent"]
 WEIGHTS = ["equal", "score", "sqrt_score"]
 OPTIONLESS = ("basic", "consent")
 FIXED = {"basic": ["yes", "no"], "consent": ["consent", "object"]}
-
-
-def _op_id(op) -> str:
-    return op["id"] if isinstance(op, dict) else op
 
 
 @group("proposal", help="Proposals the community votes on.")
@@ -29,7 +36,7 @@ def proposal() -> None:
 @click.argument("title")
 @click.option("--body", "text", default="", help="The proposal text.")
 @click.option(
-    "--option", "options", multiple=True, help="An option (repeatable; basic: yes/no/abstain)."
+    "--option", "options", multiple=True, help="An option (repeatable; not for basic/consent)."
 )
 @click.option("--method", type=click.Choice(METHODS), default="basic", show_default=True)
 @click.option(
@@ -44,12 +51,15 @@ def proposal() -> None:
     "--quorum", default="0", show_default=True, help="Share of eligible weight that must take part."
 )
 @click.option(
-    "--threshold", default="1/2", show_default=True, help="Share of support needed (strictly more)."
+    "--threshold", default="1/2", show_default=True, help="Support needed (strictly more than)."
 )
 @click.option("--opens", default="now", show_default=True, help=f"Opening time: {DATE_HELP}.")
 @click.option("--closes", default="+7d", show_default=True, help=f"Closing time: {DATE_HELP}.")
 @click.option(
-    "--witness", "witnesses", multiple=True, help="Witness member (default: the charter's)."
+    "--witness",
+    "witnesses",
+    multiple=True,
+    help="Witness (member id, prefix or name; default: the charter's).",
 )
 @click.option("--topic", default="", help="Topic (delegations can be per topic).")
 @community_option
@@ -72,39 +82,49 @@ def proposal_create(
     o_ms, c_ms = parse_when(opens), parse_when(closes)
     if c_ms <= o_ms:
         raise bad_value("--closes must be after --opens")
-    policy = {"base": weight}
-    if cap:
-        policy["cap"] = parse_share(cap)
-    body = {
-        "title": title,
-        "text": text,
-        "options": [] if method in OPTIONLESS else list(options),
-        "method": method,
-        "weights": policy,
-        "quorum": parse_share(quorum),
-        "threshold": parse_share(threshold),
-        "opens": o_ms,
-        "closes": c_ms,
-        "topic": topic,
-    }
     if method not in OPTIONLESS and not options:
         raise bad_value(f"a {method} proposal needs options", "give --option A --option B ...")
     if method in OPTIONLESS and options:
         raise bad_value(
             f"a {method} proposal has fixed choices ({', '.join(FIXED[method])}); drop --option"
         )
+    policy: dict[str, Any] = {"base": weight}
+    if cap:
+        policy["cap"] = parse_share(cap)
+    body: dict[str, Any] = {
+        "title": title,
+        "text": text,
+        "options": list(options),
+        "method": method,
+        "weights": policy,
+        "quorum": parse_share(quorum),
+        "threshold": parse_share(threshold),
+        "opens": o_ms,
+        "closes": c_ms,
+    }
+    if topic:
+        body["topic"] = topic
     o = obj()
     b = o.backend()
     cid = pick_community(b, community)
     if witnesses:
         body["witnesses"] = [member_key(pick_member(b, w, cid)) for w in witnesses]
     op = b.publish(cid, "proposal.create", body)
-    pid = _op_id(op)
+    pid = op["op_id"]
+    shown = {**body, "witnesses": [w.hex() for w in body.get("witnesses", [])]}
     emit(
         o,
-        {"id": pid, **body},
+        {"id": pid, **shown},
         lambda c, d: c.print(f"Proposal {pid[:12]} created: {title} (closes {rel_time(c_ms)})"),
     )
+
+
+def _proposals(b, cid: str) -> list[dict]:
+    return list(b.query("proposals", community=cid) or [])
+
+
+def _pick(b, cid: str, prefix: str) -> dict:
+    return pick_record(b, "proposals", "proposal", prefix, community=cid)
 
 
 @proposal.command("list")
@@ -114,7 +134,7 @@ def proposal_list(community) -> None:
     o = obj()
     b = o.backend()
     cid = pick_community(b, community)
-    rows = list(b.query("proposals", community=cid) or [])
+    rows = _proposals(b, cid)
     short = Shortener(r["id"] for r in rows)
     emit(
         o,
@@ -122,14 +142,14 @@ def proposal_list(community) -> None:
         lambda c, d: c.print(
             table(
                 None,
-                ["id", "title", "method", "weights", "state", "closes"],
+                ["id", "title", "method", "weights", "opens", "closes"],
                 [
                     [
                         short(r["id"]),
                         r.get("title"),
                         r.get("method"),
-                        (r.get("weights") or {}).get("base"),
-                        r.get("state"),
+                        (r.get("weights") or {}).get("base", "equal"),
+                        rel_time(r.get("opens")),
                         rel_time(r.get("closes")),
                     ]
                     for r in d
@@ -147,12 +167,19 @@ def proposal_show(id, community) -> None:
     o = obj()
     b = o.backend()
     cid = pick_community(b, community)
-    rec = pick_record(b, "proposals", "proposal", id, cid)
+    rec = _pick(b, cid, id)
 
     def render(c, d):
         for k, v in d.items():
             if k in ("opens", "closes") and isinstance(v, int):
-                v = f"{v} ({rel_time(v)})"
+                v = rel_time(v)
+            elif (
+                k in ("quorum", "threshold")
+                or k == "weights"
+                and isinstance(v, dict)
+                and "cap" in v
+            ):
+                v = _pct(v) if k != "weights" else f"{v['base']}, cap {_pct(v['cap'])}"
             c.print(f"[bold]{k:10}[/bold] {v}")
 
     emit(o, rec, render)
@@ -163,23 +190,24 @@ def proposal_show(id, community) -> None:
 @click.argument("choice", nargs=-1, required=True)
 @community_option
 def vote(proposal_id, choice, community) -> None:
-    """Vote. basic/single: one option (or `abstain`); approval: the options you approve;
-    irv/schulze: options in order of preference; score/quadratic: OPTION=N ..."""
+    """Vote. basic: yes|no|abstain; consent: consent|object|abstain; single: one option;
+    approval: the options you approve; irv/schulze: options in order of preference;
+    score/quadratic: OPTION=N ... A later vote replaces your earlier one."""
     o = obj()
     b = o.backend()
     cid = pick_community(b, community)
-    p = pick_record(b, "proposals", "proposal", proposal_id, cid)
+    p = _pick(b, cid, proposal_id)
     value = ballot_choice(p, list(choice))
     op = b.publish(cid, "ballot.cast", {"proposal": oid(p["id"]), "choice": value}, deps=[p["id"]])
     emit(
         o,
-        {"op": _op_id(op), "proposal": p["id"], "choice": value},
+        {"op_id": op["op_id"], "proposal": p["id"], "choice": value},
         lambda c, d: c.print(f"Voted on {p['id'][:12]}: {' '.join(choice)}"),
     )
 
 
 def ballot_choice(p: dict, words: list[str]):
-    """Turn the words typed into the method's ballot value; check them against the options."""
+    """Turn the words typed into the method's ballot value, checked against the options."""
     method = p.get("method", "basic")
     options = FIXED.get(method) or p.get("options", [])
     if words == ["abstain"]:
@@ -188,13 +216,15 @@ def ballot_choice(p: dict, words: list[str]):
     def known(w: str) -> str:
         if w not in options:
             raise bad_value(
-                f"{w!r} is not an option of this proposal", f"options: {', '.join(options)}"
+                f"{w!r} is not a choice of this proposal", f"choices: {', '.join(options)}, abstain"
             )
         return w
 
     if method in ("basic", "single", "consent"):
         if len(words) != 1:
-            raise bad_value(f"a {method} ballot names one option", f"options: {', '.join(options)}")
+            raise bad_value(
+                f"a {method} ballot names one choice", f"choices: {', '.join(options)}, abstain"
+            )
         return known(words[0])
     if method in ("approval", "irv", "schulze"):
         return [known(w) for w in words]
@@ -216,15 +246,17 @@ def delegate(to, topic, community) -> None:
     o = obj()
     b = o.backend()
     cid = pick_community(b, community)
-    mid = pick_member(b, to, cid)
-    body = {"delegate": member_key(mid)}
+    target = pick_member(b, to, cid)
+    body: dict[str, Any] = {"delegate": member_key(target)}
     if topic:
         body["topic"] = topic
     op = b.publish(cid, "delegation.set", body)
     emit(
         o,
-        {"op": _op_id(op), "to": mid, "topic": topic},
-        lambda c, d: c.print(f"Delegated {'topic ' + topic if topic else 'all topics'} to {mid}"),
+        {"op_id": op["op_id"], "delegate": target, "topic": topic},
+        lambda c, d: c.print(
+            f"Delegated {'topic ' + topic if topic else 'all topics'} to {target}"
+        ),
     )
 
 
@@ -238,86 +270,113 @@ def undelegate(topic, community) -> None:
     o = obj()
     b = o.backend()
     cid = pick_community(b, community)
-    body = {"topic": topic} if topic else {}
-    op = b.publish(cid, "delegation.revoke", body)
-    emit(o, {"op": _op_id(op), "topic": topic}, lambda c, d: c.print("Delegation revoked."))
+    op = b.publish(cid, "delegation.revoke", {"topic": topic} if topic else {})
+    emit(o, {"op_id": op["op_id"], "topic": topic}, lambda c, d: c.print("Delegation revoked."))
 
 
 @command("seal")
 @click.argument("proposal_id")
 @community_option
 def seal(proposal_id, community) -> None:
-    """As a witness, seal a closed proposal with the heads this node has seen."""
+    """As a witness, seal a closed proposal with everything this node has seen."""
     o = obj()
     b = o.backend()
     cid = pick_community(b, community)
-    p = pick_record(b, "proposals", "proposal", proposal_id, cid)
-    result = b.call("seal", {"community": cid, "proposal": p["id"]})
-    emit(o, result, lambda c, d: c.print(f"Sealed proposal {p['id'][:12]}."))
+    p = _pick(b, cid, proposal_id)
+    # The seal's causal past (its deps: this node's heads) is what it covers.
+    op = b.publish(cid, "seal.create", {"proposal": oid(p["id"])}, deps=[p["id"]])
+    emit(
+        o,
+        {"op_id": op["op_id"], "proposal": p["id"]},
+        lambda c, d: c.print(f"Sealed proposal {p['id'][:12]}."),
+    )
 
 
 @command("tally")
 @click.argument("proposal_id")
 @community_option
 def tally(proposal_id, community) -> None:
-    """The result with its breakdown: turnout, quorum, threshold, options, delegation."""
+    """The result and its breakdown: turnout, quorum, threshold, options, delegated weight,
+    provisional or final (sealed by a majority of the witnesses)."""
     o = obj()
     b = o.backend()
     cid = pick_community(b, community)
-    p = pick_record(b, "proposals", "proposal", proposal_id, cid)
-    t = b.query("tally", community=cid, proposal=p["id"])
-    emit(o, t, lambda c, d: render_tally(c, p, d))
+    p = _pick(b, cid, proposal_id)
+    t = b.query("tally", proposal=p["id"])
+    who = names(b, cid) if not o.json else {}
+    emit(o, t, lambda c, d: render_tally(c, p, d, who))
 
 
-def _f(x) -> tuple[int, int]:
+def frac(x: Any) -> Fraction:
+    """An exact number from the API: int, [num, den] or "num/den"."""
+    if x is None:
+        return Fraction(0)
     if isinstance(x, list) and len(x) == 2:
-        return x[0], x[1]
-    if isinstance(x, int):
-        return x, 1
-    return 0, 1
+        return Fraction(int(x[0]), int(x[1]))
+    return Fraction(x)
 
 
-def _fs(x) -> str:
-    n, d = _f(x)
-    if d == 1:
-        return str(n)
-    whole = (n * 100) // d
-    return f"{whole // 100}.{whole % 100:02d}"
+def _num(x: Any) -> str:
+    f = frac(x)
+    if f.denominator == 1:
+        return str(f.numerator)
+    h = (f.numerator * 200 + f.denominator) // (2 * f.denominator)
+    return f"{h // 100}.{h % 100:02d}"
 
 
-def _pct(x) -> str:
-    n, d = _f(x)
-    return f"{(n * 1000 // d) / 10:g}%" if d else "-"
+def _pct(x: Any) -> str:
+    f = frac(x) * 100
+    tenths = (f.numerator * 20 + f.denominator) // (2 * f.denominator)
+    return f"{tenths // 10}.{tenths % 10}%" if tenths % 10 else f"{tenths // 10}%"
 
 
-def render_tally(c, p: dict, d: dict) -> None:
-    state = "FINAL" if d.get("final") else "PROVISIONAL"
-    verdict = "passed" if d.get("passed") else "not passed"
+def render_tally(c, p: dict, d: dict, who: dict) -> None:
+    final = d.get("status") == "final" or d.get("final") is True
+    verdict = "[green]PASSED[/green]" if d.get("passed") else "[red]NOT PASSED[/red]"
+    base = (p.get("weights") or {}).get("base", "equal")
+    c.print(f"[bold]{p.get('title')}[/bold]  ({p.get('method')} vote, {base} weights)")
+    state = "FINAL (sealed)" if final else "PROVISIONAL (not sealed by a witness majority yet)"
+    c.print(f"Result:    {verdict}, winner: {d.get('winner') or '-'}  [{state}]")
+    eligible, part = frac(d.get("eligible")), frac(d.get("participation"))
+    turnout = part / eligible if eligible else Fraction(0)
     c.print(
-        f"[bold]{p.get('title')}[/bold]  ({p.get('method')}, weights: {(p.get('weights') or {}).get('base')})"
+        f"Turnout:   {_num(part)} of {_num(eligible)} eligible weight ({_pct(turnout)}); "
+        f"quorum {_pct(p.get('quorum', [0, 1]))}: {'met' if d.get('quorum_met') else 'NOT met'}"
     )
-    c.print(f"Result: [bold]{state}[/bold], {verdict}; winner: {d.get('winner') or '-'}")
+    support = d.get("support")
     c.print(
-        f"Turnout: {_fs(d.get('took_part'))} of {_fs(d.get('eligible'))} weight ({_pct(d.get('turnout'))}), quorum {_pct(d.get('quorum'))}: {'met' if d.get('quorum_met') else 'not met'}"
+        f"Support:   {_pct(support) if support is not None else '-'}; "
+        f"threshold {_pct(p.get('threshold', [1, 2]))} (strictly more): "
+        f"{'met' if d.get('threshold_met') else 'NOT met'}"
     )
-    c.print(
-        f"Support: {_pct(d.get('support'))}, threshold {_pct(d.get('threshold'))}: {'met' if d.get('threshold_met') else 'not met'}"
-    )
-    c.print(
-        f"Delegated weight: {_fs(d.get('delegated'))}; ballots: {d.get('ballots', '-')}; abstained: {_fs(d.get('abstained'))}"
-    )
-    totals = d.get("totals") or {}
-    tn = sum(_f(v)[0] * 1 for v in totals.values())  # noqa: F841  (shares computed exactly below)
-    from fractions import Fraction
-
-    fr = {k: Fraction(*_f(v)) for k, v in totals.items()}
-    top = max(fr.values(), default=Fraction(0))
+    c.print(f"Delegated: {_num(d.get('delegated'))} weight reached a voter through delegation")
+    if d.get("abstained") is not None:
+        c.print(f"Abstained: {_num(d.get('abstained'))}")
+    totals = {k: frac(v) for k, v in (d.get("totals") or {}).items()}
+    top = max(totals.values(), default=Fraction(0))
     rows = []
-    for name, v in fr.items():
+    for name, v in totals.items():
         share = v / top if top else Fraction(0)
-        rows.append(
-            [name, _fs([v.numerator, v.denominator]), bar(share.numerator, share.denominator)]
-        )
+        rows.append([name, _num(v), bar(share.numerator, share.denominator)])
     c.print(table(None, ["option", "weight", ""], rows))
-    if d.get("seals") is not None:
-        c.print(f"Seals: {d.get('seals')} of {d.get('witnesses')} witnesses")
+    voters = d.get("voters") or []
+    if voters:
+        c.print(
+            table(
+                None,
+                ["voter", "own weight", "with delegations", "choice"],
+                [
+                    [
+                        who.get(v["member"], v["member"][:8]),
+                        _num(v.get("weight")),
+                        _num(v.get("effective")),
+                        str(v.get("choice")),
+                    ]
+                    for v in voters
+                ],
+            )
+        )
+    if d.get("needed_seals") is not None:
+        c.print(
+            f"Seals:     {len(d.get('seals') or [])} (a majority needs {d.get('needed_seals')})"
+        )

@@ -6,14 +6,16 @@ import click
 
 from ..context import command, group, obj
 from ..errors import bad_value
-from ..output import Shortener, emit, rel_time, table
+from ..output import Shortener, emit, rel_time, resolve, table
 from ..parse import DATE_HELP, parse_when, parse_window
-from ._common import community_option, oid, pick_community, pick_record
+from ._common import community_option, me, names, oid, pick_community, pick_record
 
 ACTIONS = ["lend", "give", "share-use", "service", "work"]
+STATUSES = ["active", "paused", "fulfilled", "withdrawn", "expired", "any"]
 
 
 def record_options(f):
+    f = click.option("--audience", type=click.Choice(["public", "members"]))(f)
     f = click.option(
         "--expires", default="+30d", show_default=True, help=f"When it expires: {DATE_HELP}."
     )(f)
@@ -21,14 +23,10 @@ def record_options(f):
         "--window", "windows", multiple=True, help="Available START..END (repeatable)."
     )(f)
     f = click.option("--remote", is_flag=True, help="Can be done remotely (no location).")(f)
-    f = click.option(
-        "--radius", type=click.IntRange(0), help="Radius around --geohash, in metres."
-    )(f)
+    f = click.option("--radius", type=click.IntRange(0), help="Reach around --geohash, metres.")(f)
     f = click.option("--geohash", help="Location as a geohash (e.g. u0vu1).")(f)
     f = click.option("--unit", default="item", show_default=True, help="Unit of the quantity.")(f)
-    f = click.option(
-        "--quantity", type=click.IntRange(1), default=1, show_default=True, help="How many."
-    )(f)
+    f = click.option("--quantity", type=click.IntRange(1), default=1, show_default=True)(f)
     f = click.option("--tag", "tags", multiple=True, help="A tag (repeatable).")(f)
     f = click.option("--action", type=click.Choice(ACTIONS), default="lend", show_default=True)(f)
     f = click.option("--category", required=True, help='A "/"-path such as tools/power/drill.')(f)
@@ -49,6 +47,7 @@ def build_body(
     remote,
     windows,
     expires,
+    audience,
 ):
     body = {
         "title": title,
@@ -62,68 +61,78 @@ def build_body(
     }
     if remote:
         body["remote"] = True
-    elif geohash:
+    if geohash:
         body["geohash"] = geohash
         body["radius_m"] = radius or 0
+    if audience:
+        body["audience"] = audience
     return body
 
 
-def _add(kind: str, title, community, **kw) -> None:
+def _add(family: str, title, community, **kw) -> None:
     body = build_body(title, **kw)  # bad input is reported before the node is opened
     o = obj()
     b = o.backend()
     cid = pick_community(b, community)
-    op = b.publish(cid, f"{kind}.create", body)
+    op = b.publish(cid, f"{family}.create", body)
     emit(
         o,
-        {"id": _op_id(op), "community": cid, **body},
-        lambda c, d: c.print(f"Published {kind} {d['id'][:12]}: {title}"),
+        {"id": op["op_id"], "community": cid, **body},
+        lambda c, d: c.print(f"Published {family} {d['id'][:12]}: {title}"),
     )
 
 
-def _op_id(op) -> str:
-    return op["id"] if isinstance(op, dict) else op
+def _status_arg(status: str | None):
+    if status == "any":
+        return None
+    return status or "active"
 
 
-def _list(kind: str, community, status, category, text, near) -> None:
+def _list(family: str, community, status, category, text, near, within) -> None:
     o = obj()
     b = o.backend()
     cid = pick_community(b, community)
-    args = {"community": cid}
-    if status:
-        args["status"] = status
+    args = {"community": cid, "status": _status_arg(status)}
     if category:
         args["category"] = category
     if text:
         args["text"] = text
     if near:
         args["near"] = near
-    rows = list(b.query(f"{kind}s", **args) or [])
+        if within is not None:
+            args["within_m"] = within
+    rows = list(b.query(f"{family}s", **args) or [])
     short = Shortener(r["id"] for r in rows)
-    auth = Shortener(r.get("author", "") for r in rows)
+    who = names(b, cid) if rows and not o.json else {}
 
     def render(c, d):
-        c.print(
-            table(
-                f"{len(d)} {kind}(s)",
-                ["id", "title", "category", "action", "qty", "status", "by", "expires"],
-                [
-                    [
-                        short(r["id"]),
-                        r.get("title"),
-                        r.get("category"),
-                        r.get("action"),
-                        _qty(r.get("quantity")),
-                        r.get("status"),
-                        auth(r.get("author")),
-                        rel_time(r.get("expires")),
-                    ]
-                    for r in d
-                ],
-            )
-        )
+        cols = ["id", "title", "category", "action", "qty", "status", "by", "expires"]
+        if near:
+            cols.append("distance")
+        out = []
+        for r in d:
+            row = [
+                short(r["id"]),
+                r.get("title"),
+                r.get("category"),
+                r.get("action"),
+                _qty(r.get("quantity")),
+                r.get("status"),
+                who.get(r.get("author"), r.get("author", "")[:8]),
+                rel_time(r.get("expires")),
+            ]
+            if near:
+                row.append("remote" if r.get("remote") else _km(r.get("distance_m")))
+            out.append(row)
+        c.print(table(f"{len(d)} {family}(s)", cols, out))
 
     emit(o, rows, render)
+
+
+def _km(m) -> str:
+    if m is None:
+        return "?"
+    return f"{m} m" if m < 1000 else f"{m // 1000}.{(m % 1000) // 100} km"
 
 
 def _qty(q) -> str:
@@ -132,47 +141,68 @@ def _qty(q) -> str:
     return f"{q.get('amount')} {q.get('unit')}"
 
 
-def _show(kind: str, ident, community) -> None:
+def _find(b, family: str, ident: str, cid: str) -> dict:
+    return pick_record(b, f"{family}s", family, ident, community=cid, status=None)
+
+
+def _show(family: str, ident, community) -> None:
     o = obj()
     b = o.backend()
     cid = pick_community(b, community)
-    rec = pick_record(b, f"{kind}s", kind, ident, cid, status="any")
+    rec = _find(b, family, ident, cid)
+    extra = {}
+    if family == "offer":
+        extra["reservations"] = b.query("reservations", community=cid, offer=rec["id"]) or []
+        extra["custody"] = b.query("custody_history", offer_id=rec["id"]) or []
+    data = {**rec, **extra}
+    who = names(b, cid)
 
     def render(c, d):
         for k, v in d.items():
+            if k in ("reservations", "custody"):
+                continue
             if k == "quantity":
                 v = _qty(v)
-            elif k in ("expires", "created", "updated") and isinstance(v, int):
-                v = f"{v} ({rel_time(v)})"
+            elif k == "author":
+                v = f"{who.get(v, '')} ({v[:12]})"
+            elif k in ("expires", "ts") and isinstance(v, int):
+                v = f"{rel_time(v)}"
+            elif k == "windows":
+                v = "; ".join(f"{rel_time(a)} .. {rel_time(z)}" for a, z in v) or "any time"
             c.print(f"[bold]{k:12}[/bold] {v}")
+        if d.get("reservations"):
+            c.print(f"[bold]{'reservations':12}[/bold] {len(d['reservations'])}")
+        for e in d.get("custody", []):
+            c.print(
+                f"  {rel_time(e['ts'])}: {e['event']} -> {who.get(e['holder'], e['holder'][:8])}"
+            )
 
-    emit(o, rec, render)
+    emit(o, data, render)
 
 
-def _withdraw(kind: str, ident, community) -> None:
+def _set_status(family: str, ident, community, status: str) -> None:
     o = obj()
     b = o.backend()
     cid = pick_community(b, community)
-    rec = pick_record(b, f"{kind}s", kind, ident, cid, status="any")
+    rec = _find(b, family, ident, cid)
     op = b.publish(
-        cid, f"{kind}.status", {"id": oid(rec["id"]), "status": "withdrawn"}, deps=[rec["id"]]
+        cid, f"{family}.status", {"id": oid(rec["id"]), "status": status}, deps=[rec["id"]]
     )
     emit(
         o,
-        {"id": rec["id"], "op": _op_id(op), "status": "withdrawn"},
-        lambda c, d: c.print(f"Withdrew {kind} {rec['id'][:12]}"),
+        {"id": rec["id"], "op_id": op["op_id"], "status": status},
+        lambda c, d: c.print(f"{family.title()} {rec['id'][:12]} is now {status}."),
     )
 
 
 def list_options(f):
-    f = click.option("--near", help="Only within reach of this geohash.")(f)
-    f = click.option("--text", help="Only those whose title or description contains TEXT.")(f)
-    f = click.option("--category", help="Only this category (or below it).")(f)
     f = click.option(
-        "--status",
-        type=click.Choice(["active", "paused", "fulfilled", "withdrawn", "expired", "any"]),
-        help="Default: active.",
+        "--within", type=click.IntRange(0), help="With --near: at most this many metres."
     )(f)
+    f = click.option("--near", help="Sort by distance from this geohash.")(f)
+    f = click.option("--text", help="Only those whose title, description or tags contain TEXT.")(f)
+    f = click.option("--category", help="Only this category (or below it).")(f)
+    f = click.option("--status", type=click.Choice(STATUSES), help="Default: active.")(f)
     return community_option(f)
 
 
@@ -192,16 +222,16 @@ def offer_add(title, community, **kw) -> None:
 
 @offer.command("list")
 @list_options
-def offer_list(community, status, category, text, near) -> None:
-    """List offers."""
-    _list("offer", community, status, category, text, near)
+def offer_list(community, status, category, text, near, within) -> None:
+    """List offers (active ones by default)."""
+    _list("offer", community, status, category, text, near, within)
 
 
 @offer.command("show")
 @click.argument("id")
 @community_option
 def offer_show(id, community) -> None:
-    """Show one offer."""
+    """Show one offer, its reservations and who holds it."""
     _show("offer", id, community)
 
 
@@ -212,48 +242,47 @@ def offer_show(id, community) -> None:
 @click.option("--quantity", type=click.IntRange(1))
 @click.option("--expires", help=f"New expiry: {DATE_HELP}.")
 @click.option("--pause/--resume", "paused", default=None, help="Pause or resume the offer.")
+@click.option("--fulfilled", is_flag=True, help="Mark it fulfilled (final).")
 @community_option
-def offer_edit(id, title, description, quantity, expires, paused, community) -> None:
-    """Change your offer (only the author may)."""
-    o = obj()
-    b = o.backend()
-    cid = pick_community(b, community)
-    rec = pick_record(b, "offers", "offer", id, cid, status="any")
+def offer_edit(id, title, description, quantity, expires, paused, fulfilled, community) -> None:
+    """Change your offer (only its author may)."""
     changes = {}
     if title is not None:
         changes["title"] = title
     if description is not None:
         changes["description"] = description
+    if expires is not None:
+        changes["expires"] = parse_when(expires)
+    if not changes and quantity is None and paused is None and not fulfilled:
+        raise bad_value(
+            "nothing to change",
+            "give --title, --description, --quantity, --expires, --pause/--resume or --fulfilled",
+        )
+    o = obj()
+    b = o.backend()
+    cid = pick_community(b, community)
+    rec = _find(b, "offer", id, cid)
     if quantity is not None:
         changes["quantity"] = {
             "amount": quantity,
             "unit": (rec.get("quantity") or {}).get("unit", "item"),
         }
-    if expires is not None:
-        changes["expires"] = parse_when(expires)
     ops = []
     if changes:
         ops.append(
             b.publish(cid, "offer.update", {"id": oid(rec["id"]), "set": changes}, deps=[rec["id"]])
         )
-    if paused is not None:
+    status = "fulfilled" if fulfilled else {True: "paused", False: "active"}.get(paused)
+    if status:
         ops.append(
             b.publish(
-                cid,
-                "offer.status",
-                {"id": oid(rec["id"]), "status": "paused" if paused else "active"},
-                deps=[rec["id"]],
+                cid, "offer.status", {"id": oid(rec["id"]), "status": status}, deps=[rec["id"]]
             )
-        )
-    if not ops:
-        raise bad_value(
-            "nothing to change",
-            "give --title, --description, --quantity, --expires or --pause/--resume",
         )
     emit(
         o,
-        {"id": rec["id"], "ops": [_op_id(x) for x in ops], "changes": changes},
-        lambda c, d: c.print(f"Updated offer {rec['id'][:12]}"),
+        {"id": rec["id"], "op_ids": [x["op_id"] for x in ops], "set": changes, "status": status},
+        lambda c, d: c.print(f"Updated offer {rec['id'][:12]}."),
     )
 
 
@@ -261,8 +290,8 @@ def offer_edit(id, title, description, quantity, expires, paused, community) -> 
 @click.argument("id")
 @community_option
 def offer_withdraw(id, community) -> None:
-    """Withdraw your offer."""
-    _withdraw("offer", id, community)
+    """Withdraw your offer (final)."""
+    _set_status("offer", id, community, "withdrawn")
 
 
 @group("need", help="What you are looking for.")
@@ -281,9 +310,9 @@ def need_add(title, community, **kw) -> None:
 
 @need.command("list")
 @list_options
-def need_list(community, status, category, text, near) -> None:
-    """List needs."""
-    _list("need", community, status, category, text, near)
+def need_list(community, status, category, text, near, within) -> None:
+    """List needs (active ones by default)."""
+    _list("need", community, status, category, text, near, within)
 
 
 @need.command("show")
@@ -298,8 +327,8 @@ def need_show(id, community) -> None:
 @click.argument("id")
 @community_option
 def need_withdraw(id, community) -> None:
-    """Withdraw your need."""
-    _withdraw("need", id, community)
+    """Withdraw your need (final)."""
+    _set_status("need", id, community, "withdrawn")
 
 
 @command("match")
@@ -307,30 +336,30 @@ def need_withdraw(id, community) -> None:
 @click.option("--limit", type=click.IntRange(1), default=10, show_default=True)
 @community_option
 def match(id, limit, community) -> None:
-    """Offers that fit a need (or needs that fit an offer); all of yours by default."""
+    """Offers that fit a need, or needs that fit an offer (default: all your active needs).
+    Matching only suggests: nothing is committed until you `we reserve`."""
     o = obj()
     b = o.backend()
     cid = pick_community(b, community)
+    offers = b.query("offers", community=cid, status=None) or []
+    needs = b.query("needs", community=cid, status=None) or []
     args = {"community": cid, "limit": limit}
     if id:
-        offers = [r["id"] for r in b.query("offers", community=cid, status="any") or []]
-        needs = [r["id"] for r in b.query("needs", community=cid, status="any") or []]
-        from ..output import resolve
-
-        full = resolve(id, offers + needs, "offer or need")
-        args["need" if full in needs else "offer"] = full
+        full = resolve(id, [r["id"] for r in offers + needs], "offer or need")
+        args["need" if full in {r["id"] for r in needs} else "offer"] = full
     rows = list(b.query("matches", **args) or [])
-    short = Shortener([r.get("need", "") for r in rows] + [r.get("offer", "") for r in rows])
+    titles = {r["id"]: r["title"] for r in offers + needs}
+    short = Shortener(list(titles))
 
     def render(c, d):
         c.print(
             table(
                 f"{len(d)} match(es)",
-                ["need", "offer", "score", "why"],
+                ["need", "offer", "points", "why"],
                 [
                     [
-                        short(r.get("need")),
-                        short(r.get("offer")),
+                        f"{short(r['need'])} {titles.get(r['need'], '')}",
+                        f"{short(r['offer'])} {titles.get(r['offer'], '')}",
                         r.get("score"),
                         "; ".join(r.get("reasons", [])),
                     ]
@@ -357,15 +386,15 @@ def reserve(offer_id, start, end, quantity, note, community) -> None:
     o = obj()
     b = o.backend()
     cid = pick_community(b, community)
-    rec = pick_record(b, "offers", "offer", offer_id, cid)
+    rec = _find(b, "offer", offer_id, cid)
     body = {"offer": oid(rec["id"]), "window": [s, e], "quantity": quantity}
     if note:
         body["note"] = note
     op = b.publish(cid, "reservation.request", body, deps=[rec["id"]])
-    rid = _op_id(op)
+    rid = op["op_id"]
     emit(
         o,
-        {"id": rid, "offer": rec["id"], "window": [s, e]},
+        {"id": rid, "offer": rec["id"], "window": [s, e], "quantity": quantity},
         lambda c, d: c.print(f"Requested reservation {rid[:12]} of {rec.get('title')}"),
     )
 
@@ -376,37 +405,42 @@ def reservation() -> None:
 
 
 @reservation.command("list")
-@click.option(
-    "--all", "all_", is_flag=True, help="Every reservation in the community, not only yours."
-)
+@click.option("--all", "all_", is_flag=True, help="Every reservation in the community.")
+@click.option("--offer", "offer_id", help="Only reservations of this offer.")
 @community_option
-def reservation_list(all_, community) -> None:
-    """Your reservations (as borrower or lender)."""
+def reservation_list(all_, offer_id, community) -> None:
+    """Your reservations (as borrower or owner)."""
     o = obj()
     b = o.backend()
     cid = pick_community(b, community)
     args = {"community": cid}
-    if not all_:
-        args["member"] = b.call("status")["member_id"]
+    if offer_id:
+        args["offer"] = _find(b, "offer", offer_id, cid)["id"]
+    elif not all_:
+        args["member"] = me(b)["public_key"]
     rows = list(b.query("reservations", **args) or [])
     short = Shortener([r["id"] for r in rows] + [r.get("offer", "") for r in rows])
-    who = Shortener([r.get("borrower", "") for r in rows] + [r.get("lender", "") for r in rows])
+    who = names(b, cid) if rows and not o.json else {}
+    titles = (
+        {r["id"]: r["title"] for r in b.query("offers", community=cid, status=None) or []}
+        if rows
+        else {}
+    )
 
     def render(c, d):
         c.print(
             table(
                 f"{len(d)} reservation(s)",
-                ["id", "offer", "borrower", "lender", "from", "until", "state", "flags"],
+                ["id", "offer", "borrower", "owner", "from", "until", "status"],
                 [
                     [
                         short(r["id"]),
-                        short(r.get("offer")),
-                        who(r.get("borrower")),
-                        who(r.get("lender")),
-                        rel_time((r.get("window") or [None, None])[0]),
-                        rel_time((r.get("window") or [None, None])[1]),
-                        r.get("state"),
-                        ", ".join(r.get("flags", [])),
+                        titles.get(r["offer"], short(r["offer"])),
+                        who.get(r["requester"], r["requester"][:8]),
+                        who.get(r["owner"], r["owner"][:8]),
+                        rel_time(r["window"][0]),
+                        rel_time(r["window"][1]),
+                        r["status"],
                     ]
                     for r in d
                 ],
@@ -414,6 +448,15 @@ def reservation_list(all_, community) -> None:
         )
 
     emit(o, rows, render)
+
+
+DOCS = {
+    "accept": "As the owner, accept a reservation of your offer.",
+    "decline": "As the owner, decline a reservation of your offer.",
+    "handover": "As the borrower, confirm you received the item.",
+    "return": "As the owner, confirm the item came back.",
+    "cancel": "Cancel a reservation before handover (owner or borrower).",
+}
 
 
 def _step(step: str):
@@ -424,26 +467,20 @@ def _step(step: str):
         o = obj()
         b = o.backend()
         cid = pick_community(b, community)
-        rec = pick_record(b, "reservations", "reservation", id, cid)
+        rec = pick_record(b, "reservations", "reservation", id, community=cid)
         body = {"reservation": oid(rec["id"])}
         if note:
             body["note"] = note
         op = b.publish(cid, f"reservation.{step}", body, deps=[rec["id"]])
         emit(
             o,
-            {"id": rec["id"], "op": _op_id(op), "step": step},
-            lambda c, d: c.print(f"Reservation {rec['id'][:12]}: {step}"),
+            {"id": rec["id"], "op_id": op["op_id"], "step": step},
+            lambda c, d: c.print(f"Reservation {rec['id'][:12]}: {step} recorded."),
         )
 
-    run.__doc__ = {
-        "accept": "Accept a reservation of your offer.",
-        "decline": "Decline a reservation of your offer.",
-        "handover": "As the borrower, confirm you received the item.",
-        "return": "As the owner, confirm the item came back.",
-        "cancel": "Cancel a reservation before handover.",
-    }[step]
+    run.__doc__ = DOCS[step]
     return run
 
 
-for _s in ("accept", "decline", "handover", "return", "cancel"):
+for _s in DOCS:
     reservation.command(_s)(_step(_s))

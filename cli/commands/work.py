@@ -7,11 +7,16 @@ import click
 from ..context import command, group, obj
 from ..output import Shortener, emit, rel_time, table
 from ..parse import DATE_HELP, parse_hours, parse_when
-from ._common import community_option, oid, pick_community, pick_member, pick_record
-
-
-def _op_id(op) -> str:
-    return op["id"] if isinstance(op, dict) else op
+from ._common import (
+    community_option,
+    member_key,
+    mid,
+    names,
+    oid,
+    pick_community,
+    pick_member,
+    pick_record,
+)
 
 
 @group("project", help="Shared efforts that contributions point to.")
@@ -22,14 +27,23 @@ def project() -> None:
 @project.command("create")
 @click.argument("name")
 @click.option("--description", default="")
+@click.option(
+    "--maintainer",
+    "maintainers",
+    multiple=True,
+    help="A co-maintainer (member id, prefix or name).",
+)
 @community_option
-def project_create(name, description, community) -> None:
-    """Start a project."""
+def project_create(name, description, maintainers, community) -> None:
+    """Start a project (you are its creator)."""
     o = obj()
     b = o.backend()
     cid = pick_community(b, community)
-    op = b.publish(cid, "project.create", {"name": name, "description": description})
-    pid = _op_id(op)
+    body = {"name": name, "description": description}
+    if maintainers:
+        body["maintainers"] = [member_key(pick_member(b, m, cid)) for m in maintainers]
+    op = b.publish(cid, "project.create", body)
+    pid = op["op_id"]
     emit(o, {"id": pid, "name": name}, lambda c, d: c.print(f"Created project {pid[:12]}: {name}"))
 
 
@@ -41,20 +55,30 @@ def project_list(community) -> None:
     b = o.backend()
     cid = pick_community(b, community)
     rows = list(b.query("projects", community=cid) or [])
+    contribs = b.query("contributions", community=cid) or [] if rows else []
+    for r in rows:
+        mine = [c for c in contribs if c["project"] == r["id"]]
+        r["contributions"] = len(mine)
+        r["counted_minutes"] = sum(
+            c["fields"].get("effort_minutes", 0) for c in mine if c["counts"]
+        )
     short = Shortener(r["id"] for r in rows)
+    who = names(b, cid) if rows and not o.json else {}
     emit(
         o,
         rows,
         lambda c, d: c.print(
             table(
                 None,
-                ["id", "name", "contributions", "created"],
+                ["id", "name", "creator", "contributions", "confirmed hours", "created"],
                 [
                     [
                         short(r["id"]),
-                        r.get("name"),
-                        r.get("contributions"),
-                        rel_time(r.get("created")),
+                        r["name"],
+                        who.get(r["creator"], r["creator"][:8]),
+                        r["contributions"],
+                        _hours(r["counted_minutes"]),
+                        rel_time(r["ts"]),
                     ]
                     for r in d
                 ],
@@ -63,13 +87,17 @@ def project_list(community) -> None:
     )
 
 
+def _hours(minutes: int) -> str:
+    return f"{minutes // 60}h{minutes % 60:02d}" if minutes % 60 else f"{minutes // 60}h"
+
+
 @command("contribute")
-@click.argument("project_id")
+@click.argument("project_id", required=False)
 @click.option("--hours", required=True, help="Effort in hours (1.5) or minutes (90m).")
-@click.option("--skill", default="", help="Skill used (a tag).")
+@click.option("--skill", default="", help="Skill used (a lowercase tag).")
 @click.option("--what", "description", default="", help="What you did.")
 @click.option("--evidence", multiple=True, help="A link to evidence (repeatable).")
-@click.option("--when", default="now", help=f"When: {DATE_HELP}.")
+@click.option("--when", default="now", help=f"When the work happened: {DATE_HELP}.")
 @click.option(
     "--action",
     type=click.Choice(["work", "deliver-service", "cite"]),
@@ -78,30 +106,78 @@ def project_list(community) -> None:
 )
 @community_option
 def contribute(project_id, hours, skill, description, evidence, when, action, community) -> None:
-    """Record a contribution to a project; peers then attest it."""
-    o = obj()
-    b = o.backend()
+    """Record a contribution (to a project, or to the community); peers then attest it."""
     minutes = parse_hours(hours)
     at = parse_when(when)
+    o = obj()
+    b = o.backend()
     cid = pick_community(b, community)
-    proj = pick_record(b, "projects", "project", project_id, cid)
-    body = {
-        "project": oid(proj["id"]),
-        "action": action,
-        "effort_minutes": minutes,
-        "evidence": list(evidence),
-        "at": at,
-    }
+    body = {"action": action, "effort_minutes": minutes, "evidence": list(evidence), "at": at}
+    deps = []
+    if project_id:
+        proj = pick_record(b, "projects", "project", project_id, community=cid)
+        body["project"] = oid(proj["id"])
+        deps.append(proj["id"])
     if skill:
         body["skill"] = skill
     if description:
         body["note"] = description
-    op = b.publish(cid, "contribution.record", body, deps=[proj["id"]])
-    rid = _op_id(op)
+    op = b.publish(cid, "contribution.record", body, deps=deps)
+    rid = op["op_id"]
     emit(
         o,
-        {"id": rid, "project": proj["id"], "effort_minutes": minutes},
-        lambda c, d: c.print(f"Recorded contribution {rid[:12]} ({minutes} min)"),
+        {"id": rid, "project": deps[0] if deps else None, "effort_minutes": minutes, "at": at},
+        lambda c, d: c.print(
+            f"Recorded contribution {rid[:12]} ({_hours(minutes)}); ask a peer to `we attest {rid[:10]}`"
+        ),
+    )
+
+
+@group("contribution", help="Contributions recorded in the community.")
+def contribution() -> None:
+    pass
+
+
+@contribution.command("list")
+@click.option("--member", "who", help="Only this member's (id, prefix or name).")
+@click.option("--project", "project_id", help="Only this project's.")
+@community_option
+def contribution_list(who, project_id, community) -> None:
+    """Contributions with their attestations and whether they count."""
+    o = obj()
+    b = o.backend()
+    cid = pick_community(b, community)
+    args = {"community": cid}
+    if who:
+        args["member"] = member_key(pick_member(b, who, cid)).hex()
+    if project_id:
+        args["project"] = pick_record(b, "projects", "project", project_id, community=cid)["id"]
+    rows = list(b.query("contributions", **args) or [])
+    short = Shortener(r["id"] for r in rows)
+    names_ = names(b, cid) if rows and not o.json else {}
+    emit(
+        o,
+        rows,
+        lambda c, d: c.print(
+            table(
+                f"{len(d)} contribution(s)",
+                ["id", "by", "effort", "skill", "what", "when", "confirmed", "disputed", "counts"],
+                [
+                    [
+                        short(r["id"]),
+                        names_.get(r["contributor"], r["contributor"][:8]),
+                        _hours(r["fields"].get("effort_minutes", 0)),
+                        r["fields"].get("skill", ""),
+                        r["fields"].get("note", ""),
+                        rel_time(r["fields"].get("at")),
+                        r["confirmations"],
+                        r["disputes"],
+                        "yes" if r["counts"] else "no",
+                    ]
+                    for r in d
+                ],
+            )
+        ),
     )
 
 
@@ -115,7 +191,7 @@ def attest(contribution_id, dispute, note, community) -> None:
     o = obj()
     b = o.backend()
     cid = pick_community(b, community)
-    rec = pick_record(b, "contributions", "contribution", contribution_id, cid)
+    rec = pick_record(b, "contributions", "contribution", contribution_id, community=cid)
     verdict = "dispute" if dispute else "confirm"
     body = {"contribution": oid(rec["id"]), "verdict": verdict}
     if note:
@@ -123,8 +199,10 @@ def attest(contribution_id, dispute, note, community) -> None:
     op = b.publish(cid, "attestation.set", body, deps=[rec["id"]])
     emit(
         o,
-        {"id": rec["id"], "op": _op_id(op), "verdict": verdict},
-        lambda c, d: c.print(f"{verdict.title()}ed contribution {rec['id'][:12]}"),
+        {"id": rec["id"], "op_id": op["op_id"], "verdict": verdict},
+        lambda c, d: c.print(
+            f"{'Disputed' if dispute else 'Confirmed'} contribution {rec['id'][:12]}."
+        ),
     )
 
 
@@ -133,38 +211,29 @@ def attest(contribution_id, dispute, note, community) -> None:
 @click.option("--at", default="now", help=f"Compute at this time: {DATE_HELP}.")
 @community_option
 def score(who, at, community) -> None:
-    """Contribution scores (confirmed effort, decayed by the charter's half-life)."""
+    """Contribution scores: confirmed effort (minutes), decayed by the charter's half-life."""
+    now = parse_when(at)
     o = obj()
     b = o.backend()
     cid = pick_community(b, community)
-    args = {"community": cid, "now": parse_when(at)}
+    args = {"community": cid, "now": now}
     if who:
         args["member"] = pick_member(b, who, cid)
     rows = list(b.query("scores", **args) or [])
-    short = Shortener(r["member_id"] for r in rows)
+    for r in rows:
+        r["member_id"] = mid(r["member"])
+    who_ = names(b, cid) if rows and not o.json else {}
     emit(
         o,
         rows,
         lambda c, d: c.print(
             table(
-                "Contribution scores",
-                ["member", "name", "score", "confirmed"],
+                "Contribution scores (decayed minutes)",
+                ["member", "score", "confirmed contributions"],
                 [
-                    [
-                        short(r["member_id"]),
-                        r.get("name"),
-                        _frac(r.get("score")),
-                        r.get("confirmed"),
-                    ]
+                    [who_.get(r["member"], r["member_id"][:14]), r["score_text"], r["confirmed"]]
                     for r in d
                 ],
             )
         ),
     )
-
-
-def _frac(x) -> str:
-    if isinstance(x, list) and len(x) == 2 and x[1]:
-        whole, rem = divmod(x[0] * 100, x[1])
-        return f"{whole // 100}.{whole % 100:02d}"
-    return "" if x is None else str(x)
