@@ -203,19 +203,27 @@ class Replica:
     # ------------------------------------------------------------------------ ingest
     def ingest(self, op: Op) -> Outcome:
         """Take one authentic op (signature or chain already checked by the caller)."""
-        if op.id in self.metas:
-            return Outcome(op.id, DUPLICATE)
-        if op.id in self._pending:
-            return Outcome(op.id, PENDING, "already waiting")
-        key = (op.community_id, op.author, op.seq)
-        other = self.positions.get(key)
+        # This is the hot path of every ingest: plain local lookups, no helper calls unless
+        # something is unusual (a duplicate, a fork, a missing parent, a waiting op).
+        oid = op.id
+        metas = self.metas
+        if oid in metas:
+            return Outcome(oid, DUPLICATE)
+        if oid in self._pending:
+            return Outcome(oid, PENDING, "already waiting")
+        community = oid if op.kind == GENESIS_KIND else op.community
+        other = self.positions.get((community, op.author, op.seq))
         if other is not None:
             return self._fork(op, other)
-        missing = self._missing(op)
-        if missing:
-            return self._park(op, missing)
+        prev = op.prev
+        if prev is not None and prev not in metas:
+            return self._park(op, self._missing(op))
+        for d in op.deps:
+            if d not in metas:
+                return self._park(op, self._missing(op))
         outcome = self._apply(op)
-        self._release(op.id)
+        if self._waiting:
+            self._release(oid)
         return outcome
 
     def ingest_many(self, ops: Iterable[Op]) -> list[Outcome]:
@@ -279,29 +287,36 @@ class Replica:
                 self._apply(waiter)
                 work.append(waiter_id)
 
-    def _check_causal(self, op: Op) -> None:
-        parents = [self.metas[p] for p in ((op.prev, *op.deps) if op.prev else op.deps)]
-        community = op.community_id
+    def _check_causal(self, op: Op, community: bytes) -> None:
+        metas = self.metas
+        highest = 0  # the highest lamport among the parents
         if op.prev is not None:
-            prev = parents[0]
+            prev = metas[op.prev]
             if prev.author != op.author or prev.community != community or prev.seq != op.seq - 1:
                 raise OpError("chain_broken", "prev is not the author's op at seq - 1")
+            highest = prev.lamport
         elif op.seq != 1:
             raise OpError("chain_broken", "missing prev")
-        elif not op.is_genesis and not op.deps:
+        elif op.kind != GENESIS_KIND and not op.deps:
             raise OpError("bad_deps", "a first op in a community must name a dep")
-        if any(p.community != community for p in parents):
-            raise OpError("bad_deps", "a dep belongs to another community")
-        expected = max((p.lamport for p in parents), default=0) + 1
-        if op.lamport != expected:
-            raise OpError("bad_lamport", f"lamport {op.lamport}, expected {expected}")
+        for d in op.deps:
+            dep = metas[d]
+            if dep.community != community:
+                raise OpError("bad_deps", "a dep belongs to another community")
+            if dep.lamport > highest:
+                highest = dep.lamport
+        if op.lamport != highest + 1:
+            raise OpError("bad_lamport", f"lamport {op.lamport}, expected {highest + 1}")
 
     def _apply(self, op: Op) -> Outcome:
+        community = op.id if op.kind == GENESIS_KIND else op.community
         try:
-            self._check_causal(op)
+            self._check_causal(op, community)
         except OpError as exc:
             return Outcome(op.id, INVALID, exc.reason)
-        meta = OpMeta.of(op)
+        prev = op.prev
+        parents = (prev, *op.deps) if prev is not None else op.deps
+        meta = OpMeta(op.id, op.author, op.seq, op.lamport, parents, community)  # = OpMeta.of
         self._index(meta)
         if self._memory is not None:
             self._memory[op.id] = op
@@ -312,13 +327,15 @@ class Replica:
     def _index(self, meta: OpMeta) -> None:
         self.metas[meta.id] = meta
         self.positions[(meta.community, meta.author, meta.seq)] = meta.id
-        heads = self.heads.setdefault(meta.community, {})
+        heads = self.heads.get(meta.community)
+        if heads is None:
+            heads = self.heads[meta.community] = {}
         head = heads.get(meta.author)
         if head is None or head.seq < meta.seq:
             heads[meta.author] = Head(meta.seq, meta.id, meta.lamport)
 
     def _run_handler(self, op: Op, meta: OpMeta) -> Outcome:
-        if self.is_void(meta):
+        if self.forks and self.is_void(meta):
             return Outcome(op.id, VOID, "author forked")
         if not self.handlers:
             return Outcome(op.id, APPLIED)
