@@ -109,3 +109,21 @@ def test_proposal_schema_rejections():
     assert w.status(w.propose(opens=5, closes=5)) == "rejected:bad_body"
     bad_amend = {"kind": "charter.amend", "changes": {"colour": "red"}}
     assert w.status(w.propose(action=bad_amend)) == "rejected:bad_body"
+
+
+def test_seal_in_parts_names_heads_beyond_its_causal_past():
+    """A witness may seal in parts (final: false) to name more heads than one op holds. The
+    seal counts only once its final part exists; named heads count as covered."""
+    w = World(4)
+    p = w.propose()
+    w.vote(0, p, "yes")
+    w.vote(1, p, "yes")
+    w.seal(1, p)
+    part = w.do(2, "seal.create", {"proposal": p.id, "final": False}, ts=2 * HOUR)
+    assert w.status(part) == "applied"
+    assert not w.tally(p).final  # witness 2's seal is not complete yet
+    done = w.seal(2, p, heads=[[pub(3), 99]])
+    assert w.status(done) == "applied"
+    assert w.status(w.seal(2, p)) == "rejected:seal_twice"
+    t = w.tally(p)
+    assert t.final and t.seals == sorted([pub(1), pub(2)])

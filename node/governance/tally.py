@@ -99,16 +99,20 @@ def tally(
     void = {m for m in members if m in forked}
     # Judging as an op would: only ballots in its causal past (seal heads may name more).
     horizon = causal.vector_clock(scope) if scope is not None else None
-    for m in sorted(members - void):
-        ballots = state.get(BALLOT, key(proposal_id, m))
+    table, seals = state.table(BALLOT), list(coverage.values())
+    opens, closes = body["opens"], body["closes"]
+    for m in members - void:
+        ballots = table.get(proposal_id + m)
         if not ballots:
             continue
-        limit = _sealed_limit(coverage, m, need) if final else None
+        limit = None
+        if final:  # the highest seq of m that at least ``need`` seals cover
+            limit = sorted([c.get(m, 0) for c in seals], reverse=True)[need - 1]
         if horizon is not None:
             limit = min(horizon.get(m, 0), limit if limit is not None else horizon.get(m, 0))
         best = None
         for b in ballots:
-            if not body["opens"] <= b["ts"] < body["closes"]:
+            if not opens <= b["ts"] < closes:
                 ignored.setdefault("outside_window", []).append(m)
             elif limit is not None and b["seq"] > limit:
                 ignored.setdefault("not_sealed", []).append(m)
@@ -170,12 +174,6 @@ def _seals(state, causal, pid, witnesses, closes, scope):
     return coverage, bad
 
 
-def _sealed_limit(coverage: Mapping[bytes, Mapping[bytes, int]], member: bytes, need: int) -> int:
-    """The highest seq of ``member`` that at least ``need`` seals cover."""
-    seen = sorted((c.get(member, 0) for c in coverage.values()), reverse=True)
-    return seen[need - 1] if len(seen) >= need else 0
-
-
 def _outsiders(state: State, pid: bytes, members: set[bytes]) -> list[bytes]:
     """Authors of ballots on this proposal who are not eligible at the cut (reported only)."""
     return [k[32:] for k in state.table(BALLOT) if k[:32] == pid and k[32:] not in members]
@@ -186,8 +184,9 @@ def _delegates(state, community, members, cut, topic) -> dict[bytes, bytes]:
     newest op for the proposal's topic wins; without one (or after its revoke) the newest
     global one does."""
     out: dict[bytes, bytes] = {}
+    table = state.table(DELEGATION)
     for m in members:
-        rows = state.get(DELEGATION, key(community, m))
+        rows = table.get(community + m)
         if not rows:
             continue
         inside = [r for r in rows if r["seq"] <= cut.get(m, 0)]
