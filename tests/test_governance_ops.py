@@ -127,3 +127,28 @@ def test_seal_in_parts_names_heads_beyond_its_causal_past():
     assert w.status(w.seal(2, p)) == "rejected:seal_twice"
     t = w.tally(p)
     assert t.final and t.seals == sorted([pub(1), pub(2)])
+
+
+def test_witnesses_default_to_the_charter_at_the_cut():
+    w = World(4)  # charter witnesses: members 0, 1, 2
+    body = {"title": "t", "method": "basic", "opens": HOUR, "closes": 2 * HOUR}
+    p = w.do(3, "proposal.create", body)
+    w.vote(3, p, "yes")
+    assert w.status(w.seal(3, p)) == "rejected:not_witness"
+    w.seal(0, p)
+    w.seal(2, p)
+    t = w.tally(p)
+    assert t.final and t.passed and t.needed_seals == 2
+
+
+def test_no_other_op_kind_changes_charter_or_membership():
+    """Only decision.enact (after a final, passed vote) may amend or remove."""
+    w = World(3)
+    for kind, body in [
+        ("charter.amend", {"changes": {"half_life_days": 1}}),
+        ("member.remove", {"member": pub(2)}),
+        ("community.amend", {"half_life_days": 1}),
+    ]:
+        assert w.status(w.do(0, kind, body)) == "rejected:unknown_kind"
+    com = w.replica.state.get(COMMUNITY, w.cid)
+    assert com["amendments"] == [] and charter_in_clock(com, None)["half_life_days"] == 180
