@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_records_support import DAY, KEYS, PUB, T0, offer_body, snapshot
 
-from node.crdt.records import HANDLERS, contribution_scores
+from node.crdt.records import HANDLERS, contribution_scores, members_in_cut
 from node.crdt.replica import Replica
 
 N = 5
@@ -209,3 +209,39 @@ def test_simulation_exercises_both_verdicts():
             kinds = {op.id: op.kind for op in ops}
             statuses |= {("rejected" if k in r.rejections else "applied") for k in kinds}
         assert statuses == {"applied", "rejected"}, family
+
+
+def check_cut_verdicts(seed: int, steps: int) -> set[bool]:
+    """Governance's view of membership at a cut equals the handlers' verdict: the cut of an
+    op is its causal past, so its author is in ``members_in_cut`` exactly when the op was
+    judged a member op (checked within the author's latest membership period; a leave op's
+    own cut already excludes its author). Returns the verdicts checked."""
+    c, ops = simulate("membership", seed, steps)
+    r = converged(ops)
+    seen = set()
+    for op in ops:
+        if op.kind in ("community.create", "member.join", "member.leave"):
+            continue
+        row = r.state.get("member", c + op.author)
+        if row is None or row["join"] is None or op.seq < row["join"]:
+            continue
+        reason = r.rejections.get(op.id)
+        if reason not in (None, "not_member"):
+            continue
+        clock = r.causal.vector_clock(r.causal.meta(op.id))
+        assert (op.author in members_in_cut(r.state, r.causal, c, clock)) == (reason is None)
+        seen.add(reason is None)
+    return seen
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10**9), steps=st.integers(5, 45))
+def test_members_in_cut_agrees_with_handler_verdicts(seed, steps):
+    check_cut_verdicts(seed, steps)
+
+
+def test_members_in_cut_check_is_not_vacuous():
+    seen = set()
+    for seed in range(8):
+        seen |= check_cut_verdicts(seed, 45)
+    assert seen == {True, False}

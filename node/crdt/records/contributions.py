@@ -91,8 +91,7 @@ def contribution_record(op: Op, ctx: Context) -> None:
             "project": body.get("project"),
             "seq": op.seq,
             "ts": op.ts,
-            "base": dict(body),
-            "fields": dict(body),  # base with every correction applied
+            "base": dict(body),  # as recorded; views apply the corrections (score.py)
             "corrections": [],  # [contributor seq, op id, changes, retract]
             "retracted": False,
             "att": {},  # attester hex -> [[verdict, version, seq, op id], ...] in chain order
@@ -112,14 +111,17 @@ def contribution_correct(op: Op, ctx: Context) -> None:
     retract = body.get("retract", False)
     if not changes and not retract:
         raise Rejected("bad_body", f"{op.kind}: needs 'set' or 'retract'")
-    fields = {**row["fields"], **changes}
+    fields = dict(row["base"])
+    for c in row["corrections"]:
+        fields.update(c[2])
+    fields.update(changes)
     _check_fields(op, fields)
     note_member(ctx, m, op)
     corrections = [*row["corrections"], [op.seq, op.id, changes, retract]]
     ctx.state.put(
         CONTRIBUTION,
         row["id"],
-        {**row, "fields": fields, "corrections": corrections, "retracted": retract},
+        {**row, "corrections": corrections, "retracted": retract},
     )
 
 

@@ -104,6 +104,50 @@ def members(state: State, community: bytes, include_pending: bool = True) -> lis
     return sorted(out, key=lambda m: m["member"])
 
 
+def members_in_cut(state: State, causal, community: bytes, clock) -> set[bytes]:
+    """The members of ``community`` within a cut given as a vector clock (author -> seq), by
+    the same rule as ``require_member``: joined inside the cut and not left, no removal inside
+    the cut, admitted (open rule, a member op already seen inside the cut, or enough vouches
+    inside the cut). For governance: eligibility at a proposal's cut. A member who left and
+    joined again after the cut is judged by their latest membership period only."""
+    com = state.get(COMMUNITY, community)
+    if com is None:
+        return set()
+
+    def inside(op_id: bytes) -> bool:
+        m = causal.meta(op_id)
+        return clock.get(m.author, 0) >= m.seq
+
+    def needed(charter: dict) -> int:
+        rule = charter["membership"]
+        return 0 if rule["rule"] == "open" else rule["vouches"]
+
+    need_now = needed(charter_in_clock(com, clock))
+    out = set()
+    for row in state.table(MEMBER).values():
+        if row["c"] != community or row["join"] is None:
+            continue
+        have = clock.get(row["member"], 0)
+        if have < row["join"] or (row["left"] is not None and row["left"] <= have):
+            continue
+        if any(inside(r) for r in row["removed"]):
+            continue
+        if row["since"] is not None and row["since"] <= have:
+            out.add(row["member"])
+            continue
+        need = need_now
+        if need and com["amendments"]:
+            join = causal.meta(row["join_id"])
+            at_join = dict(com["charter"])
+            for a in com["amendments"]:
+                if causal.in_past(causal.meta(a["by"]), join):
+                    at_join.update(a["changes"])
+            need = min(need, needed(at_join))
+        if sum(1 for v in row["vouchers"] if inside(v[1])) >= need:
+            out.add(row["member"])
+    return out
+
+
 def vouches(state: State, community: bytes) -> list[dict]:
     out = []
     for row in state.table(MEMBER).values():
