@@ -199,3 +199,44 @@ def test_reencoded_maps_agree(op, data):
         m["body"] = dict(reversed(body))
     raw = cbor2.dumps(m)
     assert actual(raw) == reference(raw)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    depth=st.integers(MAX_BODY_DEPTH - 3, MAX_BODY_DEPTH + 2),
+    leaf=st.one_of(leaves, st.sampled_from([2**64, -(2**63) - 1, 1.5])),
+    wrap=st.lists(st.sampled_from(["map", "list", "map2"]), min_size=1, max_size=1),
+    signed=st.booleans(),
+)
+def test_deep_bodies_agree(depth, leaf, wrap, signed):
+    """Leaves at and beyond the nesting bound, in maps and arrays (the inline leaf checks)."""
+    value = leaf
+    for i in range(depth):
+        kind = wrap[0] if i % 2 else "list"
+        if kind == "map":
+            value = {"k": value}
+        elif kind == "map2":
+            value = {"b": value, "a": 1}  # out of canonical order
+        else:
+            value = [value, 0]
+    m = cbor2.loads(signed_op_raw())
+    m["body"] = {"v": value}
+    try:
+        raw = cbor2.dumps(m) if not signed else canonical(m)
+    except Exception:
+        return
+    assert actual(raw) == reference(raw)
+
+
+def signed_op_raw():
+    return sign_op(
+        KEY,
+        community=b"\x01" * 32,
+        seq=1,
+        prev=None,
+        deps=[b"\x03" * 32],
+        lamport=2,
+        ts=0,
+        kind="note",
+        body={},
+    ).raw

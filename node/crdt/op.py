@@ -180,22 +180,25 @@ def _unencodable(unsigned: Mapping[str, Any]) -> str:
 def decode_op(data: bytes, *, verify: bool = True) -> Op:
     """Decode and check one op. ``verify=False`` skips only the signature check (used by
     chain verification, which checks one signature per range)."""
-    _require(isinstance(data, (bytes, bytearray)), "malformed", "op must be bytes")
-    data = bytes(data)
-    _require(len(data) <= MAX_OP_SIZE, "too_large", f"{len(data)} bytes > {MAX_OP_SIZE}")
+    if type(data) is not bytes:
+        _require(isinstance(data, (bytes, bytearray)), "malformed", "op must be bytes")
+        data = bytes(data)
+    if len(data) > MAX_OP_SIZE:
+        raise OpError("too_large", f"{len(data)} bytes > {MAX_OP_SIZE}")
     try:
         m = cbor2.loads(data)
     except Exception as exc:  # cbor2 raises several types for bad input
         raise OpError("malformed", f"not valid CBOR ({exc.__class__.__name__})") from exc
-    _require(isinstance(m, dict), "malformed", "op must be a CBOR map")
+    if type(m) is not dict:
+        _require(isinstance(m, dict), "malformed", "op must be a CBOR map")
     keys = tuple(m)
     if keys == _ORDER_WITH_PREV or keys == _ORDER_NO_PREV:
         # Fast path (every canonical op takes it): the top-level keys are exactly the fields in
         # canonical order. Once the types are right, the plain encoder differs from the
         # canonical one only in map key order, so "nested maps ordered and plain re-encoding
         # equal" is the same test as ``canonical(m) == data``, at a third of the cost.
-        ordered = _check_types(m)
-        _require(ordered and cbor2.dumps(m) == data, "not_canonical", _NOT_CANONICAL)
+        if not _check_types(m) or cbor2.dumps(m) != data:
+            raise OpError("not_canonical", _NOT_CANONICAL)
     else:
         missing = [f for f in REQUIRED if f not in m]
         _require(not missing, "missing_field", ", ".join(missing))
@@ -318,18 +321,34 @@ def _check_types(m: dict[str, Any]) -> bool:
     return ordered
 
 
+_LEAVES = frozenset((str, bytes, bool, type(None)))
+_INT_MIN, _INT_END = -(2**63), 2**64
+
+
 def _check_value(x: Any, depth: int) -> bool:
     """Body values are restricted to types that every implementation decodes identically:
     no floats (determinism), no tags, no non-text map keys. Returns whether every map below
-    ``x`` has its keys in canonical order (by UTF-8 length, then bytewise)."""
-    _require(depth <= MAX_BODY_DEPTH, "bad_body", "body nested too deeply")
+    ``x`` has its keys in canonical order (by UTF-8 length, then bytewise).
+
+    Leaves directly inside a map or array are checked inline (it runs for every op received);
+    the result is the same as checking each through a recursive call."""
+    if depth > MAX_BODY_DEPTH:
+        raise OpError("bad_body", "body nested too deeply")
     t = type(x)
+    inline = depth < MAX_BODY_DEPTH  # children are at depth + 1, still within the bound
     if t is dict:
         ordered = True
         last = None
         for k, v in x.items():
-            _require(type(k) is str, "bad_body", "map keys must be text")
-            if not _check_value(v, depth + 1):
+            if type(k) is not str:
+                raise OpError("bad_body", "map keys must be text")
+            tv = type(v)
+            if inline and tv in _LEAVES:
+                pass
+            elif inline and tv is int:
+                if not _INT_MIN <= v < _INT_END:
+                    raise OpError("bad_body", "integer out of range")
+            elif not _check_value(v, depth + 1):
                 ordered = False
             key = k.encode()
             if last is not None and (len(last), last) >= (len(key), key):
@@ -339,13 +358,18 @@ def _check_value(x: Any, depth: int) -> bool:
     if t is list:
         ordered = True
         for v in x:
-            if not _check_value(v, depth + 1):
+            tv = type(v)
+            if inline and tv in _LEAVES:
+                pass
+            elif inline and tv is int:
+                if not _INT_MIN <= v < _INT_END:
+                    raise OpError("bad_body", "integer out of range")
+            elif not _check_value(v, depth + 1):
                 ordered = False
         return ordered
     if t is int:
-        _require(-(2**63) <= x < 2**64, "bad_body", "integer out of range")
-    elif t is str or t is bytes or t is bool or x is None:
-        pass
-    else:
-        _require(False, "bad_body", f"{t.__name__} values are not allowed in a body")
+        if not _INT_MIN <= x < _INT_END:
+            raise OpError("bad_body", "integer out of range")
+    elif t not in _LEAVES:
+        raise OpError("bad_body", f"{t.__name__} values are not allowed in a body")
     return True
