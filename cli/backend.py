@@ -101,10 +101,38 @@ def require_identity(data_dir: Path) -> None:
         )
 
 
-def open_backend(data_dir: Path, *, require_daemon: bool = False) -> Backend:
+def daemon_pid(data_dir: Path) -> int | None:
+    """The pid in ``daemon.json`` if that process is alive (the daemon may still be starting)."""
+    import os
+
+    try:
+        pid = int(json.loads((data_dir / "daemon.json").read_text())["pid"])
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def open_backend(data_dir: Path, *, require_daemon: bool = False, wait: float = 10.0) -> Backend:
     require_identity(data_dir)
     if daemon_answers(data_dir):
         return DaemonBackend(data_dir)
+    if daemon_pid(data_dir) is not None:
+        # A daemon process owns this store but its socket is not up yet: never write the
+        # store behind its back (it would not see the op), wait for the socket instead.
+        import time
+
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            if daemon_answers(data_dir):
+                return DaemonBackend(data_dir)
+        raise UserError(
+            f"the daemon for {data_dir} is running but does not answer on its control socket",
+            hint="wait a moment and retry, or restart the daemon",
+            code="daemon_not_answering",
+            exit_code=EXIT_DAEMON,
+        )
     if require_daemon:
         raise daemon_down(str(data_dir))
     return LocalBackend(data_dir)
@@ -228,6 +256,29 @@ class LocalBackend(Backend):
             raise self._error
 
 
+# Rejection reasons (node/crdt/records, node/governance) in words a person understands.
+WHY = {
+    "not_member": "you are not a member of this community (yet)",
+    "own_contribution": "nobody may attest their own contribution",
+    "own_offer": "you cannot reserve your own offer",
+    "not_author": "only the author may change it",
+    "self_vouch": "nobody may vouch for themselves",
+    "duplicate_vouch": "you already vouched for this member",
+    "already_member": "you already joined",
+    "not_allowed": "this step is not yours to take",
+    "bad_transition": "that step does not follow from the current status",
+    "status_final": "it is already final (withdrawn or fulfilled)",
+    "offer_inactive": "only an active offer can be reserved",
+    "bad_expiry": "expiry must be in the future and at most one year away",
+    "not_open": "the vote is not open yet",
+    "closed": "the vote is closed",
+    "not_witness": "only a witness of the proposal may seal it",
+    "seal_early": "a seal must come after the close time",
+    "seal_twice": "you already sealed this proposal",
+    "self_delegation": "nobody may delegate to themselves",
+    "bad_choice": "that is not a valid ballot for this voting method",
+}
+
 # JSON-RPC error reason -> (exit code, prefix, hint)
 _REASONS = {
     "not_member": (
@@ -260,8 +311,11 @@ def rpc_error_to_user(err: dict[str, Any], method: str, params: dict[str, Any]) 
         hint = ""
         if reason.startswith("unknown"):
             hint = "the record it refers to may not have synced yet; try again in a moment"
+        elif reason == "not_member":
+            hint = "ask a member to vouch for you (`we member vouch YOUR_ID`; `we id` shows it)"
+        why = WHY.get(reason) or message.replace(": the op was not stored", "")
         return UserError(
-            f"the community's rules reject this {what}: {message}",
+            f"the community's rules reject this {what}: {why}",
             hint=hint,
             code=reason or "rejected",
             exit_code=EXIT_DENIED,

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+from .backend import daemon_answers, require_identity
 from .config import load_config
-from .errors import unavailable
+from .errors import UserError, unavailable
 
 
 def run_daemon(o, listen: list[str], bootstrap: list[str]) -> None:
     cfg = load_config(o.data_dir)  # a broken config is reported before anything starts
+    require_identity(o.data_dir)
+    if daemon_answers(o.data_dir):
+        raise UserError(
+            f"a daemon is already running for {o.data_dir}",
+            hint="stop it first (Ctrl-C in its terminal), or use another --data-dir",
+            code="daemon_running",
+        )
     listen = listen or cfg.listen
     bootstrap = list(dict.fromkeys([*cfg.bootstrap, *bootstrap]))
     try:
-        from node.service import run as service_run  # the daemon entry point
+        from node.identity import Identity
+        from node.service import run as service_run
     except ImportError as exc:
         raise unavailable("the daemon (node.service)", str(exc)) from exc
+    # Open the key here first: a wrong passphrase is a clear error, not a daemon crash.
+    Identity.load(o.data_dir / "identity.json")
     service_run(o.data_dir, listen=listen, bootstrap=bootstrap)
