@@ -92,35 +92,11 @@ def tally(
     need = len(witnesses) // 2 + 1 if witnesses else 0
     final = bool(witnesses) and len(coverage) >= need
 
-    forked = forked or {}
-    ignored: dict[str, list[bytes]] = {}
-    counted: dict[bytes, int] = {}
-    choices: dict[bytes, object] = {}
-    void = {m for m in members if m in forked}
+    void = {m for m in members if m in (forked or {})}
     # Judging as an op would: only ballots in its causal past (seal heads may name more).
     horizon = causal.vector_clock(scope) if scope is not None else None
-    table, seals = state.table(BALLOT), list(coverage.values())
-    opens, closes = body["opens"], body["closes"]
-    for m in members - void:
-        ballots = table.get(proposal_id + m)
-        if not ballots:
-            continue
-        limit = None
-        if final:  # the highest seq of m that at least ``need`` seals cover
-            limit = sorted([c.get(m, 0) for c in seals], reverse=True)[need - 1]
-        if horizon is not None:
-            limit = min(horizon.get(m, 0), limit if limit is not None else horizon.get(m, 0))
-        best = None
-        for b in ballots:
-            if not opens <= b["ts"] < closes:
-                ignored.setdefault("outside_window", []).append(m)
-            elif limit is not None and b["seq"] > limit:
-                ignored.setdefault("not_sealed", []).append(m)
-            elif best is None or b["seq"] > best["seq"]:
-                best = b
-        if best is not None:
-            counted[m] = best["seq"]
-            choices[m] = best["choice"]
+    limits = _Limits(list(coverage.values()) if final else None, need, horizon)
+    counted, choices, ignored = _pick_ballots(state, proposal_id, members - void, body, limits)
     ignored["not_eligible"] = _outsiders(state, proposal_id, members)
 
     delegates = _delegates(state, community, members, cut, body.get("topic", ""))
@@ -129,7 +105,7 @@ def tally(
     flow = resolve(members, ints, set(counted), delegates, void)
     rules = rules_of(body)
     c = unscale(count(rules, choices, flow.effective, options_of(body)), scale)
-    outcome = decide(c, Fraction(sum(weights.values())), rules)
+    outcome = decide(c, Fraction(sum(ints.values()), scale), rules)
     if scale != 1:  # report true weights (ints are already exact when scale is 1)
         flow = Flow(
             {v: Fraction(x, scale) for v, x in flow.effective.items()},
@@ -172,6 +148,49 @@ def _seals(state, causal, pid, witnesses, closes, scope):
                 clock[author] = seq
         coverage[w] = clock
     return coverage, bad
+
+
+class _Limits:
+    """The highest seq of a member that may count: covered by ``need`` seals (when final)
+    and inside the scope's causal past (when judging as an op)."""
+
+    def __init__(self, seals, need, horizon):
+        self.seals, self.need, self.horizon = seals, need, horizon
+
+    def of(self, m: bytes) -> int | None:
+        limit = None
+        if self.seals is not None:  # the need-th largest coverage of m
+            limit = sorted([c.get(m, 0) for c in self.seals], reverse=True)[self.need - 1]
+        if self.horizon is not None:
+            inside = self.horizon.get(m, 0)
+            limit = inside if limit is None else min(limit, inside)
+        return limit
+
+
+def _pick_ballots(state, pid, voters, body, limits):
+    """Per member, the ballot that counts: the highest seq inside the time window and the
+    limit. Returns (member -> seq, member -> choice, reason -> members ignored)."""
+    table, opens, closes = state.table(BALLOT), body["opens"], body["closes"]
+    counted: dict[bytes, int] = {}
+    choices: dict[bytes, object] = {}
+    ignored: dict[str, list[bytes]] = {}
+    for m in voters:
+        ballots = table.get(pid + m)
+        if not ballots:
+            continue
+        limit = limits.of(m)
+        best = None
+        for b in ballots:
+            if not opens <= b["ts"] < closes:
+                ignored.setdefault("outside_window", []).append(m)
+            elif limit is not None and b["seq"] > limit:
+                ignored.setdefault("not_sealed", []).append(m)
+            elif best is None or b["seq"] > best["seq"]:
+                best = b
+        if best is not None:
+            counted[m] = best["seq"]
+            choices[m] = best["choice"]
+    return counted, choices, ignored
 
 
 def _outsiders(state: State, pid: bytes, members: set[bytes]) -> list[bytes]:
