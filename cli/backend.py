@@ -277,6 +277,7 @@ WHY = {
     "seal_twice": "you already sealed this proposal",
     "self_delegation": "nobody may delegate to themselves",
     "bad_choice": "that is not a valid ballot for this voting method",
+    "bad_body": "a value is not in the accepted form (see --help for each option's format)",
 }
 
 # JSON-RPC error reason -> (exit code, prefix, hint)

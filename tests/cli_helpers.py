@@ -53,3 +53,65 @@ def we(
         timeout=timeout,
     )
     return Result(p.returncode, p.stdout, p.stderr)
+
+
+def base_env(home: Path | str | None = None) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WE_")}
+    env["PYTHONPATH"] = str(ROOT)
+    env["COLUMNS"] = "160"
+    if home is not None:
+        env["WE_HOME"] = str(home)
+    return env
+
+
+class Daemon:
+    """`we daemon` as a real background process; stopped with SIGTERM."""
+
+    def __init__(self, home: Path):
+        self.home = Path(home)
+        self.log = self.home.parent / f"{self.home.name}.daemon.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> dict:
+        import time
+
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "cli.main", "--data-dir", str(self.home), "daemon"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=base_env(),
+                cwd=ROOT,
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.log.read_text()
+            if (self.home / "control.sock").exists():
+                r = we(self.home, "--json", "status")
+                if r.code == 0 and r.json.get("daemon") and r.json.get("listen_addrs"):
+                    return r.json
+            time.sleep(0.2)
+        raise AssertionError(f"daemon did not start:\n{self.log.read_text()}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def wait_until(probe, what: str, timeout: float = 20.0):
+    """Poll ``probe`` until it returns something truthy (replication is asynchronous)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        got = probe()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)

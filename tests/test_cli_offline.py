@@ -1,0 +1,182 @@
+"""One node, no daemon: every command works on the local store (offline-first)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+from cli_helpers import we
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory):
+    home = tmp_path_factory.mktemp("offline") / "alice"
+    r = we(home, "--json", "init", "--plaintext")
+    assert r.code == 0, r.err
+    r = we(home, "--json", "community", "create", "Tool Library", "--vouches", "1")
+    assert r.code == 0, r.err
+    return {"home": home, "community": r.json["id"], "me": we(home, "--json", "id").json}
+
+
+def test_community_and_members(node):
+    home = node["home"]
+    rows = we(home, "--json", "community", "list").json
+    assert [c["id"] for c in rows] == [node["community"]]
+    assert rows[0]["name"] == "Tool Library"
+    members = we(home, "--json", "member", "list").json
+    assert [(m["member_id"], m["status"]) for m in members] == [(node["me"]["member_id"], "member")]
+    r = we(home, "--json", "community", "info")
+    assert r.json["line"] == f"we:{node['community']}"  # no daemon: no address to share
+    r = we(home, "community", "info")
+    assert "start `we daemon`" in r.out
+
+
+def test_profile_set_and_show(node):
+    home = node["home"]
+    r = we(
+        home,
+        "--json",
+        "profile",
+        "set",
+        "--name",
+        "Alice",
+        "--skill",
+        "carpentry",
+        "--geohash",
+        "u0vu1",
+    )
+    assert r.code == 0, r.err
+    shown = we(home, "--json", "profile", "show").json
+    assert shown["display_name"] == "Alice"
+    assert shown["skills"] == ["carpentry"]
+    # a name works wherever a member is expected
+    assert (
+        we(home, "--json", "profile", "show", "alice").json["member_id"] == node["me"]["member_id"]
+    )
+    r = we(home, "--json", "profile", "set", "--geohash", "u0vu1xyz")  # too precise
+    assert r.code == 4
+    assert r.error["code"] == "bad_body"
+    assert "profile.set" in r.error["message"] and "accepted form" in r.error["message"]
+
+
+def test_offer_lifecycle(node):
+    home = node["home"]
+    r = we(
+        home,
+        "--json",
+        "offer",
+        "add",
+        "Cordless drill",
+        "--category",
+        "tools/power/drill",
+        "--quantity",
+        "1",
+        "--tag",
+        "diy",
+        "--expires",
+        "+10d",
+    )
+    assert r.code == 0, r.err
+    oid = r.json["id"]
+    assert len(oid) == 64
+    rows = we(home, "--json", "offer", "list").json
+    assert [o["id"] for o in rows] == [oid]
+    assert rows[0]["status"] == "active" and rows[0]["author"] == node["me"]["public_key"]
+    # any unique prefix is accepted
+    shown = we(home, "--json", "offer", "show", oid[:6]).json
+    assert shown["title"] == "Cordless drill" and shown["tags"] == ["diy"]
+    r = we(home, "--json", "offer", "edit", oid[:8], "--title", "Drill (18V)", "--pause")
+    assert r.code == 0, r.err
+    shown = we(home, "--json", "offer", "show", oid[:8]).json
+    assert (shown["title"], shown["status"]) == ("Drill (18V)", "paused")
+    assert we(home, "--json", "offer", "list").json == []  # active only by default
+    assert len(we(home, "--json", "offer", "list", "--status", "paused").json) == 1
+    assert we(home, "--json", "offer", "withdraw", oid[:8]).code == 0
+    r = we(home, "--json", "offer", "edit", oid[:8], "--resume")
+    assert r.code == 4
+    assert "already final" in r.error["message"]
+    human = we(home, "offer", "list", "--status", "any")
+    assert "Drill (18V)" in human.out and "withdrawn" in human.out
+
+
+def test_need_and_export(node, tmp_path):
+    home = node["home"]
+    nid = we(
+        home, "--json", "need", "add", "Ladder", "--category", "tools/ladder", "--action", "lend"
+    ).json["id"]
+    assert we(home, "--json", "need", "show", nid[:8]).json["title"] == "Ladder"
+    assert we(home, "--json", "match", nid[:8]).json == []  # own offers never match own needs
+    out = tmp_path / "needs.csv"
+    r = we(home, "--json", "export", "--format", "csv", "--what", "needs", "-o", str(out))
+    assert r.code == 0, r.err
+    assert r.json["file"] == str(out)
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert [row["title"] for row in rows] == ["Ladder"]
+    doc = json.loads(we(home, "export").out)
+    assert "@graph" in doc and "vf" in doc["@context"]
+    assert we(home, "--json", "need", "withdraw", nid[:8]).code == 0
+    assert we(home, "--json", "need", "list").json == []
+
+
+def test_project_contribution_and_self_attestation(node):
+    home = node["home"]
+    pid = we(home, "--json", "project", "create", "Repair cafe").json["id"]
+    r = we(
+        home,
+        "--json",
+        "contribute",
+        pid[:8],
+        "--hours",
+        "1.5",
+        "--skill",
+        "carpentry",
+        "--what",
+        "shelves",
+    )
+    assert r.code == 0, r.err
+    assert r.json["effort_minutes"] == 90
+    cid = r.json["id"]
+    listed = we(home, "--json", "contribution", "list").json
+    assert [(c["id"], c["counts"]) for c in listed] == [(cid, False)]
+    projects = we(home, "--json", "project", "list").json
+    assert projects[0]["contributions"] == 1
+    r = we(home, "--json", "attest", cid[:8])
+    assert r.code == 4
+    assert r.error["code"] == "own_contribution"
+    assert "nobody may attest their own contribution" in r.error["message"]
+    assert we(home, "--json", "score").json == []  # nothing confirmed yet
+
+
+def test_unknown_ids_exit_3(node):
+    home = node["home"]
+    for args in (
+        ("offer", "show", "ffffffff"),
+        ("reservation", "accept", "abcdef"),
+        ("attest", "0000"),
+        ("offer", "list", "--community", "123456"),
+    ):
+        r = we(home, "--json", *args)
+        assert r.code == 3, (args, r.err)
+        assert r.error["code"] == "not_found"
+        assert "no " in r.error["message"] and "matches" in r.error["message"]
+        assert "Traceback" not in r.err
+
+
+def test_daemon_not_running_exit_5(node):
+    home = node["home"]
+    r = we(home, "peers")
+    assert r.code == 5
+    assert "daemon is not running" in r.err and "we daemon" in r.err
+    r = we(home, "--json", "community", "join", f"we:{'ab' * 32}@/ip4/127.0.0.1/tcp/9/p2p/x")
+    assert r.code == 5
+    assert r.error["code"] == "daemon_not_running"
+
+
+def test_status_offline(node):
+    r = we(node["home"], "--json", "status")
+    assert r.code == 0
+    assert r.json["daemon"] is False
+    assert r.json["member_id"] == node["me"]["member_id"]
+    assert "offline" in we(node["home"], "status").out
