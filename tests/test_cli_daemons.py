@@ -1,0 +1,112 @@
+"""Two real daemons on loopback, driven through `we` as two people would."""
+
+from __future__ import annotations
+
+import pytest
+from cli_helpers import Daemon, wait_until, we
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pair")
+    alice, bob = root / "alice", root / "bob"
+    for home in (alice, bob):
+        r = we(home, "init", "--plaintext", "--listen", "/ip4/127.0.0.1/tcp/0")
+        assert r.code == 0, r.err
+    daemons = [Daemon(alice), Daemon(bob)]
+    try:
+        for d in daemons:
+            d.start()
+        cid = we(alice, "--json", "community", "create", "Garden", "--vouches", "1").json["id"]
+        yield {"alice": alice, "bob": bob, "community": cid, "daemons": daemons}
+    finally:
+        for d in daemons:
+            d.stop()
+
+
+def json_of(home, *args):
+    r = we(home, "--json", *args)
+    assert r.code == 0, (args, r.err)
+    return r.json
+
+
+def test_join_vouch_and_replicate(pair):
+    alice, bob, cid = pair["alice"], pair["bob"], pair["community"]
+    st = json_of(alice, "status")
+    assert st["daemon"] is True and st["listen_addrs"]
+    info = json_of(alice, "community", "info")
+    assert info["line"].startswith(f"we:{cid}@/ip4/127.0.0.1/tcp/")
+    joined = json_of(bob, "community", "join", info["line"])
+    assert joined["community"] == cid
+    bob_id = joined["member_id"]
+    # bob's daemon remembers alice as a bootstrap peer for its next start
+    assert "/ip4/127.0.0.1/" in (bob / "config.toml").read_text()
+
+    # not a member yet: bob's ops are refused with a clear reason
+    r = we(bob, "--json", "offer", "add", "Spade", "--category", "tools/garden")
+    assert r.code == 4, r.err
+    assert r.error["code"] == "not_member"
+    assert "not a member" in r.error["message"] and "we member vouch" in r.error["hint"]
+
+    wait_until(
+        lambda: any(m["member_id"] == bob_id for m in json_of(alice, "member", "list")),
+        "join request",
+    )
+    assert json_of(alice, "member", "vouch", bob_id[:14])["member_id"] == bob_id
+    r = we(alice, "--json", "member", "vouch", bob_id)
+    assert r.code == 4 and r.error["code"] == "duplicate_vouch"
+    wait_until(
+        lambda: {m["status"] for m in json_of(bob, "member", "list")} == {"member"}, "admission"
+    )
+    peers = json_of(alice, "peers")
+    assert bob_id in [p["member_id"] for p in peers]
+
+
+def test_offer_reservation_across_nodes(pair):
+    alice, bob = pair["alice"], pair["bob"]
+    wait_until(
+        lambda: we(bob, "--json", "profile", "set", "--name", "Bob").code == 0, "bob admitted"
+    )
+    oid = json_of(alice, "offer", "add", "Wheelbarrow", "--category", "tools/garden/wheelbarrow")[
+        "id"
+    ]
+    nid = json_of(bob, "need", "add", "Something to carry soil", "--category", "tools/garden")["id"]
+    wait_until(lambda: any(o["id"] == oid for o in json_of(bob, "offer", "list")), "offer on bob")
+    matches = json_of(bob, "match", nid[:8])
+    assert [(m["need"], m["offer"]) for m in matches] == [(nid, oid)]
+    assert "category" in " ".join(matches[0]["reasons"])
+
+    r = we(alice, "--json", "reserve", oid[:8], "--from", "+1h", "--until", "+1d")
+    assert r.code == 4 and r.error["code"] == "own_offer"
+    rid = json_of(bob, "reserve", oid[:8], "--from", "+1h", "--until", "+1d")["id"]
+    r = we(bob, "--json", "reservation", "accept", rid[:8])  # only the owner accepts
+    assert r.code == 4 and r.error["code"] == "not_allowed"
+
+    def status_on(home):
+        rows = json_of(home, "reservation", "list")
+        return next((x["status"] for x in rows if x["id"] == rid), None)
+
+    wait_until(lambda: status_on(alice) == "requested", "request on alice")
+    assert json_of(alice, "reservation", "accept", rid[:8])["step"] == "accept"
+    wait_until(lambda: status_on(bob) == "accepted", "accept on bob")
+    json_of(bob, "reservation", "handover", rid[:8])
+    wait_until(lambda: status_on(alice) == "handed_over", "handover on alice")
+    json_of(alice, "reservation", "return", rid[:8])
+    assert status_on(alice) == "returned"
+    shown = json_of(alice, "offer", "show", oid[:8])
+    assert [e["event"] for e in shown["custody"]] == ["handover", "return"]
+    human = we(alice, "reservation", "list")
+    assert "Wheelbarrow" in human.out and "Bob" in human.out and "returned" in human.out
+
+
+def test_same_answer_with_and_without_daemon(pair):
+    """The daemon and the offline backend answer with the same handler: same output."""
+    bob = pair["bob"]
+    with_daemon = json_of(bob, "offer", "list", "--status", "any")
+    members = json_of(bob, "member", "list")
+    d = pair["daemons"][1]
+    d.stop()
+    assert json_of(bob, "status")["daemon"] is False
+    assert json_of(bob, "offer", "list", "--status", "any") == with_daemon
+    assert json_of(bob, "member", "list") == members
+    d.start()
