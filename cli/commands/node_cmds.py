@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..context import command, obj
-from ..output import emit, table
+from ..output import emit, rel_time, table
 
 KEY_FILE = "identity.json"
 
@@ -90,21 +90,34 @@ def status() -> None:
 
     def render(c, d):
         c.print(f"Member:  {d.get('member_id', '?')}")
-        c.print(f"Daemon:  {'running' if d.get('daemon') else 'not running (offline mode)'}")
-        addrs = d.get("listen_addrs") or d.get("addrs") or []
-        for a in addrs:
+        c.print(
+            f"Daemon:  {'running' if d.get('daemon') else 'not running (offline: commands use the local store)'}"
+        )
+        for a in d.get("listen_addrs") or []:
             c.print(f"Listen:  {a}")
-        peers = d.get("peers", [])
-        c.print(f"Peers:   {len(peers) if isinstance(peers, list) else peers}")
-        comms = d.get("communities", [])
+        peers = d.get("peers") or []
+        c.print(f"Peers:   {len(peers)} connected")
+        comms = d.get("communities") or []
         if comms:
-            rows = []
-            for cm in comms:
-                if isinstance(cm, dict):
-                    rows.append([cm.get("id", "")[:12], cm.get("name", ""), cm.get("ops", "")])
-                else:
-                    rows.append([str(cm)[:12], "", ""])
-            c.print(table("Communities", ["id", "name", "ops"], rows))
+            rows = [
+                [
+                    cm["id"][:12],
+                    cm.get("name") or "(syncing)",
+                    cm.get("ops"),
+                    cm.get("authors"),
+                    f"{cm.get('in_sync_with', 0)} peer(s)",
+                    rel_time(cm.get("last_sync_ms")) or "-",
+                    cm.get("fork_proofs") or "",
+                ]
+                for cm in comms
+            ]
+            c.print(
+                table(
+                    "Communities",
+                    ["id", "name", "ops", "authors", "in sync with", "last sync", "forks"],
+                    rows,
+                )
+            )
 
     emit(o, data, render)
 
@@ -125,15 +138,23 @@ def peers(addr: str | None) -> None:
         b.close()
 
     def render(c, d):
-        rows = []
-        for p in d or []:
-            if isinstance(p, dict):
-                rows.append(
-                    [p.get("member_id") or p.get("peer_id", ""), ", ".join(p.get("addrs", []))]
-                )
-            else:
-                rows.append([str(p), ""])
-        c.print(table(f"{len(rows)} peer(s)", ["member", "addresses"], rows))
+        rows = [
+            [
+                p.get("member_id", ""),
+                "yes" if p.get("connected") else "no",
+                "" if p.get("rtt_ms") is None else f"{p['rtt_ms']} ms",
+                rel_time(p.get("last_seen_ms")),
+                ", ".join(p.get("addrs", [])),
+            ]
+            for p in d or []
+        ]
+        c.print(
+            table(
+                f"{len(rows)} peer(s)",
+                ["member", "connected", "rtt", "last seen", "addresses"],
+                rows,
+            )
+        )
 
     emit(o, data, render)
 
