@@ -110,8 +110,11 @@ def test_append_assigns_fields_and_survives_reopen(tmp_path):
         assert [o.status for o in s.ingest([op.raw for op in more])][-2:] == ["applied"] * 2
         third = s.append(me, ops[0].id, "put", {"name": "b", "value": 1}, deps=[ops[1].id])
         assert set(third.deps) == {ops[1].id, more[-1].id, more[-2].id}
+        replica = s.replica
         with pytest.raises(Rejected):
             s.append(me, ops[0].id, "put", {"name": "mine", "value": -1})
+        assert s.replica is replica  # undone in memory, not by reloading the file
+        assert s.heights(ops[0].id)[bytes(me.verify_key)] == (3, third.id)
         with pytest.raises(OpError):
             s.append(me, b"\x07" * 32, "put", {"name": "a", "value": 1})
         assert s.state.get("reg", "mine")["value"] == 8

@@ -233,6 +233,29 @@ class Replica:
         changes, self._changes = self._changes, Changes()
         return changes
 
+    def retract(self, op: Op) -> None:
+        """Forget ``op``, the last op ingested, which a handler rejected: a local op that its
+        author will not publish after all (the store's ``append``). A rejected op changed no
+        state and nothing can depend on an op nobody else has seen, so only the indexes and
+        the pending report need undoing."""
+        meta = self.metas[op.id]
+        if self.rejections.get(op.id) is None:
+            raise ValueError("only a just-rejected op can be retracted")
+        del self.metas[op.id]
+        del self.positions[(meta.community, meta.author, meta.seq)]
+        heads = self.heads[meta.community]
+        if op.prev is None:
+            del heads[meta.author]
+            if not heads:
+                del self.heads[meta.community]
+        else:
+            prev = self.metas[op.prev]
+            heads[meta.author] = Head(prev.seq, prev.id, prev.lamport)
+        del self.rejections[op.id]
+        self._changes.logged = [(o, out) for o, out in self._changes.logged if o.id != op.id]
+        if self._memory is not None:
+            self._memory.pop(op.id, None)
+
     # -------------------------------------------------------------------- internals
     def _missing(self, op: Op) -> set[bytes]:
         parents = (op.prev, *op.deps) if op.prev is not None else op.deps

@@ -237,9 +237,16 @@ class Store:
         with self._transaction(durable=True):
             outcome = self.replica.ingest(op)
             if outcome.status == REJECTED:
-                raise Rejected(outcome.reason, "the op was not stored")
-            if outcome.status not in (APPLIED, VOID):
+                if self.replica.state.dirty:  # a handler broke "reject before mutating"
+                    raise RuntimeError(f"handler for {kind} changed state, then rejected")
+                # Not published: undo it in memory (cheap; nothing else happened in this
+                # transaction) and commit nothing.
+                self.replica.retract(op)
+                self.replica.take_changes()
+            elif outcome.status not in (APPLIED, VOID):
                 raise OpError(outcome.reason or outcome.status, "local op not applicable")
+        if outcome.status == REJECTED:
+            raise Rejected(outcome.reason, "the op was not stored")
         if kind != GENESIS_KIND:
             self._note_own(op)
         return op
