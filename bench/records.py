@@ -174,10 +174,16 @@ def workload(total: int = 100_000, seed: int = 7) -> tuple[bytes, list[Op], int]
     return w.community, w.ops, len(offers)
 
 
-def _time(fn) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
+def _time(fn, gc_off: bool = False) -> float:
+    gc.collect()
+    if gc_off:
+        gc.disable()
+    try:
+        t = time.perf_counter()
+        fn()
+        return time.perf_counter() - t
+    finally:
+        gc.enable()
 
 
 def run(scale: float = 1.0) -> dict:
@@ -191,14 +197,18 @@ def run(scale: float = 1.0) -> dict:
     gc.freeze()
 
     # Interleaved rounds, best of each: the machine may be shared, so single runs are noisy.
-    plain_runs, full_runs = [], []
-    for _ in range(3):
-        plain = Replica()
-        plain_runs.append(_time(lambda r=plain: r.ingest_many(ops)))
-        full = Replica(records.HANDLERS)
-        full_runs.append(_time(lambda r=full: r.ingest_many(ops)))
-    results["replica_ingest_s"] = min(plain_runs)
-    results["replica_materialize_s"] = min(full_runs)
+    # Once with Python's cyclic GC on (what a node sees), once with it off during the timed
+    # call (the handlers' own CPU cost; a large heap makes full collections dominate).
+    for label, gc_off in (("", False), ("_nogc", True)):
+        plain_runs, full_runs = [], []
+        for _ in range(2 if gc_off else 3):
+            plain = Replica()
+            plain_runs.append(_time(lambda r=plain: r.ingest_many(ops), gc_off))
+            del plain
+            full = Replica(records.HANDLERS)
+            full_runs.append(_time(lambda r=full: r.ingest_many(ops), gc_off))
+        results[f"replica_ingest{label}_s"] = min(plain_runs)
+        results[f"replica_materialize{label}_s"] = min(full_runs)
     results["rejected_ops"] = len(full.rejections)
     assert full.pending_count() == 0
     try:
@@ -252,10 +262,15 @@ def main() -> None:
             pass
     r = run(scale)
     ri, rm = r["replica_ingest_s"], r["replica_materialize_s"]
+    gi, gm = r["replica_ingest_nogc_s"], r["replica_materialize_nogc_s"]
+    r["overhead_vs_replica_ingest_nogc"] = (gm - gi) / gi
     rows = [
         ("replica ingest, no handlers", ri, "1.00"),
         ("replica ingest + records handlers", rm, f"{rm / ri:.2f}"),
         ("  materialization overhead", rm - ri, f"{(rm - ri) / ri:.2f} of replica ingest"),
+        ("replica ingest, no handlers (GC off)", gi, f"{gi / ri:.2f}"),
+        ("replica ingest + records handlers (GC off)", gm, f"{gm / ri:.2f}"),
+        ("  materialization overhead (GC off)", gm - gi, f"{(gm - gi) / gi:.2f} of ingest"),
     ]
     if "store_ingest_s" in r:
         si, sm = r["store_ingest_s"], r["store_materialize_s"]
