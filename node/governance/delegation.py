@@ -79,7 +79,12 @@ def resolve(
     flow = Flow({}, {})
     for m in sorted(members):
         w = weights.get(m, 0)
-        end = VOID if m in void else walk(m)
+        if m in void:
+            end = VOID
+        elif m in voters:  # rule 1, the common case: no walk needed
+            end = m
+        else:
+            end = walk(m)
         flow.route[m] = end
         if isinstance(end, str):
             flow.lost[end] = flow.lost.get(end, 0) + w
