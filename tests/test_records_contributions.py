@@ -157,3 +157,24 @@ def test_scores_decay_cap_and_clock_cut():
     cut = contribution_scores(w.state, w.community, clock_before, now)
     assert cut == {PUB[1]: Fraction(30)}  # c2's attestation is outside the cut
     assert contribution_scores(w.state, b"\x00" * 32, None, now) == {}
+
+
+def test_attestation_that_did_not_see_a_correction_attests_the_old_version():
+    charter = {**CHARTER, "attestation": {"confirmations": 1, "max_disputes": 0}}
+    w, p = setup(charter)
+    c = record(w, 1, p)
+    correction = w.op(1, "contribution.correct", {"id": c.id, "set": {"effort_minutes": 600}})
+    stale = compose_on(
+        w,
+        view_without(w, set()),
+        2,
+        "attestation.set",
+        {"contribution": c.id, "verdict": "confirm"},
+    )
+    assert w.ingest(correction).status == "applied"
+    assert w.ingest(stale).status == "applied"
+    view = contributions_of(w.state, w.community)[0]
+    assert (view["version"], view["confirmations"], view["counts"]) == (1, 0, False)
+    attest(w, 3, c)  # sees the correction
+    view = contributions_of(w.state, w.community)[0]
+    assert (view["confirmations"], view["counts"]) == (1, True)

@@ -24,7 +24,7 @@ from ..state import Context, Rejected, State
 
 COMMUNITY, MEMBER, PROFILE = "community", "member", "profile"
 OFFER, NEED, RESERVATION = "offer", "need", "reservation"
-PROJECT, CONTRIBUTION = "project", "contribution"
+PROJECT, CONTRIBUTION, ATTESTATION = "project", "contribution", "attestation"
 
 YEAR_MS = 365 * 24 * 3600 * 1000
 DAY_MS = 24 * 3600 * 1000

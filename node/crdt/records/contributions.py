@@ -8,9 +8,10 @@ current version count, so a correction asks attesters to look again; that is dec
 causal past, so every node agrees.
 
 One attestation per member per contribution: a member's later attestation replaces their
-earlier one (their chain is linear, so "later" is the same everywhere). Entries keep the
-attester's seq so that views restricted to a cut (a proposal's vector clock) can pick the
-latest attestation inside it.
+earlier one (their chain is linear, so "later" is the same everywhere). Each (contribution,
+attester) pair has its own small row, so an attestation never rewrites the contribution row;
+entries keep the attester's seq so that views restricted to a cut (a proposal's vector clock)
+can pick the latest attestation inside it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 from ..op import Op
 from ..state import Context, Rejected
 from .common import (
+    ATTESTATION,
     CONTRIBUTION,
     PROJECT,
     in_past,
@@ -94,7 +96,6 @@ def contribution_record(op: Op, ctx: Context) -> None:
             "base": dict(body),  # as recorded; views apply the corrections (score.py)
             "corrections": [],  # [contributor seq, op id, changes, retract]
             "retracted": False,
-            "att": {},  # attester hex -> [[verdict, version, seq, op id], ...] in chain order
         },
     )
 
@@ -134,10 +135,15 @@ def attestation_set(op: Op, ctx: Context) -> None:
     x = op_meta(op, ctx)
     version = sum(1 for c in row["corrections"] if in_past(ctx, ctx.causal.meta(c[1]), x))
     note_member(ctx, m, op)
-    att = dict(row["att"])
-    who = op.author.hex()
-    att[who] = [*att.get(who, []), [body["verdict"], version, op.seq, op.id]]
-    ctx.state.put(CONTRIBUTION, row["id"], {**row, "att": att})
+    key = row["id"] + op.author
+    att = ctx.state.get(ATTESTATION, key) or {
+        "c": m.community,
+        "contribution": row["id"],
+        "attester": op.author,
+        "entries": [],  # [verdict, version, seq, op id], in the attester's chain order
+    }
+    entry = [body["verdict"], version, op.seq, op.id]
+    ctx.state.put(ATTESTATION, key, {**att, "entries": [*att["entries"], entry]})
 
 
 HANDLERS = {

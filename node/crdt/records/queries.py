@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 from ..state import State
 from .common import (
+    ATTESTATION,
     COMMUNITY,
     CONTRIBUTION,
     MEMBER,
@@ -23,7 +24,7 @@ from .common import (
     member_key,
 )
 from .geo import decode, distance_m
-from .score import contribution_view
+from .score import attestation_index, contribution_view
 
 # A member given as 32 bytes, 64 hex characters or a member id (12D3KooW...). Annotated by name
 # so that the control API passes text through unchanged (it converts only "bytes" params).
@@ -362,6 +363,7 @@ def contributions(
     if com is None:
         return []
     ch = charter_in_clock(com, clock)
+    index = attestation_index(state, community)
     out = []
     for row in state.table(CONTRIBUTION).values():
         if row["c"] != community:
@@ -370,7 +372,7 @@ def contributions(
             continue
         if project is not None and row["project"] != project:
             continue
-        view = contribution_view(row, ch, clock)
+        view = contribution_view(row, ch, clock, index.get(row["id"], []))
         if view is not None:
             out.append(view)
     return sorted(out, key=lambda v: (v["fields"]["at"], v["id"]))
@@ -379,22 +381,22 @@ def contributions(
 def attestations(state: State, community: bytes) -> list[dict]:
     """Every attestation entry (including superseded ones, marked ``latest: False``)."""
     out = []
-    for row in state.table(CONTRIBUTION).values():
-        if row["c"] != community:
+    for att in state.table(ATTESTATION).values():
+        if att["c"] != community:
             continue
-        for who, entries in row["att"].items():
-            for i, (verdict, version, seq, op_id) in enumerate(entries):
-                out.append(
-                    {
-                        "id": op_id,
-                        "contribution": row["id"],
-                        "attester": bytes.fromhex(who),
-                        "verdict": verdict,
-                        "version": version,
-                        "seq": seq,
-                        "latest": i == len(entries) - 1,
-                    }
-                )
+        entries = att["entries"]
+        for i, (verdict, version, seq, op_id) in enumerate(entries):
+            out.append(
+                {
+                    "id": op_id,
+                    "contribution": att["contribution"],
+                    "attester": att["attester"],
+                    "verdict": verdict,
+                    "version": version,
+                    "seq": seq,
+                    "latest": i == len(entries) - 1,
+                }
+            )
     return sorted(out, key=lambda a: (a["contribution"], a["attester"], a["seq"]))
 
 

@@ -43,20 +43,30 @@ def check_body(kind: str, body: Mapping[str, Any], schema: Mapping[str, Field]) 
     return body
 
 
+_REQUIRED: dict[int, tuple[Mapping[str, Field], tuple[str, ...]]] = {}
+
+
+def _required(schema: Mapping[str, Field]) -> tuple[str, ...]:
+    """Required field names of a schema (schemas are module constants: cached by identity)."""
+    hit = _REQUIRED.get(id(schema))
+    if hit is None or hit[0] is not schema:
+        hit = _REQUIRED[id(schema)] = (schema, tuple(n for n, f in schema.items() if f.required))
+    return hit[1]
+
+
 def _problem(body: Any, schema: Mapping[str, Field]) -> str | None:
     if type(body) is not dict:
         return "must be a map"
-    for name in body:
-        if name not in schema:
+    for name, value in body.items():
+        spec = schema.get(name)
+        if spec is None:
             return f"unknown field {name!r}"
-    for name, spec in schema.items():
-        if name not in body:
-            if spec.required:
-                return f"missing field {name!r}"
-            continue
-        msg = spec.check(body[name])
+        msg = spec.check(value)
         if msg is not None:
             return f"field {name!r}: {msg}"
+    for name in _required(schema):
+        if name not in body:
+            return f"missing field {name!r}"
     return None
 
 

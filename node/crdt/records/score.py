@@ -28,7 +28,7 @@ from fractions import Fraction
 from math import isqrt
 
 from ..state import State
-from .common import COMMUNITY, CONTRIBUTION, DAY_MS, charter_in_clock
+from .common import ATTESTATION, COMMUNITY, CONTRIBUTION, DAY_MS, charter_in_clock
 
 SCALE_BITS = 62
 FRAC_BITS = 20
@@ -71,9 +71,21 @@ def _within(clock: Clock, author: bytes, seq: int) -> bool:
     return clock is None or clock.get(author, 0) >= seq
 
 
-def contribution_view(row: Mapping, charter: Mapping, clock: Clock = None) -> dict | None:
+def attestation_index(state: State, community: bytes) -> dict[bytes, list[dict]]:
+    """Attestation rows of a community grouped by contribution id (one pass)."""
+    index: dict[bytes, list[dict]] = {}
+    for att in state.table(ATTESTATION).values():
+        if att["c"] == community:
+            index.setdefault(att["contribution"], []).append(att)
+    return index
+
+
+def contribution_view(
+    row: Mapping, charter: Mapping, clock: Clock = None, attestations: list[dict] = ()
+) -> dict | None:
     """The contribution as seen in a cut: its fields, version, attestation counts and whether
-    it counts. ``None`` when the contribution itself is outside the cut."""
+    it counts. ``attestations``: its rows from ``attestation_index``. ``None`` when the
+    contribution itself is outside the cut."""
     contributor = row["contributor"]
     if not _within(clock, contributor, row["seq"]):
         return None
@@ -85,10 +97,10 @@ def contribution_view(row: Mapping, charter: Mapping, clock: Clock = None) -> di
             version += 1
             retracted = retracted or retract
     confirms = disputes = 0
-    for who, entries in row["att"].items():
+    for att in attestations:
         latest = None
-        attester = bytes.fromhex(who)
-        for entry in entries:  # chain order: the last one inside the cut wins
+        attester = att["attester"]
+        for entry in att["entries"]:  # chain order: the last one inside the cut wins
             if _within(clock, attester, entry[2]):
                 latest = entry
         if latest is not None and latest[1] == version:
@@ -125,10 +137,11 @@ def contribution_scores(
     charter = charter_in_clock(com, clock)
     half_life = charter["half_life_days"] * DAY_MS
     totals: dict[bytes, int] = {}
+    index = attestation_index(state, community)
     for row in state.table(CONTRIBUTION).values():
         if row["c"] != community:
             continue
-        view = contribution_view(row, charter, clock)
+        view = contribution_view(row, charter, clock, index.get(row["id"], []))
         if view is None or not view["counts"]:
             continue
         minutes = view["fields"].get("effort_minutes", 0)
