@@ -239,6 +239,15 @@ def contribute(nodes: list[Node]) -> None:
 def vote(nodes: list[Node]) -> dict:
     alice, bob, carol = nodes
     say("A contribution-weighted proposal: carol delegates to bob; bob and alice vote")
+    probe = subprocess.run(
+        [sys.executable, "-m", "cli.main", "proposal", "list", "--json"],
+        capture_output=True,
+        text=True,
+        env=alice.env(),
+        cwd=ROOT,
+    )
+    if probe.returncode == 7:  # the governance layer does not export its views yet
+        raise DemoError(f"cannot run the vote: {probe.stderr.strip()}")
     prop = alice.we(
         "proposal create 'Buy a second drill' --body 'Spend 80 EUR from the kitty on it' "
         f"--weight score --quorum 50% --threshold 1/2 --opens now --closes +{VOTE_SECONDS}s"

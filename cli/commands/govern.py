@@ -1,4 +1,18 @@
-"""Proposals, ballots, delegation, witness seals and tallies."""
+"""Proposals, ballots, delegation, witness seals and tallies.
+
+Writing (create, vote, delegate, undelegate, seal) publishes governance ops. Reading uses two
+control-API views that ``node.governance`` is expected to export (until it does, the commands
+that need them say "not available yet"):
+
+* ``proposals(state, community, now_ms)`` -> list of proposal dicts (latest version: id,
+  author, title, text, options, method, weights, quorum, threshold, opens, closes, witnesses,
+  topic), newest first;
+* ``proposal_tally(state, causal, proposal)`` -> the tally as plain data: status
+  ("provisional" | "final"), passed, winner, quorum_met, threshold_met, eligible,
+  participation, support, abstained, delegated (exact numbers as [num, den] or "num/den"),
+  totals {option: number}, voters [{member, weight, effective, choice}], counted
+  {member: seq}, seals [witness], needed_seals.
+"""
 
 from __future__ import annotations
 
@@ -302,7 +316,7 @@ def tally(proposal_id, community) -> None:
     b = o.backend()
     cid = pick_community(b, community)
     p = _pick(b, cid, proposal_id)
-    t = b.query("tally", proposal=p["id"])
+    t = b.query("proposal_tally", proposal=p["id"])
     who = names(b, cid) if not o.json else {}
     emit(o, t, lambda c, d: render_tally(c, p, d, who))
 
