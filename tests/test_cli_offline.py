@@ -180,3 +180,44 @@ def test_status_offline(node):
     assert r.json["daemon"] is False
     assert r.json["member_id"] == node["me"]["member_id"]
     assert "offline" in we(node["home"], "status").out
+
+
+def test_proposal_create_and_delegation_rules(node):
+    home = node["home"]
+    r = we(home, "--json", "proposal", "create", "Paint the shed", "--method", "single")
+    assert r.code == 2 and "needs options" in r.error["message"]
+    r = we(home, "--json", "proposal", "create", "Paint the shed", "--option", "red")
+    assert r.code == 2 and "fixed choices" in r.error["message"]
+    r = we(
+        home,
+        "--json",
+        "proposal",
+        "create",
+        "Paint the shed",
+        "--method",
+        "single",
+        "--option",
+        "red",
+        "--option",
+        "green",
+        "--weight",
+        "score",
+        "--cap",
+        "40%",
+        "--quorum",
+        "1/3",
+        "--closes",
+        "+2d",
+    )
+    assert r.code == 0, r.err
+    p = r.json
+    assert len(p["id"]) == 64
+    assert (p["quorum"], p["threshold"], p["weights"]) == (
+        [1, 3],
+        [1, 2],
+        {"base": "score", "cap": [2, 5]},
+    )
+    assert p["closes"] - p["opens"] >= 2 * 86400_000 - 5000
+    r = we(home, "--json", "delegate", node["me"]["member_id"][:16])
+    assert r.code == 4 and r.error["code"] == "self_delegation"
+    assert we(home, "--json", "undelegate").code == 0
