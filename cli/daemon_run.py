@@ -23,6 +23,20 @@ def run_daemon(o, listen: list[str], bootstrap: list[str]) -> None:
         from node.service import run as service_run
     except ImportError as exc:
         raise unavailable("the daemon (node.service)", str(exc)) from exc
-    # Open the key here first: a wrong passphrase is a clear error, not a daemon crash.
-    Identity.load(o.data_dir / "identity.json")
-    service_run(o.data_dir, listen=listen, bootstrap=bootstrap)
+    # Open the key here first (asking once for the passphrase if it is encrypted and
+    # WE_PASSPHRASE is unset): a wrong passphrase is a clear error, not a daemon crash.
+    passphrase = _passphrase(o.data_dir / "identity.json")
+    Identity.load(o.data_dir / "identity.json", passphrase)
+    service_run(o.data_dir, listen=listen, bootstrap=bootstrap, passphrase=passphrase)
+
+
+def _passphrase(path):
+    import json
+
+    from node.identity.keystore import PLAINTEXT, resolve_passphrase
+
+    try:
+        plaintext = json.loads(path.read_text()).get("protection") == PLAINTEXT
+    except (OSError, ValueError, AttributeError):
+        plaintext = False  # let Identity.load say what is wrong with the file
+    return None if plaintext else resolve_passphrase(path, None, confirm=False)

@@ -61,16 +61,8 @@ def unavailable(feature: str, detail: str = "") -> UserError:
 _KNOWN = {
     "Rejected": ("rejected", EXIT_DENIED, ""),
     "OpError": ("invalid_op", EXIT_ERROR, ""),
-    "WrongPassphraseError": (
-        "wrong_passphrase",
-        EXIT_AUTH,
-        "check the passphrase (or WE_PASSPHRASE) and try again",
-    ),
-    "PassphraseUnavailableError": (
-        "passphrase_required",
-        EXIT_AUTH,
-        "set WE_PASSPHRASE or run in a terminal to be asked",
-    ),
+    "WrongPassphraseError": ("wrong_passphrase", EXIT_AUTH, ""),
+    "PassphraseUnavailableError": ("passphrase_required", EXIT_AUTH, ""),
     "KeystoreNotFoundError": ("no_identity", EXIT_ERROR, "create your identity with `we init`"),
     "KeystoreExistsError": (
         "identity_exists",

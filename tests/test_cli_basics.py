@@ -78,6 +78,12 @@ def test_encrypted_key_needs_the_right_passphrase(tmp_path):
     r = we(home, "community", "create", "Tools", input="")
     assert r.code == 6
     assert "WE_PASSPHRASE" in r.err
+    # the daemon checks the key before it starts anything
+    r = we(home, "daemon", env={"WE_PASSPHRASE": "wrong"})
+    assert r.code == 6 and "wrong passphrase" in r.err
+    assert not (home / "control.sock").exists()
+    r = we(home, "--json", "community", "create", "Tools", env={"WE_PASSPHRASE": "correct horse"})
+    assert r.code == 0, r.err
 
 
 def test_bad_config_is_reported(tmp_path):
