@@ -44,7 +44,7 @@ class Membership(NamedTuple):
     admission was first observed at this op (then ``note_member`` records it)."""
 
     community: bytes
-    com: dict
+    com: dict | None  # None on the fast path (not needed there)
     row: dict
     fresh: bool
 
@@ -102,8 +102,9 @@ def require_member(op: Op, ctx: Context) -> Membership:
     """Raise ``Rejected("not_member")`` unless ``op``'s author is a member of its community
     in the op's causal past. Call ``note_member`` after accepting the op."""
     cid = op.community_id
-    com = community_row(ctx.state, cid)
     row = ctx.state.get(MEMBER, member_key(cid, op.author))
+    if row is None:
+        community_row(ctx.state, cid)  # unknown_community before not_member
     if row is None or row["join"] is None or row["join"] > op.seq:
         raise Rejected("not_member", "the author has not joined this community")
     if row["left"] is not None and row["left"] < op.seq:
@@ -116,7 +117,8 @@ def require_member(op: Op, ctx: Context) -> Membership:
                 raise Rejected("not_member", "the author was removed by a decision")
     since = row["since"]
     if since is not None and since <= op.seq:
-        return Membership(cid, com, row, False)
+        return Membership(cid, None, row, False)  # member rows exist only in known communities
+    com = community_row(ctx.state, cid)
     x = x or op_meta(op, ctx)
     need = vouches_needed(com, ctx, x)
     if need and com["amendments"]:
