@@ -7,10 +7,10 @@
 from __future__ import annotations
 
 from ..crdt.state import HandlerMap
-from .electorate import Electorate, from_records, static
+from .electorate import Electorate, from_records
 from .handlers import make_handlers
 from .tally import Tally, tally
 
 HANDLERS: HandlerMap = make_handlers(from_records())
 
-__all__ = ["HANDLERS", "Electorate", "Tally", "from_records", "make_handlers", "static", "tally"]
+__all__ = ["HANDLERS", "Electorate", "Tally", "from_records", "make_handlers", "tally"]

@@ -12,7 +12,7 @@ clock, author -> highest seq, of the proposal's causal past):
 
 :class:`Electorate` bundles them so tests and other embeddings can pass their own, and so
 the dependency on the records row layout is in this one file. ``from_records()`` builds the
-real one; see the spec for the row fields it reads.
+real one (``specs/governance.md`` §2 gives the membership rule it applies).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from fractions import Fraction
 
 from ..crdt.causal import CausalIndex, VectorClock
 from ..crdt.op import Op
-from ..crdt.state import Context, Rejected, State
+from ..crdt.state import Context, State
 
 Members = Callable[[State, CausalIndex, bytes, VectorClock], set[bytes]]
 Scores = Callable[[State, CausalIndex, bytes, VectorClock, int], Mapping[bytes, Fraction]]
@@ -37,36 +37,6 @@ class Electorate:
     scores: Scores
     witnesses: Witnesses
     require_member: Require
-
-
-def static(
-    admitted: Mapping[bytes, bytes],
-    scores: Mapping[bytes, Fraction] | None = None,
-    witnesses: list[bytes] | None = None,
-) -> Electorate:
-    """An electorate given as data: member -> id of the op that admitted it. A member is in a
-    cut when that op is. For tests, simulations and the benchmark (records not needed)."""
-
-    def members(state, causal, community, clock):
-        out = set()
-        for m, op_id in admitted.items():
-            meta = _meta(causal, op_id)
-            if meta is not None and clock.get(meta.author, 0) >= meta.seq:
-                out.add(m)
-        return out
-
-    def require(op, ctx):
-        op_id = admitted.get(op.author)
-        meta = _meta(ctx.causal, op_id) if op_id else None
-        if meta is None or not ctx.causal.in_past(meta, ctx.causal.meta(op.id)):
-            raise Rejected("not_member", "the author is not a member in the op's causal past")
-
-    return Electorate(
-        members=members,
-        scores=lambda state, causal, community, clock, now: dict(scores or {}),
-        witnesses=lambda state, community, clock: list(witnesses or []),
-        require_member=require,
-    )
 
 
 def _meta(causal: CausalIndex, op_id: bytes):
