@@ -1,0 +1,165 @@
+"""The embedding API: a whole node (identity, store, network) in your own trio program.
+
+    async with Node.open(data_dir, insecure_plaintext=True) as node:
+        cid = await node.create_community({"name": "Garden"})
+        op = await node.publish(cid, "offer.create", {...})
+        print(node.query("members", community=cid))
+        async for event in node.events():
+            ...
+
+``data_dir`` holds ``identity.json`` (the member key; created on first open, encrypted with
+``passphrase`` or ``WE_PASSPHRASE`` unless ``insecure_plaintext``), ``store.db`` (SQLite) and,
+for the daemon, ``control.sock``. The peer id on the network is the member id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from node.crdt.op import Op
+from node.identity import Identity
+from node.service.control import run_query
+from node.service.service import Event, Service
+
+KEY_FILE = "identity.json"
+STORE_FILE = "store.db"
+
+__all__ = ["Event", "Node"]
+
+
+class Node:
+    def __init__(self, data_dir: Path, identity: Identity, store: Any, service: Service):
+        self.data_dir, self.identity, self.store, self.service = data_dir, identity, store, service
+
+    @classmethod
+    @asynccontextmanager
+    async def open(
+        cls,
+        data_dir: str | Path,
+        *,
+        passphrase: str | bytes | None = None,
+        insecure_plaintext: bool = False,
+        listen: Iterable[str] = ("/ip4/127.0.0.1/tcp/0",),
+        bootstrap: Iterable[str] = (),
+        network: bool = True,
+        sync_interval: float = 10.0,
+        control_socket: bool = False,
+    ) -> AsyncIterator[Node]:
+        """Open (creating if needed) the node in ``data_dir`` and run it until the block ends.
+        ``network=False``: no host at all (offline use; the store is still fully usable).
+        ``control_socket=True``: also serve the JSON-RPC control API on ``control.sock``."""
+        from node.store import Store
+
+        data_dir = Path(data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        key_path = data_dir / KEY_FILE
+        if key_path.exists():
+            identity = Identity.load(key_path, passphrase)
+        else:
+            identity = Identity.create(key_path, passphrase, insecure_plaintext=insecure_plaintext)
+        store = Store.open(data_dir / STORE_FILE)
+        body_error: BaseException | None = None
+        try:
+            service = Service(
+                identity,
+                store,
+                listen=tuple(listen),
+                bootstrap=tuple(bootstrap),
+                data_dir=data_dir,
+                network=network,
+                sync_interval=sync_interval,
+            )
+            node = cls(data_dir, identity, store, service)
+            async with trio.open_nursery() as nursery:
+                await nursery.start(service.run)
+                if control_socket:
+                    from node.service.control import serve
+
+                    await nursery.start(serve, node, data_dir)
+                try:
+                    yield node
+                except BaseException as exc:  # re-raised below, not wrapped in a group
+                    body_error = exc
+                finally:
+                    nursery.cancel_scope.cancel()
+        finally:
+            store.close()
+        if body_error is not None:
+            raise body_error
+
+    # ---- identity -------------------------------------------------------------------------
+    @property
+    def member_id(self) -> str:
+        return self.identity.member_id
+
+    @property
+    def public_key(self) -> bytes:
+        return self.identity.public_key
+
+    @property
+    def listen_addrs(self) -> list[str]:
+        host = self.service.host
+        return host.listen_addrs if host is not None else []
+
+    # ---- writing --------------------------------------------------------------------------
+    async def create_community(self, charter: dict[str, Any]) -> bytes:
+        """Create a community (you are its founder); returns its id."""
+        op = self.store.create_community(self.identity.signing_key, charter)
+        await self.service.local_op(op)
+        return op.id
+
+    async def publish(
+        self, community: bytes, kind: str, body: dict[str, Any], deps: Iterable[bytes] = ()
+    ) -> Op:
+        """Sign, store (durably) and gossip one op. Raises ``Rejected`` if its rules refuse
+        it (nothing is stored then)."""
+        op = self.store.append(self.identity.signing_key, community, kind, body, deps=deps)
+        await self.service.local_op(op)
+        return op
+
+    async def follow(self, community: bytes) -> None:
+        """Replicate a community this node does not hold yet (e.g. after an invitation)."""
+        await self.service.follow(community)
+
+    # ---- network --------------------------------------------------------------------------
+    async def connect(self, multiaddr: str) -> str:
+        """Dial ``/ip4/.../tcp/N/p2p/<member id>``; returns the peer's member id. The address
+        is remembered and redialled with backoff when the connection drops."""
+        return await self.service.connect(multiaddr)
+
+    async def sync_now(self, community: bytes | None = None) -> list[dict]:
+        return await self.service.sync_now(community)
+
+    async def block(self, member_id: str) -> None:
+        await self.service.block(member_id)
+
+    def unblock(self, member_id: str) -> None:
+        self.service.unblock(member_id)
+
+    def status(self) -> dict:
+        return self.service.status()
+
+    def peers(self) -> list[dict]:
+        return self.service.peers()
+
+    # ---- reading --------------------------------------------------------------------------
+    def query(self, view: str, **args: Any) -> Any:
+        """A read-only view (a function of ``node.crdt.records.queries`` or governance), with
+        JSON-shaped results (bytes as hex) as the control API returns them."""
+        return run_query(self.store.state, view, args)
+
+    def events(self) -> AsyncIterator[Event]:
+        """Every change from the moment of this call on: ops applied (local or remote), forks,
+        peers, syncs. ``async for event in node.events(): ...``"""
+        return _iterate(self.service.subscribe())
+
+
+async def _iterate(recv: trio.MemoryReceiveChannel) -> AsyncIterator[Event]:
+    async with recv:
+        async for event in recv:
+            yield event

@@ -1,0 +1,99 @@
+"""Run a node as a foreground daemon until SIGINT/SIGTERM.
+
+On start it prints one line ``listening <multiaddr>`` per address and writes
+``<data_dir>/daemon.json`` ({"pid", "member_id", "listen_addrs", "control"}) so scripts and
+tests can find it; both go away on a clean stop. A signal cancels the root nursery: every task
+unwinds, the store is closed after the last write, no traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+import trio
+
+INFO_FILE = "daemon.json"
+
+
+async def main(
+    data_dir: Path,
+    *,
+    listen: Iterable[str] = ("/ip4/127.0.0.1/tcp/0",),
+    bootstrap: Iterable[str] = (),
+    passphrase: str | None = None,
+    insecure_plaintext: bool = False,
+    sync_interval: float = 10.0,
+) -> None:
+    from node.api import Node
+
+    data_dir = Path(data_dir)
+    info = data_dir / INFO_FILE
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+
+            async def stop_on_signal() -> None:
+                async for _ in signals:
+                    nursery.cancel_scope.cancel()
+                    return
+
+            nursery.start_soon(stop_on_signal)
+            try:
+                async with Node.open(
+                    data_dir,
+                    passphrase=passphrase,
+                    insecure_plaintext=insecure_plaintext,
+                    listen=tuple(listen) or ("/ip4/127.0.0.1/tcp/0",),
+                    bootstrap=tuple(bootstrap),
+                    sync_interval=sync_interval,
+                    control_socket=True,
+                ) as node:
+                    doc = {
+                        "pid": os.getpid(),
+                        "member_id": node.member_id,
+                        "listen_addrs": node.listen_addrs,
+                        "control": str(data_dir / "control.sock"),
+                    }
+                    info.write_text(json.dumps(doc) + "\n")
+                    for addr in node.listen_addrs:
+                        print(f"listening {addr}", flush=True)
+                    print(f"member {node.member_id}", flush=True)
+                    await trio.sleep_forever()
+            finally:
+                try:
+                    info.unlink()
+                except OSError:
+                    pass
+
+
+def run(
+    data_dir: str | Path,
+    *,
+    listen: Iterable[str] = (),
+    bootstrap: Iterable[str] = (),
+    passphrase: str | None = None,
+    insecure_plaintext: bool | None = None,
+    sync_interval: float = 10.0,
+) -> None:
+    """Blocking entry point (``we daemon``). Returns after a clean stop."""
+    if insecure_plaintext is None:
+        insecure_plaintext = os.environ.get("WE_INSECURE_PLAINTEXT") == "1"
+    trio.run(
+        lambda: main(
+            Path(data_dir),
+            listen=list(listen),
+            bootstrap=list(bootstrap),
+            passphrase=passphrase,
+            insecure_plaintext=insecure_plaintext,
+            sync_interval=sync_interval,
+        )
+    )
+    print("stopped", flush=True)
+
+
+if __name__ == "__main__":  # python -m node.service.daemon DATA_DIR [listen...]
+    run(sys.argv[1], listen=sys.argv[2:])

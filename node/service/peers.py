@@ -1,0 +1,124 @@
+"""Peer book: scores, bans, known addresses and reconnect backoff. Plain data, no I/O.
+
+Scores start at 0 and go down with misbehaviour; at or below ``BAN_SCORE`` a peer is
+disconnected and banned for ``BAN_SECONDS`` (its connections are dropped on sight, its
+streams refused). Honest network trouble (a reset stream, a dead connection) costs nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+BAN_SCORE = -100
+BAN_SECONDS = 600.0
+PENALTY = {
+    "invalid": 100,  # forged signature, broken chain, malformed frame: disconnect at once
+    "timeout": 25,  # opened a stream and went silent
+    "flood": 20,  # over its gossip budget
+    "other": 10,
+}
+BACKOFF_MIN, BACKOFF_MAX = 0.5, 60.0
+
+
+def penalty_for(reason: str) -> int:
+    if "timeout" in reason:
+        return PENALTY["timeout"]
+    if "flood" in reason:
+        return PENALTY["flood"]
+    if reason.startswith("gossip_") or reason in BLAME_INVALID or "SyncError" in reason:
+        return PENALTY["invalid"]
+    if "DecodeError" in reason or "malformed" in reason:
+        return PENALTY["invalid"]
+    return PENALTY["other"]
+
+
+BLAME_INVALID = {
+    "bad_signature",
+    "chain_broken",
+    "malformed",
+    "not_canonical",
+    "frame_too_large",
+    "empty_frame",
+    "unknown_message",
+    "bad_message",
+    "unexpected",
+    "unexpected_op",
+    "wrong_community",
+    "too_large",
+    "after_end",
+}
+
+
+@dataclass
+class Peer:
+    member_id: str
+    score: int = 0
+    banned_until: float = 0.0
+    connected: bool = False
+    last_seen: float | None = None
+    rtt_ms: int | None = None
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Dial:
+    addr: str
+    member_id: str
+    next_try: float = 0.0
+    backoff: float = BACKOFF_MIN
+    failures: int = 0
+
+
+class PeerBook:
+    def __init__(self, me: str):
+        self.me = me
+        self.peers: dict[str, Peer] = {}
+        self.dials: dict[str, Dial] = {}  # addr -> dial state
+        self.blocked: set[str] = set()  # administratively cut (tests: partitions)
+
+    def get(self, member_id: str) -> Peer:
+        p = self.peers.get(member_id)
+        if p is None:
+            p = self.peers[member_id] = Peer(member_id)
+        return p
+
+    def penalize(self, member_id: str, reason: str, now: float) -> bool:
+        """Score the peer down; True when it must be disconnected and banned now."""
+        p = self.get(member_id)
+        p.score -= penalty_for(reason)
+        p.reasons = (p.reasons + [reason])[-10:]
+        if p.score <= BAN_SCORE and p.banned_until <= now:
+            p.banned_until = now + BAN_SECONDS
+            return True
+        return False
+
+    def is_banned(self, member_id: str, now: float) -> bool:
+        if member_id in self.blocked:
+            return True
+        p = self.peers.get(member_id)
+        return p is not None and p.banned_until > now
+
+    def add_addr(self, addr: str) -> None:
+        if "/p2p/" not in addr:
+            return
+        member = addr.rsplit("/p2p/", 1)[1]
+        if member == self.me or addr in self.dials:
+            return
+        self.dials[addr] = Dial(addr, member)
+
+    def due(self, now: float, connected: set[str]) -> list[Dial]:
+        out = []
+        for d in self.dials.values():
+            if d.member_id in connected or self.is_banned(d.member_id, now):
+                continue
+            if d.next_try <= now:
+                out.append(d)
+        return out
+
+    def dial_failed(self, d: Dial, now: float) -> None:
+        d.failures += 1
+        d.next_try = now + d.backoff
+        d.backoff = min(d.backoff * 2, BACKOFF_MAX)
+
+    def dial_ok(self, d: Dial) -> None:
+        d.failures, d.backoff, d.next_try = 0, BACKOFF_MIN, 0.0

@@ -1,0 +1,478 @@
+"""The node service: host + store + gossip + sync, running inside one trio nursery.
+
+When sync runs (``/we/sync/1.0.0``, the path that guarantees convergence):
+- when a connection opens (the side with the smaller member id initiates, one session is enough
+  because a session moves ops both ways);
+- every ``sync_interval`` seconds with one random connected peer (which is also pinged with a
+  timeout: a silent partition is otherwise noticed only after minutes);
+- at once when gossip delivers an op whose ``prev``/``deps`` are missing (a gap);
+- when a fork is detected (so the proof reaches every peer quickly).
+
+Bad peers: every protocol violation is reported to the :class:`PeerBook`; at the ban score the
+peer is disconnected, blacklisted in pubsub, its streams refused and it is not redialled.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from node.crdt.op import Op
+from node.identity import member_id as member_id_of
+from node.identity import pubkey_from_member_id
+from node.protocol.sync import NOT_MEMBER, UNKNOWN_COMMUNITY, SyncError, SyncSession
+from node.protocol.syncnet import drive
+from node.protocol.wire import PROTOCOL_ID
+
+from .peers import PeerBook
+
+log = logging.getLogger("we.service")
+MAX_INBOUND_SESSIONS_PER_PEER = 4
+FOLLOW_FILE = "follow.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """What ``Node.events()`` yields. kind: "op" (an op was applied, locally or from a peer),
+    "fork" (a fork proof was stored), "peer_connected", "peer_disconnected", "synced"."""
+
+    kind: str
+    community: bytes | None = None
+    op_id: bytes | None = None
+    op_kind: str | None = None
+    peer: str | None = None
+
+
+@dataclass
+class SyncRecord:
+    ok: bool
+    at: float
+    ops_in: int = 0
+    ops_out: int = 0
+    reason: str = ""
+
+
+class StoreLog:
+    """The store seen through the sync protocol's LocalLog surface, reporting what changed."""
+
+    def __init__(self, store: Any, on_outcomes: Callable[[list[Op], list[Any]], None]):
+        self.store, self.on_outcomes = store, on_outcomes
+
+    def heights(self, community: bytes) -> dict[bytes, tuple[int, bytes]]:
+        return self.store.heights(community)
+
+    def ops_from(self, community: bytes, author: bytes, from_seq: int, limit: int) -> list[Op]:
+        return self.store.ops_from(community, author, from_seq, limit)
+
+    def ingest_range(self, ops: list[Op]) -> list[Any]:
+        outs = self.store.ingest_range(ops)
+        self.on_outcomes(ops, outs)
+        return outs
+
+    def fork_proofs(self, community: bytes) -> list[Any]:
+        return self.store.fork_proofs(community)
+
+    def add_fork_proof(self, proof: Any) -> None:
+        out = self.store.ingest_fork_proof(proof)
+        self.on_outcomes([proof.b], [out])
+
+
+class Service:
+    def __init__(
+        self,
+        identity: Any,
+        store: Any,
+        *,
+        listen: tuple[str, ...] | list[str] = ("/ip4/127.0.0.1/tcp/0",),
+        bootstrap: tuple[str, ...] | list[str] = (),
+        data_dir: Path | None = None,
+        network: bool = True,
+        sync_interval: float = 10.0,
+        gossip_rate: float = 8.0,
+    ):
+        self.identity, self.store, self.data_dir = identity, store, data_dir
+        self.member_id: str = identity.member_id
+        self.listen, self.network = list(listen), network
+        self.sync_interval, self.gossip_rate = sync_interval, gossip_rate
+        self.book = PeerBook(self.member_id)
+        for addr in bootstrap:
+            self.book.add_addr(addr)
+        self.followed: set[bytes] = set(store.communities()) | self._load_follow()
+        self.log = StoreLog(store, self._on_outcomes)
+        self.sync_records: dict[bytes, dict[str, SyncRecord]] = {}
+        self.host: Any = None  # node.protocol.host.Host once running (imports libp2p)
+        self.gossip: Any = None
+        self.nursery: trio.Nursery | None = None
+        self._subscribers: list[trio.MemorySendChannel] = []
+        self._running: set[tuple[bytes, str]] = set()
+        self._again: set[tuple[bytes, str]] = set()
+        self._inbound: dict[str, int] = {}
+
+    # ---- lifecycle ------------------------------------------------------------------------
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        if not self.network:
+            task_status.started()
+            await trio.sleep_forever()
+        from node.protocol.gossip import Gossip
+        from node.protocol.host import Host
+
+        self.host = Host(
+            self.identity.libp2p_keypair(), listen=self.listen, on_bad_peer=self.report_bad_peer
+        )
+        async with self.host.run(), trio.open_nursery() as nursery:
+            self.nursery = nursery
+            self.gossip = Gossip(self.host, nursery, self._on_gossip, rate=self.gossip_rate)
+            for c in sorted(self.followed):
+                await self.gossip.join(c)
+            self.host.set_handler(PROTOCOL_ID, self._serve_sync)
+            nursery.start_soon(self._connection_events)
+            nursery.start_soon(self._dialer)
+            nursery.start_soon(self._periodic_sync)
+            nursery.start_soon(self._address_scan)
+            task_status.started()
+            await trio.sleep_forever()
+
+    # ---- events ---------------------------------------------------------------------------
+    def subscribe(self, size: int = 4096) -> trio.MemoryReceiveChannel:
+        send, recv = trio.open_memory_channel(size)
+        self._subscribers.append(send)
+        return recv
+
+    def emit(self, event: Event) -> None:
+        for ch in list(self._subscribers):
+            try:
+                ch.send_nowait(event)
+            except trio.WouldBlock:
+                pass  # a slow reader loses events, never stalls the node
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                self._subscribers.remove(ch)
+
+    def _on_outcomes(self, ops: list[Op], outs: list[Any]) -> None:
+        new_fork = None
+        for op, out in zip(ops, outs, strict=False):
+            status = getattr(out, "status", "")
+            if status in ("applied", "void", "rejected"):
+                self.emit(Event("op", op.community_id, op.id, op.kind))
+            elif status == "fork":
+                new_fork = op.community_id
+                self.emit(Event("fork", op.community_id, op.id, op.kind))
+        if new_fork is not None and self.nursery is not None:
+            for peer in self.connected():
+                self.schedule_sync(new_fork, peer)
+
+    # ---- local writes ---------------------------------------------------------------------
+    async def local_op(self, op: Op) -> None:
+        c = op.community_id
+        if c not in self.followed:
+            await self.follow(c)
+        self.emit(Event("op", c, op.id, op.kind))
+        if self.gossip is not None:
+            self.gossip.publish(op)
+
+    async def follow(self, community: bytes) -> None:
+        if community in self.followed and (self.gossip is None or community in self.gossip.topics):
+            return
+        self.followed.add(community)
+        self._save_follow()
+        if self.gossip is not None:
+            await self.gossip.join(community)
+            for peer in self.connected():
+                self.schedule_sync(community, peer)
+
+    def _load_follow(self) -> set[bytes]:
+        if self.data_dir is None:
+            return set()
+        try:
+            return {bytes.fromhex(x) for x in json.loads((self.data_dir / FOLLOW_FILE).read_text())}
+        except (OSError, ValueError, TypeError):
+            return set()
+
+    def _save_follow(self) -> None:
+        if self.data_dir is not None:
+            path = self.data_dir / FOLLOW_FILE
+            path.write_text(json.dumps(sorted(c.hex() for c in self.followed)))
+
+    # ---- peers ----------------------------------------------------------------------------
+    def connected(self) -> list[str]:
+        if self.host is None:
+            return []
+        now = trio.current_time()
+        return [p for p in self.host.connected_peers() if not self.book.is_banned(p, now)]
+
+    async def connect(self, addr: str) -> str:
+        if self.host is None:
+            raise RuntimeError("the network is off (Node.open(..., network=False))")
+        self.book.add_addr(addr)
+        peer = await self.host.connect(addr)
+        return peer
+
+    def report_bad_peer(self, peer: str, reason: str) -> None:
+        if peer in ("?", self.member_id):
+            return
+        now = trio.current_time()
+        log.info("bad peer %s: %s", peer, reason)
+        if self.book.penalize(peer, reason, now) and self.nursery is not None:
+            self.nursery.start_soon(self._ban, peer)
+
+    async def _ban(self, peer: str) -> None:
+        from libp2p.peer.id import ID
+
+        try:
+            self.host.pubsub.add_to_blacklist(ID.from_base58(peer))
+        except Exception as exc:
+            log.debug("blacklist %s: %r", peer, exc)
+        await self.host.disconnect(peer)
+
+    async def block(self, peer: str) -> None:
+        """Cut this peer off until :meth:`unblock` (an administrative partition)."""
+        self.book.blocked.add(peer)
+        await self.host.disconnect(peer)
+
+    def unblock(self, peer: str) -> None:
+        self.book.blocked.discard(peer)
+
+    async def _connection_events(self) -> None:
+        async for kind, peer in self.host.events:
+            now = trio.current_time()
+            p = self.book.get(peer)
+            if kind == "connected":
+                if self.book.is_banned(peer, now):
+                    self.nursery.start_soon(self.host.disconnect, peer)
+                    continue
+                p.connected, p.last_seen = True, time.time()
+                self.emit(Event("peer_connected", peer=peer))
+                if self.member_id < peer:
+                    for c in sorted(self.followed):
+                        self.schedule_sync(c, peer)
+            else:
+                p.connected = peer in self.host.connected_peers()
+                if not p.connected:
+                    self.emit(Event("peer_disconnected", peer=peer))
+
+    async def _dialer(self) -> None:
+        while True:
+            now = trio.current_time()
+            connected = set(self.host.connected_peers())
+            for d in self.book.due(now, connected):
+                d.next_try = now + 3600  # in flight; _dial sets the real next time
+                self.nursery.start_soon(self._dial, d)
+            await trio.sleep(0.5)
+
+    async def _dial(self, d: Any) -> None:
+        try:
+            await self.host.connect(d.addr, timeout=10)
+            self.book.dial_ok(d)
+        except Exception:  # unreachable: back off
+            self.book.dial_failed(d, trio.current_time())
+
+    async def _address_scan(self) -> None:
+        """Addresses members announce in their profiles become dial targets."""
+        from node.crdt.records import queries
+
+        while True:
+            for c in sorted(self.followed):
+                try:
+                    for m in queries.members(self.store.state, c):
+                        for addr in ((m.get("profile") or {}).get("addrs") or [])[:8]:
+                            if isinstance(addr, str):
+                                self.book.add_addr(addr)
+                except Exception as exc:
+                    log.debug("address scan: %r", exc)
+            await trio.sleep(5)
+
+    # ---- sync -----------------------------------------------------------------------------
+    def access(self, community: bytes, peer_key: bytes) -> str | None:
+        """None when ``peer_key`` may sync ``community`` with us, else a refusal reason."""
+        if community not in self.followed:
+            return UNKNOWN_COMMUNITY
+        try:
+            from node.crdt.records import queries
+
+            charter = queries.charter(self.store.state, community) or {}
+            if charter.get("visibility", "public") != "members":
+                return None
+            for m in queries.members(self.store.state, community):
+                if m["member"] == peer_key and m["status"] == "member":
+                    return None
+        except Exception as exc:
+            log.info("access check failed: %r", exc)
+        return NOT_MEMBER
+
+    def schedule_sync(self, community: bytes, peer: str) -> None:
+        if self.nursery is not None:
+            self.nursery.start_soon(self.sync_with, peer, community)
+
+    async def sync_with(self, peer: str, community: bytes) -> SyncRecord | None:
+        key = (community, peer)
+        if key in self._running:
+            self._again.add(key)
+            return None
+        try:
+            peer_key = pubkey_from_member_id(peer)
+        except Exception:
+            return None
+        if self.access(community, peer_key) is not None:
+            return None
+        self._running.add(key)
+        record = SyncRecord(False, time.time())
+        try:
+            stream = await self.host.open_stream(peer, PROTOCOL_ID)
+            session = SyncSession(self.log, peer=peer_key, community=community)
+            await drive(stream, session)
+            st = session.stats
+            ok = session.state == "done"
+            record = SyncRecord(ok, time.time(), st.ops_in, st.ops_out, session.refusal or "")
+        except SyncError as exc:
+            record.reason = exc.reason
+            if exc.blame:
+                self.report_bad_peer(peer, exc.reason)
+        except Exception as exc:  # the peer went away, the stream timed out
+            record.reason = type(exc).__name__
+        finally:
+            self._running.discard(key)
+        self.sync_records.setdefault(community, {})[peer] = record
+        if record.ok:
+            self.emit(Event("synced", community, peer=peer))
+        if key in self._again:
+            self._again.discard(key)
+            self.schedule_sync(community, peer)
+        return record
+
+    async def _serve_sync(self, stream: Any, peer: str) -> None:
+        now = trio.current_time()
+        if self.book.is_banned(peer, now) or self._inbound.get(peer, 0) >= (
+            MAX_INBOUND_SESSIONS_PER_PEER
+        ):
+            if not self.book.is_banned(peer, now):
+                self.report_bad_peer(peer, "flood: too many sync streams")
+            await stream.reset()
+            return
+        self._inbound[peer] = self._inbound.get(peer, 0) + 1
+        try:
+            peer_key = pubkey_from_member_id(peer)
+            session = SyncSession(self.log, peer=peer_key, access=self.access)
+            try:
+                await drive(stream, session)
+            except SyncError as exc:
+                if exc.blame:
+                    self.report_bad_peer(peer, exc.reason)
+                return
+            if session.community is not None and session.state == "done":
+                st = session.stats
+                rec = SyncRecord(True, time.time(), st.ops_in, st.ops_out)
+                self.sync_records.setdefault(session.community, {})[peer] = rec
+                self.emit(Event("synced", session.community, peer=peer))
+        finally:
+            self._inbound[peer] -= 1
+
+    async def sync_now(self, community: bytes | None = None) -> list[dict]:
+        out = []
+        for c in [community] if community else sorted(self.followed):
+            for peer in self.connected():
+                rec = await self.sync_with(peer, c)
+                if rec is not None:
+                    out.append(
+                        {
+                            "community": c,
+                            "member_id": peer,
+                            "ok": rec.ok,
+                            "ops_in": rec.ops_in,
+                            "ops_out": rec.ops_out,
+                            "reason": rec.reason,
+                        }
+                    )
+        return out
+
+    async def _periodic_sync(self) -> None:
+        while True:
+            await trio.sleep(self.sync_interval * random.uniform(0.75, 1.25))
+            peers = self.connected()
+            if not peers:
+                continue
+            peer = random.choice(peers)
+            rtt = await self.host.ping(peer, timeout=5)
+            self.book.get(peer).rtt_ms = rtt
+            if rtt is None:  # silent partition: drop the connection, the dialer retries
+                await self.host.disconnect(peer)
+                continue
+            self.book.get(peer).last_seen = time.time()
+            for c in sorted(self.followed):
+                self.schedule_sync(c, peer)
+
+    def _on_gossip(self, peer: str, ops: list[Op]) -> None:
+        c = ops[0].community_id
+        if c not in self.followed:
+            return
+        outs = self.store.ingest(ops)
+        self._on_outcomes(ops, outs)
+        if any(getattr(o, "status", "") == "pending" for o in outs):
+            connected = self.connected()
+            target = (
+                peer if peer in connected else (random.choice(connected) if connected else None)
+            )
+            if target is not None:
+                self.schedule_sync(c, target)
+
+    # ---- status ---------------------------------------------------------------------------
+    def status(self) -> dict:
+        from node.crdt.records import queries
+
+        connected = set(self.connected())
+        comms = []
+        for c in sorted(self.followed):
+            hs = self.store.heights(c)
+            recs = self.sync_records.get(c, {})
+            synced = sorted(p for p, r in recs.items() if r.ok and p in connected)
+            try:
+                name = (queries.charter(self.store.state, c) or {}).get("name")
+            except Exception:
+                name = None
+            comms.append(
+                {
+                    "id": c,
+                    "name": name,
+                    "ops": sum(seq for seq, _ in hs.values()),
+                    "authors": len(hs),
+                    "in_sync_with": len(synced),
+                    "peers_synced": synced,
+                    "last_sync_ms": max((int(r.at * 1000) for r in recs.values()), default=None),
+                    "fork_proofs": len(self.store.fork_proofs(c)),
+                }
+            )
+        return {
+            "member_id": self.member_id,
+            "public_key": self.identity.public_key,
+            "listen_addrs": self.host.listen_addrs if self.host else [],
+            "network": self.network,
+            "peers": sorted(connected),
+            "communities": comms,
+        }
+
+    def peers(self) -> list[dict]:
+        connected = set(self.connected())
+        out = []
+        for p in sorted(self.book.peers.values(), key=lambda p: p.member_id):
+            addrs = [d.addr for d in self.book.dials.values() if d.member_id == p.member_id]
+            out.append(
+                {
+                    "member_id": p.member_id,
+                    "connected": p.member_id in connected,
+                    "score": p.score,
+                    "addrs": addrs,
+                    "rtt_ms": p.rtt_ms,
+                    "last_seen_ms": None if p.last_seen is None else int(p.last_seen * 1000),
+                }
+            )
+        return out
+
+
+def member_id_for(pubkey: bytes) -> str:
+    return member_id_of(pubkey)
