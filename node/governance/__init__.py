@@ -10,7 +10,18 @@ from ..crdt.state import HandlerMap
 from .electorate import Electorate, from_records
 from .handlers import make_handlers
 from .tally import Tally, tally
+from .views import proposal_tally, proposals, seal_bodies
 
 HANDLERS: HandlerMap = make_handlers(from_records())
 
-__all__ = ["HANDLERS", "Electorate", "Tally", "from_records", "make_handlers", "tally"]
+__all__ = [
+    "HANDLERS",
+    "Electorate",
+    "Tally",
+    "from_records",
+    "make_handlers",
+    "proposal_tally",
+    "proposals",
+    "seal_bodies",
+    "tally",
+]

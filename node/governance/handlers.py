@@ -3,7 +3,7 @@ raises ``Rejected`` before writing anything, so state is a pure function of the 
 
 State written here (plain CBOR values):
 
-* ``gov.proposal[proposal_id]`` = {community, author, versions: [{id, seq, body}]}
+* ``gov.proposal[proposal_id]`` = {community, author, ts, versions: [{id, seq, body}]}
 * ``gov.ballot[proposal_id + voter]`` = [{id, seq, ts, choice}] (every ballot, chain order)
 * ``gov.delegation[community + member]`` = [{seq, topic, delegate | None}] (None: revoked)
 * ``gov.seal[proposal_id + witness]`` = {heads: [[author, seq]], final: {id, seq, ts} | None}
@@ -53,6 +53,7 @@ def make_handlers(electorate: Electorate) -> HandlerMap:
             {
                 "community": op.community_id,
                 "author": op.author,
+                "ts": op.ts,
                 "versions": [{"id": op.id, "seq": op.seq, "body": dict(op.body)}],
             },
         )
