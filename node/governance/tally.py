@@ -43,6 +43,7 @@ class Tally:
     weights: dict[bytes, Fraction]
     flow: Flow
     counted: dict[bytes, int]  # voter -> seq of the ballot that counted
+    choices: dict[bytes, object]  # voter -> the choice of that ballot
     ignored: dict[str, list[bytes]] = field(default_factory=dict)  # reason -> members
     equivocators: list[bytes] = field(default_factory=list)
     seals: list[bytes] = field(default_factory=list)  # witnesses whose seal counts
@@ -120,6 +121,7 @@ def tally(
         weights,
         flow,
         counted,
+        choices,
         {k: sorted(set(v)) for k, v in ignored.items() if v},
         sorted(void),
         sorted(coverage),

@@ -64,6 +64,7 @@ def tally_plain(t: Tally) -> dict:
             "weight": num(t.weights.get(m, 0)),
             "effective": num(flow.effective.get(m, 0)),
             "seq": seq,
+            "choice": t.choices[m],
         }
         for m, seq in sorted(t.counted.items())
     ]
