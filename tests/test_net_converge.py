@@ -1,0 +1,130 @@
+"""Multi-node convergence over real libp2p hosts on 127.0.0.1."""
+
+from __future__ import annotations
+
+import nacl.signing
+import trio
+
+from node import Node
+from node.crdt.op import NO_COMMUNITY, sign_op
+from tests.net_helpers import mesh, nodes, op_ids, snapshot, wait_until
+
+
+async def _write(node, cid, n, tag, join=True):
+    if join:
+        await node.publish(cid, "member.join", {})
+    for i in range(n):
+        await node.publish(cid, "profile.set", {"display_name": f"{tag}{i}"})
+        await trio.sleep(0)
+
+
+def _converged(ns, cid, expected=None) -> bool:
+    ids = [op_ids(x, cid) for x in ns]
+    if expected is not None and len(ids[0]) != expected:
+        return False
+    return all(i == ids[0] for i in ids)
+
+
+async def _converge_after_concurrent_writes(tmp_path, n):
+    async with nodes(tmp_path, n, sync_interval=1.0) as ns:
+        cid = await ns[0].create_community({"name": "co-op"})
+        for x in ns[1:]:
+            await x.follow(cid)
+        await mesh(ns)
+        await wait_until(lambda: _converged(ns, cid, 1))
+        async with trio.open_nursery() as nursery:
+            for i, x in enumerate(ns):
+                nursery.start_soon(_write, x, cid, 15, f"n{i}-", i > 0)
+        await wait_until(lambda: _converged(ns, cid, n * 16), timeout=60)
+        snaps = [snapshot(x) for x in ns]
+        assert all(s == snaps[0] for s in snaps)
+        members = ns[0].query("members", community=cid.hex())
+        assert sum(m["status"] == "member" for m in members) == n
+
+
+async def test_two_nodes_converge(tmp_path):
+    await _converge_after_concurrent_writes(tmp_path, 2)
+
+
+async def test_five_nodes_converge(tmp_path):
+    await _converge_after_concurrent_writes(tmp_path, 5)
+
+
+async def test_partition_then_heal(tmp_path):
+    async with nodes(tmp_path, 4, sync_interval=1.0) as ns:
+        a, b, c, d = ns
+        cid = await a.create_community({"name": "split"})
+        for x in ns[1:]:
+            await x.follow(cid)
+        await mesh(ns)
+        await wait_until(lambda: _converged(ns, cid, 1))
+        for x in (a, b):  # cut every link between {a, b} and {c, d}
+            for y in (c, d):
+                await x.block(y.member_id)
+                await y.block(x.member_id)
+        await wait_until(lambda: set(a.status()["peers"]) == {b.member_id})
+        async with trio.open_nursery() as nursery:
+            for i, x in enumerate(ns):
+                nursery.start_soon(_write, x, cid, 10, f"p{i}-", i > 0)
+        await wait_until(lambda: _converged([a, b], cid, 2 * 11) and _converged([c, d], cid, 23))
+        assert op_ids(a, cid) != op_ids(c, cid)  # the sides really were apart
+        for x in (a, b):
+            for y in (c, d):
+                x.unblock(y.member_id)
+                y.unblock(x.member_id)
+        await wait_until(lambda: _converged(ns, cid, 4 * 11), timeout=60)
+        snaps = [snapshot(x) for x in ns]
+        assert all(s == snaps[0] for s in snaps)
+
+
+async def test_killed_node_restarts_and_catches_up(tmp_path):
+    async with Node.open(tmp_path / "a", insecure_plaintext=True, sync_interval=1.0) as a:
+        cid = await a.create_community({"name": "restart"})
+        async with Node.open(tmp_path / "b", insecure_plaintext=True, sync_interval=1.0) as b:
+            await b.follow(cid)
+            await b.connect(a.listen_addrs[0])
+            await _write(b, cid, 5, "b")
+            await wait_until(lambda: _converged([a, b], cid, 7))
+        # b is gone; a keeps writing
+        await _write(a, cid, 20, "a", join=False)
+        async with Node.open(tmp_path / "b", sync_interval=1.0) as b2:
+            assert len(op_ids(b2, cid)) == 7  # what it had survived the stop
+            await b2.connect(a.listen_addrs[0])
+            await wait_until(lambda: _converged([a, b2], cid, 27))
+            assert snapshot(a) == snapshot(b2)
+
+
+async def test_late_joiner_catches_up_10000_ops(tmp_path):
+    key = nacl.signing.SigningKey(b"\x07" * 32)
+    g = sign_op(
+        key,
+        community=NO_COMMUNITY,
+        seq=1,
+        prev=None,
+        lamport=1,
+        ts=0,
+        kind="community.create",
+        body={"name": "big"},
+    )
+    ops = [g]
+    for i in range(2, 10_001):
+        ops.append(
+            sign_op(
+                key,
+                community=g.id,
+                seq=i,
+                prev=ops[-1].id,
+                lamport=i,
+                ts=i,
+                kind="profile.set",
+                body={"display_name": f"v{i}"},
+            )
+        )
+    async with nodes(tmp_path, 2, sync_interval=5.0) as (a, late):
+        outs = a.store.ingest_range(ops)
+        assert {o.status for o in outs} == {"applied"}
+        await a.follow(g.id)
+        await late.follow(g.id)
+        await late.connect(a.listen_addrs[0])
+        await wait_until(lambda: len(op_ids(late, g.id)) == 10_000, timeout=90)
+        assert snapshot(late) == snapshot(a)
