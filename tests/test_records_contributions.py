@@ -1,7 +1,10 @@
 """Projects, contributions, attestations and the exact contribution score."""
 
+from decimal import Decimal, localcontext
 from fractions import Fraction
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_records_support import DAY, PUB, T0, World, compose_on, view_without
 
 from node.crdt.records import contribution_scores, contributions_of, projects_of
@@ -178,3 +181,17 @@ def test_attestation_that_did_not_see_a_correction_attests_the_old_version():
     attest(w, 3, c)  # sees the correction
     view = contributions_of(w.state, w.community)[0]
     assert (view["confirmations"], view["counts"]) == (1, True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 40 * 10 * DAY), st.integers(1, 1000))
+def test_decay_matches_high_precision_reference(age, half_life_days):
+    """The fixed-point decay stays within the spec's stated error of 2^(-age/H): it may
+    overestimate by the age quantisation (factor 2^(2^-20)) and lose < 21 * 2^-62."""
+    h = half_life_days * DAY
+    with localcontext() as ctx:
+        ctx.prec = 60
+        exact = Decimal(2) ** (-Decimal(age) / Decimal(h))
+        got = Decimal(decay_fixed(age, h)) / Decimal(2**62)
+        assert got <= exact * (Decimal(2) ** (Decimal(1) / Decimal(2**20))) + Decimal(10) ** -30
+        assert got >= exact - Decimal(21) / Decimal(2**62)
