@@ -1,0 +1,119 @@
+"""The daemon as a real subprocess: control socket (0600, JSON-RPC), peers, clean SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def start(data_dir: Path) -> subprocess.Popen:
+    env = {**os.environ, "WE_INSECURE_PLAINTEXT": "1", "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "node.service.daemon", str(data_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=ROOT,
+    )
+
+
+def wait_ready(proc: subprocess.Popen, data_dir: Path) -> dict:
+    info = data_dir / "daemon.json"
+    for _ in range(600):
+        if info.exists() and (data_dir / "control.sock").exists():
+            return json.loads(info.read_text())
+        if proc.poll() is not None:
+            raise AssertionError(proc.stderr.read().decode())
+        time.sleep(0.05)
+    raise AssertionError("daemon did not start")
+
+
+class Rpc:
+    def __init__(self, path: Path):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(30)
+        self.sock.connect(str(path))
+        self.file = self.sock.makefile("rwb")
+        self.n = 0
+
+    def raw(self, line: bytes) -> dict:
+        self.file.write(line + b"\n")
+        self.file.flush()
+        return json.loads(self.file.readline())
+
+    def call(self, method: str, **params):
+        self.n += 1
+        req = {"jsonrpc": "2.0", "id": self.n, "method": method, "params": params}
+        resp = self.raw(json.dumps(req).encode())
+        assert resp["id"] == self.n
+        return resp
+
+    def close(self):
+        self.file.close()
+        self.sock.close()
+
+
+@pytest.fixture
+def two_daemons(tmp_path):
+    procs = []
+    try:
+        dirs = [tmp_path / "d0", tmp_path / "d1"]
+        for d in dirs:
+            d.mkdir()
+            procs.append(start(d))
+        infos = [wait_ready(p, d) for p, d in zip(procs, dirs, strict=True)]
+        yield procs, dirs, infos
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+def test_control_api_and_clean_sigterm(two_daemons):
+    procs, dirs, infos = two_daemons
+    sock = dirs[0] / "control.sock"
+    assert stat.S_IMODE(sock.stat().st_mode) == 0o600
+    a, b = Rpc(sock), Rpc(dirs[1] / "control.sock")
+    st = a.call("status")["result"]
+    assert st["member_id"] == infos[0]["member_id"] and st["peers"] == []
+    cid = a.call("create_community", charter={"name": "Daemon club"})["result"]["community"]
+    pub = a.call("publish", community=cid, kind="profile.set", body={"display_name": "A"})
+    assert pub["result"]["seq"] == 2
+    bad = a.call("publish", community=cid, kind="nope.x", body={})
+    assert bad["error"]["data"]["reason"] == "unknown_kind"
+    assert a.call("nope")["error"]["code"] == -32601
+    assert a.raw(b"{not json")["error"]["code"] == -32700
+    assert b.call("follow", community=cid)["result"] == {"community": cid}
+    peer = b.call("connect", addr=infos[0]["listen_addrs"][0])["result"]["member_id"]
+    assert peer == infos[0]["member_id"]
+    for _ in range(200):
+        got = b.call("query", view="profile", args={"community": cid, "member": st["public_key"]})
+        if got["result"]:
+            break
+        time.sleep(0.05)
+    assert got["result"]["display_name"] == "A"
+    assert [p["member_id"] for p in b.call("peers")["result"]] == [infos[0]["member_id"]]
+    comm = b.call("status")["result"]["communities"][0]
+    assert comm["id"] == cid and comm["ops"] == 2
+    a.close()
+    b.close()
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+    for p, d in zip(procs, dirs, strict=True):
+        out, err = p.communicate(timeout=15)
+        assert p.returncode == 0, err.decode()
+        assert b"Traceback" not in err
+        assert out.decode().strip().endswith("stopped")
+        assert not (d / "control.sock").exists() and not (d / "daemon.json").exists()
