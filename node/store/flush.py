@@ -111,7 +111,10 @@ def _rewrite_state(db, replica, chains) -> None:
             "UPDATE ops SET status = 'void', reason = 'author forked' WHERE chain = ? AND seq >= ?",
             (chains.ensure(proof.community, proof.author), proof.seq),
         )
+    rows = []
+    for oid, reason in replica.rejections.items():
+        meta = replica.metas[oid]
+        rows.append((reason, chains.ensure(meta.community, meta.author), meta.seq))
     db.executemany(
-        "UPDATE ops SET status = 'rejected', reason = ? WHERE id = ?",
-        [(reason, oid) for oid, reason in replica.rejections.items()],
+        "UPDATE ops SET status = 'rejected', reason = ? WHERE chain = ? AND seq = ?", rows
     )

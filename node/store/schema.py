@@ -17,6 +17,10 @@ SCHEMA_VERSION = 1
 # is the OpMeta the replica needs at open, so opening never decodes or replays the ops.
 # ``status`` is applied | rejected | void (invalid ops are never stored).
 # The rowid is the order ops entered the log, which is a causal order.
+# There is deliberately no index on ``id``: ids are random, so such an index gets pages dirtied
+# all over the file by every batch (it doubled the cost of writing an op, and grows with the
+# store). The replica holds every logged op's (community, author, seq) in memory, so an op is
+# found by id through the (chain, seq) index instead.
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
@@ -29,7 +33,7 @@ CREATE TABLE IF NOT EXISTS chains (
     UNIQUE (community, author)
 );
 CREATE TABLE IF NOT EXISTS ops (
-    id BLOB NOT NULL UNIQUE,
+    id BLOB NOT NULL,
     chain INTEGER NOT NULL,
     seq INTEGER NOT NULL,
     lamport INTEGER NOT NULL,

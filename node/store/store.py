@@ -281,8 +281,19 @@ class Store:
         )
         return [raw for (raw,) in rows]
 
+    def _position(self, oid: bytes) -> tuple[int, int] | None:
+        """(chain, seq) of a logged op, from the replica's in-memory metadata."""
+        meta = self.replica.metas.get(oid)
+        if meta is None:
+            return None
+        chain = self.chains.get(meta.community, meta.author)
+        return None if chain is None else (chain, meta.seq)
+
     def get_raw(self, oid: bytes) -> bytes | None:
-        row = self._db.execute("SELECT raw FROM ops WHERE id = ?", (oid,)).fetchone()
+        where = self._position(oid)
+        if where is None:
+            return None
+        row = self._db.execute("SELECT raw FROM ops WHERE chain = ? AND seq = ?", where).fetchone()
         return row[0] if row else None
 
     def get_op(self, oid: bytes) -> Op | None:
@@ -292,9 +303,13 @@ class Store:
 
     def status(self, oid: bytes) -> tuple[str, str] | None:
         """(status, reason) of an op this store holds: applied, rejected, void or pending."""
-        row = self._db.execute("SELECT status, reason FROM ops WHERE id = ?", (oid,)).fetchone()
-        if row is not None:
-            return row[0], row[1]
+        where = self._position(oid)
+        if where is not None:
+            row = self._db.execute(
+                "SELECT status, reason FROM ops WHERE chain = ? AND seq = ?", where
+            ).fetchone()
+            if row is not None:
+                return row[0], row[1]
         if self.replica.has(oid):
             return "pending", ""
         return None
