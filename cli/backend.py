@@ -101,41 +101,46 @@ def require_identity(data_dir: Path) -> None:
         )
 
 
-def daemon_pid(data_dir: Path) -> int | None:
-    """The pid in ``daemon.json`` if that process is alive (the daemon may still be starting)."""
-    import os
+LOCK_NAME = "node.lock"
 
+
+def try_lock(data_dir: Path):
+    """An exclusive lock on the data dir, or None if another process (a daemon) holds it.
+    `we daemon` holds it for its whole life, an offline command while it runs, so the store
+    is never written by two processes (the daemon would not see the other's ops)."""
+    import fcntl
+
+    f = open(data_dir / LOCK_NAME, "a+")  # noqa: SIM115  (held open as the lock)
     try:
-        pid = int(json.loads((data_dir / "daemon.json").read_text())["pid"])
-        os.kill(pid, 0)
-        return pid
-    except (OSError, ValueError, KeyError, TypeError):
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
         return None
+    return f
 
 
 def open_backend(data_dir: Path, *, require_daemon: bool = False, wait: float = 10.0) -> Backend:
-    require_identity(data_dir)
-    if daemon_answers(data_dir):
-        return DaemonBackend(data_dir)
-    if daemon_pid(data_dir) is not None:
-        # A daemon process owns this store but its socket is not up yet: never write the
-        # store behind its back (it would not see the op), wait for the socket instead.
-        import time
+    import time
 
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            time.sleep(0.2)
-            if daemon_answers(data_dir):
-                return DaemonBackend(data_dir)
-        raise UserError(
-            f"the daemon for {data_dir} is running but does not answer on its control socket",
-            hint="wait a moment and retry, or restart the daemon",
-            code="daemon_not_answering",
-            exit_code=EXIT_DAEMON,
-        )
-    if require_daemon:
-        raise daemon_down(str(data_dir))
-    return LocalBackend(data_dir)
+    require_identity(data_dir)
+    deadline = time.monotonic() + wait
+    while True:
+        if daemon_answers(data_dir):
+            return DaemonBackend(data_dir)
+        if require_daemon:
+            raise daemon_down(str(data_dir))
+        lock = try_lock(data_dir)
+        if lock is not None:
+            return LocalBackend(data_dir, lock)
+        # a daemon is starting (holds the lock, socket not up yet): wait for its socket
+        if time.monotonic() > deadline:
+            raise UserError(
+                f"another `we` process holds {data_dir} but its daemon does not answer",
+                hint="wait a moment and retry, or stop that process",
+                code="daemon_not_answering",
+                exit_code=EXIT_DAEMON,
+            )
+        time.sleep(0.2)
 
 
 class DaemonBackend(Backend):
@@ -197,8 +202,9 @@ class LocalBackend(Backend):
 
     kind = "local"
 
-    def __init__(self, data_dir: Path):
+    def __init__(self, data_dir: Path, lock=None):
         super().__init__(data_dir)
+        self._lock = lock
         self._thread: threading.Thread | None = None
         self._token = None
         self._node = None
@@ -252,6 +258,9 @@ class LocalBackend(Backend):
             trio.from_thread.run_sync(self._stop.set, trio_token=self._token)
             self._thread.join()
             self._node = None
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
         if self._error is not None and not isinstance(self._error, Exception):
             raise self._error
 

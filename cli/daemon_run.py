@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .backend import daemon_answers, require_identity
+from .backend import daemon_answers, require_identity, try_lock
 from .config import load_config
 from .errors import UserError, unavailable
 
@@ -16,6 +16,7 @@ def run_daemon(o, listen: list[str], bootstrap: list[str]) -> None:
             hint="stop it first (Ctrl-C in its terminal), or use another --data-dir",
             code="daemon_running",
         )
+    lock = _wait_lock(o.data_dir)  # held until the daemon exits (see backend.try_lock)
     listen = listen or cfg.listen
     bootstrap = list(dict.fromkeys([*cfg.bootstrap, *bootstrap]))
     try:
@@ -27,7 +28,25 @@ def run_daemon(o, listen: list[str], bootstrap: list[str]) -> None:
     # WE_PASSPHRASE is unset): a wrong passphrase is a clear error, not a daemon crash.
     passphrase = _passphrase(o.data_dir / "identity.json")
     Identity.load(o.data_dir / "identity.json", passphrase)
-    service_run(o.data_dir, listen=listen, bootstrap=bootstrap, passphrase=passphrase)
+    try:
+        service_run(o.data_dir, listen=listen, bootstrap=bootstrap, passphrase=passphrase)
+    finally:
+        lock.close()
+
+
+def _wait_lock(data_dir, wait: float = 10.0):
+    import time
+
+    deadline = time.monotonic() + wait
+    while (lock := try_lock(data_dir)) is None:
+        if time.monotonic() > deadline:
+            raise UserError(
+                f"another `we` process is using {data_dir}",
+                hint="is a daemon already running for it? (`we status`)",
+                code="data_dir_busy",
+            )
+        time.sleep(0.2)
+    return lock
 
 
 def _passphrase(path):

@@ -110,3 +110,10 @@ def test_same_answer_with_and_without_daemon(pair):
     assert json_of(bob, "offer", "list", "--status", "any") == with_daemon
     assert json_of(bob, "member", "list") == members
     d.start()
+
+
+def test_second_daemon_on_the_same_data_dir_is_refused(pair):
+    r = we(pair["alice"], "--json", "daemon")
+    assert r.code == 1
+    assert r.error["code"] == "daemon_running"
+    assert "already running" in r.error["message"]
