@@ -250,3 +250,43 @@ def test_fork_detected_persisted_and_voids(tmp_path):
     with Store.open(tmp_path / "other.db", HANDLERS) as s:
         assert s.ingest_fork_proof(proofs[0].encode()).status == "fork"
         assert s.ingest_fork_proof(b"junk").status == "invalid"
+
+
+def test_pending_ops_survive_reopen_and_are_released_later(tmp_path):
+    path = tmp_path / "n.db"
+    ops = remote_ops(3)
+    genesis, rest = ops[0], ops[1:]
+    with Store.open(path, HANDLERS) as s:
+        out = s.ingest([op.raw for op in rest])
+        assert {o.status for o in out} == {"pending"}
+        assert s.pending_count() == len(rest) and s.get_op(rest[0].id) is None
+    assert table_counts(path)["pending"] == len(rest)
+    with Store.open(path, HANDLERS) as s:
+        assert s.pending_count() == len(rest)
+        assert s.status(rest[0].id) == ("pending", "")
+        assert s.ingest([genesis.raw])[0].status == "applied"
+        assert s.pending_count() == 0
+        assert all(s.status(op.id)[0] == "applied" for op in rest)
+    assert table_counts(path)["pending"] == 0
+
+
+def test_bad_range_in_a_batch_stores_nothing_of_it(tmp_path):
+    ops = remote_ops(3)
+    chains = [[op.raw for op in ops if op.author == bytes(k.verify_key)] for k in KEYS[1:3]]
+    broken = [chains[1][0], chains[1][2]]  # seq 2 missing
+    with Store.open(tmp_path / "n.db", HANDLERS) as s:
+        s.ingest([ops[0].raw])
+        good, bad = s.ingest_ranges([chains[0][:1], broken])
+        assert {o.status for o in good} <= {"applied", "pending"}
+        assert {(o.status, o.reason) for o in bad} == {("invalid", "chain_broken")}
+        assert bytes(KEYS[2].verify_key) not in s.heights(ops[0].id)
+        assert s.pending_count() == sum(o.status == "pending" for o in good)
+
+
+def test_not_a_store_file(tmp_path):
+    from node.store import StoreError
+
+    path = tmp_path / "junk.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="junk.db"):
+        Store.open(path, HANDLERS)
