@@ -177,3 +177,39 @@ def test_threshold_exactly_at_two_thirds():
     rules = Rules("basic", {}, F(1), F(1, 2))
     assert decide(count(rules, b, w, []), 3, rules).quorum_met  # exactly 100% meets quorum
     assert not decide(count(rules, b, w, []), 4, rules).quorum_met
+
+
+RANKING = st.lists(st.sampled_from(["a", "b", "c", "d"]), unique=True, max_size=4)
+BALLOTS = st.dictionaries(st.integers(0, 30), st.tuples(RANKING, st.integers(1, 9)), max_size=25)
+
+
+@settings(max_examples=150)
+@given(BALLOTS, st.integers(2, 7))
+def test_ranked_methods_are_scale_invariant_and_schulze_elects_condorcet_winner(raw, k):
+    options = ["a", "b", "c", "d"]
+    ballots = {v: r for v, (r, _) in raw.items()}
+    weights = {v: w for v, (_, w) in raw.items()}
+    scaled = {v: w * F(k, 3) for v, w in weights.items()}
+    for method in (ranked.irv, ranked.schulze):
+        one, two = method(ballots, weights, options), method(ballots, scaled, options)
+        assert (one.winner, one.support, one.tied) == (two.winner, two.support, two.tied)
+    s = ranked.schulze(ballots, weights, options)
+    d = s.detail["d"]
+    condorcet = [a for a in options if all(d[a][b] > d[b][a] for b in d[a])]
+    if condorcet:
+        assert s.winner == condorcet[0] and not s.tied
+
+
+@settings(max_examples=150)
+@given(st.dictionaries(st.integers(0, 30), st.tuples(RANKING, st.integers(1, 9)), max_size=25))
+def test_irv_winner_has_a_majority_and_rounds_conserve_weight(raw):
+    ballots = {v: r for v, (r, _) in raw.items()}
+    weights = {v: w for v, (_, w) in raw.items()}
+    c = ranked.irv(ballots, weights, ["a", "b", "c", "d"])
+    if c.winner is not None:
+        last = c.detail["rounds"][-1]
+        active = sum(last["counts"].values())
+        assert last["counts"][c.winner] * 2 > active or len(last["counts"]) == 1
+    decisive = c.took_part - c.abstained
+    for r in c.detail["rounds"]:  # no round loses or invents weight
+        assert sum(r["counts"].values()) + r["exhausted"] == decisive
