@@ -17,6 +17,15 @@ def test_double_voting_counts_once_latest_wins():
     assert t.outcome.count.totals == {"yes": 0, "no": 1} and t.outcome.participation == 1
 
 
+def test_ballot_flood_is_bounded():
+    w = World(2)
+    p = w.propose()
+    for _ in range(64):
+        w.vote(1, p, "yes")
+    assert w.status(w.vote(1, p, "no")) == "rejected:too_many_ballots"
+    assert w.tally(p).outcome.count.totals == {"yes": 1, "no": 0}
+
+
 def test_equivocating_voter_is_void_and_reported():
     """Two ballots at the same seq of one member (a fork) are an equivocation: the replica
     voids the author's ops from the fork on, and the tally voids that member's ballot and

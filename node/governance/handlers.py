@@ -26,6 +26,7 @@ from .tally import BALLOT, DELEGATION, SEAL, key, tally
 
 MAX_HEADS = 1500  # a seal's named heads; the rest of what it saw is its causal past
 MAX_TOPIC = 64
+MAX_BALLOTS = 64  # per member and proposal: changing one's mind is fine, flooding is not
 
 
 def _proposal(op: Op, ctx: Context, pid) -> tuple[dict, dict]:
@@ -86,6 +87,8 @@ def make_handlers(electorate: Electorate) -> HandlerMap:
         if count(rules_of(seen), {b"": choice}, {b"": 1}, options_of(seen)).spoiled:
             raise Rejected("bad_choice", f"not a valid {seen['method']} ballot")
         rows = ctx.state.get(BALLOT, key(pid, op.author)) or []
+        if len(rows) >= MAX_BALLOTS:
+            raise Rejected("too_many_ballots", f"at most {MAX_BALLOTS} ballots per proposal")
         entry = {"id": op.id, "seq": op.seq, "ts": op.ts, "choice": choice}
         ctx.state.put(BALLOT, key(pid, op.author), [*rows, entry])
 
