@@ -36,12 +36,23 @@ def scenario():
     w.seal(0, q)
     w.vote(3, p, "no", ts=HOUR + 3)  # backdated, after the seals of p
     w.seal(2, q)
+    r = w.propose(action={"kind": "member.remove", "member": pub(5)}, ts=1)
+    amend = w.propose(action={"kind": "charter.amend", "changes": {"half_life_days": 9}})
+    for i in range(4):
+        w.vote(i, r, "yes")
+        w.vote(i, amend, "yes")
+    for i in range(3):
+        w.seal(i, r)
+        w.seal(i, amend)
+    w.do(0, "decision.enact", {"proposal": r.id})
+    w.do(1, "decision.enact", {"proposal": amend.id})
+    w.do(5, "delegation.set", {"delegate": pub(0)})  # rejected: 5 has seen its removal
     seq, prev, lamport, deps = w.replica.next_fields(w.cid, pub(6), [q.id])
     for choice in (["a"], ["b"]):  # member 6 equivocates on q: two ballots at one seq
         op = sign_op(key(6), community=w.cid, seq=seq, prev=prev, deps=deps, lamport=lamport,
                      ts=HOUR + 1, kind="ballot.cast", body={"proposal": q.id, "choice": choice})  # fmt: skip
         w._ingest(op)
-    return w, [p, q]
+    return w, [p, q, r, amend]
 
 
 WORLD, PROPOSALS = scenario()
@@ -49,7 +60,11 @@ OPS = WORLD.ops
 
 
 def gov_state(replica):
-    return plain({(t, k): v for t, k, v in replica.state.items() if t.startswith("gov.")})
+    """Governance tables, plus the records rows that decisions change."""
+    tables = ("community", "member")
+    return plain(
+        {(t, k): v for t, k, v in replica.state.items() if t.startswith("gov.") or t in tables}
+    )
 
 
 REFERENCE = [summary(WORLD.tally(p)) for p in PROPOSALS]
@@ -57,10 +72,16 @@ REFERENCE_STATE = gov_state(WORLD.replica)
 
 
 def test_reference_scenario_is_interesting():
-    tp, tq = (WORLD.tally(p) for p in PROPOSALS)
+    tp, tq = (WORLD.tally(p) for p in PROPOSALS[:2])
     assert tp.final and tp.passed and tp.ignored["not_sealed"] == [pub(3)]
     assert tq.final and tq.equivocators == [pub(6)]
     assert tp.flow.lost.get("cycle") and tp.flow.effective[pub(1)] == 2
+    assert all(WORLD.tally(x).passed for x in PROPOSALS[2:])
+    assert [WORLD.status(op) for op in WORLD.ops[-5:-2]] == [
+        "applied",
+        "applied",
+        "rejected:not_member",
+    ]
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
