@@ -70,10 +70,10 @@ class Node:
         return json.loads(p.stdout) if p.stdout.strip() else None
 
     def start_daemon(self) -> None:
-        print(f"\033[36m{self.name}$ we daemon &\033[0m", flush=True)
+        print(f"\033[36m{self.name}$ we daemon -v &\033[0m", flush=True)
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "cli.main", "daemon"],
+                [sys.executable, "-m", "cli.main", "daemon", "-v"],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=self.env(),
@@ -236,6 +236,14 @@ def contribute(nodes: list[Node]) -> None:
     alice.we("score", table=True)
 
 
+def _ops_of(status: dict) -> int:
+    return sum(c["ops"] for c in status.get("communities", []))
+
+
+def _ops(node: Node) -> int:
+    return _ops_of(node.we("status", show=False))
+
+
 def vote(nodes: list[Node]) -> dict:
     alice, bob, carol = nodes
     say("A contribution-weighted proposal: carol delegates to bob; bob and alice vote")
@@ -248,13 +256,17 @@ def vote(nodes: list[Node]) -> dict:
     )
     if probe.returncode == 7:  # the governance layer does not export its views yet
         raise DemoError(f"cannot run the vote: {probe.stderr.strip()}")
+    # Weights and delegations come from the proposal's cut (its causal past), so carol
+    # delegates first and alice creates the proposal once she has seen that.
+    carol.we("delegate Bob")
+    carol_ops = _ops(carol)
+    seen_by(alice, "carol's delegation", "status", lambda st: _ops_of(st) >= carol_ops)
     prop = alice.we(
         "proposal create 'Buy a second drill' --body 'Spend 80 EUR from the kitty on it' "
         f"--weight score --quorum 50% --threshold 1/2 --opens now --closes +{VOTE_SECONDS}s"
     )["id"]
     for n in (bob, carol):
         seen_by(n, "the proposal", "proposal list", lambda rows: by_id(rows, prop))
-    carol.we("delegate Bob")
     bob.we(f"vote {prop[:8]} yes")
     alice.we(f"vote {prop[:8]} no")
     for n in nodes:

@@ -72,10 +72,18 @@ def id_() -> None:
 @command("daemon")
 @click.option("--listen", multiple=True, help="Override the config's listen multiaddrs.")
 @click.option("--bootstrap", multiple=True, help="Extra peers to dial at start.")
-def daemon(listen: tuple[str, ...], bootstrap: tuple[str, ...]) -> None:
+@click.option("-v", "--verbose", count=True, help="Log more (-v: info, -vv: debug).")
+def daemon(listen: tuple[str, ...], bootstrap: tuple[str, ...], verbose: int) -> None:
     """Run the node in the foreground: sync with peers and serve the control socket."""
+    import logging
+
     from ..daemon_run import run_daemon
 
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    logging.getLogger("we").setLevel(level)
     run_daemon(obj(), list(listen), list(bootstrap))
 
 
