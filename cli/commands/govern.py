@@ -6,7 +6,7 @@ that need them say "not available yet"):
 
 * ``proposals(state, community, now_ms)`` -> list of proposal dicts (latest version: id,
   author, title, text, options, method, weights, quorum, threshold, opens, closes, witnesses,
-  topic), newest first;
+  topic, phase), newest first;
 * ``proposal_tally(state, causal, proposal)`` -> the tally as plain data: status
   ("provisional" | "final"), passed, winner, quorum_met, threshold_met, eligible,
   participation, support, abstained, delegated (exact numbers as [num, den] or "num/den"),
@@ -156,13 +156,14 @@ def proposal_list(community) -> None:
         lambda c, d: c.print(
             table(
                 None,
-                ["id", "title", "method", "weights", "opens", "closes"],
+                ["id", "title", "method", "weights", "phase", "opens", "closes"],
                 [
                     [
                         short(r["id"]),
                         r.get("title"),
                         r.get("method"),
                         (r.get("weights") or {}).get("base", "equal"),
+                        r.get("phase", ""),
                         rel_time(r.get("opens")),
                         rel_time(r.get("closes")),
                     ]
