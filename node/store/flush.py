@@ -43,13 +43,15 @@ def _write_ops(db, replica, chains, logged) -> None:
     chain_ids = chains.ids
     rows = []
     touched = set()
+    metas = replica.metas
+    join = b"".join
     for op, outcome in logged:
-        key = (op.community_id, op.author)
+        meta = metas[op.id]  # the replica's view of the op: community and parents ready-made
+        key = (meta.community, meta.author)
         chain = chain_ids.get(key)
         if chain is None:
             chain = chains.ensure(*key)
-        prev = op.prev
-        parents = b"".join((prev, *op.deps)) if prev is not None else b"".join(op.deps)
+        parents = join(meta.parents)
         reason = outcome.reason
         if outcome.status == REJECTED:
             # the short code, as a rebuild would record it (Outcome may carry more detail)
