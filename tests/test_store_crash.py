@@ -116,6 +116,10 @@ def check_consistent(path: Path) -> set[bytes]:
             assert store.heights(community) == {
                 a: (h.seq, h.id) for a, h in fresh.heights(community).items()
             }
+        heads = store._db.execute("SELECT community, author, seq, id FROM heads").fetchall()
+        assert sorted(heads) == sorted(
+            (c, a, h.seq, h.id) for c, hs in fresh.heads.items() for a, h in hs.items()
+        )
         pending = store._db.execute("SELECT id FROM pending").fetchall()
         assert all(store.status(oid) == ("pending", "") for (oid,) in pending)
         return {op.id for op in ops}
