@@ -155,9 +155,11 @@ def setup(nodes: list[Node]) -> str:
     print(line)
 
     say("Bob and carol join with the line alice shared; alice vouches for them")
-    for n in (bob, carol):
+    for count, n in ((2, bob), (3, carol)):
         n.we("community join", line)
-    seen_by(alice, "join requests", "member list", lambda rows: len(rows) == 3)
+        seen_by(
+            alice, f"{n.name}'s join request", "member list", lambda rows, k=count: len(rows) == k
+        )
     alice.we(f"member vouch {bob.member_id[:16]}")
     alice.we(f"member vouch {carol.member_id[:16]}")
     for n in nodes:
