@@ -3,7 +3,12 @@ causal past; concurrent steps merge by precedence; custody history; overlap flag
 
 from test_records_support import DAY, PUB, T0, World, compose_on, offer_body, view_without
 
-from node.crdt.records import custody_history, reservation_conflicts, reservations_of
+from node.crdt.records import (
+    custody_history,
+    reservation_conflicts,
+    reservations_of,
+    suggested_deps,
+)
 
 
 def setup(quantity=1):
@@ -101,3 +106,15 @@ def test_overlapping_accepted_reservations_on_single_unit_offer_are_flagged():
     for r in (x, y):
         w2.ok(1, "reservation.accept", {"reservation": r.id})
     assert reservation_conflicts(w2.state, o2.id) == []
+
+
+def test_suggested_deps_name_the_record_and_its_latest_steps():
+    w, o = setup()
+    r = request(w, 2, o)
+    acc = w.ok(1, "reservation.accept", {"reservation": r.id})
+    deps = suggested_deps(w.state, "reservation.handover", {"reservation": r.id})
+    assert deps == [r.id, acc.id]
+    assert suggested_deps(w.state, "offer.update", {"id": o.id, "set": {}}) == [o.id]
+    assert suggested_deps(w.state, "member.join", {}) == []
+    # Written from a replica that has seen both, the handover is accepted.
+    w.ok(2, "reservation.handover", {"reservation": r.id}, deps=deps)
