@@ -48,6 +48,7 @@ class Node:
         bootstrap: Iterable[str] = (),
         network: bool = True,
         sync_interval: float = 10.0,
+        sync_idle_timeout: float = 15.0,
         control_socket: bool = False,
     ) -> AsyncIterator[Node]:
         """Open (creating if needed) the node in ``data_dir`` and run it until the block ends.
@@ -73,6 +74,7 @@ class Node:
                 data_dir=data_dir,
                 network=network,
                 sync_interval=sync_interval,
+                idle_timeout=sync_idle_timeout,
             )
             node = cls(data_dir, identity, store, service)
             async with trio.open_nursery() as nursery:

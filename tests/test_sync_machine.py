@@ -232,3 +232,17 @@ def test_random_partial_logs_converge(ka, kb, batch, window, a_first):
         run_pair(s2, s1)
     assert a.all_ids(C) == b.all_ids(C) == union
     assert a.heights(C) == b.heights(C)
+
+
+def test_log_growing_during_a_session_is_not_a_protocol_error():
+    """Ops that arrive by gossip between HELLO and the peer's pushes are duplicates, not an
+    attack: both sides plan from the heights they *announced*."""
+    authors = sorted({op.author for op in OPS})
+    a = prefix_log(OPS, dict.fromkeys(authors, 10))
+    b = log_of(OPS)
+    sa, sb = SyncSession(a, community=C), SyncSession(b)
+    sb.receive_data(sa.data_to_send())
+    a.add([o for o in OPS if o.author == authors[0]])  # gossip delivers meanwhile
+    run_pair(sa, sb)
+    assert a.all_ids(C) == b.all_ids(C)
+    assert sa.stats.outcomes.get("duplicate", 0) > 0

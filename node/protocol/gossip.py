@@ -26,10 +26,12 @@ from node.crdt.op import Op, OpError, canonical, decode_op
 from .host import Host
 
 log = logging.getLogger("we.gossip")
-MAX_GOSSIP_OPS = 256
+MAX_GOSSIP_OPS = 256  # accepted per message
+PUBLISH_BATCH_OPS = 64  # what we put in one message: bulk belongs on sync streams
 MAX_GOSSIP_BYTES = 512 * 1024
 DEFAULT_RATE = 8.0  # messages per second per topic (GossipSub forwards 10/s by default)
 PEER_BUDGET = 50  # messages per second a single forwarder may send us per topic
+PEER_OP_BUDGET = 1500  # ops per second a single forwarder may send us per topic
 
 
 def topic_of(community: bytes) -> str:
@@ -80,6 +82,7 @@ class Gossip:
         self._budget: dict[tuple[str, str], list[float]] = {}  # (topic, peer) -> [window, n]
         self.published = 0
         self.rejected = 0
+        self.received = 0
 
     async def join(self, community: bytes) -> None:
         topic = topic_of(community)
@@ -104,9 +107,11 @@ class Gossip:
         me = self.host.peer_id
 
         def validate(forwarder: Any, msg: Any) -> bool:
+            self.received += 1
             try:
                 peer = str(forwarder)
-                if peer != me and not self._within_budget(topic, peer):
+                n_ops = _count_ops(msg.data)
+                if peer != me and not self._within_budget(topic, peer, n_ops):
                     self.rejected += 1
                     self.host.on_bad_peer_hook(peer, "gossip_flood")
                     return False
@@ -124,13 +129,16 @@ class Gossip:
 
         return validate
 
-    def _within_budget(self, topic: str, peer: str) -> bool:
+    def _within_budget(self, topic: str, peer: str, n_ops: int) -> bool:
+        """At most ``peer_budget`` messages and PEER_OP_BUDGET ops per second per forwarder
+        (checked before any signature is verified, so a flood costs us little)."""
         now = trio.current_time()
-        slot = self._budget.setdefault((topic, peer), [now, 0])
+        slot = self._budget.setdefault((topic, peer), [now, 0, 0])
         if now - slot[0] >= 1.0:
-            slot[0], slot[1] = now, 0
+            slot[0], slot[1], slot[2] = now, 0, 0
         slot[1] += 1
-        return slot[1] <= self.peer_budget
+        slot[2] += n_ops
+        return slot[1] <= self.peer_budget and slot[2] <= PEER_OP_BUDGET
 
     async def _drain(self, community: bytes, sub: Any) -> None:
         while True:
@@ -149,7 +157,7 @@ class Gossip:
             while queue:
                 batch: list[bytes] = []
                 size = 0
-                while queue and len(batch) < MAX_GOSSIP_OPS:
+                while queue and len(batch) < PUBLISH_BATCH_OPS:
                     if batch and size + len(queue[0]) > MAX_GOSSIP_BYTES - 16:
                         break
                     size += len(queue[0])
@@ -160,6 +168,22 @@ class Gossip:
                 except Exception as exc:  # gossip is best effort; sync will carry the ops
                     log.info("gossip publish failed: %r", exc)
                 await trio.sleep(1 / self.rate)
+
+
+def _count_ops(data: bytes) -> int:
+    """How many ops a payload claims to carry (cheap: reads only the CBOR array header)."""
+    if not data:
+        return 0
+    major, info = data[0] >> 5, data[0] & 0x1F
+    if major != 4:
+        return 1
+    if info < 24:
+        return info
+    if info == 24 and len(data) > 1:
+        return data[1]
+    if info == 25 and len(data) > 2:
+        return int.from_bytes(data[1:3], "big")
+    return MAX_GOSSIP_OPS + 1  # larger than any valid batch
 
 
 def _peer_of(from_id: bytes) -> str:

@@ -192,9 +192,26 @@ class Host:
             pass
 
     def _guard_pubsub(self) -> None:
-        """Pubsub.stream_handler lets protobuf DecodeError (4 garbage bytes) escape."""
+        """Pubsub.stream_handler lets protobuf DecodeError (4 garbage bytes) escape, and
+        Pubsub._teardown_if_connected (run on blacklisting) raises KeyError when the peer's
+        stream went away meanwhile; both kill the host, so both are replaced."""
         inner = self.pubsub.stream_handler
         pubsub = self.pubsub
+
+        async def teardown(peer_id: Any) -> None:
+            stream = pubsub.peers.pop(peer_id, None)
+            if stream is not None:
+                with trio.move_on_after(2):
+                    try:
+                        await stream.reset()
+                    except Exception:
+                        pass
+            try:
+                pubsub._forget_all_subscriptions(peer_id)
+            except Exception:
+                pass
+
+        pubsub._teardown_if_connected = teardown
 
         async def handler(stream: INetStream, peer: str) -> None:
             try:

@@ -172,8 +172,10 @@ class SyncSession:
         self._end_sent = self._peer_ended = False
         self._expect: dict[bytes, list[int]] = {}  # author -> [next allowed low, high]
         self._budget = 0  # ops the peer may still send
+        self._my_hello: Hello | None = None  # what we announced: both plans are built from it
         if self.initiator:
-            self._send(local_hello(log, community))
+            self._my_hello = local_hello(log, community)
+            self._send(self._my_hello)
         self.state = "await_hello"
 
     # ---- public, sans-IO surface ---------------------------------------------------------
@@ -258,7 +260,7 @@ class SyncSession:
         if self.initiator:
             if hello.community != self.community:
                 raise SyncError("wrong_community", "HELLO names another community")
-            mine = local_hello(self.log, self.community)
+            mine = self._my_hello  # not the current heights: the peer planned against these
         else:
             self.community = hello.community
             reason = self.access(hello.community, self.peer)

@@ -97,11 +97,13 @@ class Service:
         network: bool = True,
         sync_interval: float = 10.0,
         gossip_rate: float = 8.0,
+        idle_timeout: float = 15.0,
     ):
         self.identity, self.store, self.data_dir = identity, store, data_dir
         self.member_id: str = identity.member_id
         self.listen, self.network = list(listen), network
         self.sync_interval, self.gossip_rate = sync_interval, gossip_rate
+        self.idle_timeout = idle_timeout
         self.book = PeerBook(self.member_id)
         for addr in bootstrap:
             self.book.add_addr(addr)
@@ -326,7 +328,7 @@ class Service:
         try:
             stream = await self.host.open_stream(peer, PROTOCOL_ID)
             session = SyncSession(self.log, peer=peer_key, community=community)
-            await drive(stream, session)
+            await drive(stream, session, idle_timeout=self.idle_timeout)
             st = session.stats
             ok = session.state == "done"
             record = SyncRecord(ok, time.time(), st.ops_in, st.ops_out, session.refusal or "")
@@ -360,7 +362,7 @@ class Service:
             peer_key = pubkey_from_member_id(peer)
             session = SyncSession(self.log, peer=peer_key, access=self.access)
             try:
-                await drive(stream, session)
+                await drive(stream, session, idle_timeout=self.idle_timeout)
             except SyncError as exc:
                 if exc.blame:
                     self.report_bad_peer(peer, exc.reason)

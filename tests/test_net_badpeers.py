@@ -1,0 +1,255 @@
+"""Hostile peers written with py-libp2p against real nodes: each attack is refused, the offender
+is scored down and disconnected, nothing invalid is stored, honest peers keep being served."""
+
+from __future__ import annotations
+
+import cbor2
+import nacl.signing
+import pytest
+import trio
+
+from node.crdt.op import canonical, sign_op
+from node.identity import Identity
+from node.protocol import wire
+from node.protocol.gossip import encode_batch, topic_of
+from node.protocol.host import Host
+from node.protocol.memlog import MemoryLog
+from node.protocol.sync import SyncSession
+from node.protocol.syncnet import drive
+from node.service.peers import BAN_SCORE
+from tests.net_helpers import nodes, op_ids, wait_until
+
+SEED = b"\x66" * 32
+
+
+def hostile_host() -> Host:
+    return Host(Identity.from_seed(SEED).libp2p_keypair())
+
+
+def hostile_chain(cid: bytes, n: int) -> list:
+    key = nacl.signing.SigningKey(SEED)
+    ops = []
+    for i in range(1, n + 1):
+        prev = ops[-1] if ops else None
+        ops.append(
+            sign_op(
+                key,
+                community=cid,
+                seq=i,
+                prev=prev.id if prev else None,
+                lamport=i + 1,
+                ts=i,
+                kind="profile.set",
+                body={"display_name": f"x{i}"},
+            )
+        )
+    return ops
+
+
+def frame(obj) -> bytes:
+    body = canonical(obj)
+    return len(body).to_bytes(4, "big") + body
+
+
+def hello(cid, heights) -> bytes:
+    return wire.encode(wire.Hello(cid, tuple(sorted(heights, key=lambda h: h.author)), ()))
+
+
+async def send_raw(x: Host, peer: str, data: bytes) -> None:
+    s = await x.open_stream(peer, wire.PROTOCOL_ID)
+    await s.write(data)
+    with trio.move_on_after(3):
+        try:
+            while True:
+                await s.read(65536)
+        except Exception:
+            pass
+
+
+async def setup(tmp_path, **kw):
+    return nodes(tmp_path, 2, sync_interval=1.0, **kw)
+
+
+def banned(victim, x: Host) -> bool:
+    peer = victim.service.book.peers.get(x.peer_id)
+    return (
+        peer is not None
+        and peer.score <= BAN_SCORE
+        and x.peer_id not in victim.service.host.connected_peers()
+    )
+
+
+async def honest_still_served(honest, victim, cid):
+    op = await honest.publish(cid, "profile.set", {"display_name": "still here"})
+    await wait_until(lambda: victim.store.get_op(op.id) is not None)
+
+
+def attack_frames(cid, founder_op):
+    mine = hostile_chain(cid, 3)
+    a = mine[0].author
+    forged = cbor2.loads(mine[1].raw)
+    forged["body"] = {"display_name": "forged"}
+    h2 = wire.Height(a, 2, mine[1].id[:8])
+    h3 = wire.Height(a, 3, mine[2].id[:8])
+    return {
+        "forged_signature": hello(cid, [h2]) + frame([wire.OPS, [mine[0].raw, canonical(forged)]]),
+        "broken_chain": hello(cid, [h3]) + frame([wire.OPS, [mine[0].raw, mine[2].raw]]),
+        "oversized_frame": hello(cid, [h2]) + b"\xff\xff\xff\xff" + b"\x00" * 1000,
+        "oversized_op": hello(cid, [h2]) + frame([wire.OPS, [b"\xa0" * (70 * 1024)]]),
+        "garbage": b"\x00\x00\x00\x05hello",
+        "non_canonical": hello(cid, [h2])
+        + len(b"\x9a\x00\x00\x00\x01\x05").to_bytes(4, "big")
+        + b"\x9a\x00\x00\x00\x01\x05",
+        "replayed_old_ops": hello(cid, []) + frame([wire.OPS, [founder_op.raw]]),
+    }
+
+
+ATTACKS = [
+    "forged_signature",
+    "broken_chain",
+    "oversized_frame",
+    "oversized_op",
+    "garbage",
+    "non_canonical",
+    "replayed_old_ops",
+]
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+async def test_sync_stream_attacks(tmp_path, attack):
+    async with await setup(tmp_path) as (honest, victim):
+        cid = await honest.create_community({"name": "target"})
+        await victim.follow(cid)
+        await victim.connect(honest.listen_addrs[0])
+        await wait_until(lambda: op_ids(victim, cid) == op_ids(honest, cid))
+        before = op_ids(victim, cid)
+        founder_op = honest.store.get_op(cid)
+        async with hostile_host().run() as x:
+            await x.connect(victim.listen_addrs[0])
+            await send_raw(x, victim.member_id, attack_frames(cid, founder_op)[attack])
+            await wait_until(lambda: banned(victim, x))
+            assert op_ids(victim, cid) == before  # nothing invalid stored
+            assert x.peer_id not in victim.status()["peers"]
+            await honest_still_served(honest, victim, cid)
+
+
+async def test_fork_proof_reaches_other_nodes(tmp_path):
+    async with nodes(tmp_path, 3, sync_interval=1.0) as (a, b, c):
+        key = nacl.signing.SigningKey(SEED)
+        log1, log2 = MemoryLog(), MemoryLog()
+        g = sign_op(
+            key,
+            community=bytes(32),
+            seq=1,
+            prev=None,
+            lamport=1,
+            ts=0,
+            kind="community.create",
+            body={"name": "forked"},
+        )
+        x1 = sign_op(
+            key,
+            community=g.id,
+            seq=2,
+            prev=g.id,
+            lamport=2,
+            ts=1,
+            kind="profile.set",
+            body={"display_name": "one"},
+        )
+        x2 = sign_op(
+            key,
+            community=g.id,
+            seq=2,
+            prev=g.id,
+            lamport=2,
+            ts=1,
+            kind="profile.set",
+            body={"display_name": "two"},
+        )
+        log1.add([g, x1])
+        log2.add([g, x2])
+        for n in (a, b, c):
+            await n.follow(g.id)
+        async with hostile_host().run() as x:
+            for target, log in ((a, log1), (b, log2)):  # equivocate: each sees one branch
+                await x.connect(target.listen_addrs[0])
+                stream = await x.open_stream(target.member_id, wire.PROTOCOL_ID)
+                await drive(stream, SyncSession(log, community=g.id))
+            assert a.store.get_op(x1.id) and b.store.get_op(x2.id)
+            await a.connect(b.listen_addrs[0])
+            await c.connect(a.listen_addrs[0])
+            for n in (a, b, c):
+                await wait_until(lambda n=n: len(n.store.fork_proofs(g.id)) == 1)
+            [proof] = c.store.fork_proofs(g.id)
+            assert {proof.a.id, proof.b.id} == {x1.id, x2.id}
+            assert c.status()["communities"][0]["fork_proofs"] == 1
+
+
+async def test_silent_stream_opener_is_cut_off(tmp_path):
+    async with nodes(tmp_path, 2, sync_interval=1.0, sync_idle_timeout=1.0) as (honest, victim):
+        cid = await honest.create_community({"name": "quiet"})
+        await victim.follow(cid)
+        await victim.connect(honest.listen_addrs[0])
+        async with hostile_host().run() as x:
+            await x.connect(victim.listen_addrs[0])
+            streams = []
+            for _ in range(12):  # open streams, never read or write
+                with trio.move_on_after(2):
+                    try:
+                        streams.append(await x.open_stream(victim.member_id, wire.PROTOCOL_ID))
+                    except Exception:
+                        break
+            await honest_still_served(honest, victim, cid)
+            await wait_until(lambda: banned(victim, x))
+            reasons = victim.service.book.peers[x.peer_id].reasons
+            assert any("timeout" in r or "flood" in r for r in reasons)
+
+
+def flood_rpc(x: Host, topic: str, payloads: list[bytes], seq0: int) -> bytes:
+    """One pubsub RPC frame carrying many validly signed messages (what a hostile peer writes
+    straight onto a /meshsub stream, bypassing its own library's queues and pacing)."""
+    from libp2p.pubsub.pb import rpc_pb2
+    from libp2p.pubsub.validators import PUBSUB_SIGNING_PREFIX
+    from libp2p.utils.varint import encode_varint_prefixed
+
+    rpc = rpc_pb2.RPC()
+    key = x.host.get_private_key()
+    for i, data in enumerate(payloads):
+        msg = rpc_pb2.Message(
+            data=data,
+            topicIDs=[topic],
+            from_id=x.host.get_id().to_bytes(),
+            seqno=(seq0 + i).to_bytes(8, "big"),
+        )
+        msg.signature = key.sign(PUBSUB_SIGNING_PREFIX.encode() + msg.SerializeToString())
+        msg.key = x.host.get_public_key().serialize()
+        rpc.publish.append(msg)
+    return encode_varint_prefixed(rpc.SerializeToString())
+
+
+async def test_gossip_flooder_is_cut_off_and_replays_change_nothing(tmp_path):
+    async with nodes(tmp_path, 2, sync_interval=1.0) as (honest, victim):
+        cid = await honest.create_community({"name": "loud"})
+        await victim.follow(cid)
+        await victim.connect(honest.listen_addrs[0])
+        await wait_until(lambda: op_ids(victim, cid) == op_ids(honest, cid))
+        old = honest.store.get_op(cid)
+        async with hostile_host().run() as x:
+            await x.connect(victim.listen_addrs[0])
+            mine = hostile_chain(cid, 64)
+            before = op_ids(victim, cid)
+            topic = topic_of(cid)
+            stream = await x.open_stream(victim.member_id, "/meshsub/1.1.0")
+            payloads = [encode_batch([old.raw] * 64), encode_batch([o.raw for o in mine])]
+            with trio.move_on_after(10):
+                try:  # 2,000 messages, 128,000 ops, as fast as the connection takes them
+                    for r in range(40):
+                        await stream.write(flood_rpc(x, topic, payloads * 25, r * 100))
+                except Exception:
+                    pass  # the victim cut us off
+            await wait_until(lambda: banned(victim, x))
+            assert any("flood" in r for r in victim.service.book.peers[x.peer_id].reasons)
+            # replays of old ops changed nothing; at most the hostile's own valid ops arrived
+            assert op_ids(victim, cid) - before <= {o.id for o in mine}
+            await honest_still_served(honest, victim, cid)
