@@ -1,0 +1,150 @@
+"""Regenerate the sync wire vectors: ``python specs/vectors/sync/generate.py``.
+
+Deterministic: fixed keys, fixed ops. ``tests/test_sync_vectors.py`` checks every vector
+against the implementation (and that this script still produces the same file).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import nacl.signing
+
+ROOT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(ROOT))
+
+from node.crdt.chain import ForkProof  # noqa: E402
+from node.crdt.op import NO_COMMUNITY, canonical, sign_op  # noqa: E402
+from node.protocol import wire  # noqa: E402
+from node.protocol.memlog import MemoryLog  # noqa: E402
+from node.protocol.sync import SyncSession  # noqa: E402
+
+OUT = Path(__file__).with_name("vectors.json")
+
+
+def frame_of(body: bytes) -> str:
+    return (len(body).to_bytes(4, "big") + body).hex()
+
+
+def build() -> dict:
+    k = nacl.signing.SigningKey(b"\x01" * 32)
+    g = sign_op(
+        k,
+        community=NO_COMMUNITY,
+        seq=1,
+        prev=None,
+        lamport=1,
+        ts=0,
+        kind="community.create",
+        body={"name": "vectors"},
+    )
+    o2 = sign_op(
+        k,
+        community=g.id,
+        seq=2,
+        prev=g.id,
+        lamport=2,
+        ts=1,
+        kind="profile.set",
+        body={"display_name": "a"},
+    )
+    o2b = sign_op(
+        k,
+        community=g.id,
+        seq=2,
+        prev=g.id,
+        lamport=2,
+        ts=1,
+        kind="profile.set",
+        body={"display_name": "b"},
+    )
+    author = bytes(k.verify_key)
+    valid = {
+        "hello_empty": wire.Hello(g.id, (), ()),
+        "hello_one_author": wire.Hello(g.id, (wire.Height(author, 2, o2.id[:8]),), ()),
+        "hello_forked": wire.Hello(g.id, (wire.Height(author, 2, o2.id[:8]),), (author,)),
+        "refuse": wire.Refuse("not_member"),
+        "ops": wire.Ops((g.raw, o2.raw)),
+        "ack": wire.Ack(1),
+        "forks": wire.Forks((ForkProof.of(o2, o2b).encode(),)),
+        "end": wire.End(),
+        "error": wire.Error("timeout"),
+    }
+    vectors = []
+    for name, msg in valid.items():
+        vectors.append(
+            {"name": name, "valid": True, "message": describe(msg), "frame": wire.encode(msg).hex()}
+        )
+    hello_body = canonical(wire.to_obj(valid["hello_empty"]))
+    invalid = {
+        "garbage": ("00000004" + b"junk".hex(), "malformed"),
+        "too_large": ("00100001", "frame_too_large"),
+        "empty_frame": ("00000000", "empty_frame"),
+        "non_canonical_int": ("00000006" + "9a0000000105", "not_canonical"),
+        "unknown_type": (frame_of(canonical([99])), "unknown_message"),
+        "hello_short_community": (frame_of(canonical([0, 1, b"\x00" * 31, [], []])), "bad_message"),
+        "hello_unsorted_heights": (
+            frame_of(
+                canonical(
+                    [
+                        0,
+                        1,
+                        g.id,
+                        [[b"\x02" * 32, 1, b"\x00" * 8], [b"\x01" * 32, 1, b"\x00" * 8]],
+                        [],
+                    ]
+                )
+            ),
+            "bad_message",
+        ),
+        "ops_empty_batch": (frame_of(canonical([2, []])), "bad_message"),
+        "ack_zero": (frame_of(canonical([3, 0])), "bad_message"),
+        "end_with_field": (frame_of(canonical([5, 1])), "bad_message"),
+        "not_an_array": (frame_of(canonical({"t": 0})), "bad_message"),
+    }
+    for name, (hexframe, reason) in invalid.items():
+        vectors.append({"name": name, "valid": False, "frame": hexframe, "error": reason})
+    # A complete in-sync exchange, byte for byte (both sides hold g and o2).
+    a, b = MemoryLog(), MemoryLog()
+    a.add([g, o2])
+    b.add([g, o2])
+    sa, sb = SyncSession(a, community=g.id), SyncSession(b)
+    first = sa.data_to_send()
+    sb.receive_data(first)
+    reply = sb.data_to_send()
+    sa.receive_data(reply)
+    last = sa.data_to_send()
+    transcript = {
+        "initiator_hello": first.hex(),
+        "responder_reply": reply.hex(),
+        "initiator_end": last.hex(),
+        "total_bytes": len(first) + len(reply) + len(last),
+    }
+    del hello_body
+    return {
+        "version": wire.VERSION,
+        "protocol": wire.PROTOCOL_ID,
+        "max_frame": wire.MAX_FRAME,
+        "vectors": vectors,
+        "in_sync_transcript": transcript,
+    }
+
+
+def describe(msg) -> dict:
+    obj = wire.to_obj(msg)
+    return {"type": wire.NAMES[obj[0]], "fields": [_hex(x) for x in obj[1:]]}
+
+
+def _hex(x):
+    if isinstance(x, bytes):
+        return x.hex()
+    if isinstance(x, list):
+        return [_hex(v) for v in x]
+    return x
+
+
+if __name__ == "__main__":
+    OUT.write_text(json.dumps(build(), indent=1) + "\n")
+    print(f"wrote {OUT}")
