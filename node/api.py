@@ -49,10 +49,12 @@ class Node:
         network: bool = True,
         sync_interval: float = 10.0,
         sync_idle_timeout: float = 15.0,
+        mdns: bool = False,
         control_socket: bool = False,
     ) -> AsyncIterator[Node]:
         """Open (creating if needed) the node in ``data_dir`` and run it until the block ends.
         ``network=False``: no host at all (offline use; the store is still fully usable).
+        ``mdns=True``: announce and discover peers on the LAN by multicast DNS.
         ``control_socket=True``: also serve the JSON-RPC control API on ``control.sock``."""
         from node.store import Store
 
@@ -75,6 +77,7 @@ class Node:
                 network=network,
                 sync_interval=sync_interval,
                 idle_timeout=sync_idle_timeout,
+                mdns=mdns,
             )
             node = cls(data_dir, identity, store, service)
             async with trio.open_nursery() as nursery:

@@ -28,6 +28,7 @@ async def main(
     passphrase: str | None = None,
     insecure_plaintext: bool = False,
     sync_interval: float = 10.0,
+    mdns: bool = False,
 ) -> None:
     from node.api import Node
 
@@ -50,6 +51,7 @@ async def main(
                     listen=tuple(listen) or ("/ip4/127.0.0.1/tcp/0",),
                     bootstrap=tuple(bootstrap),
                     sync_interval=sync_interval,
+                    mdns=mdns,
                     control_socket=True,
                 ) as node:
                     doc = {
@@ -78,10 +80,13 @@ def run(
     passphrase: str | None = None,
     insecure_plaintext: bool | None = None,
     sync_interval: float = 10.0,
+    mdns: bool | None = None,
 ) -> None:
     """Blocking entry point (``we daemon``). Returns after a clean stop."""
     if insecure_plaintext is None:
         insecure_plaintext = os.environ.get("WE_INSECURE_PLAINTEXT") == "1"
+    if mdns is None:
+        mdns = os.environ.get("WE_MDNS") == "1"
     trio.run(
         lambda: main(
             Path(data_dir),
@@ -90,6 +95,7 @@ def run(
             passphrase=passphrase,
             insecure_plaintext=insecure_plaintext,
             sync_interval=sync_interval,
+            mdns=mdns,
         )
     )
     print("stopped", flush=True)

@@ -98,12 +98,14 @@ class Service:
         sync_interval: float = 10.0,
         gossip_rate: float = 8.0,
         idle_timeout: float = 15.0,
+        mdns: bool = False,
     ):
         self.identity, self.store, self.data_dir = identity, store, data_dir
         self.member_id: str = identity.member_id
         self.listen, self.network = list(listen), network
         self.sync_interval, self.gossip_rate = sync_interval, gossip_rate
         self.idle_timeout = idle_timeout
+        self.mdns = mdns
         self.book = PeerBook(self.member_id)
         for addr in bootstrap:
             self.book.add_addr(addr)
@@ -127,7 +129,10 @@ class Service:
         from node.protocol.host import Host
 
         self.host = Host(
-            self.identity.libp2p_keypair(), listen=self.listen, on_bad_peer=self.report_bad_peer
+            self.identity.libp2p_keypair(),
+            listen=self.listen,
+            on_bad_peer=self.report_bad_peer,
+            enable_mdns=self.mdns,
         )
         async with self.host.run(), trio.open_nursery() as nursery:
             self.nursery = nursery
@@ -139,6 +144,8 @@ class Service:
             nursery.start_soon(self._dialer)
             nursery.start_soon(self._periodic_sync)
             nursery.start_soon(self._address_scan)
+            if self.mdns:
+                nursery.start_soon(self._mdns_scan)
             task_status.started()
             await trio.sleep_forever()
 
@@ -289,6 +296,23 @@ class Service:
                 except Exception as exc:
                     log.debug("address scan: %r", exc)
             await trio.sleep(5)
+
+    async def _mdns_scan(self) -> None:
+        """py-libp2p's mDNS only fills the peerstore; turn what it found into dial targets."""
+        store = self.host.host.get_peerstore()
+        while True:
+            try:
+                for pid in store.peers_with_addrs():
+                    peer = str(pid)
+                    if peer == self.member_id:
+                        continue
+                    for addr in store.addrs(pid)[:4]:
+                        text = str(addr)
+                        if "/tcp/" in text and "/p2p/" not in text:
+                            self.book.add_addr(f"{text}/p2p/{peer}")
+            except Exception as exc:
+                log.debug("mdns scan: %r", exc)
+            await trio.sleep(1)
 
     # ---- sync -----------------------------------------------------------------------------
     def access(self, community: bytes, peer_key: bytes) -> str | None:

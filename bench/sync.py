@@ -1,0 +1,281 @@
+"""Sync and gossip over real libp2p hosts on loopback (TCP + Noise + Yamux), in one run.
+
+``python -m bench sync [authors] [ops_per_author]`` (default 50 x 1000 = 50,000 ops).
+
+1. Local ingest of the ops into an empty SQLite store (``Store.ingest_range`` per author range:
+   one signature per range) — the ceiling for any catch-up.
+2. Catch-up: the same ops from a full store to an empty one over one ``/we/sync/1.0.0`` stream
+   between two hosts (sender pushes in causal order, window 4 x 256-op batches). Reported:
+   ops/s, its ratio to (1), and sync bytes per op / encoded op size (framing overhead; target
+   <= 1.15; Noise adds 16 bytes and Yamux 12 per transport frame on top, < 0.1 %).
+3. The in-sync check afterwards: bytes and round trips.
+4. Gossip propagation across 10 hosts (ring + chords): p50 / p99 from publish to delivery.
+5. pycrdt (Yjs/Yrs) state-vector sync of an equivalent document (one Y.Array entry per op
+   holding the same fields) from a full doc to an empty one: update bytes and time.
+
+Both stores run with no record handlers (pure log), so (1) and (2) measure the same work.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import trio
+
+from bench.ingest import make_ops
+from node.crdt.op import Op
+from node.identity import Identity
+from node.protocol.gossip import Gossip
+from node.protocol.host import Host
+from node.protocol.sync import SyncSession
+from node.protocol.syncnet import drive
+from node.protocol.wire import PROTOCOL_ID
+from node.store import Store
+
+RESULTS = Path(__file__).with_name("results") / "sync.json"
+
+
+class LogOf:
+    """A Store as the sync protocol's LocalLog (fork proofs go to the store too)."""
+
+    def __init__(self, store: Store):
+        self.s = store
+
+    def heights(self, c):
+        return self.s.heights(c)
+
+    def ops_from(self, c, a, f, n):
+        return self.s.ops_from(c, a, f, n)
+
+    def ingest_range(self, ops):
+        return self.s.ingest_range(ops)
+
+    def fork_proofs(self, c):
+        return self.s.fork_proofs(c)
+
+    def add_fork_proof(self, p):
+        self.s.ingest_fork_proof(p)
+
+
+def local_ingest(ranges: list[list[Op]], path: Path) -> float:
+    with Store.open(path, handlers={}) as store:
+        start = time.perf_counter()
+        for r in ranges:
+            store.ingest_range(r)
+        elapsed = time.perf_counter() - start
+    return elapsed
+
+
+async def catch_up(ranges, community, tmp: Path) -> dict:
+    src = Store.open(tmp / "src.db", handlers={})
+    for r in ranges:
+        src.ingest_range(r)
+    dst = Store.open(tmp / "dst.db", handlers={})
+    total = sum(len(r) for r in ranges)
+    op_bytes = sum(len(o.raw) for r in ranges for o in r)
+    out: dict = {}
+    try:
+        async with (
+            Host(Identity.from_seed(b"\x01" * 32).libp2p_keypair()).run() as a,
+            Host(Identity.from_seed(b"\x02" * 32).libp2p_keypair()).run() as b,
+        ):
+            served: list[SyncSession] = []
+
+            async def serve(stream, peer):
+                s = SyncSession(LogOf(src), peer=peer.encode())
+                served.append(s)
+                await drive(stream, s)
+
+            a.set_handler(PROTOCOL_ID, serve)
+            await b.connect(a.listen_addrs[0])
+            stream = await b.open_stream(a.peer_id, PROTOCOL_ID)
+            session = SyncSession(LogOf(dst), community=community)
+            start = time.perf_counter()
+            await drive(stream, session)
+            elapsed = time.perf_counter() - start
+            got = sum(h[0] for h in dst.heights(community).values())
+            assert got == total, (got, total)
+            st = session.stats
+            out["catchup_s"] = elapsed
+            out["catchup_ops_per_s"] = total / elapsed
+            out["wire_bytes"] = st.bytes_in + st.bytes_out
+            out["op_bytes"] = op_bytes
+            out["wire_per_op_ratio"] = (st.bytes_in + st.bytes_out) / op_bytes
+            out["batches"] = st.frames_in
+            # the in-sync check
+            stream = await b.open_stream(a.peer_id, PROTOCOL_ID)
+            again = SyncSession(LogOf(dst), community=community)
+            start = time.perf_counter()
+            await drive(stream, again)
+            out["in_sync_s"] = time.perf_counter() - start
+            out["in_sync_bytes"] = again.stats.bytes_in + again.stats.bytes_out
+            out["in_sync_round_trips"] = 1  # HELLO -> HELLO+END (END back is fire-and-forget)
+            out["in_sync_authors"] = len(dst.heights(community))
+            assert again.stats.ops_in == 0 and again.stats.frames_in == 2
+    finally:
+        src.close()
+        dst.close()
+    return out
+
+
+async def gossip_latency(ops: list[Op], n_hosts: int = 10) -> dict:
+    community = ops[0].community_id
+    arrivals: dict[tuple[int, bytes], float] = {}  # (host, op id) -> first delivery
+    sent: dict[bytes, tuple[float, int]] = {}  # op id -> (publish time, publishing host)
+    async with trio.open_nursery() as nursery:
+        hosts = []
+        gossips = []
+        from contextlib import AsyncExitStack
+
+        async with AsyncExitStack() as stack:
+            for i in range(n_hosts):
+                h = Host(Identity.from_seed(bytes([10 + i]) * 32).libp2p_keypair())
+                await stack.enter_async_context(h.run())
+                hosts.append(h)
+
+                def deliver(peer, got, i=i):
+                    now = time.perf_counter()
+                    for op in got:
+                        arrivals.setdefault((i, op.id), now)
+
+                g = Gossip(h, nursery, deliver)
+                await g.join(community)
+                gossips.append(g)
+            for i in range(n_hosts):  # ring + chords
+                for j in (i + 1, i + 3):
+                    await hosts[i].connect(hosts[j % n_hosts].listen_addrs[0])
+            await trio.sleep(3)  # meshes form on the heartbeat
+            for k, op in enumerate(ops):
+                sent[op.id] = (time.perf_counter(), k % n_hosts)
+                gossips[k % n_hosts].publish(op)
+                await trio.sleep(0.1)
+            await trio.sleep(3)
+            nursery.cancel_scope.cancel()
+    lat = sorted(
+        (t - sent[oid][0]) * 1000
+        for (i, oid), t in arrivals.items()
+        if oid in sent and sent[oid][1] != i
+    )
+    expected = len(ops) * (n_hosts - 1)
+    return {
+        "gossip_hosts": n_hosts,
+        "gossip_ops": len(ops),
+        "gossip_delivered": len(lat),
+        "gossip_delivery_ratio": len(lat) / expected,
+        "gossip_p50_ms": statistics.median(lat) if lat else None,
+        "gossip_p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else None,
+    }
+
+
+def pycrdt_sync(ops: list[Op]) -> dict:
+    try:
+        import pycrdt
+    except ImportError:
+        return {"pycrdt": "not installed (pip install pycrdt)"}
+    full = pycrdt.Doc()
+    log = full.get("log", type=pycrdt.Array)
+    with full.transaction():
+        for op in ops:
+            log.append(
+                pycrdt.Map(
+                    {
+                        "author": op.author.hex(),
+                        "seq": op.seq,
+                        "lamport": op.lamport,
+                        "ts": op.ts,
+                        "kind": op.kind,
+                        "text": op.body.get("text", ""),
+                        "n": op.body.get("n", 0),
+                    }
+                )
+            )
+    empty = pycrdt.Doc()
+    start = time.perf_counter()
+    sv = empty.get_state()
+    update = full.get_update(sv)
+    empty.apply_update(update)
+    elapsed = time.perf_counter() - start
+    assert len(empty.get("log", type=pycrdt.Array)) == len(ops)
+    in_sync = full.get_update(empty.get_state())
+    return {
+        "pycrdt_version": getattr(pycrdt, "__version__", "?"),
+        "pycrdt_catchup_s": elapsed,
+        "pycrdt_ops_per_s": len(ops) / elapsed,
+        "pycrdt_update_bytes": len(update),
+        "pycrdt_bytes_per_op": len(update) / len(ops),
+        "pycrdt_in_sync_bytes": len(sv) + len(in_sync),
+        "pycrdt_note": "no signatures, no per-author verification: a lower bound on work",
+    }
+
+
+def main() -> None:
+    args = [a for a in sys.argv[1:] if not a.startswith("-")]
+    authors = int(args[0]) if args else 50
+    per_author = int(args[1]) if len(args) > 1 else 1000
+    ranges = make_ops(authors, per_author)
+    ops = [o for r in ranges for o in r]
+    community = ops[0].community_id
+    total = len(ops)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        local_s = local_ingest(ranges, tmp / "local.db")
+        res = trio.run(catch_up, ranges, community, tmp)
+    res.update(
+        {
+            "ops": total,
+            "authors": authors,
+            "mean_op_bytes": res["op_bytes"] / total,
+            "local_ingest_s": local_s,
+            "local_ingest_ops_per_s": total / local_s,
+        }
+    )
+    res["catchup_vs_local"] = res["catchup_ops_per_s"] / res["local_ingest_ops_per_s"]
+    res.update(trio.run(gossip_latency, ops[1:101]))
+    res.update(pycrdt_sync(ops))
+    if "pycrdt_catchup_s" in res:
+        res["bytes_vs_pycrdt"] = res["wire_bytes"] / res["pycrdt_update_bytes"]
+        res["time_vs_pycrdt"] = res["catchup_s"] / res["pycrdt_catchup_s"]
+    rows = [
+        ("ops (authors)", f"{total} ({authors})"),
+        ("local ingest_range", f"{res['local_ingest_ops_per_s']:,.0f} ops/s"),
+        (
+            "catch-up over libp2p",
+            f"{res['catchup_ops_per_s']:,.0f} ops/s ({res['catchup_s']:.2f} s)",
+        ),
+        ("  ratio catch-up / local", f"{res['catchup_vs_local']:.2f}"),
+        ("  sync bytes / op bytes", f"{res['wire_per_op_ratio']:.4f}  (target <= 1.15)"),
+        (
+            "in-sync check",
+            f"{res['in_sync_bytes']} bytes, 1 round trip, {res['in_sync_authors']} authors",
+        ),
+        (
+            "gossip 10 hosts p50 / p99",
+            f"{res['gossip_p50_ms']:.1f} / {res['gossip_p99_ms']:.1f} ms "
+            f"(delivered {res['gossip_delivery_ratio']:.0%})",
+        ),
+    ]
+    if "pycrdt_catchup_s" in res:
+        rows += [
+            (
+                "pycrdt state-vector sync",
+                f"{res['pycrdt_ops_per_s']:,.0f} entries/s, "
+                f"{res['pycrdt_update_bytes']:,} bytes ({res['pycrdt_bytes_per_op']:.1f}/entry)",
+            ),
+            ("  ours / pycrdt bytes", f"{res['bytes_vs_pycrdt']:.2f}"),
+            ("  ours / pycrdt time", f"{res['time_vs_pycrdt']:.2f}"),
+        ]
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:<{width}}  {v}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(res, indent=1, default=str) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
