@@ -290,3 +290,21 @@ def test_not_a_store_file(tmp_path):
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StoreError, match="junk.db"):
         Store.open(path, HANDLERS)
+
+
+def test_mixed_batch_keeps_order_and_rejects_only_the_bad(tmp_path):
+    ops = remote_ops(2)
+    m = cbor2.loads(ops[1].raw)
+    m["sig"] = bytes(64)
+    batch = [ops[0].raw, canonical(m), b"junk", ops[2].raw, ops[0].raw, ops[1].raw]
+    with Store.open(tmp_path / "n.db", HANDLERS) as s:
+        out = s.ingest(batch)
+        assert [(o.status, o.reason) for o in out[:3]] == [
+            ("applied", ""),
+            ("invalid", "bad_signature"),
+            ("invalid", "malformed"),
+        ]
+        # ops[2] names ops[1] as a dep: it waits, and the last op of the batch releases it
+        assert [o.status for o in out[3:]] == ["pending", "duplicate", "applied"]
+        assert s.status(ops[2].id) == ("applied", "") and s.pending_count() == 0
+        assert [o.op_id for o in out[3:]] == [ops[2].id, ops[0].id, ops[1].id]

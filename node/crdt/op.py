@@ -180,6 +180,21 @@ def _unencodable(unsigned: Mapping[str, Any]) -> str:
 def decode_op(data: bytes, *, verify: bool = True) -> Op:
     """Decode and check one op. ``verify=False`` skips only the signature check (used by
     chain verification, which checks one signature per range)."""
+    op, m = _decode(data)
+    if verify:
+        verify_signature(op.author, _signing_input_of_canonical(op.raw, m), op.sig)
+    return op
+
+
+def decode_unverified(data: bytes) -> tuple[Op, bytes]:
+    """``decode_op(data, verify=False)`` plus the op's signing input (cut from the encoding,
+    not re-encoded), for callers that check many signatures in one go: the op is authentic
+    once ``verify_signature(op.author, message, op.sig)`` passes."""
+    op, m = _decode(data)
+    return op, _signing_input_of_canonical(op.raw, m)
+
+
+def _decode(data: bytes) -> tuple[Op, dict[str, Any]]:
     if type(data) is not bytes:
         _require(isinstance(data, (bytes, bytearray)), "malformed", "op must be bytes")
         data = bytes(data)
@@ -222,9 +237,7 @@ def decode_op(data: bytes, *, verify: bool = True) -> Op:
         data,
         op_id(data),
     )
-    if verify:
-        verify_signature(op.author, _signing_input_of_canonical(data, m), op.sig)
-    return op
+    return op, m
 
 
 _NOT_CANONICAL = "encoding is not canonical CBOR"
