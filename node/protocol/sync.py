@@ -51,6 +51,9 @@ class LocalLog(Protocol):
 
     def ingest_range(self, ops: list[Op]) -> list[Any]: ...
 
+    # Optional: ``ingest_ranges(list of ranges) -> list of outcome lists`` in ONE transaction;
+    # used when present (a batch holds one run per author).
+
     def fork_proofs(self, community: bytes) -> list[ForkProof]: ...
 
     def add_fork_proof(self, proof: ForkProof) -> None: ...
@@ -152,8 +155,8 @@ class SyncSession:
         community: bytes | None = None,
         access: Access | None = None,
         window: int = 4,
-        batch_ops: int = 256,
-        batch_bytes: int = 256 * 1024,
+        batch_ops: int = 512,
+        batch_bytes: int = 512 * 1024,
     ):
         self.log, self.peer, self.community = log, peer, community
         self.initiator = community is not None
@@ -329,10 +332,14 @@ class SyncSession:
         forked: set[bytes] = set()
         for author, run in runs.items():
             self._expect[author][0] = run[-1].seq + 1
-            try:
-                outcomes = self.log.ingest_range(run)
-            except OpError as exc:
-                raise SyncError(exc.reason, exc.detail) from exc
+        try:
+            if hasattr(self.log, "ingest_ranges"):
+                results = self.log.ingest_ranges(list(runs.values()))
+            else:
+                results = [self.log.ingest_range(run) for run in runs.values()]
+        except OpError as exc:
+            raise SyncError(exc.reason, exc.detail) from exc
+        for author, outcomes in zip(runs, results, strict=True):
             for o in outcomes:
                 status = getattr(o, "status", str(o))
                 self.stats.outcomes[status] = self.stats.outcomes.get(status, 0) + 1

@@ -77,6 +77,12 @@ class StoreLog:
         self.on_outcomes(ops, outs)
         return outs
 
+    def ingest_ranges(self, runs: list[list[Op]]) -> list[list[Any]]:
+        results = self.store.ingest_ranges(runs)
+        for run, outs in zip(runs, results, strict=True):
+            self.on_outcomes(run, outs)
+        return results
+
     def fork_proofs(self, community: bytes) -> list[Any]:
         return self.store.fork_proofs(community)
 
