@@ -55,3 +55,20 @@ async def test_two_nodes_sync_on_connect_and_gossip(tmp_path):
         st = a.status()
         assert st["peers"] == [b.member_id]
         assert st["communities"][0]["in_sync_with"] >= 0
+
+
+async def test_bootstrap_address_is_dialled_and_members_only_sync_is_refused(tmp_path):
+    async with Node.open(tmp_path / "a", insecure_plaintext=True, sync_interval=1.0) as a:
+        open_c = await a.create_community({"name": "open"})
+        closed = await a.create_community({"name": "closed", "visibility": "members"})
+        async with Node.open(
+            tmp_path / "b", insecure_plaintext=True, sync_interval=1.0, bootstrap=a.listen_addrs
+        ) as b:
+            await b.follow(open_c)
+            await b.follow(closed)
+            await wait_until(lambda: a.member_id in b.status()["peers"])  # no connect() call
+            await wait_until(lambda: b.store.get_op(open_c) is not None)
+            results = await b.sync_now(closed)
+            assert results and all(r["reason"] == "not_member" for r in results)
+            assert b.store.get_op(closed) is None
+            assert op_ids(b, closed) == set()

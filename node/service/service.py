@@ -144,7 +144,8 @@ class Service:
             self.nursery = nursery
             self.gossip = Gossip(self.host, nursery, self._on_gossip, rate=self.gossip_rate)
             for c in sorted(self.followed):
-                await self.gossip.join(c)
+                if self._gossip_ok(c):
+                    await self.gossip.join(c)
             self.host.set_handler(PROTOCOL_ID, self._serve_sync)
             nursery.start_soon(self._connection_events)
             nursery.start_soon(self._dialer)
@@ -189,8 +190,23 @@ class Service:
         if c not in self.followed:
             await self.follow(c)
         self.emit(Event("op", c, op.id, op.kind))
-        if self.gossip is not None:
+        if self.gossip is not None and self._gossip_ok(c):
+            if c not in self.gossip.topics:
+                await self.gossip.join(c)
             self.gossip.publish(op)
+        else:  # members-only: never on a public topic; push to member peers by sync at once
+            for peer in self.connected():
+                self.schedule_sync(c, peer)
+
+    def _gossip_ok(self, community: bytes) -> bool:
+        """Gossip topics are open to anyone, so members-only communities stay off them."""
+        try:
+            from node.crdt.records import queries
+
+            charter = queries.charter(self.store.state, community) or {}
+        except Exception:
+            charter = {}
+        return charter.get("visibility", "public") != "members"
 
     async def follow(self, community: bytes) -> None:
         if community in self.followed and (self.gossip is None or community in self.gossip.topics):
@@ -198,7 +214,8 @@ class Service:
         self.followed.add(community)
         self._save_follow()
         if self.gossip is not None:
-            await self.gossip.join(community)
+            if self._gossip_ok(community):
+                await self.gossip.join(community)
             for peer in self.connected():
                 self.schedule_sync(community, peer)
 
