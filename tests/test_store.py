@@ -308,3 +308,14 @@ def test_mixed_batch_keeps_order_and_rejects_only_the_bad(tmp_path):
         assert [o.status for o in out[3:]] == ["pending", "duplicate", "applied"]
         assert s.status(ops[2].id) == ("applied", "") and s.pending_count() == 0
         assert [o.op_id for o in out[3:]] == [ops[2].id, ops[0].id, ops[1].id]
+
+
+def test_one_writer_per_file(tmp_path):
+    from node.store import StoreError
+
+    path = tmp_path / "n.db"
+    first = Store.open(path, HANDLERS)
+    with pytest.raises(StoreError, match="in use"):
+        Store.open(path, HANDLERS)
+    first.close()
+    Store.open(path, HANDLERS).close()  # released on close

@@ -6,8 +6,14 @@ writes the ops that caused the change, so a crash leaves either all of a batch o
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no single-writer lock
+    fcntl = None  # type: ignore[assignment]
 
 SCHEMA_VERSION = 1
 
@@ -75,6 +81,30 @@ CREATE TABLE IF NOT EXISTS state (
 
 class StoreError(Exception):
     """The store file cannot be used (wrong schema version, not a store, ...)."""
+
+
+def lock(path: Path) -> int | None:
+    """Take the store's single-writer lock (``<file>.lock``, released when the process ends).
+
+    Each Store keeps its replica in memory; two writers on one file would assign the same seq
+    to two different local ops, i.e. fork their author's own chain. So a second open fails."""
+    if fcntl is None:
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StoreError(
+            f"{path} is in use by another store (a running daemon?): stop it, or go through it"
+        ) from None
+    return fd
+
+
+def unlock(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)  # closing the descriptor releases the flock
 
 
 def connect(path: str | Path) -> sqlite3.Connection:

@@ -61,8 +61,11 @@ def _split_parents(blob: bytes) -> tuple[bytes, ...]:
 class Store:
     """Open with :meth:`open`. Not thread-safe: one owner (the daemon, or the offline CLI)."""
 
-    def __init__(self, db, path: Path, handlers: HandlerMap, pending_limit: int):
+    def __init__(
+        self, db, path: Path, handlers: HandlerMap, pending_limit: int, lock: int | None = None
+    ):
         self._db = db
+        self._lock = lock
         self.path = path
         self.handlers = handlers
         self.pending_limit = pending_limit
@@ -83,10 +86,17 @@ class Store:
         path = Path(path)
         if handlers is None:
             handlers = default_handlers()
-        return cls(schema.connect(path), path, handlers, pending_limit)
+        lock = schema.lock(path)
+        try:
+            return cls(schema.connect(path), path, handlers, pending_limit, lock)
+        except BaseException:
+            schema.unlock(lock)
+            raise
 
     def close(self) -> None:
         self._db.close()
+        schema.unlock(self._lock)
+        self._lock = None
 
     def __enter__(self) -> Store:
         return self
