@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from node.crdt.op import MAX_DEPS, OpError
+from node.crdt.op import ID_SIZE, MAX_DEPS, Op, OpError
 
 if TYPE_CHECKING:
     from .store import Store
@@ -24,7 +24,7 @@ def choose_fields(
     chosen = list(dict.fromkeys(explicit))
     if len(chosen) > MAX_DEPS:
         raise OpError("bad_deps", f"more than {MAX_DEPS} explicit deps")
-    covered = store.own_clock(community, author)
+    covered = store.own_clocks.clock(community, author)
     for d in chosen:
         m = metas.get(d)
         if m is None or m.community != community:
@@ -44,3 +44,53 @@ def choose_fields(
     parents = [prev, *chosen] if prev is not None else chosen
     lamport = max((metas[p].lamport for p in parents), default=0) + 1
     return (own.seq + 1 if own is not None else 1), prev, lamport, sorted(chosen)
+
+
+def split_parents(blob: bytes) -> tuple[bytes, ...]:
+    return tuple(blob[i : i + ID_SIZE] for i in range(0, len(blob), ID_SIZE))
+
+
+class OwnClocks:
+    """Per local chain, a lower bound of the causal past of its head: for each other author,
+    the highest seq that the chain's own ops name directly (prev/deps). Heads at or below it
+    are already covered and need not be named again. Cached; rebuilt from the file if stale."""
+
+    def __init__(self, store: Store):
+        self._store = store
+        self._cache: dict[tuple[bytes, bytes], tuple[bytes, dict[bytes, int]]] = {}
+
+    def note(self, op: Op) -> None:
+        """Keep the cached clock current after ``op`` (a local op) is stored."""
+        key = (op.community_id, op.author)
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] == op.prev:
+            clock = cached[1]
+            for d in op.deps:
+                m = self._store.replica.metas[d]
+                if clock.get(m.author, 0) < m.seq:
+                    clock[m.author] = m.seq
+            self._cache[key] = (op.id, clock)
+
+    def clock(self, community: bytes, author: bytes) -> dict[bytes, int]:
+        """A lower bound of the causal past of ``author``'s head: for each other author, the
+        highest seq that the head's chain names directly (prev/deps of its own ops). Heads at
+        or below it are already covered and need not be named again."""
+        head = self._store.replica.heads.get(community, {}).get(author)
+        if head is None:
+            return {}
+        key = (community, author)
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] == head.id:
+            return dict(cached[1])
+        metas = self._store.replica.metas
+        clock: dict[bytes, int] = {}
+        rows = self._store._db.execute(
+            "SELECT parents FROM ops WHERE chain = ?", (self._store.chains.get(community, author),)
+        )
+        for (blob,) in rows:
+            for p in split_parents(blob):
+                m = metas.get(p)
+                if m is not None and m.author != author and clock.get(m.author, 0) < m.seq:
+                    clock[m.author] = m.seq
+        self._cache[key] = (head.id, clock)
+        return dict(clock)

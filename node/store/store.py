@@ -22,7 +22,6 @@ from node.crdt.causal import CausalIndex, OpMeta
 from node.crdt.chain import ForkProof, verify_range
 from node.crdt.op import (
     GENESIS_KIND,
-    ID_SIZE,
     NO_COMMUNITY,
     Op,
     OpError,
@@ -36,8 +35,9 @@ from node.crdt.replica import APPLIED, DUPLICATE, INVALID, REJECTED, VOID, Outco
 from node.crdt.state import HandlerMap, Rejected, State
 
 from . import schema
-from .deps import choose_fields
+from .deps import OwnClocks, choose_fields, split_parents
 from .flush import write_changes
+from .queries import Queries
 
 HANDLER_MODULES = ("node.crdt.records", "node.governance")
 
@@ -54,11 +54,7 @@ def default_handlers() -> HandlerMap:
     return merged
 
 
-def _split_parents(blob: bytes) -> tuple[bytes, ...]:
-    return tuple(blob[i : i + ID_SIZE] for i in range(0, len(blob), ID_SIZE))
-
-
-class Store:
+class Store(Queries):
     """Open with :meth:`open`. Not thread-safe: one owner (the daemon, or the offline CLI)."""
 
     def __init__(
@@ -70,7 +66,7 @@ class Store:
         self.handlers = handlers
         self.pending_limit = pending_limit
         self._in_tx = False
-        self._own_clocks: dict[tuple[bytes, bytes], tuple[bytes, dict[bytes, int]]] = {}
+        self.own_clocks = OwnClocks(self)
         self._load()
 
     @classmethod
@@ -117,7 +113,7 @@ class Store:
         self.chains = schema.Chains(db)
         keys = self.chains.keys
         metas = (
-            OpMeta(i, keys[ch][1], s, lam, _split_parents(p), keys[ch][0])
+            OpMeta(i, keys[ch][1], s, lam, split_parents(p), keys[ch][0])
             for i, ch, s, lam, p in db.execute(
                 "SELECT id, chain, seq, lamport, parents FROM ops ORDER BY rowid"
             )
@@ -273,80 +269,12 @@ class Store:
         if outcome.status == REJECTED:
             raise Rejected(outcome.reason, "the op was not stored")
         if kind != GENESIS_KIND:
-            self._note_own(op)
+            self.own_clocks.note(op)
         return op
 
     def create_community(self, key: nacl.signing.SigningKey, charter: dict[str, Any]) -> Op:
         """Write a genesis op; the community id is the returned op's id."""
         return self.append(key, NO_COMMUNITY, GENESIS_KIND, charter)
-
-    # ------------------------------------------------------------------------- queries
-    def heights(self, community: bytes) -> dict[bytes, tuple[int, bytes]]:
-        """author -> (highest seq in the log, id of that op)."""
-        return {a: (h.seq, h.id) for a, h in self.replica.heights(community).items()}
-
-    def ops_from(
-        self, community: bytes, author: bytes, from_seq: int, limit: int | None = None
-    ) -> list[Op]:
-        """Logged ops of one author from ``from_seq`` on, in seq order."""
-        return [
-            decode_op(r, verify=False) for r in self.raw_from(community, author, from_seq, limit)
-        ]
-
-    def raw_from(
-        self, community: bytes, author: bytes, from_seq: int, limit: int | None = None
-    ) -> list[bytes]:
-        """Like :meth:`ops_from`, but the encoded bytes (what sync sends; no decoding)."""
-        chain = self.chains.get(community, author)
-        if chain is None:
-            return []
-        rows = self._db.execute(
-            "SELECT raw FROM ops WHERE chain = ? AND seq >= ? ORDER BY seq LIMIT ?",
-            (chain, from_seq, -1 if limit is None else limit),
-        )
-        return [raw for (raw,) in rows]
-
-    def _position(self, oid: bytes) -> tuple[int, int] | None:
-        """(chain, seq) of a logged op, from the replica's in-memory metadata."""
-        meta = self.replica.metas.get(oid)
-        if meta is None:
-            return None
-        chain = self.chains.get(meta.community, meta.author)
-        return None if chain is None else (chain, meta.seq)
-
-    def get_raw(self, oid: bytes) -> bytes | None:
-        where = self._position(oid)
-        if where is None:
-            return None
-        row = self._db.execute("SELECT raw FROM ops WHERE chain = ? AND seq = ?", where).fetchone()
-        return row[0] if row else None
-
-    def get_op(self, oid: bytes) -> Op | None:
-        """A logged op by id (pending ops are not served)."""
-        raw = self.get_raw(oid)
-        return decode_op(raw, verify=False) if raw is not None else None
-
-    def status(self, oid: bytes) -> tuple[str, str] | None:
-        """(status, reason) of an op this store holds: applied, rejected, void or pending."""
-        where = self._position(oid)
-        if where is not None:
-            row = self._db.execute(
-                "SELECT status, reason FROM ops WHERE chain = ? AND seq = ?", where
-            ).fetchone()
-            if row is not None:
-                return row[0], row[1]
-        if self.replica.has(oid):
-            return "pending", ""
-        return None
-
-    def fork_proofs(self, community: bytes) -> list[ForkProof]:
-        return [p for p in self.replica.forks.values() if p.community == community]
-
-    def communities(self) -> list[bytes]:
-        return self.replica.communities()
-
-    def pending_count(self) -> int:
-        return self.replica.pending_count()
 
     # ----------------------------------------------------------------- transactions
     @contextmanager
@@ -388,39 +316,3 @@ class Store:
     def _op_lookup(self, oid: bytes) -> Op | None:
         self._flush()
         return self.get_op(oid)
-
-    # ------------------------------------------------------------- own chain coverage
-    def _note_own(self, op: Op) -> None:
-        key = (op.community_id, op.author)
-        cached = self._own_clocks.get(key)
-        if cached is not None and cached[0] == op.prev:
-            clock = cached[1]
-            for d in op.deps:
-                m = self.replica.metas[d]
-                if clock.get(m.author, 0) < m.seq:
-                    clock[m.author] = m.seq
-            self._own_clocks[key] = (op.id, clock)
-
-    def own_clock(self, community: bytes, author: bytes) -> dict[bytes, int]:
-        """A lower bound of the causal past of ``author``'s head: for each other author, the
-        highest seq that the head's chain names directly (prev/deps of its own ops). Heads at
-        or below it are already covered and need not be named again."""
-        head = self.replica.heads.get(community, {}).get(author)
-        if head is None:
-            return {}
-        key = (community, author)
-        cached = self._own_clocks.get(key)
-        if cached is not None and cached[0] == head.id:
-            return dict(cached[1])
-        metas = self.replica.metas
-        clock: dict[bytes, int] = {}
-        rows = self._db.execute(
-            "SELECT parents FROM ops WHERE chain = ?", (self.chains.get(community, author),)
-        )
-        for (blob,) in rows:
-            for p in _split_parents(blob):
-                m = metas.get(p)
-                if m is not None and m.author != author and clock.get(m.author, 0) < m.seq:
-                    clock[m.author] = m.seq
-        self._own_clocks[key] = (head.id, clock)
-        return dict(clock)
