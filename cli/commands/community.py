@@ -105,16 +105,21 @@ def list_() -> None:
 
 
 @community.command("info")
+@click.option(
+    "--addr",
+    "advertise",
+    multiple=True,
+    help="Address to put in the line instead of the listen addresses (e.g. a public one).",
+)
 @community_option
-def info(community) -> None:
+def info(advertise, community) -> None:
     """One line another person pastes into `we community join`."""
     o = obj()
     b = o.backend()
     cid = pick_community(b, community)
     st = b.call("status")
-    addrs = [
-        a if "/p2p/" in a else f"{a}/p2p/{st['member_id']}" for a in st.get("listen_addrs", [])
-    ]
+    listen = list(advertise) or _concrete(st.get("listen_addrs", []))
+    addrs = [a if "/p2p/" in a else f"{a}/p2p/{st['member_id']}" for a in listen]
     line = join_line(cid, addrs)
     ci = b.query("community_info", community=cid) or {}
     data = {"id": cid, "addrs": addrs, "line": line, "community": ci}
@@ -128,6 +133,32 @@ def info(community) -> None:
         print(d["line"])
 
     emit(o, data, render)
+
+
+def _concrete(addrs: list[str]) -> list[str]:
+    """A wildcard listen address (0.0.0.0) is no use to someone else: name this machine's
+    own address instead (the one its default route uses), then loopback."""
+    out: list[str] = []
+    for a in addrs:
+        if a.startswith("/ip4/0.0.0.0/"):
+            rest = a[len("/ip4/0.0.0.0/") :]
+            out += [f"/ip4/{ip}/{rest}" for ip in _local_ips()]
+        else:
+            out.append(a)
+    return list(dict.fromkeys(out))
+
+
+def _local_ips() -> list[str]:
+    import socket
+
+    ips = []
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("192.0.2.1", 9))  # no packet is sent: this only picks the route
+            ips.append(s.getsockname()[0])
+    except OSError:
+        pass
+    return [*ips, "127.0.0.1"]
 
 
 def join_line(cid: str, addrs: list[str]) -> str:
