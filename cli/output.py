@@ -10,6 +10,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterable
+from fractions import Fraction
 from typing import Any
 
 from .errors import UserError, bad_value, not_found
@@ -144,3 +145,26 @@ def bar(fraction_num: int, fraction_den: int, width: int = 24) -> str:
     filled = (fraction_num * width * 2 + fraction_den) // (fraction_den * 2)
     filled = max(0, min(width, filled))
     return "█" * filled + "·" * (width - filled)
+
+
+def exact(x: Any) -> Fraction:
+    """An exact number from the API: int, [num, den] or "num/den"."""
+    if x is None:
+        return Fraction(0)
+    if isinstance(x, list) and len(x) == 2:
+        return Fraction(int(x[0]), int(x[1]))
+    return Fraction(x)
+
+
+def num_text(x: Any) -> str:
+    f = exact(x)
+    if f.denominator == 1:
+        return str(f.numerator)
+    h = (f.numerator * 200 + f.denominator) // (2 * f.denominator)
+    return f"{h // 100}.{h % 100:02d}"
+
+
+def pct_text(x: Any) -> str:
+    f = exact(x) * 100
+    tenths = (f.numerator * 20 + f.denominator) // (2 * f.denominator)
+    return f"{tenths // 10}.{tenths % 10}%" if tenths % 10 else f"{tenths // 10}%"

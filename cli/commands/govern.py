@@ -16,19 +16,17 @@ that need them say "not available yet"):
 
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import Any
 
 import click
 
 from ..context import command, group, obj
 from ..errors import bad_value
-from ..output import Shortener, bar, emit, rel_time, table
+from ..output import Shortener, emit, pct_text, rel_time, table
 from ..parse import DATE_HELP, parse_share, parse_when
 from ._common import (
     community_option,
     member_key,
-    names,
     oid,
     pick_community,
     pick_member,
@@ -137,7 +135,7 @@ def _proposals(b, cid: str) -> list[dict]:
     return list(b.query("proposals", community=cid) or [])
 
 
-def _pick(b, cid: str, prefix: str) -> dict:
+def pick_proposal(b, cid: str, prefix: str) -> dict:
     return pick_record(b, "proposals", "proposal", prefix, community=cid)
 
 
@@ -182,7 +180,7 @@ def proposal_show(id, community) -> None:
     o = obj()
     b = o.backend()
     cid = pick_community(b, community)
-    rec = _pick(b, cid, id)
+    rec = pick_proposal(b, cid, id)
 
     def render(c, d):
         for k, v in d.items():
@@ -194,7 +192,7 @@ def proposal_show(id, community) -> None:
                 and isinstance(v, dict)
                 and "cap" in v
             ):
-                v = _pct(v) if k != "weights" else f"{v['base']}, cap {_pct(v['cap'])}"
+                v = pct_text(v) if k != "weights" else f"{v['base']}, cap {pct_text(v['cap'])}"
             c.print(f"[bold]{k:10}[/bold] {v}")
 
     emit(o, rec, render)
@@ -211,7 +209,7 @@ def vote(proposal_id, choice, community) -> None:
     o = obj()
     b = o.backend()
     cid = pick_community(b, community)
-    p = _pick(b, cid, proposal_id)
+    p = pick_proposal(b, cid, proposal_id)
     value = ballot_choice(p, list(choice))
     op = b.publish(cid, "ballot.cast", {"proposal": oid(p["id"]), "choice": value}, deps=[p["id"]])
     emit(
@@ -297,7 +295,7 @@ def seal(proposal_id, community) -> None:
     o = obj()
     b = o.backend()
     cid = pick_community(b, community)
-    p = _pick(b, cid, proposal_id)
+    p = pick_proposal(b, cid, proposal_id)
     # The seal's causal past (its deps: this node's heads) is what it covers.
     op = b.publish(cid, "seal.create", {"proposal": oid(p["id"])}, deps=[p["id"]])
     emit(
@@ -305,93 +303,3 @@ def seal(proposal_id, community) -> None:
         {"op_id": op["op_id"], "proposal": p["id"]},
         lambda c, d: c.print(f"Sealed proposal {p['id'][:12]}."),
     )
-
-
-@command("tally")
-@click.argument("proposal_id")
-@community_option
-def tally(proposal_id, community) -> None:
-    """The result and its breakdown: turnout, quorum, threshold, options, delegated weight,
-    provisional or final (sealed by a majority of the witnesses)."""
-    o = obj()
-    b = o.backend()
-    cid = pick_community(b, community)
-    p = _pick(b, cid, proposal_id)
-    t = b.query("proposal_tally", proposal=p["id"])
-    who = names(b, cid) if not o.json else {}
-    emit(o, t, lambda c, d: render_tally(c, p, d, who))
-
-
-def frac(x: Any) -> Fraction:
-    """An exact number from the API: int, [num, den] or "num/den"."""
-    if x is None:
-        return Fraction(0)
-    if isinstance(x, list) and len(x) == 2:
-        return Fraction(int(x[0]), int(x[1]))
-    return Fraction(x)
-
-
-def _num(x: Any) -> str:
-    f = frac(x)
-    if f.denominator == 1:
-        return str(f.numerator)
-    h = (f.numerator * 200 + f.denominator) // (2 * f.denominator)
-    return f"{h // 100}.{h % 100:02d}"
-
-
-def _pct(x: Any) -> str:
-    f = frac(x) * 100
-    tenths = (f.numerator * 20 + f.denominator) // (2 * f.denominator)
-    return f"{tenths // 10}.{tenths % 10}%" if tenths % 10 else f"{tenths // 10}%"
-
-
-def render_tally(c, p: dict, d: dict, who: dict) -> None:
-    final = d.get("status") == "final" or d.get("final") is True
-    verdict = "[green]PASSED[/green]" if d.get("passed") else "[red]NOT PASSED[/red]"
-    base = (p.get("weights") or {}).get("base", "equal")
-    c.print(f"[bold]{p.get('title')}[/bold]  ({p.get('method')} vote, {base} weights)")
-    state = "FINAL (sealed)" if final else "PROVISIONAL (not sealed by a witness majority yet)"
-    c.print(f"Result:    {verdict}, winner: {d.get('winner') or '-'}  [{state}]")
-    eligible, part = frac(d.get("eligible")), frac(d.get("participation"))
-    turnout = part / eligible if eligible else Fraction(0)
-    c.print(
-        f"Turnout:   {_num(part)} of {_num(eligible)} eligible weight ({_pct(turnout)}); "
-        f"quorum {_pct(p.get('quorum', [0, 1]))}: {'met' if d.get('quorum_met') else 'NOT met'}"
-    )
-    support = d.get("support")
-    c.print(
-        f"Support:   {_pct(support) if support is not None else '-'}; "
-        f"threshold {_pct(p.get('threshold', [1, 2]))} (strictly more): "
-        f"{'met' if d.get('threshold_met') else 'NOT met'}"
-    )
-    c.print(f"Delegated: {_num(d.get('delegated'))} weight reached a voter through delegation")
-    if d.get("abstained") is not None:
-        c.print(f"Abstained: {_num(d.get('abstained'))}")
-    totals = {k: frac(v) for k, v in (d.get("totals") or {}).items()}
-    top = max(totals.values(), default=Fraction(0))
-    rows = []
-    for name, v in totals.items():
-        share = v / top if top else Fraction(0)
-        rows.append([name, _num(v), bar(share.numerator, share.denominator)])
-    c.print(table(None, ["option", "weight", ""], rows))
-    voters = d.get("voters") or []
-    if voters:
-        c.print(
-            table(
-                None,
-                ["voter", "own weight", "with delegations", "choice"],
-                [
-                    [
-                        who.get(v["member"], v["member"][:8]),
-                        _num(v.get("weight")),
-                        _num(v.get("effective")),
-                        str(v.get("choice")),
-                    ]
-                    for v in voters
-                ],
-            )
-        )
-    if d.get("needed_seals") is not None:
-        c.print(
-            f"Seals:     {len(d.get('seals') or [])} (a majority needs {d.get('needed_seals')})"
-        )

@@ -1,14 +1,14 @@
-"""Offers, needs, matching and reservations (circular use of resources)."""
+"""Offers and needs (what people can share and what they look for), and matching."""
 
 from __future__ import annotations
 
 import click
 
-from ..context import command, group, obj
+from ..context import group, obj
 from ..errors import bad_value
-from ..output import Shortener, emit, rel_time, resolve, table
+from ..output import Shortener, emit, rel_time, table
 from ..parse import DATE_HELP, parse_when, parse_window
-from ._common import community_option, me, names, oid, pick_community, pick_record
+from ._common import community_option, names, oid, pick_community, pick_record
 
 ACTIONS = ["lend", "give", "share-use", "service", "work"]
 STATUSES = ["active", "paused", "fulfilled", "withdrawn", "expired", "any"]
@@ -141,7 +141,7 @@ def _qty(q) -> str:
     return f"{q.get('amount')} {q.get('unit')}"
 
 
-def _find(b, family: str, ident: str, cid: str) -> dict:
+def find_listing(b, family: str, ident: str, cid: str) -> dict:
     return pick_record(b, f"{family}s", family, ident, community=cid, status=None)
 
 
@@ -149,7 +149,7 @@ def _show(family: str, ident, community) -> None:
     o = obj()
     b = o.backend()
     cid = pick_community(b, community)
-    rec = _find(b, family, ident, cid)
+    rec = find_listing(b, family, ident, cid)
     extra = {}
     if family == "offer":
         extra["reservations"] = b.query("reservations", community=cid, offer=rec["id"]) or []
@@ -184,7 +184,7 @@ def _set_status(family: str, ident, community, status: str) -> None:
     o = obj()
     b = o.backend()
     cid = pick_community(b, community)
-    rec = _find(b, family, ident, cid)
+    rec = find_listing(b, family, ident, cid)
     op = b.publish(
         cid, f"{family}.status", {"id": oid(rec["id"]), "status": status}, deps=[rec["id"]]
     )
@@ -261,7 +261,7 @@ def offer_edit(id, title, description, quantity, expires, paused, fulfilled, com
     o = obj()
     b = o.backend()
     cid = pick_community(b, community)
-    rec = _find(b, "offer", id, cid)
+    rec = find_listing(b, "offer", id, cid)
     if quantity is not None:
         changes["quantity"] = {
             "amount": quantity,
@@ -329,158 +329,3 @@ def need_show(id, community) -> None:
 def need_withdraw(id, community) -> None:
     """Withdraw your need (final)."""
     _set_status("need", id, community, "withdrawn")
-
-
-@command("match")
-@click.argument("id", required=False)
-@click.option("--limit", type=click.IntRange(1), default=10, show_default=True)
-@community_option
-def match(id, limit, community) -> None:
-    """Offers that fit a need, or needs that fit an offer (default: all your active needs).
-    Matching only suggests: nothing is committed until you `we reserve`."""
-    o = obj()
-    b = o.backend()
-    cid = pick_community(b, community)
-    offers = b.query("offers", community=cid, status=None) or []
-    needs = b.query("needs", community=cid, status=None) or []
-    args = {"community": cid, "limit": limit}
-    if id:
-        full = resolve(id, [r["id"] for r in offers + needs], "offer or need")
-        args["need" if full in {r["id"] for r in needs} else "offer"] = full
-    rows = list(b.query("matches", **args) or [])
-    titles = {r["id"]: r["title"] for r in offers + needs}
-    short = Shortener(list(titles))
-
-    def render(c, d):
-        c.print(
-            table(
-                f"{len(d)} match(es)",
-                ["need", "offer", "points", "why"],
-                [
-                    [
-                        f"{short(r['need'])} {titles.get(r['need'], '')}",
-                        f"{short(r['offer'])} {titles.get(r['offer'], '')}",
-                        r.get("score"),
-                        "; ".join(r.get("reasons", [])),
-                    ]
-                    for r in d
-                ],
-            )
-        )
-
-    emit(o, rows, render)
-
-
-@command("reserve")
-@click.argument("offer_id")
-@click.option("--from", "start", required=True, help=f"Start: {DATE_HELP}.")
-@click.option("--until", "end", required=True, help=f"End: {DATE_HELP}.")
-@click.option("--quantity", type=click.IntRange(1), default=1, show_default=True)
-@click.option("--note", default="")
-@community_option
-def reserve(offer_id, start, end, quantity, note, community) -> None:
-    """Ask to reserve (borrow) an offer for a time window."""
-    s, e = parse_when(start), parse_when(end)
-    if e <= s:
-        raise bad_value("--until must be after --from")
-    o = obj()
-    b = o.backend()
-    cid = pick_community(b, community)
-    rec = _find(b, "offer", offer_id, cid)
-    body = {"offer": oid(rec["id"]), "window": [s, e], "quantity": quantity}
-    if note:
-        body["note"] = note
-    op = b.publish(cid, "reservation.request", body, deps=[rec["id"]])
-    rid = op["op_id"]
-    emit(
-        o,
-        {"id": rid, "offer": rec["id"], "window": [s, e], "quantity": quantity},
-        lambda c, d: c.print(f"Requested reservation {rid[:12]} of {rec.get('title')}"),
-    )
-
-
-@group("reservation", help="Reservations: accept, decline, hand over, return, cancel.")
-def reservation() -> None:
-    pass
-
-
-@reservation.command("list")
-@click.option("--all", "all_", is_flag=True, help="Every reservation in the community.")
-@click.option("--offer", "offer_id", help="Only reservations of this offer.")
-@community_option
-def reservation_list(all_, offer_id, community) -> None:
-    """Your reservations (as borrower or owner)."""
-    o = obj()
-    b = o.backend()
-    cid = pick_community(b, community)
-    args = {"community": cid}
-    if offer_id:
-        args["offer"] = _find(b, "offer", offer_id, cid)["id"]
-    elif not all_:
-        args["member"] = me(b)["public_key"]
-    rows = list(b.query("reservations", **args) or [])
-    short = Shortener([r["id"] for r in rows] + [r.get("offer", "") for r in rows])
-    who = names(b, cid) if rows and not o.json else {}
-    titles = (
-        {r["id"]: r["title"] for r in b.query("offers", community=cid, status=None) or []}
-        if rows
-        else {}
-    )
-
-    def render(c, d):
-        c.print(
-            table(
-                f"{len(d)} reservation(s)",
-                ["id", "offer", "borrower", "owner", "from", "until", "status"],
-                [
-                    [
-                        short(r["id"]),
-                        titles.get(r["offer"], short(r["offer"])),
-                        who.get(r["requester"], r["requester"][:8]),
-                        who.get(r["owner"], r["owner"][:8]),
-                        rel_time(r["window"][0]),
-                        rel_time(r["window"][1]),
-                        r["status"],
-                    ]
-                    for r in d
-                ],
-            )
-        )
-
-    emit(o, rows, render)
-
-
-DOCS = {
-    "accept": "As the owner, accept a reservation of your offer.",
-    "decline": "As the owner, decline a reservation of your offer.",
-    "handover": "As the borrower, confirm you received the item.",
-    "return": "As the owner, confirm the item came back.",
-    "cancel": "Cancel a reservation before handover (owner or borrower).",
-}
-
-
-def _step(step: str):
-    @click.argument("id")
-    @click.option("--note", default="")
-    @community_option
-    def run(id, note, community) -> None:
-        o = obj()
-        b = o.backend()
-        cid = pick_community(b, community)
-        rec = pick_record(b, "reservations", "reservation", id, community=cid)
-        body = {"reservation": oid(rec["id"])}
-        if note:
-            body["note"] = note
-        op = b.publish(cid, f"reservation.{step}", body, deps=[rec["id"]])
-        emit(
-            o,
-            {"id": rec["id"], "op_id": op["op_id"], "step": step},
-            lambda c, d: c.print(f"Reservation {rec['id'][:12]}: {step} recorded."),
-        )
-
-    run.__doc__ = DOCS[step]
-    return run
-
-
-for _s in DOCS:
-    reservation.command(_s)(_step(_s))

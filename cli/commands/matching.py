@@ -1,0 +1,49 @@
+"""`we match`: offers that fit needs (and needs that fit offers), ranked, with reasons."""
+
+from __future__ import annotations
+
+import click
+
+from ..context import command, obj
+from ..output import Shortener, emit, resolve, table
+from ._common import community_option, pick_community
+
+
+@command("match")
+@click.argument("id", required=False)
+@click.option("--limit", type=click.IntRange(1), default=10, show_default=True)
+@community_option
+def match(id, limit, community) -> None:
+    """Offers that fit a need, or needs that fit an offer (default: all your active needs).
+    Matching only suggests: nothing is committed until you `we reserve`."""
+    o = obj()
+    b = o.backend()
+    cid = pick_community(b, community)
+    offers = b.query("offers", community=cid, status=None) or []
+    needs = b.query("needs", community=cid, status=None) or []
+    args = {"community": cid, "limit": limit}
+    if id:
+        full = resolve(id, [r["id"] for r in offers + needs], "offer or need")
+        args["need" if full in {r["id"] for r in needs} else "offer"] = full
+    rows = list(b.query("matches", **args) or [])
+    titles = {r["id"]: r["title"] for r in offers + needs}
+    short = Shortener(list(titles))
+
+    def render(c, d):
+        c.print(
+            table(
+                f"{len(d)} match(es)",
+                ["need", "offer", "points", "why"],
+                [
+                    [
+                        f"{short(r['need'])} {titles.get(r['need'], '')}",
+                        f"{short(r['offer'])} {titles.get(r['offer'], '')}",
+                        r.get("score"),
+                        "; ".join(r.get("reasons", [])),
+                    ]
+                    for r in d
+                ],
+            )
+        )
+
+    emit(o, rows, render)

@@ -1,0 +1,132 @@
+"""Members of a community (and vouching for newcomers), and member profiles."""
+
+from __future__ import annotations
+
+import click
+
+from ..context import group, obj
+from ..errors import bad_value
+from ..output import Shortener, emit, rel_time, table
+from ._common import community_option, me, member_key, member_rows, mid, pick_community, pick_member
+
+
+@group("member", help="Members of a community, and vouching for newcomers.")
+def member() -> None:
+    pass
+
+
+@member.command("list")
+@community_option
+def member_list(community) -> None:
+    """Members, and people asking to join (candidates)."""
+    o = obj()
+    b = o.backend()
+    cid = pick_community(b, community)
+    rows = member_rows(b, cid)
+    short = Shortener(r["member_id"] for r in rows)
+    by_key = {r["member"]: r for r in rows}
+
+    def vouchers(r):
+        return ", ".join(
+            (by_key[v]["name"] if v in by_key and by_key[v]["name"] else short(mid(v)))
+            for v in r.get("vouched_by", [])
+        )
+
+    emit(
+        o,
+        rows,
+        lambda c, d: c.print(
+            table(
+                None,
+                ["member", "name", "status", "vouched by", "joined"],
+                [
+                    [
+                        short(r["member_id"]),
+                        r["name"],
+                        r["status"],
+                        vouchers(r),
+                        rel_time(r.get("joined_ts")),
+                    ]
+                    for r in d
+                ],
+            )
+        ),
+    )
+
+
+@member.command("vouch")
+@click.argument("who")
+@click.option("--note", default="")
+@community_option
+def vouch(who, note, community) -> None:
+    """Vouch for WHO (member id, unique prefix, or name) so they may join."""
+    o = obj()
+    b = o.backend()
+    cid = pick_community(b, community)
+    target = pick_member(b, who, cid)
+    body = {"member": member_key(target)}
+    if note:
+        body["note"] = note
+    op = b.publish(cid, "member.vouch", body)
+    emit(
+        o,
+        {"op_id": op["op_id"], "member_id": target},
+        lambda c, d: c.print(f"Vouched for {target}"),
+    )
+
+
+@group("profile", help="Your member profile: name, skills, rough location, addresses.")
+def profile() -> None:
+    pass
+
+
+@profile.command("set")
+@click.option("--name", help="Display name.")
+@click.option("--bio", help="A few words about you.")
+@click.option("--skill", "skills", multiple=True, help="A skill tag, lowercase (repeatable).")
+@click.option("--geohash", help="Coarse location: a geohash of at most 6 characters (e.g. u0vu1).")
+@click.option("--addr", "addrs", multiple=True, help="A multiaddr where your node listens.")
+@community_option
+def profile_set(name, bio, skills, geohash, addrs, community) -> None:
+    """Set your profile in a community (replaces the whole profile)."""
+    body = {}
+    if name is not None:
+        body["display_name"] = name
+    if bio is not None:
+        body["bio"] = bio
+    if skills:
+        body["skills"] = list(skills)
+    if geohash is not None:
+        body["geohash"] = geohash
+    if addrs:
+        body["addrs"] = list(addrs)
+    if not body:
+        raise bad_value("nothing to set", "give --name, --bio, --skill, --geohash or --addr")
+    o = obj()
+    b = o.backend()
+    cid = pick_community(b, community)
+    op = b.publish(cid, "profile.set", body)
+    emit(o, {"op_id": op["op_id"], **body}, lambda c, d: c.print("Profile updated."))
+
+
+@profile.command("show")
+@click.argument("who", required=False)
+@community_option
+def profile_show(who, community) -> None:
+    """Show a profile (yours by default)."""
+    o = obj()
+    b = o.backend()
+    cid = pick_community(b, community)
+    target = pick_member(b, who, cid) if who else me(b)["member_id"]
+    data = b.query("profile", community=cid, member=member_key(target).hex()) or {}
+    data = {"member_id": target, **{k: v for k, v in data.items() if k not in ("c", "member")}}
+
+    def render(c, d):
+        for k in ("member_id", "display_name", "bio", "skills", "geohash", "addrs"):
+            if d.get(k):
+                v = d[k]
+                c.print(f"[bold]{k:13}[/bold] {', '.join(v) if isinstance(v, list) else v}")
+        if d.get("ts"):
+            c.print(f"[bold]{'updated':13}[/bold] {rel_time(d['ts'])}")
+
+    emit(o, data, render)

@@ -1,0 +1,85 @@
+"""Errors from the control API (either backend) as messages a person can act on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import (
+    EXIT_DENIED,
+    EXIT_NOT_FOUND,
+    EXIT_UNAVAILABLE,
+    EXIT_USAGE,
+    UserError,
+    unavailable,
+)
+
+# Rejection reasons (node/crdt/records, node/governance) in words a person understands.
+WHY = {
+    "not_member": "you are not a member of this community (yet)",
+    "own_contribution": "nobody may attest their own contribution",
+    "own_offer": "you cannot reserve your own offer",
+    "not_author": "only the author may change it",
+    "self_vouch": "nobody may vouch for themselves",
+    "duplicate_vouch": "you already vouched for this member",
+    "already_member": "you already joined",
+    "not_allowed": "this step is not yours to take",
+    "bad_transition": "that step does not follow from the current status",
+    "status_final": "it is already final (withdrawn or fulfilled)",
+    "offer_inactive": "only an active offer can be reserved",
+    "bad_expiry": "expiry must be in the future and at most one year away",
+    "not_open": "the vote is not open yet",
+    "closed": "the vote is closed",
+    "not_witness": "only a witness of the proposal may seal it",
+    "seal_early": "a seal must come after the close time",
+    "seal_twice": "you already sealed this proposal",
+    "self_delegation": "nobody may delegate to themselves",
+    "bad_choice": "that is not a valid ballot for this voting method",
+    "bad_body": "a value is not in the accepted form (see --help for each option's format)",
+}
+
+# JSON-RPC error reason -> (exit code, prefix, hint)
+_REASONS = {
+    "not_member": (
+        EXIT_DENIED,
+        "not a member",
+        "ask a member to vouch for you (`we member vouch`)",
+    ),
+    "not_found": (EXIT_NOT_FOUND, "", ""),
+    "unknown_view": (EXIT_UNAVAILABLE, "not available yet", ""),
+    "unknown_method": (EXIT_UNAVAILABLE, "not available yet", ""),
+    "bad_params": (EXIT_USAGE, "", ""),
+}
+
+
+def rpc_error_to_user(err: dict[str, Any], method: str, params: dict[str, Any]) -> UserError:
+    """One mapping for errors from either backend (they are the same JSON-RPC errors)."""
+    code = err.get("code", -32000)
+    data = err.get("data") or {}
+    reason = data.get("reason") or ""
+    etype = data.get("type") or ""
+    message = err.get("message") or "error"
+    what = params.get("view") or params.get("kind") or method
+    if reason in ("unknown_view", "unknown_method") or code == -32601:
+        return unavailable(f"{what!r}", message)
+    if reason in _REASONS:
+        exit_code, prefix, hint = _REASONS[reason]
+        msg = f"{prefix}: {message}" if prefix and prefix not in message else message
+        return UserError(msg, hint=hint, code=reason, exit_code=exit_code)
+    if etype == "Rejected":
+        hint = ""
+        if reason.startswith("unknown"):
+            hint = "the record it refers to may not have synced yet; try again in a moment"
+        elif reason == "not_member":
+            hint = "ask a member to vouch for you (`we member vouch YOUR_ID`; `we id` shows it)"
+        why = WHY.get(reason) or message.replace(": the op was not stored", "")
+        return UserError(
+            f"the community's rules reject this {what}: {why}",
+            hint=hint,
+            code=reason or "rejected",
+            exit_code=EXIT_DENIED,
+        )
+    if etype in ("KeyError", "LookupError") or "unknown" in reason:
+        return UserError(message, code=reason or "not_found", exit_code=EXIT_NOT_FOUND)
+    if code == -32602:
+        return UserError(message, code=reason or "bad_params", exit_code=EXIT_USAGE)
+    return UserError(message, code=reason or etype or "error", exit_code=1)
