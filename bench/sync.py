@@ -226,8 +226,11 @@ def main() -> None:
     total = len(ops)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        # local ingest before and after the catch-up, best of the two: on a shared machine
+        # load from elsewhere should not flatter the ratio
         local_s = local_ingest(ranges, tmp / "local.db")
         res = trio.run(catch_up, ranges, community, tmp)
+        local_s = min(local_s, local_ingest(ranges, tmp / "local2.db"))
     res.update(
         {
             "ops": total,

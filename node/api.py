@@ -156,7 +156,7 @@ class Node:
     def query(self, view: str, **args: Any) -> Any:
         """A read-only view (a function of ``node.crdt.records.queries`` or governance), with
         JSON-shaped results (bytes as hex) as the control API returns them."""
-        return run_query(self.store.state, view, args)
+        return run_query(self.store, view, args)
 
     def events(self) -> AsyncIterator[Event]:
         """Every change from the moment of this call on: ops applied (local or remote), forks,

@@ -9,7 +9,8 @@ Transport
 Encoding conventions (both directions)
     - community ids, op ids, public keys: lowercase hex strings (64 chars);
     - member ids: libp2p peer id text (``12D3KooW...``) where a field is named ``member_id``;
-    - bytes inside results are hex strings; ints stay ints (no floats anywhere);
+    - bytes inside results are hex strings; ints stay ints (no floats anywhere); a Fraction
+      is the text "num/den";
     - op bodies: JSON objects; a string value ``"hex:<hex>"`` is sent as bytes.
 
 Methods (``params`` is always an object; ``{}`` when there are none)
@@ -30,7 +31,8 @@ Methods (``params`` is always an object; ``{}`` when there are none)
     query {"view": name, "args": {...}}
         -> the view's result, JSON-shaped. ``name`` is a function of
            ``node.crdt.records.queries`` (e.g. "members", "offers", "community_info") or of
-           ``node.governance`` when it exports it; ``state`` is filled in, ``now_ms`` defaults
+           ``node.governance`` when it exports it (e.g. "proposals", "proposal_tally");
+           ``state`` and ``causal`` are filled in, ``now_ms`` defaults
            to the current time, hex strings are decoded for ``bytes`` parameters.
     follow {"community": hex}
         -> {"community": hex}                  (accept and sync a community not held yet)
@@ -55,6 +57,7 @@ import json
 import logging
 import os
 import time
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +84,8 @@ def to_json(x: Any) -> Any:
         return [to_json(v) for v in x]
     if hasattr(x, "_asdict"):
         return to_json(x._asdict())
+    if isinstance(x, Fraction):
+        return f"{x.numerator}/{x.denominator}"
     return x
 
 
@@ -120,13 +125,16 @@ def _view(name: str) -> Any:
     return fn
 
 
-def run_query(state: Any, view: str, args: dict[str, Any]) -> Any:
+def run_query(store: Any, view: str, args: dict[str, Any]) -> Any:
+    """Call a view with ``state`` (and ``causal``) from ``store`` filled in."""
     fn = _view(view)
     sig = inspect.signature(fn)
     kwargs: dict[str, Any] = {}
     for pname, param in sig.parameters.items():
         if pname == "state":
-            kwargs[pname] = state
+            kwargs[pname] = store.state
+        elif pname == "causal":
+            kwargs[pname] = store.causal
         elif pname in args:
             value = args[pname]
             if "bytes" in str(param.annotation) and isinstance(value, str):
@@ -178,7 +186,7 @@ async def dispatch(node: Any, method: str, params: dict[str, Any]) -> Any:
         view, args = params.get("view"), params.get("args", {})
         if not isinstance(view, str) or not isinstance(args, dict):
             raise RpcError(-32602, "query needs view (text) and args (object)", "bad_params")
-        return run_query(node.store.state, view, args)
+        return run_query(node.store, view, args)
     if method == "follow":
         c = hex_id(params.get("community"), "community")
         await node.follow(c)
