@@ -308,10 +308,13 @@ def run(root: Path) -> dict:
     finally:
         for n in nodes:
             n.stop()
+        pids = " ".join(str(n.proc.pid) for n in nodes if n.proc is not None)
+        print(f"Stopped the daemons (pids {pids}).")
 
 
 def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="we-demo-"))
+    print(f"Working in {root} (removed at the end).")
     ok = False
     started = time.monotonic()
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 
@@ -9,7 +11,6 @@ from cli_helpers import ROOT, base_env
 
 
 def test_demo_runs_end_to_end_and_cleans_up():
-    before, daemons_before = _demo_dirs(), _daemons()
     p = subprocess.run(
         [sys.executable, "-m", "cli.demo"],
         capture_output=True,
@@ -36,17 +37,14 @@ def test_demo_runs_end_to_end_and_cleans_up():
         assert step in out, step
     assert "All three nodes agree" in out
     assert out.count("FINAL (sealed)") >= 3  # each node printed the final tally
-    assert _demo_dirs() == before  # temp dirs removed
-    assert _daemons() <= daemons_before  # its daemons stopped
+    root = re.search(r"Working in (\S+) ", out).group(1)
+    assert not os.path.exists(root)  # its files are gone
+    pids = re.search(r"Stopped the daemons \(pids ([\d ]+)\)", out).group(1).split()
+    assert len(pids) == 3
+    for pid in pids:  # and its processes
+        assert not os.path.exists(f"/proc/{pid}") or _zombie(pid)
 
 
-def _demo_dirs() -> set[str]:
-    import glob
-    import tempfile
-
-    return set(glob.glob(f"{tempfile.gettempdir()}/we-demo-*"))
-
-
-def _daemons() -> set[str]:
-    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-    return {line.split()[0] for line in out.splitlines() if "cli.main daemon" in line}
+def _zombie(pid: str) -> bool:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().split(") ")[1].startswith("Z")
