@@ -6,7 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from node.governance import methods, ranked
-from node.governance.outcome import Rules, count, decide
+from node.governance.choices import valid_choice
+from node.governance.outcome import METHODS, Rules, count, decide
 
 TN = ["Memphis", "Nashville", "Chattanooga", "Knoxville"]
 
@@ -213,3 +214,21 @@ def test_irv_winner_has_a_majority_and_rounds_conserve_weight(raw):
     decisive = c.took_part - c.abstained
     for r in c.detail["rounds"]:  # no round loses or invents weight
         assert sum(r["counts"].values()) + r["exhausted"] == decisive
+
+
+JUNK = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 12) | st.sampled_from(["a", "b", "c", "yes", "x"]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from("abx"), inner),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=200)
+@given(JUNK, st.sampled_from(sorted(METHODS)))
+def test_handler_check_and_method_agree_on_every_choice(choice, method):
+    """The ballot handler's check and the method's spoiled-ballot rule are one rule: any
+    value, however malformed (even unhashable), is either accepted by both or by neither."""
+    options = [] if method in ("basic", "consent") else ["a", "b", "c"]
+    params = {"max_score": 5, "credits": 10}
+    c = METHODS[method]({1: choice}, {1: 1}, options, params)
+    assert valid_choice(method, choice, options, params) == (c.spoiled == [])

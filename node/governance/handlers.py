@@ -19,9 +19,9 @@ from __future__ import annotations
 from ..crdt.op import Op
 from ..crdt.state import Context, HandlerMap, Rejected
 from . import actions
+from .choices import valid_choice
 from .electorate import Electorate
-from .outcome import count
-from .proposal import PROPOSAL, bad, check_proposal, is_key, options_of, rules_of, version_seen
+from .proposal import PROPOSAL, bad, check_proposal, is_key, options_of, version_seen
 from .tally import BALLOT, DELEGATION, SEAL, key, tally
 
 MAX_HEADS = 1500  # a seal's named heads; the rest of what it saw is its causal past
@@ -84,7 +84,7 @@ def make_handlers(electorate: Electorate) -> HandlerMap:
         if op.ts >= seen["closes"]:
             raise Rejected("closed", "ballot ts is at or after the proposal closes")
         choice = op.body["choice"]
-        if count(rules_of(seen), {b"": choice}, {b"": 1}, options_of(seen)).spoiled:
+        if not valid_choice(seen["method"], choice, options_of(seen), seen.get("params")):
             raise Rejected("bad_choice", f"not a valid {seen['method']} ballot")
         rows = ctx.state.get(BALLOT, key(pid, op.author)) or []
         if len(rows) >= MAX_BALLOTS:

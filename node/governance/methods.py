@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from .choices import CHECKS
+
 Weight = Fraction | int
 Voter = bytes | str
 ZERO = 0  # ints stay ints (fast); Fractions stay Fractions (exact either way)
@@ -81,7 +83,7 @@ def basic(ballots, weights, options=("yes", "no"), params=None) -> Count:
         ballots,
         weights,
         ["yes", "no"],
-        lambda ch: ch in ("yes", "no"),
+        _valid("basic", (), params),
         lambda ch, w, t: t.__setitem__(ch, t[ch] + w),
     )
     decisive = c.totals["yes"] + c.totals["no"]
@@ -93,13 +95,12 @@ def basic(ballots, weights, options=("yes", "no"), params=None) -> Count:
 
 def single(ballots, weights, options, params=None) -> Count:
     """One option per ballot; plurality of weight wins."""
-    opts = set(options)
     c = _tally(
         "single",
         ballots,
         weights,
         options,
-        lambda ch: isinstance(ch, str) and ch in opts,
+        _valid("single", options, params),
         lambda ch, w, t: t.__setitem__(ch, t[ch] + w),
     )
     return _plurality_winner(c, options, c.took_part - c.abstained)
@@ -108,16 +109,12 @@ def single(ballots, weights, options, params=None) -> Count:
 def approval(ballots, weights, options, params=None) -> Count:
     """A set of approved options per ballot (an empty list approves none but takes part).
     Support is the share of decisive weight that approved the winner."""
-    opts = set(options)
-
-    def valid(ch):
-        return isinstance(ch, list) and len(set(ch)) == len(ch) and all(o in opts for o in ch)
 
     def add(ch, w, t):
         for o in ch:
             t[o] += w
 
-    c = _tally("approval", ballots, weights, options, valid, add)
+    c = _tally("approval", ballots, weights, options, _valid("approval", options, params), add)
     return _plurality_winner(c, options, c.took_part - c.abstained)
 
 
@@ -125,18 +122,12 @@ def score(ballots, weights, options, params=None) -> Count:
     """A map option -> integer score in [0, max_score]; unscored options score 0. Support is
     the winner's total over (max_score x decisive weight): its mean score as a share of max."""
     top = int((params or {}).get("max_score", 5))
-    opts = set(options)
-
-    def valid(ch):
-        return isinstance(ch, dict) and all(
-            o in opts and type(s) is int and 0 <= s <= top for o, s in ch.items()
-        )
 
     def add(ch, w, t):
         for o, s in ch.items():
             t[o] += w * s
 
-    c = _tally("score", ballots, weights, options, valid, add)
+    c = _tally("score", ballots, weights, options, _valid("score", options, params), add)
     return _plurality_winner(c, options, (c.took_part - c.abstained) * top)
 
 
@@ -145,20 +136,12 @@ def quadratic(ballots, weights, options, params=None) -> Count:
     at most ``credits`` voice credits. An option's total is the sum of weight x votes. The
     winner must have a positive net total; there is no threshold share."""
     credits = int((params or {}).get("credits", 100))
-    opts = set(options)
-
-    def valid(ch):
-        return (
-            isinstance(ch, dict)
-            and all(o in opts and type(v) is int for o, v in ch.items())
-            and sum(v * v for v in ch.values()) <= credits
-        )
 
     def add(ch, w, t):
         for o, v in ch.items():
             t[o] += w * v
 
-    c = _tally("quadratic", ballots, weights, options, valid, add)
+    c = _tally("quadratic", ballots, weights, options, _valid("quadratic", options, params), add)
     c.winner, c.tied = first_by_order(options, c.totals)
     c.veto = c.totals[c.winner] <= 0
     c.detail["credits"] = credits
@@ -175,7 +158,7 @@ def consent(ballots, weights, options=(), params=None) -> Count:
         ballots,
         weights,
         ["consent", "object"],
-        lambda ch: ch in ("consent", "object"),
+        _valid("consent", (), params),
         lambda ch, w, t: t.__setitem__(ch, t[ch] + w),
     )
     if c.took_part:
@@ -184,6 +167,11 @@ def consent(ballots, weights, options=(), params=None) -> Count:
         c.winner = "object" if c.veto else "consent"
         c.detail.update(objection_share=share, objection_bound=bound)
     return c
+
+
+def _valid(method: str, options: Sequence[str], params) -> Callable[[Any], bool]:
+    check, opts, p = CHECKS[method], set(options), params or {}
+    return lambda ch: check(ch, opts, p)
 
 
 def _plurality_winner(c: Count, options: Sequence[str], denominator: Fraction) -> Count:

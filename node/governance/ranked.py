@@ -18,22 +18,17 @@ from __future__ import annotations
 from collections import defaultdict
 from fractions import Fraction
 
-from .methods import ZERO, Count, _tally, first_by_order
+from .methods import ZERO, Count, _tally, _valid, first_by_order
 
 
-def _grouped(ballots, weights, options, name):
+def _grouped(ballots, weights, options, name, params):
     """Validate, then fold equal rankings: returns (count shell, {ranking tuple: weight})."""
-    opts = set(options)
-
-    def valid(ch):
-        return isinstance(ch, list) and len(set(ch)) == len(ch) and all(o in opts for o in ch)
-
     groups: dict[tuple[str, ...], Fraction] = defaultdict(int)
 
     def add(ch, w, totals):
         groups[tuple(ch)] += w
 
-    c = _tally(name, ballots, weights, options, valid, add)
+    c = _tally(name, ballots, weights, options, _valid(name, options, params), add)
     return c, groups
 
 
@@ -42,7 +37,7 @@ def irv(ballots, weights, options, params=None) -> Count:
     leader has more than half of the non-exhausted weight (or is the last one left) it wins,
     otherwise eliminate the weakest option and repeat. Support is the winner's share of the
     non-exhausted weight in the final round."""
-    c, groups = _grouped(ballots, weights, options, "irv")
+    c, groups = _grouped(ballots, weights, options, "irv", params)
     continuing = list(options)
     rounds = []
     while continuing:
@@ -109,7 +104,7 @@ def strongest_paths(d, options) -> dict[str, dict[str, Fraction]]:
 def schulze(ballots, weights, options, params=None) -> Count:
     """Schulze method. ``totals[o]`` is how many other options ``o`` beats by strongest path;
     ``detail`` holds the pairwise matrix ``d``, the path strengths ``p`` and the ranking."""
-    c, groups = _grouped(ballots, weights, options, "schulze")
+    c, groups = _grouped(ballots, weights, options, "schulze", params)
     d = pairwise(groups, options)
     p = strongest_paths(d, options)
     beats = {a: sum(1 for b in p[a] if p[a][b] > p[b][a]) for a in options}
