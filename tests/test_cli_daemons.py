@@ -117,3 +117,58 @@ def test_second_daemon_on_the_same_data_dir_is_refused(pair):
     assert r.code == 1
     assert r.error["code"] == "daemon_running"
     assert "already running" in r.error["message"]
+
+
+def test_vote_seal_and_tally_agree(pair):
+    import time
+
+    alice, bob = pair["alice"], pair["bob"]
+    ids = {h: json_of(h, "id")["member_id"] for h in (alice, bob)}
+    wait_until(
+        lambda: we(bob, "--json", "profile", "set", "--name", "Bob").code == 0, "bob admitted"
+    )
+    p = json_of(
+        alice,
+        "proposal",
+        "create",
+        "Plant apple trees",
+        "--closes",
+        "+6s",
+        "--witness",
+        ids[alice],
+        "--witness",
+        ids[bob],
+    )
+    pid, closes = p["id"], p["closes"]
+    wait_until(
+        lambda: any(x["id"] == pid for x in json_of(bob, "proposal", "list")), "proposal on bob"
+    )
+    r = we(bob, "--json", "vote", pid[:8], "maybe")
+    assert r.code == 2 and "not a choice" in r.error["message"] and "yes, no" in r.error["hint"]
+    json_of(bob, "vote", pid[:8], "yes")
+    json_of(alice, "vote", pid[:8], "no")
+    json_of(alice, "vote", pid[:8], "yes")  # a later ballot replaces the earlier one
+    r = we(alice, "--json", "seal", pid[:8])
+    assert r.code == 4 and r.error["code"] == "seal_early"
+    t = wait_until(
+        lambda: (t := json_of(bob, "tally", pid[:8])) and len(t["counted"]) == 2 and t, "ballots"
+    )
+    assert t["status"] == "provisional"
+    time.sleep(max(0.0, closes / 1000 - time.time()) + 0.3)
+    r = we(bob, "--json", "vote", pid[:8], "no")
+    assert r.code == 4 and r.error["code"] == "closed"
+    json_of(alice, "seal", pid[:8])
+    json_of(bob, "seal", pid[:8])
+    r = we(bob, "--json", "seal", pid[:8])
+    assert r.code == 4 and r.error["code"] == "seal_twice"
+    finals = [
+        wait_until(
+            lambda h=h: (t := json_of(h, "tally", pid[:8]))["status"] == "final" and t, "seals"
+        )
+        for h in (alice, bob)
+    ]
+    assert finals[0] == finals[1]
+    assert (finals[0]["passed"], finals[0]["winner"]) == (True, "yes")
+    assert sorted(v["choice"] for v in finals[0]["voters"]) == ["yes", "yes"]
+    human = we(bob, "tally", pid[:8]).out
+    assert "FINAL" in human and "PASSED" in human and "█" in human
