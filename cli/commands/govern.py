@@ -27,6 +27,7 @@ from ..parse import DATE_HELP, parse_share, parse_when
 from ._common import (
     community_option,
     member_key,
+    names,
     oid,
     pick_community,
     pick_member,
@@ -181,19 +182,28 @@ def proposal_show(id, community) -> None:
     b = o.backend()
     cid = pick_community(b, community)
     rec = pick_proposal(b, cid, id)
+    who = names(b, cid) if not o.json else {}
+
+    def text(k, v):
+        if k in ("opens", "closes"):
+            return rel_time(v)
+        if k in ("quorum", "threshold"):
+            return pct_text(v)
+        if k == "weights":
+            return v.get("base", "equal") + (f", cap {pct_text(v['cap'])}" if "cap" in v else "")
+        if k == "author":
+            return who.get(v, v[:12])
+        if k == "witnesses":
+            return ", ".join(who.get(w, w[:12]) for w in v) or "(the charter's)"
+        if isinstance(v, list):
+            return ", ".join(map(str, v))
+        return v
 
     def render(c, d):
         for k, v in d.items():
-            if k in ("opens", "closes") and isinstance(v, int):
-                v = rel_time(v)
-            elif (
-                k in ("quorum", "threshold")
-                or k == "weights"
-                and isinstance(v, dict)
-                and "cap" in v
-            ):
-                v = pct_text(v) if k != "weights" else f"{v['base']}, cap {pct_text(v['cap'])}"
-            c.print(f"[bold]{k:10}[/bold] {v}")
+            if k in ("created_ts",) or v in ([], "", {}) and k != "witnesses":
+                continue
+            c.print(f"[bold]{k:10}[/bold] {text(k, v)}")
 
     emit(o, rec, render)
 
