@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import cbor2
+import pytest
 import trio
 
 from node.crdt.op import canonical
@@ -122,3 +123,10 @@ async def test_gossip_delivers_batches_and_validator_rejects_forgeries():
             assert len(got) == 300
             assert {p for p, _ in bad} == {evil.peer_id}
             nursery.cancel_scope.cancel()
+
+
+async def test_only_noise_is_offered_never_plaintext():
+    async with make_host(0).run() as a, make_host(1, insecure_plaintext=True).run() as weak:
+        with pytest.raises(Exception):  # noqa: B017 - any handshake failure will do
+            await weak.connect(a.listen_addrs[0], timeout=5)
+        assert weak.peer_id not in a.connected_peers()

@@ -109,7 +109,7 @@ def test_members_only_refusal_is_clear():
 
 
 def _after_hellos(a_log, b_log):
-    sa, sb = SyncSession(a_log, community=C), SyncSession(b_log)
+    sa, sb = SyncSession(a_log, community=C, summary_min_authors=99), SyncSession(b_log)
     sb.receive_data(sa.data_to_send())
     sa.receive_data(sb.data_to_send())
     return sa, sb
@@ -246,3 +246,30 @@ def test_log_growing_during_a_session_is_not_a_protocol_error():
     run_pair(sa, sb)
     assert a.all_ids(C) == b.all_ids(C)
     assert sa.stats.outcomes.get("duplicate", 0) > 0
+
+
+def test_in_sync_with_many_authors_stays_small_via_summary():
+    c, ops = history(50, 2000, seed=3)
+    a, b = log_of(ops), log_of(ops)
+    sa, sb = SyncSession(a, community=c), SyncSession(b)
+    first = sa.data_to_send()
+    sb.receive_data(first)
+    reply = sb.data_to_send()
+    assert [type(m).__name__ for m in wire.FrameReader().feed(reply)] == ["Same", "End"]
+    sa.receive_data(reply)
+    last = sa.data_to_send()
+    assert sa.done
+    assert len(first) + len(reply) + len(last) < 150
+
+
+def test_summary_mismatch_falls_back_to_full_hellos():
+    authors = sorted({op.author for op in OPS})
+    a = log_of(OPS)
+    b = prefix_log(OPS, dict.fromkeys(authors, 20))
+    sa, sb = SyncSession(b, community=C), SyncSession(a)
+    first = sa.data_to_send()
+    assert isinstance(wire.FrameReader().feed(first)[0], wire.Summary)
+    sb.receive_data(first)
+    run_pair(sa, sb)
+    assert a.all_ids(C) == b.all_ids(C)
+    assert sa.stats.ops_in > 0

@@ -36,3 +36,7 @@ def test_in_sync_transcript_and_generator_are_current():
     assert t["total_bytes"] < 300
     msgs = wire.FrameReader().feed(bytes.fromhex(t["responder_reply"]))
     assert [type(m).__name__ for m in msgs] == ["Hello", "End"]
+    t = DATA["in_sync_summary_transcript"]
+    assert t["total_bytes"] < 150
+    msgs = wire.FrameReader().feed(bytes.fromhex(t["responder_reply"]))
+    assert [type(m).__name__ for m in msgs] == ["Same", "End"]

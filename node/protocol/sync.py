@@ -9,12 +9,17 @@ Shape of a session (one community, one stream):
     initiator                         responder
     HELLO(community, heights)  --->
                                <---   HELLO(heights) | REFUSE(reason)
+  or, with many authors (>= summary_min_authors):
+    SUMMARY(community, digest) --->
+                               <---   SAME (+END)             when the digests match
+                               <---   HELLO(heights)          otherwise, and then
+    HELLO(heights)             --->
     [FORKS] OPS* END           <-->   [FORKS] OPS* END      (both directions at once)
     ACK after each OPS batch   <-->   ACK
 
 After the two HELLOs each side knows both height maps, so each side *pushes* what the other
 lacks: no want-list round trip. When nothing is missing the whole exchange is HELLO, HELLO+END,
-END: one round trip and a few hundred bytes. Ops are pushed in causal order (merged across
+END (or SUMMARY, SAME+END, END): one round trip and a few hundred bytes at most. Ops are pushed in causal order (merged across
 authors by lamport) in bounded batches; a side never has more than ``window`` unacknowledged
 batches in flight (backpressure). A sync that stops half way leaves a consistent prefix of each
 author's chain behind, so the next sync resumes from the new heights.
@@ -35,7 +40,7 @@ from node.crdt.chain import ForkProof
 from node.crdt.op import Op, OpError, decode_op
 
 from . import wire
-from .wire import Ack, End, Error, Forks, Height, Hello, Ops, Refuse, WireError
+from .wire import Ack, End, Error, Forks, Height, Hello, Ops, Refuse, Same, Summary, WireError
 
 # Refusal reasons (stable codes).
 NOT_MEMBER = "not_member"
@@ -157,6 +162,7 @@ class SyncSession:
         window: int = 4,
         batch_ops: int = 512,
         batch_bytes: int = 512 * 1024,
+        summary_min_authors: int = 4,
     ):
         self.log, self.peer, self.community = log, peer, community
         self.initiator = community is not None
@@ -176,9 +182,15 @@ class SyncSession:
         self._expect: dict[bytes, list[int]] = {}  # author -> [next allowed low, high]
         self._budget = 0  # ops the peer may still send
         self._my_hello: Hello | None = None  # what we announced: both plans are built from it
+        self._sent_summary = False
         if self.initiator:
             self._my_hello = local_hello(log, community)
-            self._send(self._my_hello)
+            if len(self._my_hello.heights) >= summary_min_authors:
+                digest = wire.digest_of(self._my_hello)
+                self._send(Summary(community, digest, len(self._my_hello.heights)))
+                self._sent_summary = True
+            else:
+                self._send(self._my_hello)
         self.state = "await_hello"
 
     # ---- public, sans-IO surface ---------------------------------------------------------
@@ -237,6 +249,12 @@ class SyncSession:
             if isinstance(msg, Refuse) and self.initiator:
                 self.refusal, self.state = msg.reason, "refused"
                 return
+            if isinstance(msg, Summary) and not self.initiator and self.community is None:
+                self._on_summary(msg)
+                return
+            if isinstance(msg, Same) and self.initiator and self._sent_summary:
+                self._start(self._my_hello, self._my_hello)  # identical: nothing to move
+                return
             if not isinstance(msg, Hello):
                 raise SyncError("unexpected", f"{type(msg).__name__} before HELLO")
             self._on_hello(msg)
@@ -257,23 +275,48 @@ class SyncSession:
             raise SyncError("unexpected", f"{type(msg).__name__} while syncing")
         self._check_done()
 
+    def _check_version(self, version: int) -> None:
+        if version != wire.VERSION:
+            raise SyncError("bad_version", f"version {version}", blame=False)
+
+    def _admit(self, community: bytes) -> bool:
+        """Responder: take the community from the first message and check access."""
+        self.community = community
+        reason = self.access(community, self.peer)
+        if reason is not None:
+            self.refusal, self.state = reason, "refused"
+            self._send(Refuse(reason))
+            return False
+        return True
+
+    def _on_summary(self, summary: Summary) -> None:
+        self._check_version(summary.version)
+        if not self._admit(summary.community):
+            return
+        self._my_hello = local_hello(self.log, summary.community)
+        if wire.digest_of(self._my_hello) == summary.digest:
+            self._send(Same())
+            self._start(self._my_hello, self._my_hello)
+        else:  # differ: show ours, wait for the initiator's full HELLO
+            self._send(self._my_hello)
+
     def _on_hello(self, hello: Hello) -> None:
-        if hello.version != wire.VERSION:
-            raise SyncError("bad_version", f"version {hello.version}", blame=False)
-        if self.initiator:
+        self._check_version(hello.version)
+        if self.initiator or self._my_hello is not None:
             if hello.community != self.community:
                 raise SyncError("wrong_community", "HELLO names another community")
+            if self.initiator and self._sent_summary:
+                self._send(self._my_hello)  # the full HELLO the summary stood for
             mine = self._my_hello  # not the current heights: the peer planned against these
         else:
-            self.community = hello.community
-            reason = self.access(hello.community, self.peer)
-            if reason is not None:
-                self.refusal, self.state = reason, "refused"
-                self._send(Refuse(reason))
+            if not self._admit(hello.community):
                 return
-            mine = local_hello(self.log, hello.community)
+            mine = self._my_hello = local_hello(self.log, hello.community)
             self._send(mine)
-        self._plan(mine, hello)
+        self._start(mine, hello)
+
+    def _start(self, mine: Hello, theirs: Hello) -> None:
+        self._plan(mine, theirs)
         self.state = "syncing"
         self._check_done()
 

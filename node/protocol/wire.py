@@ -8,6 +8,7 @@ clear :class:`WireError` instead of an exception deep inside the node.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,8 +27,18 @@ MAX_PROOFS = 64  # fork proofs in one FORKS message
 HEAD_PREFIX = 8  # bytes of the head op id carried in heights (detects divergent chains)
 MAX_REASON = 200
 
-HELLO, REFUSE, OPS, ACK, FORKS, END, ERROR = range(7)
-NAMES = {0: "HELLO", 1: "REFUSE", 2: "OPS", 3: "ACK", 4: "FORKS", 5: "END", 6: "ERROR"}
+HELLO, REFUSE, OPS, ACK, FORKS, END, ERROR, SUMMARY, SAME = range(9)
+NAMES = {
+    0: "HELLO",
+    1: "REFUSE",
+    2: "OPS",
+    3: "ACK",
+    4: "FORKS",
+    5: "END",
+    6: "ERROR",
+    7: "SUMMARY",
+    8: "SAME",
+}
 
 
 class WireError(ValueError):
@@ -84,7 +95,29 @@ class Error:
     reason: str
 
 
-Message = Hello | Refuse | Ops | Ack | Forks | End | Error
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """A HELLO condensed to a digest: what an initiator with many authors sends first."""
+
+    community: bytes
+    digest: bytes  # digest_of(the HELLO it stands for)
+    authors: int
+    version: int = VERSION
+
+
+@dataclass(frozen=True, slots=True)
+class Same:
+    """The responder's answer to a SUMMARY whose digest equals its own HELLO's."""
+
+
+Message = Hello | Refuse | Ops | Ack | Forks | End | Error | Summary | Same
+
+
+def digest_of(hello: Hello) -> bytes:
+    """SHA-256 of the canonical [heights, forked] part of a HELLO (community and version are
+    compared separately)."""
+    obj = to_obj(hello)
+    return hashlib.sha256(canonical([obj[3], obj[4]])).digest()
 
 
 def to_obj(msg: Message) -> list[Any]:
@@ -103,6 +136,10 @@ def to_obj(msg: Message) -> list[Any]:
         return [END]
     if isinstance(msg, Error):
         return [ERROR, msg.reason]
+    if isinstance(msg, Summary):
+        return [SUMMARY, msg.version, msg.community, msg.digest, msg.authors]
+    if isinstance(msg, Same):
+        return [SAME]
     raise TypeError(f"not a sync message: {msg!r}")
 
 
@@ -176,6 +213,17 @@ def decode_body(body: bytes) -> Message:
     if t == END:
         _need(not args, "END has no fields")
         return End()
+    if t == SUMMARY:
+        _need(len(args) == 4, "SUMMARY has 4 fields")
+        version, community, digest, authors = args
+        _need(_uint(version), "version")
+        _need(type(community) is bytes and len(community) == ID_SIZE, "community")
+        _need(type(digest) is bytes and len(digest) == 32, "digest")
+        _need(_uint(authors) and authors <= MAX_AUTHORS, "authors")
+        return Summary(community, digest, authors, version)
+    if t == SAME:
+        _need(not args, "SAME has no fields")
+        return Same()
     raise WireError("unknown_message", f"type {t}")
 
 

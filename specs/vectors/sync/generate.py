@@ -71,6 +71,10 @@ def build() -> dict:
         "forks": wire.Forks((ForkProof.of(o2, o2b).encode(),)),
         "end": wire.End(),
         "error": wire.Error("timeout"),
+        "summary": wire.Summary(
+            g.id, wire.digest_of(wire.Hello(g.id, (wire.Height(author, 2, o2.id[:8]),), ())), 1
+        ),
+        "same": wire.Same(),
     }
     vectors = []
     for name, msg in valid.items():
@@ -103,6 +107,8 @@ def build() -> dict:
         "ack_zero": (frame_of(canonical([3, 0])), "bad_message"),
         "end_with_field": (frame_of(canonical([5, 1])), "bad_message"),
         "not_an_array": (frame_of(canonical({"t": 0})), "bad_message"),
+        "summary_short_digest": (frame_of(canonical([7, 1, g.id, b"\x00" * 31, 1])), "bad_message"),
+        "same_with_field": (frame_of(canonical([8, 0])), "bad_message"),
     }
     for name, (hexframe, reason) in invalid.items():
         vectors.append({"name": name, "valid": False, "frame": hexframe, "error": reason})
@@ -110,7 +116,7 @@ def build() -> dict:
     a, b = MemoryLog(), MemoryLog()
     a.add([g, o2])
     b.add([g, o2])
-    sa, sb = SyncSession(a, community=g.id), SyncSession(b)
+    sa, sb = SyncSession(a, community=g.id, summary_min_authors=99), SyncSession(b)
     first = sa.data_to_send()
     sb.receive_data(first)
     reply = sb.data_to_send()
@@ -123,12 +129,26 @@ def build() -> dict:
         "total_bytes": len(first) + len(reply) + len(last),
     }
     del hello_body
+    # The same with a SUMMARY first (what an initiator with >= 4 authors sends).
+    sa, sb = SyncSession(a, community=g.id, summary_min_authors=1), SyncSession(b)
+    first = sa.data_to_send()
+    sb.receive_data(first)
+    reply = sb.data_to_send()
+    sa.receive_data(reply)
+    last = sa.data_to_send()
+    summary_transcript = {
+        "initiator_summary": first.hex(),
+        "responder_reply": reply.hex(),
+        "initiator_end": last.hex(),
+        "total_bytes": len(first) + len(reply) + len(last),
+    }
     return {
         "version": wire.VERSION,
         "protocol": wire.PROTOCOL_ID,
         "max_frame": wire.MAX_FRAME,
         "vectors": vectors,
         "in_sync_transcript": transcript,
+        "in_sync_summary_transcript": summary_transcript,
     }
 
 
