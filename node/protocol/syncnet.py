@@ -29,7 +29,12 @@ async def drive(stream: Any, session: SyncSession, *, idle_timeout: float = IDLE
         while True:
             data = session.data_to_send()
             if data:
-                await stream.write(data)
+                try:
+                    await stream.write(data)
+                except Exception as exc:  # reset / closed: the peer went away
+                    failure.append(SyncError("disconnected", repr(exc), blame=False))
+                    cancel.cancel()
+                    return
             if session.done and not data:
                 cancel.cancel()  # the reader may be blocked in read(): nothing more to read
                 return

@@ -72,6 +72,9 @@ class StoreLog:
     def ops_from(self, community: bytes, author: bytes, from_seq: int, limit: int) -> list[Op]:
         return self.store.ops_from(community, author, from_seq, limit)
 
+    def raw_from(self, community: bytes, author: bytes, from_seq: int, limit: int) -> list[bytes]:
+        return self.store.raw_from(community, author, from_seq, limit)
+
     def ingest_range(self, ops: list[Op]) -> list[Any]:
         outs = self.store.ingest_range(ops)
         self.on_outcomes(ops, outs)
