@@ -72,3 +72,43 @@ async def test_bootstrap_address_is_dialled_and_members_only_sync_is_refused(tmp
             assert results and all(r["reason"] == "not_member" for r in results)
             assert b.store.get_op(closed) is None
             assert op_ids(b, closed) == set()
+
+
+async def test_events_include_ops_released_from_the_pending_area(tmp_path):
+    import nacl.signing
+
+    from node.crdt.op import NO_COMMUNITY, sign_op
+
+    key = nacl.signing.SigningKey(b"\x09" * 32)
+    g = sign_op(
+        key,
+        community=NO_COMMUNITY,
+        seq=1,
+        prev=None,
+        lamport=1,
+        ts=0,
+        kind="community.create",
+        body={"name": "late parents"},
+    )
+    o2 = sign_op(
+        key,
+        community=g.id,
+        seq=2,
+        prev=g.id,
+        lamport=2,
+        ts=1,
+        kind="profile.set",
+        body={"display_name": "x"},
+    )
+    async with Node.open(tmp_path / "a", insecure_plaintext=True, network=False) as node:
+        await node.follow(g.id)
+        events = node.events()
+        node.service._on_gossip("peer", [o2])  # the child first: it waits
+        node.service._on_gossip("peer", [g])  # the parent releases it
+        got = []
+        with trio.fail_after(5):
+            async for ev in events:
+                got.append(ev.op_id)
+                if len(got) == 2:
+                    break
+        assert set(got) == {g.id, o2.id}

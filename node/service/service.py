@@ -128,6 +128,7 @@ class Service:
         self._running: set[tuple[bytes, str]] = set()
         self._again: set[tuple[bytes, str]] = set()
         self._inbound: dict[str, int] = {}
+        self._pending_watch: dict[bytes, tuple[bytes, str]] = {}  # op id -> (community, kind)
 
     # ---- lifecycle ------------------------------------------------------------------------
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
@@ -176,16 +177,32 @@ class Service:
 
     def _on_outcomes(self, ops: list[Op], outs: list[Any]) -> None:
         new_fork = None
+        applied = False
         for op, out in zip(ops, outs, strict=False):
             status = getattr(out, "status", "")
             if status in ("applied", "void", "rejected"):
+                applied = True
                 self.emit(Event("op", op.community_id, op.id, op.kind))
+            elif status == "pending" and len(self._pending_watch) < 10_000:
+                self._pending_watch[op.id] = (op.community_id, op.kind)
             elif status == "fork":
                 new_fork = op.community_id
                 self.emit(Event("fork", op.community_id, op.id, op.kind))
+        if applied and self._pending_watch:
+            self._released()
         if new_fork is not None and self.nursery is not None:
             for peer in self.connected():
                 self.schedule_sync(new_fork, peer)
+
+    def _released(self) -> None:
+        """Ops that waited in the pending area get applied when their parents arrive: the
+        store reports only the op being ingested, so look the waiting ones up."""
+        for oid, (community, kind) in list(self._pending_watch.items()):
+            st = self.store.status(oid)
+            if st is None or st[0] != "pending":
+                del self._pending_watch[oid]
+                if st is not None:
+                    self.emit(Event("op", community, oid, kind))
 
     # ---- local writes ---------------------------------------------------------------------
     async def local_op(self, op: Op) -> None:
