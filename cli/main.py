@@ -3,6 +3,13 @@
 Commands live in ``cli/commands/`` (one thin module per area) and are imported only when used,
 so ``we --help`` and shell completion stay fast. User mistakes become one clear message and a
 non-zero exit code here, in :func:`main`, and nowhere else.
+
+``--json`` output (for scripts): reading commands print the control API's view unchanged (ids
+and member keys as lowercase hex, exact numbers as ``[num, den]`` or ``"num/den"``, times in
+ms since the epoch; see ``node/service/control.py``, ``node/crdt/records/queries.py`` and
+``node/governance/views.py``); writing commands print ``{"id" | "op_id": hex, ...}`` with
+the body they published. On error, stdout is empty and stderr carries one line
+``{"error": {"code", "message", "hint"}}``; the exit code says which kind of error it was.
 """
 
 from __future__ import annotations
@@ -49,7 +56,8 @@ EPILOG = """\b
 Exit codes: 0 ok, 1 error, 2 bad argument or value, 3 unknown or ambiguous id,
 4 not allowed (not a member, rejected by the community's rules), 5 daemon not running,
 6 wrong or missing passphrase, 7 not available yet in this build.
-Ids: any unique prefix of an id is accepted. Shell completion: `we completion bash|zsh`."""
+Ids: any unique prefix of an id is accepted. Shell completion: `we completion bash|zsh`.
+With --json, errors are one JSON line on stderr: {"error": {"code", "message", "hint"}}."""
 
 
 class LazyGroup(WeGroup):
