@@ -128,3 +128,17 @@ async def test_late_joiner_catches_up_10000_ops(tmp_path):
         await late.connect(a.listen_addrs[0])
         await wait_until(lambda: len(op_ids(late, g.id)) == 10_000, timeout=90)
         assert snapshot(late) == snapshot(a)
+
+
+async def test_gossip_gap_triggers_an_immediate_sync(tmp_path):
+    async with nodes(tmp_path, 2, sync_interval=1000.0) as (a, b):  # no periodic sync
+        cid = await a.create_community({"name": "gaps"})
+        await b.follow(cid)
+        await b.connect(a.listen_addrs[0])
+        await wait_until(lambda: _converged([a, b], cid, 1))
+        await trio.sleep(1.5)  # gossip mesh
+        for i in range(5):  # written without gossip: b cannot know about these
+            a.store.append(a.identity.signing_key, cid, "profile.set", {"display_name": f"q{i}"})
+        op = await a.publish(cid, "profile.set", {"display_name": "gossiped"})
+        await wait_until(lambda: b.store.get_op(op.id) is not None)
+        assert _converged([a, b], cid, 7)
