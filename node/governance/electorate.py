@@ -39,52 +39,16 @@ class Electorate:
     require_member: Require
 
 
-def _meta(causal: CausalIndex, op_id: bytes):
-    try:
-        return causal.meta(op_id)
-    except KeyError:
-        return None
-
-
 def from_records() -> Electorate:
     """The electorate read from ``node.crdt.records`` rows (see ``specs/governance.md``)."""
-    from ..crdt.records import common, score
-
-    def members(state, causal, community, clock):
-        com = state.get(common.COMMUNITY, community)
-        if com is None:
-            return set()
-        rule = common.charter_in_clock(com, clock)["membership"]
-
-        def inside(op_id: bytes) -> bool:
-            meta = _meta(causal, op_id)
-            return meta is not None and clock.get(meta.author, 0) >= meta.seq
-
-        out = set()
-        for row in state.table(common.MEMBER).values():
-            if row["c"] != community:
-                continue
-            m, have = row["member"], clock.get(row["member"], 0)
-            if row["join"] is None or have < row["join"]:
-                continue  # not joined within the cut (or rejoined after it, having left)
-            if row["left"] is not None and row["left"] <= have:
-                continue
-            if any(inside(r) for r in row["removed"]):
-                continue
-            # ``since``: a member op of m inside the cut was already judged a member op.
-            admitted = row["since"] is not None and row["since"] <= have
-            if not admitted and rule["rule"] != "open":
-                admitted = sum(1 for v in row["vouchers"] if inside(v[1])) >= rule["vouches"]
-            if admitted or rule["rule"] == "open":
-                out.add(m)
-        return out
+    from ..crdt.records import common, queries, score
 
     def witnesses(state, community, clock):
         com = state.get(common.COMMUNITY, community)
         return list(common.charter_in_clock(com, clock)["witnesses"]) if com else []
 
     return Electorate(
-        members=members,
+        members=queries.members_in_cut,
         scores=lambda state, causal, community, clock, now: score.contribution_scores(
             state, community, clock, now
         ),
