@@ -32,7 +32,7 @@ def enact(ctx: Context, op: Op, pid: bytes, action: dict) -> None:
     if any(ctx.causal.in_past(ctx.causal.meta(d), x) for d in done):
         raise Rejected("already_enacted", "an enactment of this proposal is in the op's past")
     if action["kind"] == "charter.amend":
-        apply_charter_amendment(ctx.state, op.community_id, action["changes"], x)
+        apply_charter_amendment(ctx.state, op.community_id, action["changes"], x, source=pid)
     else:
         remove_member(ctx.state, op.community_id, action["member"], x)
     ctx.state.put(ENACTED, pid, sorted({*done, op.id}))

@@ -82,18 +82,32 @@ def charter_at(com: Mapping[str, Any], ctx: Context, x: OpMeta | None) -> dict:
     amendments = com["amendments"]
     if not amendments:
         return com["charter"]
-    charter = dict(com["charter"])
-    for a in amendments:
-        if x is None or in_past(ctx, ctx.causal.meta(a["by"]), x):
-            charter.update(a["changes"])
-    return charter
+    return _amended(
+        com, (a for a in amendments if x is None or in_past(ctx, ctx.causal.meta(a["by"]), x))
+    )
 
 
 def charter_in_clock(com: Mapping[str, Any], clock: Mapping[bytes, int] | None) -> dict:
     """The charter within a cut given as a vector clock (``None``: every amendment)."""
+    return _amended(
+        com,
+        (
+            a
+            for a in com["amendments"]
+            if clock is None or clock.get(a["by_author"], 0) >= a["by_seq"]
+        ),
+    )
+
+
+def _amended(com: Mapping[str, Any], amendments) -> dict:
+    """Apply ``amendments`` (already in enacting order) to the genesis charter; a decision
+    enacted more than once (concurrently) counts at its first enactment only."""
     charter = dict(com["charter"])
-    for a in com["amendments"]:
-        if clock is None or clock.get(a["by_author"], 0) >= a["by_seq"]:
+    seen: set[bytes] = set()
+    for a in amendments:
+        source = a.get("source", a["by"])
+        if source not in seen:
+            seen.add(source)
             charter.update(a["changes"])
     return charter
 

@@ -188,12 +188,18 @@ def profile_set(op: Op, ctx: Context) -> None:
 
 # ------------------------------------------------------- entry points for governance
 def apply_charter_amendment(
-    state: State, community: bytes, changes: Mapping[str, Any], effective: OpMeta
+    state: State,
+    community: bytes,
+    changes: Mapping[str, Any],
+    effective: OpMeta,
+    source: bytes | None = None,
 ) -> None:
     """Amend a charter after a decision. ``effective`` is the op that enacts it: the change
     applies to ops that have it in their causal past, and to query-time views (scores) whose
     cut contains it. Raises ``Rejected("bad_body")`` (before any change) on a bad change.
-    Idempotent for one enacting op."""
+    Idempotent for one enacting op. ``source`` names the decision (the proposal id): when
+    concurrent ops enact one decision, only the first of them (by order) in a cut counts, so a
+    later amendment is never overridden by a second copy of an earlier one."""
     changes = check_body("charter amendment", dict(changes), AMENDMENT)
     com = community_row(state, community)
     if any(a["by"] == effective.id for a in com["amendments"]):
@@ -209,6 +215,7 @@ def apply_charter_amendment(
         "by_seq": effective.seq,
         "order": [effective.lamport, effective.author, effective.id],
         "changes": dict(changes),
+        "source": source if source is not None else effective.id,
     }
     amendments = sorted([*com["amendments"], entry], key=lambda a: a["order"])
     state.put(COMMUNITY, community, {**com, "amendments": amendments})
