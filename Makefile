@@ -21,6 +21,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench all
+	$(BIN)/python -m bench report
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,0 +1,140 @@
+"""``python -m bench report``: the benchmark results as one markdown table and two plots.
+
+Reads ``bench/results/*.json`` (written by the other benchmarks), writes
+``bench/results/summary.md`` (pasted into the README) and ``ratios.png`` / ``tally.png``.
+Only ratios measured side by side in one run are reported: these machines are shared.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def _load(name: str) -> dict | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def rows() -> list[tuple[str, str, str, str]]:
+    """(benchmark, measured, ratio, target) rows for every result present."""
+    out = []
+    if ingest := _load("ingest"):
+        raw = ingest["raw_verify_per_s"]["cpu"]
+        out.append(("ingest", f"raw Ed25519 verify: {raw:,} ops/s (CPU)", "1.00", "reference"))
+        for key, label in (("per_op", "per-op ingest"), ("bulk", "chain-verified bulk ingest")):
+            r = ingest[key]
+            out.append(
+                (
+                    "ingest",
+                    f"{label}: {r['ops_per_s_cpu']:,} ops/s",
+                    f"{r['ratio_cpu']:.2f} x verify",
+                    f">= {ingest['targets'][key]} x",
+                )
+            )
+    if rec := _load("records"):
+        out.append(
+            (
+                "records",
+                f"materialize {rec['ops']:,} record ops ({rec['members']} members)",
+                f"{rec['overhead_vs_store_ingest']:.2f} x store ingest",
+                "< 0.5 x",
+            )
+        )
+        out.append(
+            (
+                "records",
+                f"match one need against {rec['match_offers']:,} offers",
+                f"{rec['match_s'] * 1000:.0f} ms",
+                "well under a CLI round trip",
+            )
+        )
+    if sync := _load("sync"):
+        out.append(
+            (
+                "sync",
+                f"catch-up of {sync['ops']:,} ops over loopback: {sync['catchup_ops_per_s']:,.0f} ops/s",
+                f"{sync['catchup_vs_local']:.2f} x local ingest",
+                "",
+            )
+        )
+        out.append(
+            (
+                "sync",
+                f"already in sync ({sync['in_sync_authors']} authors)",
+                f"{sync['in_sync_bytes']} bytes, {sync['in_sync_round_trips']} round trip",
+                "1 round trip, a few hundred bytes",
+            )
+        )
+    if tally := _load("tally"):
+        store = tally.get("store_ingest_basic_cpu_s")
+        for row in tally["rows"]:
+            ratio = f"{row['final_over_ingest_cpu']:.2f} x replica ingest"
+            if store:
+                ratio += f", {row['tally_final_cpu_s'] / store:.2f} x store ingest"
+            out.append(
+                (
+                    "tally",
+                    f"{row['method']}: {row['ballots']:,} ballots, {row['delegations']:,} delegations",
+                    ratio,
+                    "well under ingest",
+                )
+            )
+    return out
+
+
+def markdown() -> str:
+    lines = ["| benchmark | measured | ratio (same run) | target |", "|---|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows()]
+    return "\n".join(lines) + "\n"
+
+
+def plots() -> list[Path]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    written = []
+    if ingest := _load("ingest"):
+        fig, ax = plt.subplots(figsize=(6, 3))
+        labels = ["raw verify", "per-op ingest", "bulk ingest"]
+        values = [1.0, ingest["per_op"]["ratio_cpu"], ingest["bulk"]["ratio_cpu"]]
+        ax.barh(labels, values, color=["grey", "tab:blue", "tab:green"])
+        for target, y in ((ingest["targets"]["per_op"], 1), (ingest["targets"]["bulk"], 2)):
+            ax.plot([target, target], [y - 0.4, y + 0.4], "r--")
+        ax.set_xlabel("ops/s relative to raw Ed25519 verify (red: target)")
+        fig.tight_layout()
+        written.append(RESULTS / "ratios.png")
+        fig.savefig(written[-1], dpi=100)
+        plt.close(fig)
+    if tally := _load("tally"):
+        fig, ax = plt.subplots(figsize=(6, 3))
+        methods = [r["method"] for r in tally["rows"]]
+        ax.bar(methods, [r["ingest_cpu_s"] for r in tally["rows"]], label="ingest (replica)")
+        ax.bar(
+            methods, [r["tally_final_cpu_s"] for r in tally["rows"]], label="final tally", width=0.5
+        )
+        ax.set_ylabel("CPU seconds, 100k ballots")
+        ax.legend()
+        fig.tight_layout()
+        written.append(RESULTS / "tally.png")
+        fig.savefig(written[-1], dpi=100)
+        plt.close(fig)
+    return written
+
+
+def main() -> None:
+    text = markdown()
+    (RESULTS / "summary.md").write_text(text)
+    print(text)
+    for path in plots():
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
