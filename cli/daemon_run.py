@@ -7,7 +7,7 @@ from .config import load_config
 from .errors import UserError, unavailable
 
 
-def run_daemon(o, listen: list[str], bootstrap: list[str]) -> None:
+def run_daemon(o, listen: list[str], bootstrap: list[str], mdns: bool | None = None) -> None:
     cfg = load_config(o.data_dir)  # a broken config is reported before anything starts
     require_identity(o.data_dir)
     if daemon_answers(o.data_dir):
@@ -29,7 +29,9 @@ def run_daemon(o, listen: list[str], bootstrap: list[str]) -> None:
     passphrase = _passphrase(o.data_dir / "identity.json")
     Identity.load(o.data_dir / "identity.json", passphrase)
     try:
-        service_run(o.data_dir, listen=listen, bootstrap=bootstrap, passphrase=passphrase)
+        service_run(
+            o.data_dir, listen=listen, bootstrap=bootstrap, passphrase=passphrase, mdns=mdns
+        )
     finally:
         lock.close()
 

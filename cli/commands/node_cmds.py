@@ -72,8 +72,15 @@ def id_() -> None:
 @command("daemon")
 @click.option("--listen", multiple=True, help="Override the config's listen multiaddrs.")
 @click.option("--bootstrap", multiple=True, help="Extra peers to dial at start.")
+@click.option(
+    "--mdns/--no-mdns",
+    default=None,
+    help="Find peers on the LAN by multicast DNS (default: WE_MDNS=1 turns it on).",
+)
 @click.option("-v", "--verbose", count=True, help="Log more (-v: info, -vv: debug).")
-def daemon(listen: tuple[str, ...], bootstrap: tuple[str, ...], verbose: int) -> None:
+def daemon(
+    listen: tuple[str, ...], bootstrap: tuple[str, ...], mdns: bool | None, verbose: int
+) -> None:
     """Run the node in the foreground: sync with peers and serve the control socket."""
     import logging
 
@@ -84,7 +91,7 @@ def daemon(listen: tuple[str, ...], bootstrap: tuple[str, ...], verbose: int) ->
         level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
     logging.getLogger("we").setLevel(level)
-    run_daemon(obj(), list(listen), list(bootstrap))
+    run_daemon(obj(), list(listen), list(bootstrap), mdns=mdns)
 
 
 @command("status")
