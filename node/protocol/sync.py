@@ -31,17 +31,15 @@ outside them, any malformed frame or op, a broken chain or a bad signature is a
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-
-import cbor2
 
 from node.crdt.chain import ForkProof
 from node.crdt.op import Op, OpError, decode_op
 
 from . import wire
+from .outbox import Outbox
 from .wire import Ack, End, Error, Forks, Height, Hello, Ops, Refuse, Same, Summary, WireError
 
 # Refusal reasons (stable codes).
@@ -93,68 +91,6 @@ class Stats:
     outcomes: dict[str, int] = field(default_factory=dict)
 
 
-class _Outbox:
-    """The ops this side must push, merged across authors in causal (lamport) order.
-
-    Entries are (lamport, seq, raw). With a log that has ``raw_from`` (the store), ops are not
-    decoded at all: only the lamport field is read out of the canonical CBOR map."""
-
-    CHUNK = 512
-
-    def __init__(self, log: LocalLog, community: bytes, ranges: list[tuple[bytes, int, int]]):
-        self._log, self._community = log, community
-        self._raw = hasattr(log, "raw_from")
-        self._next: dict[bytes, tuple[int, int]] = {}  # author -> (next seq, last seq)
-        self._buf: dict[bytes, list[tuple[int, int, bytes]]] = {}
-        self._heap: list[tuple[int, bytes, int]] = []
-        for author, lo, hi in ranges:
-            self._next[author] = (lo, hi)
-            self._buf[author] = []
-            self._refill(author)
-
-    def _load(self, author: bytes, lo: int, n: int) -> list[tuple[int, int, bytes]]:
-        if self._raw:
-            raws = self._log.raw_from(self._community, author, lo, n)
-            return [(cbor2.loads(r)["lamport"], lo + i, r) for i, r in enumerate(raws)]
-        return [
-            (o.lamport, o.seq, o.raw) for o in self._log.ops_from(self._community, author, lo, n)
-        ]
-
-    def _refill(self, author: bytes) -> None:
-        lo, hi = self._next[author]
-        if not self._buf[author] and lo <= hi:
-            entries = [
-                e for e in self._load(author, lo, min(self.CHUNK, hi - lo + 1)) if e[1] <= hi
-            ]
-            if not entries:  # the log shrank under us (cannot happen with a store): stop
-                self._next[author] = (hi + 1, hi)
-                return
-            entries.reverse()
-            self._buf[author] = entries
-            self._next[author] = (entries[0][1] + 1, hi)
-        if self._buf[author]:
-            lamport, seq, _ = self._buf[author][-1]
-            heapq.heappush(self._heap, (lamport, author, seq))
-
-    def empty(self) -> bool:
-        return not self._heap
-
-    def batch(self, max_ops: int, max_bytes: int) -> list[bytes]:
-        out: list[bytes] = []
-        size = 0
-        while self._heap and len(out) < max_ops:
-            _, author, _ = self._heap[0]
-            raw = self._buf[author][-1][2]
-            if out and size + len(raw) > max_bytes:
-                break
-            heapq.heappop(self._heap)
-            self._buf[author].pop()
-            out.append(raw)
-            size += len(raw)
-            self._refill(author)
-        return out
-
-
 def local_hello(log: LocalLog, community: bytes) -> Hello:
     hs = log.heights(community)
     heights = tuple(
@@ -190,7 +126,7 @@ class SyncSession:
         self.state = "new"  # new -> await_hello -> syncing -> done | refused | failed
         self._reader = wire.FrameReader()
         self._out = bytearray()
-        self._outbox: _Outbox | None = None
+        self._outbox: Outbox | None = None
         self._proofs_out: list[bytes] = []
         self._unacked = 0
         self._end_sent = self._peer_ended = False
@@ -351,7 +287,7 @@ class SyncSession:
                     ranges.append((a, t.seq, t.seq))
             elif t.seq == h.seq and t.head != h.head:
                 ranges.append((a, h.seq, h.seq))
-        self._outbox = _Outbox(self.log, self.community, ranges)
+        self._outbox = Outbox(self.log, self.community, ranges)
         # What the peer may push to us (mirror image of its plan, one op of slack for forks).
         for a, t in their.items():
             h = my.get(a)

@@ -18,80 +18,24 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import trio
 
 from node.crdt.op import Op
-from node.identity import member_id as member_id_of
 from node.identity import pubkey_from_member_id
 from node.protocol.sync import NOT_MEMBER, UNKNOWN_COMMUNITY, SyncError, SyncSession
 from node.protocol.syncnet import drive
 from node.protocol.wire import PROTOCOL_ID
 
+from . import discovery, report
 from .peers import PeerBook
+from .storelog import Event, StoreLog, SyncRecord
 
 log = logging.getLogger("we.service")
 MAX_INBOUND_SESSIONS_PER_PEER = 4
 FOLLOW_FILE = "follow.json"
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """What ``Node.events()`` yields. kind: "op" (an op was applied, locally or from a peer),
-    "fork" (a fork proof was stored), "peer_connected", "peer_disconnected", "synced"."""
-
-    kind: str
-    community: bytes | None = None
-    op_id: bytes | None = None
-    op_kind: str | None = None
-    peer: str | None = None
-
-
-@dataclass
-class SyncRecord:
-    ok: bool
-    at: float
-    ops_in: int = 0
-    ops_out: int = 0
-    reason: str = ""
-
-
-class StoreLog:
-    """The store seen through the sync protocol's LocalLog surface, reporting what changed."""
-
-    def __init__(self, store: Any, on_outcomes: Callable[[list[Op], list[Any]], None]):
-        self.store, self.on_outcomes = store, on_outcomes
-
-    def heights(self, community: bytes) -> dict[bytes, tuple[int, bytes]]:
-        return self.store.heights(community)
-
-    def ops_from(self, community: bytes, author: bytes, from_seq: int, limit: int) -> list[Op]:
-        return self.store.ops_from(community, author, from_seq, limit)
-
-    def raw_from(self, community: bytes, author: bytes, from_seq: int, limit: int) -> list[bytes]:
-        return self.store.raw_from(community, author, from_seq, limit)
-
-    def ingest_range(self, ops: list[Op]) -> list[Any]:
-        outs = self.store.ingest_range(ops)
-        self.on_outcomes(ops, outs)
-        return outs
-
-    def ingest_ranges(self, runs: list[list[Op]]) -> list[list[Any]]:
-        results = self.store.ingest_ranges(runs)
-        for run, outs in zip(runs, results, strict=True):
-            self.on_outcomes(run, outs)
-        return results
-
-    def fork_proofs(self, community: bytes) -> list[Any]:
-        return self.store.fork_proofs(community)
-
-    def add_fork_proof(self, proof: Any) -> None:
-        out = self.store.ingest_fork_proof(proof)
-        self.on_outcomes([proof.b], [out])
 
 
 class Service:
@@ -152,11 +96,11 @@ class Service:
                     await self.gossip.join(c)
             self.host.set_handler(PROTOCOL_ID, self._serve_sync)
             nursery.start_soon(self._connection_events)
-            nursery.start_soon(self._dialer)
+            nursery.start_soon(discovery.dialer, self)
             nursery.start_soon(self._periodic_sync)
-            nursery.start_soon(self._address_scan)
+            nursery.start_soon(discovery.address_scan, self)
             if self.mdns:
-                nursery.start_soon(self._mdns_scan)
+                nursery.start_soon(discovery.mdns_scan, self)
             task_status.started()
             await trio.sleep_forever()
 
@@ -309,54 +253,6 @@ class Service:
                 if not p.connected:
                     self.emit(Event("peer_disconnected", peer=peer))
 
-    async def _dialer(self) -> None:
-        while True:
-            now = trio.current_time()
-            connected = set(self.host.connected_peers())
-            for d in self.book.due(now, connected):
-                d.next_try = now + 3600  # in flight; _dial sets the real next time
-                self.nursery.start_soon(self._dial, d)
-            await trio.sleep(0.5)
-
-    async def _dial(self, d: Any) -> None:
-        try:
-            await self.host.connect(d.addr, timeout=10)
-            self.book.dial_ok(d)
-        except Exception:  # unreachable: back off
-            self.book.dial_failed(d, trio.current_time())
-
-    async def _address_scan(self) -> None:
-        """Addresses members announce in their profiles become dial targets."""
-        from node.crdt.records import queries
-
-        while True:
-            for c in sorted(self.followed):
-                try:
-                    for m in queries.members(self.store.state, c):
-                        for addr in ((m.get("profile") or {}).get("addrs") or [])[:8]:
-                            if isinstance(addr, str):
-                                self.book.add_addr(addr)
-                except Exception as exc:
-                    log.debug("address scan: %r", exc)
-            await trio.sleep(5)
-
-    async def _mdns_scan(self) -> None:
-        """py-libp2p's mDNS only fills the peerstore; turn what it found into dial targets."""
-        store = self.host.host.get_peerstore()
-        while True:
-            try:
-                for pid in store.peers_with_addrs():
-                    peer = str(pid)
-                    if peer == self.member_id:
-                        continue
-                    for addr in store.addrs(pid)[:4]:
-                        text = str(addr)
-                        if "/tcp/" in text and "/p2p/" not in text:
-                            self.book.add_addr(f"{text}/p2p/{peer}")
-            except Exception as exc:
-                log.debug("mdns scan: %r", exc)
-            await trio.sleep(1)
-
     # ---- sync -----------------------------------------------------------------------------
     def access(self, community: bytes, peer_key: bytes) -> str | None:
         """None when ``peer_key`` may sync ``community`` with us, else a refusal reason."""
@@ -492,56 +388,7 @@ class Service:
 
     # ---- status ---------------------------------------------------------------------------
     def status(self) -> dict:
-        from node.crdt.records import queries
-
-        connected = set(self.connected())
-        comms = []
-        for c in sorted(self.followed):
-            hs = self.store.heights(c)
-            recs = self.sync_records.get(c, {})
-            synced = sorted(p for p, r in recs.items() if r.ok and p in connected)
-            try:
-                name = (queries.charter(self.store.state, c) or {}).get("name")
-            except Exception:
-                name = None
-            comms.append(
-                {
-                    "id": c,
-                    "name": name,
-                    "ops": sum(seq for seq, _ in hs.values()),
-                    "authors": len(hs),
-                    "in_sync_with": len(synced),
-                    "peers_synced": synced,
-                    "last_sync_ms": max((int(r.at * 1000) for r in recs.values()), default=None),
-                    "fork_proofs": len(self.store.fork_proofs(c)),
-                }
-            )
-        return {
-            "member_id": self.member_id,
-            "public_key": self.identity.public_key,
-            "listen_addrs": self.host.listen_addrs if self.host else [],
-            "network": self.network,
-            "peers": sorted(connected),
-            "communities": comms,
-        }
+        return report.status(self)
 
     def peers(self) -> list[dict]:
-        connected = set(self.connected())
-        out = []
-        for p in sorted(self.book.peers.values(), key=lambda p: p.member_id):
-            addrs = [d.addr for d in self.book.dials.values() if d.member_id == p.member_id]
-            out.append(
-                {
-                    "member_id": p.member_id,
-                    "connected": p.member_id in connected,
-                    "score": p.score,
-                    "addrs": addrs,
-                    "rtt_ms": p.rtt_ms,
-                    "last_seen_ms": None if p.last_seen is None else int(p.last_seen * 1000),
-                }
-            )
-        return out
-
-
-def member_id_for(pubkey: bytes) -> str:
-    return member_id_of(pubkey)
+        return report.peers(self)

@@ -1,0 +1,58 @@
+"""The service's status and peer tables (what the control API's "status" and "peers" return)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def status(svc: Any) -> dict:
+    from node.crdt.records import queries
+
+    connected = set(svc.connected())
+    comms = []
+    for c in sorted(svc.followed):
+        hs = svc.store.heights(c)
+        recs = svc.sync_records.get(c, {})
+        synced = sorted(p for p, r in recs.items() if r.ok and p in connected)
+        try:
+            name = (queries.charter(svc.store.state, c) or {}).get("name")
+        except Exception:
+            name = None
+        comms.append(
+            {
+                "id": c,
+                "name": name,
+                "ops": sum(seq for seq, _ in hs.values()),
+                "authors": len(hs),
+                "in_sync_with": len(synced),
+                "peers_synced": synced,
+                "last_sync_ms": max((int(r.at * 1000) for r in recs.values()), default=None),
+                "fork_proofs": len(svc.store.fork_proofs(c)),
+            }
+        )
+    return {
+        "member_id": svc.member_id,
+        "public_key": svc.identity.public_key,
+        "listen_addrs": svc.host.listen_addrs if svc.host else [],
+        "network": svc.network,
+        "peers": sorted(connected),
+        "communities": comms,
+    }
+
+
+def peers(svc: Any) -> list[dict]:
+    connected = set(svc.connected())
+    out = []
+    for p in sorted(svc.book.peers.values(), key=lambda p: p.member_id):
+        addrs = [d.addr for d in svc.book.dials.values() if d.member_id == p.member_id]
+        out.append(
+            {
+                "member_id": p.member_id,
+                "connected": p.member_id in connected,
+                "score": p.score,
+                "addrs": addrs,
+                "rtt_ms": p.rtt_ms,
+                "last_seen_ms": None if p.last_seen is None else int(p.last_seen * 1000),
+            }
+        )
+    return out

@@ -1,0 +1,64 @@
+"""What the service reports (events, sync records) and the store as the sync protocol sees it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from node.crdt.op import Op
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """What ``Node.events()`` yields. kind: "op" (an op was applied, locally or from a peer),
+    "fork" (a fork proof was stored), "peer_connected", "peer_disconnected", "synced"."""
+
+    kind: str
+    community: bytes | None = None
+    op_id: bytes | None = None
+    op_kind: str | None = None
+    peer: str | None = None
+
+
+@dataclass
+class SyncRecord:
+    ok: bool
+    at: float
+    ops_in: int = 0
+    ops_out: int = 0
+    reason: str = ""
+
+
+class StoreLog:
+    """The store seen through the sync protocol's LocalLog surface, reporting what changed."""
+
+    def __init__(self, store: Any, on_outcomes: Callable[[list[Op], list[Any]], None]):
+        self.store, self.on_outcomes = store, on_outcomes
+
+    def heights(self, community: bytes) -> dict[bytes, tuple[int, bytes]]:
+        return self.store.heights(community)
+
+    def ops_from(self, community: bytes, author: bytes, from_seq: int, limit: int) -> list[Op]:
+        return self.store.ops_from(community, author, from_seq, limit)
+
+    def raw_from(self, community: bytes, author: bytes, from_seq: int, limit: int) -> list[bytes]:
+        return self.store.raw_from(community, author, from_seq, limit)
+
+    def ingest_range(self, ops: list[Op]) -> list[Any]:
+        outs = self.store.ingest_range(ops)
+        self.on_outcomes(ops, outs)
+        return outs
+
+    def ingest_ranges(self, runs: list[list[Op]]) -> list[list[Any]]:
+        results = self.store.ingest_ranges(runs)
+        for run, outs in zip(runs, results, strict=True):
+            self.on_outcomes(run, outs)
+        return results
+
+    def fork_proofs(self, community: bytes) -> list[Any]:
+        return self.store.fork_proofs(community)
+
+    def add_fork_proof(self, proof: Any) -> None:
+        out = self.store.ingest_fork_proof(proof)
+        self.on_outcomes([proof.b], [out])
