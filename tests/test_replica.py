@@ -2,29 +2,15 @@
 
 import random
 
-import nacl.signing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from node.crdt.op import sign_op
 from node.crdt.replica import APPLIED, DROPPED, DUPLICATE, FORK, INVALID, PENDING, VOID, Replica
-from node.crdt.state import Rejected
+from tests.factory import PUT_HANDLERS as HANDLERS
+from tests.factory import keys
 
-KEYS = [nacl.signing.SigningKey(bytes([i]) * 32) for i in range(1, 5)]
-
-
-def put_handler(op, ctx):
-    """A last-writer-wins register per name, plus a rule that rejects negative values."""
-    if op.body.get("value", 0) < 0:
-        raise Rejected("negative", "values must be >= 0")
-    current = ctx.state.get("reg", op.body["name"])
-    if current is None or tuple(current["order"]) < op.order_key:
-        ctx.state.put(
-            "reg", op.body["name"], {"value": op.body["value"], "order": list(op.order_key)}
-        )
-
-
-HANDLERS = {"community.create": lambda op, ctx: None, "put": put_handler}
+KEYS = keys(4)
 
 
 def simulate(seed: int, steps: int):

@@ -3,29 +3,17 @@
 import sqlite3
 
 import cbor2
-import nacl.signing
 import pytest
 
 from node.crdt.op import MAX_OP_SIZE, NO_COMMUNITY, OpError, canonical, sign_op
 from node.crdt.replica import Replica
 from node.crdt.state import Rejected
 from node.store import Store
+from tests.factory import PUT_HANDLERS as HANDLERS
+from tests.factory import keys, put_handler
+from tests.factory import twin as factory_twin
 
-KEYS = [nacl.signing.SigningKey(bytes([i]) * 32) for i in range(1, 5)]
-
-
-def put_handler(op, ctx):
-    """Last-writer-wins register per name; negative values are rejected."""
-    if op.body.get("value", 0) < 0:
-        raise Rejected("negative", "values must be >= 0")
-    current = ctx.state.get("reg", op.body["name"])
-    if current is None or tuple(current["order"]) < op.order_key:
-        ctx.state.put(
-            "reg", op.body["name"], {"value": op.body["value"], "order": list(op.order_key)}
-        )
-
-
-HANDLERS = {"community.create": lambda op, ctx: None, "put": put_handler}
+KEYS = keys(4)
 
 
 def remote_ops(n_per_author=5):
@@ -222,17 +210,7 @@ def test_fork_detected_persisted_and_voids(tmp_path):
     path = tmp_path / "n.db"
     ops = remote_ops(3)
     chain = [op for op in ops if op.author == bytes(KEYS[1].verify_key)]
-    twin = sign_op(
-        KEYS[1],
-        community=ops[0].id,
-        seq=chain[1].seq,
-        prev=chain[1].prev,
-        deps=chain[1].deps,
-        lamport=chain[1].lamport,
-        ts=999,
-        kind="put",
-        body={"name": "z", "value": 5},
-    )
+    twin = factory_twin(KEYS[1], chain[1], ts=999, body={"name": "z", "value": 5})
     with Store.open(path, HANDLERS) as s:
         s.ingest([op.raw for op in ops])
         assert s.status(chain[2].id) == ("applied", "")

@@ -18,26 +18,20 @@ import time
 from pathlib import Path
 
 import cbor2
-import nacl.signing
 
-from node.crdt.op import sign_op
 from node.crdt.replica import Replica
 from node.crdt.state import Rejected
 from node.store import Store
+from tests.factory import keys, twin
+from tests.factory import put_handler as register_put
 
-KEYS = [nacl.signing.SigningKey(bytes([i]) * 32) for i in range(1, 5)]
+KEYS = keys(4)
 LOCAL = KEYS[3]
 KILLS = 25
 
 
 def put_handler(op, ctx):
-    if op.body.get("value", 0) < 0:
-        raise Rejected("negative", "values must be >= 0")
-    current = ctx.state.get("reg", op.body["name"])
-    if current is None or tuple(current["order"]) < op.order_key:
-        ctx.state.put(
-            "reg", op.body["name"], {"value": op.body["value"], "order": list(op.order_key)}
-        )
+    register_put(op, ctx)
     ctx.state.put("count", op.author, ctx.state.get("count", op.author, 0) + 1)
 
 
@@ -55,18 +49,8 @@ def make_remote(genesis) -> list[bytes]:
         r.ingest(op)
         ops.append(op)
     third = [o for o in ops if o.author == bytes(KEYS[1].verify_key)][2]
-    twin = sign_op(
-        KEYS[1],
-        community=genesis.id,
-        seq=third.seq,
-        prev=third.prev,
-        deps=third.deps,
-        lamport=third.lamport,
-        ts=12345,
-        kind="put",
-        body={"name": "z", "value": 1},
-    )
-    return [op.raw for op in ops] + [twin.raw]
+    fork = twin(KEYS[1], third, ts=12345, body={"name": "z", "value": 1})
+    return [op.raw for op in ops] + [fork.raw]
 
 
 def child(db_path: str, remote_path: str, seed: str) -> None:

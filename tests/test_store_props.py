@@ -13,26 +13,19 @@ import tempfile
 from functools import cache
 from pathlib import Path
 
-import nacl.signing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.crdt.op import sign_op
 from node.crdt.replica import Replica
-from node.crdt.state import Rejected
 from node.store import Store
+from tests.factory import keys, twin
+from tests.factory import put_handler as register_put
 
-KEYS = [nacl.signing.SigningKey(bytes([i + 40]) * 32) for i in range(4)]
+KEYS = keys(4, start=39)
 
 
 def put_handler(op, ctx):
-    if op.body.get("value", 0) < 0:
-        raise Rejected("negative", "values must be >= 0")
-    current = ctx.state.get("reg", op.body["name"])
-    if current is None or tuple(current["order"]) < op.order_key:
-        ctx.state.put(
-            "reg", op.body["name"], {"value": op.body["value"], "order": list(op.order_key)}
-        )
+    register_put(op, ctx)
     total = ctx.state.get("sum", op.author, 0) + op.body["value"]
     ctx.state.put("sum", op.author, total)
 
@@ -69,18 +62,8 @@ def op_set(seed: int, fork: bool) -> tuple[list[bytes], bytes | None]:
             if not r.has(op.id):
                 r.ingest(op)
         tip = r.compose(KEYS[1], genesis.id, "put", {"name": "a", "value": 4}, ts=99)
-        twin = sign_op(
-            KEYS[1],
-            community=genesis.id,
-            seq=tip.seq,
-            prev=tip.prev,
-            deps=tip.deps,
-            lamport=tip.lamport,
-            ts=tip.ts + 1,
-            kind="put",
-            body={"name": "twin", "value": 3},
-        )
-        ops += [tip, twin]
+        fork = twin(KEYS[1], tip, ts=tip.ts + 1, body={"name": "twin", "value": 3})
+        ops += [tip, fork]
         forked_author = tip.author
     return [op.raw for op in ops], forked_author
 
