@@ -150,3 +150,35 @@ def test_profile_is_written_by_the_member_only_and_replaced_whole():
     w.rejected(1, "profile.set", {"geohash": "u33dc0a"}, "bad_body")  # 'a' not in alphabet
     w.rejected(1, "profile.set", {"geohash": "u33dc0123"}, "bad_body")  # too precise
     w.rejected(1, "profile.set", {"member": PUB[2]}, "bad_body")
+
+
+@pytest.mark.parametrize("vouched", [False, True])
+def test_members_in_cut_sees_every_membership_period(vouched):
+    """Eligibility at a cut inside an earlier period of a member who left and joined again is
+    exact: member inside each period, not between them (the latest period alone would say
+    'not yet joined' for the first cut)."""
+    from node.crdt.records import members_in_cut
+    from node.crdt.records.queries import membership_periods
+
+    w = World({"name": "c", "membership": {"rule": "vouched", "vouches": 1}} if vouched else None)
+    w.join(1)
+    if vouched:
+        w.ok(0, "member.vouch", {"member": PUB[1]})
+    w.ok(1, "offer.create", offer_body())
+
+    def cut_now():
+        marker = w.ok(0, "profile.set", {"display_name": f"cut{len(w.ops)}"})
+        return w.replica.causal.vector_clock(w.replica.causal.meta(marker.id))
+
+    def eligible(clock):
+        return PUB[1] in members_in_cut(w.state, w.replica.causal, w.community, clock)
+
+    first = cut_now()
+    w.ok(1, "member.leave", {})
+    between = cut_now()
+    w.ok(1, "member.join", {})
+    second = cut_now()
+    row = w.state.get(MEMBER, w.community + PUB[1])
+    assert [p[0] for p in membership_periods(row)] == [1, 4]
+    assert row["periods"][0][2] == 3  # the first period ended at the leave (seq 3)
+    assert (eligible(first), eligible(between), eligible(second)) == (True, False, True)

@@ -117,6 +117,9 @@ def new_member_row(community: bytes, member: bytes) -> dict:
         "join_id": None,
         "vouchers": [],  # [voucher, vouch op id, vouch ts], sorted by voucher
         "removed": [],  # ids of enacting ops of removal decisions, sorted
+        # Earlier (ended) membership periods, oldest first: [join seq, join op id, leave seq,
+        # since]. Kept so that a cut inside an earlier period is judged exactly (governance).
+        "periods": [],
     }
 
 
@@ -147,7 +150,11 @@ def member_join(op: Op, ctx: Context) -> None:
     if any(in_past(ctx, ctx.causal.meta(r), x) for r in row["removed"]):
         raise Rejected("removed", "the author was removed from this community by a decision")
     is_open = charter_at(com, ctx, x)["membership"]["rule"] == "open"
+    periods = row.get("periods", [])
+    if row["join"] is not None:  # joining again: the ended period is kept
+        periods = [*periods, [row["join"], row["join_id"], row["left"], row["since"]]]
     row = {**row, "join": op.seq, "left": None, "join_ts": op.ts, "join_id": op.id}
+    row["periods"] = periods
     row["since"] = op.seq if is_open else None
     ctx.state.put(MEMBER, key, row)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..state import State
+from ..state import Context, State
 from .common import (
     ATTESTATION,
     COMMUNITY,
@@ -22,6 +22,7 @@ from .common import (
     RESERVATION,
     charter_in_clock,
     member_key,
+    vouches_needed,
 )
 from .geo import decode, distance_m
 from .score import attestation_index, contribution_view
@@ -105,45 +106,51 @@ def members(state: State, community: bytes, include_pending: bool = True) -> lis
     return sorted(out, key=lambda m: m["member"])
 
 
+def membership_periods(row: dict) -> list[list]:
+    """Every membership period of a member row, oldest first: ``[join seq, join op id,
+    leave seq or None, since or None]`` (the last one is the current period)."""
+    if row["join"] is None:
+        return []
+    current = [row["join"], row["join_id"], row["left"], row["since"]]
+    return [*row.get("periods", []), current]
+
+
 def members_in_cut(state: State, causal, community: bytes, clock) -> set[bytes]:
     """The members of ``community`` within a cut given as a vector clock (author -> seq), by
-    the same rule as ``require_member``: joined inside the cut and not left, no removal inside
-    the cut, admitted (open rule, a member op already seen inside the cut, or enough vouches
-    inside the cut). For governance: eligibility at a proposal's cut. A member who left and
-    joined again after the cut is judged by their latest membership period only."""
+    the same rule as ``require_member``: inside the cut the member is in a membership period
+    (joined, and not left since), no removal is inside the cut, and they are admitted (open
+    rule, a member op of that period already inside the cut, or enough vouches inside the
+    cut). For governance: eligibility at a proposal's cut. Every period is kept, so a cut
+    inside an earlier period of a member who left and joined again is judged exactly."""
     com = state.get(COMMUNITY, community)
     if com is None:
         return set()
+    ctx = Context(state, causal)
 
     def inside(op_id: bytes) -> bool:
         m = causal.meta(op_id)
         return clock.get(m.author, 0) >= m.seq
 
-    def needed(charter: dict) -> int:
-        rule = charter["membership"]
-        return 0 if rule["rule"] == "open" else rule["vouches"]
-
-    need_now = needed(charter_in_clock(com, clock))
+    rule = charter_in_clock(com, clock)["membership"]
+    need_now = 0 if rule["rule"] == "open" else rule["vouches"]
     out = set()
     for row in state.table(MEMBER).values():
         if row["c"] != community or row["join"] is None:
             continue
         have = clock.get(row["member"], 0)
-        if have < row["join"] or (row["left"] is not None and row["left"] <= have):
+        period = next(
+            (p for p in membership_periods(row) if p[0] <= have and (p[2] is None or have < p[2])),
+            None,
+        )
+        if period is None or any(inside(r) for r in row["removed"]):
             continue
-        if any(inside(r) for r in row["removed"]):
-            continue
-        if row["since"] is not None and row["since"] <= have:
+        _join, join_id, _left, since = period
+        if since is not None and since <= have:
             out.add(row["member"])
             continue
         need = need_now
         if need and com["amendments"]:
-            join = causal.meta(row["join_id"])
-            at_join = dict(com["charter"])
-            for a in com["amendments"]:
-                if causal.in_past(causal.meta(a["by"]), join):
-                    at_join.update(a["changes"])
-            need = min(need, needed(at_join))
+            need = min(need, vouches_needed(com, ctx, causal.meta(join_id)))
         if sum(1 for v in row["vouchers"] if inside(v[1])) >= need:
             out.add(row["member"])
     return out
