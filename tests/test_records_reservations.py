@@ -118,3 +118,27 @@ def test_suggested_deps_name_the_record_and_its_latest_steps():
     assert suggested_deps(w.state, "member.join", {}) == []
     # Written from a replica that has seen both, the handover is accepted.
     w.ok(2, "reservation.handover", {"reservation": r.id}, deps=deps)
+
+
+def test_requested_quantity_is_checked_against_the_offer_in_the_ops_past():
+    w, o = setup(quantity=3)
+    body = {"offer": o.id, "window": [T0, T0 + DAY], "quantity": 4}
+    w.rejected(2, "reservation.request", body, "quantity_exceeds_offer", deps=[o.id])
+    r = w.ok(2, "reservation.request", {**body, "quantity": 3}, deps=[o.id])
+    # The owner lowers the amount concurrently with a request for 2: the request is judged
+    # on the amount its author had seen (3), so it is accepted on every node ...
+    before_edit = view_without(w, set())
+    lower = w.ok(
+        1, "offer.update", {"id": o.id, "set": {"quantity": {"amount": 1, "unit": "item"}}}
+    )
+    concurrent = compose_on(w, before_edit, 3, "reservation.request", {**body, "quantity": 2})
+    assert w.ingest(concurrent).status == "applied"
+    # ... one that has seen the edit is judged on the new amount ...
+    w.rejected(3, "reservation.request", {**body, "quantity": 2}, "quantity_exceeds_offer")
+    # ... and the owner cannot accept more than the offer now has.
+    w.rejected(1, "reservation.accept", {"reservation": r.id}, "quantity_exceeds_offer")
+    w.rejected(1, "reservation.accept", {"reservation": concurrent.id}, "quantity_exceeds_offer")
+    w.ok(1, "offer.update", {"id": o.id, "set": {"quantity": {"amount": 3, "unit": "item"}}})
+    w.ok(1, "reservation.accept", {"reservation": r.id})
+    assert [q[2] for q in w.state.get("offer", o.id)["quantities"]] == [3, 1, 3]
+    assert lower.id in [q[1] for q in w.state.get("offer", o.id)["quantities"]]

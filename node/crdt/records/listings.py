@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from ..op import Op
 from ..state import Context, Rejected
-from .common import NEED, OFFER, YEAR_MS, note_member, require_member, require_ref
+from .common import NEED, OFFER, YEAR_MS, in_past, note_member, require_member, require_ref
 from .schema import (
     Field,
     boolean,
@@ -76,6 +76,21 @@ def _check_expiry(op: Op, expires: int) -> None:
         raise Rejected("bad_expiry", "expires must be after ts and at most one year after it")
 
 
+def _quantity_entry(op: Op, fields: dict) -> list:
+    """``[seq, op id, amount]``: the listing's amount from this op of its author's chain on.
+    The history lets a reservation request be judged against the amount in its own causal
+    past even when the author changed it concurrently."""
+    return [op.seq, op.id, fields["quantity"]["amount"]]
+
+
+def amount_in_past(row: dict, ctx: Context, x) -> int:
+    """The listing's quantity amount as seen by op ``x`` (the listing is in x's past)."""
+    for _seq, op_id, amount in reversed(row.get("quantities", [])):
+        if in_past(ctx, ctx.causal.meta(op_id), x):
+            return amount
+    return row["fields"]["quantity"]["amount"]  # a row written before the history existed
+
+
 def _create(table: str):
     def handler(op: Op, ctx: Context) -> None:
         body = check_body(op.kind, op.body, FIELDS)
@@ -95,6 +110,7 @@ def _create(table: str):
                 "fields": {**DEFAULTS, **body},
                 "status": "active",
                 "updated_ts": op.ts,
+                "quantities": [_quantity_entry(op, {**DEFAULTS, **body})],
             },
         )
 
@@ -123,7 +139,10 @@ def _update(table: str):
             _check_expiry(op, changes["expires"])
         note_member(ctx, m, op)
         fields = {**row["fields"], **changes}
-        ctx.state.put(table, row["id"], {**row, "fields": fields, "updated_ts": op.ts})
+        new = {**row, "fields": fields, "updated_ts": op.ts}
+        if "quantity" in changes:
+            new["quantities"] = [*row.get("quantities", []), _quantity_entry(op, fields)]
+        ctx.state.put(table, row["id"], new)
 
     handler.__doc__ = f"{table}.update: the author changes some fields (chain order wins)."
     return handler

@@ -21,6 +21,7 @@ from __future__ import annotations
 from ..op import Op
 from ..state import Context, Rejected
 from .common import OFFER, RESERVATION, in_past, note_member, op_meta, require_member, require_ref
+from .listings import amount_in_past
 from .schema import Field, check_body, integer, key32, opt, text, window
 
 PRECEDENCE = {
@@ -55,6 +56,7 @@ def reservation_request(op: Op, ctx: Context) -> None:
     offer = require_ref(op, ctx, OFFER, body["offer"], "offer")
     if offer["author"] == op.author:
         raise Rejected("own_offer", "the offer's author cannot reserve it")
+    _check_quantity(body.get("quantity", 1), amount_in_past(offer, ctx, op_meta(op, ctx)))
     note_member(ctx, m, op)
     ctx.state.put(
         RESERVATION,
@@ -74,6 +76,11 @@ def reservation_request(op: Op, ctx: Context) -> None:
             "steps": [[0, "requested", op.id, op.author, op.ts]],
         },
     )
+
+
+def _check_quantity(wanted: int, amount: int) -> None:
+    if wanted > amount:
+        raise Rejected("quantity_exceeds_offer", f"{wanted} requested, the offer has {amount}")
 
 
 def _status_in_past(row: dict, op: Op, ctx: Context) -> str:
@@ -99,11 +106,12 @@ def _step(kind: str):
         if seen not in follows:
             raise Rejected("bad_transition", f"{seen} -> {produces}")
         if kind == "reservation.accept":
-            # The owner's own chain is the only writer of the offer's status, so the row
-            # seen now is exactly the status in this op's causal past.
+            # The owner's own chain is the only writer of the offer (status, quantity), so
+            # the row seen now is exactly the offer in this op's causal past.
             offer = ctx.state.get(OFFER, row["offer"])
             if offer is None or offer["status"] != "active":
                 raise Rejected("offer_inactive", "only an active offer can be reserved")
+            _check_quantity(row["quantity"], offer["fields"]["quantity"]["amount"])
         note_member(ctx, m, op)
         steps = sorted([*row["steps"], [PRECEDENCE[produces], produces, op.id, op.author, op.ts]])
         ctx.state.put(RESERVATION, row["id"], {**row, "steps": steps, "status": steps[-1][1]})
