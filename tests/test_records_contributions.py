@@ -195,3 +195,19 @@ def test_decay_matches_high_precision_reference(age, half_life_days):
         got = Decimal(decay_fixed(age, h)) / Decimal(2**62)
         assert got <= exact * (Decimal(2) ** (Decimal(1) / Decimal(2**20))) + Decimal(10) ** -30
         assert got >= exact - Decimal(21) / Decimal(2**62)
+
+
+def test_contributions_filter_by_member_and_by_project():
+    w, p = setup()
+    q = w.ok(2, "project.create", {"name": "kitchen", "maintainers": []})
+    a = record(w, 1, p)
+    b = record(w, 2, p, at=T0 + 1)
+    c = record(w, 1, q, at=T0 + 2)
+    d = record(w, 3, at=T0 + 3)  # no project
+    ids = lambda vs: [v["id"] for v in vs]  # noqa: E731
+    assert ids(contributions_of(w.state, w.community)) == [a.id, b.id, c.id, d.id]
+    assert ids(contributions_of(w.state, w.community, member=PUB[1])) == [a.id, c.id]
+    assert ids(contributions_of(w.state, w.community, member=PUB[1].hex())) == [a.id, c.id]
+    assert ids(contributions_of(w.state, w.community, project=p.id)) == [a.id, b.id]
+    assert ids(contributions_of(w.state, w.community, member=PUB[1], project=q.id)) == [c.id]
+    assert contributions_of(w.state, w.community, member=PUB[4]) == []

@@ -88,6 +88,29 @@ def test_query_filters_category_text_status_distance():
     assert ids(near) == [a.id, b.id, d.id]  # nearest first, remote (no distance) last
     assert near[0]["distance_m"] == 0 and near[1]["distance_m"] > 0
     assert needs(w.state, w.community, now) == []
+    # Distance alone filters: the far bike (u0vz, ~420 km away) is dropped by ``within_m`` but
+    # listed, last and with its distance, without it.
+    anyst = offers(w.state, w.community, now, status=None, near="u33dc0")
+    assert ids(anyst) == [a.id, b.id, c.id, d.id] and anyst[2]["distance_m"] > 400_000
+    assert c.id not in ids(
+        offers(w.state, w.community, now, status=None, near="u33dc0", within_m=2000)
+    )
+    assert ids(
+        offers(w.state, w.community, now, status=["paused", "active"], category="transport")
+    ) == [c.id]
+    # Needs take the same filters, and never show offers.
+    n = w.ok(
+        2,
+        "need.create",
+        offer_body(title="Ladder wanted", category="tools/ladder", geohash="u33dc1"),
+    )
+    w.ok(3, "need.create", offer_body(title="Seeds", category="garden/seeds"))
+    assert ids(needs(w.state, w.community, now, category="tools")) == [n.id]
+    assert ids(needs(w.state, w.community, now, text="ladder", near="u33dc0", within_m=2000)) == [
+        n.id
+    ]
+    assert ids(needs(w.state, w.community, now, text="drill")) == []
+    assert n.id not in ids(offers(w.state, w.community, now, status=None))
 
 
 def test_geohash_decode_and_distance_are_integer_and_plausible():

@@ -158,7 +158,7 @@ def test_members_in_cut_sees_every_membership_period(vouched):
     exact: member inside each period, not between them (the latest period alone would say
     'not yet joined' for the first cut)."""
     from node.crdt.records import members_in_cut
-    from node.crdt.records.queries import membership_periods
+    from node.crdt.records.common import membership_periods
 
     w = World({"name": "c", "membership": {"rule": "vouched", "vouches": 1}} if vouched else None)
     w.join(1)

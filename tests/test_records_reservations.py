@@ -36,6 +36,11 @@ def test_full_loan_and_custody_history():
     mine = reservations_of(w.state, w.community, member=PUB[2])
     assert [x["id"] for x in mine] == [r.id]
     assert reservations_of(w.state, w.community, member=PUB[3]) == []
+    assert [x["id"] for x in reservations_of(w.state, w.community, member=PUB[1])] == [r.id]
+    other = w.ok(3, "offer.create", offer_body())
+    request(w, 2, other)
+    assert len(reservations_of(w.state, w.community, member=PUB[2])) == 2
+    assert [x["id"] for x in reservations_of(w.state, w.community, offer=o.id)] == [r.id]
 
 
 def test_steps_by_the_wrong_party_are_rejected():

@@ -148,6 +148,15 @@ def require_member(op: Op, ctx: Context) -> Membership:
     return Membership(cid, com, row, True)
 
 
+def membership_periods(row: dict) -> list[list]:
+    """Every membership period of a member row, oldest first: ``[join seq, join op id,
+    leave seq or None, since or None]`` (the last one is the current period)."""
+    if row["join"] is None:
+        return []
+    current = [row["join"], row["join_id"], row["left"], row["since"]]
+    return [*row.get("periods", []), current]
+
+
 def vouches_needed(com: Mapping[str, Any], ctx: Context, x: OpMeta) -> int:
     rule = charter_at(com, ctx, x)["membership"]
     return 0 if rule["rule"] == "open" else rule["vouches"]

@@ -22,6 +22,7 @@ from .common import (
     RESERVATION,
     charter_in_clock,
     member_key,
+    membership_periods,
     vouches_needed,
 )
 from .geo import decode, distance_m
@@ -104,15 +105,6 @@ def members(state: State, community: bytes, include_pending: bool = True) -> lis
     if not include_pending:
         out = [m for m in out if m["status"] == "member"]
     return sorted(out, key=lambda m: m["member"])
-
-
-def membership_periods(row: dict) -> list[list]:
-    """Every membership period of a member row, oldest first: ``[join seq, join op id,
-    leave seq or None, since or None]`` (the last one is the current period)."""
-    if row["join"] is None:
-        return []
-    current = [row["join"], row["join_id"], row["left"], row["since"]]
-    return [*row.get("periods", []), current]
 
 
 def members_in_cut(state: State, causal, community: bytes, clock) -> set[bytes]:
