@@ -184,6 +184,14 @@ async def test_fork_proof_reaches_other_nodes(tmp_path):
             [proof] = c.store.fork_proofs(g.id)
             assert {proof.a.id, proof.b.id} == {x1.id, x2.id}
             assert c.status()["communities"][0]["fork_proofs"] == 1
+            # the equivocator is cut off by the nodes it talked to, and marked by the node
+            # that only saw the proof (it would be refused on sight)
+            await wait_until(lambda: banned(a, x) and banned(b, x))
+            assert c.service.book.is_banned(x.peer_id, trio.current_time())
+            assert "equivocation" in c.service.book.peers[x.peer_id].reasons
+            # the honest relays of the two branches are not blamed
+            assert a.service.book.get(b.member_id).score == 0
+            assert b.service.book.get(a.member_id).score == 0
 
 
 async def test_silent_stream_opener_is_cut_off(tmp_path):

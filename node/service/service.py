@@ -24,7 +24,7 @@ from typing import Any
 import trio
 
 from node.crdt.op import Op
-from node.identity import pubkey_from_member_id
+from node.identity import member_id, pubkey_from_member_id
 from node.protocol.sync import NOT_MEMBER, UNKNOWN_COMMUNITY, SyncError, SyncSession
 from node.protocol.syncnet import drive
 from node.protocol.wire import PROTOCOL_ID
@@ -132,6 +132,9 @@ class Service:
             elif status == "fork":
                 new_fork = op.community_id
                 self.emit(Event("fork", op.community_id, op.id, op.kind))
+                # the proof is two ops signed by the author: blame the equivocator, never
+                # whoever relayed them
+                self.report_bad_peer(member_id(op.author), "equivocation")
         if applied and self._pending_watch:
             self._released()
         if new_fork is not None and self.nursery is not None:
