@@ -118,8 +118,9 @@ class Op:
         return signing_input(self.unsigned_map())
 
     def verify_signature(self) -> None:
-        """Check this op's own Ed25519 signature, raising ``OpError('bad_signature')``."""
-        verify_signature(self.author, self.signing_input(), self.sig)
+        """Check this op's own Ed25519 signature, raising ``OpError('bad_signature')``.
+        The signed bytes are cut out of ``raw`` (what the id hashes), not re-encoded."""
+        verify_signature(self.author, signing_input_of(self), self.sig)
 
 
 def signing_input(unsigned: Mapping[str, Any]) -> bytes:
@@ -258,10 +259,24 @@ def _signing_input_of_canonical(data: bytes, m: dict[str, Any]) -> bytes:
     In canonical order the map is: header, "v", "ts", "seq", "sig", then the rest; the unsigned
     map is the same bytes without the "sig" entry and with a header one entry smaller.
     """
-    start = 1 + (2 + _uint_len(m["v"])) + (3 + _uint_len(m["ts"])) + (4 + _uint_len(m["seq"]))
+    cut = _cut_signing_input(data, m["v"], m["ts"], m["seq"])
+    if cut is None:  # never for canonical input
+        return signing_input({k: v for k, v in m.items() if k != "sig"})
+    return cut
+
+
+def signing_input_of(op: Op) -> bytes:
+    """The signing input of a decoded op (from :func:`decode_op` / :func:`decode_unverified`
+    / :func:`sign_op`), cut out of ``op.raw`` like the decoder does: no re-encoding."""
+    cut = _cut_signing_input(op.raw, op.v, op.ts, op.seq)
+    return op.signing_input() if cut is None else cut
+
+
+def _cut_signing_input(data: bytes, v: int, ts: int, seq: int) -> bytes | None:
+    start = 1 + (2 + _uint_len(v)) + (3 + _uint_len(ts)) + (4 + _uint_len(seq))
     end = start + len(_SIG_ENTRY) + SIG_SIZE
     if data[start : start + len(_SIG_ENTRY)] != _SIG_ENTRY or not 0xA1 <= data[0] <= 0xB7:
-        return signing_input({k: v for k, v in m.items() if k != "sig"})  # never for canonical
+        return None
     return b"".join((SIGNING_DOMAIN, bytes((data[0] - 1,)), data[1:start], data[end:]))
 
 

@@ -29,6 +29,7 @@ from node.crdt.op import (
     decode_unverified,
     op_id,
     sign_op,
+    signing_input_of,
     verify_signature,
 )
 from node.crdt.replica import APPLIED, DUPLICATE, INVALID, REJECTED, VOID, Outcome, Replica
@@ -52,6 +53,12 @@ def default_handlers() -> HandlerMap:
             continue
         merged.update(getattr(module, "HANDLERS", None) or {})
     return merged
+
+
+def _id_of(item: bytes | Op) -> bytes:
+    if type(item) is Op:
+        return item.id
+    return op_id(item) if isinstance(item, bytes) else b""
 
 
 class Store(Queries):
@@ -138,8 +145,10 @@ class Store(Queries):
 
     # ------------------------------------------------------------------------- writing
     def ingest(self, items: Iterable[bytes | Op]) -> list[Outcome]:
-        """Ingest remote ops (encoded bytes, or :class:`Op` whose bytes are re-checked), each
-        with its own signature check, in one transaction. Idempotent.
+        """Ingest remote ops, each with its own signature check, in one transaction.
+        Idempotent. An item is the encoded bytes, or an :class:`Op` that :func:`decode_op` /
+        :func:`decode_unverified` already produced (strictly checked, so it is not decoded
+        again; its signature is still checked, from the bytes it carries).
 
         Three passes: decode all, check all signatures in one tight loop (the Ed25519 code
         and tables stay in the CPU cache; ~10% faster than interleaving), then apply in order.
@@ -148,20 +157,25 @@ class Store(Queries):
         slots: list[Outcome | Op] = []
         checks: list[tuple[int, Op, bytes]] = []
         for item in items:
-            raw = item.raw if isinstance(item, Op) else item
-            try:
-                oid = op_id(raw)
-            except TypeError:
-                slots.append(Outcome(b"", INVALID, "malformed"))
-                continue
-            if oid in known:  # skip the signature check for what we already hold
-                slots.append(Outcome(oid, DUPLICATE))
-                continue
-            try:
-                op, message = decode_unverified(raw)
-            except OpError as exc:
-                slots.append(Outcome(oid, INVALID, exc.reason))
-                continue
+            if type(item) is Op:
+                if item.id in known:
+                    slots.append(Outcome(item.id, DUPLICATE))
+                    continue
+                op, message = item, signing_input_of(item)
+            else:
+                try:
+                    oid = op_id(item)
+                except TypeError:
+                    slots.append(Outcome(b"", INVALID, "malformed"))
+                    continue
+                if oid in known:  # skip the signature check for what we already hold
+                    slots.append(Outcome(oid, DUPLICATE))
+                    continue
+                try:
+                    op, message = decode_unverified(item)
+                except OpError as exc:
+                    slots.append(Outcome(oid, INVALID, exc.reason))
+                    continue
             checks.append((len(slots), op, message))
             slots.append(op)
         for i, op, message in checks:
@@ -175,9 +189,10 @@ class Store(Queries):
 
     def ingest_range(self, items: Iterable[bytes | Op]) -> list[Outcome]:
         """Ingest one author's contiguous range (ascending seq) with ONE signature check: the
-        last op's, which vouches for the others through the ``prev`` hash links. If any op does
-        not decode or the range does not verify, nothing of it is stored and every op gets
-        the reason."""
+        last op's, which vouches for the others through the ``prev`` hash links. Items are
+        bytes or already decoded :class:`Op` (as in :meth:`ingest`: not decoded again). If
+        any op does not decode or the range does not verify, nothing of it is stored and
+        every op gets the reason."""
         return self.ingest_ranges([items])[0]
 
     def ingest_ranges(self, ranges: Iterable[Iterable[bytes | Op]]) -> list[list[Outcome]]:
@@ -185,18 +200,12 @@ class Store(Queries):
         transaction: what a sync round delivers. Checking happens before the transaction."""
         checked: list[list[Op] | list[Outcome]] = []
         for items in ranges:
-            raws = [item.raw if isinstance(item, Op) else item for item in items]
+            items = list(items)
             try:
-                ops = [decode_op(raw, verify=False) for raw in raws]
+                ops = [x if type(x) is Op else decode_op(x, verify=False) for x in items]
                 verify_range(ops)
             except OpError as exc:
-                reason = exc.reason
-                checked.append(
-                    [
-                        Outcome(op_id(r) if isinstance(r, bytes) else b"", INVALID, reason)
-                        for r in raws
-                    ]
-                )
+                checked.append([Outcome(_id_of(x), INVALID, exc.reason) for x in items])
                 continue
             checked.append(ops)
         ingest = self.replica.ingest
