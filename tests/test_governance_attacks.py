@@ -172,3 +172,24 @@ def test_witness_sealing_early_twice_or_not_a_witness():
     assert w.status(w.seal(0, p)) == "applied"
     assert w.status(w.seal(0, p, ts=3 * HOUR)) == "rejected:seal_twice"
     assert not w.tally(p).final  # one honest seal of three: still provisional
+
+
+def test_member_who_left_and_rejoined_is_judged_by_the_period_of_the_cut():
+    """Eligibility is exact over membership periods: a member inside the cut who then leaves
+    and joins again still votes on that proposal; one who had left before the cut does not,
+    even after rejoining (the latest period alone would get both wrong)."""
+    w = World(5)
+    before = w.propose()  # cut: 3 and 4 are members
+    w.do(4, "member.leave", {})
+    between = w.propose()  # cut: 4 has left
+    w.do(4, "member.join", {})
+    w.do(3, "member.leave", {})
+    w.do(3, "member.join", {})
+    for p in (before, between):
+        for m in (3, 4):
+            assert w.status(w.vote(m, p, "yes")) == "applied"
+    t = w.tally(before)
+    assert {pub(3), pub(4)} <= set(t.weights) and t.outcome.count.totals["yes"] == 2
+    t = w.tally(between)
+    assert pub(3) in t.weights and pub(4) not in t.weights
+    assert t.ignored["not_eligible"] == [pub(4)] and t.outcome.count.totals["yes"] == 1

@@ -67,6 +67,26 @@ def test_delegation_through_ops_topic_overrides_global_and_revoke():
     assert t.outcome.count.totals == {"yes": 3, "no": 1}
 
 
+def test_delegations_are_taken_from_the_cut():
+    """Delegations set, changed or revoked after the proposal froze its cut do not move
+    weight for that proposal (they do for a later one)."""
+    w = World(5)
+    w.do(3, "delegation.set", {"delegate": pub(1)})
+    w.do(2, "delegation.set", {"delegate": pub(1)})
+    p = w.propose()
+    w.do(2, "delegation.revoke", {})
+    w.do(3, "delegation.set", {"delegate": pub(4)})
+    later = w.propose()
+    for prop in (p, later):
+        w.vote(1, prop, "yes")
+    t = w.tally(p)
+    assert t.flow.effective == {pub(1): 3}  # 1, 2 and 3, as at the cut
+    assert t.outcome.count.totals == {"yes": 3, "no": 0}
+    t = w.tally(later)
+    assert t.flow.effective == {pub(1): 1}  # 2 revoked; 3 now follows 4, who did not vote
+    assert t.flow.route[pub(3)] == "no_vote" and t.flow.route[pub(2)] == "no_vote"
+
+
 def test_charter_amendment_and_member_removal_act_only_after_final_pass():
     w = World(4)
     amend = w.propose(action={"kind": "charter.amend", "changes": {"half_life_days": 30}})
