@@ -127,6 +127,21 @@ class Node:
         await self.service.local_op(op)
         return op
 
+    async def seal(self, community: bytes, proposal_id: bytes) -> list[Op]:
+        """As a witness, seal a closed proposal naming every head this node holds (author ->
+        highest seq): one ``seal.create`` op per part of at most 1500 heads, the last one
+        final (``specs/governance.md`` §1.5). A seal's deps alone (at most 16) would leave
+        most ballots of a large community uncovered, and the tally provisional. Raises
+        ``Rejected`` (e.g. ``seal_early``, ``not_witness``, ``seal_twice``) before the
+        first part is stored."""
+        from node.governance import seal_bodies
+
+        heads = {a: seq for a, (seq, _) in self.store.heights(community).items()}
+        return [
+            await self.publish(community, "seal.create", body, deps=[proposal_id])
+            for body in seal_bodies(proposal_id, heads)
+        ]
+
     async def follow(self, community: bytes) -> None:
         """Replicate a community this node does not hold yet (e.g. after an invitation)."""
         await self.service.follow(community)

@@ -157,7 +157,8 @@ def test_vote_seal_and_tally_agree(pair):
     time.sleep(max(0.0, closes / 1000 - time.time()) + 0.3)
     r = we(bob, "--json", "vote", pid[:8], "no")
     assert r.code == 4 and r.error["code"] == "closed"
-    json_of(alice, "seal", pid[:8])
+    sealed = json_of(alice, "seal", pid[:8])
+    assert sealed["heads"] == 2 and sealed["op_ids"] == [sealed["op_id"]]  # alice's and bob's
     json_of(bob, "seal", pid[:8])
     r = we(bob, "--json", "seal", pid[:8])
     assert r.code == 4 and r.error["code"] == "seal_twice"

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from contextlib import AsyncExitStack
+
 import pytest
 import trio
 
 from node import Node
 from node.crdt.state import Rejected
+from node.store import Store
 from tests.net_helpers import nodes, op_ids, snapshot, wait_until
 
 
@@ -112,3 +116,90 @@ async def test_events_include_ops_released_from_the_pending_area(tmp_path):
                 if len(got) == 2:
                     break
         assert set(got) == {g.id, o2.id}
+
+
+def _all_ops(node, community: bytes) -> list:
+    return [
+        op
+        for author, (seq, _) in node.store.heights(community).items()
+        for op in node.store.ops_from(community, author, 1, seq)
+    ]
+
+
+def _exchange(ns, community: bytes) -> None:
+    """Offline replication: every node ingests every op the others hold (one batch each)."""
+    for dst in ns:
+        dst.store.ingest([op for src in ns if src is not dst for op in _all_ops(src, community)])
+
+
+async def test_seal_names_every_head_so_a_large_vote_becomes_final(tmp_path):
+    """23 members vote (more heads than one op's 16 deps reach); three witnesses seal with
+    Node.seal after the close; the tally is final on every node and counts every ballot."""
+    import nacl.signing
+
+    async with AsyncExitStack() as stack:
+        ws = [
+            await stack.enter_async_context(
+                Node.open(tmp_path / f"w{i}", insecure_plaintext=True, network=False)
+            )
+            for i in range(3)
+        ]
+        a = ws[0]
+        cid = await a.create_community({"name": "Big", "witnesses": [w.public_key for w in ws]})
+        _exchange(ws, cid)
+        for w in ws[1:]:
+            await w.publish(cid, "member.join", {})
+        _exchange(ws, cid)  # a's next ops have the witnesses' joins in their causal past
+        voters = [nacl.signing.SigningKey.generate() for _ in range(20)]
+        for k in voters:  # members without a node of their own, written into a's store
+            a.store.append(k, cid, "member.join", {})
+        now = time.time_ns() // 1_000_000
+        body = {"title": "Big vote", "method": "basic", "opens": now - 60_000, "closes": now - 1}
+        pid = (await a.publish(cid, "proposal.create", body)).id
+        _exchange(ws, cid)
+        ballot, then = {"proposal": pid, "choice": "yes"}, now - 30_000  # in the window
+        for w in ws:  # the witnesses vote on their own stores
+            w.store.append(w.identity.signing_key, cid, "ballot.cast", ballot, [pid], ts=then)
+        # Each voter votes from a device of its own that holds everything up to the
+        # proposal: 23 concurrent ballots, which no op's 16 deps can all reach.
+        upto = _all_ops(a, cid)
+        for i, k in enumerate(voters):
+            with Store.open(tmp_path / f"voter{i}.db") as own:
+                own.ingest(upto)
+                a.store.ingest([own.append(k, cid, "ballot.cast", ballot, [pid], ts=then)])
+        _exchange(ws, cid)
+        everyone = sorted(bytes(k.verify_key).hex() for k in voters) + sorted(
+            w.public_key.hex() for w in ws
+        )
+        assert len(a.store.heights(cid)) == 23
+
+        sealed = [await w.seal(cid, pid) for w in ws]
+        for ops in sealed:
+            assert [op.body["final"] for op in ops] == [True]
+            assert len(ops[0].body["heads"]) == 23  # every author, not only 16 deps
+        with pytest.raises(Rejected, match="seal_twice"):
+            await a.seal(cid, pid)
+        assert a.query("proposal_tally", proposal=pid.hex())["status"] == "provisional"
+        _exchange(ws, cid)
+        tallies = [w.query("proposal_tally", proposal=pid.hex()) for w in ws]
+        assert tallies[0] == tallies[1] == tallies[2]
+        t = tallies[0]
+        assert t["status"] == "final" and len(t["seals"]) == 3
+        assert sorted(t["counted"]) == sorted(everyone)
+        assert t["totals"]["yes"] == "23" and t["passed"] is True
+        assert not t["ignored"].get("not_sealed")
+
+
+async def test_seal_before_the_close_is_refused_through_the_control_api(tmp_path):
+    from node.service.control import RpcError, dispatch
+
+    async with Node.open(tmp_path / "a", insecure_plaintext=True, network=False) as a:
+        cid = await a.create_community({"name": "Soon", "witnesses": [a.public_key]})
+        now = time.time_ns() // 1_000_000
+        body = {"title": "Later", "method": "basic", "opens": now, "closes": now + 3_600_000}
+        pid = (await a.publish(cid, "proposal.create", body)).id
+        with pytest.raises(Rejected, match="seal_early"):
+            await dispatch(a, "seal", {"community": cid.hex(), "proposal": pid.hex()})
+        with pytest.raises(RpcError):
+            await dispatch(a, "seal", {"community": cid.hex(), "proposal": "zz"})
+        assert a.store.heights(cid)[a.public_key][0] == 2  # nothing was stored

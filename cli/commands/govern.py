@@ -301,15 +301,19 @@ def undelegate(topic, community) -> None:
 @click.argument("proposal_id")
 @community_option
 def seal(proposal_id, community) -> None:
-    """As a witness, seal a closed proposal with everything this node has seen."""
+    """As a witness, seal a closed proposal naming everything this node has seen."""
     o = obj()
     b = o.backend()
     cid = pick_community(b, community)
     p = pick_proposal(b, cid, proposal_id)
-    # The seal's causal past (its deps: this node's heads) is what it covers.
-    op = b.publish(cid, "seal.create", {"proposal": oid(p["id"])}, deps=[p["id"]])
+    # Names every head this node holds (in parts if there are many), not only the <= 16 a
+    # seal's deps reach, so every ballot it has seen is covered.
+    done = b.call("seal", {"community": cid, "proposal": p["id"]})
     emit(
         o,
-        {"op_id": op["op_id"], "proposal": p["id"]},
-        lambda c, d: c.print(f"Sealed proposal {p['id'][:12]}."),
+        {"op_id": done["op_ids"][-1], "proposal": p["id"], **done},
+        lambda c, d: c.print(
+            f"Sealed proposal {p['id'][:12]} ({d['heads']} heads named, "
+            f"{len(d['op_ids'])} op{'s' if len(d['op_ids']) > 1 else ''})."
+        ),
     )

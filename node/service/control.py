@@ -28,6 +28,9 @@ Methods (``params`` is always an object; ``{}`` when there are none)
         -> {"community": hex, "op_id": hex}
     publish {"community": hex, "kind": str, "body": {...}, "deps": [hex, ...]}
         -> {"op_id": hex, "seq": int, "lamport": int, "kind": str}
+    seal {"community": hex, "proposal": hex}
+        -> {"op_ids": [hex], "heads": int}    (as a witness, seal a closed proposal naming
+           every head this node holds, in parts of <= 1500 heads; the last op completes it)
     query {"view": name, "args": {...}}
         -> the view's result, JSON-shaped. ``name`` is a function of
            ``node.crdt.records.queries`` (e.g. "members", "offers", "community_info") or of
@@ -182,6 +185,11 @@ async def dispatch(node: Any, method: str, params: dict[str, Any]) -> Any:
         deps = [hex_id(d, "deps") for d in params.get("deps", [])]
         op = await node.publish(c, kind, body_from_json(body), deps=deps)
         return {"op_id": op.id.hex(), "seq": op.seq, "lamport": op.lamport, "kind": op.kind}
+    if method == "seal":
+        c = hex_id(params.get("community"), "community")
+        ops = await node.seal(c, hex_id(params.get("proposal"), "proposal"))
+        heads = sum(len(op.body["heads"]) for op in ops)
+        return {"op_ids": [op.id.hex() for op in ops], "heads": heads}
     if method == "query":
         view, args = params.get("view"), params.get("args", {})
         if not isinstance(view, str) or not isinstance(args, dict):
