@@ -1,0 +1,98 @@
+"""A catch-up cut half way over a real libp2p connection resumes where it stopped.
+
+The sender is a py-libp2p host serving a known history; its stream dies after a fixed number
+of bytes (mid-frame) and the whole connection is cut. The receiver is a real node: it keeps a
+consistent prefix of every author's chain, does not blame the peer for a lost connection, and
+the next sync moves exactly the ops it still lacks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import trio
+
+from node.identity import Identity
+from node.protocol import wire
+from node.protocol.host import Host
+from node.protocol.memlog import MemoryLog
+from node.protocol.sync import SyncSession
+from node.protocol.syncnet import drive
+from tests.factory import history
+from tests.net_helpers import nodes, op_ids, wait_until
+
+C, OPS = history(4, 2000, seed=11)
+
+
+class CutAfter:
+    """A stream whose connection is cut once ``limit`` bytes were written (mid-write)."""
+
+    def __init__(self, stream: Any, limit: int, cut: Any):
+        self.stream, self.limit, self.cut, self.written = stream, limit, cut, 0
+
+    async def write(self, data: bytes) -> None:
+        room = self.limit - self.written
+        if len(data) > room:
+            await self.stream.write(data[: max(room, 0)])
+            self.written = self.limit
+            with trio.CancelScope(shield=True):  # the reader may be cancelling us meanwhile
+                await self.cut()
+            raise ConnectionResetError("connection cut by the test")
+        await self.stream.write(data)
+        self.written += len(data)
+
+    async def read(self, n: int) -> bytes:
+        return await self.stream.read(n)
+
+    async def close(self) -> None:
+        await self.stream.close()
+
+    async def reset(self) -> None:
+        await self.stream.reset()
+
+
+def is_prefix_of_each_chain(got: set[bytes]) -> bool:
+    """Every author's ops in ``got`` are seq 1..k of that author's chain, for some k."""
+    seen: dict[bytes, int] = {}
+    for op in OPS:
+        if op.id in got:
+            if seen.get(op.author, 0) != op.seq - 1:
+                return False
+            seen[op.author] = op.seq
+    return sum(seen.values()) == len(got)
+
+
+async def test_catch_up_cut_half_way_resumes_where_it_stopped(tmp_path):
+    src = MemoryLog()
+    src.add(OPS)
+    total_bytes = sum(len(o.raw) for o in OPS)
+    async with (
+        nodes(tmp_path, 1, sync_interval=1000.0) as (victim,),
+        Host(Identity.from_seed(b"\x42" * 32).libp2p_keypair()).run() as x,
+    ):
+        await victim.follow(C)
+        await x.connect(victim.listen_addrs[0])
+        stream = await x.open_stream(victim.member_id, wire.PROTOCOL_ID)
+        cut = CutAfter(stream, total_bytes * 2 // 5, lambda: x.disconnect(victim.member_id))
+        first = SyncSession(src, community=C, batch_ops=100)
+        try:
+            await drive(cut, first)
+        except Exception as exc:
+            assert getattr(exc, "reason", "") == "disconnected", exc
+        assert first.state == "failed"
+        svc = victim.service
+        await wait_until(lambda: x.peer_id not in svc.host.connected_peers())
+        await wait_until(lambda: svc._inbound.get(x.peer_id, 0) == 0)  # its session ended
+        got = op_ids(victim, C)
+        assert 0 < len(got) < len(OPS)
+        assert is_prefix_of_each_chain(got)
+        assert svc.book.get(x.peer_id).score == 0  # a lost connection is nobody's fault
+
+        await x.connect(victim.listen_addrs[0])
+        stream = await x.open_stream(victim.member_id, wire.PROTOCOL_ID)
+        second = SyncSession(src, community=C, batch_ops=100)
+        await drive(stream, second)
+        assert second.state == "done"
+        assert op_ids(victim, C) == src.all_ids(C)
+        assert second.stats.ops_out == len(OPS) - len(got)  # nothing sent twice
+        assert second.stats.ops_in == 0
