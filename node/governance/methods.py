@@ -52,14 +52,24 @@ def first_by_order(candidates: Sequence[str], score: Mapping[str, Fraction]) -> 
     return tied[0], (tied if len(tied) > 1 else [])
 
 
+def _add_one(choice: str, w: Fraction, totals: dict[str, Fraction]) -> None:
+    totals[choice] += w
+
+
 def _tally(
     name: str,
     ballots: Mapping[Voter, Any],
     weights: Mapping[Voter, Weight],
     options: Sequence[str],
-    valid: Callable[[Any], bool],
-    add: Callable[[Any, Fraction, dict[str, Fraction]], None],
+    params: Mapping[str, Any] | None,
+    add: Callable[[Any, Fraction, dict[str, Fraction]], None] = _add_one,
+    *,
+    named: Sequence[str] | None = None,
 ) -> Count:
+    """Weigh every ballot: abstention, valid (``add`` it to the totals of ``options``) or
+    spoiled. ``named``: the options a choice may name, when not ``options`` (basic and
+    consent choices are fixed words, not proposal options)."""
+    valid = _valid(name, options if named is None else named, params)
     totals = {o: ZERO for o in options}
     took_part = abstained = ZERO
     spoiled: list[Voter] = []
@@ -78,14 +88,7 @@ def _tally(
 
 def basic(ballots, weights, options=("yes", "no"), params=None) -> Count:
     """yes / no / abstain. Support is yes / (yes + no); the winner is "yes" or "no"."""
-    c = _tally(
-        "basic",
-        ballots,
-        weights,
-        ["yes", "no"],
-        _valid("basic", (), params),
-        lambda ch, w, t: t.__setitem__(ch, t[ch] + w),
-    )
+    c = _tally("basic", ballots, weights, ["yes", "no"], params, named=())
     decisive = c.totals["yes"] + c.totals["no"]
     if decisive:
         c.support = Fraction(c.totals["yes"]) / decisive
@@ -95,14 +98,7 @@ def basic(ballots, weights, options=("yes", "no"), params=None) -> Count:
 
 def single(ballots, weights, options, params=None) -> Count:
     """One option per ballot; plurality of weight wins."""
-    c = _tally(
-        "single",
-        ballots,
-        weights,
-        options,
-        _valid("single", options, params),
-        lambda ch, w, t: t.__setitem__(ch, t[ch] + w),
-    )
+    c = _tally("single", ballots, weights, options, params)
     return _plurality_winner(c, options, c.took_part - c.abstained)
 
 
@@ -114,7 +110,7 @@ def approval(ballots, weights, options, params=None) -> Count:
         for o in ch:
             t[o] += w
 
-    c = _tally("approval", ballots, weights, options, _valid("approval", options, params), add)
+    c = _tally("approval", ballots, weights, options, params, add)
     return _plurality_winner(c, options, c.took_part - c.abstained)
 
 
@@ -127,7 +123,7 @@ def score(ballots, weights, options, params=None) -> Count:
         for o, s in ch.items():
             t[o] += w * s
 
-    c = _tally("score", ballots, weights, options, _valid("score", options, params), add)
+    c = _tally("score", ballots, weights, options, params, add)
     return _plurality_winner(c, options, (c.took_part - c.abstained) * top)
 
 
@@ -141,7 +137,7 @@ def quadratic(ballots, weights, options, params=None) -> Count:
         for o, v in ch.items():
             t[o] += w * v
 
-    c = _tally("quadratic", ballots, weights, options, _valid("quadratic", options, params), add)
+    c = _tally("quadratic", ballots, weights, options, params, add)
     c.winner, c.tied = first_by_order(options, c.totals)
     c.veto = c.totals[c.winner] <= 0
     c.detail["credits"] = credits
@@ -153,14 +149,7 @@ def consent(ballots, weights, options=(), params=None) -> Count:
     ``objection_bound`` as a share of the weight that took part (stand-asides included)."""
     p = params or {}
     bound = Fraction(*p["objection_bound"]) if "objection_bound" in p else Fraction(1, 10)
-    c = _tally(
-        "consent",
-        ballots,
-        weights,
-        ["consent", "object"],
-        _valid("consent", (), params),
-        lambda ch, w, t: t.__setitem__(ch, t[ch] + w),
-    )
+    c = _tally("consent", ballots, weights, ["consent", "object"], params, named=())
     if c.took_part:
         share = Fraction(c.totals["object"]) / c.took_part
         c.veto = share >= bound

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import defaultdict
 from fractions import Fraction
 
-from .methods import ZERO, Count, _tally, _valid, first_by_order
+from .methods import ZERO, Count, _tally, first_by_order
 
 
 def _grouped(ballots, weights, options, name, params):
@@ -28,7 +28,7 @@ def _grouped(ballots, weights, options, name, params):
     def add(ch, w, totals):
         groups[tuple(ch)] += w
 
-    c = _tally(name, ballots, weights, options, _valid(name, options, params), add)
+    c = _tally(name, ballots, weights, options, params, add)
     return c, groups
 
 

@@ -142,31 +142,28 @@ def offers_for_need(
     state: State, need_id: bytes, now_ms: int, *, limit: int | None = 20
 ) -> list[Match]:
     """Active offers that fit an active need, best first (ties by offer id)."""
-    need = state.get(NEED, need_id)
-    if need is None or not _active(need, now_ms):
-        return []
-    cache: dict = {}
-    found = []
-    for offer in state.table(OFFER).values():
-        if offer["c"] == need["c"] and _active(offer, now_ms):
-            m = pair_fit(need, offer, geo_cache=cache)
-            if m is not None:
-                found.append(m)
-    return _rank(found, "offer", limit)
+    return _matches(state, NEED, need_id, now_ms, limit)
 
 
 def needs_for_offer(
     state: State, offer_id: bytes, now_ms: int, *, limit: int | None = 20
 ) -> list[Match]:
     """Active needs that an active offer fits, best first (ties by need id)."""
-    offer = state.get(OFFER, offer_id)
-    if offer is None or not _active(offer, now_ms):
+    return _matches(state, OFFER, offer_id, now_ms, limit)
+
+
+def _matches(state: State, family: str, listing_id: bytes, now_ms: int, limit) -> list[Match]:
+    """Active listings of the other family that fit the active listing ``listing_id``."""
+    other = OFFER if family == NEED else NEED
+    row = state.get(family, listing_id)
+    if row is None or not _active(row, now_ms):
         return []
     cache: dict = {}
     found = []
-    for need in state.table(NEED).values():
-        if need["c"] == offer["c"] and _active(need, now_ms):
+    for cand in state.table(other).values():
+        if cand["c"] == row["c"] and _active(cand, now_ms):
+            need, offer = (row, cand) if family == NEED else (cand, row)
             m = pair_fit(need, offer, geo_cache=cache)
             if m is not None:
                 found.append(m)
-    return _rank(found, "need", limit)
+    return _rank(found, other, limit)
