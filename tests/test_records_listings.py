@@ -155,3 +155,27 @@ def test_matching_ranks_with_reasons_and_never_commits():
     assert sorted(w.state.items(), key=lambda t: (t[0], t[1])) == before
     assert offers_for_need(w.state, need.id, T0 + 200 * DAY) == []  # expired need
     assert PUB[1] not in [w.state.get("offer", m.offer)["author"] for m in found]
+
+
+def test_references_to_the_wrong_kind_of_record_are_rejected():
+    """A reference must name an accepted record of the expected kind: an op id of another
+    kind (or of a rejected op) is refused with the kind's own reason, state unchanged."""
+    w = world()
+    o = w.ok(1, "offer.create", offer_body())
+    n = w.ok(1, "need.create", offer_body())
+    p = w.ok(1, "project.create", {"name": "p", "maintainers": []})
+    bad = w.rejected(1, "offer.create", offer_body(expires=T0), "bad_expiry")
+    window = [T0, T0 + DAY]
+    w.rejected(2, "reservation.request", {"offer": n.id, "window": window}, "unknown_offer")
+    w.rejected(2, "reservation.request", {"offer": bad.id, "window": window}, "unknown_offer")
+    w.rejected(1, "offer.update", {"id": n.id, "set": {"title": "x"}}, "unknown_offer")
+    w.rejected(1, "need.status", {"id": o.id, "status": "paused"}, "unknown_need")
+    w.rejected(1, "reservation.accept", {"reservation": o.id}, "unknown_reservation")
+    work = {"action": "work", "effort_minutes": 30, "at": T0}
+    w.rejected(2, "contribution.record", {**work, "project": o.id}, "unknown_project")
+    c = w.ok(2, "contribution.record", {**work, "project": p.id})
+    w.rejected(
+        1, "attestation.set", {"contribution": p.id, "verdict": "confirm"}, "unknown_contribution"
+    )
+    w.ok(1, "attestation.set", {"contribution": c.id, "verdict": "confirm"})
+    w.rejected(2, "reservation.request", {"offer": b"\x07" * 32, "window": window}, "unknown_ref")
