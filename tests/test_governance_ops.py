@@ -50,6 +50,15 @@ def test_ballot_checks():
     assert w.status(w.vote(1, p, "maybe")) == "rejected:bad_choice"
     assert w.status(w.vote(1, p, "yes", ts=HOUR - 1)) == "rejected:not_open"
     assert w.status(w.vote(1, p, "yes", ts=2 * HOUR)) == "rejected:closed"
+    join = w.ops[1]  # an op of the community that is not a proposal
+    ghost = w.do(1, "ballot.cast", {"proposal": join.id, "choice": "yes"}, ts=HOUR + 1)
+    assert w.status(ghost) == "rejected:unknown_proposal"
+    unseen = w.do(1, "ballot.cast", {"proposal": bytes(32), "choice": "yes"}, ts=HOUR + 1)
+    assert w.status(unseen) == "rejected:unknown_proposal"
+    for i in range(3):
+        w.seal(i, p)
+    plain = w.do(1, "decision.enact", {"proposal": p.id})  # nothing to enact
+    assert w.status(plain) == "rejected:no_action"
 
 
 def test_delegation_through_ops_topic_overrides_global_and_revoke():
