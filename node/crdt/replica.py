@@ -91,6 +91,7 @@ class Replica:
         self._waiting: dict[bytes, set[bytes]] = {}
         self._pending_heap: list[tuple[int, bytes]] = []
         self._memory: dict[bytes, Op] | None = None
+        self._own_clocks: dict[ChainKey, tuple[bytes, dict[bytes, int]]] = {}
         if log_source is None or op_lookup is None:
             self._memory = {}
             log_source = lambda: self._memory.values()  # noqa: E731
@@ -142,28 +143,68 @@ class Replica:
     def next_fields(
         self, community: bytes, author: bytes, deps: Iterable[bytes] = ()
     ) -> tuple[int, bytes | None, int, list[bytes]]:
-        """(seq, prev, lamport, deps) for a new local op: the caller's explicit deps plus the
-        most recent heads of other authors, up to the deps bound."""
-        heads = self.heads.get(community, {})
-        own = heads.get(author)
+        """(seq, prev, lamport, deps) for a new local op: the caller's explicit deps first,
+        then the newest heads of other authors that the author's own chain does not already
+        name (so a quiet community does not get the same 16 deps on every op), up to the
+        deps bound. Raises ``OpError`` for an unknown community or a bad explicit dep."""
+        heads = self.heads.get(community)
+        if heads is None:
+            raise OpError("unknown_community", community.hex()[:16])
+        metas = self.metas
         chosen = list(dict.fromkeys(deps))
+        if len(chosen) > MAX_DEPS:
+            raise OpError("bad_deps", f"more than {MAX_DEPS} explicit deps")
+        covered = self.own_clock(community, author)
         for d in chosen:
-            m = self.metas.get(d)
+            m = metas.get(d)
             if m is None or m.community != community:
                 raise OpError("bad_deps", f"dep {d.hex()[:16]} is not a known op of the community")
-        others = sorted(
-            (h for a, h in heads.items() if a != author), key=lambda h: h.lamport, reverse=True
+            if covered.get(m.author, 0) < m.seq:
+                covered[m.author] = m.seq
+        fresh = sorted(
+            (h for a, h in heads.items() if a != author and covered.get(a, 0) < h.seq),
+            key=lambda h: (h.lamport, h.id),
+            reverse=True,
         )
-        for h in others:
-            if len(chosen) >= MAX_DEPS:
-                break
-            if h.id not in chosen:
-                chosen.append(h.id)
-        prev = own.id if own else None
+        for h in fresh[: max(0, MAX_DEPS - len(chosen))]:
+            chosen.append(h.id)
+        own = heads.get(author)
+        prev = own.id if own is not None else None
         chosen = [d for d in chosen if d != prev]
-        parents = [prev, *chosen] if prev else chosen
-        lamport = max((self.metas[p].lamport for p in parents), default=0) + 1
-        return (own.seq + 1 if own else 1), prev, lamport, chosen
+        parents = [prev, *chosen] if prev is not None else chosen
+        lamport = max((metas[p].lamport for p in parents), default=0) + 1
+        return (own.seq + 1 if own is not None else 1), prev, lamport, sorted(chosen)
+
+    def own_clock(self, community: bytes, author: bytes) -> dict[bytes, int]:
+        """A lower bound of the causal past of ``author``'s head: for each other author, the
+        highest seq that the author's own logged ops name directly (prev/deps). Heads at or
+        below it are already covered and need not be named again. Cached per chain and
+        extended op by op; recomputed from the in-memory index when the head moved further."""
+        head = self.heads.get(community, {}).get(author)
+        if head is None:
+            return {}
+        key = (community, author)
+        metas = self.metas
+        cached = self._own_clocks.get(key)
+        if cached is not None and cached[0] == head.id:
+            return dict(cached[1])
+        meta = metas[head.id]
+        if cached is not None and meta.parents and meta.parents[0] == cached[0]:
+            clock, new = cached[1], (meta,)  # the usual case: one local op since last time
+        else:
+            positions = self.positions
+            clock, new = {}, []
+            for seq in range(1, head.seq + 1):
+                oid = positions.get((community, author, seq))
+                if oid is not None:
+                    new.append(metas[oid])
+        for m in new:
+            for p in m.parents:
+                pm = metas.get(p)
+                if pm is not None and pm.author != author and clock.get(pm.author, 0) < pm.seq:
+                    clock[pm.author] = pm.seq
+        self._own_clocks[key] = (head.id, clock)
+        return dict(clock)
 
     def compose(
         self,

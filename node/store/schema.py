@@ -169,3 +169,8 @@ class Chains:
             self.ids[key] = chain
             self.keys[chain] = key
         return chain
+
+
+def split_parents(blob: bytes) -> tuple[bytes, ...]:
+    """The ``parents`` column back into ids (prev first, then deps)."""
+    return tuple(blob[i : i + 32] for i in range(0, len(blob), 32))

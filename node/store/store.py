@@ -28,7 +28,6 @@ from node.crdt.op import (
     decode_op,
     decode_unverified,
     op_id,
-    sign_op,
     signing_input_of,
     verify_signature,
 )
@@ -36,7 +35,6 @@ from node.crdt.replica import APPLIED, DUPLICATE, INVALID, REJECTED, VOID, Outco
 from node.crdt.state import HandlerMap, Rejected, State
 
 from . import schema
-from .deps import OwnClocks, choose_fields, split_parents
 from .flush import write_changes
 from .queries import Queries
 
@@ -73,7 +71,6 @@ class Store(Queries):
         self.handlers = handlers
         self.pending_limit = pending_limit
         self._in_tx = False
-        self.own_clocks = OwnClocks(self)
         self._load()
 
     @classmethod
@@ -120,7 +117,7 @@ class Store(Queries):
         self.chains = schema.Chains(db)
         keys = self.chains.keys
         metas = (
-            OpMeta(i, keys[ch][1], s, lam, split_parents(p), keys[ch][0])
+            OpMeta(i, keys[ch][1], s, lam, schema.split_parents(p), keys[ch][0])
             for i, ch, s, lam, p in db.execute(
                 "SELECT id, chain, seq, lamport, parents FROM ops ORDER BY rowid"
             )
@@ -244,23 +241,7 @@ class Store(Queries):
         :class:`OpError` for an unknown community or bad deps."""
         if ts is None:
             ts = time.time_ns() // 1_000_000
-        author = bytes(key.verify_key)
-        if kind == GENESIS_KIND:
-            community, fields = NO_COMMUNITY, (1, None, 1, [])
-        else:
-            fields = choose_fields(self, community, author, list(deps))
-        seq, prev, lamport, chosen = fields
-        op = sign_op(
-            key,
-            community=community,
-            seq=seq,
-            prev=prev,
-            deps=chosen,
-            lamport=lamport,
-            ts=ts,
-            kind=kind,
-            body=body,
-        )
+        op = self.replica.compose(key, community, kind, body, deps=deps, ts=ts)
         # synchronous=FULL for this transaction: the WAL is fsynced before COMMIT returns, so
         # the op survives power loss too. That matters for local ops only: losing one would
         # let this node sign a different op at the same seq later, i.e. fork its own chain.
@@ -277,8 +258,6 @@ class Store(Queries):
                 raise OpError(outcome.reason or outcome.status, "local op not applicable")
         if outcome.status == REJECTED:
             raise Rejected(outcome.reason, "the op was not stored")
-        if kind != GENESIS_KIND:
-            self.own_clocks.note(op)
         return op
 
     def create_community(self, key: nacl.signing.SigningKey, charter: dict[str, Any]) -> Op:
