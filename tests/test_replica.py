@@ -80,7 +80,8 @@ def test_rejected_op_stays_in_log_without_changing_state():
     ok = r.compose(KEYS[0], g.id, "put", {"name": "a", "value": 1})
     r.ingest(ok)
     bad = r.compose(KEYS[0], g.id, "put", {"name": "a", "value": -1})
-    assert r.ingest(bad).reason == "negative"
+    out = r.ingest(bad)
+    assert (out.reason, out.detail) == ("negative", "values must be >= 0")
     assert r.state.get("reg", "a")["value"] == 1
     after = r.compose(KEYS[0], g.id, "put", {"name": "a", "value": 3})
     assert after.prev == bad.id and r.ingest(after).status == APPLIED

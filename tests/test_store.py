@@ -99,8 +99,10 @@ def test_append_assigns_fields_and_survives_reopen(tmp_path):
         third = s.append(me, ops[0].id, "put", {"name": "b", "value": 1}, deps=[ops[1].id])
         assert set(third.deps) == {ops[1].id, more[-1].id, more[-2].id}
         replica = s.replica
-        with pytest.raises(Rejected):
+        with pytest.raises(Rejected) as rejected:
             s.append(me, ops[0].id, "put", {"name": "mine", "value": -1})
+        # the handler's words survive, for the CLI to say what is wrong
+        assert (rejected.value.reason, rejected.value.detail) == ("negative", "values must be >= 0")
         assert s.replica is replica  # undone in memory, not by reloading the file
         assert s.heights(ops[0].id)[bytes(me.verify_key)] == (3, third.id)
         with pytest.raises(OpError):

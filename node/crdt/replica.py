@@ -46,6 +46,9 @@ class Outcome:
     op_id: bytes
     status: str
     reason: str = ""
+    # Human-readable words about the reason (a handler's ``Rejected.detail``: which field is
+    # wrong and why). Not persisted and not part of any verdict: only ``reason`` is.
+    detail: str = ""
 
 
 @dataclass
@@ -410,11 +413,11 @@ class Replica:
             handler(op, Context(self.state, self.causal))
         except Rejected as exc:
             self.rejections[op.id] = exc.reason
-            return Outcome(op.id, REJECTED, exc.reason)
+            return Outcome(op.id, REJECTED, exc.reason, exc.detail)
         except Exception as exc:  # a handler bug must not take the node down
             log.exception("handler for %s failed on op %s", op.kind, op.id.hex())
             self.rejections[op.id] = "internal_error"
-            return Outcome(op.id, REJECTED, f"internal_error: {exc.__class__.__name__}")
+            return Outcome(op.id, REJECTED, f"internal_error: {exc.__class__.__name__}", str(exc))
         return Outcome(op.id, APPLIED)
 
     def _fork(self, op: Op, other_id: bytes) -> Outcome:

@@ -257,7 +257,8 @@ class Store(Queries):
             elif outcome.status not in (APPLIED, VOID):
                 raise OpError(outcome.reason or outcome.status, "local op not applicable")
         if outcome.status == REJECTED:
-            raise Rejected(outcome.reason, "the op was not stored")
+            # The handler's detail (which field is wrong) is what the user needs to read.
+            raise Rejected(outcome.reason, outcome.detail or "the op was not stored")
         return op
 
     def create_community(self, key: nacl.signing.SigningKey, charter: dict[str, Any]) -> Op:
