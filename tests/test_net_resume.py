@@ -82,7 +82,7 @@ async def test_catch_up_cut_half_way_resumes_where_it_stopped(tmp_path):
         assert first.state == "failed"
         svc = victim.service
         await wait_until(lambda: x.peer_id not in svc.host.connected_peers())
-        await wait_until(lambda: svc._inbound.get(x.peer_id, 0) == 0)  # its session ended
+        await wait_until(lambda: svc.syncer.inbound.get(x.peer_id, 0) == 0)  # its session ended
         got = op_ids(victim, C)
         assert 0 < len(got) < len(OPS)
         assert is_prefix_of_each_chain(got)

@@ -1,12 +1,8 @@
 """The node service: host + store + gossip + sync, running inside one trio nursery.
 
-When sync runs (``/we/sync/1.0.0``, the path that guarantees convergence):
-- when a connection opens (the side with the smaller member id initiates, one session is enough
-  because a session moves ops both ways);
-- every ``sync_interval`` seconds with one random connected peer (which is also pinged with a
-  timeout: a silent partition is otherwise noticed only after minutes);
-- at once when gossip delivers an op whose ``prev``/``deps`` are missing (a gap);
-- when a fork is detected (so the proof reaches every peer quickly).
+This module wires the parts together and owns the events, local writes, the followed
+communities and the peers; when and with whom sync runs is :mod:`node.service.syncing`,
+finding peers is :mod:`node.service.discovery`.
 
 Bad peers: every protocol violation is reported to the :class:`PeerBook`; at the ban score the
 peer is disconnected, blacklisted in pubsub, its streams refused and it is not redialled.
@@ -24,17 +20,15 @@ from typing import Any
 import trio
 
 from node.crdt.op import Op
-from node.identity import member_id, pubkey_from_member_id
-from node.protocol.sync import NOT_MEMBER, UNKNOWN_COMMUNITY, SyncError, SyncSession
-from node.protocol.syncnet import drive
+from node.identity import member_id
 from node.protocol.wire import PROTOCOL_ID
 
 from . import discovery, report
 from .peers import PeerBook
 from .storelog import Event, StoreLog, SyncRecord
+from .syncing import Syncer
 
 log = logging.getLogger("we.service")
-MAX_INBOUND_SESSIONS_PER_PEER = 4
 FOLLOW_FILE = "follow.json"
 
 
@@ -64,14 +58,12 @@ class Service:
             self.book.add_addr(addr)
         self.followed: set[bytes] = set(store.communities()) | self._load_follow()
         self.log = StoreLog(store, self._on_outcomes)
-        self.sync_records: dict[bytes, dict[str, SyncRecord]] = {}
+        self.syncer = Syncer(self)
+        self.sync_records = self.syncer.records  # community -> peer -> last SyncRecord
         self.host: Any = None  # node.protocol.host.Host once running (imports libp2p)
         self.gossip: Any = None
         self.nursery: trio.Nursery | None = None
         self._subscribers: list[trio.MemorySendChannel] = []
-        self._running: set[tuple[bytes, str]] = set()
-        self._again: set[tuple[bytes, str]] = set()
-        self._inbound: dict[str, int] = {}
         self._pending_watch: dict[bytes, tuple[bytes, str]] = {}  # op id -> (community, kind)
 
     # ---- lifecycle ------------------------------------------------------------------------
@@ -94,10 +86,10 @@ class Service:
             for c in sorted(self.followed):
                 if self._gossip_ok(c):
                     await self.gossip.join(c)
-            self.host.set_handler(PROTOCOL_ID, self._serve_sync)
+            self.host.set_handler(PROTOCOL_ID, self.syncer.serve)
             nursery.start_soon(self._connection_events)
             nursery.start_soon(discovery.dialer, self)
-            nursery.start_soon(self._periodic_sync)
+            nursery.start_soon(self.syncer.periodic)
             nursery.start_soon(discovery.address_scan, self)
             if self.mdns:
                 nursery.start_soon(discovery.mdns_scan, self)
@@ -256,124 +248,15 @@ class Service:
                 if not p.connected:
                     self.emit(Event("peer_disconnected", peer=peer))
 
-    # ---- sync -----------------------------------------------------------------------------
-    def access(self, community: bytes, peer_key: bytes) -> str | None:
-        """None when ``peer_key`` may sync ``community`` with us, else a refusal reason."""
-        if community not in self.followed:
-            return UNKNOWN_COMMUNITY
-        try:
-            from node.crdt.records import queries
-
-            charter = queries.charter(self.store.state, community) or {}
-            if charter.get("visibility", "public") != "members":
-                return None
-            for m in queries.members(self.store.state, community):
-                if m["member"] == peer_key and m["status"] == "member":
-                    return None
-        except Exception as exc:
-            log.info("access check failed: %r", exc)
-        return NOT_MEMBER
-
+    # ---- sync (node.service.syncing) ------------------------------------------------------
     def schedule_sync(self, community: bytes, peer: str) -> None:
-        if self.nursery is not None:
-            self.nursery.start_soon(self.sync_with, peer, community)
+        self.syncer.schedule(community, peer)
 
     async def sync_with(self, peer: str, community: bytes) -> SyncRecord | None:
-        key = (community, peer)
-        if key in self._running:
-            self._again.add(key)
-            return None
-        try:
-            peer_key = pubkey_from_member_id(peer)
-        except Exception:
-            return None
-        if self.access(community, peer_key) is not None:
-            return None
-        self._running.add(key)
-        record = SyncRecord(False, time.time())
-        try:
-            stream = await self.host.open_stream(peer, PROTOCOL_ID)
-            session = SyncSession(self.log, peer=peer_key, community=community)
-            await drive(stream, session, idle_timeout=self.idle_timeout)
-            st = session.stats
-            ok = session.state == "done"
-            record = SyncRecord(ok, time.time(), st.ops_in, st.ops_out, session.refusal or "")
-        except SyncError as exc:
-            record.reason = exc.reason
-            if exc.blame:
-                self.report_bad_peer(peer, exc.reason)
-        except Exception as exc:  # the peer went away, the stream timed out
-            record.reason = type(exc).__name__
-        finally:
-            self._running.discard(key)
-        self.sync_records.setdefault(community, {})[peer] = record
-        if record.ok:
-            self.emit(Event("synced", community, peer=peer))
-        if key in self._again:
-            self._again.discard(key)
-            self.schedule_sync(community, peer)
-        return record
-
-    async def _serve_sync(self, stream: Any, peer: str) -> None:
-        now = trio.current_time()
-        if self.book.is_banned(peer, now) or self._inbound.get(peer, 0) >= (
-            MAX_INBOUND_SESSIONS_PER_PEER
-        ):
-            if not self.book.is_banned(peer, now):
-                self.report_bad_peer(peer, "flood: too many sync streams")
-            await stream.reset()
-            return
-        self._inbound[peer] = self._inbound.get(peer, 0) + 1
-        try:
-            peer_key = pubkey_from_member_id(peer)
-            session = SyncSession(self.log, peer=peer_key, access=self.access)
-            try:
-                await drive(stream, session, idle_timeout=self.idle_timeout)
-            except SyncError as exc:
-                if exc.blame:
-                    self.report_bad_peer(peer, exc.reason)
-                return
-            if session.community is not None and session.state == "done":
-                st = session.stats
-                rec = SyncRecord(True, time.time(), st.ops_in, st.ops_out)
-                self.sync_records.setdefault(session.community, {})[peer] = rec
-                self.emit(Event("synced", session.community, peer=peer))
-        finally:
-            self._inbound[peer] -= 1
+        return await self.syncer.sync_with(peer, community)
 
     async def sync_now(self, community: bytes | None = None) -> list[dict]:
-        out = []
-        for c in [community] if community else sorted(self.followed):
-            for peer in self.connected():
-                rec = await self.sync_with(peer, c)
-                if rec is not None:
-                    out.append(
-                        {
-                            "community": c,
-                            "member_id": peer,
-                            "ok": rec.ok,
-                            "ops_in": rec.ops_in,
-                            "ops_out": rec.ops_out,
-                            "reason": rec.reason,
-                        }
-                    )
-        return out
-
-    async def _periodic_sync(self) -> None:
-        while True:
-            await trio.sleep(self.sync_interval * random.uniform(0.75, 1.25))
-            peers = self.connected()
-            if not peers:
-                continue
-            peer = random.choice(peers)
-            rtt = await self.host.ping(peer, timeout=5)
-            self.book.get(peer).rtt_ms = rtt
-            if rtt is None:  # silent partition: drop the connection, the dialer retries
-                await self.host.disconnect(peer)
-                continue
-            self.book.get(peer).last_seen = time.time()
-            for c in sorted(self.followed):
-                self.schedule_sync(c, peer)
+        return await self.syncer.sync_now(community)
 
     def _on_gossip(self, peer: str, ops: list[Op]) -> None:
         c = ops[0].community_id
