@@ -147,3 +147,27 @@ def test_requested_quantity_is_checked_against_the_offer_in_the_ops_past():
     w.ok(1, "reservation.accept", {"reservation": r.id})
     assert [q[2] for q in w.state.get("offer", o.id)["quantities"]] == [3, 1, 3]
     assert lower.id in [q[1] for q in w.state.get("offer", o.id)["quantities"]]
+
+
+def test_overcommitted_multi_unit_offer_is_flagged():
+    """On an offer of 2 units, overlapping reservations are fine while at most 2 units are
+    held at any instant; above that, every overlapping pair in the over-commitment is
+    flagged (and a pair whose overlap never exceeds the amount is not)."""
+    w, o = setup(quantity=2)
+
+    def accepted(who, start, end, quantity=1):
+        body = {"offer": o.id, "window": [start, end], "quantity": quantity}
+        r = w.ok(who, "reservation.request", body, deps=[o.id])
+        w.ok(1, "reservation.accept", {"reservation": r.id})
+        return r
+
+    x = accepted(2, T0, T0 + DAY)
+    y = accepted(3, T0 + DAY // 2, T0 + 2 * DAY)
+    assert reservation_conflicts(w.state, o.id) == []  # 2 units at most
+    z = accepted(2, T0 + DAY // 4, T0 + DAY // 2 + 1)  # 3 units held at T0 + DAY / 2
+    late = accepted(3, T0 + 5 * DAY, T0 + 6 * DAY, quantity=2)  # alone: fine
+    pairs = {frozenset(f["reservations"]) for f in reservation_conflicts(w.state, o.id)}
+    assert pairs == {frozenset(p) for p in ((x.id, y.id), (x.id, z.id), (y.id, z.id))}
+    assert all(late.id not in p for p in pairs)
+    flagged = {v["id"]: v["conflicts_with"] for v in reservations_of(w.state, w.community)}
+    assert flagged[late.id] == [] and len(flagged[z.id]) == 2

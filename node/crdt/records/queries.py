@@ -286,23 +286,33 @@ HOLDING = frozenset({"accepted", "handed_over", "returned"})
 
 
 def reservation_conflicts(state: State, offer_id: bytes) -> list[dict]:
-    """Accepted (or later) reservations whose windows overlap on a single-unit offer. Each
-    pair is reported once, ordered by reservation id; ``yields`` names the one whose accept
-    came later in op order (lamport, author, id), a deterministic hint for who should step
-    back. Nothing is dropped: the owner resolves it."""
+    """Pairs of accepted (or later) reservations that overlap in time while the quantity held
+    at some instant of their overlap is above the offer's amount: on a single-unit offer,
+    any two overlapping ones. Each pair is reported once, ordered by reservation id;
+    ``yields`` names the one whose accept came later in op order (lamport, author, id), a
+    deterministic hint for who should step back. Nothing is dropped: the owner resolves it."""
     offer = state.get(OFFER, offer_id)
-    if offer is None or offer["fields"]["quantity"]["amount"] != 1:
+    if offer is None:
         return []
+    amount = offer["fields"]["quantity"]["amount"]
     held = []
     for row in state.table(RESERVATION).values():
         if row["offer"] == offer_id and row["status"] in HOLDING:
             accept = next(s for s in row["steps"] if s[1] == "accepted")
-            held.append((row["id"], row["window"], accept))
+            held.append((row["id"], row["window"], accept, row["quantity"]))
     held.sort()
+
+    def over(start: int, end: int) -> bool:
+        # The load is piecewise constant and rises only at window starts, so its maximum
+        # over [start, end) is reached at ``start`` or at a window start inside it.
+        points = [start, *(w[0] for _, w, _, _ in held if start < w[0] < end)]
+        return any(sum(q for _, w, _, q in held if w[0] <= t < w[1]) > amount for t in points)
+
     out = []
-    for i, (a_id, a_win, a_acc) in enumerate(held):
-        for b_id, b_win, b_acc in held[i + 1 :]:
-            if a_win[0] < b_win[1] and b_win[0] < a_win[1]:
+    for i, (a_id, a_win, a_acc, _) in enumerate(held):
+        for b_id, b_win, b_acc, _ in held[i + 1 :]:
+            start, end = max(a_win[0], b_win[0]), min(a_win[1], b_win[1])
+            if start < end and over(start, end):
                 later = (
                     a_id
                     if (a_acc[0], a_acc[3], a_acc[2]) > (b_acc[0], b_acc[3], b_acc[2])

@@ -12,8 +12,9 @@ so the reservation's status is the step of highest precedence among the accepted
     requested < accepted < declined < cancelled < handed_over < returned
 
 That is a max over a set, which commutes: a cancel beats a concurrent accept, and a handover
-beats a concurrent cancel (custody did move). Overlapping accepted reservations on a
-single-unit offer are not rejected here: queries flag them (see ``queries.reservation_conflicts``).
+beats a concurrent cancel (custody did move). Overlapping accepted reservations that hold
+more than the offer's amount at once are not rejected here (the owner may accept them on two
+nodes concurrently): queries flag them (see ``queries.reservation_conflicts``).
 """
 
 from __future__ import annotations
