@@ -93,25 +93,11 @@ def require_identity(data_dir: Path) -> None:
         )
 
 
-LOCK_NAME = "node.lock"
-
-
-def try_lock(data_dir: Path):
-    """An exclusive lock on the data dir, or None if another process (a daemon) holds it.
-    `we daemon` holds it for its whole life, an offline command while it runs, so the store
-    is never written by two processes (the daemon would not see the other's ops)."""
-    import fcntl
-
-    f = open(data_dir / LOCK_NAME, "a+")  # noqa: SIM115  (held open as the lock)
-    try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        f.close()
-        return None
-    return f
-
-
 def open_backend(data_dir: Path, *, require_daemon: bool = False, wait: float = 10.0) -> Backend:
+    """The daemon when it answers; else the node opened here, offline. ``Node.open`` holds the
+    data dir's lock (``node.lock``) while it is open, so this never writes a store that a
+    daemon holds: when the lock is taken but no socket answers yet, a daemon is starting (or
+    another command runs), and we wait for it."""
     import time
 
     require_identity(data_dir)
@@ -121,10 +107,9 @@ def open_backend(data_dir: Path, *, require_daemon: bool = False, wait: float = 
             return DaemonBackend(data_dir)
         if require_daemon:
             raise daemon_down(str(data_dir))
-        lock = try_lock(data_dir)
-        if lock is not None:
-            return LocalBackend(data_dir, lock)
-        # a daemon is starting (holds the lock, socket not up yet): wait for its socket
+        local = LocalBackend(data_dir)
+        if local.start():
+            return local
         if time.monotonic() > deadline:
             raise UserError(
                 f"another `we` process holds {data_dir} but its daemon does not answer",
@@ -194,20 +179,20 @@ class LocalBackend(Backend):
 
     kind = "local"
 
-    def __init__(self, data_dir: Path, lock=None):
+    def __init__(self, data_dir: Path):
         super().__init__(data_dir)
-        self._lock = lock
         self._thread: threading.Thread | None = None
         self._token = None
         self._node = None
         self._stop = None
         self._error: BaseException | None = None
 
-    def _start(self) -> None:
+    def start(self) -> bool:
+        """Open the node; False if another process holds the data dir (``DataDirBusy``)."""
         try:
             import trio
 
-            from node.api import Node
+            from node.api import DataDirBusy, Node
             from node.service.control import handle_line  # noqa: F401  (fail early, clearly)
         except ImportError as exc:
             raise unavailable("the node library (node.api)", str(exc)) from exc
@@ -231,11 +216,15 @@ class LocalBackend(Backend):
         ready.wait()
         if self._node is None:
             self._thread.join()
+            if isinstance(self._error, DataDirBusy):
+                self._error = None
+                return False
             raise self._error or RuntimeError("the node did not open")
+        return True
 
     def _exchange(self, line: bytes) -> bytes:
-        if self._node is None:
-            self._start()
+        if self._node is None and not self.start():
+            raise UserError(f"another `we` process holds {self.data_dir}", code="data_dir_busy")
         import trio
 
         from node.service.control import handle_line
@@ -250,8 +239,5 @@ class LocalBackend(Backend):
             trio.from_thread.run_sync(self._stop.set, trio_token=self._token)
             self._thread.join()
             self._node = None
-        if self._lock is not None:
-            self._lock.close()
-            self._lock = None
         if self._error is not None and not isinstance(self._error, Exception):
             raise self._error

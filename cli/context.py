@@ -32,6 +32,8 @@ class Obj:
             from .backend import open_backend
 
             self._backend = open_backend(self.data_dir)
+            # closed when the command ends: the offline node closes its store and lock
+            click.get_current_context().find_root().call_on_close(self.close)
         return self._backend
 
     def close(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .backend import daemon_answers, require_identity, try_lock
+from .backend import daemon_answers, require_identity
 from .config import load_config
 from .errors import UserError, unavailable
 
@@ -16,7 +16,7 @@ def run_daemon(o, listen: list[str], bootstrap: list[str], mdns: bool | None = N
             hint="stop it first (Ctrl-C in its terminal), or use another --data-dir",
             code="daemon_running",
         )
-    lock = _wait_lock(o.data_dir)  # held until the daemon exits (see backend.try_lock)
+    _wait_until_free(o.data_dir)  # e.g. an offline command finishing
     listen = listen or cfg.listen
     bootstrap = list(dict.fromkeys([*cfg.bootstrap, *bootstrap]))
     try:
@@ -28,19 +28,18 @@ def run_daemon(o, listen: list[str], bootstrap: list[str], mdns: bool | None = N
     # WE_PASSPHRASE is unset): a wrong passphrase is a clear error, not a daemon crash.
     passphrase = _passphrase(o.data_dir / "identity.json")
     Identity.load(o.data_dir / "identity.json", passphrase)
-    try:
-        service_run(
-            o.data_dir, listen=listen, bootstrap=bootstrap, passphrase=passphrase, mdns=mdns
-        )
-    finally:
-        lock.close()
+    # Node.open takes the data dir's lock for the daemon's whole life (DataDirBusy if it
+    # lost a race for it since the wait above).
+    service_run(o.data_dir, listen=listen, bootstrap=bootstrap, passphrase=passphrase, mdns=mdns)
 
 
-def _wait_lock(data_dir, wait: float = 10.0):
+def _wait_until_free(data_dir, wait: float = 10.0) -> None:
     import time
 
+    from node.api import data_dir_in_use
+
     deadline = time.monotonic() + wait
-    while (lock := try_lock(data_dir)) is None:
+    while data_dir_in_use(data_dir):
         if time.monotonic() > deadline:
             raise UserError(
                 f"another `we` process is using {data_dir}",
@@ -48,7 +47,6 @@ def _wait_lock(data_dir, wait: float = 10.0):
                 code="data_dir_busy",
             )
         time.sleep(0.2)
-    return lock
 
 
 def _passphrase(path):

@@ -78,6 +78,11 @@ _KNOWN = {
     ),
     "NotMember": ("not_member", EXIT_DENIED, "ask a member to vouch for you (`we member vouch`)"),
     "QueryError": ("bad_query", EXIT_USAGE, ""),
+    "DataDirBusy": (
+        "data_dir_busy",
+        EXIT_ERROR,
+        "is a daemon already running for it? (`we status`)",
+    ),
 }
 
 

@@ -10,16 +10,26 @@
 ``data_dir`` holds ``identity.json`` (the member key; created on first open, encrypted with
 ``passphrase`` or ``WE_PASSPHRASE`` unless ``insecure_plaintext``), ``store.db`` (SQLite) and,
 for the daemon, ``control.sock``. The peer id on the network is the member id.
+
+One process at a time: ``Node.open`` holds ``node.lock`` (an exclusive ``flock``) for as long
+as the node is open, so an embedder cannot write a store that a running daemon (or a ``we``
+command) holds; a second open raises :class:`DataDirBusy`. The lock goes with the process.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import trio
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: no lock there
+    fcntl = None  # type: ignore[assignment]
 
 from node.crdt.op import Op
 from node.identity import Identity
@@ -28,8 +38,52 @@ from node.service.service import Event, Service
 
 KEY_FILE = "identity.json"
 STORE_FILE = "store.db"
+LOCK_FILE = "node.lock"
 
-__all__ = ["Event", "Node"]
+__all__ = ["DataDirBusy", "Event", "Node", "data_dir_in_use"]
+
+
+class DataDirBusy(Exception):
+    """Another process (or another open ``Node``) holds this data dir."""
+
+    reason = "data_dir_busy"
+
+    def __init__(self, data_dir: Path):
+        super().__init__(
+            f"the data dir {data_dir} is in use by another process (a running `we daemon`?): "
+            "stop it, or go through its control socket"
+        )
+        self.data_dir = data_dir
+
+
+def lock_data_dir(data_dir: Path) -> int | None:
+    """Take the data dir's exclusive lock or raise :class:`DataDirBusy`; returns the file
+    descriptor to close (which releases it). Two processes on one data dir would each keep
+    their own replica in memory and could sign two different ops at one seq (a self-fork)."""
+    if fcntl is None:
+        return None
+    fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise DataDirBusy(data_dir) from None
+    return fd
+
+
+def data_dir_in_use(data_dir: str | Path) -> bool:
+    """True while a node is open on ``data_dir`` (in any process). A snapshot: use it to wait,
+    ``Node.open`` still decides."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        return False
+    try:
+        fd = lock_data_dir(data_dir)
+    except DataDirBusy:
+        return True
+    if fd is not None:
+        os.close(fd)
+    return False
 
 
 class Node:
@@ -55,47 +109,55 @@ class Node:
         """Open (creating if needed) the node in ``data_dir`` and run it until the block ends.
         ``network=False``: no host at all (offline use; the store is still fully usable).
         ``mdns=True``: announce and discover peers on the LAN by multicast DNS.
-        ``control_socket=True``: also serve the JSON-RPC control API on ``control.sock``."""
+        ``control_socket=True``: also serve the JSON-RPC control API on ``control.sock``.
+        Raises :class:`DataDirBusy` if another process (or node) has ``data_dir`` open."""
         from node.store import Store
 
         data_dir = Path(data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
-        key_path = data_dir / KEY_FILE
-        if key_path.exists():
-            identity = Identity.load(key_path, passphrase)
-        else:
-            identity = Identity.create(key_path, passphrase, insecure_plaintext=insecure_plaintext)
-        store = Store.open(data_dir / STORE_FILE)
-        body_error: BaseException | None = None
+        lock = lock_data_dir(data_dir)  # before the key: its creation is guarded too
         try:
-            service = Service(
-                identity,
-                store,
-                listen=tuple(listen),
-                bootstrap=tuple(bootstrap),
-                data_dir=data_dir,
-                network=network,
-                sync_interval=sync_interval,
-                idle_timeout=sync_idle_timeout,
-                mdns=mdns,
-            )
-            node = cls(data_dir, identity, store, service)
-            async with trio.open_nursery() as nursery:
-                await nursery.start(service.run)
-                if control_socket:
-                    from node.service.control import serve
+            key_path = data_dir / KEY_FILE
+            if key_path.exists():
+                identity = Identity.load(key_path, passphrase)
+            else:
+                identity = Identity.create(
+                    key_path, passphrase, insecure_plaintext=insecure_plaintext
+                )
+            store = Store.open(data_dir / STORE_FILE)
+            body_error: BaseException | None = None
+            try:
+                service = Service(
+                    identity,
+                    store,
+                    listen=tuple(listen),
+                    bootstrap=tuple(bootstrap),
+                    data_dir=data_dir,
+                    network=network,
+                    sync_interval=sync_interval,
+                    idle_timeout=sync_idle_timeout,
+                    mdns=mdns,
+                )
+                node = cls(data_dir, identity, store, service)
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(service.run)
+                    if control_socket:
+                        from node.service.control import serve
 
-                    await nursery.start(serve, node, data_dir)
-                try:
-                    yield node
-                except BaseException as exc:  # re-raised below, not wrapped in a group
-                    body_error = exc
-                finally:
-                    nursery.cancel_scope.cancel()
+                        await nursery.start(serve, node, data_dir)
+                    try:
+                        yield node
+                    except BaseException as exc:  # re-raised below, not wrapped in a group
+                        body_error = exc
+                    finally:
+                        nursery.cancel_scope.cancel()
+            finally:
+                store.close()
+            if body_error is not None:
+                raise body_error
         finally:
-            store.close()
-        if body_error is not None:
-            raise body_error
+            if lock is not None:
+                os.close(lock)  # after the store is closed: nobody writes it any more
 
     # ---- identity -------------------------------------------------------------------------
     @property

@@ -119,6 +119,21 @@ def test_second_daemon_on_the_same_data_dir_is_refused(pair):
     assert "already running" in r.error["message"]
 
 
+def test_an_embedder_cannot_open_a_data_dir_a_daemon_holds(pair):
+    import trio
+
+    from node import Node
+    from node.api import DataDirBusy
+
+    async def embed() -> None:
+        async with Node.open(pair["alice"], network=False):
+            pass
+
+    with pytest.raises(DataDirBusy, match=str(pair["alice"])):
+        trio.run(embed)
+    assert json_of(pair["alice"], "status")["daemon"] is True  # the daemon is unharmed
+
+
 def test_vote_seal_and_tally_agree(pair):
     import time
 

@@ -221,3 +221,42 @@ def test_proposal_create_and_delegation_rules(node):
     r = we(home, "--json", "delegate", node["me"]["member_id"][:16])
     assert r.code == 4 and r.error["code"] == "self_delegation"
     assert we(home, "--json", "undelegate").code == 0
+
+
+def test_an_embedded_node_holds_the_data_dir_and_the_cli_waits_for_it(node):
+    """Node.open takes the data dir's lock; a `we` command started meanwhile waits (it cannot
+    tell a starting daemon from an embedder) and runs once the node is closed."""
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    import trio
+    from cli_helpers import ROOT, base_env
+
+    from node import Node
+
+    home = node["home"]
+    opened, release = threading.Event(), threading.Event()
+
+    async def hold() -> None:
+        async with Node.open(home, network=False):
+            opened.set()
+            await trio.to_thread.run_sync(release.wait)
+
+    holder = threading.Thread(target=trio.run, args=(hold,))
+    holder.start()
+    try:
+        assert opened.wait(30)
+        cmd = [sys.executable, "-m", "cli.main", "--data-dir", str(home), "--json", "member"]
+        proc = subprocess.Popen(
+            [*cmd, "list"], stdout=subprocess.PIPE, text=True, env=base_env(), cwd=ROOT
+        )
+        time.sleep(1.5)
+        assert proc.poll() is None  # still waiting: it never opens a store someone holds
+    finally:
+        release.set()
+        holder.join()
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert [m["member_id"] for m in json.loads(out)] == [node["me"]["member_id"]]

@@ -203,3 +203,20 @@ async def test_seal_before_the_close_is_refused_through_the_control_api(tmp_path
         with pytest.raises(RpcError):
             await dispatch(a, "seal", {"community": cid.hex(), "proposal": "zz"})
         assert a.store.heights(cid)[a.public_key][0] == 2  # nothing was stored
+
+
+async def test_one_node_per_data_dir(tmp_path):
+    from node.api import DataDirBusy, data_dir_in_use
+
+    home = tmp_path / "a"
+    assert not data_dir_in_use(home)
+    async with Node.open(home, insecure_plaintext=True, network=False) as a:
+        assert data_dir_in_use(home)
+        with pytest.raises(DataDirBusy, match=str(home)) as err:
+            async with Node.open(home, insecure_plaintext=True, network=False):
+                pass
+        assert err.value.reason == "data_dir_busy"
+        cid = await a.create_community({"name": "Still mine"})  # the holder is unharmed
+    assert not data_dir_in_use(home)
+    async with Node.open(home, network=False) as again:
+        assert again.store.get_op(cid) is not None
