@@ -2,7 +2,8 @@
 
 Bytes in (:meth:`SyncSession.receive_data`), bytes out (:meth:`SyncSession.data_to_send`);
 no sockets, no clocks, no trio. The libp2p adapter (``node/protocol/syncnet.py``) only moves
-bytes, so every rule here is tested by wiring two sessions together in memory.
+bytes, so every rule here is tested by wiring two sessions together in memory. What a
+session moves is planned in ``node/protocol/plan.py``; the ops pushed come from ``outbox.py``.
 
 Shape of a session (one community, one stream):
 
@@ -33,49 +34,35 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
 
 from node.crdt.chain import ForkProof
-from node.crdt.op import Op, OpError, decode_op
+from node.crdt.op import OpError
 
 from . import wire
 from .outbox import Outbox
-from .wire import Ack, End, Error, Forks, Height, Hello, Ops, Refuse, Same, Summary, WireError
+from .plan import Inbound, LocalLog, local_hello, make_plan
+from .syncerror import SyncError
+from .wire import Ack, End, Error, Forks, Hello, Ops, Refuse, Same, Summary, WireError
 
 # Refusal reasons (stable codes).
 NOT_MEMBER = "not_member"
 UNKNOWN_COMMUNITY = "unknown_community"
 
 
-class LocalLog(Protocol):
-    """What a session needs from the node's op log (``node.store.Store`` satisfies it)."""
-
-    def heights(self, community: bytes) -> dict[bytes, tuple[int, bytes]]: ...
-
-    def ops_from(self, community: bytes, author: bytes, from_seq: int, limit: int) -> list[Op]: ...
-
-    def ingest_range(self, ops: list[Op]) -> list[Any]: ...
-
-    # Optional: ``ingest_ranges(list of ranges) -> list of outcome lists`` in ONE transaction;
-    # used when present (a batch holds one run per author).
-
-    def fork_proofs(self, community: bytes) -> list[ForkProof]: ...
-
-    def add_fork_proof(self, proof: ForkProof) -> None: ...
-
-
 # access(community, peer) -> None when the peer may sync this community, else a refusal reason.
 Access = Callable[[bytes, bytes], str | None]
 
 
-class SyncError(Exception):
-    """The session cannot go on. ``blame`` is True when the peer broke the protocol."""
-
-    def __init__(self, reason: str, detail: str = "", *, blame: bool = True):
-        self.reason = reason
-        self.detail = detail
-        self.blame = blame
-        super().__init__(f"{reason}: {detail}" if detail else reason)
+__all__ = [
+    "NOT_MEMBER",
+    "UNKNOWN_COMMUNITY",
+    "Access",
+    "LocalLog",
+    "Stats",
+    "SyncError",
+    "SyncSession",
+    "local_hello",
+]
 
 
 @dataclass
@@ -89,15 +76,6 @@ class Stats:
     op_bytes_in: int = 0
     op_bytes_out: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
-
-
-def local_hello(log: LocalLog, community: bytes) -> Hello:
-    hs = log.heights(community)
-    heights = tuple(
-        Height(a, seq, head[: wire.HEAD_PREFIX]) for a, (seq, head) in sorted(hs.items())
-    )
-    forked = tuple(sorted({p.author for p in log.fork_proofs(community)}))
-    return Hello(community, heights, forked)
 
 
 class SyncSession:
@@ -130,8 +108,7 @@ class SyncSession:
         self._proofs_out: list[bytes] = []
         self._unacked = 0
         self._end_sent = self._peer_ended = False
-        self._expect: dict[bytes, list[int]] = {}  # author -> [next allowed low, high]
-        self._budget = 0  # ops the peer may still send
+        self._inbound: Inbound | None = None  # what the peer may push (from the HELLOs)
         self._my_hello: Hello | None = None  # what we announced: both plans are built from it
         self._sent_summary = False
         if self.initiator:
@@ -272,60 +249,16 @@ class SyncSession:
         self._check_done()
 
     def _plan(self, mine: Hello, theirs: Hello) -> None:
-        my = {h.author: h for h in mine.heights}
-        their = {h.author: h for h in theirs.heights}
-        ranges: list[tuple[bytes, int, int]] = []
-        for a, h in my.items():
-            t = their.get(a)
-            if t is None:
-                ranges.append((a, 1, h.seq))
-            elif t.seq < h.seq:
-                at = self.log.ops_from(self.community, a, t.seq, 1)
-                if at and at[0].id[: wire.HEAD_PREFIX] == t.head:
-                    ranges.append((a, t.seq + 1, h.seq))
-                else:  # the chains diverge: show the peer our op at its height (a fork)
-                    ranges.append((a, t.seq, t.seq))
-            elif t.seq == h.seq and t.head != h.head:
-                ranges.append((a, h.seq, h.seq))
-        self._outbox = Outbox(self.log, self.community, ranges)
-        # What the peer may push to us (mirror image of its plan, one op of slack for forks).
-        for a, t in their.items():
-            h = my.get(a)
-            lo = 1 if h is None else min(h.seq, t.seq)
-            if h is None or t.seq > h.seq or t.head != h.head or t.seq < h.seq:
-                self._expect[a] = [lo, t.seq]
-                self._budget += t.seq - lo + 1
-        mine_forked = set(mine.forked)
-        send_for = mine_forked - set(theirs.forked)
-        proofs = [p.encode() for p in self.log.fork_proofs(self.community) if p.author in send_for]
-        self._proofs_out = proofs
+        plan = make_plan(self.log, self.community, mine, theirs)
+        self._outbox, self._inbound, self._proofs_out = plan.outbox, plan.inbound, plan.proofs
 
     def _on_ops(self, raws: Sequence[bytes]) -> None:
         if self._peer_ended:
             raise SyncError("unexpected", "OPS after END")
         self.stats.ops_in += len(raws)
-        self._budget -= len(raws)
-        if self._budget < 0:
-            raise SyncError("unexpected_op", "more ops than the heights announced")
-        runs: dict[bytes, list[Op]] = {}
-        for raw in raws:
-            try:
-                op = decode_op(raw, verify=False)
-            except OpError as exc:
-                raise SyncError(exc.reason, exc.detail) from exc
-            self.stats.op_bytes_in += len(raw)
-            if op.community_id != self.community:
-                raise SyncError("wrong_community", "op of another community")
-            span = self._expect.get(op.author)
-            if span is None or not span[0] <= op.seq <= span[1]:
-                raise SyncError("unexpected_op", f"seq {op.seq} is outside the announced range")
-            run = runs.setdefault(op.author, [])
-            if run and op.seq != run[-1].seq + 1:
-                raise SyncError("chain_broken", "ops of one author are not contiguous")
-            run.append(op)
+        runs = self._inbound.take(raws)
+        self.stats.op_bytes_in += sum(map(len, raws))
         forked: set[bytes] = set()
-        for author, run in runs.items():
-            self._expect[author][0] = run[-1].seq + 1
         try:
             if hasattr(self.log, "ingest_ranges"):
                 results = self.log.ingest_ranges(list(runs.values()))
