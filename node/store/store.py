@@ -169,7 +169,7 @@ class Store(Queries):
                     slots.append(Outcome(oid, DUPLICATE))
                     continue
                 try:
-                    op, message = decode_unverified(item)
+                    op, message = decode_unverified(item, oid)
                 except OpError as exc:
                     slots.append(Outcome(oid, INVALID, exc.reason))
                     continue
