@@ -8,7 +8,7 @@ import nacl.signing
 import pytest
 import trio
 
-from node.crdt.op import canonical, sign_op
+from node.crdt.op import canonical
 from node.identity import Identity
 from node.protocol import wire
 from node.protocol.gossip import encode_batch, topic_of
@@ -17,33 +17,24 @@ from node.protocol.memlog import MemoryLog
 from node.protocol.sync import SyncSession
 from node.protocol.syncnet import drive
 from node.service.peers import BAN_SCORE
+from tests.factory import chain, genesis, next_op, twin
 from tests.net_helpers import nodes, op_ids, wait_until
 
 SEED = b"\x66" * 32
+HOSTILE_KEY = nacl.signing.SigningKey(SEED)  # the hostile host's member key signs its ops
 
 
 def hostile_host() -> Host:
     return Host(Identity.from_seed(SEED).libp2p_keypair())
 
 
-def hostile_chain(cid: bytes, n: int) -> list:
-    key = nacl.signing.SigningKey(SEED)
-    ops = []
-    for i in range(1, n + 1):
-        prev = ops[-1] if ops else None
-        ops.append(
-            sign_op(
-                key,
-                community=cid,
-                seq=i,
-                prev=prev.id if prev else None,
-                lamport=i + 1,
-                ts=i,
-                kind="profile.set",
-                body={"display_name": f"x{i}"},
-            )
-        )
-    return ops
+def hostile_chain(founder_op, n: int) -> list:
+    """``n`` validly signed ops of the hostile member's own chain (its first names the genesis)."""
+    return chain(HOSTILE_KEY, founder_op, n, kind="profile.set", body=name_x, deps=[founder_op])
+
+
+def name_x(seq: int) -> dict:
+    return {"display_name": f"x{seq}"}
 
 
 def frame(obj) -> bytes:
@@ -85,7 +76,7 @@ async def honest_still_served(honest, victim, cid):
 
 
 def attack_frames(cid, founder_op):
-    mine = hostile_chain(cid, 3)
+    mine = hostile_chain(founder_op, 3)
     a = mine[0].author
     forged = cbor2.loads(mine[1].raw)
     forged["body"] = {"display_name": "forged"}
@@ -135,38 +126,10 @@ async def test_sync_stream_attacks(tmp_path, attack):
 
 async def test_fork_proof_reaches_other_nodes(tmp_path):
     async with nodes(tmp_path, 3, sync_interval=1.0) as (a, b, c):
-        key = nacl.signing.SigningKey(SEED)
         log1, log2 = MemoryLog(), MemoryLog()
-        g = sign_op(
-            key,
-            community=bytes(32),
-            seq=1,
-            prev=None,
-            lamport=1,
-            ts=0,
-            kind="community.create",
-            body={"name": "forked"},
-        )
-        x1 = sign_op(
-            key,
-            community=g.id,
-            seq=2,
-            prev=g.id,
-            lamport=2,
-            ts=1,
-            kind="profile.set",
-            body={"display_name": "one"},
-        )
-        x2 = sign_op(
-            key,
-            community=g.id,
-            seq=2,
-            prev=g.id,
-            lamport=2,
-            ts=1,
-            kind="profile.set",
-            body={"display_name": "two"},
-        )
+        g = genesis(HOSTILE_KEY, name="forked")
+        x1 = next_op(HOSTILE_KEY, g, kind="profile.set", body={"display_name": "one"}, ts=1)
+        x2 = twin(HOSTILE_KEY, x1, body={"display_name": "two"})  # equivocation at seq 2
         log1.add([g, x1])
         log2.add([g, x2])
         for n in (a, b, c):
@@ -245,7 +208,7 @@ async def test_gossip_flooder_is_cut_off_and_replays_change_nothing(tmp_path):
         old = honest.store.get_op(cid)
         async with hostile_host().run() as x:
             await x.connect(victim.listen_addrs[0])
-            mine = hostile_chain(cid, 64)
+            mine = hostile_chain(old, 64)
             before = op_ids(victim, cid)
             topic = topic_of(cid)
             stream = await x.open_stream(victim.member_id, "/meshsub/1.1.0")

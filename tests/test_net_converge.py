@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import nacl.signing
 import trio
 
 from node import Node
-from node.crdt.op import NO_COMMUNITY, sign_op
+from tests.factory import community, key
 from tests.net_helpers import mesh, nodes, op_ids, snapshot, wait_until
+
+
+def profile(seq: int) -> dict:
+    return {"display_name": f"v{seq}"}
 
 
 async def _write(node, cid, n, tag, join=True):
@@ -95,31 +98,8 @@ async def test_killed_node_restarts_and_catches_up(tmp_path):
 
 
 async def test_late_joiner_catches_up_10000_ops(tmp_path):
-    key = nacl.signing.SigningKey(b"\x07" * 32)
-    g = sign_op(
-        key,
-        community=NO_COMMUNITY,
-        seq=1,
-        prev=None,
-        lamport=1,
-        ts=0,
-        kind="community.create",
-        body={"name": "big"},
-    )
-    ops = [g]
-    for i in range(2, 10_001):
-        ops.append(
-            sign_op(
-                key,
-                community=g.id,
-                seq=i,
-                prev=ops[-1].id,
-                lamport=i,
-                ts=i,
-                kind="profile.set",
-                body={"display_name": f"v{i}"},
-            )
-        )
+    ops = community(key(6), 10_000, kind="profile.set", body=profile, name="big")
+    g = ops[0]
     async with nodes(tmp_path, 2, sync_interval=5.0) as (a, late):
         outs = a.store.ingest_range(ops)
         assert {o.status for o in outs} == {"applied"}

@@ -14,7 +14,7 @@ from node.protocol.memlog import MemoryLog
 from node.protocol.sync import SyncError, SyncSession
 from node.protocol.syncnet import drive
 from node.protocol.wire import PROTOCOL_ID
-from tests.sync_helpers import history
+from tests.factory import history
 
 C, OPS = history(3, 400, seed=7)
 

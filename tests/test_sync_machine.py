@@ -8,11 +8,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from node.crdt.chain import ForkProof
-from node.crdt.op import canonical, sign_op
+from node.crdt.op import canonical
 from node.protocol import wire
 from node.protocol.memlog import MemoryLog
 from node.protocol.sync import SyncError, SyncSession
-from tests.sync_helpers import history, key, run_pair
+from tests.factory import history, key, twin
+from tests.sync_helpers import run_pair
 
 C, OPS = history(4, 300, seed=1)
 
@@ -185,19 +186,9 @@ def test_fork_is_detected_and_proof_travels():
     k = key(0)
     chain = [o for o in OPS if o.author == bytes(k.verify_key)]
     x = chain[3]
-    twin = sign_op(
-        k,
-        community=C,
-        seq=x.seq,
-        prev=x.prev,
-        deps=(),
-        lamport=x.lamport,
-        ts=999,
-        kind="note",
-        body={"twin": True},
-    )
+    forked = twin(k, x, body={"twin": True})
     a = prefix_log(OPS, {o.author: 99 for o in OPS})
-    b = log_of([o for o in OPS if not (o.author == x.author and o.seq >= x.seq)] + [twin])
+    b = log_of([o for o in OPS if not (o.author == x.author and o.seq >= x.seq)] + [forked])
     c = log_of(OPS)
     sa, sb = SyncSession(a, community=C), SyncSession(b)
     run_pair(sa, sb)
@@ -206,7 +197,7 @@ def test_fork_is_detected_and_proof_travels():
     sc, sa2 = SyncSession(c, community=C), SyncSession(b)
     run_pair(sc, sa2)
     [proof] = c.fork_proofs(C)
-    assert isinstance(proof, ForkProof) and {proof.a.id, proof.b.id} == {x.id, twin.id}
+    assert isinstance(proof, ForkProof) and {proof.a.id, proof.b.id} == {x.id, forked.id}
 
 
 authors = sorted({o.author for o in OPS})

@@ -10,16 +10,15 @@ import json
 import sys
 from pathlib import Path
 
-import nacl.signing
-
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 
 from node.crdt.chain import ForkProof  # noqa: E402
-from node.crdt.op import NO_COMMUNITY, canonical, sign_op  # noqa: E402
+from node.crdt.op import canonical  # noqa: E402
 from node.protocol import wire  # noqa: E402
 from node.protocol.memlog import MemoryLog  # noqa: E402
 from node.protocol.sync import SyncSession  # noqa: E402
+from tests.factory import genesis, key, next_op, twin  # noqa: E402
 
 OUT = Path(__file__).with_name("vectors.json")
 
@@ -29,37 +28,10 @@ def frame_of(body: bytes) -> str:
 
 
 def build() -> dict:
-    k = nacl.signing.SigningKey(b"\x01" * 32)
-    g = sign_op(
-        k,
-        community=NO_COMMUNITY,
-        seq=1,
-        prev=None,
-        lamport=1,
-        ts=0,
-        kind="community.create",
-        body={"name": "vectors"},
-    )
-    o2 = sign_op(
-        k,
-        community=g.id,
-        seq=2,
-        prev=g.id,
-        lamport=2,
-        ts=1,
-        kind="profile.set",
-        body={"display_name": "a"},
-    )
-    o2b = sign_op(
-        k,
-        community=g.id,
-        seq=2,
-        prev=g.id,
-        lamport=2,
-        ts=1,
-        kind="profile.set",
-        body={"display_name": "b"},
-    )
+    k = key(0)
+    g = genesis(k, name="vectors")
+    o2 = next_op(k, g, kind="profile.set", body={"display_name": "a"}, ts=1)
+    o2b = twin(k, o2, body={"display_name": "b"})  # the same position: a fork of o2
     author = bytes(k.verify_key)
     valid = {
         "hello_empty": wire.Hello(g.id, (), ()),
@@ -81,7 +53,6 @@ def build() -> dict:
         vectors.append(
             {"name": name, "valid": True, "message": describe(msg), "frame": wire.encode(msg).hex()}
         )
-    hello_body = canonical(wire.to_obj(valid["hello_empty"]))
     invalid = {
         "garbage": ("00000004" + b"junk".hex(), "malformed"),
         "too_large": ("00100001", "frame_too_large"),
@@ -128,7 +99,6 @@ def build() -> dict:
         "initiator_end": last.hex(),
         "total_bytes": len(first) + len(reply) + len(last),
     }
-    del hello_body
     # The same with a SUMMARY first (what an initiator with >= 4 authors sends).
     sa, sb = SyncSession(a, community=g.id, summary_min_authors=1), SyncSession(b)
     first = sa.data_to_send()
