@@ -87,31 +87,9 @@ def build() -> dict:
     a, b = MemoryLog(), MemoryLog()
     a.add([g, o2])
     b.add([g, o2])
-    sa, sb = SyncSession(a, community=g.id, summary_min_authors=99), SyncSession(b)
-    first = sa.data_to_send()
-    sb.receive_data(first)
-    reply = sb.data_to_send()
-    sa.receive_data(reply)
-    last = sa.data_to_send()
-    transcript = {
-        "initiator_hello": first.hex(),
-        "responder_reply": reply.hex(),
-        "initiator_end": last.hex(),
-        "total_bytes": len(first) + len(reply) + len(last),
-    }
+    transcript = in_sync_exchange(a, b, g.id, 99, "initiator_hello")
     # The same with a SUMMARY first (what an initiator with >= 4 authors sends).
-    sa, sb = SyncSession(a, community=g.id, summary_min_authors=1), SyncSession(b)
-    first = sa.data_to_send()
-    sb.receive_data(first)
-    reply = sb.data_to_send()
-    sa.receive_data(reply)
-    last = sa.data_to_send()
-    summary_transcript = {
-        "initiator_summary": first.hex(),
-        "responder_reply": reply.hex(),
-        "initiator_end": last.hex(),
-        "total_bytes": len(first) + len(reply) + len(last),
-    }
+    summary_transcript = in_sync_exchange(a, b, g.id, 1, "initiator_summary")
     return {
         "version": wire.VERSION,
         "protocol": wire.PROTOCOL_ID,
@@ -119,6 +97,23 @@ def build() -> dict:
         "vectors": vectors,
         "in_sync_transcript": transcript,
         "in_sync_summary_transcript": summary_transcript,
+    }
+
+
+def in_sync_exchange(a, b, community: bytes, summary_min_authors: int, first_name: str) -> dict:
+    """The three frames of a sync between two logs that already agree."""
+    sa = SyncSession(a, community=community, summary_min_authors=summary_min_authors)
+    sb = SyncSession(b)
+    first = sa.data_to_send()
+    sb.receive_data(first)
+    reply = sb.data_to_send()
+    sa.receive_data(reply)
+    last = sa.data_to_send()
+    return {
+        first_name: first.hex(),
+        "responder_reply": reply.hex(),
+        "initiator_end": last.hex(),
+        "total_bytes": len(first) + len(reply) + len(last),
     }
 
 
