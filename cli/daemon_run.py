@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 from .backend import daemon_answers, require_identity
 from .config import load_config
 from .errors import UserError, unavailable
@@ -16,7 +18,6 @@ def run_daemon(o, listen: list[str], bootstrap: list[str], mdns: bool | None = N
             hint="stop it first (Ctrl-C in its terminal), or use another --data-dir",
             code="daemon_running",
         )
-    _wait_until_free(o.data_dir)  # e.g. an offline command finishing
     listen = listen or cfg.listen
     bootstrap = list(dict.fromkeys([*cfg.bootstrap, *bootstrap]))
     try:
@@ -24,29 +25,31 @@ def run_daemon(o, listen: list[str], bootstrap: list[str], mdns: bool | None = N
         from node.service import run as service_run
     except ImportError as exc:
         raise unavailable("the daemon (node.service)", str(exc)) from exc
-    # Open the key here first (asking once for the passphrase if it is encrypted and
-    # WE_PASSPHRASE is unset): a wrong passphrase is a clear error, not a daemon crash.
-    passphrase = _passphrase(o.data_dir / "identity.json")
-    Identity.load(o.data_dir / "identity.json", passphrase)
-    # Node.open takes the data dir's lock for the daemon's whole life (DataDirBusy if it
-    # lost a race for it since the wait above).
-    service_run(o.data_dir, listen=listen, bootstrap=bootstrap, passphrase=passphrase, mdns=mdns)
+    with _claim(o.data_dir):
+        # Open the key here first (asking once for the passphrase if it is encrypted and
+        # WE_PASSPHRASE is unset): a wrong passphrase is a clear error, not a daemon crash.
+        passphrase = _passphrase(o.data_dir / "identity.json")
+        Identity.load(o.data_dir / "identity.json", passphrase)
+        service_run(
+            o.data_dir, listen=listen, bootstrap=bootstrap, passphrase=passphrase, mdns=mdns
+        )
 
 
-def _wait_until_free(data_dir, wait: float = 10.0) -> None:
-    import time
+def _claim(data_dir, wait: float = 10.0) -> ExitStack:
+    """The data dir for this daemon, from now until it exits (``Node.open`` uses this claim);
+    an offline command still running gets ``wait`` seconds to finish."""
+    from node.api import DataDirBusy, claim_data_dir
 
-    from node.api import data_dir_in_use
-
-    deadline = time.monotonic() + wait
-    while data_dir_in_use(data_dir):
-        if time.monotonic() > deadline:
-            raise UserError(
-                f"another `we` process is using {data_dir}",
-                hint="is a daemon already running for it? (`we status`)",
-                code="data_dir_busy",
-            )
-        time.sleep(0.2)
+    held = ExitStack()
+    try:
+        held.enter_context(claim_data_dir(data_dir, wait=wait))
+    except DataDirBusy:
+        raise UserError(
+            f"another `we` process is using {data_dir}",
+            hint="is a daemon already running for it? (`we status`)",
+            code="data_dir_busy",
+        ) from None
+    return held
 
 
 def _passphrase(path):

@@ -14,13 +14,15 @@ for the daemon, ``control.sock``. The peer id on the network is the member id.
 One process at a time: ``Node.open`` holds ``node.lock`` (an exclusive ``flock``) for as long
 as the node is open, so an embedder cannot write a store that a running daemon (or a ``we``
 command) holds; a second open raises :class:`DataDirBusy`. The lock goes with the process.
+:func:`claim_data_dir` takes it early for a node about to open in this process.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +42,7 @@ KEY_FILE = "identity.json"
 STORE_FILE = "store.db"
 LOCK_FILE = "node.lock"
 
-__all__ = ["DataDirBusy", "Event", "Node", "data_dir_in_use"]
+__all__ = ["DataDirBusy", "Event", "Node", "claim_data_dir"]
 
 
 class DataDirBusy(Exception):
@@ -71,19 +73,42 @@ def lock_data_dir(data_dir: Path) -> int | None:
     return fd
 
 
-def data_dir_in_use(data_dir: str | Path) -> bool:
-    """True while a node is open on ``data_dir`` (in any process). A snapshot: use it to wait,
-    ``Node.open`` still decides."""
-    data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        return False
+_claims: dict[Path, list] = {}  # data dir -> [lock fd, a Node is open on it]
+
+
+@contextmanager
+def claim_data_dir(data_dir: str | Path, wait: float = 0.0) -> Iterator[None]:
+    """Hold ``data_dir`` for this process before its node opens (a daemon's launcher does,
+    so that no other process slips in while it asks for a passphrase and starts up);
+    ``Node.open`` inside the block uses the claim. Waits up to ``wait`` seconds for another
+    process to let go, then raises :class:`DataDirBusy`."""
+    data_dir = Path(data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fd = lock_data_dir(data_dir)
+            break
+        except DataDirBusy:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.1)
+    _claims[data_dir] = [fd, False]
     try:
-        fd = lock_data_dir(data_dir)
-    except DataDirBusy:
-        return True
-    if fd is not None:
-        os.close(fd)
-    return False
+        yield
+    finally:
+        del _claims[data_dir]
+        if fd is not None:
+            os.close(fd)
+
+
+def _lock_for_node(data_dir: Path) -> tuple[int | None, list | None]:
+    """(a lock of our own to release, or this process's claim to hand back)."""
+    claim = _claims.get(data_dir.resolve())
+    if claim is not None and not claim[1]:
+        claim[1] = True
+        return None, claim
+    return lock_data_dir(data_dir), None
 
 
 class Node:
@@ -115,7 +140,7 @@ class Node:
 
         data_dir = Path(data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
-        lock = lock_data_dir(data_dir)  # before the key: its creation is guarded too
+        lock, claim = _lock_for_node(data_dir)  # before the key: its creation is guarded too
         try:
             key_path = data_dir / KEY_FILE
             if key_path.exists():
@@ -155,9 +180,11 @@ class Node:
                 store.close()
             if body_error is not None:
                 raise body_error
-        finally:
+        finally:  # after the store is closed: nobody writes it any more
             if lock is not None:
-                os.close(lock)  # after the store is closed: nobody writes it any more
+                os.close(lock)
+            if claim is not None:
+                claim[1] = False
 
     # ---- identity -------------------------------------------------------------------------
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from contextlib import AsyncExitStack
 
@@ -206,17 +207,26 @@ async def test_seal_before_the_close_is_refused_through_the_control_api(tmp_path
 
 
 async def test_one_node_per_data_dir(tmp_path):
-    from node.api import DataDirBusy, data_dir_in_use
+    from node.api import DataDirBusy, claim_data_dir, lock_data_dir
 
     home = tmp_path / "a"
-    assert not data_dir_in_use(home)
     async with Node.open(home, insecure_plaintext=True, network=False) as a:
-        assert data_dir_in_use(home)
         with pytest.raises(DataDirBusy, match=str(home)) as err:
             async with Node.open(home, insecure_plaintext=True, network=False):
                 pass
         assert err.value.reason == "data_dir_busy"
+        with pytest.raises(DataDirBusy), claim_data_dir(home):
+            pass
         cid = await a.create_community({"name": "Still mine"})  # the holder is unharmed
-    assert not data_dir_in_use(home)
-    async with Node.open(home, network=False) as again:
-        assert again.store.get_op(cid) is not None
+    os.close(lock_data_dir(home))  # free again
+    with claim_data_dir(home):  # what `we daemon` does before its node opens
+        with pytest.raises(DataDirBusy):
+            lock_data_dir(home)  # as any other process would
+        async with Node.open(home, network=False) as again:  # uses the claim
+            assert again.store.get_op(cid) is not None
+            with pytest.raises(DataDirBusy):
+                async with Node.open(home, network=False):
+                    pass
+        with pytest.raises(DataDirBusy):
+            lock_data_dir(home)  # still claimed after the node closed
+    os.close(lock_data_dir(home))
