@@ -109,13 +109,14 @@ class WeGroup(click.Group):
         return deco
 
 
-def group(name: str, help: str):
-    """A top-level command group (used by the command modules)."""
+def group(name: str, help: str) -> WeGroup:
+    """A top-level command group (used by the command modules): ``offer = group("offer", ...)``
+    then ``@offer.command("add")``. A group does nothing by itself."""
 
-    def deco(f):
-        return click.group(name, cls=WeGroup, help=help)(common(f))
+    def nothing() -> None:
+        pass
 
-    return deco
+    return click.group(name, cls=WeGroup, help=help)(common(nothing))
 
 
 def command(name: str, **kwargs: Any):

@@ -57,32 +57,27 @@ def unavailable(feature: str, detail: str = "") -> UserError:
 
 
 # Lower-layer exceptions, recognised by class name so this module imports nothing heavy and
-# keeps working while those layers evolve. name -> (code, exit code, hint)
+# keeps working while those layers evolve. name -> (code, exit code); then code -> hint.
 _KNOWN = {
-    "Rejected": ("rejected", EXIT_DENIED, ""),
-    "OpError": ("invalid_op", EXIT_ERROR, ""),
-    "WrongPassphraseError": ("wrong_passphrase", EXIT_AUTH, ""),
-    "PassphraseUnavailableError": ("passphrase_required", EXIT_AUTH, ""),
-    "KeystoreNotFoundError": ("no_identity", EXIT_ERROR, "create your identity with `we init`"),
-    "KeystoreExistsError": (
-        "identity_exists",
-        EXIT_ERROR,
-        "this data dir already has an identity; use another --data-dir",
-    ),
-    "InsecurePermissionsError": ("insecure_keystore", EXIT_AUTH, ""),
-    "KeystoreError": ("keystore", EXIT_AUTH, ""),
-    "MemberIdError": (
-        "bad_member_id",
-        EXIT_USAGE,
-        "member ids look like 12D3KooW... (see `we member list`)",
-    ),
-    "NotMember": ("not_member", EXIT_DENIED, "ask a member to vouch for you (`we member vouch`)"),
-    "QueryError": ("bad_query", EXIT_USAGE, ""),
-    "DataDirBusy": (
-        "data_dir_busy",
-        EXIT_ERROR,
-        "is a daemon already running for it? (`we status`)",
-    ),
+    "Rejected": ("rejected", EXIT_DENIED),
+    "OpError": ("invalid_op", EXIT_ERROR),
+    "WrongPassphraseError": ("wrong_passphrase", EXIT_AUTH),
+    "PassphraseUnavailableError": ("passphrase_required", EXIT_AUTH),
+    "KeystoreNotFoundError": ("no_identity", EXIT_ERROR),
+    "KeystoreExistsError": ("identity_exists", EXIT_ERROR),
+    "InsecurePermissionsError": ("insecure_keystore", EXIT_AUTH),
+    "KeystoreError": ("keystore", EXIT_AUTH),
+    "MemberIdError": ("bad_member_id", EXIT_USAGE),
+    "NotMember": ("not_member", EXIT_DENIED),
+    "QueryError": ("bad_query", EXIT_USAGE),
+    "DataDirBusy": ("data_dir_busy", EXIT_ERROR),
+}
+_HINTS = {
+    "no_identity": "create your identity with `we init`",
+    "identity_exists": "this data dir already has an identity; use another --data-dir",
+    "bad_member_id": "member ids look like 12D3KooW... (see `we member list`)",
+    "not_member": "ask a member to vouch for you (`we member vouch`)",
+    "data_dir_busy": "is a daemon already running for it? (`we status`)",
 }
 
 
@@ -90,10 +85,13 @@ def translate(exc: BaseException) -> UserError | None:
     """Map an exception to a UserError, or None when it is a bug (show a traceback)."""
     if isinstance(exc, UserError):
         return exc
+    if isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        return translate(exc.exceptions[0])  # trio wraps what a node task raised
     for cls in type(exc).__mro__:
         known = _KNOWN.get(cls.__name__)
         if known:
-            code, exit_code, hint = known
+            code, exit_code = known
+            hint = _HINTS.get(code, "")
             detail = getattr(exc, "detail", "")
             reason = getattr(exc, "reason", "")
             msg = str(exc) or cls.__name__

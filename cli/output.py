@@ -56,6 +56,22 @@ def emit(ctx_obj: Any, data: Any, render: Callable[[Any, Any], None] | None = No
         render(console(), data)
 
 
+def emit_table(
+    ctx_obj: Any,
+    rows: Any,
+    columns: Iterable[str],
+    cells: Callable[[Any], Iterable[Any]],
+    title: str | None = None,
+) -> None:
+    """``rows`` as JSON, or as a table with one line per row (``cells(row)``: its values);
+    ``title`` may say ``{n}``, the number of rows."""
+    emit(
+        ctx_obj,
+        rows,
+        lambda c, d: c.print(table(title and title.format(n=len(d)), columns, map(cells, d))),
+    )
+
+
 def table(title: str | None, columns: Iterable[str], rows: Iterable[Iterable[Any]]):
     from rich.table import Table
 

@@ -105,13 +105,9 @@ class Daemon:
 
 def wait_until(probe, what: str, timeout: float = 20.0):
     """Poll ``probe`` until it returns something truthy (replication is asynchronous)."""
-    import time
+    from cli.demo import DemoError, wait_for  # the demo polls the same way
 
-    deadline = time.monotonic() + timeout
-    while True:
-        got = probe()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
+    try:
+        return wait_for(what, probe, timeout)
+    except DemoError as exc:
+        raise AssertionError(str(exc)) from None

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from ..context import obj
 from ..errors import UserError
 from ..output import resolve
 
@@ -45,6 +46,14 @@ def pick_community(b, prefix: str | None) -> str:
         code="ambiguous",
         exit_code=2,
     )
+
+
+def in_community(community: str | None):
+    """What most commands start with: the output state, the backend and the full id of the
+    community meant by ``community``."""
+    o = obj()
+    b = o.backend()
+    return o, b, pick_community(b, community)
 
 
 def pick_record(b, view: str, what: str, prefix: str, **args: Any) -> dict[str, Any]:

@@ -8,40 +8,26 @@ import click
 
 from ..context import group, obj
 from ..errors import UserError, bad_value
-from ..output import Shortener, emit, rel_time, table
-from ._common import community_option, me, member_key, pick_community
+from ..output import Shortener, emit, emit_table, rel_time
+from ._common import community_option, in_community, me, member_key
+
+community = group("community", help="Create, list, share and join communities.")
 
 
-@group("community", help="Create, list, share and join communities.")
-def community() -> None:
-    pass
+def _number(flag: str, low: int, high: int, default: int, help: str):
+    return click.option(
+        flag, type=click.IntRange(low, high), default=default, show_default=True, help=help
+    )
 
 
 @community.command("create")
 @click.argument("name")
 @click.option("--description", default="", help="What the community is for.")
-@click.option(
-    "--vouches",
-    type=click.IntRange(0, 1000),
-    default=1,
-    show_default=True,
-    help="Distinct members who must vouch for a newcomer (0 = open community).",
+@_number(
+    "--vouches", 0, 1000, 1, "Distinct members who must vouch for a newcomer (0 = open community)."
 )
-@click.option(
-    "--attestations",
-    type=click.IntRange(0, 1000),
-    default=1,
-    show_default=True,
-    help="Confirmations a contribution needs to count.",
-)
-@click.option(
-    "--half-life",
-    "half_life",
-    type=click.IntRange(1, 36500),
-    default=180,
-    show_default=True,
-    help="Contribution score half-life in days.",
-)
+@_number("--attestations", 0, 1000, 1, "Confirmations a contribution needs to count.")
+@_number("--half-life", 1, 36500, 180, "Contribution score half-life in days.")
 @click.option(
     "--witness",
     "witnesses",
@@ -81,26 +67,18 @@ def list_() -> None:
     o = obj()
     rows = o.backend().call("status").get("communities", [])
     short = Shortener(r["id"] for r in rows)
-    emit(
+    emit_table(
         o,
         rows,
-        lambda c, d: c.print(
-            table(
-                None,
-                ["id", "name", "ops", "authors", "synced with", "last sync"],
-                [
-                    [
-                        short(r["id"]),
-                        r.get("name") or "(not synced yet)",
-                        r.get("ops"),
-                        r.get("authors"),
-                        f"{r.get('in_sync_with', 0)} peer(s)",
-                        rel_time(r.get("last_sync_ms")) or "-",
-                    ]
-                    for r in d
-                ],
-            )
-        ),
+        ["id", "name", "ops", "authors", "synced with", "last sync"],
+        lambda r: [
+            short(r["id"]),
+            r.get("name") or "(not synced yet)",
+            r.get("ops"),
+            r.get("authors"),
+            f"{r.get('in_sync_with', 0)} peer(s)",
+            rel_time(r.get("last_sync_ms")) or "-",
+        ],
     )
 
 
@@ -114,9 +92,7 @@ def list_() -> None:
 @community_option
 def info(advertise, community) -> None:
     """One line another person pastes into `we community join`."""
-    o = obj()
-    b = o.backend()
-    cid = pick_community(b, community)
+    o, b, cid = in_community(community)
     st = b.call("status")
     listen = list(advertise) or _concrete(st.get("listen_addrs", []))
     addrs = [a if "/p2p/" in a else f"{a}/p2p/{st['member_id']}" for a in listen]

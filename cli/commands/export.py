@@ -7,8 +7,8 @@ import sys
 
 import click
 
-from ..context import command, obj
-from ._common import community_option, pick_community
+from ..context import command
+from ._common import community_option, in_community
 
 CHUNK = 64 * 1024
 
@@ -32,9 +32,7 @@ CHUNK = 64 * 1024
 @community_option
 def export(fmt, what, output, community) -> None:
     """Offers, needs, contributions and attestations as ValueFlows JSON-LD or CSV."""
-    o = obj()
-    b = o.backend()
-    cid = pick_community(b, community)
+    o, b, cid = in_community(community)
     data = b.query("export", community=cid, format=fmt, what=what)
     text = data if isinstance(data, str) else json.dumps(data, indent=2, sort_keys=True) + "\n"
     if not output:

@@ -20,16 +20,16 @@ from typing import Any
 
 import click
 
-from ..context import command, group, obj
+from ..context import command, group
 from ..errors import bad_value
-from ..output import Shortener, emit, pct_text, rel_time, table
+from ..output import Shortener, emit, emit_table, pct_text, rel_time
 from ..parse import DATE_HELP, parse_share, parse_when
 from ._common import (
     community_option,
+    in_community,
     member_key,
     names,
     oid,
-    pick_community,
     pick_member,
     pick_record,
 )
@@ -40,9 +40,7 @@ OPTIONLESS = ("basic", "consent")
 FIXED = {"basic": ["yes", "no"], "consent": ["consent", "object"]}
 
 
-@group("proposal", help="Proposals the community votes on.")
-def proposal() -> None:
-    pass
+proposal = group("proposal", help="Proposals the community votes on.")
 
 
 @proposal.command("create")
@@ -117,9 +115,7 @@ def proposal_create(
     }
     if topic:
         body["topic"] = topic
-    o = obj()
-    b = o.backend()
-    cid = pick_community(b, community)
+    o, b, cid = in_community(community)
     if witnesses:
         body["witnesses"] = [member_key(pick_member(b, w, cid)) for w in witnesses]
     op = b.publish(cid, "proposal.create", body)
@@ -144,32 +140,22 @@ def pick_proposal(b, cid: str, prefix: str) -> dict:
 @community_option
 def proposal_list(community) -> None:
     """Proposals, open and closed."""
-    o = obj()
-    b = o.backend()
-    cid = pick_community(b, community)
+    o, b, cid = in_community(community)
     rows = _proposals(b, cid)
     short = Shortener(r["id"] for r in rows)
-    emit(
+    emit_table(
         o,
         rows,
-        lambda c, d: c.print(
-            table(
-                None,
-                ["id", "title", "method", "weights", "phase", "opens", "closes"],
-                [
-                    [
-                        short(r["id"]),
-                        r.get("title"),
-                        r.get("method"),
-                        (r.get("weights") or {}).get("base", "equal"),
-                        r.get("phase", ""),
-                        rel_time(r.get("opens")),
-                        rel_time(r.get("closes")),
-                    ]
-                    for r in d
-                ],
-            )
-        ),
+        ["id", "title", "method", "weights", "phase", "opens", "closes"],
+        lambda r: [
+            short(r["id"]),
+            r.get("title"),
+            r.get("method"),
+            (r.get("weights") or {}).get("base", "equal"),
+            r.get("phase", ""),
+            rel_time(r.get("opens")),
+            rel_time(r.get("closes")),
+        ],
     )
 
 
@@ -178,9 +164,7 @@ def proposal_list(community) -> None:
 @community_option
 def proposal_show(id, community) -> None:
     """Show one proposal."""
-    o = obj()
-    b = o.backend()
-    cid = pick_community(b, community)
+    o, b, cid = in_community(community)
     rec = pick_proposal(b, cid, id)
     who = names(b, cid) if not o.json else {}
 
@@ -216,9 +200,7 @@ def vote(proposal_id, choice, community) -> None:
     """Vote. basic: yes|no|abstain; consent: consent|object|abstain; single: one option;
     approval: the options you approve; irv/schulze: options in order of preference;
     score/quadratic: OPTION=N ... A later vote replaces your earlier one."""
-    o = obj()
-    b = o.backend()
-    cid = pick_community(b, community)
+    o, b, cid = in_community(community)
     p = pick_proposal(b, cid, proposal_id)
     value = ballot_choice(p, list(choice))
     op = b.publish(cid, "ballot.cast", {"proposal": oid(p["id"]), "choice": value}, deps=[p["id"]])
@@ -266,9 +248,7 @@ def ballot_choice(p: dict, words: list[str]):
 @community_option
 def delegate(to, topic, community) -> None:
     """Let another member vote for you (your own ballot still overrides)."""
-    o = obj()
-    b = o.backend()
-    cid = pick_community(b, community)
+    o, b, cid = in_community(community)
     target = pick_member(b, to, cid)
     body: dict[str, Any] = {"delegate": member_key(target)}
     if topic:
@@ -290,9 +270,7 @@ def delegate(to, topic, community) -> None:
 @community_option
 def undelegate(topic, community) -> None:
     """Revoke a delegation."""
-    o = obj()
-    b = o.backend()
-    cid = pick_community(b, community)
+    o, b, cid = in_community(community)
     op = b.publish(cid, "delegation.revoke", {"topic": topic} if topic else {})
     emit(o, {"op_id": op["op_id"], "topic": topic}, lambda c, d: c.print("Delegation revoked."))
 
@@ -302,9 +280,7 @@ def undelegate(topic, community) -> None:
 @community_option
 def seal(proposal_id, community) -> None:
     """As a witness, seal a closed proposal naming everything this node has seen."""
-    o = obj()
-    b = o.backend()
-    cid = pick_community(b, community)
+    o, b, cid = in_community(community)
     p = pick_proposal(b, cid, proposal_id)
     # Names every head this node holds (in parts if there are many), not only the <= 16 a
     # seal's deps reach, so every ballot it has seen is covered.

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from ..context import group, obj
+from ..context import group
 from ..errors import bad_value
-from ..output import Shortener, emit, rel_time, table
+from ..output import Shortener, emit, emit_table, rel_time
 from ..parse import DATE_HELP, parse_when, parse_window
-from ._common import community_option, names, oid, pick_community, pick_record
+from ._common import community_option, in_community, names, oid, pick_record
 
 ACTIONS = ["lend", "give", "share-use", "service", "work"]
 STATUSES = ["active", "paused", "fulfilled", "withdrawn", "expired", "any"]
@@ -71,9 +71,7 @@ def build_body(
 
 def _add(family: str, title, community, **kw) -> None:
     body = build_body(title, **kw)  # bad input is reported before the node is opened
-    o = obj()
-    b = o.backend()
-    cid = pick_community(b, community)
+    o, b, cid = in_community(community)
     op = b.publish(cid, f"{family}.create", body)
     emit(
         o,
@@ -89,9 +87,7 @@ def _status_arg(status: str | None):
 
 
 def _list(family: str, community, status, category, text, near, within) -> None:
-    o = obj()
-    b = o.backend()
-    cid = pick_community(b, community)
+    o, b, cid = in_community(community)
     args = {"community": cid, "status": _status_arg(status)}
     if category:
         args["category"] = category
@@ -105,28 +101,26 @@ def _list(family: str, community, status, category, text, near, within) -> None:
     short = Shortener(r["id"] for r in rows)
     who = names(b, cid) if rows and not o.json else {}
 
-    def render(c, d):
-        cols = ["id", "title", "category", "action", "qty", "status", "by", "expires"]
-        if near:
-            cols.append("distance")
-        out = []
-        for r in d:
-            row = [
-                short(r["id"]),
-                r.get("title"),
-                r.get("category"),
-                r.get("action"),
-                _qty(r.get("quantity")),
-                r.get("status"),
-                who.get(r.get("author"), r.get("author", "")[:8]),
-                rel_time(r.get("expires")),
-            ]
-            if near:
-                row.append("remote" if r.get("remote") else _km(r.get("distance_m")))
-            out.append(row)
-        c.print(table(f"{len(d)} {family}(s)", cols, out))
+    cols = ["id", "title", "category", "action", "qty", "status", "by", "expires"]
+    if near:
+        cols.append("distance")
 
-    emit(o, rows, render)
+    def cells(r):
+        row = [
+            short(r["id"]),
+            r.get("title"),
+            r.get("category"),
+            r.get("action"),
+            _qty(r.get("quantity")),
+            r.get("status"),
+            who.get(r.get("author"), r.get("author", "")[:8]),
+            rel_time(r.get("expires")),
+        ]
+        if near:
+            row.append("remote" if r.get("remote") else _km(r.get("distance_m")))
+        return row
+
+    emit_table(o, rows, cols, cells, title=f"{{n}} {family}(s)")
 
 
 def _km(m) -> str:
@@ -146,9 +140,7 @@ def find_listing(b, family: str, ident: str, cid: str) -> dict:
 
 
 def _show(family: str, ident, community) -> None:
-    o = obj()
-    b = o.backend()
-    cid = pick_community(b, community)
+    o, b, cid = in_community(community)
     rec = find_listing(b, family, ident, cid)
     extra = {}
     if family == "offer":
@@ -181,9 +173,7 @@ def _show(family: str, ident, community) -> None:
 
 
 def _set_status(family: str, ident, community, status: str) -> None:
-    o = obj()
-    b = o.backend()
-    cid = pick_community(b, community)
+    o, b, cid = in_community(community)
     rec = find_listing(b, family, ident, cid)
     op = b.publish(
         cid, f"{family}.status", {"id": oid(rec["id"]), "status": status}, deps=[rec["id"]]
@@ -206,33 +196,48 @@ def list_options(f):
     return community_option(f)
 
 
-@group("offer", help="What you can lend, give, share or do.")
-def offer() -> None:
-    pass
+def listing_group(family: str, help: str, show_doc: str):
+    """The ``we offer`` / ``we need`` group: add, list, show and withdraw (the same for both)."""
+
+    grp = group(family, help=help)
+
+    @grp.command("add")
+    @click.argument("title")
+    @record_options
+    @community_option
+    def add(title, community, **kw) -> None:
+        _add(family, title, community, **kw)
+
+    @grp.command("list")
+    @list_options
+    def list_(community, status, category, text, near, within) -> None:
+        _list(family, community, status, category, text, near, within)
+
+    @grp.command("show")
+    @click.argument("id")
+    @community_option
+    def show(id, community) -> None:
+        _show(family, id, community)
+
+    @grp.command("withdraw")
+    @click.argument("id")
+    @community_option
+    def withdraw(id, community) -> None:
+        _set_status(family, id, community, "withdrawn")
+
+    add.help = f"Publish {'an' if family == 'offer' else 'a'} {family}."
+    list_.help = f"List {family}s (active ones by default)."
+    show.help = show_doc
+    withdraw.help = f"Withdraw your {family} (final)."
+    return grp
 
 
-@offer.command("add")
-@click.argument("title")
-@record_options
-@community_option
-def offer_add(title, community, **kw) -> None:
-    """Publish an offer."""
-    _add("offer", title, community, **kw)
-
-
-@offer.command("list")
-@list_options
-def offer_list(community, status, category, text, near, within) -> None:
-    """List offers (active ones by default)."""
-    _list("offer", community, status, category, text, near, within)
-
-
-@offer.command("show")
-@click.argument("id")
-@community_option
-def offer_show(id, community) -> None:
-    """Show one offer, its reservations and who holds it."""
-    _show("offer", id, community)
+offer = listing_group(
+    "offer",
+    "What you can lend, give, share or do.",
+    "Show one offer, its reservations and who holds it.",
+)
+need = listing_group("need", "What you are looking for.", "Show one need.")
 
 
 @offer.command("edit")
@@ -258,9 +263,7 @@ def offer_edit(id, title, description, quantity, expires, paused, fulfilled, com
             "nothing to change",
             "give --title, --description, --quantity, --expires, --pause/--resume or --fulfilled",
         )
-    o = obj()
-    b = o.backend()
-    cid = pick_community(b, community)
+    o, b, cid = in_community(community)
     rec = find_listing(b, "offer", id, cid)
     if quantity is not None:
         changes["quantity"] = {
@@ -284,48 +287,3 @@ def offer_edit(id, title, description, quantity, expires, paused, fulfilled, com
         {"id": rec["id"], "op_ids": [x["op_id"] for x in ops], "set": changes, "status": status},
         lambda c, d: c.print(f"Updated offer {rec['id'][:12]}."),
     )
-
-
-@offer.command("withdraw")
-@click.argument("id")
-@community_option
-def offer_withdraw(id, community) -> None:
-    """Withdraw your offer (final)."""
-    _set_status("offer", id, community, "withdrawn")
-
-
-@group("need", help="What you are looking for.")
-def need() -> None:
-    pass
-
-
-@need.command("add")
-@click.argument("title")
-@record_options
-@community_option
-def need_add(title, community, **kw) -> None:
-    """Publish a need."""
-    _add("need", title, community, **kw)
-
-
-@need.command("list")
-@list_options
-def need_list(community, status, category, text, near, within) -> None:
-    """List needs (active ones by default)."""
-    _list("need", community, status, category, text, near, within)
-
-
-@need.command("show")
-@click.argument("id")
-@community_option
-def need_show(id, community) -> None:
-    """Show one need."""
-    _show("need", id, community)
-
-
-@need.command("withdraw")
-@click.argument("id")
-@community_option
-def need_withdraw(id, community) -> None:
-    """Withdraw your need (final)."""
-    _set_status("need", id, community, "withdrawn")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from ..context import command, obj
+from ..context import command
 from ..output import Shortener, emit, resolve, table
-from ._common import community_option, pick_community
+from ._common import community_option, in_community
 
 
 @command("match")
@@ -16,9 +16,7 @@ from ._common import community_option, pick_community
 def match(id, limit, community) -> None:
     """Offers that fit a need, or needs that fit an offer (default: all your active needs).
     Matching only suggests: nothing is committed until you `we reserve`."""
-    o = obj()
-    b = o.backend()
-    cid = pick_community(b, community)
+    o, b, cid = in_community(community)
     offers = b.query("offers", community=cid, status=None) or []
     needs = b.query("needs", community=cid, status=None) or []
     args = {"community": cid, "limit": limit}

@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import click
 
-from ..context import group, obj
+from ..context import group
 from ..errors import bad_value
-from ..output import Shortener, emit, rel_time, table
-from ._common import community_option, me, member_key, member_rows, mid, pick_community, pick_member
+from ..output import Shortener, emit, emit_table, rel_time
+from ._common import (
+    community_option,
+    in_community,
+    me,
+    member_key,
+    member_rows,
+    mid,
+    pick_member,
+)
 
-
-@group("member", help="Members of a community, and vouching for newcomers.")
-def member() -> None:
-    pass
+member = group("member", help="Members of a community, and vouching for newcomers.")
 
 
 @member.command("list")
 @community_option
 def member_list(community) -> None:
     """Members, and people asking to join (candidates)."""
-    o = obj()
-    b = o.backend()
-    cid = pick_community(b, community)
+    o, b, cid = in_community(community)
     rows = member_rows(b, cid)
     short = Shortener(r["member_id"] for r in rows)
     by_key = {r["member"]: r for r in rows}
@@ -32,25 +35,17 @@ def member_list(community) -> None:
             for v in r.get("vouched_by", [])
         )
 
-    emit(
+    emit_table(
         o,
         rows,
-        lambda c, d: c.print(
-            table(
-                None,
-                ["member", "name", "status", "vouched by", "joined"],
-                [
-                    [
-                        short(r["member_id"]),
-                        r["name"],
-                        r["status"],
-                        vouchers(r),
-                        rel_time(r.get("joined_ts")),
-                    ]
-                    for r in d
-                ],
-            )
-        ),
+        ["member", "name", "status", "vouched by", "joined"],
+        lambda r: [
+            short(r["member_id"]),
+            r["name"],
+            r["status"],
+            vouchers(r),
+            rel_time(r.get("joined_ts")),
+        ],
     )
 
 
@@ -60,9 +55,7 @@ def member_list(community) -> None:
 @community_option
 def vouch(who, note, community) -> None:
     """Vouch for WHO (member id, unique prefix, or name) so they may join."""
-    o = obj()
-    b = o.backend()
-    cid = pick_community(b, community)
+    o, b, cid = in_community(community)
     target = pick_member(b, who, cid)
     body = {"member": member_key(target)}
     if note:
@@ -75,9 +68,7 @@ def vouch(who, note, community) -> None:
     )
 
 
-@group("profile", help="Your member profile: name, skills, rough location, addresses.")
-def profile() -> None:
-    pass
+profile = group("profile", help="Your member profile: name, skills, rough location, addresses.")
 
 
 @profile.command("set")
@@ -102,9 +93,7 @@ def profile_set(name, bio, skills, geohash, addrs, community) -> None:
         body["addrs"] = list(addrs)
     if not body:
         raise bad_value("nothing to set", "give --name, --bio, --skill, --geohash or --addr")
-    o = obj()
-    b = o.backend()
-    cid = pick_community(b, community)
+    o, b, cid = in_community(community)
     op = b.publish(cid, "profile.set", body)
     emit(o, {"op_id": op["op_id"], **body}, lambda c, d: c.print("Profile updated."))
 
@@ -114,9 +103,7 @@ def profile_set(name, bio, skills, geohash, addrs, community) -> None:
 @community_option
 def profile_show(who, community) -> None:
     """Show a profile (yours by default)."""
-    o = obj()
-    b = o.backend()
-    cid = pick_community(b, community)
+    o, b, cid = in_community(community)
     target = pick_member(b, who, cid) if who else me(b)["member_id"]
     data = b.query("profile", community=cid, member=member_key(target).hex()) or {}
     data = {"member_id": target, **{k: v for k, v in data.items() if k not in ("c", "member")}}

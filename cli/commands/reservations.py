@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from ..context import command, group, obj
+from ..context import command, group
 from ..errors import bad_value
-from ..output import Shortener, emit, rel_time, table
+from ..output import Shortener, emit, emit_table, rel_time
 from ..parse import DATE_HELP, parse_when
-from ._common import community_option, me, names, oid, pick_community, pick_record
+from ._common import community_option, in_community, me, names, oid, pick_record
 from .listings import find_listing
 
 
@@ -24,9 +24,7 @@ def reserve(offer_id, start, end, quantity, note, community) -> None:
     s, e = parse_when(start), parse_when(end)
     if e <= s:
         raise bad_value("--until must be after --from")
-    o = obj()
-    b = o.backend()
-    cid = pick_community(b, community)
+    o, b, cid = in_community(community)
     rec = find_listing(b, "offer", offer_id, cid)
     body = {"offer": oid(rec["id"]), "window": [s, e], "quantity": quantity}
     if note:
@@ -40,9 +38,7 @@ def reserve(offer_id, start, end, quantity, note, community) -> None:
     )
 
 
-@group("reservation", help="Reservations: accept, decline, hand over, return, cancel.")
-def reservation() -> None:
-    pass
+reservation = group("reservation", help="Reservations: accept, decline, hand over, return, cancel.")
 
 
 @reservation.command("list")
@@ -51,9 +47,7 @@ def reservation() -> None:
 @community_option
 def reservation_list(all_, offer_id, community) -> None:
     """Your reservations (as borrower or owner)."""
-    o = obj()
-    b = o.backend()
-    cid = pick_community(b, community)
+    o, b, cid = in_community(community)
     args = {"community": cid}
     if offer_id:
         args["offer"] = find_listing(b, "offer", offer_id, cid)["id"]
@@ -68,27 +62,21 @@ def reservation_list(all_, offer_id, community) -> None:
         else {}
     )
 
-    def render(c, d):
-        c.print(
-            table(
-                f"{len(d)} reservation(s)",
-                ["id", "offer", "borrower", "owner", "from", "until", "status"],
-                [
-                    [
-                        short(r["id"]),
-                        titles.get(r["offer"], short(r["offer"])),
-                        who.get(r["requester"], r["requester"][:8]),
-                        who.get(r["owner"], r["owner"][:8]),
-                        rel_time(r["window"][0]),
-                        rel_time(r["window"][1]),
-                        r["status"],
-                    ]
-                    for r in d
-                ],
-            )
-        )
-
-    emit(o, rows, render)
+    emit_table(
+        o,
+        rows,
+        ["id", "offer", "borrower", "owner", "from", "until", "status"],
+        lambda r: [
+            short(r["id"]),
+            titles.get(r["offer"], short(r["offer"])),
+            who.get(r["requester"], r["requester"][:8]),
+            who.get(r["owner"], r["owner"][:8]),
+            rel_time(r["window"][0]),
+            rel_time(r["window"][1]),
+            r["status"],
+        ],
+        title="{n} reservation(s)",
+    )
 
 
 DOCS = {
@@ -105,9 +93,7 @@ def _step(step: str):
     @click.option("--note", default="")
     @community_option
     def run(id, note, community) -> None:
-        o = obj()
-        b = o.backend()
-        cid = pick_community(b, community)
+        o, b, cid = in_community(community)
         rec = pick_record(b, "reservations", "reservation", id, community=cid)
         body = {"reservation": oid(rec["id"])}
         if note:

@@ -6,9 +6,9 @@ from fractions import Fraction
 
 import click
 
-from ..context import command, obj
+from ..context import command
 from ..output import bar, emit, exact, num_text, pct_text, table
-from ._common import community_option, names, pick_community
+from ._common import community_option, in_community, names
 from .govern import pick_proposal
 
 
@@ -18,9 +18,7 @@ from .govern import pick_proposal
 def tally(proposal_id, community) -> None:
     """The result and its breakdown: turnout, quorum, threshold, options, delegated weight,
     provisional or final (sealed by a majority of the witnesses)."""
-    o = obj()
-    b = o.backend()
-    cid = pick_community(b, community)
+    o, b, cid = in_community(community)
     p = pick_proposal(b, cid, proposal_id)
     t = b.query("proposal_tally", proposal=p["id"])
     who = names(b, cid) if not o.json else {}

@@ -4,24 +4,21 @@ from __future__ import annotations
 
 import click
 
-from ..context import command, group, obj
-from ..output import Shortener, emit, rel_time, table
+from ..context import command, group
+from ..output import Shortener, emit, emit_table, rel_time
 from ..parse import DATE_HELP, parse_hours, parse_when
 from ._common import (
     community_option,
+    in_community,
     member_key,
     mid,
     names,
     oid,
-    pick_community,
     pick_member,
     pick_record,
 )
 
-
-@group("project", help="Shared efforts that contributions point to.")
-def project() -> None:
-    pass
+project = group("project", help="Shared efforts that contributions point to.")
 
 
 @project.command("create")
@@ -36,9 +33,7 @@ def project() -> None:
 @community_option
 def project_create(name, description, maintainers, community) -> None:
     """Start a project (you are its creator)."""
-    o = obj()
-    b = o.backend()
-    cid = pick_community(b, community)
+    o, b, cid = in_community(community)
     body = {"name": name, "description": description}
     if maintainers:
         body["maintainers"] = [member_key(pick_member(b, m, cid)) for m in maintainers]
@@ -51,9 +46,7 @@ def project_create(name, description, maintainers, community) -> None:
 @community_option
 def project_list(community) -> None:
     """Projects in the community."""
-    o = obj()
-    b = o.backend()
-    cid = pick_community(b, community)
+    o, b, cid = in_community(community)
     rows = list(b.query("projects", community=cid) or [])
     contribs = b.query("contributions", community=cid) or [] if rows else []
     for r in rows:
@@ -64,26 +57,18 @@ def project_list(community) -> None:
         )
     short = Shortener(r["id"] for r in rows)
     who = names(b, cid) if rows and not o.json else {}
-    emit(
+    emit_table(
         o,
         rows,
-        lambda c, d: c.print(
-            table(
-                None,
-                ["id", "name", "creator", "contributions", "confirmed hours", "created"],
-                [
-                    [
-                        short(r["id"]),
-                        r["name"],
-                        who.get(r["creator"], r["creator"][:8]),
-                        r["contributions"],
-                        _hours(r["counted_minutes"]),
-                        rel_time(r["ts"]),
-                    ]
-                    for r in d
-                ],
-            )
-        ),
+        ["id", "name", "creator", "contributions", "confirmed hours", "created"],
+        lambda r: [
+            short(r["id"]),
+            r["name"],
+            who.get(r["creator"], r["creator"][:8]),
+            r["contributions"],
+            _hours(r["counted_minutes"]),
+            rel_time(r["ts"]),
+        ],
     )
 
 
@@ -109,9 +94,7 @@ def contribute(project_id, hours, skill, description, evidence, when, action, co
     """Record a contribution (to a project, or to the community); peers then attest it."""
     minutes = parse_hours(hours)
     at = parse_when(when)
-    o = obj()
-    b = o.backend()
-    cid = pick_community(b, community)
+    o, b, cid = in_community(community)
     body = {"action": action, "effort_minutes": minutes, "evidence": list(evidence), "at": at}
     deps = []
     if project_id:
@@ -133,9 +116,7 @@ def contribute(project_id, hours, skill, description, evidence, when, action, co
     )
 
 
-@group("contribution", help="Contributions recorded in the community.")
-def contribution() -> None:
-    pass
+contribution = group("contribution", help="Contributions recorded in the community.")
 
 
 @contribution.command("list")
@@ -144,9 +125,7 @@ def contribution() -> None:
 @community_option
 def contribution_list(who, project_id, community) -> None:
     """Contributions with their attestations and whether they count."""
-    o = obj()
-    b = o.backend()
-    cid = pick_community(b, community)
+    o, b, cid = in_community(community)
     args = {"community": cid}
     if who:
         args["member"] = member_key(pick_member(b, who, cid)).hex()
@@ -155,29 +134,22 @@ def contribution_list(who, project_id, community) -> None:
     rows = list(b.query("contributions", **args) or [])
     short = Shortener(r["id"] for r in rows)
     names_ = names(b, cid) if rows and not o.json else {}
-    emit(
+    emit_table(
         o,
         rows,
-        lambda c, d: c.print(
-            table(
-                f"{len(d)} contribution(s)",
-                ["id", "by", "effort", "skill", "what", "when", "confirmed", "disputed", "counts"],
-                [
-                    [
-                        short(r["id"]),
-                        names_.get(r["contributor"], r["contributor"][:8]),
-                        _hours(r["fields"].get("effort_minutes", 0)),
-                        r["fields"].get("skill", ""),
-                        r["fields"].get("note", ""),
-                        rel_time(r["fields"].get("at")),
-                        r["confirmations"],
-                        r["disputes"],
-                        "yes" if r["counts"] else "no",
-                    ]
-                    for r in d
-                ],
-            )
-        ),
+        ["id", "by", "effort", "skill", "what", "when", "confirmed", "disputed", "counts"],
+        lambda r: [
+            short(r["id"]),
+            names_.get(r["contributor"], r["contributor"][:8]),
+            _hours(r["fields"].get("effort_minutes", 0)),
+            r["fields"].get("skill", ""),
+            r["fields"].get("note", ""),
+            rel_time(r["fields"].get("at")),
+            r["confirmations"],
+            r["disputes"],
+            "yes" if r["counts"] else "no",
+        ],
+        title="{n} contribution(s)",
     )
 
 
@@ -188,9 +160,7 @@ def contribution_list(who, project_id, community) -> None:
 @community_option
 def attest(contribution_id, dispute, note, community) -> None:
     """Confirm (or --dispute) someone else's contribution."""
-    o = obj()
-    b = o.backend()
-    cid = pick_community(b, community)
+    o, b, cid = in_community(community)
     rec = pick_record(b, "contributions", "contribution", contribution_id, community=cid)
     verdict = "dispute" if dispute else "confirm"
     body = {"contribution": oid(rec["id"]), "verdict": verdict}
@@ -213,9 +183,7 @@ def attest(contribution_id, dispute, note, community) -> None:
 def score(who, at, community) -> None:
     """Contribution scores: confirmed effort (minutes), decayed by the charter's half-life."""
     now = parse_when(at)
-    o = obj()
-    b = o.backend()
-    cid = pick_community(b, community)
+    o, b, cid = in_community(community)
     args = {"community": cid, "now": now}
     if who:
         args["member"] = pick_member(b, who, cid)
@@ -223,17 +191,10 @@ def score(who, at, community) -> None:
     for r in rows:
         r["member_id"] = mid(r["member"])
     who_ = names(b, cid) if rows and not o.json else {}
-    emit(
+    emit_table(
         o,
         rows,
-        lambda c, d: c.print(
-            table(
-                "Contribution scores (decayed minutes)",
-                ["member", "score", "confirmed contributions"],
-                [
-                    [who_.get(r["member"], r["member_id"][:14]), r["score_text"], r["confirmed"]]
-                    for r in d
-                ],
-            )
-        ),
+        ["member", "score", "confirmed contributions"],
+        lambda r: [who_.get(r["member"], r["member_id"][:14]), r["score_text"], r["confirmed"]],
+        title="Contribution scores (decayed minutes)",
     )
