@@ -50,8 +50,21 @@ def verify_range(ops: Sequence[Op], before: Op | None = None) -> None:
         return
     if before is not None or ops[0].seq == 1:
         check_successor(ops[0], before)
-    for prev_op, op in zip(ops, ops[1:], strict=False):
-        check_successor(op, prev_op)
+    # check_successor for each later op, inlined (it runs for every op of a bulk sync). An op
+    # after the first has seq >= 2, so it is not a genesis op: its community_id is .community.
+    first = ops[0]
+    author, community = first.author, first.community_id
+    prev_op = first
+    for op in ops[1:]:
+        if (
+            op.author != author
+            or op.community != community
+            or op.seq != prev_op.seq + 1
+            or op.prev != prev_op.id
+            or op.lamport <= prev_op.lamport
+        ):
+            check_successor(op, prev_op)  # raises, with the precise reason
+        prev_op = op
     ops[-1].verify_signature()
 
 
