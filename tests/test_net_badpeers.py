@@ -224,3 +224,42 @@ async def test_gossip_flooder_is_cut_off_and_replays_change_nothing(tmp_path):
             # replays of old ops changed nothing; at most the hostile's own valid ops arrived
             assert op_ids(victim, cid) - before <= {o.id for o in mine}
             await honest_still_served(honest, victim, cid)
+
+
+def gossip_attacks(founder_op) -> dict[str, bytes]:
+    mine = hostile_chain(founder_op, 2)
+    forged = cbor2.loads(mine[1].raw)
+    forged["body"] = {"display_name": "forged"}
+    return {
+        "forged_signature": encode_batch([mine[0].raw, canonical(forged)]),
+        "garbage": b"\xff\x00garbage",
+        "oversized_op": encode_batch([b"\xa0" * (70 * 1024)]),
+    }
+
+
+@pytest.mark.parametrize("attack", ["forged_signature", "garbage", "oversized_op"])
+async def test_gossip_attacks_are_not_forwarded_and_the_sender_is_cut_off(tmp_path, attack):
+    """victim - watcher are linked, the hostile peer reaches the victim only: the validator
+    rejects before forwarding, so the watcher never even sees the message."""
+    async with nodes(tmp_path, 2, sync_interval=1000.0) as (victim, watcher):  # gossip only
+        cid = await victim.create_community({"name": "topic"})
+        await watcher.follow(cid)
+        await watcher.connect(victim.listen_addrs[0])
+        await wait_until(lambda: op_ids(watcher, cid) == op_ids(victim, cid))
+        before = op_ids(victim, cid)
+        async with hostile_host().run() as x:
+            await x.connect(victim.listen_addrs[0])
+            await x.pubsub.subscribe(topic_of(cid))
+            await trio.sleep(1.5)  # gossip mesh forms on the heartbeat
+            payload = gossip_attacks(victim.store.get_op(cid))[attack]
+            await x.pubsub.publish(topic_of(cid), payload)
+            await wait_until(lambda: banned(victim, x))
+            assert any(
+                r.startswith("gossip_") for r in victim.service.book.peers[x.peer_id].reasons
+            )
+            # an op the victim gossips afterwards reaches the watcher on the same stream, so
+            # anything forwarded before it would have arrived (and been rejected) first
+            op = await victim.publish(cid, "profile.set", {"display_name": "after"})
+            await wait_until(lambda: watcher.store.get_op(op.id) is not None)
+            assert watcher.service.gossip.rejected == 0
+            assert op_ids(victim, cid) == op_ids(watcher, cid) == before | {op.id}
