@@ -1,0 +1,256 @@
+"""One CLI round trip as a user sees it, and matching measured against it.
+
+Timed, in the same run:
+- ``we --json status`` and ``we --json offer list`` as real subprocesses (the ``we`` console
+  script of this interpreter's environment), median of ``RUNS`` each: offline (the command
+  opens the node in its own process) and against a running ``we daemon`` (the command talks
+  to its control socket). ``python -c pass`` (the interpreter starting) is the floor.
+  The CLI's community is small (``CLI_OFFERS`` offers): this is the cost of one command.
+- in-process ``node.query("matches", need=...)`` for one need against 10,000 offers (a node
+  opened with ``network=False`` whose store holds them), median of ``RUNS``.
+
+Issue 3 asks that matching take well under one CLI round trip: the table reports
+matching / round trip for both backends. ``python -m bench cli [runs]``; writes
+results/cli.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).parent / "results"
+RUNS = 10
+CLI_OFFERS = 20
+MATCH_OFFERS = 10_000
+AUTHORS = 100  # the 10,000 offers come from this many members
+DAY = 86_400_000
+CATEGORIES = [f"{a}/{b}" for a in ("tools", "kitchen", "garden", "transport") for b in "xyz"]
+
+
+def we_command() -> list[str]:
+    script = Path(sys.executable).parent / "we"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("we")
+    return [found] if found else [sys.executable, "-m", "cli.main"]
+
+
+def env() -> dict:
+    out = {k: v for k, v in os.environ.items() if not k.startswith("WE_")}
+    out["PYTHONPATH"] = str(ROOT)
+    return out
+
+
+def we(home: Path, *args: str) -> subprocess.CompletedProcess:
+    p = subprocess.run(
+        [*we_command(), "--data-dir", str(home), *args],
+        capture_output=True,
+        text=True,
+        env=env(),
+        cwd=ROOT,
+        timeout=120,
+    )
+    if p.returncode != 0:
+        raise RuntimeError(f"we {' '.join(args)} failed ({p.returncode}): {p.stderr}")
+    return p
+
+
+def median_s(fn, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def median_wall(home: Path, args: tuple[str, ...], runs: int) -> float:
+    return median_s(lambda: we(home, *args), runs)
+
+
+def setup_cli_node(home: Path) -> None:
+    we(home, "init", "--plaintext", "--listen", "/ip4/127.0.0.1/tcp/0")
+    we(home, "community", "create", "Bench", "--vouches", "0")
+    for i in range(CLI_OFFERS):
+        we(home, "offer", "add", f"Thing {i}", "--category", CATEGORIES[i % len(CATEGORIES)])
+
+
+class Daemon:
+    def __init__(self, home: Path):
+        self.home = home
+        self.log = open(home.parent / "daemon.log", "wb")  # noqa: SIM115  (closed in stop)
+        self.proc = subprocess.Popen(
+            [*we_command(), "--data-dir", str(home), "daemon"],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env=env(),
+            cwd=ROOT,
+        )
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the daemon exited: {(self.home.parent / 'daemon.log')}")
+            if (self.home / "control.sock").exists():
+                status = json.loads(we(self.home, "--json", "status").stdout)
+                if status.get("daemon"):
+                    return
+            time.sleep(0.2)
+        raise RuntimeError("the daemon did not start")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def cli_round_trips(root: Path, runs: int) -> dict:
+    home = root / "cli"
+    setup_cli_node(home)
+    out: dict = {"offers": CLI_OFFERS, "runs": runs}
+    bare = [sys.executable, "-c", "pass"]
+    out["interpreter_start_s"] = median_s(lambda: subprocess.run(bare, check=True), runs)
+    for backend in ("offline", "daemon"):
+        daemon = None
+        if backend == "daemon":
+            daemon = Daemon(home)
+            daemon.wait_ready()
+        try:
+            status = json.loads(we(home, "--json", "status").stdout)
+            assert status["daemon"] is (backend == "daemon"), status
+            listed = json.loads(we(home, "--json", "offer", "list").stdout)
+            assert len(listed) == CLI_OFFERS, len(listed)
+            out[backend] = {
+                "status_s": median_wall(home, ("--json", "status"), runs),
+                "offer_list_s": median_wall(home, ("--json", "offer", "list"), runs),
+            }
+        finally:
+            if daemon is not None:
+                daemon.stop()
+    return out
+
+
+def build_offers(cid: bytes, genesis, now: int) -> tuple[list, bytes]:
+    """Signed ops (not timed): AUTHORS members joining, MATCH_OFFERS offers, one need."""
+    import nacl.signing
+
+    from node.crdt import records
+    from node.crdt.replica import Replica
+
+    replica = Replica(records.HANDLERS)
+    replica.ingest(genesis)
+    ops = []
+
+    def write(key, kind, body):
+        op = replica.compose(key, cid, kind, body, ts=now)
+        outcome = replica.ingest(op)
+        assert outcome.status == "applied", (kind, outcome)
+        ops.append(op)
+        return op
+
+    keys = [nacl.signing.SigningKey(bytes([i % 256, i // 256]) * 16) for i in range(1, AUTHORS + 1)]
+    for k in keys:
+        write(k, "member.join", {})
+    for i in range(MATCH_OFFERS):
+        body = {
+            "title": f"offer {i}",
+            "category": CATEGORIES[i % len(CATEGORIES)],
+            "action": "lend",
+            "geohash": f"u33d{'bcfguv'[i % 6]}{i % 10}",
+            "radius_m": 1000 * (1 + i % 5),
+            "expires": now + 300 * DAY,
+            "quantity": {"amount": 1 + i % 2, "unit": "item"},
+        }
+        write(keys[i % AUTHORS], "offer.create", body)
+    need = {**body, "title": "a need", "category": CATEGORIES[0], "geohash": "u33db0"}
+    return ops, write(keys[0], "need.create", need).id
+
+
+async def matching(root: Path, runs: int) -> dict:
+    from node import Node
+
+    async with Node.open(root / "match", insecure_plaintext=True, network=False) as node:
+        now = time.time_ns() // 1_000_000
+        cid = await node.create_community({"name": "Matching bench"})
+        ops, need = build_offers(cid, node.store.get_op(cid), now)
+        for i in range(0, len(ops), 1000):
+            node.store.ingest(ops[i : i + 1000])
+        offers = node.query("offers", community=cid.hex(), status=None)
+        assert len(offers) == MATCH_OFFERS, len(offers)
+        args = {"community": cid.hex(), "need": need.hex()}
+        found = node.query("matches", **args)
+        return {
+            "offers": MATCH_OFFERS,
+            "runs": runs,
+            "median_s": median_s(lambda: node.query("matches", **args), runs),
+            "matches_returned": len(found),
+        }
+
+
+def run(runs: int = RUNS) -> dict:
+    import trio
+
+    with tempfile.TemporaryDirectory(prefix="we-bench-cli-") as d:
+        root = Path(d)
+        cli = cli_round_trips(root, runs)
+        match = trio.run(matching, root, runs)
+    ratios = {
+        f"match_over_{backend}_{cmd}": match["median_s"] / cli[backend][f"{cmd}_s"]
+        for backend in ("offline", "daemon")
+        for cmd in ("status", "offer_list")
+    }
+    return {
+        "python": sys.version.split()[0],
+        "cli": cli,
+        "match": match,
+        "ratios": ratios,
+        "target": "matching one need against 10,000 offers well under one CLI round trip",
+    }
+
+
+def main() -> None:
+    runs = RUNS
+    for arg in sys.argv[1:]:
+        if arg.isdigit():
+            runs = int(arg)
+    r = run(runs)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "cli.json").write_text(json.dumps(r, indent=2, sort_keys=True) + "\n")
+    cli, match = r["cli"], r["match"]
+    status_daemon = cli["daemon"]["status_s"]
+    rows = [("python -c pass (interpreter start: the floor)", cli["interpreter_start_s"])]
+    for backend in ("offline", "daemon"):
+        rows.append((f"we --json status ({backend})", cli[backend]["status_s"]))
+        rows.append(
+            (f"we --json offer list ({backend}, {CLI_OFFERS} offers)", cli[backend]["offer_list_s"])
+        )
+    label = f"matches: 1 need vs {match['offers']:,} offers (in-process, top {match['matches_returned']})"
+    rows.append((label, match["median_s"]))
+    print(f"CLI round trips and matching, median of {runs} runs each")
+    print(f"{'step':<58} {'seconds':>9}  {'x daemon status':>15}")
+    for label, secs in rows:
+        print(f"{label:<58} {secs:9.4f}  {secs / status_daemon:15.3f}")
+    print()
+    for key, value in r["ratios"].items():
+        print(f"{key:<40} {value:.3f}")
+    print(f"wrote {RESULTS / 'cli.json'}")
+
+
+if __name__ == "__main__":
+    main()
