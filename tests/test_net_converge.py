@@ -122,3 +122,14 @@ async def test_gossip_gap_triggers_an_immediate_sync(tmp_path):
         op = await a.publish(cid, "profile.set", {"display_name": "gossiped"})
         await wait_until(lambda: b.store.get_op(op.id) is not None)
         assert _converged([a, b], cid, 7)
+
+
+async def test_periodic_sync_carries_what_gossip_never_saw(tmp_path):
+    async with nodes(tmp_path, 2, sync_interval=1.0) as (a, b):
+        cid = await a.create_community({"name": "periodic"})
+        await b.follow(cid)
+        await b.connect(a.listen_addrs[0])
+        await wait_until(lambda: _converged([a, b], cid, 1))
+        for i in range(5):  # stored, never gossiped: no gap on b's side, no new connection
+            a.store.append(a.identity.signing_key, cid, "profile.set", {"display_name": f"s{i}"})
+        await wait_until(lambda: _converged([a, b], cid, 6))
