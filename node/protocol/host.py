@@ -8,6 +8,7 @@ layer above can treat peers as untrusted:
   in :func:`_guard`, which logs, resets the stream and reports the peer as misbehaving;
 - a topic validator that raises kills the host: validators are wrapped to return False instead;
 - ``new_stream`` can block forever (257th stream on a connection): it has a timeout;
+- a disconnect cancelled half way leaves a dead connection that looks open: it is shielded;
 - a silent partition is noticed only after minutes: :meth:`Host.ping` has a timeout;
 - GossipSub drops messages beyond 10/s per topic per forwarder: spam protection is off and
   :class:`~node.protocol.gossip.Gossip` paces and batches publishes itself;
@@ -252,7 +253,9 @@ class Host:
         return str(info.peer_id)
 
     async def disconnect(self, peer: str) -> None:
-        with trio.move_on_after(5):
+        # Shielded (and bounded): a disconnect cancelled half way leaves py-libp2p's swarm
+        # holding a dead connection it believes is open, so the peer cannot be reached again.
+        with trio.CancelScope(shield=True), trio.move_on_after(5):
             try:
                 await self.host.disconnect(ID.from_base58(peer))
             except Exception as exc:
