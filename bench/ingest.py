@@ -14,9 +14,15 @@ Measured in one process pinned to one core:
 Each ingest batch is paired with a raw verify of as many ops timed just before it, and the
 ratios are sums over 3 rounds, on wall time and on process CPU time: on a shared machine,
 load then slows both sides alike (wall) or not at all (CPU).
-Where the time goes (``--profile``, 50k ops): besides the signature, decoding and strict
-checks (cbor2 loads + plain re-encode + type checks + Op) ~9 us/op, the Replica ~5 us/op,
-SQLite rows ~5 us/op, flush and loop ~2 us/op.
+Where the time goes: the run prints CPU microseconds per op of each step of per-op ingest,
+timed apart (decode + strict checks, signature, Replica, SQLite; also in the JSON as
+``per_op_steps_us``); ``--profile`` adds cProfile tables. Measured on 50k ops (one core,
+Python 3.11): signature ~60-65, decode ~10-13 (cbor2 loads ~5, plain re-encode for the
+canonical check ~2, type checks ~2, the Op, the id hash, the signing input cut from the
+bytes), Replica ~4-6, SQLite ~5-6. Per-op reaches 0.8 only if everything besides the
+signature fits in ~15 us, and bulk reaches 4x only if the whole of decode + Replica + SQLite
+does: both need roughly half of today's non-signature cost, i.e. a C decoder with the
+canonical check built in, or fewer rows/objects per op than one SQLite row + Op + OpMeta.
 
 The store runs with NO handlers (pure log ingest: ops are validated and logged, no records or
 governance state is built), so the numbers isolate the log; handler cost is in other benches.
@@ -37,7 +43,15 @@ from pathlib import Path
 import nacl.bindings
 import nacl.signing
 
-from node.crdt.op import GENESIS_KIND, NO_COMMUNITY, Op, sign_op
+from node.crdt.op import (
+    GENESIS_KIND,
+    NO_COMMUNITY,
+    Op,
+    decode_unverified,
+    op_id,
+    sign_op,
+    verify_signature,
+)
 from node.store import Store
 
 BATCH = 1000
@@ -166,6 +180,29 @@ def bulk_ingest(
     return timer
 
 
+def phases(raws: list[bytes], path: Path) -> dict[str, float]:
+    """CPU microseconds per op of each step of ``Store.ingest``, timed apart on the same
+    batches (what the ratio is made of): decode + strict checks, signature, Replica, SQLite."""
+    spent = dict.fromkeys(("decode", "verify", "replica", "sqlite"), 0.0)
+    clock = time.process_time
+    with Store.open(path, handlers={}) as store:
+        for i in range(0, len(raws), BATCH):
+            t0 = clock()
+            decoded = [decode_unverified(raw, op_id(raw)) for raw in raws[i : i + BATCH]]
+            t1 = clock()
+            for op, message in decoded:
+                verify_signature(op.author, message, op.sig)
+            t2 = clock()
+            with store._transaction():
+                for op, _ in decoded:
+                    store.replica.ingest(op)
+                t3 = clock()
+            t4 = clock()  # the transaction's exit wrote the changes and committed
+            for name, t in zip(spent, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+                spent[name] += t
+    return {name: round(t / len(raws) * 1e6, 2) for name, t in spent.items()}
+
+
 def profile(fn, *args) -> str:
     prof = cProfile.Profile()
     prof.enable()
@@ -212,6 +249,7 @@ def main() -> None:
                 total.wall += t.wall
                 total.cpu += t.cpu
             measured[kind] = (total, clock.timer)
+        steps = phases(raws, Path(tmp) / "steps.db")
         profiles = {}
         if "--profile" in sys.argv:
             profiles["per_op"] = profile(per_op_ingest, raws, Path(tmp) / "p1.db")
@@ -248,6 +286,13 @@ def main() -> None:
             "ratio_wall": round(wall_ratio, 3),
             "ratio_cpu": round(cpu_ratio, 3),
         }
+    result["per_op_steps_us"] = steps
+    print(
+        "per-op ingest, CPU us/op by step: "
+        + ", ".join(f"{name} {us:.1f}" for name, us in steps.items())
+        + f" (ratio ceiling at this verify cost: "
+        f"{steps['verify'] / sum(steps.values()):.2f})"
+    )
     for name, text in profiles.items():
         print(f"--- profile: {name}\n{text}")
     result["python"] = sys.version.split()[0]
