@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..context import command
-from ..output import Shortener, emit, resolve, table
+from ..output import Shortener, emit_table, resolve
 from ._common import community_option, in_community
 
 
@@ -27,21 +27,15 @@ def match(id, limit, community) -> None:
     titles = {r["id"]: r["title"] for r in offers + needs}
     short = Shortener(list(titles))
 
-    def render(c, d):
-        c.print(
-            table(
-                f"{len(d)} match(es)",
-                ["need", "offer", "points", "why"],
-                [
-                    [
-                        f"{short(r['need'])} {titles.get(r['need'], '')}",
-                        f"{short(r['offer'])} {titles.get(r['offer'], '')}",
-                        r.get("score"),
-                        "; ".join(r.get("reasons", [])),
-                    ]
-                    for r in d
-                ],
-            )
-        )
-
-    emit(o, rows, render)
+    emit_table(
+        o,
+        rows,
+        ["need", "offer", "points", "why"],
+        lambda r: [
+            f"{short(r['need'])} {titles.get(r['need'], '')}",
+            f"{short(r['offer'])} {titles.get(r['offer'], '')}",
+            r.get("score"),
+            "; ".join(r.get("reasons", [])),
+        ],
+        title="{n} match(es)",
+    )
