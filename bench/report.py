@@ -51,6 +51,24 @@ def rows() -> list[tuple[str, str, str, str]]:
                 "well under a CLI round trip",
             )
         )
+    if cli := _load("cli"):
+        daemon = cli["cli"]["daemon"]["status_s"]
+        out.append(
+            (
+                "cli",
+                f"one `we --json status` round trip via the daemon: {daemon * 1000:.0f} ms",
+                f"{cli['cli']['offline']['status_s'] / daemon:.1f} x offline",
+                "",
+            )
+        )
+        out.append(
+            (
+                "cli",
+                f"match one need against {cli['match']['offers']:,} offers (in-process)",
+                f"{cli['ratios']['match_over_daemon_status']:.2f} x one CLI round trip",
+                "well under 1 x",
+            )
+        )
     if sync := _load("sync"):
         out.append(
             (
