@@ -57,7 +57,7 @@ def rows() -> list[tuple[str, str, str, str]]:
             (
                 "cli",
                 f"one `we --json status` round trip via the daemon: {daemon * 1000:.0f} ms",
-                f"{cli['cli']['offline']['status_s'] / daemon:.1f} x offline",
+                f"offline (no daemon): {cli['cli']['offline']['status_s'] / daemon:.1f} x as long",
                 "",
             )
         )
