@@ -19,7 +19,6 @@ Rules decided here (normative text in ``specs/ops.md``):
 
 from __future__ import annotations
 
-import heapq
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ import nacl.signing
 from .causal import CausalIndex, OpMeta
 from .chain import ForkProof
 from .op import GENESIS_KIND, MAX_DEPS, NO_COMMUNITY, Op, OpError, sign_op
+from .pending import PendingArea
 from .state import Context, HandlerMap, Rejected, State
 
 log = logging.getLogger(__name__)
@@ -90,9 +90,7 @@ class Replica:
         self.positions: dict[tuple[bytes, bytes, int], bytes] = {}
         self.forks: dict[ChainKey, ForkProof] = {}
         self.rejections: dict[bytes, str] = {}
-        self._pending: dict[bytes, Op] = {}
-        self._waiting: dict[bytes, set[bytes]] = {}
-        self._pending_heap: list[tuple[int, bytes]] = []
+        self._pending = PendingArea(pending_limit)
         self._memory: dict[bytes, Op] | None = None
         self._own_clocks: dict[ChainKey, tuple[bytes, dict[bytes, int]]] = {}
         if log_source is None or op_lookup is None:
@@ -266,7 +264,7 @@ class Replica:
             if d not in metas:
                 return self._park(op, self._missing(op))
         outcome = self._apply(op)
-        if self._waiting:
+        if self._pending.has_waiters():
             self._release(oid)
         return outcome
 
@@ -306,50 +304,27 @@ class Replica:
         return {p for p in parents if p not in self.metas}
 
     def _park(self, op: Op, missing: set[bytes]) -> Outcome:
-        if len(self._pending) >= self.pending_limit:
-            victim = self._highest_pending()
-            if victim is None or self._pending[victim].lamport <= op.lamport:
-                return Outcome(op.id, DROPPED, "pending area full")
-            self._unpark(victim)
-        self._pending[op.id] = op
-        for m in missing:
-            self._waiting.setdefault(m, set()).add(op.id)
-        heapq.heappush(self._pending_heap, (-op.lamport, op.id))
+        kept, evicted = self._pending.park(op, missing)
+        if evicted is not None:
+            self._changes.pending_removed.append(evicted)
+        if not kept:
+            return Outcome(op.id, DROPPED, "pending area full")
         self._changes.pending_added.append(op)
         return Outcome(op.id, PENDING, "waiting for " + ", ".join(m.hex()[:16] for m in missing))
-
-    def _highest_pending(self) -> bytes | None:
-        while self._pending_heap:
-            _, op_id = self._pending_heap[0]
-            if op_id in self._pending:
-                return op_id
-            heapq.heappop(self._pending_heap)
-        return None
-
-    def _unpark(self, op_id: bytes) -> Op:
-        op = self._pending.pop(op_id)
-        for p in (op.prev, *op.deps):
-            waiters = self._waiting.get(p)
-            if waiters is not None:
-                waiters.discard(op_id)
-                if not waiters:
-                    del self._waiting[p]
-        self._changes.pending_removed.append(op_id)
-        return op
 
     def _release(self, applied_id: bytes) -> None:
         """Apply, in causal order, every pending op that was only waiting for ``applied_id``."""
         work = [applied_id]
         while work:
-            for waiter_id in sorted(self._waiting.pop(work.pop(), ())):
+            for waiter_id in self._pending.take_waiters(work.pop()):
                 waiter = self._pending.get(waiter_id)
                 if waiter is None or self._missing(waiter):
                     continue
-                self._unpark(waiter_id)
-                if (waiter.community_id, waiter.author, waiter.seq) in self.positions:
-                    self._fork(
-                        waiter, self.positions[(waiter.community_id, waiter.author, waiter.seq)]
-                    )
+                self._pending.remove(waiter_id)
+                self._changes.pending_removed.append(waiter_id)
+                position = (waiter.community_id, waiter.author, waiter.seq)
+                if position in self.positions:
+                    self._fork(waiter, self.positions[position])
                     continue
                 self._apply(waiter)
                 work.append(waiter_id)
