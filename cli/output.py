@@ -143,9 +143,11 @@ def rel_time(ms: int | None, now: int | None = None) -> str:
     delta = (ms - now) // 1000
     future = delta > 0
     s = abs(delta)
+    # Nearest unit, not truncated: `--closes +1d` read a second later is "in 1d", not "in 23h".
+    # A unit is used from 95% of it on; ties round down (90 s is "1m").
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if s >= size:
-            text = f"{s // size}{unit}"
+        if s * 20 >= size * 19:
+            text = f"{(2 * s + size - 1) // (2 * size)}{unit}"
             break
     else:
         if s < 5:

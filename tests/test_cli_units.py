@@ -34,6 +34,10 @@ def test_relative_times():
     assert rel_time(now - 90_000, now) == "1m ago"
     assert rel_time(now + 3 * 3600_000, now) == "in 3h"
     assert rel_time(now - 2 * 86400_000, now) == "2d ago"
+    # nearest, not truncated: +1d read a moment later is still "in 1d"
+    assert rel_time(now + 86400_000 - 1500, now) == "in 1d"
+    assert rel_time(now + 3600_000 - 1500, now) == "in 1h"
+    assert rel_time(now + 13 * 3600_000, now) == "in 13h"
     assert rel_time(None, now) == ""
 
 
