@@ -34,8 +34,45 @@ WHY = {
     "seal_twice": "you already sealed this proposal",
     "self_delegation": "nobody may delegate to themselves",
     "bad_choice": "that is not a valid ballot for this voting method",
-    "bad_body": "a value is not in the accepted form (see --help for each option's format)",
 }
+
+# What a person calls the record an op kind changes ("ballot.cast" -> "vote").
+NOUN = {
+    "ballot": "vote",
+    "attestation": "attestation",
+    "delegation": "delegation",
+    "member": "membership change",
+    "profile": "profile change",
+    "community": "community change",
+}
+
+HINTS = {
+    "closed": "`we proposal show ID` shows when it closed",
+    "not_open": "`we proposal show ID` shows when it opens",
+    "seal_early": "seal it after it closes (`we proposal show ID` shows when)",
+    "bad_transition": "`we reservation list` shows where each reservation is",
+}
+
+
+def _noun(what: str) -> str:
+    family = what.split(".", 1)[0]
+    return NOUN.get(family, family.replace("_", " "))
+
+
+def _command_path() -> str:
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    return ctx.command_path if ctx is not None else "we COMMAND"
+
+
+def _detail(message: str, reason: str, kind: str) -> str:
+    """The lower layer's words without its machine prefixes ("bad_body: offer.create: ...")."""
+    for prefix in (reason, kind):
+        if prefix and message.startswith(prefix + ": "):
+            message = message[len(prefix) + 2 :]
+    return message.replace(": the op was not stored", "")
+
 
 # JSON-RPC error reason -> (exit code, prefix, hint)
 _REASONS = {
@@ -66,14 +103,16 @@ def rpc_error_to_user(err: dict[str, Any], method: str, params: dict[str, Any]) 
         msg = f"{prefix}: {message}" if prefix and prefix not in message else message
         return UserError(msg, hint=hint, code=reason, exit_code=exit_code)
     if etype == "Rejected":
-        hint = ""
+        hint = HINTS.get(reason, "")
         if reason.startswith("unknown"):
             hint = "the record it refers to may not have synced yet; try again in a moment"
         elif reason == "not_member":
             hint = "ask a member to vouch for you (`we member vouch YOUR_ID`; `we id` shows it)"
-        why = WHY.get(reason) or message.replace(": the op was not stored", "")
+        if reason == "bad_body":
+            hint = f"see `{_command_path()} --help` for each option's format"
+        why = WHY.get(reason) or _detail(message, reason, params.get("kind") or "")
         return UserError(
-            f"the community's rules reject this {what}: {why}",
+            f"the community's rules reject this {_noun(what)}: {why}",
             hint=hint,
             code=reason or "rejected",
             exit_code=EXIT_DENIED,

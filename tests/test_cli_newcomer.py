@@ -4,7 +4,7 @@ offline): each is a real `we` subprocess, checked for its message and exit code.
 from __future__ import annotations
 
 import pytest
-from cli_helpers import we
+from cli_helpers import wait_until, we
 
 
 @pytest.fixture(scope="module")
@@ -24,3 +24,35 @@ def test_relative_times_round_to_what_was_typed(node):
     r = we(node, "proposal", "create", "Buy a second drill", "--closes", "+1d")
     assert r.code == 0, r.err
     assert "closes in 1d" in r.out
+
+
+def test_rejections_name_the_thing_not_the_op_kind(node):
+    """ "reject this reservation.request: ..." leaked the wire format into the message."""
+    oid = we(node, "--json", "offer", "list").json[0]["id"]
+    r = we(node, "reserve", oid[:8], "--from", "+1h", "--until", "+2h")
+    assert r.code == 4
+    assert "reject this reservation: you cannot reserve your own offer" in r.err
+    assert "reservation.request" not in r.err
+
+
+def test_vote_on_a_closed_proposal(node):
+    pid = we(node, "--json", "proposal", "create", "Quick", "--closes", "+2s").json["id"]
+
+    def closed():
+        r = we(node, "--json", "vote", pid[:8], "yes")
+        return r if r.code != 0 else None
+
+    r = wait_until(closed, "the proposal to close")
+    assert r.code == 4 and r.error["code"] == "closed"
+    assert r.error["message"] == "the community's rules reject this vote: the vote is closed"
+    assert "we proposal show" in r.error["hint"]
+
+
+def test_a_bad_value_says_which_field_and_where_to_look(node):
+    pid = we(node, "--json", "project", "create", "Repair cafe").json["id"]
+    r = we(node, "--json", "contribute", pid[:8], "--hours", "99999999", "--what", "x")
+    assert r.code == 4 and r.error["code"] == "bad_body"
+    assert (
+        "effort_minutes" in r.error["message"] and "contribution.record" not in r.error["message"]
+    )
+    assert "we contribute --help" in r.error["hint"]

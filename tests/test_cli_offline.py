@@ -58,7 +58,8 @@ def test_profile_set_and_show(node):
     r = we(home, "--json", "profile", "set", "--geohash", "u0vu1xyz")  # too precise
     assert r.code == 4
     assert r.error["code"] == "bad_body"
-    assert "profile.set" in r.error["message"] and "accepted form" in r.error["message"]
+    assert "profile change" in r.error["message"] and "geohash" in r.error["message"]
+    assert "we profile set --help" in r.error["hint"]
 
 
 def test_offer_lifecycle(node):
