@@ -52,7 +52,7 @@ def parse_window(text: str) -> list[int]:
 def parse_hours(text: str) -> int:
     """Hours as integer minutes (bodies carry no floats): '2', '1.5', '90m'."""
     t = text.strip()
-    if t.endswith("m") and t[:-1].isdigit():
+    if t.endswith("m") and t[:-1].isdigit() and int(t[:-1]) >= 1:
         return int(t[:-1])
     m = re.fullmatch(r"(\d+)(?:\.(\d{1,2}))?h?", t)
     if not m:
@@ -61,7 +61,10 @@ def parse_hours(text: str) -> int:
         )
     whole = int(m.group(1)) * 60
     frac = m.group(2) or "0"
-    return whole + (int(frac) * 60) // (10 ** len(frac))
+    minutes = whole + (int(frac) * 60) // (10 ** len(frac))
+    if minutes < 1:
+        raise bad_value(f"bad effort {text!r}: it must be at least one minute")
+    return minutes
 
 
 def parse_share(text: str) -> list[int]:

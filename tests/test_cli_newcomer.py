@@ -56,3 +56,17 @@ def test_a_bad_value_says_which_field_and_where_to_look(node):
         "effort_minutes" in r.error["message"] and "contribution.record" not in r.error["message"]
     )
     assert "we contribute --help" in r.error["hint"]
+
+
+def test_a_proposal_that_closes_in_the_past_is_refused(node):
+    """It was accepted ("closes 329d ago"); without --opens the message blamed --opens."""
+    r = we(node, "--json", "proposal", "create", "Late", "--closes", "2020-01-01")
+    assert r.code == 2 and "in the past" in r.error["message"]
+    r = we(node, "--json", "proposal", "create", "Late", "--opens", "+2d", "--closes", "+1d")
+    assert r.code == 2 and "not after the opening" in r.error["message"]
+
+
+def test_zero_effort_is_refused_before_anything_runs(node):
+    """`--hours 0` reached the rules and came back as "field 'effort_minutes': ..."."""
+    r = we(node, "--json", "contribute", "0000", "--hours", "0", "--what", "x")
+    assert r.code == 2 and "at least one minute" in r.error["message"]

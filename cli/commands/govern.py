@@ -22,7 +22,7 @@ import click
 
 from ..context import command, group
 from ..errors import bad_value
-from ..output import Shortener, emit, emit_table, pct_text, rel_time
+from ..output import Shortener, emit, emit_table, now_ms, pct_text, rel_time
 from ..parse import DATE_HELP, parse_share, parse_when
 from ._common import (
     community_option,
@@ -91,8 +91,17 @@ def proposal_create(
 ) -> None:
     """Put a proposal to the vote."""
     o_ms, c_ms = parse_when(opens), parse_when(closes)
+    if c_ms <= now_ms():
+        raise bad_value(
+            f"--closes {closes} is in the past: nobody could vote",
+            "give a later close, e.g. --closes +1d",
+        )
     if c_ms <= o_ms:
-        raise bad_value("--closes must be after --opens")
+        opening = "it opens now" if opens == "now" else f"it opens at {opens}"
+        raise bad_value(
+            f"--closes {closes} is not after the opening ({opening})",
+            "give a later close, e.g. --closes +1d",
+        )
     if method not in OPTIONLESS and not options:
         raise bad_value(f"a {method} proposal needs options", "give --option A --option B ...")
     if method in OPTIONLESS and options:
