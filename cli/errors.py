@@ -43,7 +43,7 @@ def denied(message: str, hint: str = "") -> UserError:
 def daemon_down(data_dir: str) -> UserError:
     return UserError(
         f"the daemon is not running for {data_dir}",
-        hint="start it with `we daemon` (in another terminal, or `we daemon --detach`)",
+        hint="start it with `we daemon` in another terminal (or in the background: `we daemon &`)",
         code="daemon_not_running",
         exit_code=EXIT_DAEMON,
     )

@@ -70,3 +70,10 @@ def test_zero_effort_is_refused_before_anything_runs(node):
     """`--hours 0` reached the rules and came back as "field 'effort_minutes': ..."."""
     r = we(node, "--json", "contribute", "0000", "--hours", "0", "--what", "x")
     assert r.code == 2 and "at least one minute" in r.error["message"]
+
+
+def test_daemon_hint_names_a_command_that_exists(node):
+    """The hint suggested `we daemon --detach`, which is no option of `we daemon`."""
+    hint = we(node, "--json", "peers").error["hint"]
+    assert "`we daemon`" in hint and "--detach" not in hint
+    assert "--detach" not in we(None, "daemon", "--help").out
