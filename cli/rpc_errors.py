@@ -41,6 +41,8 @@ NOUN = {
     "ballot": "vote",
     "attestation": "attestation",
     "delegation": "delegation",
+    "member.vouch": "vouch",
+    "member.join": "request to join",
     "member": "membership change",
     "profile": "profile change",
     "community": "community change",
@@ -56,7 +58,7 @@ HINTS = {
 
 def _noun(what: str) -> str:
     family = what.split(".", 1)[0]
-    return NOUN.get(family, family.replace("_", " "))
+    return NOUN.get(what) or NOUN.get(family, family.replace("_", " "))
 
 
 def _command_path() -> str:

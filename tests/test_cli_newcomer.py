@@ -77,3 +77,12 @@ def test_daemon_hint_names_a_command_that_exists(node):
     hint = we(node, "--json", "peers").error["hint"]
     assert "`we daemon`" in hint and "--detach" not in hint
     assert "--detach" not in we(None, "daemon", "--help").out
+
+
+def test_self_vouch_says_vouch(node):
+    me = we(node, "--json", "id").json["member_id"]
+    r = we(node, "--json", "member", "vouch", me)
+    assert r.code == 4
+    assert r.error["message"] == (
+        "the community's rules reject this vouch: nobody may vouch for themselves"
+    )
