@@ -21,7 +21,7 @@ WHY = {
     "not_author": "only the author may change it",
     "self_vouch": "nobody may vouch for themselves",
     "duplicate_vouch": "you already vouched for this member",
-    "already_member": "you already joined",
+    "already_member": "you already asked to join (`we member list` shows your status)",
     "not_allowed": "this step is not yours to take",
     "bad_transition": "that step does not follow from the current status",
     "status_final": "it is already final (withdrawn or fulfilled)",
@@ -100,6 +100,14 @@ def rpc_error_to_user(err: dict[str, Any], method: str, params: dict[str, Any]) 
     what = params.get("view") or params.get("kind") or method
     if reason in ("unknown_view", "unknown_method") or code == -32601:
         return unavailable(f"{what!r}", message)
+    if reason == "not_member":
+        detail = _detail(message, reason, "").replace(" in the op's causal past", "")
+        return UserError(
+            f"you are not a member of this community yet ({detail})",
+            hint="a member admits you with `we member vouch YOUR_ID` (`we id` prints it)",
+            code=reason,
+            exit_code=EXIT_DENIED,
+        )
     if reason in _REASONS:
         exit_code, prefix, hint = _REASONS[reason]
         msg = f"{prefix}: {message}" if prefix and prefix not in message else message

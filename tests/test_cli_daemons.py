@@ -47,6 +47,9 @@ def test_join_vouch_and_replicate(pair):
     assert r.code == 4, r.err
     assert r.error["code"] == "not_member"
     assert "not a member" in r.error["message"] and "we member vouch" in r.error["hint"]
+    assert "causal past" not in r.error["message"] and "not_member" not in r.error["message"]
+    r = we(bob, "--json", "community", "join", info["line"])  # asking twice
+    assert r.code == 4 and "already asked to join" in r.error["message"]
 
     wait_until(
         lambda: any(m["member_id"] == bob_id for m in json_of(alice, "member", "list")),
