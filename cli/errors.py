@@ -7,6 +7,8 @@ exits with the code below. A traceback is printed only for real bugs (or with ``
 
 from __future__ import annotations
 
+import os
+
 # Exit codes are part of the CLI contract (documented in `we --help` epilog and README).
 EXIT_ERROR = 1  # anything else that is the user's to fix
 EXIT_USAGE = 2  # bad arguments or values (click uses 2 for usage errors too)
@@ -99,6 +101,10 @@ def translate(exc: BaseException) -> UserError | None:
                 msg = f"{reason.replace('_', ' ')}: {detail}"
             if code == "rejected":
                 msg = f"the community's rules reject this: {msg}"
+            # the library's word for what the CLI calls `we init --plaintext`
+            msg = msg.replace("use insecure_plaintext", "use `we init --plaintext`")
+            if code == "passphrase_required" and os.environ.get("WE_PASSPHRASE") == "":
+                hint = "WE_PASSPHRASE is set but empty: export the passphrase, or unset it"
             return UserError(msg, hint=hint, code=reason or code, exit_code=exit_code)
     if isinstance(exc, PermissionError):
         return UserError(str(exc), code="permission", exit_code=EXIT_ERROR)

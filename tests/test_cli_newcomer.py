@@ -86,3 +86,38 @@ def test_self_vouch_says_vouch(node):
     assert r.error["message"] == (
         "the community's rules reject this vouch: nobody may vouch for themselves"
     )
+
+
+def test_passphrase_mistakes_name_the_cli_option(tmp_path):
+    """An empty passphrase at the prompt pointed at `insecure_plaintext` (an API argument);
+    an empty WE_PASSPHRASE said "set WE_PASSPHRASE" although it was set."""
+    import os
+    import subprocess
+    import sys
+
+    from cli_helpers import ROOT, base_env
+
+    r = we(tmp_path / "a", "--json", "init", env={"WE_PASSPHRASE": ""})
+    assert r.code == 6 and "set but empty" in r.error["hint"]
+    primary, secondary = os.openpty()  # a terminal, so `we init` asks (twice)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "--data-dir", str(tmp_path / "b"), "init"],
+        stdin=secondary,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=base_env(),
+        cwd=ROOT,
+        start_new_session=True,  # no controlling terminal: getpass reads the pty on stdin
+    )
+    os.close(secondary)
+    err = b""
+    for prompt in (b"Passphrase for", b"Repeat the passphrase"):
+        while prompt not in err:  # getpass flushes what was typed before its prompt
+            chunk = os.read(p.stderr.fileno(), 4096)
+            assert chunk, err
+            err += chunk
+        os.write(primary, b"\n")  # an empty passphrase
+    err += p.communicate(timeout=60)[1]
+    os.close(primary)
+    assert p.returncode == 6, err
+    assert b"we init --plaintext" in err and b"insecure_plaintext" not in err
