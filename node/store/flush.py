@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import weakref
 
 import cbor2
 
@@ -17,8 +18,33 @@ _INSERT_OP = (
 _UPSERT_HEAD = (
     "INSERT OR REPLACE INTO heads (community, author, seq, id, lamport) VALUES (?,?,?,?,?)"
 )
-_UPSERT_STATE = "INSERT OR REPLACE INTO state (tbl, key, value) VALUES (?, ?, ?)"
+_INSERT_STATE = "INSERT INTO state (id, tbl, key, value) VALUES (?, ?, ?, ?)"
+_UPDATE_STATE = "UPDATE state SET value = ? WHERE id = ?"
+_DELETE_STATE = "DELETE FROM state WHERE id = ?"
 _MISSING = object()
+# State values are stored with plain (not canonical) CBOR: the bytes never leave this node
+# and are only ever decoded back, and canonical key sorting doubled the encoding cost. Plain
+# encoding also keeps each dict's key order as it was in memory across a restart.
+_encode = cbor2.dumps
+
+
+class StateRows:
+    """Where each state row lives in the ``state`` table: (tbl, key) -> row id (see the
+    schema's note: rows are numbered so that new rows go at the end of the table).
+
+    One per :class:`State` object. The store makes a new State whenever it reloads from the
+    file (after a rollback too), so a map can never outlive the rows it describes."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.ids: dict[str, dict] = {}
+        last = 0
+        for rid, tbl, key in db.execute("SELECT id, tbl, key FROM state"):
+            self.ids.setdefault(tbl, {})[key] = rid
+            last = max(last, rid)
+        self.next = last + 1
+
+
+_ROWS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # State -> StateRows
 
 
 def write_changes(db: sqlite3.Connection, replica: Replica, chains: Chains) -> None:
@@ -86,15 +112,30 @@ def _write_dirty_state(db, replica) -> None:
     dirty = state.take_dirty()
     if not dirty:
         return
-    puts, deletes = [], []
+    rows = _ROWS.get(state)
+    if rows is None:
+        rows = _ROWS[state] = StateRows(db)
+    inserts, updates, deletes = [], [], []
+    row_ids = rows.ids
     for tbl, key in dirty:
         value = state.table(tbl).get(key, _MISSING)
+        ids = row_ids.get(tbl)
+        if ids is None:
+            ids = row_ids[tbl] = {}
+        rid = ids.get(key)
         if value is _MISSING:
-            deletes.append((tbl, key))
+            if rid is not None:
+                deletes.append((ids.pop(key),))
+        elif rid is None:
+            rid = ids[key] = rows.next
+            rows.next += 1
+            inserts.append((rid, tbl, key, _encode(value)))
         else:
-            puts.append((tbl, key, cbor2.dumps(value, canonical=True)))
-    db.executemany("DELETE FROM state WHERE tbl = ? AND key = ?", deletes)
-    db.executemany(_UPSERT_STATE, puts)
+            updates.append((_encode(value), rid))
+    updates.sort(key=lambda u: u[1])  # in page order
+    db.executemany(_DELETE_STATE, deletes)
+    db.executemany(_UPDATE_STATE, updates)
+    db.executemany(_INSERT_STATE, inserts)
 
 
 def _rewrite_state(db, replica, chains) -> None:
@@ -103,10 +144,13 @@ def _rewrite_state(db, replica, chains) -> None:
     state = replica.state
     state.take_dirty()
     db.execute("DELETE FROM state")
-    db.executemany(
-        _UPSERT_STATE,
-        [(tbl, key, cbor2.dumps(v, canonical=True)) for tbl, key, v in state.items()],
-    )
+    rows = _ROWS[state] = StateRows(db)  # empty now
+    puts = []
+    for tbl, key, value in state.items():
+        rows.ids.setdefault(tbl, {})[key] = rows.next
+        puts.append((rows.next, tbl, key, _encode(value)))
+        rows.next += 1
+    db.executemany(_INSERT_STATE, puts)
     db.execute("UPDATE ops SET status = 'applied', reason = '' WHERE status != 'applied'")
     for proof in replica.forks.values():
         db.execute(

@@ -27,6 +27,11 @@ SCHEMA_VERSION = 1
 # all over the file by every batch (it doubled the cost of writing an op, and grows with the
 # store). The replica holds every logged op's (community, author, seq) in memory, so an op is
 # found by id through the (chain, seq) index instead.
+# ``state`` has no index on (tbl, key) for the same reason: keys are mostly op ids, so keyed
+# rows (or an index) land on random pages and a batch of 1,000 ops dirtied ~1,000 pages of it
+# (that was half the cost of materializing records). Rows are numbered instead, new ones at
+# the end; the store keeps (tbl, key) -> id in memory (``flush.StateRows``) and writes by id.
+# (tbl, key) is unique by construction: only StateRows writes this table.
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
@@ -71,11 +76,11 @@ CREATE TABLE IF NOT EXISTS pending (
     raw BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS state (
+    id INTEGER PRIMARY KEY,
     tbl TEXT NOT NULL,
     key NOT NULL,
-    value BLOB NOT NULL,
-    PRIMARY KEY (tbl, key)
-) WITHOUT ROWID;
+    value BLOB NOT NULL
+);
 """
 
 
@@ -135,6 +140,7 @@ def connect(path: str | Path) -> sqlite3.Connection:
     # batch dirties index pages all over the file; checkpointing less often writes each of
     # those pages back once for many batches (~20% faster bulk ingest, measured).
     db.execute("PRAGMA wal_autocheckpoint=10000")
+    _migrate_state(db)
     db.executescript(DDL)
     row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
     if row is None:
@@ -143,6 +149,23 @@ def connect(path: str | Path) -> sqlite3.Connection:
         db.close()
         raise StoreError(f"{path}: schema version {row[0]}, this node knows {SCHEMA_VERSION}")
     return db
+
+
+def _migrate_state(db: sqlite3.Connection) -> None:
+    """Files written before state rows were numbered keyed them by (tbl, key) WITHOUT ROWID:
+    copy them into the numbered layout (same schema version: nothing else changed)."""
+    cols = [r[1] for r in db.execute("PRAGMA table_info(state)")]
+    if not cols or "id" in cols:
+        return
+    db.execute("BEGIN IMMEDIATE")
+    db.execute("ALTER TABLE state RENAME TO state_keyed")
+    db.execute(
+        "CREATE TABLE state (id INTEGER PRIMARY KEY, tbl TEXT NOT NULL, key NOT NULL,"
+        " value BLOB NOT NULL)"
+    )
+    db.execute("INSERT INTO state (tbl, key, value) SELECT tbl, key, value FROM state_keyed")
+    db.execute("DROP TABLE state_keyed")
+    db.execute("COMMIT")
 
 
 class Chains:
