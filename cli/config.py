@@ -52,6 +52,23 @@ def _quote(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def check_addrs(addrs, where: str) -> list[str]:
+    """Multiaddrs as typed (an option, the config file), refused with a message if malformed:
+    a bad one used to surface as a traceback from deep inside `we daemon`."""
+    import multiaddr
+
+    for a in addrs:
+        try:
+            multiaddr.Multiaddr(a)
+        except Exception:  # multiaddr raises several unrelated types for malformed input
+            raise bad_value(
+                f"{where}: {a!r} is not a multiaddr",
+                "write it like /ip4/0.0.0.0/tcp/4001 (listen) or "
+                "/ip4/192.0.2.7/tcp/4001/p2p/12D3KooW... (a peer)",
+            ) from None
+    return list(addrs)
+
+
 def load_config(data_dir: Path) -> Config:
     path = data_dir / CONFIG_NAME
     if not path.exists():
@@ -67,7 +84,7 @@ def load_config(data_dir: Path) -> Config:
             value = net[name]
             if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
                 raise bad_value(f"{path}: network.{name} must be a list of strings")
-            setattr(cfg, name, value)
+            setattr(cfg, name, check_addrs(value, f"{path}: network.{name}"))
     return cfg
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import ExitStack
 
 from .backend import daemon_answers, require_identity
-from .config import load_config
+from .config import check_addrs, load_config
 from .errors import UserError, unavailable
 
 
@@ -18,8 +18,8 @@ def run_daemon(o, listen: list[str], bootstrap: list[str], mdns: bool | None = N
             hint="stop it first (Ctrl-C in its terminal), or use another --data-dir",
             code="daemon_running",
         )
-    listen = listen or cfg.listen
-    bootstrap = list(dict.fromkeys([*cfg.bootstrap, *bootstrap]))
+    listen = check_addrs(listen, "--listen") or cfg.listen
+    bootstrap = list(dict.fromkeys([*cfg.bootstrap, *check_addrs(bootstrap, "--bootstrap")]))
     try:
         from node.identity import Identity
         from node.service import run as service_run

@@ -121,3 +121,15 @@ def test_passphrase_mistakes_name_the_cli_option(tmp_path):
     os.close(primary)
     assert p.returncode == 6, err
     assert b"we init --plaintext" in err and b"insecure_plaintext" not in err
+
+
+def test_a_malformed_address_is_refused_where_it_was_typed(tmp_path):
+    """`we init --listen garbage` was accepted and `we daemon` then printed a traceback."""
+    r = we(tmp_path / "a", "--json", "init", "--plaintext", "--listen", "garbage")
+    assert r.code == 2 and "'garbage' is not a multiaddr" in r.error["message"]
+    assert not (tmp_path / "a" / "identity.json").exists()  # nothing half-made to clean up
+    home = tmp_path / "b"
+    assert we(home, "init", "--plaintext").code == 0
+    (home / "config.toml").write_text('[network]\nlisten = ["/ip4/127.0.0.1/tcp/x"]\n')
+    r = we(home, "daemon")
+    assert r.code == 2 and "network.listen" in r.err and "Traceback" not in r.err

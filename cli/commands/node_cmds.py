@@ -27,9 +27,11 @@ def init(plaintext: bool, listen: tuple[str, ...], bootstrap: tuple[str, ...]) -
     """Create this node's identity (member key) and config file."""
     from node.identity import Identity
 
-    from ..config import Config, save_config
+    from ..config import Config, check_addrs, save_config
 
     o = obj()
+    check_addrs(listen, "--listen")
+    check_addrs(bootstrap, "--bootstrap")
     o.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     ident = Identity.create(key_path(o.data_dir), insecure_plaintext=plaintext)
     cfg = Config()
