@@ -20,6 +20,7 @@ def run_daemon(o, listen: list[str], bootstrap: list[str], mdns: bool | None = N
         )
     listen = check_addrs(listen, "--listen") or cfg.listen
     bootstrap = list(dict.fromkeys([*cfg.bootstrap, *check_addrs(bootstrap, "--bootstrap")]))
+    _ports_free(listen)
     try:
         from node.identity import Identity
         from node.service import run as service_run
@@ -62,3 +63,34 @@ def _passphrase(path):
     except (OSError, ValueError, AttributeError):
         plaintext = False  # let Identity.load say what is wrong with the file
     return None if plaintext else resolve_passphrase(path, None, confirm=False)
+
+
+def _ports_free(listen: list[str]) -> None:
+    """Refuse a TCP port something already listens on. libp2p binds with SO_REUSEPORT, so a
+    second daemon on a taken port used to start "fine" and share it: the kernel then handed
+    each incoming connection to one of the two nodes at random. A probe without SO_REUSEPORT
+    fails while any socket listens there (SO_REUSEADDR still ignores TIME_WAIT leftovers)."""
+    import errno
+    import socket
+
+    for addr in listen:
+        parts = addr.split("/")
+        if len(parts) < 5 or parts[1] not in ("ip4", "ip6") or parts[3] != "tcp":
+            continue
+        host, port = parts[2], int(parts[4])
+        if port == 0:
+            continue
+        family = socket.AF_INET if parts[1] == "ip4" else socket.AF_INET6
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((host, port))
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    continue  # not ours to judge here (e.g. an address this machine lacks)
+                raise UserError(
+                    f"port {port} on {host} is already in use (another `we daemon`?)",
+                    hint="give this node a port of its own: `we daemon --listen "
+                    f"/{parts[1]}/{host}/tcp/PORT`, or `listen` in config.toml",
+                    code="port_in_use",
+                ) from None

@@ -133,3 +133,21 @@ def test_a_malformed_address_is_refused_where_it_was_typed(tmp_path):
     (home / "config.toml").write_text('[network]\nlisten = ["/ip4/127.0.0.1/tcp/x"]\n')
     r = we(home, "daemon")
     assert r.code == 2 and "network.listen" in r.err and "Traceback" not in r.err
+
+
+def test_a_second_daemon_on_a_taken_port_is_refused(tmp_path):
+    """libp2p listens with SO_REUSEPORT, so a second daemon on a port another daemon holds
+    started and shared it (each connection went to one of them at random)."""
+    import socket
+
+    home = tmp_path / "a"
+    assert we(home, "init", "--plaintext").code == 0
+    with socket.socket() as held:  # what another daemon's listener looks like
+        held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        r = we(home, "--json", "daemon", "--listen", f"/ip4/127.0.0.1/tcp/{port}")
+    assert r.code == 1 and r.error["code"] == "port_in_use"
+    assert f"port {port} on 127.0.0.1 is already in use" in r.error["message"]
+    assert not (home / "control.sock").exists()
