@@ -65,6 +65,15 @@ def test_join_vouch_and_replicate(pair):
     assert bob_id in [p["member_id"] for p in peers]
 
 
+def test_a_join_line_nobody_answers_says_so(pair):
+    peer = "12D3KooWDeotW3hRrQuhDotkRmv8FdqBs1gWkPiz7yYsLQ5WRH2j"  # nobody runs it
+    line = f"we:{pair['community']}@/ip4/127.0.0.1/tcp/9/p2p/{peer}"
+    r = we(pair["bob"], "--json", "community", "join", line)
+    assert r.code == 1 and r.error["code"] == "unreachable", r.err
+    assert r.error["message"].startswith("could not reach the community: /ip4/127.0.0.1/tcp/9/")
+    assert "we peers --connect" in r.error["hint"]
+
+
 def test_offer_reservation_across_nodes(pair):
     alice, bob = pair["alice"], pair["bob"]
     wait_until(

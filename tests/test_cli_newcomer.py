@@ -151,3 +151,12 @@ def test_a_second_daemon_on_a_taken_port_is_refused(tmp_path):
     assert r.code == 1 and r.error["code"] == "port_in_use"
     assert f"port {port} on 127.0.0.1 is already in use" in r.error["message"]
     assert not (home / "control.sock").exists()
+
+
+def test_malformed_addresses_to_dial_are_usage_errors(node):
+    """They came back as exit 1 with the multiaddr library's own words."""
+    line = f"we:{'ab' * 32}@/ip4/127.0.0.1/tcp/xx"
+    r = we(node, "--json", "community", "join", line)
+    assert r.code == 2 and "is not a multiaddr" in r.error["message"], r.err
+    r = we(node, "--json", "peers", "--connect", "garbage")
+    assert r.code == 2 and "is not a multiaddr" in r.error["message"], r.err

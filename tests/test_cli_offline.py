@@ -170,7 +170,7 @@ def test_daemon_not_running_exit_5(node):
     r = we(home, "peers")
     assert r.code == 5
     assert "daemon is not running" in r.err and "we daemon" in r.err
-    r = we(home, "--json", "community", "join", f"we:{'ab' * 32}@/ip4/127.0.0.1/tcp/9/p2p/x")
+    r = we(home, "--json", "community", "join", f"we:{'ab' * 32}@/ip4/127.0.0.1/tcp/9")
     assert r.code == 5
     assert r.error["code"] == "daemon_not_running"
 

@@ -155,11 +155,9 @@ def parse_join_line(line: str) -> tuple[str, list[str]]:
         raise bad_value(
             f"{cid!r} is not a community id", "copy the whole line printed by `we community info`"
         ) from None
-    addrs = [a for a in rest.split(",") if a]
-    bad = [a for a in addrs if not a.startswith("/")]
-    if bad:
-        raise bad_value(f"{bad[0]!r} is not a multiaddr")
-    return cid, addrs
+    from ..config import check_addrs
+
+    return cid, check_addrs([a for a in rest.split(",") if a], "the join line")
 
 
 @community.command("join")
@@ -181,8 +179,7 @@ def join(line, note, timeout) -> None:
     b = open_backend(o.data_dir, require_daemon=True)
     try:
         b.call("follow", {"community": cid})
-        for a in addrs:
-            b.call("connect", {"addr": a})
+        _connect_any(b, addrs)
         _wait_for_community(b, cid, timeout)
         body = {"note": note} if note else {}
         op = b.publish(cid, "member.join", body)
@@ -198,6 +195,24 @@ def join(line, note, timeout) -> None:
             c.print(f"A member admits you with `we member vouch {d['member_id']}`."),
         ),
     )
+
+
+def _connect_any(b, addrs: list[str]) -> None:
+    """A join line may list several addresses (each interface, LAN and public); one that is
+    unreachable from here must not stop the join when another one answers."""
+    failures = []
+    for a in addrs:
+        try:
+            b.call("connect", {"addr": a})
+        except UserError as exc:
+            failures.append(f"{a}: {exc.message}")
+    if addrs and len(failures) == len(addrs):
+        raise UserError(
+            "could not reach the community: " + "; ".join(failures),
+            hint="is that member's daemon running, and its address reachable from here? "
+            "(`we peers --connect ADDR` tries one)",
+            code="unreachable",
+        )
 
 
 def _wait_for_community(b, cid: str, timeout: int) -> None:

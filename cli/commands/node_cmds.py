@@ -146,6 +146,10 @@ def peers(addr: str | None) -> None:
     o = obj()
     from ..backend import open_backend
 
+    if addr:
+        from ..config import check_addrs
+
+        check_addrs([addr], "--connect")
     b = open_backend(o.data_dir, require_daemon=True)
     try:
         if addr:
