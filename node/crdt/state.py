@@ -34,11 +34,16 @@ class State:
         self._tables: dict[str, dict[bytes | str, Any]] = rows or {}
         self.dirty: set[Key] = set()
 
+    # get/put run several times per op: no throwaway {} per call (it showed in profiles).
     def get(self, table: str, key: bytes | str, default: Any = None) -> Any:
-        return self._tables.get(table, {}).get(key, default)
+        rows = self._tables.get(table)
+        return default if rows is None else rows.get(key, default)
 
     def put(self, table: str, key: bytes | str, value: Any) -> None:
-        self._tables.setdefault(table, {})[key] = value
+        rows = self._tables.get(table)
+        if rows is None:
+            rows = self._tables[table] = {}
+        rows[key] = value
         self.dirty.add((table, key))
 
     def delete(self, table: str, key: bytes | str) -> None:
@@ -47,7 +52,8 @@ class State:
 
     def table(self, table: str) -> dict[bytes | str, Any]:
         """Read-only view intent: callers must write through :meth:`put`."""
-        return self._tables.get(table, {})
+        rows = self._tables.get(table)
+        return {} if rows is None else rows
 
     def items(self) -> Iterator[tuple[str, bytes | str, Any]]:
         for name, rows in self._tables.items():
