@@ -89,7 +89,14 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("Aborted.", err=True)
         code = 130
     except click.ClickException as exc:
-        exc.show()
+        if _json_mode(argv):  # scripts parse stderr: usage errors too are one JSON line
+            from .errors import UserError
+
+            cmd = exc.ctx.command_path if getattr(exc, "ctx", None) else "we"
+            hint = f"see `{cmd} --help`" if isinstance(exc, click.UsageError) else ""
+            _show_error(UserError(exc.format_message(), hint=hint, code="usage"), as_json=True)
+        else:
+            exc.show()
         code = exc.exit_code
     except click.exceptions.Exit as exc:
         code = exc.exit_code

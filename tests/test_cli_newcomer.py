@@ -160,3 +160,13 @@ def test_malformed_addresses_to_dial_are_usage_errors(node):
     assert r.code == 2 and "is not a multiaddr" in r.error["message"], r.err
     r = we(node, "--json", "peers", "--connect", "garbage")
     assert r.code == 2 and "is not a multiaddr" in r.error["message"], r.err
+
+
+def test_usage_errors_are_json_with_json(node):
+    """README: with --json, errors are one JSON line on stderr; usage errors were click's text."""
+    for args in (("vote", "0000"), ("nosuch",), ("offer", "add", "x", "--quantity", "abc")):
+        r = we(node, "--json", *args)
+        assert r.code == 2, (args, r.err)
+        assert len(r.err.strip().splitlines()) == 1 and r.error["code"] == "usage", r.err
+        assert r.error["message"] and "--help" in r.error["hint"]
+    assert "Usage: we vote" in we(node, "vote", "0000").err  # people still get click's text
