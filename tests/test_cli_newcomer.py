@@ -170,3 +170,10 @@ def test_usage_errors_are_json_with_json(node):
         assert len(r.err.strip().splitlines()) == 1 and r.error["code"] == "usage", r.err
         assert r.error["message"] and "--help" in r.error["hint"]
     assert "Usage: we vote" in we(node, "vote", "0000").err  # people still get click's text
+
+
+def test_a_reservation_that_already_ended_is_refused(node):
+    """A window in 2020 was accepted as a reservation request."""
+    oid = we(node, "--json", "offer", "list").json[0]["id"]
+    r = we(node, "--json", "reserve", oid[:8], "--from", "2020-01-01", "--until", "2020-01-02")
+    assert r.code == 2 and "in the past" in r.error["message"], r.err

@@ -6,7 +6,7 @@ import click
 
 from ..context import command, group
 from ..errors import bad_value
-from ..output import Shortener, emit, emit_table, rel_time
+from ..output import Shortener, emit, emit_table, now_ms, rel_time
 from ..parse import DATE_HELP, parse_when
 from ._common import community_option, in_community, me, names, oid, pick_record
 from .listings import find_listing
@@ -24,6 +24,8 @@ def reserve(offer_id, start, end, quantity, note, community) -> None:
     s, e = parse_when(start), parse_when(end)
     if e <= s:
         raise bad_value("--until must be after --from")
+    if e <= now_ms():
+        raise bad_value(f"--until {end} is in the past", "reserve a window that has not ended yet")
     o, b, cid = in_community(community)
     rec = find_listing(b, "offer", offer_id, cid)
     body = {"offer": oid(rec["id"]), "window": [s, e], "quantity": quantity}
