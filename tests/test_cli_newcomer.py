@@ -177,3 +177,11 @@ def test_a_reservation_that_already_ended_is_refused(node):
     oid = we(node, "--json", "offer", "list").json[0]["id"]
     r = we(node, "--json", "reserve", oid[:8], "--from", "2020-01-01", "--until", "2020-01-02")
     assert r.code == 2 and "in the past" in r.error["message"], r.err
+
+
+def test_a_ranked_ballot_naming_a_choice_twice(node):
+    """`we vote ID a a` came back as "not a valid ballot for this voting method"."""
+    args = ("proposal", "create", "Colour", "--method", "irv", "--option", "red")
+    pid = we(node, "--json", *args, "--option", "green").json["id"]
+    r = we(node, "--json", "vote", pid[:8], "red", "red")
+    assert r.code == 2 and "'red' named twice" in r.error["message"], r.err

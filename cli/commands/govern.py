@@ -241,6 +241,13 @@ def ballot_choice(p: dict, words: list[str]):
             )
         return known(words[0])
     if method in ("approval", "irv", "schulze"):
+        twice = sorted({w for w in words if words.count(w) > 1})
+        if twice:
+            raise bad_value(
+                f"{', '.join(map(repr, twice))} named twice: a {method} ballot lists each "
+                "choice at most once",
+                f"choices: {', '.join(options)}",
+            )
         return [known(w) for w in words]
     out = {}
     for w in words:
