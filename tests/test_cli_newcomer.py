@@ -185,3 +185,19 @@ def test_a_ranked_ballot_naming_a_choice_twice(node):
     pid = we(node, "--json", *args, "--option", "green").json["id"]
     r = we(node, "--json", "vote", pid[:8], "red", "red")
     assert r.code == 2 and "'red' named twice" in r.error["message"], r.err
+
+
+def test_community_option_takes_the_name_community_list_shows(tmp_path):
+    """With two communities, `--community "Tool Library"` said no community matches it."""
+    home = tmp_path / "a"
+    assert we(home, "init", "--plaintext").code == 0
+    ids = [
+        we(home, "--json", "community", "create", name).json["id"] for name in ("Garden", "Tools")
+    ]
+    assert we(home, "--json", "offer", "list").error["code"] == "ambiguous"
+    r = we(home, "--json", "offer", "add", "Saw", "--category", "tools", "-c", "tools")
+    assert r.code == 0, r.err
+    assert [o["id"] for o in we(home, "--json", "offer", "list", "-c", ids[1][:8]).json] == [
+        r.json["id"]
+    ]
+    assert we(home, "--json", "offer", "list", "--community", "Garden").json == []

@@ -21,15 +21,21 @@ def community_option(f):
         "--community",
         "community",
         metavar="ID",
-        help=f"Community id or unique prefix (default: ${COMMUNITY_ENV}, or your only community).",
+        help=f"Community name, id or unique id prefix (default: ${COMMUNITY_ENV}, or your "
+        "only community).",
     )(f)
 
 
 def pick_community(b, prefix: str | None) -> str:
     """The full id of the community meant by ``prefix`` (or the only one there is)."""
     prefix = prefix or os.environ.get(COMMUNITY_ENV)
-    ids = [c["id"] for c in b.call("communities") or []]
+    rows = b.call("communities") or []
+    ids = [c["id"] for c in rows]
     if prefix:
+        # `we community list` shows names, so a name (any case) works where an id does
+        named = [c["id"] for c in rows if (c.get("name") or "").casefold() == prefix.casefold()]
+        if len(named) == 1:
+            return named[0]
         return resolve(prefix, ids, "community")
     if len(ids) == 1:
         return ids[0]
