@@ -130,3 +130,12 @@ async def test_only_noise_is_offered_never_plaintext():
         with pytest.raises(Exception):  # noqa: B017 - any handshake failure will do
             await weak.connect(a.listen_addrs[0], timeout=5)
         assert weak.peer_id not in a.connected_peers()
+
+
+async def test_a_failed_dial_does_not_block_the_right_address():
+    async with make_host(0).run() as a, make_host(1).run() as b:
+        wrong = f"/ip4/127.0.0.1/tcp/9/p2p/{a.peer_id}"  # nothing listens on port 9
+        with pytest.raises(BaseException):  # noqa: B017 - any dial failure will do
+            await b.connect(wrong, timeout=5)
+        assert await b.connect(a.listen_addrs[0]) == a.peer_id
+        assert await b.ping(a.peer_id) is not None

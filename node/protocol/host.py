@@ -248,6 +248,15 @@ class Host:
     # ---- connections and streams ----------------------------------------------------------
     async def connect(self, addr: str, timeout: float = CONNECT_TIMEOUT) -> str:
         info = info_from_p2p_addr(multiaddr.Multiaddr(addr))
+        # An explicit dial is of *this* address. py-libp2p would otherwise refuse it for a while
+        # because other addresses of the peer failed (its "negative cache"), and it dials only
+        # one stored address per transport, so a stale one would shadow the right one: a join
+        # line whose first address is unreachable could never succeed through its second.
+        network = self.host.get_network()
+        if not network.get_connections(info.peer_id):
+            if hasattr(network, "unblock_peer"):
+                network.unblock_peer(info.peer_id)
+            self.host.get_peerstore().clear_addrs(info.peer_id)
         with trio.fail_after(timeout):
             await self.host.connect(info)
         return str(info.peer_id)
