@@ -171,3 +171,21 @@ def test_overcommitted_multi_unit_offer_is_flagged():
     assert all(late.id not in p for p in pairs)
     flagged = {v["id"]: v["conflicts_with"] for v in reservations_of(w.state, w.community)}
     assert flagged[late.id] == [] and len(flagged[z.id]) == 2
+
+
+def test_a_request_that_has_seen_the_offer_withdrawn_or_paused_is_rejected():
+    w, o = setup()
+    body = {"offer": o.id, "window": [T0, T0 + DAY]}
+    before = view_without(w, set())
+    pause = w.ok(1, "offer.status", {"id": o.id, "status": "paused"})
+    assert suggested_deps(w.state, "reservation.request", body) == [o.id, pause.id]
+    w.rejected(2, "reservation.request", body, "offer_inactive")
+    # A request that had not seen the pause is judged on what it saw (an active offer) ...
+    concurrent = compose_on(w, before, 3, "reservation.request", body)
+    assert w.ingest(concurrent).status == "applied"
+    # ... and the owner cannot accept it while the offer is not active.
+    w.rejected(1, "reservation.accept", {"reservation": concurrent.id}, "offer_inactive")
+    w.ok(1, "offer.status", {"id": o.id, "status": "active"})
+    w.ok(2, "reservation.request", body)
+    w.ok(1, "offer.status", {"id": o.id, "status": "withdrawn"})
+    w.rejected(3, "reservation.request", body, "offer_inactive")

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..op import MAX_DEPS
 from ..state import State
-from .common import CONTRIBUTION, PROJECT, RESERVATION
+from .common import CONTRIBUTION, OFFER, PROJECT, RESERVATION
 
 REF_FIELDS = ("id", "offer", "reservation", "contribution", "project")
 
@@ -26,7 +26,11 @@ def suggested_deps(state: State, kind: str, body: Mapping[str, Any]) -> list[byt
         v = body.get(name)
         if type(v) is bytes and len(v) == 32:
             out.append(v)
-    if kind.startswith("reservation.") and kind != "reservation.request":
+    if kind == "reservation.request":
+        row = state.get(OFFER, body.get("offer"))
+        if row is not None and row.get("statuses"):
+            out.append(row["statuses"][-1][0])  # the latest status change of the offer
+    elif kind.startswith("reservation."):
         row = state.get(RESERVATION, body.get("reservation"))
         if row is not None:
             out.extend(step[2] for step in row["steps"])

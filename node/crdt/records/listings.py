@@ -91,6 +91,15 @@ def amount_in_past(row: dict, ctx: Context, x) -> int:
     return row["fields"]["quantity"]["amount"]  # a row written before the history existed
 
 
+def status_in_past(row: dict, ctx: Context, x) -> str:
+    """The listing's status as seen by op ``x`` (the listing is in x's past): the latest of
+    its author's status changes in x's past, else "active" (its creation)."""
+    for op_id, status in reversed(row.get("statuses", [])):
+        if in_past(ctx, ctx.causal.meta(op_id), x):
+            return status
+    return "active"
+
+
 def _create(table: str):
     def handler(op: Op, ctx: Context) -> None:
         body = check_body(op.kind, op.body, FIELDS)
@@ -156,7 +165,14 @@ def _status(table: str):
         if body["status"] not in ALLOWED[row["status"]]:
             raise Rejected("bad_transition", f"{row['status']} -> {body['status']}")
         note_member(ctx, m, op)
-        ctx.state.put(table, row["id"], {**row, "status": body["status"], "updated_ts": op.ts})
+        # The history lets a request by someone else be judged by the status in its own
+        # causal past (a withdraw it has seen), whatever arrives concurrently.
+        statuses = [*row.get("statuses", []), [op.id, body["status"]]]
+        ctx.state.put(
+            table,
+            row["id"],
+            {**row, "status": body["status"], "updated_ts": op.ts, "statuses": statuses},
+        )
 
     handler.__doc__ = f"{table}.status: the author moves the status forward."
     return handler

@@ -22,7 +22,7 @@ from __future__ import annotations
 from ..op import Op
 from ..state import Context, Rejected
 from .common import OFFER, RESERVATION, in_past, note_member, op_meta, require_member, require_ref
-from .listings import amount_in_past
+from .listings import amount_in_past, status_in_past
 from .schema import Field, check_body, integer, key32, opt, text, window
 
 PRECEDENCE = {
@@ -57,7 +57,13 @@ def reservation_request(op: Op, ctx: Context) -> None:
     offer = require_ref(op, ctx, OFFER, body["offer"], "offer")
     if offer["author"] == op.author:
         raise Rejected("own_offer", "the offer's author cannot reserve it")
-    _check_quantity(body.get("quantity", 1), amount_in_past(offer, ctx, op_meta(op, ctx)))
+    x = op_meta(op, ctx)
+    seen = status_in_past(offer, ctx, x)
+    if seen != "active":
+        raise Rejected(
+            "offer_inactive", f"the offer is {seen} (only an active offer can be reserved)"
+        )
+    _check_quantity(body.get("quantity", 1), amount_in_past(offer, ctx, x))
     note_member(ctx, m, op)
     ctx.state.put(
         RESERVATION,
