@@ -80,31 +80,10 @@ async def test_bootstrap_address_is_dialled_and_members_only_sync_is_refused(tmp
 
 
 async def test_events_include_ops_released_from_the_pending_area(tmp_path):
-    import nacl.signing
+    from tests.factory import genesis, key, next_op
 
-    from node.crdt.op import NO_COMMUNITY, sign_op
-
-    key = nacl.signing.SigningKey(b"\x09" * 32)
-    g = sign_op(
-        key,
-        community=NO_COMMUNITY,
-        seq=1,
-        prev=None,
-        lamport=1,
-        ts=0,
-        kind="community.create",
-        body={"name": "late parents"},
-    )
-    o2 = sign_op(
-        key,
-        community=g.id,
-        seq=2,
-        prev=g.id,
-        lamport=2,
-        ts=1,
-        kind="profile.set",
-        body={"display_name": "x"},
-    )
+    g = genesis(key(8), name="late parents")
+    o2 = next_op(key(8), g, kind="profile.set", body={"display_name": "x"}, ts=1)
     async with Node.open(tmp_path / "a", insecure_plaintext=True, network=False) as node:
         await node.follow(g.id)
         events = node.events()

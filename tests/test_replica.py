@@ -102,21 +102,26 @@ def test_pending_until_parents_arrive_then_duplicate():
     assert r.ingest(ops[2]).status == DUPLICATE
 
 
-def test_wrong_lamport_is_invalid_and_not_logged():
-    r = Replica(HANDLERS)
-    g = r.compose(KEYS[0], b"", "community.create", {})
-    r.ingest(g)
-    op = sign_op(
+def _first_put(community: bytes, *, deps: list[bytes], lamport: int):
+    """KEYS[1]'s first op, built by hand so that it can break the chain rules."""
+    return sign_op(
         KEYS[1],
-        community=g.id,
+        community=community,
         seq=1,
         prev=None,
-        deps=[g.id],
-        lamport=5,
+        deps=deps,
+        lamport=lamport,
         ts=0,
         kind="put",
         body={"name": "a", "value": 1},
     )
+
+
+def test_wrong_lamport_is_invalid_and_not_logged():
+    r = Replica(HANDLERS)
+    g = r.compose(KEYS[0], b"", "community.create", {})
+    r.ingest(g)
+    op = _first_put(g.id, deps=[g.id], lamport=5)
     out = r.ingest(op)
     assert (out.status, out.reason) == (INVALID, "bad_lamport")
     assert not r.has(op.id)
@@ -126,17 +131,7 @@ def test_first_op_without_deps_is_invalid():
     r = Replica(HANDLERS)
     g = r.compose(KEYS[0], b"", "community.create", {})
     r.ingest(g)
-    op = sign_op(
-        KEYS[1],
-        community=g.id,
-        seq=1,
-        prev=None,
-        deps=[],
-        lamport=1,
-        ts=0,
-        kind="put",
-        body={"name": "a", "value": 1},
-    )
+    op = _first_put(g.id, deps=[], lamport=1)
     assert r.ingest(op).reason == "bad_deps"
 
 
