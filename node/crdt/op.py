@@ -11,7 +11,7 @@ op, so anything that is not exactly the canonical form is rejected with a reason
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -382,6 +382,22 @@ _LEAVES = frozenset((str, bytes, bool, type(None)))
 _INT_MIN, _INT_END = -(2**63), 2**64
 
 
+def _children_ordered(values: Iterable[Any], inline: bool, depth: int) -> bool:
+    """Check the values inside one map or array (at ``depth + 1``); True when every map among
+    them has canonically ordered keys."""
+    ordered = True
+    for v in values:
+        tv = type(v)
+        if inline and tv in _LEAVES:
+            pass
+        elif inline and tv is int:
+            if not _INT_MIN <= v < _INT_END:
+                raise OpError("bad_body", "integer out of range")
+        elif not _check_value(v, depth + 1):
+            ordered = False
+    return ordered
+
+
 def _check_value(x: Any, depth: int) -> bool:
     """Body values are restricted to types that every implementation decodes identically:
     no floats (determinism), no tags, no non-text map keys. Returns whether every map below
@@ -394,36 +410,18 @@ def _check_value(x: Any, depth: int) -> bool:
     t = type(x)
     inline = depth < MAX_BODY_DEPTH  # children are at depth + 1, still within the bound
     if t is dict:
-        ordered = True
+        ordered = _children_ordered(x.values(), inline, depth)
         last = None
-        for k, v in x.items():
+        for k in x:
             if type(k) is not str:
                 raise OpError("bad_body", "map keys must be text")
-            tv = type(v)
-            if inline and tv in _LEAVES:
-                pass
-            elif inline and tv is int:
-                if not _INT_MIN <= v < _INT_END:
-                    raise OpError("bad_body", "integer out of range")
-            elif not _check_value(v, depth + 1):
-                ordered = False
             key = k.encode()
             if last is not None and (len(last), last) >= (len(key), key):
                 ordered = False
             last = key
         return ordered
     if t is list:
-        ordered = True
-        for v in x:
-            tv = type(v)
-            if inline and tv in _LEAVES:
-                pass
-            elif inline and tv is int:
-                if not _INT_MIN <= v < _INT_END:
-                    raise OpError("bad_body", "integer out of range")
-            elif not _check_value(v, depth + 1):
-                ordered = False
-        return ordered
+        return _children_ordered(x, inline, depth)
     if t is int:
         if not _INT_MIN <= x < _INT_END:
             raise OpError("bad_body", "integer out of range")
