@@ -218,18 +218,10 @@ class Replica:
         ts: int = 0,
     ) -> Op:
         """Build and sign the next op of ``key``'s chain (not ingested yet)."""
-        if kind == GENESIS_KIND:
-            return sign_op(
-                key,
-                community=NO_COMMUNITY,
-                seq=1,
-                prev=None,
-                lamport=1,
-                ts=ts,
-                kind=kind,
-                body=body,
-            )
-        seq, prev, lamport, chosen = self.next_fields(community, bytes(key.verify_key), deps)
+        if kind == GENESIS_KIND:  # a genesis names no community and starts a new chain
+            community, (seq, prev, lamport, chosen) = NO_COMMUNITY, (1, None, 1, [])
+        else:
+            seq, prev, lamport, chosen = self.next_fields(community, bytes(key.verify_key), deps)
         return sign_op(
             key,
             community=community,
