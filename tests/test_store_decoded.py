@@ -53,3 +53,21 @@ def test_decoded_ops_with_a_bad_signature_are_refused(tmp_path, monkeypatch):
         assert s.ingest([bad])[0].reason == "bad_signature"
         assert [o.status for o in s.ingest(_decoded([ops[0], other]))] == ["applied"] * 2
         assert s.heights(ops[0].id) == {k.verify_key.encode(): (2, other.id)}
+
+
+def test_verified_skips_only_the_signature_check_of_decoded_ops(tmp_path, monkeypatch):
+    """``verified=True`` (the gossip validator already checked the signatures) saves the second
+    check for decoded Ops only: bytes are always checked, and every other rule still applies."""
+    k = key(52)
+    ops = community(k, 3)
+    checks = []
+    real = store_module.verify_signature
+    monkeypatch.setattr(store_module, "verify_signature", lambda *a: checks.append(a) or real(*a))
+    forged = canonical(dict(cbor2.loads(ops[2].raw), sig=bytes(64)))
+    with Store.open(tmp_path / "v.db", {}) as s:
+        assert [o.status for o in s.ingest(ops[:2], verified=True)] == ["applied"] * 2
+        assert checks == []
+        assert s.ingest([forged], verified=True)[0].reason == "bad_signature"
+        assert len(checks) == 1
+        gap = _decoded([community(k, 5)[4]])  # seq 5 with seq 3 and 4 missing: still waits
+        assert s.ingest(gap, verified=True)[0].status == "pending"

@@ -262,7 +262,7 @@ class Service:
         c = ops[0].community_id
         if c not in self.followed:
             return
-        outs = self.store.ingest(ops)
+        outs = self.store.ingest(ops, verified=True)  # gossip checked the signatures
         self._on_outcomes(ops, outs)
         if any(getattr(o, "status", "") == "pending" for o in outs):
             connected = self.connected()
