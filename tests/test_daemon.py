@@ -178,7 +178,11 @@ def test_a_killed_daemon_restarts_and_catches_up(tmp_path):
         cid = a.call("create_community", charter={"name": "phoenix"})["result"]["community"]
         b.call("follow", community=cid)
         b.call("connect", addr=ia["listen_addrs"][0])
-        b.call("publish", community=cid, kind="member.join", body={})
+        for _ in range(400):  # the genesis arrives by the sync that the connection starts
+            if b.call("status")["result"]["communities"][0]["ops"]:
+                break
+            time.sleep(0.05)
+        assert "result" in b.call("publish", community=cid, kind="member.join", body={})
         b.call("publish", community=cid, kind="profile.set", body={"display_name": "b"})
         b.close()
         procs[1].send_signal(signal.SIGKILL)

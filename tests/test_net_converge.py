@@ -86,6 +86,7 @@ async def test_killed_node_restarts_and_catches_up(tmp_path):
         async with Node.open(tmp_path / "b", insecure_plaintext=True, sync_interval=1.0) as b:
             await b.follow(cid)
             await b.connect(a.listen_addrs[0])
+            await wait_until(lambda: cid in b.store.communities())  # the genesis arrived
             await _write(b, cid, 5, "b")
             await wait_until(lambda: _converged([a, b], cid, 7))
         # b is gone; a keeps writing

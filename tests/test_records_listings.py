@@ -167,7 +167,11 @@ def test_references_to_the_wrong_kind_of_record_are_rejected():
     bad = w.rejected(1, "offer.create", offer_body(expires=T0), "bad_expiry")
     window = [T0, T0 + DAY]
     w.rejected(2, "reservation.request", {"offer": n.id, "window": window}, "unknown_offer")
-    w.rejected(2, "reservation.request", {"offer": bad.id, "window": window}, "unknown_offer")
+    # (an honest writer names a rejected op only on purpose: here, as an explicit dep)
+    w.rejected(
+        2, "reservation.request", {"offer": bad.id, "window": window}, "unknown_offer",
+        deps=[bad.id],
+    )  # fmt: skip
     w.rejected(1, "offer.update", {"id": n.id, "set": {"title": "x"}}, "unknown_offer")
     w.rejected(1, "need.status", {"id": o.id, "status": "paused"}, "unknown_need")
     w.rejected(1, "reservation.accept", {"reservation": o.id}, "unknown_reservation")

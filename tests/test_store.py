@@ -227,9 +227,15 @@ def test_fork_detected_persisted_and_voids(tmp_path):
         assert s.status(chain[2].id) == ("void", "author forked")
         assert s.status(chain[0].id) == ("applied", "")
         assert sorted(s.state.items()) == state
+        assert s.status(twin.id) == ("void", "author forked")  # the branch is logged too
     with Store.open(tmp_path / "other.db", HANDLERS) as s:
-        assert s.ingest_fork_proof(proofs[0].encode()).status == "fork"
+        # a proof about an author with no logged op here is checked, then not kept
+        assert s.ingest_fork_proof(proofs[0].encode()).status == "ignored"
+        assert s.fork_proofs(ops[0].id) == []
         assert s.ingest_fork_proof(b"junk").status == "invalid"
+        s.ingest([op.raw for op in ops])
+        assert s.ingest_fork_proof(proofs[0].encode()).status == "fork"
+        assert s.status(chain[2].id) == ("void", "author forked")
 
 
 def test_pending_ops_survive_reopen_and_are_released_later(tmp_path):

@@ -56,6 +56,17 @@ class PendingArea:
                     del self._waiting[p]
         return op
 
+    def missing(self, community: bytes | None = None, limit: int = 1024) -> list[bytes]:
+        """Ids that held ops wait for, lowest waiting lamport first."""
+        best: dict[bytes, int] = {}
+        for parent, waiters in self._waiting.items():
+            for w in waiters:
+                op = self._ops[w]
+                if community is None or op.community_id == community:
+                    if parent not in best or op.lamport < best[parent]:
+                        best[parent] = op.lamport
+        return sorted(best, key=lambda p: (best[p], p))[:limit]
+
     def take_waiters(self, parent_id: bytes) -> list[bytes]:
         """The ops that were waiting for ``parent_id`` (which has now arrived), in id order."""
         return sorted(self._waiting.pop(parent_id, ()))

@@ -11,8 +11,17 @@ Rules decided here (normative text in ``specs/ops.md``):
 - A non-genesis op at ``seq`` 1 must name at least one dep, so that every op's causal past
   reaches its community's genesis.
 - Two authentic ops at one (community, author, seq) are a fork. The author's ops in that
-  community from the lowest fork seq on are *void*: they stay in the log (so they replicate) but
-  have no effect, and state is rebuilt without them.
+  community from the lowest fork seq on are *void*: they have no effect, but every branch is
+  logged as soon as its parents are known, so that an honest op that names a branch op as a
+  dep applies once that op is *known* (whatever its status): one author's misbehaviour never
+  holds back another's op. ``positions`` keeps the first op logged at each chain position;
+  below the lowest fork seq there is only one.
+- A fork proof costs work in proportion to the forked author's ops: proofs about an author
+  with no logged op in the community are not kept; a proof rebuilds state only when it voids
+  ops that had applied, and then only the state of that community, once per batch
+  (:meth:`settle`).
+- Honest writers never name as a dep an op that did not apply (rejected or void), nor the head
+  of a forked author.
 - The pending area holds at most ``pending_limit`` ops. When full, the op with the highest
   lamport is dropped (the newest, furthest from applicable); sync fetches it again later.
 """
@@ -36,6 +45,7 @@ log = logging.getLogger(__name__)
 
 APPLIED, REJECTED, VOID = "applied", "rejected", "void"
 PENDING, DUPLICATE, FORK, INVALID, DROPPED = "pending", "duplicate", "fork", "invalid", "dropped"
+IGNORED = "ignored"  # a fork proof about an author with no logged op in the community
 LOGGED = (APPLIED, REJECTED, VOID)  # statuses of ops that entered the log
 
 ChainKey = tuple[bytes, bytes]  # (community, author)
@@ -59,7 +69,9 @@ class Changes:
     pending_added: list[Op] = field(default_factory=list)
     pending_removed: list[bytes] = field(default_factory=list)
     forks: list[ForkProof] = field(default_factory=list)
-    rebuilt: bool = False
+    # ops whose status a fork proof or a rebuild changed: (op id, status, reason)
+    restatus: list[tuple[bytes, str, str]] = field(default_factory=list)
+    rebuilt: bool = False  # the whole state was rebuilt: every row and status anew
 
 
 @dataclass
@@ -75,10 +87,11 @@ class Replica:
         handlers: HandlerMap | None = None,
         *,
         pending_limit: int = 10_000,
-        log_source: Callable[[], Iterable[Op]] | None = None,
+        log_source: Callable[[bytes | None], Iterable[Op]] | None = None,
         op_lookup: Callable[[bytes], Op | None] | None = None,
     ):
-        """``log_source`` yields every logged op (used only to rebuild state after a fork);
+        """``log_source(community)`` yields every logged op of a community (of all: ``None``;
+        used only to rebuild state after a fork);
         ``op_lookup`` finds a logged op by id (used to build fork proofs). Without them the
         replica keeps logged ops in memory itself."""
         self.handlers = handlers or {}
@@ -95,11 +108,18 @@ class Replica:
         self._own_clocks: dict[ChainKey, tuple[bytes, dict[bytes, int]]] = {}
         if log_source is None or op_lookup is None:
             self._memory = {}
-            log_source = lambda: self._memory.values()  # noqa: E731
+            log_source = lambda c: [  # noqa: E731
+                o for o in self._memory.values() if c is None or o.community_id == c
+            ]
             op_lookup = self._memory.get
         self._log_source = log_source
         self._op_lookup = op_lookup
         self._changes = Changes()
+        # Communities whose state a fork proof made stale; rebuilt once by :meth:`settle`.
+        self._stale: set[bytes] = set()
+        # False: every ingest settles at once. The store sets it True and settles once per
+        # transaction, so a batch with many proofs rebuilds each community once.
+        self.defer_settle = False
 
     # ----------------------------------------------------------------- restore from a store
     def restore(
@@ -129,7 +149,21 @@ class Replica:
         return op_id in self.metas or op_id in self._pending
 
     def heights(self, community: bytes) -> dict[bytes, Head]:
-        return dict(self.heads.get(community, {}))
+        """author -> head of the author's chain. For a forked author: the head of the prefix
+        below the lowest fork seq (the part every branch shares), or nothing at fork seq 1;
+        its ops from the fork seq on travel in fork proofs and by id (``specs/sync.md``)."""
+        heads = dict(self.heads.get(community, {}))
+        if self.forks:
+            for (c, author), proof in self.forks.items():
+                if c != community or author not in heads:
+                    continue
+                below = self.positions.get((c, author, proof.seq - 1))
+                if below is None:
+                    del heads[author]
+                else:
+                    m = self.metas[below]
+                    heads[author] = Head(m.seq, m.id, m.lamport)
+        return heads
 
     def communities(self) -> list[bytes]:
         return list(self.heads)
@@ -137,9 +171,20 @@ class Replica:
     def pending_count(self) -> int:
         return len(self._pending)
 
+    def missing(self, community: bytes, limit: int = 1024) -> list[bytes]:
+        """Ids that pending ops of ``community`` wait for (not known here): what sync asks
+        peers for by id."""
+        metas = self.metas
+        return [m for m in self._pending.missing(community, limit) if m not in metas]
+
     def is_void(self, meta: OpMeta) -> bool:
         proof = self.forks.get((meta.community, meta.author))
         return proof is not None and meta.seq >= proof.seq
+
+    def applied(self, op_id: bytes) -> bool:
+        """True when the op is logged and had its effect (neither rejected nor void)."""
+        meta = self.metas.get(op_id)
+        return meta is not None and op_id not in self.rejections and not self.is_void(meta)
 
     def next_fields(
         self, community: bytes, author: bytes, deps: Iterable[bytes] = ()
@@ -162,8 +207,15 @@ class Replica:
                 raise OpError("bad_deps", f"dep {d.hex()[:16]} is not a known op of the community")
             if covered.get(m.author, 0) < m.seq:
                 covered[m.author] = m.seq
+        forks = self.forks
         fresh = sorted(
-            (h for a, h in heads.items() if a != author and covered.get(a, 0) < h.seq),
+            (
+                h
+                for a, h in heads.items()
+                if a != author and (community, a) not in forks
+                for h in (self._latest_applied(community, a, h),)
+                if h is not None and covered.get(a, 0) < h.seq
+            ),
             key=lambda h: (h.lamport, h.id),
             reverse=True,
         )
@@ -172,9 +224,24 @@ class Replica:
         own = heads.get(author)
         prev = own.id if own is not None else None
         chosen = [d for d in chosen if d != prev]
+        if prev is None and not chosen and community in metas:
+            chosen = [community]  # a first op names a dep: the genesis always qualifies
         parents = [prev, *chosen] if prev is not None else chosen
         lamport = max((metas[p].lamport for p in parents), default=0) + 1
         return (own.seq + 1 if own is not None else 1), prev, lamport, sorted(chosen)
+
+    def _latest_applied(self, community: bytes, author: bytes, head: Head) -> Head | None:
+        """The newest op of the author's chain that applied, looking back a few ops from its
+        head: an honest writer never vouches, by naming it, for an op the rules rejected (a
+        stranger's, say). None when there is none nearby (a stranger has none at all)."""
+        if head.id not in self.rejections:
+            return head
+        for seq in range(head.seq - 1, max(0, head.seq - 16), -1):
+            oid = self.positions.get((community, author, seq))
+            if oid is not None and oid not in self.rejections:
+                m = self.metas[oid]
+                return Head(m.seq, m.id, m.lamport)
+        return None
 
     def own_clock(self, community: bytes, author: bytes) -> dict[bytes, int]:
         """A lower bound of the causal past of ``author``'s head: for each other author, the
@@ -246,22 +313,35 @@ class Replica:
         if oid in self._pending:
             return Outcome(oid, PENDING, "already waiting")
         community = oid if op.kind == GENESIS_KIND else op.community
+        fork = None
         other = self.positions.get((community, op.author, op.seq))
         if other is not None:
-            return self._fork(op, other)
+            fork = self._fork(op, other)
+            if fork.status == INVALID:
+                return fork
         prev = op.prev
         if prev is not None and prev not in metas:
-            return self._park(op, self._missing(op))
-        for d in op.deps:
-            if d not in metas:
-                return self._park(op, self._missing(op))
-        outcome = self._apply(op)
-        if self._pending.has_waiters():
-            self._release(oid)
-        return outcome
+            outcome = self._park(op, self._missing(op))
+        elif any(d not in metas for d in op.deps):
+            outcome = self._park(op, self._missing(op))
+        else:
+            outcome = self._apply(op)
+            if self._pending.has_waiters():
+                self._release(oid)
+        if self._stale and not self.defer_settle:
+            self.settle()
+        # A fork is reported as such (the op itself is logged void, or waits for its parents).
+        return fork if fork is not None and outcome.status != INVALID else outcome
 
     def ingest_many(self, ops: Iterable[Op]) -> list[Outcome]:
-        return [self.ingest(op) for op in ops]
+        deferred, self.defer_settle = self.defer_settle, True
+        try:
+            outcomes = [self.ingest(op) for op in ops]
+        finally:
+            self.defer_settle = deferred
+        if not deferred:
+            self.settle()
+        return outcomes
 
     def take_changes(self) -> Changes:
         changes, self._changes = self._changes, Changes()
@@ -315,11 +395,11 @@ class Replica:
                 self._pending.remove(waiter_id)
                 self._changes.pending_removed.append(waiter_id)
                 position = (waiter.community_id, waiter.author, waiter.seq)
-                if position in self.positions:
-                    self._fork(waiter, self.positions[position])
+                other = self.positions.get(position)
+                if other is not None and self._fork(waiter, other).status == INVALID:
                     continue
-                self._apply(waiter)
-                work.append(waiter_id)
+                if self._apply(waiter).status != INVALID:
+                    work.append(waiter_id)
 
     def _check_causal(self, op: Op, community: bytes) -> None:
         metas = self.metas
@@ -360,7 +440,7 @@ class Replica:
 
     def _index(self, meta: OpMeta) -> None:
         self.metas[meta.id] = meta
-        self.positions[(meta.community, meta.author, meta.seq)] = meta.id
+        self.positions.setdefault((meta.community, meta.author, meta.seq), meta.id)
         heads = self.heads.get(meta.community)
         if heads is None:
             heads = self.heads[meta.community] = {}
@@ -388,6 +468,7 @@ class Replica:
         return Outcome(op.id, APPLIED)
 
     def _fork(self, op: Op, other_id: bytes) -> Outcome:
+        """``op`` is authentic and another op holds its chain position: a fork proof."""
         other = self._op_lookup(other_id)
         if other is None:
             return Outcome(op.id, INVALID, "fork partner is not in the log")
@@ -395,28 +476,88 @@ class Replica:
             proof = ForkProof.of(other, op)
         except OpError as exc:
             return Outcome(op.id, INVALID, exc.reason)
-        return self.add_fork_proof(proof)
+        outcome = self.add_fork_proof(proof)
+        return Outcome(op.id, FORK, outcome.reason)
 
     def add_fork_proof(self, proof: ForkProof) -> Outcome:
-        """Accept a (checked) fork proof, from our own detection or from a peer."""
-        key = (proof.community, proof.author)
+        """Accept a (checked) fork proof, from our own detection or from a peer.
+
+        Its cost is bounded by the author's ops in the community: a proof about an author
+        with no logged op there is not kept (nothing of theirs can be voided; if their ops
+        arrive later, the fork shows again, or a peer sends the proof again); a proof that
+        voids only ops that had no effect (rejected ones) changes statuses, not state; only a
+        proof that voids applied ops marks the community's state stale (:meth:`settle`)."""
+        community, author = proof.community, proof.author
+        key = (community, author)
         known = self.forks.get(key)
         if known is not None and known.seq <= proof.seq:
             return Outcome(proof.b.id, FORK, "already known")
+        if (community, author, 1) not in self.positions:
+            return Outcome(proof.b.id, IGNORED, "no logged op of this author")
+        upto = known.seq if known is not None else self.heads[community][author].seq + 1
+        newly_void = [
+            oid
+            for seq in range(proof.seq, upto)
+            if (oid := self.positions.get((community, author, seq))) is not None
+        ]
         self._note_fork(proof)
         self._changes.forks.append(proof)
-        self.rebuild()
+        if any(oid not in self.rejections for oid in newly_void):
+            self._stale.add(community)
+        else:  # nothing had an effect: only the statuses change
+            for oid in newly_void:
+                self.rejections.pop(oid, None)
+                self._changes.restatus.append((oid, VOID, "author forked"))
         return Outcome(proof.b.id, FORK, f"author forked at seq {proof.seq}")
 
     def _note_fork(self, proof: ForkProof) -> None:
         self.forks[(proof.community, proof.author)] = proof
 
-    def rebuild(self) -> None:
-        """Recompute state from the log, in causal (lamport) order, skipping void ops."""
-        self.state = State()
-        self.rejections = {}
-        ops = sorted(self._log_source(), key=lambda o: (o.lamport, o.author, o.seq))
-        for op in ops:
-            self._run_handler(op, self.metas[op.id])
-        self.state.take_dirty()
-        self._changes.rebuilt = True
+    def settle(self) -> None:
+        """Rebuild the state of every community a fork proof made stale (see
+        :meth:`add_fork_proof`)."""
+        while self._stale:
+            self.rebuild(self._stale.pop())
+
+    def rebuild(self, community: bytes | None = None) -> None:
+        """Recompute the state of ``community`` (every community: ``None``) from its logged
+        ops in causal (lamport) order, skipping void ops, and report each op whose status
+        changed. A community's rows are those whose key starts with the id of one of its ops
+        (records and governance key rows by op id, or by community/op id + member); if some
+        row does not follow that rule, everything is rebuilt."""
+        metas = self.metas
+        if community is not None and not self._drop_rows(community):
+            community = None
+        if community is None:
+            self.state = State()
+        before = {
+            oid: reason
+            for oid, reason in self.rejections.items()
+            if community is None or metas[oid].community == community
+        }
+        for oid in before:
+            del self.rejections[oid]
+        for op in sorted(self._log_source(community), key=lambda o: (o.lamport, o.author, o.seq)):
+            meta = metas[op.id]
+            was = before.get(op.id)
+            out = self._run_handler(op, meta)
+            now = out.reason if out.status == REJECTED else None
+            if out.status == VOID or now != was:
+                self._changes.restatus.append((op.id, out.status, now or out.reason))
+        if community is None:
+            self.state.take_dirty()
+            self._changes.rebuilt = True
+
+    def _drop_rows(self, community: bytes) -> bool:
+        """Delete (through the state, so the store sees it) every row of ``community``;
+        False, deleting nothing, if some row's key cannot be attributed to a community."""
+        metas, doomed = self.metas, []
+        for table, key, _ in self.state.items():
+            owner = metas.get(key[:32]) if isinstance(key, bytes) else None
+            if owner is None:
+                return False
+            if owner.community == community:
+                doomed.append((table, key))
+        for table, key in doomed:
+            self.state.delete(table, key)
+        return True

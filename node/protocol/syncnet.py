@@ -8,6 +8,8 @@ says nothing costs one task for ``idle_timeout`` seconds, no more.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 import trio
@@ -16,11 +18,20 @@ from .sync import SyncError, SyncSession
 
 READ_CHUNK = 64 * 1024
 IDLE_TIMEOUT = 15.0
+MAX_PAUSE = 5.0  # well under the peer's idle timeout: a paused reader is slow, not silent
 
 
-async def drive(stream: Any, session: SyncSession, *, idle_timeout: float = IDLE_TIMEOUT) -> None:
+async def drive(
+    stream: Any,
+    session: SyncSession,
+    *,
+    idle_timeout: float = IDLE_TIMEOUT,
+    charge: Callable[[float], float] | None = None,
+) -> None:
     """Run ``session`` to completion over ``stream``. Raises :class:`SyncError` (``blame`` says
-    whether the peer is at fault); on success the stream is closed."""
+    whether the peer is at fault); on success the stream is closed. ``charge(cpu_seconds)``,
+    if given, is told the CPU spent on each chunk the peer sent and answers how long to wait
+    before reading more (the peer's CPU budget, ``node/service/budget.py``)."""
     wake = trio.Event()
     failure: list[SyncError] = []
 
@@ -55,12 +66,17 @@ async def drive(stream: Any, session: SyncSession, *, idle_timeout: float = IDLE
                     break
                 failure.append(SyncError("disconnected", repr(exc), blame=False))
                 break
+            spent = time.process_time()
             try:
                 session.receive_data(chunk)
             except SyncError as exc:
                 failure.append(exc)
                 break
             wake.set()
+            if charge is not None:
+                pause = charge(time.process_time() - spent)
+                if pause > 0:
+                    await trio.sleep(min(pause, MAX_PAUSE))
         wake.set()
         if failure:
             cancel.cancel()

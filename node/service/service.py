@@ -14,6 +14,7 @@ import json
 import logging
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from node.identity import member_id
 from node.protocol.wire import PROTOCOL_ID
 
 from . import discovery, report
+from .budget import CpuBudget
 from .peers import PeerBook
 from .storelog import Event, StoreLog, SyncRecord
 from .syncing import Syncer
@@ -54,6 +56,7 @@ class Service:
         self.idle_timeout = idle_timeout
         self.mdns = mdns
         self.book = PeerBook(self.member_id)
+        self.cpu = CpuBudget()  # CPU each peer's input may cost this node
         for addr in bootstrap:
             self.book.add_addr(addr)
         self.followed: set[bytes] = set(store.communities()) | self._load_follow()
@@ -122,7 +125,8 @@ class Service:
             elif status == "pending" and len(self._pending_watch) < 10_000:
                 self._pending_watch[op.id] = (op.community_id, op.kind)
             elif status == "fork":
-                new_fork = op.community_id
+                if getattr(out, "reason", "") != "already known":  # news: tell every peer
+                    new_fork = op.community_id
                 self.emit(Event("fork", op.community_id, op.id, op.kind))
                 # the proof is two ops signed by the author: blame the equivocator, never
                 # whoever relayed them
@@ -258,11 +262,26 @@ class Service:
     async def sync_now(self, community: bytes | None = None) -> list[dict]:
         return await self.syncer.sync_now(community)
 
+    def charge(self, peer: str) -> Callable[[float], float]:
+        """Charge ``peer`` for CPU spent on its input; answers how long its input should
+        wait (``budget.CpuBudget``)."""
+
+        def charge(seconds: float) -> float:
+            now = trio.current_time()
+            self.cpu.charge(peer, seconds, now)
+            return self.cpu.debt(peer, now)
+
+        return charge
+
     def _on_gossip(self, peer: str, ops: list[Op]) -> None:
         c = ops[0].community_id
         if c not in self.followed:
             return
+        if self.cpu.debt(peer, trio.current_time()) > 0:
+            return  # over its CPU budget: gossip is lossy anyway, sync fetches these later
+        spent = time.process_time()
         outs = self.store.ingest(ops, verified=True)  # gossip checked the signatures
+        self.charge(peer)(time.process_time() - spent)
         self._on_outcomes(ops, outs)
         if any(getattr(o, "status", "") == "pending" for o in outs):
             connected = self.connected()

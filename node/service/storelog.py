@@ -56,6 +56,12 @@ class StoreLog:
             self.on_outcomes(run, outs)
         return results
 
+    def missing(self, community: bytes, limit: int) -> list[bytes]:
+        return self.store.missing(community, limit)
+
+    def chain_back(self, community: bytes, op_id: bytes, limit: int) -> list[Op]:
+        return self.store.chain_back(community, op_id, limit)
+
     def fork_proofs(self, community: bytes) -> list[Any]:
         return self.store.fork_proofs(community)
 

@@ -81,7 +81,7 @@ class Syncer:
         try:
             stream = await svc.host.open_stream(peer, PROTOCOL_ID)
             session = SyncSession(svc.log, peer=peer_key, community=community)
-            await drive(stream, session, idle_timeout=svc.idle_timeout)
+            await drive(stream, session, idle_timeout=svc.idle_timeout, charge=svc.charge(peer))
             st = session.stats
             ok = session.state == "done"
             record = SyncRecord(ok, time.time(), st.ops_in, st.ops_out, session.refusal or "")
@@ -117,7 +117,7 @@ class Syncer:
             peer_key = pubkey_from_member_id(peer)
             session = SyncSession(svc.log, peer=peer_key, access=self.access)
             try:
-                await drive(stream, session, idle_timeout=svc.idle_timeout)
+                await drive(stream, session, idle_timeout=svc.idle_timeout, charge=svc.charge(peer))
             except SyncError as exc:
                 if exc.blame:
                     svc.report_bad_peer(peer, exc.reason)

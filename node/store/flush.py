@@ -62,6 +62,8 @@ def write_changes(db: sqlite3.Connection, replica: Replica, chains: Chains) -> N
         _rewrite_state(db, replica, chains)
     else:
         _write_dirty_state(db, replica)
+        if changes.restatus:
+            _write_statuses(db, replica, chains, changes.restatus)
 
 
 def _write_ops(db, replica, chains, logged) -> None:
@@ -138,6 +140,19 @@ def _write_dirty_state(db, replica) -> None:
     db.executemany(_INSERT_STATE, inserts)
 
 
+def _write_statuses(db, replica, chains, restatus) -> None:
+    """Statuses a fork proof or a one-community rebuild changed (the last word per op)."""
+    metas = replica.metas
+    last = {oid: (status, reason) for oid, status, reason in restatus}
+    rows = []
+    for oid, (status, reason) in last.items():
+        meta = metas[oid]
+        rows.append((status, reason, chains.ensure(meta.community, meta.author), meta.seq, oid))
+    db.executemany(
+        "UPDATE ops SET status = ?, reason = ? WHERE chain = ? AND seq = ? AND id = ?", rows
+    )
+
+
 def _rewrite_state(db, replica, chains) -> None:
     """After a fork the replica rebuilt its state from the log: replace every state row and
     recompute every op's status (void from the fork seq on, rejections as re-judged)."""
@@ -160,7 +175,8 @@ def _rewrite_state(db, replica, chains) -> None:
     rows = []
     for oid, reason in replica.rejections.items():
         meta = replica.metas[oid]
-        rows.append((reason, chains.ensure(meta.community, meta.author), meta.seq))
+        rows.append((reason, chains.ensure(meta.community, meta.author), meta.seq, oid))
     db.executemany(
-        "UPDATE ops SET status = 'rejected', reason = ? WHERE chain = ? AND seq = ?", rows
+        "UPDATE ops SET status = 'rejected', reason = ? WHERE chain = ? AND seq = ? AND id = ?",
+        rows,
     )

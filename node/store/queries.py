@@ -35,11 +35,44 @@ class Queries:
         chain = self.chains.get(community, author)
         if chain is None:
             return []
+        if (community, author) not in self.replica.forks:
+            rows = self._db.execute(
+                "SELECT raw FROM ops WHERE chain = ? AND seq >= ? ORDER BY seq LIMIT ?",
+                (chain, from_seq, -1 if limit is None else limit),
+            )
+            return [raw for (raw,) in rows]
+        # A forked author may have several ops at one seq: the first logged one (the one in
+        # ``positions``, as below the fork seq there is only one) stands for its seq here.
+        out, last = [], None
         rows = self._db.execute(
-            "SELECT raw FROM ops WHERE chain = ? AND seq >= ? ORDER BY seq LIMIT ?",
-            (chain, from_seq, -1 if limit is None else limit),
+            "SELECT seq, raw FROM ops WHERE chain = ? AND seq >= ? ORDER BY seq, rowid",
+            (chain, from_seq),
         )
-        return [raw for (raw,) in rows]
+        for seq, raw in rows:
+            if seq != last:
+                out.append(raw)
+                last = seq
+                if limit is not None and len(out) >= limit:
+                    break
+        return out
+
+    def chain_back(self, community: bytes, oid: bytes, limit: int) -> list[Op]:
+        """The logged op ``oid`` (any status: void fork branches too) and then its author's
+        earlier ops along ``prev``, newest first, at most ``limit``; [] if not logged. What
+        sync serves when a peer asks for an op by id (``specs/sync.md``)."""
+        metas, out = self.replica.metas, []
+        meta = metas.get(oid)
+        while meta is not None and meta.community == community and len(out) < limit:
+            op = self.get_op(meta.id)
+            if op is None:
+                break
+            out.append(op)
+            meta = metas.get(op.prev) if op.prev is not None else None
+        return out
+
+    def missing(self, community: bytes, limit: int = 1024) -> list[bytes]:
+        """Ids that pending ops of ``community`` wait for and this store does not hold."""
+        return self.replica.missing(community, limit)
 
     def _position(self, oid: bytes) -> tuple[int, int] | None:
         """(chain, seq) of a logged op, from the replica's in-memory metadata."""
@@ -53,7 +86,9 @@ class Queries:
         where = self._position(oid)
         if where is None:
             return None
-        row = self._db.execute("SELECT raw FROM ops WHERE chain = ? AND seq = ?", where).fetchone()
+        row = self._db.execute(
+            "SELECT raw FROM ops WHERE chain = ? AND seq = ? AND id = ?", (*where, oid)
+        ).fetchone()
         return row[0] if row else None
 
     def get_op(self, oid: bytes) -> Op | None:
@@ -66,7 +101,8 @@ class Queries:
         where = self._position(oid)
         if where is not None:
             row = self._db.execute(
-                "SELECT status, reason FROM ops WHERE chain = ? AND seq = ?", where
+                "SELECT status, reason FROM ops WHERE chain = ? AND seq = ? AND id = ?",
+                (*where, oid),
             ).fetchone()
             if row is not None:
                 return row[0], row[1]
@@ -75,7 +111,8 @@ class Queries:
         return None
 
     def fork_proofs(self, community: bytes) -> list[ForkProof]:
-        return [p for p in self.replica.forks.values() if p.community == community]
+        proofs = [p for p in self.replica.forks.values() if p.community == community]
+        return sorted(proofs, key=lambda p: p.author)
 
     def communities(self) -> list[bytes]:
         return self.replica.communities()

@@ -15,7 +15,7 @@ try:
 except ImportError:  # not POSIX: no single-writer lock
     fcntl = None  # type: ignore[assignment]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: several ops may share a chain position (fork branches)
 
 # A chain is one author's log in one community; ops name it by a small integer so that the
 # rows and the (chain, seq) index stay small (two 32-byte keys per op cost ~30% of ingest).
@@ -54,7 +54,7 @@ CREATE TABLE IF NOT EXISTS ops (
     reason TEXT NOT NULL DEFAULT '',
     raw BLOB NOT NULL
 );
-CREATE UNIQUE INDEX IF NOT EXISTS ops_chain ON ops (chain, seq);
+CREATE INDEX IF NOT EXISTS ops_position ON ops (chain, seq);
 CREATE INDEX IF NOT EXISTS ops_rejected ON ops (status) WHERE status = 'rejected';
 CREATE TABLE IF NOT EXISTS heads (
     community BLOB NOT NULL,
@@ -143,6 +143,9 @@ def connect(path: str | Path) -> sqlite3.Connection:
     _migrate_state(db)
     db.executescript(DDL)
     row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+    if row is not None and row[0] == 1:
+        _migrate_v1(db)
+        row = (2,)
     if row is None:
         db.execute("INSERT INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
     elif row[0] != SCHEMA_VERSION:
@@ -165,6 +168,16 @@ def _migrate_state(db: sqlite3.Connection) -> None:
     )
     db.execute("INSERT INTO state (tbl, key, value) SELECT tbl, key, value FROM state_keyed")
     db.execute("DROP TABLE state_keyed")
+    db.execute("COMMIT")
+
+
+def _migrate_v1(db: sqlite3.Connection) -> None:
+    """Version 1 kept one op per (chain, seq) (a fork's second op lived only in its proof).
+    Version 2 logs every branch, so the position index is no longer unique. Nothing else
+    changed: the rows are valid as they are."""
+    db.execute("BEGIN IMMEDIATE")
+    db.execute("DROP INDEX IF EXISTS ops_chain")
+    db.execute("UPDATE meta SET value = 2 WHERE key = 'schema'")
     db.execute("COMMIT")
 
 

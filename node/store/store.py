@@ -114,6 +114,7 @@ class Store(Queries):
             log_source=self._log_source,
             op_lookup=self._op_lookup,
         )
+        self.replica.defer_settle = True  # settled once per transaction (``_transaction``)
         self.chains = schema.Chains(db)
         keys = self.chains.keys
         metas = (
@@ -219,15 +220,25 @@ class Store(Queries):
 
     def ingest_fork_proof(self, proof: bytes | ForkProof) -> Outcome:
         """A fork proof forwarded by a peer (checked here: two valid, different ops)."""
-        try:
-            if not isinstance(proof, ForkProof):
-                proof = ForkProof.decode(proof)
-            else:
-                proof.check()
-        except OpError as exc:
-            return Outcome(b"", INVALID, exc.reason)
+        return self.ingest_fork_proofs([proof])[0]
+
+    def ingest_fork_proofs(self, proofs: Iterable[bytes | ForkProof]) -> list[Outcome]:
+        """Several fork proofs, each checked (both signatures) before anything is stored, in
+        one transaction: a community whose state they make stale is rebuilt once."""
+        checked: list[ForkProof | Outcome] = []
+        for proof in proofs:
+            try:
+                if not isinstance(proof, ForkProof):
+                    proof = ForkProof.decode(proof)
+                else:
+                    proof.check()
+            except OpError as exc:
+                checked.append(Outcome(b"", INVALID, exc.reason))
+                continue
+            checked.append(proof)
+        add = self.replica.add_fork_proof
         with self._transaction():
-            return self.replica.add_fork_proof(proof)
+            return [add(p) if isinstance(p, ForkProof) else p for p in checked]
 
     def append(
         self,
@@ -282,6 +293,7 @@ class Store(Queries):
         self._in_tx = True
         try:
             yield
+            self.replica.settle()
             self._flush()
             db.execute("COMMIT")
         except BaseException:
@@ -302,9 +314,17 @@ class Store(Queries):
     # The replica calls these only on a fork (to build a proof, then to rebuild state). Writing
     # what it logged so far first makes the file hold the whole log; we are inside the
     # batch's transaction, so this is still all-or-nothing.
-    def _log_source(self) -> Iterator[Op]:
+    def _log_source(self, community: bytes | None) -> Iterator[Op]:
         self._flush()
-        for (raw,) in self._db.execute("SELECT raw FROM ops ORDER BY rowid").fetchall():
+        if community is None:
+            rows = self._db.execute("SELECT raw FROM ops ORDER BY rowid").fetchall()
+        else:
+            rows = self._db.execute(
+                "SELECT ops.raw FROM ops JOIN chains ON ops.chain = chains.id"
+                " WHERE chains.community = ? ORDER BY ops.rowid",
+                (community,),
+            ).fetchall()
+        for (raw,) in rows:
             yield decode_op(raw, verify=False)
 
     def _op_lookup(self, oid: bytes) -> Op | None:

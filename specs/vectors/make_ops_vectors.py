@@ -679,7 +679,26 @@ def ingest_vectors() -> None:
         "A second op at alice's seq 2 proves a fork; alice's later ops are logged but void.",
         [G, A2, twin, a3],
         ["applied", "applied", "fork", "void"],
-        [G, A2, a3],
+        [G, A2, twin, a3],
+    )
+    on_twin = bob.op(community=GID, deps=[op_id(twin)], lamport=3, kind="note.post")
+    ingest(
+        "ingest-dep-on-fork-branch",
+        "Bob's first op names alice's second branch (bob had not seen the fork). It waits for "
+        "that op, which completes a fork proof and is logged void; bob's op then applies: a dep "
+        "is satisfied by the op being known, not by it being valid.",
+        [G, A2, on_twin, twin],
+        ["applied", "applied", "pending", "fork"],
+        [G, A2, twin, on_twin],
+    )
+    twin3 = alice.op(community=GID, seq=3, prev=op_id(twin), lamport=3, kind="note.post")
+    ingest(
+        "ingest-fork-branch-waits-for-its-prev",
+        "Alice's seq 3 on her second branch arrives before that branch's seq 2: it waits; the "
+        "seq 2 twin completes the fork proof; both are logged void.",
+        [G, A2, twin3, twin],
+        ["applied", "applied", "pending", "fork"],
+        [G, A2, twin, twin3],
     )
 
 

@@ -1,0 +1,257 @@
+"""Byzantine eventual consistency with real stores (issue 9; ``specs/ops.md`` "Forks").
+
+Whatever an equivocating member or a stranger signs, two honest stores that have exchanged
+everything they hold end with the same state and heights, and no honest op waits in pending.
+Here "exchanged" is done directly (every logged op and fork proof of one store ingested by the
+other, in the order given); the sync protocol does the same over the wire.
+"""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from node.crdt.chain import ForkProof
+from node.crdt.op import sign_op
+from node.store import Store
+from tests.factory import author, key, twin
+
+OPEN = {"name": "c", "membership": {"rule": "open"}}
+F, H, X, S = key(0), key(1), key(2), key(3)  # founder, honest member, equivocator, stranger
+
+
+def logged(store: Store) -> list[bytes]:
+    return [raw for (raw,) in store._db.execute("SELECT raw FROM ops ORDER BY rowid")]
+
+
+def exchange(a: Store, b: Store, rng: random.Random | None = None) -> None:
+    """Give each store everything the other holds (ops in any order the rng picks, then
+    fork proofs), until neither learns anything new."""
+    for _ in range(10):
+        before = (len(logged(a)), len(logged(b)))
+        for src, dst in ((a, b), (b, a)):
+            raws = logged(src)
+            if rng is not None:
+                rng.shuffle(raws)
+            dst.ingest(raws)
+            for community in src.communities():
+                for proof in src.fork_proofs(community):
+                    dst.ingest_fork_proof(proof)
+        if (len(logged(a)), len(logged(b))) == before:
+            return
+
+
+def same(a: Store, b: Store) -> None:
+    assert sorted(a.state.items()) == sorted(b.state.items())
+    for c in a.communities():
+        assert a.heights(c) == b.heights(c)
+        assert [p.author for p in a.fork_proofs(c)] == [p.author for p in b.fork_proofs(c)]
+        assert [p.seq for p in a.fork_proofs(c)] == [p.seq for p in b.fork_proofs(c)]
+    assert a.pending_count() == b.pending_count() == 0
+
+
+def two_nodes(tmp_path):
+    """Stores A and B that both hold: the genesis by F, H and X joined."""
+    a, b = Store.open(tmp_path / "a.db"), Store.open(tmp_path / "b.db")
+    g = a.create_community(F, OPEN)
+    a.append(H, g.id, "member.join", {})
+    a.append(X, g.id, "member.join", {})
+    exchange(a, b)
+    return a, b, g.id
+
+
+def x_op(store: Store, community: bytes, name: str):
+    """X's next op as X's own node would write it on top of what ``store`` holds (not stored)."""
+    return store.replica.compose(X, community, "profile.set", {"display_name": name})
+
+
+def test_equivocation_does_not_split_honest_nodes(tmp_path):
+    a, b, c = two_nodes(tmp_path)
+    xa = x_op(a, c, "branch a")
+    xb = twin(X, xa, body={"display_name": "branch b"})
+    assert a.ingest([xa])[0].status == "applied"
+    assert b.ingest([xb])[0].status == "applied"
+    # H writes on B: B does not know the fork yet, so H's op names X's branch b as a dep.
+    h1 = b.append(H, c, "profile.set", {"display_name": "honest"})
+    assert xb.id in h1.deps
+    h2 = b.append(H, c, "profile.set", {"display_name": "honest again"})
+    exchange(a, b)
+    same(a, b)
+    for store in (a, b):
+        assert store.status(h1.id) == ("applied", "")
+        assert store.status(h2.id) == ("applied", "")
+        assert store.status(xa.id) == store.status(xb.id) == ("void", "author forked")
+        assert store.heights(c).get(author(X))[0] == xa.seq - 1  # the shared prefix
+    # survives a restart unchanged
+    state = sorted(a.state.items())
+    a.close()
+    with Store.open(tmp_path / "a.db") as again:
+        assert sorted(again.state.items()) == state
+        assert again.status(h2.id) == ("applied", "")
+    b.close()
+
+
+def test_deep_fork_on_many_branches_converges_in_any_order(tmp_path):
+    """X runs three branches from one prefix, each 4 ops deep; honest H builds on one of
+    them on each node. Any delivery order: same state, nothing honest pending."""
+    a, b, c = two_nodes(tmp_path)
+    base = x_op(a, c, "prefix")
+    a.ingest([base])
+    b.ingest([base])
+    branches = []
+    for n in range(3):
+        ops, prev = [], base
+        for i in range(4):
+            op = sign_op(
+                X,
+                community=c,
+                seq=prev.seq + 1,
+                prev=prev.id,
+                deps=[],
+                lamport=prev.lamport + 1,
+                ts=n * 100 + i,
+                kind="profile.set",
+                body={"display_name": f"branch {n} op {i}"},
+            )
+            ops.append(op)
+            prev = op
+        branches.append(ops)
+    a.ingest(branches[0])
+    b.ingest(branches[1])
+    ha = a.append(H, c, "profile.set", {"display_name": "on a"})
+    a.append(H, c, "profile.set", {"display_name": "again on a"})
+    b.ingest(branches[2])
+    hb = b.append(F, c, "profile.set", {"display_name": "founder on b"})
+    assert branches[0][-1].id in ha.deps  # A does not know the fork yet
+    # B holds two branches, so it knows the fork: it names no op of X any more
+    assert not {op.id for ops in branches for op in ops} & set(hb.deps)
+    exchange(a, b, random.Random(7))
+    same(a, b)
+    for store in (a, b):
+        for ops in branches:
+            for op in ops:
+                assert store.status(op.id) == ("void", "author forked")
+        assert [(p.author, p.seq) for p in store.fork_proofs(c)] == [(author(X), base.seq + 1)]
+    a.close()
+    b.close()
+
+
+def test_stranger_ops_are_never_chosen_as_deps(tmp_path):
+    a, b, c = two_nodes(tmp_path)
+    s1 = sign_op(
+        S,
+        community=c,
+        seq=1,
+        prev=None,
+        deps=[c],
+        lamport=2,
+        ts=0,
+        kind="profile.set",
+        body={"display_name": "stranger"},
+    )
+    assert b.ingest([s1])[0].status == "rejected"  # not a member
+    h = b.append(H, c, "profile.set", {"display_name": "h"})
+    assert s1.id not in h.deps
+    a.close()
+    b.close()
+
+
+def test_forged_fork_proof_by_a_fresh_key_is_not_kept_and_rebuilds_nothing(tmp_path):
+    a, _, c = two_nodes(tmp_path)
+    stranger = key(40)
+    one = sign_op(stranger, community=c, seq=1, prev=None, deps=[c], lamport=2, ts=0,
+                  kind="profile.set", body={"display_name": "1"})  # fmt: skip
+    proof = ForkProof.of(one, twin(stranger, one))
+    rebuilds = []
+    a.replica.rebuild, real = (lambda *x: rebuilds.append(x)), a.replica.rebuild
+    assert a.ingest_fork_proof(proof.encode()).status == "ignored"
+    assert a.fork_proofs(c) == [] and rebuilds == []
+    assert a._db.execute("SELECT count(*) FROM forks").fetchone()[0] == 0
+    a.replica.rebuild = real
+    a.close()
+
+
+def test_proof_voiding_only_rejected_ops_rebuilds_nothing(tmp_path):
+    """A stranger whose ops were all rejected forks: statuses change, state does not."""
+    a, b, c = two_nodes(tmp_path)
+    s1 = sign_op(S, community=c, seq=1, prev=None, deps=[c], lamport=2, ts=0,
+                 kind="profile.set", body={"display_name": "s"})  # fmt: skip
+    s1b = twin(S, s1)
+    a.ingest([s1])
+    state = sorted(a.state.items())
+    rebuilds = []
+    real = a.replica.rebuild
+    a.replica.rebuild = lambda *x: rebuilds.append(x) or real(*x)
+    assert a.ingest([s1b])[0].status == "fork"
+    assert rebuilds == []
+    assert sorted(a.state.items()) == state
+    assert a.status(s1.id) == a.status(s1b.id) == ("void", "author forked")
+    a.close()
+    b.close()
+
+
+def test_member_fork_rebuilds_only_its_community(tmp_path):
+    a, b, c = two_nodes(tmp_path)
+    other = a.create_community(H, {"name": "other", "membership": {"rule": "open"}})
+    a.append(F, other.id, "member.join", {})
+    xa = x_op(a, c, "a")
+    a.ingest([xa])
+    scopes = []
+    real = a.replica.rebuild
+    a.replica.rebuild = lambda community=None: scopes.append(community) or real(community)
+    assert a.ingest([twin(X, xa, body={"display_name": "b"})])[0].status == "fork"
+    assert scopes == [c]
+    fresh = Store.open(tmp_path / "fresh.db")
+    fresh.ingest(logged(a))
+    assert sorted(fresh.state.items()) == sorted(a.state.items())
+    for s in (a, b, fresh):
+        s.close()
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(seed=st.integers(0, 2**32 - 1), depth=st.integers(1, 4), writes=st.integers(1, 6))
+def test_any_equivocation_any_order_same_state(tmp_path_factory, seed, depth, writes):
+    rng = random.Random(seed)
+    tmp = tmp_path_factory.mktemp("bec")
+    a, b, c = two_nodes(tmp)
+    # X writes a common prefix, then one branch per node, `depth` ops each
+    for store in (a, b):
+        store.ingest([x_op(a, c, "p")])
+    for n, store in enumerate((a, b)):
+        for i in range(depth):
+            store.ingest([x_op(store, c, f"{n}-{i}")])
+    for _ in range(writes):  # F writes on A, H on B (an honest key writes on one node)
+        store, who = rng.choice(((a, F), (b, H)))
+        store.append(who, c, "profile.set", {"display_name": f"w{rng.randrange(1000)}"})
+    exchange(a, b, rng)
+    same(a, b)
+    a.close()
+    b.close()
+
+
+def test_a_batch_of_proofs_rebuilds_a_community_once(tmp_path):
+    """A member who equivocates at every one of 20 seqs: proofs that each lower the fork seq,
+    handed in as one batch (one FORKS frame), rebuild the community once, not 20 times."""
+    a, b, c = two_nodes(tmp_path)
+    ops = [x_op(a, c, "x0")]
+    a.ingest(ops)
+    for i in range(1, 20):
+        op = x_op(a, c, f"x{i}")
+        a.ingest([op])
+        ops.append(op)
+    proofs = [ForkProof.of(op, twin(X, op)) for op in reversed(ops)]  # seq falls each time
+    rebuilds = []
+    real = a.replica.rebuild
+    a.replica.rebuild = lambda community=None: rebuilds.append(community) or real(community)
+    outcomes = a.ingest_fork_proofs([p.encode() for p in proofs])
+    assert [o.status for o in outcomes] == ["fork"] * 20
+    assert rebuilds == [c]
+    assert [p.seq for p in a.fork_proofs(c)] == [ops[0].seq]
+    for op in ops:
+        assert a.status(op.id) == ("void", "author forked")
+    a.close()
+    b.close()
