@@ -255,3 +255,26 @@ def test_a_batch_of_proofs_rebuilds_a_community_once(tmp_path):
         assert a.status(op.id) == ("void", "author forked")
     a.close()
     b.close()
+
+
+def test_after_a_restart_pending_holds_only_what_the_rules_allow(tmp_path):
+    """Junk parked under generous bounds is re-parked under today's at open: the file and the
+    memory agree, and what went stays gone."""
+    a, b, c = two_nodes(tmp_path)
+    b.close()
+    junk = [
+        sign_op(k, community=c, seq=1, prev=None, deps=[i.to_bytes(32, "big")], lamport=9,
+                ts=0, kind="profile.set", body={"display_name": "j", "bio": "x" * 1500})
+        for i, k in enumerate(key(100 + i) for i in range(60))
+    ]  # fmt: skip
+    assert {o.status for o in a.ingest(junk)} == {"pending"}
+    a.close()
+
+    def rows(store):
+        return store._db.execute("SELECT count(*) FROM pending").fetchone()[0]
+
+    with Store.open(tmp_path / "a.db", pending_bytes=64 * 1024) as small:
+        kept = small.pending_count()
+        assert 0 < kept < 60 and rows(small) == kept
+    with Store.open(tmp_path / "a.db") as again:
+        assert again.pending_count() == rows(again) == kept

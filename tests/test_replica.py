@@ -163,19 +163,29 @@ def test_fork_voids_author_from_fork_seq_in_any_order():
     assert r.ingest(later).status == VOID
 
 
-def test_pending_area_is_bounded_and_keeps_the_lowest_lamports():
+def test_pending_junk_of_strangers_never_pushes_out_a_members_ops():
+    """specs/ops.md §9 through the replica: strangers' ops that can never apply fill only
+    the strangers' share; the member's waiting ops all stay and apply when their past comes."""
     src = Replica(HANDLERS)
     g = src.compose(KEYS[0], b"", "community.create", {})
     src.ingest(g)
     ops = []
-    for v in range(8):
+    for v in range(40):
         op = src.compose(KEYS[0], g.id, "put", {"name": "a", "value": v})
         src.ingest(op)
         ops.append(op)
-    r = Replica(HANDLERS, pending_limit=4)
-    statuses = [r.ingest(o).status for o in reversed(ops)]  # newest first: each evicts the top
-    assert r.pending_count() == 4
-    assert statuses.count(DROPPED) == 0
-    assert r.ingest(ops[-1]).status == DROPPED  # a higher lamport than everything waiting
+    r = Replica(HANDLERS, pending_bytes=256 * 1024)
     r.ingest(g)
-    assert r.heads[g.id][bytes(KEYS[0].verify_key)].seq == 5  # ops 1-4 applied, rest refetched
+    assert {r.ingest(o).status for o in reversed(ops[1:])} == {PENDING}  # waits for ops[0]
+    junk = [
+        sign_op(key, community=g.id, seq=1, prev=None, deps=[i.to_bytes(32, "big")], lamport=2,
+                ts=0, kind="put", body={"name": "j", "value": 0, "pad": "x" * 2000})
+        for i, key in enumerate(keys(300, start=50))
+    ]  # fmt: skip
+    statuses = [r.ingest(o).status for o in junk]
+    assert PENDING in statuses and DROPPED in statuses  # the share filled, then junk dropped
+    assert all(o.id in r._pending for o in ops[1:])
+    assert r._pending.stranger_held() <= r._pending.stranger_bytes
+    assert r.missing(g.id, 1) == [ops[0].id]  # what a member's op waits for comes first
+    r.ingest(ops[0])
+    assert r.heads[g.id][bytes(KEYS[0].verify_key)].seq == 41

@@ -4,7 +4,7 @@ working (the layout is converted once, on open)."""
 import sqlite3
 
 from node.store import Store
-from tests.factory import PUT_HANDLERS, history
+from tests.factory import PUT_HANDLERS, history, keys, twin
 
 
 def _note(op, ctx):
@@ -52,3 +52,25 @@ def test_keyed_state_layout_is_converted_on_open(tmp_path):
     with Store.open(fresh, HANDLERS) as store:
         store.ingest(OPS)
         assert _rows(store) == after
+
+
+def test_schema_1_file_opens_as_2_and_then_logs_fork_branches(tmp_path):
+    """Version 1 allowed one op per chain position (a unique index); version 2 logs every
+    branch of a fork. A version 1 file is converted on open and then takes a fork's twin."""
+    path = tmp_path / "store.db"
+    with Store.open(path, HANDLERS) as store:
+        store.ingest(OPS[:40])
+        before = _rows(store)
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("DROP INDEX ops_position")
+    db.execute("CREATE UNIQUE INDEX ops_chain ON ops (chain, seq)")
+    db.execute("UPDATE meta SET value = 1 WHERE key = 'schema'")
+    db.close()
+    last = OPS[39]
+    with Store.open(path, HANDLERS) as store:
+        assert _rows(store) == before
+        assert store._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (2,)
+        author = next(k for k in keys(3) if bytes(k.verify_key) == last.author)
+        out = store.ingest([twin(author, last)])
+        assert out[0].status == "fork"
+        assert store.status(out[0].op_id) == ("void", "author forked")

@@ -22,8 +22,10 @@ Rules decided here (normative text in ``specs/ops.md``):
   (:meth:`settle`).
 - Honest writers never name as a dep an op that did not apply (rejected or void), nor the head
   of a forked author.
-- The pending area holds at most ``pending_limit`` ops. When full, the op with the highest
-  lamport is dropped (the newest, furthest from applicable); sync fetches it again later.
+- The pending area is bounded in bytes, with a quota per author, and ops of authors a
+  community does not know yet (strangers) share a fixed part of it, so they can never push out
+  or stall known authors' ops. Which op goes when a bound is hit is set out in
+  ``specs/ops.md`` §9; sync fetches dropped ops again (by id: :meth:`missing`).
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ class Replica:
         self,
         handlers: HandlerMap | None = None,
         *,
-        pending_limit: int = 10_000,
+        pending_bytes: int = 64 * 2**20,
         log_source: Callable[[bytes | None], Iterable[Op]] | None = None,
         op_lookup: Callable[[bytes], Op | None] | None = None,
     ):
@@ -95,7 +97,6 @@ class Replica:
         ``op_lookup`` finds a logged op by id (used to build fork proofs). Without them the
         replica keeps logged ops in memory itself."""
         self.handlers = handlers or {}
-        self.pending_limit = pending_limit
         self.state = State()
         self.metas: dict[bytes, OpMeta] = {}
         self.causal = CausalIndex(self.metas.get)
@@ -103,7 +104,7 @@ class Replica:
         self.positions: dict[tuple[bytes, bytes, int], bytes] = {}
         self.forks: dict[ChainKey, ForkProof] = {}
         self.rejections: dict[bytes, str] = {}
-        self._pending = PendingArea(pending_limit)
+        self._pending = PendingArea(pending_bytes)
         self._memory: dict[bytes, Op] | None = None
         self._own_clocks: dict[ChainKey, tuple[bytes, dict[bytes, int]]] = {}
         if log_source is None or op_lookup is None:
@@ -137,9 +138,21 @@ class Replica:
         for proof in forks:
             self._note_fork(proof)
         self.rejections = dict(rejections or {})
-        for op in pending:
-            self._park(op, self._missing(op))
         self._changes = Changes()
+        # Through the same rules as at ingest, with each author's class as of now (known
+        # first, then by lamport): what was parked under other bounds, or became applicable
+        # (its parents logged while it sat in the file), is dropped or applied, and the store
+        # is told (``pending_removed``) so the file holds what the rules allow now.
+        heads = self.heads
+        for op in sorted(
+            pending, key=lambda o: (o.author not in heads.get(o.community_id, ()), o.lamport, o.id)
+        ):
+            if op.id in self.metas:
+                self._changes.pending_removed.append(op.id)
+                continue
+            outcome = self.ingest(op)
+            if outcome.status != PENDING:
+                self._changes.pending_removed.append(op.id)
 
     # ----------------------------------------------------------------------- queries
     def meta(self, op_id: bytes) -> OpMeta | None:
@@ -376,9 +389,9 @@ class Replica:
         return {p for p in parents if p not in self.metas}
 
     def _park(self, op: Op, missing: set[bytes]) -> Outcome:
-        kept, evicted = self._pending.park(op, missing)
-        if evicted is not None:
-            self._changes.pending_removed.append(evicted)
+        known = op.author in self.heads.get(op.community_id, ())
+        kept, evicted = self._pending.park(op, missing, known)
+        self._changes.pending_removed.extend(evicted)
         if not kept:
             return Outcome(op.id, DROPPED, "pending area full")
         self._changes.pending_added.append(op)

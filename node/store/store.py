@@ -63,13 +63,13 @@ class Store(Queries):
     """Open with :meth:`open`. Not thread-safe: one owner (the daemon, or the offline CLI)."""
 
     def __init__(
-        self, db, path: Path, handlers: HandlerMap, pending_limit: int, lock: int | None = None
+        self, db, path: Path, handlers: HandlerMap, pending_bytes: int, lock: int | None = None
     ):
         self._db = db
         self._lock = lock
         self.path = path
         self.handlers = handlers
-        self.pending_limit = pending_limit
+        self.pending_bytes = pending_bytes
         self._in_tx = False
         self._load()
 
@@ -79,7 +79,7 @@ class Store(Queries):
         path: str | Path,
         handlers: HandlerMap | None = None,
         *,
-        pending_limit: int = 10_000,
+        pending_bytes: int = 64 * 2**20,
     ) -> Store:
         """Open or create the store file at ``path``. ``handlers`` defaults to
         :func:`default_handlers`; pass ``{}`` for a pure op log (no state)."""
@@ -88,7 +88,7 @@ class Store(Queries):
             handlers = default_handlers()
         lock = schema.lock(path)
         try:
-            return cls(schema.connect(path), path, handlers, pending_limit, lock)
+            return cls(schema.connect(path), path, handlers, pending_bytes, lock)
         except BaseException:
             schema.unlock(lock)
             raise
@@ -110,7 +110,7 @@ class Store(Queries):
         db = self._db
         self.replica = Replica(
             self.handlers,
-            pending_limit=self.pending_limit,
+            pending_bytes=self.pending_bytes,
             log_source=self._log_source,
             op_lookup=self._op_lookup,
         )
@@ -129,7 +129,20 @@ class Store(Queries):
         pending = [decode_op(raw, verify=False) for (raw,) in db.execute("SELECT raw FROM pending")]
         forks = [ForkProof.decode(p) for (p,) in db.execute("SELECT proof FROM forks")]
         rejected = dict(db.execute("SELECT id, reason FROM ops WHERE status = 'rejected'"))
-        self.replica.restore(metas, State(rows), pending, forks, rejected)
+        # Restoring re-parks the pending ops under today's rules (``Replica.restore``), which
+        # may drop some or apply them: written in one transaction like any other change.
+        db.execute("BEGIN IMMEDIATE")
+        self._in_tx = True
+        try:
+            self.replica.restore(metas, State(rows), pending, forks, rejected)
+            self.replica.settle()
+            self._flush()
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        finally:
+            self._in_tx = False
 
     # ---------------------------------------------------------------------- properties
     @property
