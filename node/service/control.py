@@ -2,9 +2,11 @@
 
 Transport
     ``<data_dir>/control.sock``, created with mode 0600 (only the node's user can talk to it);
-    never a TCP port. One JSON object per line (newline-delimited JSON) in each direction; a
-    connection may carry many requests, answered in order. Requests larger than 1 MiB are
-    refused and the connection closed.
+    never a TCP port. One JSON object per line (newline-delimited JSON, UTF-8) in each
+    direction; a connection may carry many requests, answered in order. Bounds: a request line
+    holds at most 1 MiB (``MAX_REQUEST``; a longer one is answered with a ``too_large`` error
+    and, when no newline came within the bound, the connection closed) and nests at most 64
+    arrays/objects (``MAX_DEPTH``). Every line gets an answer and no request ends the daemon.
 
 Encoding conventions (both directions)
     - community ids, op ids, public keys: lowercase hex strings (64 chars);
@@ -32,11 +34,12 @@ Methods (``params`` is always an object; ``{}`` when there are none)
         -> {"op_ids": [hex], "heads": int}    (as a witness, seal a closed proposal naming
            every head this node holds, in parts of <= 1500 heads; the last op completes it)
     query {"view": name, "args": {...}}
-        -> the view's result, JSON-shaped. ``name`` is a function of
+        -> the view's result, JSON-shaped. ``name`` is a public function of
            ``node.crdt.records.queries`` (e.g. "members", "offers", "community_info") or of
-           ``node.governance`` when it exports it (e.g. "proposals", "proposal_tally");
-           ``state`` and ``causal`` are filled in, ``now_ms`` defaults
-           to the current time, hex strings are decoded for ``bytes`` parameters.
+           ``node.governance`` (e.g. "proposals", "proposal_tally") whose first parameter is
+           ``state`` (:func:`views`); ``state`` and ``causal`` are filled in, ``now_ms``
+           defaults to the current time, hex strings are decoded for ``bytes`` parameters,
+           and an argument of the wrong JSON type is refused (``bad_params``).
     follow {"community": hex}
         -> {"community": hex}                  (accept and sync a community not held yet)
     sync {"community": hex | null}
@@ -46,8 +49,12 @@ Methods (``params`` is always an object; ``{}`` when there are none)
 
 Errors
     JSON-RPC error objects: -32700 parse error, -32600 invalid request, -32601 unknown method,
-    -32602 bad params, -32000 for everything else, with ``data`` = {"type": exception class
-    name, "reason": stable code (e.g. "not_member" from a rejected op, "not_found")}.
+    -32602 bad params, -32603 internal error (a result JSON cannot hold: a bug, logged once;
+    the message names the method), -32000 for everything else, with ``data`` = {"type":
+    exception class name, "reason": stable code}. Reasons of the request checks: "parse_error",
+    "not_utf8" (-32700), "too_large", "too_deep", "bad_request" (-32600), "bad_params"
+    (-32602), "unknown_method", "unknown_view", "internal"; of rules, e.g. "not_member" from a
+    rejected op, "not_found". The id is echoed when the request had a readable one, else null.
 
 :func:`dispatch` implements the methods on a :class:`node.api.Node` and is shared with the CLI's
 in-process (offline) backend, so both give the same answers.
@@ -55,10 +62,12 @@ in-process (offline) backend, so both give the same answers.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import logging
 import os
+import re
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -67,7 +76,8 @@ from typing import Any
 import trio
 
 log = logging.getLogger("we.control")
-MAX_REQUEST = 1024 * 1024
+MAX_REQUEST = 1024 * 1024  # bytes in one request line
+MAX_DEPTH = 64  # arrays/objects nested in one request (an op body needs far fewer)
 SOCKET_NAME = "control.sock"
 
 
@@ -112,20 +122,67 @@ def hex_id(x: Any, name: str) -> bytes:
     return b
 
 
-def _view(name: str) -> Any:
+@functools.cache
+def views() -> dict[str, Any]:
+    """The views ``query`` serves: the public functions of ``node.crdt.records.queries`` and
+    ``node.governance`` whose first parameter is ``state`` (helpers, classes and whatever
+    those modules import are not views)."""
     from node.crdt.records import queries
 
-    fn = getattr(queries, name, None)
-    if fn is None:
-        try:
-            import node.governance as gov
+    found: dict[str, Any] = {}
+    modules: list[Any] = [queries]
+    try:
+        import node.governance as gov
 
-            fn = getattr(gov, name, None)
-        except ImportError:
-            fn = None
-    if fn is None or name.startswith("_") or not callable(fn):
+        modules.append(gov)
+    except ImportError:
+        pass
+    for module in modules:
+        for name, fn in vars(module).items():
+            if name.startswith("_") or name in found or not inspect.isfunction(fn):
+                continue
+            first = next(iter(inspect.signature(fn).parameters), None)
+            if first == "state":
+                found[name] = fn
+    return found
+
+
+def _view(name: str) -> Any:
+    fn = views().get(name)
+    if fn is None:
         raise RpcError(-32602, f"unknown view {name!r}", "unknown_view")
     return fn
+
+
+# JSON types a view parameter may take, by the names in its annotation; a parameter whose
+# annotation names anything else (State, Mapping, ...) or none is passed on unchecked.
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "bytes": (bytes,),
+    "int": (int,),
+    "str": (str,),
+    "bool": (bool,),
+    "None": (type(None),),
+    "MemberRef": (str,),
+    "Iterable": (list,),
+}
+
+
+def _check_arg(view: str, pname: str, param: inspect.Parameter, value: Any) -> Any:
+    ann = param.annotation
+    text = ann if isinstance(ann, str) else getattr(ann, "__name__", str(ann))
+    if "bytes" in text and isinstance(value, str):
+        value = hex_id(value, pname)
+    names = re.findall(r"\w+", text) if ann is not param.empty else []
+    if not names or any(n not in _JSON_TYPES for n in names):
+        return value
+    allowed = tuple(t for n in names for t in _JSON_TYPES[n])
+    if param.default is None:
+        allowed += (type(None),)
+    ok = isinstance(value, allowed) and not (isinstance(value, bool) and bool not in allowed)
+    if not ok:
+        want = " or ".join(dict.fromkeys("hex" if n == "bytes" else n for n in names))
+        raise RpcError(-32602, f"{view}: {pname} must be {want}", "bad_params")
+    return value
 
 
 def run_query(store: Any, view: str, args: dict[str, Any]) -> Any:
@@ -139,10 +196,7 @@ def run_query(store: Any, view: str, args: dict[str, Any]) -> Any:
         elif pname == "causal":
             kwargs[pname] = store.causal
         elif pname in args:
-            value = args[pname]
-            if "bytes" in str(param.annotation) and isinstance(value, str):
-                value = hex_id(value, pname)
-            kwargs[pname] = value
+            kwargs[pname] = _check_arg(view, pname, param, args[pname])
         elif pname in ("now_ms", "now"):
             kwargs[pname] = int(time.time() * 1000)
     extra = set(args) - set(kwargs)
@@ -182,7 +236,10 @@ async def dispatch(node: Any, method: str, params: dict[str, Any]) -> Any:
         kind, body = params.get("kind"), params.get("body", {})
         if not isinstance(kind, str) or not isinstance(body, dict):
             raise RpcError(-32602, "publish needs kind (text) and body (object)", "bad_params")
-        deps = [hex_id(d, "deps") for d in params.get("deps", [])]
+        deps = params.get("deps", [])
+        if not isinstance(deps, list):
+            raise RpcError(-32602, "deps must be a list of op ids (hex)", "bad_params")
+        deps = [hex_id(d, "deps") for d in deps]
         op = await node.publish(c, kind, body_from_json(body), deps=deps)
         return {"op_id": op.id.hex(), "seq": op.seq, "lamport": op.lamport, "kind": op.kind}
     if method == "seal":
@@ -214,25 +271,115 @@ def _error(req_id: Any, code: int, message: str, reason: str = "", type_: str = 
     return {"jsonrpc": "2.0", "id": req_id, "error": err}
 
 
-async def handle_line(node: Any, line: bytes) -> dict:
+_NOT_BRACKET = re.compile(r"[^\[\]{}]")
+_STRING = re.compile(r'"[^"]*"')
+
+
+def nesting(text: str) -> int | None:
+    """How deep arrays and objects nest in ``text`` (counting no further than MAX_DEPTH + 1),
+    or None when its brackets do not balance (then it is not JSON). Found without parsing, so
+    that a hostile line never reaches the recursive JSON decoder: escapes and strings are cut
+    out, the brackets kept, and each pass removes the innermost pairs (all with str.replace,
+    linear per pass)."""
+    s = text.replace("\\\\", "").replace('\\"', "")  # then no quote is escaped
+    s = _NOT_BRACKET.sub("", _STRING.sub("", s)).replace("{", "[").replace("}", "]")
+    depth = 0
+    while s and depth <= MAX_DEPTH:
+        inner = s.replace("[]", "")
+        if len(inner) == len(s):
+            return None
+        s, depth = inner, depth + 1
+    return depth
+
+
+def parse_request(line: bytes) -> dict[str, Any]:
+    """One request line -> the request object, or RpcError saying what is wrong with it."""
+    if len(line) > MAX_REQUEST:
+        raise RpcError(
+            -32600, f"request too large: at most {MAX_REQUEST} bytes a line", "too_large"
+        )
     try:
-        req = json.loads(line)
-    except ValueError:
-        return _error(None, -32700, "parse error")
-    if not isinstance(req, dict) or req.get("jsonrpc") != "2.0" or "method" not in req:
-        return _error(req.get("id") if isinstance(req, dict) else None, -32600, "bad request")
-    rid = req.get("id")
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RpcError(
+            -32700, f"parse error: the request is not UTF-8 ({exc})", "not_utf8"
+        ) from None
+    depth = nesting(text)
+    if depth is None:
+        raise RpcError(-32700, "parse error: brackets do not balance", "parse_error")
+    if depth > MAX_DEPTH:
+        raise RpcError(-32600, f"request nests deeper than {MAX_DEPTH} arrays/objects", "too_deep")
     try:
-        result = await dispatch(node, str(req["method"]), req.get("params") or {})
-        return {"jsonrpc": "2.0", "id": rid, "result": result}
+        req = json.loads(text)
+    except (ValueError, RecursionError) as exc:  # RecursionError: belt and braces
+        raise RpcError(-32700, f"parse error: {exc}", "parse_error") from None
+    if not isinstance(req, dict):
+        raise RpcError(-32600, "bad request: send one JSON object a line", "bad_request")
+    return req
+
+
+def method_params(req: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    method, params = req.get("method"), req.get("params")
+    if req.get("jsonrpc") != "2.0" or not isinstance(method, str):
+        raise RpcError(
+            -32600,
+            'bad request: needs "jsonrpc": "2.0" and a "method" text',
+            "bad_request",
+        )
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise RpcError(-32602, "params must be an object", "bad_params")
+    return method, params
+
+
+_logged: set[tuple[str, str]] = set()
+
+
+def _log_once(what: str, exc: BaseException) -> None:
+    """A bug in the node, logged with its traceback the first time per (request, error type)
+    so that a client repeating the request cannot flood the log."""
+    key = (what, type(exc).__name__)
+    if key in _logged or len(_logged) >= 256:
+        log.debug("%s failed again: %r", what, exc)
+        return
+    _logged.add(key)
+    log.error("control request %s failed (the node keeps running)", what, exc_info=exc)
+
+
+async def answer(node: Any, line: bytes) -> bytes:
+    """The encoded JSON-RPC response to one request line. Never raises (cancellation aside):
+    whatever the line holds and whatever the method does, the answer is a response."""
+    rid: Any = None
+    what = "request"
+    try:
+        req = parse_request(line)
+        rid = req.get("id")
+        method, params = method_params(req)
+        what = method
+        if method == "query" and isinstance(params.get("view"), str):
+            what = f"query {params['view']!r}"
+        resp: dict = {"jsonrpc": "2.0", "id": rid, "result": await dispatch(node, method, params)}
     except RpcError as exc:
-        return _error(rid, exc.code, exc.message, exc.reason, exc.type or "RpcError")
+        resp = _error(rid, exc.code, exc.message, exc.reason, exc.type or "RpcError")
     except Exception as exc:  # a rule violation or bad input: report, never crash the daemon
-        reason = getattr(exc, "reason", "") or ""
-        return _error(rid, -32000, str(exc) or type(exc).__name__, reason, type(exc).__name__)
+        reason = getattr(exc, "reason", "")
+        if not isinstance(reason, str) or not reason:  # not a rule's verdict: a bug to see
+            reason = ""
+            _log_once(what, exc)
+        resp = _error(rid, -32000, str(exc) or type(exc).__name__, reason, type(exc).__name__)
+    try:
+        return json.dumps(resp).encode()
+    except Exception as exc:  # a result JSON cannot hold (the id came from JSON: it can)
+        _log_once(what, exc)
+        msg = f"{what}: internal error, the result cannot be encoded as JSON ({exc})"
+        return json.dumps(_error(rid, -32603, msg, "internal", type(exc).__name__)).encode()
 
 
 async def _serve_conn(node: Any, conn: trio.SocketStream) -> None:
+    """Answer the requests of one connection in order until it closes. A line longer than
+    MAX_REQUEST is answered with an error and the connection closed (the rest of that line
+    cannot be told from new requests); nothing a client sends ends the daemon."""
     buf = bytearray()
     async with conn:
         try:
@@ -240,20 +387,21 @@ async def _serve_conn(node: Any, conn: trio.SocketStream) -> None:
                 chunk = await conn.receive_some(65536)
                 if not chunk:
                     return
+                start = len(buf)
                 buf += chunk
-                while b"\n" in buf:
-                    line, _, rest = bytes(buf).partition(b"\n")
-                    buf = bytearray(rest)
+                begin = 0
+                while (end := buf.find(b"\n", max(begin, start))) >= 0:
+                    line, begin, start = bytes(buf[begin:end]), end + 1, end + 1
                     if line.strip():
-                        resp = await handle_line(node, line)
-                        await conn.send_all(json.dumps(resp).encode() + b"\n")
+                        await conn.send_all(await answer(node, line) + b"\n")
+                del buf[:begin]
                 if len(buf) > MAX_REQUEST:
-                    await conn.send_all(
-                        json.dumps(_error(None, -32600, "request too large")).encode() + b"\n"
-                    )
+                    await conn.send_all(await answer(node, bytes(buf)) + b"\n")
                     return
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return
+        except Exception as exc:  # a bug here must cost one connection, never the daemon
+            _log_once("connection", exc)
 
 
 async def serve(node: Any, data_dir: Path, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
@@ -274,7 +422,12 @@ async def serve(node: Any, data_dir: Path, *, task_status: Any = trio.TASK_STATU
         async with trio.open_nursery() as nursery:
             task_status.started(path)
             while True:
-                conn = await listener.accept()
+                try:
+                    conn = await listener.accept()
+                except OSError as exc:  # e.g. out of file descriptors: wait, keep serving
+                    _log_once("accept", exc)
+                    await trio.sleep(0.1)
+                    continue
                 nursery.start_soon(_serve_conn, node, conn)
     finally:
         with trio.CancelScope(shield=True):
