@@ -79,6 +79,18 @@ log = logging.getLogger("we.control")
 MAX_REQUEST = 1024 * 1024  # bytes in one request line
 MAX_DEPTH = 64  # arrays/objects nested in one request (an op body needs far fewer)
 SOCKET_NAME = "control.sock"
+METHODS = (
+    "status",
+    "peers",
+    "communities",
+    "connect",
+    "create_community",
+    "publish",
+    "seal",
+    "query",
+    "follow",
+    "sync",
+)
 
 
 class RpcError(Exception):
@@ -141,10 +153,33 @@ def views() -> dict[str, Any]:
         for name, fn in vars(module).items():
             if name.startswith("_") or name in found or not inspect.isfunction(fn):
                 continue
-            first = next(iter(inspect.signature(fn).parameters), None)
-            if first == "state":
+            params = list(inspect.signature(fn).parameters.values())
+            if params and params[0].name == "state" and all(map(_servable, params[1:])):
                 found[name] = fn
     return found
+
+
+def _json_types(param: inspect.Parameter) -> tuple[type, ...] | None:
+    """The JSON types an argument may have, from the names in the parameter's annotation;
+    None when it names anything JSON cannot carry (State, Mapping, Electorate) or nothing."""
+    if param.annotation is param.empty:
+        return None
+    ann = param.annotation
+    names = re.findall(r"\w+", ann if isinstance(ann, str) else getattr(ann, "__name__", ""))
+    if not names or any(n not in _JSON_TYPES for n in names):
+        return None
+    allowed = tuple(t for n in names for t in _JSON_TYPES[n])
+    return allowed + (type(None),) if param.default is None else allowed
+
+
+def _servable(param: inspect.Parameter) -> bool:
+    """A view is served when the control API can fill each parameter it requires."""
+    return (
+        param.name in ("causal", "now_ms", "now")
+        or param.kind is param.VAR_KEYWORD
+        or param.default is not param.empty
+        or _json_types(param) is not None
+    )
 
 
 def _view(name: str) -> Any:
@@ -154,34 +189,32 @@ def _view(name: str) -> Any:
     return fn
 
 
-# JSON types a view parameter may take, by the names in its annotation; a parameter whose
-# annotation names anything else (State, Mapping, ...) or none is passed on unchecked.
+# JSON types of view arguments, by the type names in a parameter's annotation.
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
-    "bytes": (bytes,),
+    "bytes": (str,),  # as hex
     "int": (int,),
     "str": (str,),
     "bool": (bool,),
     "None": (type(None),),
-    "MemberRef": (str,),
+    "MemberRef": (str,),  # a public key (hex) or a member id
     "Iterable": (list,),
 }
 
 
-def _check_arg(view: str, pname: str, param: inspect.Parameter, value: Any) -> Any:
-    ann = param.annotation
-    text = ann if isinstance(ann, str) else getattr(ann, "__name__", str(ann))
-    if "bytes" in text and isinstance(value, str):
-        value = hex_id(value, pname)
-    names = re.findall(r"\w+", text) if ann is not param.empty else []
-    if not names or any(n not in _JSON_TYPES for n in names):
-        return value
-    allowed = tuple(t for n in names for t in _JSON_TYPES[n])
-    if param.default is None:
-        allowed += (type(None),)
-    ok = isinstance(value, allowed) and not (isinstance(value, bool) and bool not in allowed)
-    if not ok:
-        want = " or ".join(dict.fromkeys("hex" if n == "bytes" else n for n in names))
-        raise RpcError(-32602, f"{view}: {pname} must be {want}", "bad_params")
+def _check_arg(view: str, param: inspect.Parameter, value: Any) -> Any:
+    """Refuse an argument of a type the view does not take, or one JSON cannot express
+    (the view's default is used for those); decode hex for ``bytes`` parameters."""
+    allowed = _json_types(param)
+    if allowed is None:
+        raise RpcError(
+            -32602, f"{view}: {param.name} cannot be given over the control API", "bad_params"
+        )
+    if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+        ann = param.annotation if isinstance(param.annotation, str) else str(param.annotation)
+        want = ann.replace("bytes", "hex").replace("MemberRef", "member")
+        raise RpcError(-32602, f"{view}: {param.name} must be {want}", "bad_params")
+    if "bytes" in str(param.annotation) and isinstance(value, str):
+        value = hex_id(value, param.name)
     return value
 
 
@@ -196,7 +229,7 @@ def run_query(store: Any, view: str, args: dict[str, Any]) -> Any:
         elif pname == "causal":
             kwargs[pname] = store.causal
         elif pname in args:
-            kwargs[pname] = _check_arg(view, pname, param, args[pname])
+            kwargs[pname] = _check_arg(view, param, args[pname])
         elif pname in ("now_ms", "now"):
             kwargs[pname] = int(time.time() * 1000)
     extra = set(args) - set(kwargs)
@@ -208,6 +241,21 @@ def run_query(store: Any, view: str, args: dict[str, Any]) -> Any:
         return to_json(fn(**kwargs))
     except TypeError as exc:
         raise RpcError(-32602, f"{view}: {exc}", "bad_params") from exc
+
+
+def _check_multiaddr(addr: str) -> None:
+    try:
+        from multiaddr import Multiaddr
+    except ImportError:  # no libp2p here: the node refuses to connect anyway
+        return
+    try:
+        ok = "/p2p/" in str(Multiaddr(addr))
+    except Exception as exc:  # the parser raises several kinds
+        raise RpcError(
+            -32602, f"connect: {addr!r} is not a multiaddr ({exc})", "bad_params"
+        ) from None
+    if not ok:
+        raise RpcError(-32602, "connect: the address must end in /p2p/<member id>", "bad_params")
 
 
 async def dispatch(node: Any, method: str, params: dict[str, Any]) -> Any:
@@ -224,6 +272,7 @@ async def dispatch(node: Any, method: str, params: dict[str, Any]) -> Any:
         addr = params.get("addr")
         if not isinstance(addr, str):
             raise RpcError(-32602, "connect needs addr", "bad_params")
+        _check_multiaddr(addr)  # before the peer book keeps it as a dial target
         return {"member_id": await node.connect(addr)}
     if method == "create_community":
         charter = params.get("charter")
@@ -292,6 +341,10 @@ def nesting(text: str) -> int | None:
     return depth
 
 
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def parse_request(line: bytes) -> dict[str, Any]:
     """One request line -> the request object, or RpcError saying what is wrong with it."""
     if len(line) > MAX_REQUEST:
@@ -310,7 +363,7 @@ def parse_request(line: bytes) -> dict[str, Any]:
     if depth > MAX_DEPTH:
         raise RpcError(-32600, f"request nests deeper than {MAX_DEPTH} arrays/objects", "too_deep")
     try:
-        req = json.loads(text)
+        req = json.loads(text, parse_constant=_not_json)
     except (ValueError, RecursionError) as exc:  # RecursionError: belt and braces
         raise RpcError(-32700, f"parse error: {exc}", "parse_error") from None
     if not isinstance(req, dict):
