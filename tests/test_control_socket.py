@@ -106,6 +106,8 @@ def _request(method, params, rid=7) -> bytes:
 def test_two_hundred_thousand_brackets_are_refused_and_the_node_answers(daemon):
     rpc, _ = daemon
     err = rpc.answer(b"[" * 200_000)["error"]
+    assert (err["code"], err["data"]["reason"]) == (-32600, "too_deep")
+    err = rpc.answer(b"[]]" * 200_000)["error"]  # shallow, but closes what never opened
     assert (err["code"], err["data"]["reason"]) == (-32700, "parse_error")
     deep = b"[" * 200_000 + b"]" * 200_000  # valid JSON, too deep
     err = rpc.answer(deep)["error"]
@@ -313,7 +315,10 @@ def test_views_answer_on_the_records_they_were_made_for(daemon):
 
 
 def test_control_module_keeps_its_bounds():
-    assert control.nesting("[" * 10 + "]" * 10) == 10
-    assert control.nesting('["[[[", "\\\\", "\\"]"]') == 1
-    assert control.nesting("[" * 1000) is None
-    assert control.nesting("[" * 1000 + "]" * 1000) == MAX_DEPTH + 1
+    assert control.nesting(b"[" * 10 + b"]" * 10) == 10
+    assert control.nesting(b'["[[[", "\\\\", "\\"]", {"a": "\xc3\xa9{"}]') == 2
+    assert control.nesting(b"[" * 1000) == MAX_DEPTH + 1
+    assert control.nesting(b"[" * 10) is None
+    assert control.nesting(b"[[]" * 1000) == MAX_DEPTH + 1
+    assert control.nesting(b"[]]" * 1000) is None
+    assert control.nesting(b"[" * 1000 + b"]" * 1000) == MAX_DEPTH + 1

@@ -191,12 +191,12 @@ def _view(name: str) -> Any:
 
 # JSON types of view arguments, by the type names in a parameter's annotation.
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
-    "bytes": (str,),  # as hex
+    "bytes": (str, bytes),  # hex over the socket; bytes from an embedder (Node.query)
     "int": (int,),
     "str": (str,),
     "bool": (bool,),
     "None": (type(None),),
-    "MemberRef": (str,),  # a public key (hex) or a member id
+    "MemberRef": (str, bytes),  # a public key (hex) or a member id
     "Iterable": (list,),
 }
 
@@ -320,21 +320,24 @@ def _error(req_id: Any, code: int, message: str, reason: str = "", type_: str = 
     return {"jsonrpc": "2.0", "id": req_id, "error": err}
 
 
-_NOT_BRACKET = re.compile(r"[^\[\]{}]")
-_STRING = re.compile(r'"[^"]*"')
+_STRING = re.compile(rb'"[^"]*"')
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
 
 
-def nesting(text: str) -> int | None:
-    """How deep arrays and objects nest in ``text`` (counting no further than MAX_DEPTH + 1),
-    or None when its brackets do not balance (then it is not JSON). Found without parsing, so
-    that a hostile line never reaches the recursive JSON decoder: escapes and strings are cut
-    out, the brackets kept, and each pass removes the innermost pairs (all with str.replace,
-    linear per pass)."""
-    s = text.replace("\\\\", "").replace('\\"', "")  # then no quote is escaped
-    s = _NOT_BRACKET.sub("", _STRING.sub("", s)).replace("{", "[").replace("}", "]")
+def nesting(line: bytes) -> int | None:
+    """How deep arrays and objects nest in the UTF-8 ``line`` (counting no further than
+    MAX_DEPTH + 1; a longer run of openers counts as too deep, balanced or not), or None when
+    its brackets do not balance (then it is not JSON). Found
+    without parsing, so that a hostile line never reaches the recursive JSON decoder: escapes
+    and strings are cut out, the brackets kept, and each pass removes the innermost pairs
+    (byte operations only; in UTF-8 no multi-byte character holds an ASCII byte)."""
+    s = line.replace(b"\\\\", b"").replace(b'\\"', b"")  # then no quote is escaped
+    s = _STRING.sub(b"", s).translate(None, _NOT_BRACKET).replace(b"{", b"[").replace(b"}", b"]")
     depth = 0
     while s and depth <= MAX_DEPTH:
-        inner = s.replace("[]", "")
+        if b"[" * (MAX_DEPTH + 1 - depth) in s:  # a chain of openers too long to close in bound
+            return MAX_DEPTH + 1
+        inner = s.replace(b"[]", b"")
         if len(inner) == len(s):
             return None
         s, depth = inner, depth + 1
@@ -357,7 +360,7 @@ def parse_request(line: bytes) -> dict[str, Any]:
         raise RpcError(
             -32700, f"parse error: the request is not UTF-8 ({exc})", "not_utf8"
         ) from None
-    depth = nesting(text)
+    depth = nesting(line)
     if depth is None:
         raise RpcError(-32700, "parse error: brackets do not balance", "parse_error")
     if depth > MAX_DEPTH:
