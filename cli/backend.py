@@ -4,7 +4,7 @@
 :class:`LocalBackend` opens the node in this process without networking when no daemon
 answers, so every command works offline and the daemon syncs later. Both send the very same
 JSON-RPC request and the local one answers it with the daemon's own request handler
-(``node.service.control.handle_line``), so results and errors are identical either way; a
+(``node.service.control.answer``), so results and errors are identical either way; a
 command never knows which backend it got.
 """
 
@@ -193,7 +193,7 @@ class LocalBackend(Backend):
             import trio
 
             from node.api import DataDirBusy, Node
-            from node.service.control import handle_line  # noqa: F401  (fail early, clearly)
+            from node.service.control import answer  # noqa: F401  (fail early, clearly)
         except ImportError as exc:
             raise unavailable("the node library (node.api)", str(exc)) from exc
         ready = threading.Event()
@@ -227,10 +227,9 @@ class LocalBackend(Backend):
             raise UserError(f"another `we` process holds {self.data_dir}", code="data_dir_busy")
         import trio
 
-        from node.service.control import handle_line
+        from node.service.control import answer
 
-        resp = trio.from_thread.run(handle_line, self._node, line, trio_token=self._token)
-        return json.dumps(resp, default=str).encode()
+        return trio.from_thread.run(answer, self._node, line, trio_token=self._token)
 
     def close(self) -> None:
         if self._node is not None:

@@ -2,9 +2,11 @@
 
 Transport
     ``<data_dir>/control.sock``, created with mode 0600 (only the node's user can talk to it);
-    never a TCP port. One JSON object per line (newline-delimited JSON) in each direction; a
-    connection may carry many requests, answered in order. Requests larger than 1 MiB are
-    refused and the connection closed.
+    never a TCP port. One JSON object per line (newline-delimited JSON, UTF-8) in each
+    direction; a connection may carry many requests, answered in order. Bounds: a request line
+    holds at most 1 MiB (``MAX_REQUEST``; a longer one is answered with a ``too_large`` error
+    and, when no newline came within the bound, the connection closed) and nests at most 64
+    arrays/objects (``MAX_DEPTH``). Every line gets an answer and no request ends the daemon.
 
 Encoding conventions (both directions)
     - community ids, op ids, public keys: lowercase hex strings (64 chars);
@@ -32,11 +34,12 @@ Methods (``params`` is always an object; ``{}`` when there are none)
         -> {"op_ids": [hex], "heads": int}    (as a witness, seal a closed proposal naming
            every head this node holds, in parts of <= 1500 heads; the last op completes it)
     query {"view": name, "args": {...}}
-        -> the view's result, JSON-shaped. ``name`` is a function of
+        -> the view's result, JSON-shaped. ``name`` is a public function of
            ``node.crdt.records.queries`` (e.g. "members", "offers", "community_info") or of
-           ``node.governance`` when it exports it (e.g. "proposals", "proposal_tally");
-           ``state`` and ``causal`` are filled in, ``now_ms`` defaults
-           to the current time, hex strings are decoded for ``bytes`` parameters.
+           ``node.governance`` (e.g. "proposals", "proposal_tally") whose first parameter is
+           ``state`` (:func:`views`); ``state`` and ``causal`` are filled in, ``now_ms``
+           defaults to the current time, hex strings are decoded for ``bytes`` parameters,
+           and an argument of the wrong JSON type is refused (``bad_params``).
     follow {"community": hex}
         -> {"community": hex}                  (accept and sync a community not held yet)
     sync {"community": hex | null}
@@ -46,8 +49,12 @@ Methods (``params`` is always an object; ``{}`` when there are none)
 
 Errors
     JSON-RPC error objects: -32700 parse error, -32600 invalid request, -32601 unknown method,
-    -32602 bad params, -32000 for everything else, with ``data`` = {"type": exception class
-    name, "reason": stable code (e.g. "not_member" from a rejected op, "not_found")}.
+    -32602 bad params, -32603 internal error (a result JSON cannot hold: a bug, logged once;
+    the message names the method), -32000 for everything else, with ``data`` = {"type":
+    exception class name, "reason": stable code}. Reasons of the request checks: "parse_error",
+    "not_utf8" (-32700), "too_large", "too_deep", "bad_request" (-32600), "bad_params"
+    (-32602), "unknown_method", "unknown_view", "internal"; of rules, e.g. "not_member" from a
+    rejected op, "not_found". The id is echoed when the request had a readable one, else null.
 
 :func:`dispatch` implements the methods on a :class:`node.api.Node` and is shared with the CLI's
 in-process (offline) backend, so both give the same answers.
@@ -55,10 +62,12 @@ in-process (offline) backend, so both give the same answers.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import logging
 import os
+import re
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -67,8 +76,21 @@ from typing import Any
 import trio
 
 log = logging.getLogger("we.control")
-MAX_REQUEST = 1024 * 1024
+MAX_REQUEST = 1024 * 1024  # bytes in one request line
+MAX_DEPTH = 64  # arrays/objects nested in one request (an op body needs far fewer)
 SOCKET_NAME = "control.sock"
+METHODS = (
+    "status",
+    "peers",
+    "communities",
+    "connect",
+    "create_community",
+    "publish",
+    "seal",
+    "query",
+    "follow",
+    "sync",
+)
 
 
 class RpcError(Exception):
@@ -112,20 +134,88 @@ def hex_id(x: Any, name: str) -> bytes:
     return b
 
 
-def _view(name: str) -> Any:
+@functools.cache
+def views() -> dict[str, Any]:
+    """The views ``query`` serves: the public functions of ``node.crdt.records.queries`` and
+    ``node.governance`` whose first parameter is ``state`` (helpers, classes and whatever
+    those modules import are not views)."""
     from node.crdt.records import queries
 
-    fn = getattr(queries, name, None)
-    if fn is None:
-        try:
-            import node.governance as gov
+    found: dict[str, Any] = {}
+    modules: list[Any] = [queries]
+    try:
+        import node.governance as gov
 
-            fn = getattr(gov, name, None)
-        except ImportError:
-            fn = None
-    if fn is None or name.startswith("_") or not callable(fn):
+        modules.append(gov)
+    except ImportError:
+        pass
+    for module in modules:
+        for name, fn in vars(module).items():
+            if name.startswith("_") or name in found or not inspect.isfunction(fn):
+                continue
+            params = list(inspect.signature(fn).parameters.values())
+            if params and params[0].name == "state" and all(map(_servable, params[1:])):
+                found[name] = fn
+    return found
+
+
+def _json_types(param: inspect.Parameter) -> tuple[type, ...] | None:
+    """The JSON types an argument may have, from the names in the parameter's annotation;
+    None when it names anything JSON cannot carry (State, Mapping, Electorate) or nothing."""
+    if param.annotation is param.empty:
+        return None
+    ann = param.annotation
+    names = re.findall(r"\w+", ann if isinstance(ann, str) else getattr(ann, "__name__", ""))
+    if not names or any(n not in _JSON_TYPES for n in names):
+        return None
+    allowed = tuple(t for n in names for t in _JSON_TYPES[n])
+    return allowed + (type(None),) if param.default is None else allowed
+
+
+def _servable(param: inspect.Parameter) -> bool:
+    """A view is served when the control API can fill each parameter it requires."""
+    return (
+        param.name in ("causal", "now_ms", "now")
+        or param.kind is param.VAR_KEYWORD
+        or param.default is not param.empty
+        or _json_types(param) is not None
+    )
+
+
+def _view(name: str) -> Any:
+    fn = views().get(name)
+    if fn is None:
         raise RpcError(-32602, f"unknown view {name!r}", "unknown_view")
     return fn
+
+
+# JSON types of view arguments, by the type names in a parameter's annotation.
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "bytes": (str, bytes),  # hex over the socket; bytes from an embedder (Node.query)
+    "int": (int,),
+    "str": (str,),
+    "bool": (bool,),
+    "None": (type(None),),
+    "MemberRef": (str, bytes),  # a public key (hex) or a member id
+    "Iterable": (list,),
+}
+
+
+def _check_arg(view: str, param: inspect.Parameter, value: Any) -> Any:
+    """Refuse an argument of a type the view does not take, or one JSON cannot express
+    (the view's default is used for those); decode hex for ``bytes`` parameters."""
+    allowed = _json_types(param)
+    if allowed is None:
+        raise RpcError(
+            -32602, f"{view}: {param.name} cannot be given over the control API", "bad_params"
+        )
+    if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+        ann = param.annotation if isinstance(param.annotation, str) else str(param.annotation)
+        want = ann.replace("bytes", "hex").replace("MemberRef", "member")
+        raise RpcError(-32602, f"{view}: {param.name} must be {want}", "bad_params")
+    if "bytes" in str(param.annotation) and isinstance(value, str):
+        value = hex_id(value, param.name)
+    return value
 
 
 def run_query(store: Any, view: str, args: dict[str, Any]) -> Any:
@@ -139,10 +229,7 @@ def run_query(store: Any, view: str, args: dict[str, Any]) -> Any:
         elif pname == "causal":
             kwargs[pname] = store.causal
         elif pname in args:
-            value = args[pname]
-            if "bytes" in str(param.annotation) and isinstance(value, str):
-                value = hex_id(value, pname)
-            kwargs[pname] = value
+            kwargs[pname] = _check_arg(view, param, args[pname])
         elif pname in ("now_ms", "now"):
             kwargs[pname] = int(time.time() * 1000)
     extra = set(args) - set(kwargs)
@@ -154,6 +241,21 @@ def run_query(store: Any, view: str, args: dict[str, Any]) -> Any:
         return to_json(fn(**kwargs))
     except TypeError as exc:
         raise RpcError(-32602, f"{view}: {exc}", "bad_params") from exc
+
+
+def _check_multiaddr(addr: str) -> None:
+    try:
+        from multiaddr import Multiaddr
+    except ImportError:  # no libp2p here: the node refuses to connect anyway
+        return
+    try:
+        ok = "/p2p/" in str(Multiaddr(addr))
+    except Exception as exc:  # the parser raises several kinds
+        raise RpcError(
+            -32602, f"connect: {addr!r} is not a multiaddr ({exc})", "bad_params"
+        ) from None
+    if not ok:
+        raise RpcError(-32602, "connect: the address must end in /p2p/<member id>", "bad_params")
 
 
 async def dispatch(node: Any, method: str, params: dict[str, Any]) -> Any:
@@ -170,6 +272,7 @@ async def dispatch(node: Any, method: str, params: dict[str, Any]) -> Any:
         addr = params.get("addr")
         if not isinstance(addr, str):
             raise RpcError(-32602, "connect needs addr", "bad_params")
+        _check_multiaddr(addr)  # before the peer book keeps it as a dial target
         return {"member_id": await node.connect(addr)}
     if method == "create_community":
         charter = params.get("charter")
@@ -182,7 +285,10 @@ async def dispatch(node: Any, method: str, params: dict[str, Any]) -> Any:
         kind, body = params.get("kind"), params.get("body", {})
         if not isinstance(kind, str) or not isinstance(body, dict):
             raise RpcError(-32602, "publish needs kind (text) and body (object)", "bad_params")
-        deps = [hex_id(d, "deps") for d in params.get("deps", [])]
+        deps = params.get("deps", [])
+        if not isinstance(deps, list):
+            raise RpcError(-32602, "deps must be a list of op ids (hex)", "bad_params")
+        deps = [hex_id(d, "deps") for d in deps]
         op = await node.publish(c, kind, body_from_json(body), deps=deps)
         return {"op_id": op.id.hex(), "seq": op.seq, "lamport": op.lamport, "kind": op.kind}
     if method == "seal":
@@ -214,25 +320,122 @@ def _error(req_id: Any, code: int, message: str, reason: str = "", type_: str = 
     return {"jsonrpc": "2.0", "id": req_id, "error": err}
 
 
-async def handle_line(node: Any, line: bytes) -> dict:
+_STRING = re.compile(rb'"[^"]*"')
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def nesting(line: bytes) -> int | None:
+    """How deep arrays and objects nest in the UTF-8 ``line`` (counting no further than
+    MAX_DEPTH + 1; a longer run of openers counts as too deep, balanced or not), or None when
+    its brackets do not balance (then it is not JSON). Found
+    without parsing, so that a hostile line never reaches the recursive JSON decoder: escapes
+    and strings are cut out, the brackets kept, and each pass removes the innermost pairs
+    (byte operations only; in UTF-8 no multi-byte character holds an ASCII byte)."""
+    s = line.replace(b"\\\\", b"").replace(b'\\"', b"")  # then no quote is escaped
+    s = _STRING.sub(b"", s).translate(None, _NOT_BRACKET).replace(b"{", b"[").replace(b"}", b"]")
+    depth = 0
+    while s and depth <= MAX_DEPTH:
+        if b"[" * (MAX_DEPTH + 1 - depth) in s:  # a chain of openers too long to close in bound
+            return MAX_DEPTH + 1
+        inner = s.replace(b"[]", b"")
+        if len(inner) == len(s):
+            return None
+        s, depth = inner, depth + 1
+    return depth
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_request(line: bytes) -> dict[str, Any]:
+    """One request line -> the request object, or RpcError saying what is wrong with it."""
+    if len(line) > MAX_REQUEST:
+        raise RpcError(
+            -32600, f"request too large: at most {MAX_REQUEST} bytes a line", "too_large"
+        )
     try:
-        req = json.loads(line)
-    except ValueError:
-        return _error(None, -32700, "parse error")
-    if not isinstance(req, dict) or req.get("jsonrpc") != "2.0" or "method" not in req:
-        return _error(req.get("id") if isinstance(req, dict) else None, -32600, "bad request")
-    rid = req.get("id")
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RpcError(
+            -32700, f"parse error: the request is not UTF-8 ({exc})", "not_utf8"
+        ) from None
+    depth = nesting(line)
+    if depth is None:
+        raise RpcError(-32700, "parse error: brackets do not balance", "parse_error")
+    if depth > MAX_DEPTH:
+        raise RpcError(-32600, f"request nests deeper than {MAX_DEPTH} arrays/objects", "too_deep")
     try:
-        result = await dispatch(node, str(req["method"]), req.get("params") or {})
-        return {"jsonrpc": "2.0", "id": rid, "result": result}
+        req = json.loads(text, parse_constant=_not_json)
+    except (ValueError, RecursionError) as exc:  # RecursionError: belt and braces
+        raise RpcError(-32700, f"parse error: {exc}", "parse_error") from None
+    if not isinstance(req, dict):
+        raise RpcError(-32600, "bad request: send one JSON object a line", "bad_request")
+    return req
+
+
+def method_params(req: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    method, params = req.get("method"), req.get("params")
+    if req.get("jsonrpc") != "2.0" or not isinstance(method, str):
+        raise RpcError(
+            -32600,
+            'bad request: needs "jsonrpc": "2.0" and a "method" text',
+            "bad_request",
+        )
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise RpcError(-32602, "params must be an object", "bad_params")
+    return method, params
+
+
+_logged: set[tuple[str, str]] = set()
+
+
+def _log_once(what: str, exc: BaseException) -> None:
+    """A bug in the node, logged with its traceback the first time per (request, error type)
+    so that a client repeating the request cannot flood the log."""
+    key = (what, type(exc).__name__)
+    if key in _logged or len(_logged) >= 256:
+        log.debug("%s failed again: %r", what, exc)
+        return
+    _logged.add(key)
+    log.error("control request %s failed (the node keeps running)", what, exc_info=exc)
+
+
+async def answer(node: Any, line: bytes) -> bytes:
+    """The encoded JSON-RPC response to one request line. Never raises (cancellation aside):
+    whatever the line holds and whatever the method does, the answer is a response."""
+    rid: Any = None
+    what = "request"
+    try:
+        req = parse_request(line)
+        rid = req.get("id")
+        method, params = method_params(req)
+        what = method
+        if method == "query" and isinstance(params.get("view"), str):
+            what = f"query {params['view']!r}"
+        resp: dict = {"jsonrpc": "2.0", "id": rid, "result": await dispatch(node, method, params)}
     except RpcError as exc:
-        return _error(rid, exc.code, exc.message, exc.reason, exc.type or "RpcError")
+        resp = _error(rid, exc.code, exc.message, exc.reason, exc.type or "RpcError")
     except Exception as exc:  # a rule violation or bad input: report, never crash the daemon
-        reason = getattr(exc, "reason", "") or ""
-        return _error(rid, -32000, str(exc) or type(exc).__name__, reason, type(exc).__name__)
+        reason = getattr(exc, "reason", "")
+        if not isinstance(reason, str) or not reason:  # not a rule's verdict: a bug to see
+            reason = ""
+            _log_once(what, exc)
+        resp = _error(rid, -32000, str(exc) or type(exc).__name__, reason, type(exc).__name__)
+    try:
+        return json.dumps(resp).encode()
+    except Exception as exc:  # a result JSON cannot hold (the id came from JSON: it can)
+        _log_once(what, exc)
+        msg = f"{what}: internal error, the result cannot be encoded as JSON ({exc})"
+        return json.dumps(_error(rid, -32603, msg, "internal", type(exc).__name__)).encode()
 
 
 async def _serve_conn(node: Any, conn: trio.SocketStream) -> None:
+    """Answer the requests of one connection in order until it closes. A line longer than
+    MAX_REQUEST is answered with an error and the connection closed (the rest of that line
+    cannot be told from new requests); nothing a client sends ends the daemon."""
     buf = bytearray()
     async with conn:
         try:
@@ -240,20 +443,21 @@ async def _serve_conn(node: Any, conn: trio.SocketStream) -> None:
                 chunk = await conn.receive_some(65536)
                 if not chunk:
                     return
+                start = len(buf)
                 buf += chunk
-                while b"\n" in buf:
-                    line, _, rest = bytes(buf).partition(b"\n")
-                    buf = bytearray(rest)
+                begin = 0
+                while (end := buf.find(b"\n", max(begin, start))) >= 0:
+                    line, begin, start = bytes(buf[begin:end]), end + 1, end + 1
                     if line.strip():
-                        resp = await handle_line(node, line)
-                        await conn.send_all(json.dumps(resp).encode() + b"\n")
+                        await conn.send_all(await answer(node, line) + b"\n")
+                del buf[:begin]
                 if len(buf) > MAX_REQUEST:
-                    await conn.send_all(
-                        json.dumps(_error(None, -32600, "request too large")).encode() + b"\n"
-                    )
+                    await conn.send_all(await answer(node, bytes(buf)) + b"\n")
                     return
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return
+        except Exception as exc:  # a bug here must cost one connection, never the daemon
+            _log_once("connection", exc)
 
 
 async def serve(node: Any, data_dir: Path, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
@@ -274,7 +478,12 @@ async def serve(node: Any, data_dir: Path, *, task_status: Any = trio.TASK_STATU
         async with trio.open_nursery() as nursery:
             task_status.started(path)
             while True:
-                conn = await listener.accept()
+                try:
+                    conn = await listener.accept()
+                except OSError as exc:  # e.g. out of file descriptors: wait, keep serving
+                    _log_once("accept", exc)
+                    await trio.sleep(0.1)
+                    continue
                 nursery.start_soon(_serve_conn, node, conn)
     finally:
         with trio.CancelScope(shield=True):
