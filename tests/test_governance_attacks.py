@@ -2,8 +2,9 @@
 
 from fractions import Fraction as F
 
-from test_governance_helpers import HOUR, World, key, pub
+from test_governance_helpers import ELECTORATE, HOUR, World, key, pub, summary
 
+from node import governance
 from node.crdt.op import sign_op
 
 
@@ -28,24 +29,32 @@ def test_ballot_flood_is_bounded():
 
 def test_equivocating_voter_is_void_and_reported():
     """Two ballots at the same seq of one member (a fork) are an equivocation: the replica
-    voids the author's ops from the fork on, and the tally voids that member's ballot and
-    names them. Their weight is not counted, though delegations through them still flow."""
+    voids the author's ops from the fork seq on, so neither forked ballot counts, and the
+    tally names them. Their ballot from before the fork (one op everywhere) still counts:
+    one rule, applied to the state every path reads, whether or not a caller passes the
+    fork set (``specs/governance.md`` §2 step 5)."""
     w = World(4)
     p = w.propose()
     w.vote(1, p, "yes")
-    seq, prev, lamport, deps = w.replica.next_fields(w.cid, pub(2), [p.id])
-    forks = [
-        sign_op(key(2), community=w.cid, seq=seq, prev=prev, deps=deps, lamport=lamport,
-                ts=HOUR + 1, kind="ballot.cast", body={"proposal": p.id, "choice": c})
-        for c in ("yes", "no")
-    ]  # fmt: skip
-    w._ingest(forks[0])
-    w._ingest(forks[1])
-    assert w.outcomes[forks[1].id].status == "fork"
+    w.vote(3, p, "yes")  # member 3's last unambiguous choice
+    seqs = []
+    for who in (2, 3):
+        seq, prev, lamport, deps = w.replica.next_fields(w.cid, pub(who), [p.id])
+        forks = [
+            sign_op(key(who), community=w.cid, seq=seq, prev=prev, deps=deps, lamport=lamport,
+                    ts=HOUR + 1, kind="ballot.cast", body={"proposal": p.id, "choice": c})
+            for c in ("yes", "no")
+        ]  # fmt: skip
+        w._ingest(forks[0])
+        w._ingest(forks[1])
+        assert w.outcomes[forks[1].id].status == "fork"
+        seqs.append(seq)
     t = w.tally(p)
-    assert t.equivocators == [pub(2)] and pub(2) not in t.counted
-    assert t.outcome.count.totals == {"yes": 1, "no": 0}
-    assert t.flow.lost["void"] == 1
+    assert t.equivocators == [pub(2), pub(3)] and pub(2) not in t.counted
+    assert t.counted[pub(3)] == seqs[1] - 1
+    assert t.outcome.count.totals == {"yes": 2, "no": 0}
+    blind = governance.tally(w.replica.state, w.replica.causal, p.id, ELECTORATE)
+    assert summary(blind) == {**summary(t), "equivocators": []}
 
 
 def test_backdated_ballot_after_honest_seals_does_not_count():
@@ -122,7 +131,8 @@ def test_self_vouched_sybils_cannot_vote():
     assert w.status(sybil_vouch) == "rejected:not_member"
     w.do(7, "member.join", {})
     assert w.status(w.do(7, "member.vouch", {"member": pub(7)})) == "rejected:not_member"
-    p = w.propose()
+    p = w.propose(witnesses=[pub(0)])  # witnesses must be members at the cut
+    assert w.status(w.propose()) == "rejected:bad_witnesses"
     assert w.status(w.vote(7, p, "yes")) == "rejected:not_member"
     t = w.tally(p)
     assert set(t.weights) == {pub(0)}  # one vouch of two needed for 1; none for 2 and 7

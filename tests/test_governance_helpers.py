@@ -26,6 +26,12 @@ def pub(i: int) -> bytes:
     return bytes(key(i).verify_key)
 
 
+# The tests of other rules use windows of an hour; the default floor of an action is two days
+# between creation and close (the floor's own tests use the defaults).
+SHORT = {"min_duration_ms": HOUR}
+SHORT_VOTING = {"charter.amend": SHORT, "member.remove": SHORT}
+
+
 class World:
     """Member 0 founds the community (open membership); members 1..n-1 join at ts 0."""
 
@@ -33,7 +39,9 @@ class World:
         self.replica = Replica(HANDLERS)
         self.ops = []
         self.outcomes = {}
-        body = {"name": "c", "witnesses": [pub(0), pub(1), pub(2)], **(charter or {})}
+        self.n = n
+        body = {"name": "c", "witnesses": [pub(0), pub(1), pub(2)], "voting": SHORT_VOTING}
+        body.update(charter or {})
         g = self.replica.compose(key(0), NO_COMMUNITY, GENESIS_KIND, body)
         self._ingest(g)
         self.cid = g.id
@@ -59,7 +67,7 @@ class World:
             "method": "basic",
             "opens": 1 * HOUR,
             "closes": 2 * HOUR,
-            "witnesses": [pub(0), pub(1), pub(2)],
+            "witnesses": [pub(i) for i in range(min(3, self.n))],  # members at the cut
             **fields,
         }
         return self.do(who, "proposal.create", body, ts=ts)

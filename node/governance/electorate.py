@@ -7,7 +7,8 @@ clock, author -> highest seq, of the proposal's causal past):
 * ``scores(state, causal, community, clock, now_ms)`` - contribution scores within the cut,
   evaluated at ``now_ms`` (governance passes the proposal's ``opens`` time, so the value is
   the same on every node and cannot drift while the vote runs);
-* ``witnesses(state, community, clock)`` - the charter's default witnesses within the cut;
+* ``charter(state, community, clock)`` - the charter within the cut (its ``witnesses`` and its
+  ``voting`` floor bind the proposal);
 * ``require_member(op, ctx)`` - reject an op whose author is not a member in its causal past.
 
 :class:`Electorate` bundles them so tests and other embeddings can pass their own, and so
@@ -27,7 +28,7 @@ from ..crdt.state import Context, State
 
 Members = Callable[[State, CausalIndex, bytes, VectorClock], set[bytes]]
 Scores = Callable[[State, CausalIndex, bytes, VectorClock, int], Mapping[bytes, Fraction]]
-Witnesses = Callable[[State, bytes, VectorClock], list[bytes]]
+Charter = Callable[[State, bytes, VectorClock], dict]
 Require = Callable[[Op, Context], object]
 
 
@@ -35,7 +36,7 @@ Require = Callable[[Op, Context], object]
 class Electorate:
     members: Members
     scores: Scores
-    witnesses: Witnesses
+    charter: Charter
     require_member: Require
 
 
@@ -43,15 +44,15 @@ def from_records() -> Electorate:
     """The electorate read from ``node.crdt.records`` rows (see ``specs/governance.md``)."""
     from ..crdt.records import common, queries, score
 
-    def witnesses(state, community, clock):
+    def charter(state, community, clock):
         com = state.get(common.COMMUNITY, community)
-        return list(common.charter_in_clock(com, clock)["witnesses"]) if com else []
+        return common.charter_in_clock(com, clock) if com else {}
 
     return Electorate(
         members=queries.members_in_cut,
         scores=lambda state, causal, community, clock, now: score.contribution_scores(
             state, community, clock, now
         ),
-        witnesses=witnesses,
+        charter=charter,
         require_member=common.require_member,
     )

@@ -17,37 +17,65 @@ chain order, so appending keeps them identical everywhere.
 from __future__ import annotations
 
 from ..crdt.op import Op
+from ..crdt.records.common import in_past
 from ..crdt.state import Context, HandlerMap, Rejected
 from . import actions
 from .choices import valid_choice
 from .electorate import Electorate
-from .proposal import PROPOSAL, bad, check_proposal, is_key, options_of, version_seen
-from .tally import BALLOT, DELEGATION, SEAL, key, tally
+from .proposal import (
+    PROPOSAL,
+    apply_floor,
+    bad,
+    check_proposal,
+    is_key,
+    options_of,
+    version_entry,
+)
+from .tally import BALLOT, DELEGATION, SEAL, key, tally, witnesses_of
 
 MAX_HEADS = 1500  # a seal's named heads; the rest of what it saw is its causal past
 MAX_TOPIC = 64
 MAX_BALLOTS = 64  # per member and proposal: changing one's mind is fine, flooding is not
 
 
-def _proposal(op: Op, ctx: Context, pid) -> tuple[dict, dict]:
-    """The proposal row and the version ``op`` has seen; it must be in op's causal past."""
+def _row(op: Op, ctx: Context, pid) -> dict:
+    """The proposal row (cheap: no causal walk yet)."""
     if not is_key(pid):
         raise bad("proposal: 32-byte id")
     row = ctx.state.get(PROPOSAL, pid)
     if row is None or row["community"] != op.community_id:
         raise Rejected("unknown_proposal", "no such proposal in this community")
+    return row
+
+
+def _seen(op: Op, ctx: Context, pid: bytes, row: dict) -> dict:
+    """The version ``op`` has seen ({id, seq, body}); the proposal must be in op's causal past.
+    ``in_past`` tries op's own chain and its direct parents before any walk."""
     x = ctx.causal.meta(op.id)
-    if not ctx.causal.in_past(ctx.causal.meta(pid), x):
+    if not in_past(ctx, ctx.causal.meta(pid), x):
         raise Rejected("unknown_proposal", "the proposal is not in the op's causal past")
-    return row, version_seen(row, ctx.causal, x)
+    return version_entry(row, ctx.causal, x)
+
+
+def _proposal(op: Op, ctx: Context, pid) -> tuple[dict, dict]:
+    row = _row(op, ctx, pid)
+    return row, _seen(op, ctx, pid, row)["body"]
 
 
 def make_handlers(electorate: Electorate) -> HandlerMap:
     """Handlers bound to an electorate (how membership is read from records)."""
 
+    def _floored(op: Op, ctx: Context, body: dict, created_ts: int, pid: bytes) -> dict:
+        """``body`` checked against the charter's floor at the proposal's cut (§1.7)."""
+        cut = ctx.causal.vector_clock(ctx.causal.meta(pid))
+        charter = electorate.charter(ctx.state, op.community_id, cut)
+        members = electorate.members(ctx.state, ctx.causal, op.community_id, cut)
+        return apply_floor(body, charter, members, op.author, created_ts)
+
     def proposal_create(op: Op, ctx: Context) -> None:
         electorate.require_member(op, ctx)
         check_proposal(op.body)
+        body = _floored(op, ctx, dict(op.body), op.ts, op.id)
         ctx.state.put(
             PROPOSAL,
             op.id,
@@ -55,30 +83,39 @@ def make_handlers(electorate: Electorate) -> HandlerMap:
                 "community": op.community_id,
                 "author": op.author,
                 "ts": op.ts,
-                "versions": [{"id": op.id, "seq": op.seq, "body": dict(op.body)}],
+                "versions": [{"id": op.id, "seq": op.seq, "body": body}],
             },
         )
 
     def proposal_edit(op: Op, ctx: Context) -> None:
-        row, seen = _proposal(op, ctx, op.body.get("proposal"))
+        electorate.require_member(op, ctx)  # cheap checks first: no causal walk for strangers
+        pid = op.body.get("proposal")
+        row = _row(op, ctx, pid)
         if op.author != row["author"]:
             raise Rejected("not_author", "only the proposal's author may edit it")
-        if op.ts >= seen["opens"]:
-            raise Rejected("already_open", "a proposal may be edited only before it opens")
         changes = op.body.get("changes")
         if set(op.body) != {"proposal", "changes"} or type(changes) is not dict:
             raise bad("proposal.edit: {proposal, changes: map}")
-        body = {**seen, **changes}
+        if "witnesses" in changes:
+            raise bad("proposal.edit: the witnesses are fixed when the proposal is created")
+        seen = _seen(op, ctx, pid, row)["body"]  # the author's chain: no walk
+        if op.ts >= seen["opens"]:
+            raise Rejected("already_open", "a proposal may be edited only before it opens")
+        body = {k: v for k, v in {**seen, **changes}.items() if k != "witnesses"}
         check_proposal(body)
+        body = _floored(op, ctx, body, row["ts"], pid)
+        body["witnesses"] = seen["witnesses"]
         versions = [*row["versions"], {"id": op.id, "seq": op.seq, "body": body}]
-        ctx.state.put(PROPOSAL, op.body["proposal"], {**row, "versions": versions})
+        ctx.state.put(PROPOSAL, pid, {**row, "versions": versions})
 
     def ballot_cast(op: Op, ctx: Context) -> None:
         electorate.require_member(op, ctx)
         if set(op.body) != {"proposal", "choice"}:
             raise bad("ballot.cast: {proposal, choice}")
         pid = op.body["proposal"]
-        _, seen = _proposal(op, ctx, pid)
+        row = _row(op, ctx, pid)
+        version = _seen(op, ctx, pid, row)
+        seen = version["body"]
         if op.ts < seen["opens"]:
             raise Rejected("not_open", "ballot ts is before the proposal opens")
         if op.ts >= seen["closes"]:
@@ -89,7 +126,8 @@ def make_handlers(electorate: Electorate) -> HandlerMap:
         rows = ctx.state.get(BALLOT, key(pid, op.author)) or []
         if len(rows) >= MAX_BALLOTS:
             raise Rejected("too_many_ballots", f"at most {MAX_BALLOTS} ballots per proposal")
-        entry = {"id": op.id, "seq": op.seq, "ts": op.ts, "choice": choice}
+        # "v": the version this ballot saw; it counts only for that version (tally step 4).
+        entry = {"id": op.id, "seq": op.seq, "ts": op.ts, "choice": choice, "v": version["id"]}
         ctx.state.put(BALLOT, key(pid, op.author), [*rows, entry])
 
     def _delegation(op: Op, ctx: Context, delegate) -> None:
@@ -116,21 +154,18 @@ def make_handlers(electorate: Electorate) -> HandlerMap:
 
     def seal_create(op: Op, ctx: Context) -> None:
         """A seal may come in parts (``final: false``) so that a witness can name more heads
-        than one op holds; the part with ``final: true`` (the default) completes it."""
+        than one op holds; the part with ``final: true`` (the default) completes it. The
+        cheap checks (membership, the stored witness list) come before any causal walk."""
+        electorate.require_member(op, ctx)
         if set(op.body) - {"proposal", "heads", "final"}:
             raise bad("seal.create: {proposal, heads?, final?}")
         final = op.body.get("final", True)
         if type(final) is not bool:
             raise bad("final: true or false")
         pid = op.body.get("proposal")
-        row, seen = _proposal(op, ctx, pid)
-        witnesses = seen.get("witnesses") or electorate.witnesses(
-            ctx.state, row["community"], ctx.causal.vector_clock(ctx.causal.meta(pid))
-        )
-        if op.author not in witnesses:
+        row = _row(op, ctx, pid)
+        if op.author not in witnesses_of(row):
             raise Rejected("not_witness", "only a witness of the proposal may seal it")
-        if op.ts < seen["closes"]:
-            raise Rejected("seal_early", "a seal's ts must be at or after the close time")
         seal = ctx.state.get(SEAL, key(pid, op.author)) or {"heads": [], "final": None}
         if seal["final"] is not None:
             raise Rejected("seal_twice", "this witness already sealed the proposal")
@@ -145,25 +180,48 @@ def make_handlers(electorate: Electorate) -> HandlerMap:
             or len({h[0] for h in heads}) != len(heads)
         ):
             raise bad("heads: up to 1500 distinct [author, seq] pairs")
+        seen = _seen(op, ctx, pid, row)["body"]
+        if op.ts < seen["closes"]:
+            raise Rejected("seal_early", "a seal's ts must be at or after the close time")
         done = {"id": op.id, "seq": op.seq, "ts": op.ts} if final else None
         ctx.state.put(SEAL, key(pid, op.author), {"heads": seal["heads"] + heads, "final": done})
 
     def decision_enact(op: Op, ctx: Context) -> None:
         electorate.require_member(op, ctx)
-        if set(op.body) != {"proposal"}:
-            raise bad("decision.enact: {proposal}")
-        pid = op.body["proposal"]
-        _, seen = _proposal(op, ctx, pid)
-        if "action" not in seen:
+        body = op.body
+        if set(body) - {"proposal", "content"} or "proposal" not in body:
+            raise bad("decision.enact: {proposal, content?}")
+        if "content" in body and not is_key(body["content"]):
+            raise bad("content: the 32-byte content hash the tally names")
+        pid = body["proposal"]
+        row = _row(op, ctx, pid)
+        if not any("action" in v["body"] for v in row["versions"]):
             raise Rejected("no_action", "the proposal has no action to enact")
-        # Fork proofs are not part of the op's causal past; the replica already voids a
-        # forked author's ops from the fork on, and rebuilds state when a proof arrives.
-        t = tally(ctx.state, ctx.causal, pid, electorate, scope=ctx.causal.meta(op.id))
+        # Cheap before the tally: a final tally needs a majority of complete seals in op's
+        # past, so without them the op is refused with no walk of the log.
+        witnesses = witnesses_of(row)
+        x = ctx.causal.meta(op.id)
+        sealed = 0
+        for w in witnesses:
+            seal = ctx.state.get(SEAL, key(pid, w))
+            if seal and seal["final"] and in_past(ctx, ctx.causal.meta(seal["final"]["id"]), x):
+                sealed += 1
+        if not witnesses or sealed < len(witnesses) // 2 + 1:
+            raise Rejected("not_final", "a majority of witness seals is not in the op's past")
+        _seen(op, ctx, pid, row)
+        # Fork proofs are not in the op's causal past: the replica voids a forked author's
+        # ops from the fork seq on and rebuilds state, which is the whole equivocation rule
+        # (§2 step 5), so this tally is the one every view computes.
+        t = tally(ctx.state, ctx.causal, pid, electorate, scope=x)
         if not t.final:
             raise Rejected("not_final", "a majority of witness seals is not in the op's past")
+        if "content" in body and body["content"] != t.content:
+            raise Rejected("other_content", "the final tally counted other proposal content")
+        if "action" not in t.body:
+            raise Rejected("no_action", "the version the tally counted has no action")
         if not t.passed:
             raise Rejected("not_passed", "the proposal did not pass")
-        actions.enact(ctx, op, pid, seen["action"])
+        actions.enact(ctx, op, pid, t.body["action"])
 
     return {
         "proposal.create": proposal_create,

@@ -10,12 +10,14 @@ Fractions travel as ``[num, den]`` pairs (bodies carry no floats).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
 from ..crdt.causal import CausalIndex, OpMeta
-from ..crdt.records.community import AMENDMENT
+from ..crdt.op import canonical
+from ..crdt.records.community import AMENDMENT, voting_rule
 from ..crdt.records.schema import check_body
 from ..crdt.state import Rejected
 from .outcome import METHODS, Rules
@@ -157,12 +159,91 @@ def options_of(body: Mapping[str, Any]) -> list[str]:
     return list(body.get("options", []))
 
 
-def version_seen(row: Mapping[str, Any], causal: CausalIndex, x: OpMeta | None) -> dict | None:
-    """The newest version of the proposal in ``x``'s causal past (``None``: the newest of all).
-    Versions are the author's own ops, so their seqs order them."""
+def kind_of(body: Mapping[str, Any]) -> str:
+    """Which floor of the charter binds the proposal: "decision" or its action's kind."""
+    return body["action"]["kind"] if "action" in body else "decision"
+
+
+def apply_floor(
+    body: Mapping[str, Any],
+    charter: Mapping[str, Any],
+    members: set[bytes],
+    author: bytes,
+    created_ts: int,
+) -> dict:
+    """The proposal as it is stored and counted: ``body`` checked against the charter's floor
+    for its kind (``specs/governance.md`` §1.7), with the omitted quorum, threshold and
+    objection bound set to the floor and ``witnesses`` resolved to the keys that seal it.
+    ``members``: the members at the proposal's cut. Raises ``Rejected`` (``below_floor``,
+    ``not_proposer``, ``bad_witnesses``) with what to change."""
+    kind = kind_of(body)
+    rule = voting_rule(charter, kind)
+    charter_witnesses = [w for w in charter.get("witnesses", []) if w in members]
+    if rule["proposers"] == "witnesses" and author not in charter_witnesses:
+        raise Rejected("not_proposer", f"the charter lets only its witnesses propose a {kind}")
+    if body["method"] not in rule["methods"]:
+        raise Rejected("below_floor", f"a {kind} may use the methods {rule['methods']}")
+    out = dict(body)
+    for name, default in (("quorum", [0, 1]), ("threshold", [1, 2])):
+        floor = frac(rule[name])
+        if name not in out:  # the usual default, raised to the floor
+            out[name] = default if frac(default) >= floor else list(rule[name])
+        elif frac(out[name]) < floor:
+            raise Rejected("below_floor", f"the charter's least {name} for a {kind} is {floor}")
+    params = dict(out.get("params", {}))
+    bound = frac(rule["objection_bound"])
+    if body["method"] == "consent":
+        if "objection_bound" not in params:
+            default = [1, 10] if bound >= Fraction(1, 10) else list(rule["objection_bound"])
+            out["params"] = {**params, "objection_bound": default}
+        elif frac(params["objection_bound"]) > bound:
+            raise Rejected("below_floor", f"the largest objection bound for a {kind} is {bound}")
+    if out["closes"] - created_ts < rule["min_duration_ms"]:
+        raise Rejected(
+            "below_floor",
+            f"a {kind} must close at least {rule['min_duration_ms']} ms after it is created",
+        )
+    named = list(out.get("witnesses", []))
+    if rule["witnesses"] == "charter":
+        if named and set(named) != set(charter.get("witnesses", [])):
+            raise Rejected(
+                "bad_witnesses", f"a {kind} is sealed by the charter's witnesses: omit the field"
+            )
+        named = []
+    elif any(w not in members for w in named):
+        raise Rejected("bad_witnesses", "every witness must be a member at the proposal's cut")
+    if not named:
+        target = out["action"]["member"] if kind == "member.remove" else None
+        named = [w for w in charter_witnesses if w != target]
+        if not named:  # no charter witness left: every member at the cut seals
+            named = sorted(members - {target})
+    out["witnesses"] = named
+    return out
+
+
+def content_hash(body: Mapping[str, Any]) -> bytes:
+    """The hash a tally names and ``decision.enact`` checks: SHA-256 of the canonical CBOR
+    of the stored proposal version."""
+    return hashlib.sha256(canonical(dict(body))).digest()
+
+
+def version_entry(
+    row: Mapping[str, Any], causal: CausalIndex, x: OpMeta | None, upto: int | None = None
+) -> dict | None:
+    """The newest version ``{id, seq, body}`` of the proposal in ``x``'s causal past
+    (``None``: of all), and with ``seq <= upto`` when given. Versions are the author's own
+    ops, so their seqs order them and ``in_past`` is a seq comparison when x is the author's."""
     best = None
     for v in row["versions"]:
+        if upto is not None and v["seq"] > upto:
+            continue
         if x is None or causal.in_past(causal.meta(v["id"]), x):
             if best is None or v["seq"] > best["seq"]:
                 best = v
-    return best["body"] if best else None
+    return best
+
+
+def version_seen(row: Mapping[str, Any], causal: CausalIndex, x: OpMeta | None) -> dict | None:
+    """The body of :func:`version_entry` (``None`` if no version is in x's past)."""
+    v = version_entry(row, causal, x)
+    return v["body"] if v else None

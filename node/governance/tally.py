@@ -27,11 +27,11 @@ from ..crdt.state import State
 from .delegation import Flow, resolve
 from .electorate import Electorate
 from .outcome import Outcome, count, decide, unscale
-from .proposal import PROPOSAL, options_of, rules_of, version_seen
+from .proposal import PROPOSAL, content_hash, options_of, rules_of, version_entry
 from .weights import policy_weights
 
 BALLOT, DELEGATION, SEAL = "gov.ballot", "gov.delegation", "gov.seal"
-VERSION = "we-tally/1"
+VERSION = "we-tally/2"
 PROVISIONAL, FINAL = "provisional", "final"
 
 
@@ -49,6 +49,9 @@ class Tally:
     seals: list[bytes] = field(default_factory=list)  # witnesses whose seal counts
     bad_seals: dict[bytes, str] = field(default_factory=dict)
     needed_seals: int = 0
+    body: dict = field(default_factory=dict)  # the proposal version counted
+    version_id: bytes = b""  # the op (create or edit) that made that version
+    content: bytes = b""  # SHA-256 of the canonical version body: what decision.enact checks
     version: str = VERSION
 
     @property
@@ -64,6 +67,12 @@ def key(a: bytes, b: bytes) -> bytes:
     return a + b
 
 
+def witnesses_of(row: Mapping) -> list[bytes]:
+    """The keys that seal a proposal: fixed when it is created (resolved by the charter's
+    floor, ``proposal.apply_floor``); an edit cannot change them."""
+    return list(row["versions"][0]["body"].get("witnesses", []))
+
+
 def tally(
     state: State,
     causal: CausalIndex,
@@ -73,13 +82,29 @@ def tally(
     forked: Mapping[bytes, int] | None = None,
     scope: OpMeta | None = None,
 ) -> Tally:
-    """``forked``: author -> fork seq for this community (from the replica's fork proofs).
-    ``scope``: judge as op ``scope`` would (only seals and versions in its causal past)."""
+    """``forked``: author -> fork seq for this community (from the replica's fork proofs), only
+    to name the equivocators: their ops from the fork seq on are already void in ``state``,
+    which is the whole equivocation rule, so the counts never depend on this argument.
+    ``scope``: judge as op ``scope`` would (only seals, versions and ballots in its past)."""
     row = state.get(PROPOSAL, proposal_id)
     if row is None:
         raise KeyError("unknown proposal")
-    body = version_seen(row, causal, scope)
     community = row["community"]
+    witnesses = witnesses_of(row)
+    coverage, bad = _seals(state, causal, proposal_id, witnesses, scope)
+    need = len(witnesses) // 2 + 1 if witnesses else 0
+    # A seal counts only if it was signed at or after the close of the version it counts,
+    # so choose the version first with every complete seal, then drop the early ones.
+    version = _version(row, causal, scope, list(coverage.values()), need)
+    body = version["body"]
+    closes = body["closes"]
+    for w in [w for w, c in coverage.items() if c["ts"] < closes]:
+        bad[w] = "early"
+        del coverage[w]
+    final = bool(witnesses) and len(coverage) >= need
+    if not final:
+        version = _version(row, causal, scope, None, need)
+        body = version["body"]
     cut = causal.vector_clock(causal.meta(proposal_id))
     members = electorate.members(state, causal, community, cut)
     policy = body.get("weights", {"base": "equal"})
@@ -88,22 +113,16 @@ def tally(
         scores = electorate.scores(state, causal, community, cut, body["opens"])
     weights = policy_weights(policy, members, scores)
 
-    witnesses = body.get("witnesses") or electorate.witnesses(state, community, cut)
-    coverage, bad = _seals(state, causal, proposal_id, witnesses, body["closes"], scope)
-    need = len(witnesses) // 2 + 1 if witnesses else 0
-    final = bool(witnesses) and len(coverage) >= need
-
-    void = {m for m in members if m in (forked or {})}
     # Judging as an op would: only ballots in its causal past (seal heads may name more).
     horizon = causal.vector_clock(scope) if scope is not None else None
-    limits = _Limits(list(coverage.values()) if final else None, need, horizon)
-    counted, choices, ignored = _pick_ballots(state, proposal_id, members - void, body, limits)
+    limits = _Limits([c["clock"] for c in coverage.values()] if final else None, need, horizon)
+    counted, choices, ignored = _pick_ballots(state, proposal_id, members, body, version, limits)
     ignored["not_eligible"] = _outsiders(state, proposal_id, members)
 
     delegates = _delegates(state, community, members, cut, body.get("topic", ""))
     scale = math.lcm(*(w.denominator for w in weights.values())) if weights else 1
     ints = {m: w.numerator * (scale // w.denominator) for m, w in weights.items()}
-    flow = resolve(members, ints, set(counted), delegates, void)
+    flow = resolve(members, ints, set(counted), delegates, set())
     rules = rules_of(body)
     c = unscale(count(rules, choices, flow.effective, options_of(body)), scale)
     outcome = decide(c, Fraction(sum(ints.values()), scale), rules)
@@ -123,16 +142,30 @@ def tally(
         counted,
         choices,
         {k: sorted(set(v)) for k, v in ignored.items() if v},
-        sorted(void),
+        sorted(m for m in members if m in (forked or {})),
         sorted(coverage),
         bad,
         need,
+        body=body,
+        version_id=version["id"],
+        content=content_hash(body),
     )
 
 
-def _seals(state, causal, pid, witnesses, closes, scope):
-    """witness -> coverage clock for every seal that counts; witness -> reason for others."""
-    coverage: dict[bytes, dict[bytes, int]] = {}
+def _version(row, causal, scope, clocks, need) -> dict:
+    """The version a tally counts: the newest in scope and, when ``clocks`` (the coverage of
+    the complete seals) is given, covered by ``need`` of them: an edit the author signs after
+    the witnesses sealed (whatever ``ts`` it claims) is not covered and never counted."""
+    upto = None
+    if clocks is not None and len(clocks) >= need > 0:
+        upto = sorted([c.get(row["author"], 0) for c in clocks], reverse=True)[need - 1]
+    return version_entry(row, causal, scope, upto) or row["versions"][0]
+
+
+def _seals(state, causal, pid, witnesses, scope):
+    """witness -> {clock: coverage, ts: of the final part} for every complete seal in scope.
+    Coverage = the final part's vector clock raised by every head named in any part."""
+    coverage: dict[bytes, dict] = {}
     bad: dict[bytes, str] = {}
     for w in witnesses:
         seal = state.get(SEAL, key(pid, w))
@@ -141,14 +174,11 @@ def _seals(state, causal, pid, witnesses, closes, scope):
         meta = causal.meta(seal["final"]["id"])
         if scope is not None and not causal.in_past(meta, scope):
             continue
-        if seal["final"]["ts"] < closes:
-            bad[w] = "early"
-            continue
         clock = dict(causal.vector_clock(meta))
         for author, seq in seal["heads"]:
             if clock.get(author, 0) < seq:
                 clock[author] = seq
-        coverage[w] = clock
+        coverage[w] = {"clock": clock, "ts": seal["final"]["ts"]}
     return coverage, bad
 
 
@@ -169,9 +199,10 @@ class _Limits:
         return limit
 
 
-def _pick_ballots(state, pid, voters, body, limits):
+def _pick_ballots(state, pid, voters, body, version, limits):
     """Per member, the ballot that counts: the highest seq inside the time window and the
-    limit. Returns (member -> seq, member -> choice, reason -> members ignored)."""
+    limit, among the ballots that saw the counted version. Returns (member -> seq,
+    member -> choice, reason -> members ignored)."""
     table, opens, closes = state.table(BALLOT), body["opens"], body["closes"]
     counted: dict[bytes, int] = {}
     choices: dict[bytes, object] = {}
@@ -183,7 +214,9 @@ def _pick_ballots(state, pid, voters, body, limits):
         limit = limits.of(m)
         best = None
         for b in ballots:
-            if not opens <= b["ts"] < closes:
+            if b.get("v", version["id"]) != version["id"]:
+                ignored.setdefault("other_version", []).append(m)
+            elif not opens <= b["ts"] < closes:
                 ignored.setdefault("outside_window", []).append(m)
             elif limit is not None and b["seq"] > limit:
                 ignored.setdefault("not_sealed", []).append(m)

@@ -34,11 +34,13 @@ def proposals(state: State, community: bytes, now_ms: int) -> list[dict]:
         if row["community"] != community:
             continue
         body = max(row["versions"], key=lambda v: v["seq"])["body"]
+        kind = body["action"]["kind"] if "action" in body else "decision"
         view = {"id": pid, "author": row["author"], "created_ts": row.get("ts", 0)}
         view.update({k: body[k] for k in FIELDS if k in body})
         phase = "upcoming" if now_ms < body["opens"] else "open"
         view["phase"] = "closed" if now_ms >= body["closes"] else phase
         view["versions"] = len(row["versions"])
+        view["kind"] = kind
         out.append(view)
     out.sort(key=lambda v: (v["created_ts"], v["id"]), reverse=True)
     return out
@@ -94,6 +96,8 @@ def tally_plain(t: Tally) -> dict:
         "seals": t.seals,
         "bad_seals": t.bad_seals,
         "needed_seals": t.needed_seals,
+        "version_id": t.version_id,
+        "content": t.content,
     }
 
 

@@ -108,7 +108,13 @@ def _amended(com: Mapping[str, Any], amendments) -> dict:
         source = a.get("source", a["by"])
         if source not in seen:
             seen.add(source)
-            charter.update(a["changes"])
+            changes = a["changes"]
+            if "voting" in changes:  # the floor is amended per kind and field, not replaced
+                voting = {k: dict(v) for k, v in (charter.get("voting") or {}).items()}
+                for kind, rule in changes["voting"].items():
+                    voting[kind] = {**voting.get(kind, {}), **rule}
+                changes = {**changes, "voting": voting}
+            charter.update(changes)
     return charter
 
 

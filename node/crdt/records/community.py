@@ -36,14 +36,11 @@ from .schema import (
     list_of,
     one_of,
     opt,
+    ratio,
     record,
     skill,
     text,
 )
-
-
-def _map(x: Any) -> str | None:
-    return None if type(x) is dict else "must be a map"
 
 
 def _nullable(check):
@@ -54,6 +51,69 @@ MEMBERSHIP_RULE = {
     "rule": Field(one_of("open", "vouched")),
     "vouches": opt(integer(1, 1000)),
 }
+# The charter's floor for proposals, one rule per kind of proposal (``specs/governance.md``
+# §1.7). Governance reads it with ``voting_rule``; a proposal below it is rejected.
+PROPOSAL_KINDS = ("decision", "charter.amend", "member.remove")
+METHOD_NAMES = ("basic", "single", "approval", "score", "quadratic", "consent", "irv", "schulze")
+
+
+def _share(x: Any) -> str | None:
+    msg = ratio(x)
+    if msg is None and not 0 <= x[0] <= x[1]:
+        msg = "must be in [0, 1]"
+    return msg
+
+
+VOTING_RULE = {
+    "methods": opt(list_of(one_of(*METHOD_NAMES), len(METHOD_NAMES), unique=True)),
+    "quorum": opt(_share),  # the least quorum a proposal may ask for
+    "threshold": opt(_share),  # the least threshold
+    "objection_bound": opt(_share),  # the largest objection bound (consent)
+    "min_duration_ms": opt(integer(0, 10 * 365 * 24 * 3600 * 1000)),  # creation ts -> closes
+    "proposers": opt(one_of("members", "witnesses")),
+    # "charter": the charter's witnesses (members at the cut); "proposer": the proposer may
+    # name its own (members at the cut), else the charter's.
+    "witnesses": opt(one_of("charter", "proposer")),
+}
+VOTING = {k: opt(record(VOTING_RULE)) for k in PROPOSAL_KINDS}
+DAY = 24 * 3600 * 1000
+VOTING_DEFAULTS = {
+    "decision": {
+        "methods": list(METHOD_NAMES),
+        "quorum": [0, 1],
+        "threshold": [0, 1],
+        "objection_bound": [1, 1],
+        "min_duration_ms": 0,
+        "proposers": "members",
+        "witnesses": "proposer",
+    },
+    "charter.amend": {
+        "methods": ["basic", "consent"],
+        "quorum": [1, 2],
+        "threshold": [1, 2],
+        "objection_bound": [1, 10],
+        "min_duration_ms": 2 * DAY,
+        "proposers": "members",
+        "witnesses": "charter",
+    },
+    "member.remove": {
+        "methods": ["basic", "consent"],
+        "quorum": [1, 2],
+        "threshold": [2, 3],
+        "objection_bound": [1, 10],
+        "min_duration_ms": 2 * DAY,
+        "proposers": "members",
+        "witnesses": "charter",
+    },
+}
+
+
+def voting_rule(charter: Mapping[str, Any], kind: str) -> dict:
+    """The complete floor for one kind of proposal: the charter's ``voting[kind]`` fields over
+    the defaults (a charter, or an amendment, may set only some fields)."""
+    return {**VOTING_DEFAULTS[kind], **(charter.get("voting") or {}).get(kind, {})}
+
+
 ATTESTATION_RULE = {
     "confirmations": Field(integer(0, 1000)),
     "max_disputes": Field(integer(0, 1000)),
@@ -65,7 +125,7 @@ CHARTER = {
     "attestation": opt(record(ATTESTATION_RULE)),
     "half_life_days": opt(integer(1, 36500)),
     "score_cap": opt(_nullable(integer(1))),  # minutes of decayed effort; None: no cap
-    "voting": opt(_map),  # defaults for proposals; its shape belongs to node.governance
+    "voting": opt(record(VOTING)),  # floors for proposals, per kind (governance reads them)
     "witnesses": opt(list_of(key32, 64, unique=True)),
     "visibility": opt(one_of("public", "members")),
 }
