@@ -93,7 +93,9 @@ def test_control_api_and_clean_sigterm(two_daemons):
     a, b = Rpc(sock), Rpc(dirs[1] / "control.sock")
     st = a.call("status")["result"]
     assert st["member_id"] == infos[0]["member_id"] and st["peers"] == []
-    cid = a.call("create_community", charter={"name": "Daemon club"})["result"]["community"]
+    cid = a.call(
+        "create_community", charter={"name": "Daemon club", "membership": {"rule": "open"}}
+    )["result"]["community"]
     pub = a.call("publish", community=cid, kind="profile.set", body={"display_name": "A"})
     assert pub["result"]["seq"] == 2
     bad = a.call("publish", community=cid, kind="nope.x", body={})
@@ -142,7 +144,9 @@ def test_signal_stops_the_daemon_cleanly_and_loses_nothing(tmp_path, sig):
     try:
         wait_ready(proc, d)
         rpc = Rpc(d / "control.sock")
-        cid = rpc.call("create_community", charter={"name": "durable"})["result"]["community"]
+        cid = rpc.call(
+            "create_community", charter={"name": "durable", "membership": {"rule": "open"}}
+        )["result"]["community"]
         acked = [
             rpc.call("publish", community=cid, kind="profile.set", body={"display_name": f"v{i}"})
             for i in range(30)
@@ -175,7 +179,9 @@ def test_a_killed_daemon_restarts_and_catches_up(tmp_path):
     try:
         ia, ib = wait_ready(procs[0], da), wait_ready(procs[1], db)
         a, b = Rpc(da / "control.sock"), Rpc(db / "control.sock")
-        cid = a.call("create_community", charter={"name": "phoenix"})["result"]["community"]
+        cid = a.call(
+            "create_community", charter={"name": "phoenix", "membership": {"rule": "open"}}
+        )["result"]["community"]
         b.call("follow", community=cid)
         b.call("connect", addr=ia["listen_addrs"][0])
         for _ in range(400):  # the genesis arrives by the sync that the connection starts

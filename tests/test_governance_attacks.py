@@ -123,7 +123,7 @@ def test_non_member_and_member_admitted_after_the_cut():
 
 
 def test_self_vouched_sybils_cannot_vote():
-    w = World(3, charter={"membership": {"rule": "vouched", "vouches": 2}})
+    w = World(3, charter={"membership": {"rule": "vouched", "vouches": 2, "founding": 0}})
     # In a vouched community members 1, 2 joined but nobody vouched: only the founder is in.
     w.do(0, "member.vouch", {"member": pub(1)})
     w.do(2, "member.vouch", {"member": pub(1)})  # 2 is not a member: rejected by records

@@ -30,6 +30,13 @@ def pub(i: int) -> bytes:
 # between creation and close (the floor's own tests use the defaults).
 SHORT = {"min_duration_ms": HOUR}
 SHORT_VOTING = {"charter.amend": SHORT, "member.remove": SHORT}
+# Open membership, one confirmation, no bounds on minutes: the rules the tests of tallies are
+# written against (the safe defaults have their own tests in test_governance_capture.py).
+PERMISSIVE = {
+    "membership": {"rule": "open"},
+    "attestation": {"confirmations": 1, "max_disputes": 0},
+    "contribution": {"max_minutes": 10_000_000, "max_minutes_per_day": 10_000_000},
+}
 
 
 class World:
@@ -41,6 +48,7 @@ class World:
         self.outcomes = {}
         self.n = n
         body = {"name": "c", "witnesses": [pub(0), pub(1), pub(2)], "voting": SHORT_VOTING}
+        body.update(PERMISSIVE)
         body.update(charter or {})
         g = self.replica.compose(key(0), NO_COMMUNITY, GENESIS_KIND, body)
         self._ingest(g)

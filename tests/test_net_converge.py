@@ -30,7 +30,7 @@ def _converged(ns, cid, expected=None) -> bool:
 
 async def _converge_after_concurrent_writes(tmp_path, n):
     async with nodes(tmp_path, n, sync_interval=1.0) as ns:
-        cid = await ns[0].create_community({"name": "co-op"})
+        cid = await ns[0].create_community({"name": "co-op", "membership": {"rule": "open"}})
         for x in ns[1:]:
             await x.follow(cid)
         await mesh(ns)
@@ -56,7 +56,7 @@ async def test_five_nodes_converge(tmp_path):
 async def test_partition_then_heal(tmp_path):
     async with nodes(tmp_path, 4, sync_interval=1.0) as ns:
         a, b, c, d = ns
-        cid = await a.create_community({"name": "split"})
+        cid = await a.create_community({"name": "split", "membership": {"rule": "open"}})
         for x in ns[1:]:
             await x.follow(cid)
         await mesh(ns)
@@ -82,7 +82,7 @@ async def test_partition_then_heal(tmp_path):
 
 async def test_killed_node_restarts_and_catches_up(tmp_path):
     async with Node.open(tmp_path / "a", insecure_plaintext=True, sync_interval=1.0) as a:
-        cid = await a.create_community({"name": "restart"})
+        cid = await a.create_community({"name": "restart", "membership": {"rule": "open"}})
         async with Node.open(tmp_path / "b", insecure_plaintext=True, sync_interval=1.0) as b:
             await b.follow(cid)
             await b.connect(a.listen_addrs[0])
@@ -113,7 +113,7 @@ async def test_late_joiner_catches_up_10000_ops(tmp_path):
 
 async def test_gossip_gap_triggers_an_immediate_sync(tmp_path):
     async with nodes(tmp_path, 2, sync_interval=1000.0) as (a, b):  # no periodic sync
-        cid = await a.create_community({"name": "gaps"})
+        cid = await a.create_community({"name": "gaps", "membership": {"rule": "open"}})
         await b.follow(cid)
         await b.connect(a.listen_addrs[0])
         await wait_until(lambda: _converged([a, b], cid, 1))
@@ -127,7 +127,7 @@ async def test_gossip_gap_triggers_an_immediate_sync(tmp_path):
 
 async def test_periodic_sync_carries_what_gossip_never_saw(tmp_path):
     async with nodes(tmp_path, 2, sync_interval=1.0) as (a, b):
-        cid = await a.create_community({"name": "periodic"})
+        cid = await a.create_community({"name": "periodic", "membership": {"rule": "open"}})
         await b.follow(cid)
         await b.connect(a.listen_addrs[0])
         await wait_until(lambda: _converged([a, b], cid, 1))

@@ -7,7 +7,7 @@ from tests.net_helpers import nodes, op_ids, wait_until
 
 async def test_an_address_announced_in_a_profile_is_dialled(tmp_path):
     async with nodes(tmp_path, 3, sync_interval=1.0) as (a, b, c):
-        cid = await a.create_community({"name": "hub"})
+        cid = await a.create_community({"name": "hub", "membership": {"rule": "open"}})
         await c.follow(cid)
         await c.connect(a.listen_addrs[0])
         await c.publish(cid, "member.join", {})

@@ -30,7 +30,7 @@ async def test_open_publish_query_events_and_reopen(tmp_path):
 
         async with trio.open_nursery() as n:
             n.start_soon(follow)
-            cid = await node.create_community({"name": "Garden"})
+            cid = await node.create_community({"name": "Garden", "membership": {"rule": "open"}})
             op = await node.publish(cid, "profile.set", {"display_name": "Ann"})
         assert [e.kind for e in got] == ["op", "op"] and got[1].op_id == op.id
         info = node.query("community_info", community=cid.hex())
@@ -47,7 +47,7 @@ async def test_open_publish_query_events_and_reopen(tmp_path):
 
 async def test_two_nodes_sync_on_connect_and_gossip(tmp_path):
     async with nodes(tmp_path, 2, sync_interval=2.0) as (a, b):
-        cid = await a.create_community({"name": "Tools"})
+        cid = await a.create_community({"name": "Tools", "membership": {"rule": "open"}})
         for i in range(20):
             await a.publish(cid, "profile.set", {"display_name": f"a{i}"})
         await b.follow(cid)
@@ -64,8 +64,10 @@ async def test_two_nodes_sync_on_connect_and_gossip(tmp_path):
 
 async def test_bootstrap_address_is_dialled_and_members_only_sync_is_refused(tmp_path):
     async with Node.open(tmp_path / "a", insecure_plaintext=True, sync_interval=1.0) as a:
-        open_c = await a.create_community({"name": "open"})
-        closed = await a.create_community({"name": "closed", "visibility": "members"})
+        open_c = await a.create_community({"name": "open", "membership": {"rule": "open"}})
+        closed = await a.create_community(
+            {"name": "closed", "membership": {"rule": "open"}, "visibility": "members"}
+        )
         async with Node.open(
             tmp_path / "b", insecure_plaintext=True, sync_interval=1.0, bootstrap=a.listen_addrs
         ) as b:
@@ -125,7 +127,9 @@ async def test_seal_names_every_head_so_a_large_vote_becomes_final(tmp_path):
             for i in range(3)
         ]
         a = ws[0]
-        cid = await a.create_community({"name": "Big", "witnesses": [w.public_key for w in ws]})
+        cid = await a.create_community(
+            {"name": "Big", "membership": {"rule": "open"}, "witnesses": [w.public_key for w in ws]}
+        )
         _exchange(ws, cid)
         for w in ws[1:]:
             await w.publish(cid, "member.join", {})
@@ -135,7 +139,9 @@ async def test_seal_names_every_head_so_a_large_vote_becomes_final(tmp_path):
             a.store.append(k, cid, "member.join", {})
         now = time.time_ns() // 1_000_000
         body = {"title": "Big vote", "method": "basic", "opens": now - 60_000, "closes": now - 1}
-        pid = (await a.publish(cid, "proposal.create", body)).id
+        # Created before its close (a proposal may not close before it was created).
+        key_a = a.identity.signing_key
+        pid = a.store.append(key_a, cid, "proposal.create", body, ts=now - 60_000).id
         _exchange(ws, cid)
         ballot, then = {"proposal": pid, "choice": "yes"}, now - 30_000  # in the window
         for w in ws:  # the witnesses vote on their own stores
@@ -174,7 +180,9 @@ async def test_seal_before_the_close_is_refused_through_the_control_api(tmp_path
     from node.service.control import RpcError, dispatch
 
     async with Node.open(tmp_path / "a", insecure_plaintext=True, network=False) as a:
-        cid = await a.create_community({"name": "Soon", "witnesses": [a.public_key]})
+        cid = await a.create_community(
+            {"name": "Soon", "membership": {"rule": "open"}, "witnesses": [a.public_key]}
+        )
         now = time.time_ns() // 1_000_000
         body = {"title": "Later", "method": "basic", "opens": now, "closes": now + 3_600_000}
         pid = (await a.publish(cid, "proposal.create", body)).id
@@ -196,7 +204,9 @@ async def test_one_node_per_data_dir(tmp_path):
         assert err.value.reason == "data_dir_busy"
         with pytest.raises(DataDirBusy), claim_data_dir(home):
             pass
-        cid = await a.create_community({"name": "Still mine"})  # the holder is unharmed
+        cid = await a.create_community(
+            {"name": "Still mine", "membership": {"rule": "open"}}
+        )  # the holder is unharmed
     os.close(lock_data_dir(home))  # free again
     with claim_data_dir(home):  # what `we daemon` does before its node opens
         with pytest.raises(DataDirBusy):

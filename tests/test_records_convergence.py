@@ -111,11 +111,13 @@ GENERATORS = {
 def simulate(family: str, seed: int, steps: int):
     rnd = random.Random(seed)
     vouched = rnd.random() < 0.5
-    charter = {"name": "c", "half_life_days": 7}
+    charter = {"name": "c", "half_life_days": 7, "membership": {"rule": "open"}}
+    charter["attestation"] = {"confirmations": 1, "max_disputes": 0}
     if vouched:
         # Outside the membership family the founder admits everyone, so one vouch suffices.
         need = 1 + rnd.randrange(2) if family == "membership" else 1
-        charter["membership"] = {"rule": "vouched", "vouches": need}
+        founding = rnd.randrange(3)  # founding vouches admit alone (charter default 3)
+        charter["membership"] = {"rule": "vouched", "vouches": need, "founding": founding}
     setup = Replica(HANDLERS)
     ts = [T0]
 

@@ -22,8 +22,8 @@ from node.crdt.state import Rejected
 def test_genesis_charter_is_normalized_and_founder_is_member():
     w = World({"name": "garden", "membership": {"rule": "vouched", "vouches": 2}})
     ch = charter(w.state, w.community)
-    assert ch["membership"] == {"rule": "vouched", "vouches": 2}
-    assert ch["attestation"] == {"confirmations": 1, "max_disputes": 0}
+    assert ch["membership"] == {"rule": "vouched", "vouches": 2, "founding": 3}
+    assert ch["attestation"] == {"confirmations": 1, "max_disputes": 0}  # World's (permissive)
     assert ch["witnesses"] == [PUB[0]]
     assert [m["status"] for m in members(w.state, w.community)] == ["member"]
     w.ok(0, "offer.create", offer_body())

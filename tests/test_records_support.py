@@ -15,6 +15,16 @@ DAY = 24 * 3600 * 1000
 T0 = 1_700_000_000_000
 
 
+# The rules these tests were written against: open membership, one confirmation, no bounds
+# on minutes. The safe defaults of a new community have their own tests
+# (tests/test_governance_capture.py).
+PERMISSIVE = {
+    "membership": {"rule": "open"},
+    "attestation": {"confirmations": 1, "max_disputes": 0},
+    "contribution": {"max_minutes": 10_000_000, "max_minutes_per_day": 10_000_000},
+}
+
+
 class World:
     """One replica that every author writes through (so each op sees everything before it),
     unless an op is composed with ``isolated`` deps."""
@@ -23,7 +33,8 @@ class World:
         self.replica = Replica(HANDLERS if handlers is None else handlers)
         self.ops: list[Op] = []
         self.ts = T0
-        genesis = self.replica.compose(KEYS[0], b"", "community.create", charter or {"name": "c"})
+        body = {**PERMISSIVE, **(charter or {"name": "c"})}
+        genesis = self.replica.compose(KEYS[0], b"", "community.create", body)
         self.community = genesis.id
         self.genesis = genesis
         self.ingest(genesis)

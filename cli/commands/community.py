@@ -24,9 +24,9 @@ def _number(flag: str, low: int, high: int, default: int, help: str):
 @click.argument("name")
 @click.option("--description", default="", help="What the community is for.")
 @_number(
-    "--vouches", 0, 1000, 1, "Distinct members who must vouch for a newcomer (0 = open community)."
+    "--vouches", 0, 1000, 2, "Distinct members who must vouch for a newcomer (0 = open community)."
 )
-@_number("--attestations", 0, 1000, 1, "Confirmations a contribution needs to count.")
+@_number("--attestations", 0, 1000, 2, "Confirmations a contribution needs to count.")
 @_number("--half-life", 1, 36500, 180, "Contribution score half-life in days.")
 @click.option(
     "--witness",
@@ -107,8 +107,37 @@ def info(advertise, community) -> None:
                 highlight=False,
             )
         print(d["line"])
+        _render_rules(c, d["community"])
 
     emit(o, data, render)
+
+
+def _render_rules(c, ci: dict) -> None:
+    """The rules a newcomer accepts by joining: admission, what a contribution may add, and the
+    floor every proposal must meet (changed only by a charter amendment under that floor)."""
+    ch = ci.get("charter")
+    if not ch:
+        return
+    m = ch["membership"]
+    admit = "open" if m["rule"] == "open" else f"{m['vouches']} vouches"
+    if m.get("founding"):
+        admit += f" (the founder's first {m['founding']} vouches admit alone)"
+    bounds = ch.get("contribution") or {}
+    c.print(f"Admission: {admit}", highlight=False)
+    c.print(
+        f"Contributions: {ch['attestation']['confirmations']} confirmations, at most "
+        f"{bounds.get('max_minutes', '-')} min per record and "
+        f"{bounds.get('max_minutes_per_day', '-')} min per member per day",
+        highlight=False,
+    )
+    for kind, r in (ci.get("voting") or {}).items():
+        q, t = r["quorum"], r["threshold"]
+        c.print(
+            f"{kind}: methods {', '.join(r['methods'])}; quorum >= {q[0]}/{q[1]}, threshold >= "
+            f"{t[0]}/{t[1]}; open >= {r['min_duration_ms'] // 3_600_000} h; witnesses: "
+            f"{r['witnesses']}; proposers: {r['proposers']}",
+            highlight=False,
+        )
 
 
 def _concrete(addrs: list[str]) -> list[str]:

@@ -146,12 +146,25 @@ def require_member(op: Op, ctx: Context) -> Membership:
         # their join and the rule in force now applies.
         need = min(need, vouches_needed(com, ctx, ctx.causal.meta(row["join_id"])))
     if need:
-        seen = sum(1 for v in row["vouchers"] if in_past(ctx, ctx.causal.meta(v[1]), x))
+        seen = vouch_count(row["vouchers"], need, lambda v: in_past(ctx, ctx.causal.meta(v), x))
         if seen < need:
             raise Rejected(
                 "not_member", f"admission needs {need} vouches in the op's causal past, has {seen}"
             )
     return Membership(cid, com, row, True)
+
+
+def vouch_count(vouchers: list, need: int, inside) -> int:
+    """The vouches that count for admission among ``vouchers`` ([voucher, op id, ts,
+    founding?]) whose op ``inside(op id)`` holds: a founding vouch (the founder's first
+    ``membership.founding`` vouches) counts as ``need`` alone."""
+    seen = 0
+    for v in vouchers:
+        if inside(v[1]):
+            if len(v) > 3 and v[3]:
+                return need
+            seen += 1
+    return seen
 
 
 def membership_periods(row: dict) -> list[list]:

@@ -50,6 +50,16 @@ def _nullable(check):
 MEMBERSHIP_RULE = {
     "rule": Field(one_of("open", "vouched")),
     "vouches": opt(integer(1, 1000)),
+    # The founder's first ``founding`` vouches (in the founder's chain order) admit alone, so
+    # that a new community can grow to the point where ``vouches`` members exist.
+    "founding": opt(integer(0, 1000)),
+}
+# Bounds on what one contribution record, and one member's records of one day, can add to a
+# score (minutes of effort): the record is refused above ``max_minutes``; the score counts at
+# most ``max_minutes_per_day`` of a member's effort per UTC day of ``at``.
+CONTRIBUTION_RULE = {
+    "max_minutes": Field(integer(1, 10_000_000)),
+    "max_minutes_per_day": Field(integer(1, 10_000_000)),
 }
 # The charter's floor for proposals, one rule per kind of proposal (``specs/governance.md``
 # §1.7). Governance reads it with ``voting_rule``; a proposal below it is rejected.
@@ -125,6 +135,7 @@ CHARTER = {
     "attestation": opt(record(ATTESTATION_RULE)),
     "half_life_days": opt(integer(1, 36500)),
     "score_cap": opt(_nullable(integer(1))),  # minutes of decayed effort; None: no cap
+    "contribution": opt(record(CONTRIBUTION_RULE)),
     "voting": opt(record(VOTING)),  # floors for proposals, per kind (governance reads them)
     "witnesses": opt(list_of(key32, 64, unique=True)),
     "visibility": opt(one_of("public", "members")),
@@ -134,10 +145,14 @@ AMENDMENT = {name: opt(f.check) for name, f in CHARTER.items()}
 
 CHARTER_DEFAULTS = {
     "description": "",
-    "membership": {"rule": "open"},
-    "attestation": {"confirmations": 1, "max_disputes": 0},
+    # Safe against cheap sybils (specs/governance.md §11): a second key needs two members'
+    # vouches, a contribution two confirmations (fewer while the community is smaller), and
+    # one record or one day adds a bounded number of minutes.
+    "membership": {"rule": "vouched", "vouches": 2, "founding": 3},
+    "attestation": {"confirmations": 2, "max_disputes": 0},
     "half_life_days": 180,
     "score_cap": None,
+    "contribution": {"max_minutes": 720, "max_minutes_per_day": 960},
     "voting": {},
     "witnesses": [],
     "visibility": "public",
@@ -160,8 +175,10 @@ def normalize_charter(changes: Mapping[str, Any], base: Mapping[str, Any]) -> di
     rule = dict(charter["membership"])
     if rule["rule"] == "open":
         rule.pop("vouches", None)
+        rule.pop("founding", None)
     else:
-        rule.setdefault("vouches", 1)
+        rule.setdefault("vouches", 2)
+        rule.setdefault("founding", 3)
     charter["membership"] = rule
     return charter
 
@@ -230,7 +247,19 @@ def member_vouch(op: Op, ctx: Context) -> None:
     if any(v[0] == op.author for v in row["vouchers"]):
         raise Rejected("duplicate_vouch", "this member already vouched for that member")
     note_member(ctx, m, op)
-    vouchers = sorted([*row["vouchers"], [op.author, op.id, op.ts]])
+    entry = [op.author, op.id, op.ts]
+    com = m.com or community_row(ctx.state, m.community)
+    if op.author == com["founder"]:
+        # The founder's first ``founding`` vouches admit alone, counted in its own chain
+        # order (so the same vouches are founding ones on every node).
+        founding = charter_at(com, ctx, op_meta(op, ctx))["membership"].get("founding", 0)
+        mine_key = member_key(m.community, op.author)
+        mine = ctx.state.get(MEMBER, mine_key)
+        used = mine.get("founding_used", 0)
+        if used < founding:
+            entry.append(True)
+            ctx.state.put(MEMBER, mine_key, {**mine, "founding_used": used + 1})
+    vouchers = sorted([*row["vouchers"], entry])
     ctx.state.put(MEMBER, key, {**row, "vouchers": vouchers})
 
 

@@ -22,6 +22,8 @@ from .common import (
     ATTESTATION,
     CONTRIBUTION,
     PROJECT,
+    charter_at,
+    community_row,
     in_past,
     note_member,
     op_meta,
@@ -69,17 +71,29 @@ ATTEST = {
 }
 
 
-def _check_fields(op: Op, fields: dict) -> None:
+def _check_fields(op: Op, ctx: Context, fields: dict) -> None:
     if "effort_minutes" not in fields and "quantity" not in fields:
         raise Rejected("bad_body", f"{op.kind}: needs effort_minutes or quantity")
     if fields["at"] > op.ts:
         raise Rejected("bad_body", f"{op.kind}: 'at' is after the op's ts")
+    minutes = fields.get("effort_minutes")
+    if minutes is not None:
+        com = community_row(ctx.state, op.community_id)
+        bound = (charter_at(com, ctx, op_meta(op, ctx)).get("contribution") or {}).get(
+            "max_minutes"
+        )
+        if bound is not None and minutes > bound:
+            raise Rejected(
+                "too_many_minutes",
+                f"the charter allows at most {bound} minutes in one record: split the work "
+                "into records of the days it was done",
+            )
 
 
 def contribution_record(op: Op, ctx: Context) -> None:
     body = check_body(op.kind, op.body, FIELDS)
     m = require_member(op, ctx)
-    _check_fields(op, body)
+    _check_fields(op, ctx, body)
     if "project" in body:
         require_ref(op, ctx, PROJECT, body["project"], "project")
     note_member(ctx, m, op)
@@ -116,7 +130,7 @@ def contribution_correct(op: Op, ctx: Context) -> None:
     for c in row["corrections"]:
         fields.update(c[2])
     fields.update(changes)
-    _check_fields(op, fields)
+    _check_fields(op, ctx, fields)
     note_member(ctx, m, op)
     corrections = [*row["corrections"], [op.seq, op.id, changes, retract]]
     ctx.state.put(

@@ -23,10 +23,12 @@ from .common import (
     charter_in_clock,
     member_key,
     membership_periods,
+    vouch_count,
     vouches_needed,
 )
+from .community import CHARTER_DEFAULTS, PROPOSAL_KINDS, voting_rule
 from .geo import decode, distance_m
-from .score import attestation_index, contribution_view
+from .score import attestation_index, confirmations_needed, contribution_view
 
 # A member given as 32 bytes, 64 hex characters or a member id (12D3KooW...). Annotated by name
 # so that the control API passes text through unchanged (it converts only "bytes" params).
@@ -58,11 +60,15 @@ def community_info(state: State, community: bytes) -> dict | None:
     com = state.get(COMMUNITY, community)
     if com is None:
         return None
+    charter = {**CHARTER_DEFAULTS, **charter_in_clock(com, None)}  # older charters: defaults
     return {
         "id": community,
         "founder": com["founder"],
         "created_ts": com["ts"],
-        "charter": charter_in_clock(com, None),
+        "charter": charter,
+        # Every floor in force, defaults filled (specs/governance.md §1.7): what a proposal
+        # of each kind must at least ask for.
+        "voting": {kind: voting_rule(charter, kind) for kind in PROPOSAL_KINDS},
         "amendments": len(com["amendments"]),
         "members": sum(1 for m in members(state, community) if m["status"] == "member"),
     }
@@ -78,7 +84,8 @@ def _member_status(row: dict, rule: dict) -> str:
     if row["since"] is not None or rule["rule"] == "open":
         return "member"
     # Queries see the whole state: admitted once enough vouches exist at all.
-    return "member" if len(row["vouchers"]) >= rule["vouches"] else "candidate"
+    need = rule["vouches"]
+    return "member" if vouch_count(row["vouchers"], need, lambda _: True) >= need else "candidate"
 
 
 def members(state: State, community: bytes, include_pending: bool = True) -> list[dict]:
@@ -143,7 +150,7 @@ def members_in_cut(state: State, causal, community: bytes, clock) -> set[bytes]:
         need = need_now
         if need and com["amendments"]:
             need = min(need, vouches_needed(com, ctx, causal.meta(join_id)))
-        if sum(1 for v in row["vouchers"] if inside(v[1])) >= need:
+        if vouch_count(row["vouchers"], need, inside) >= need:
             out.add(row["member"])
     return out
 
@@ -152,8 +159,16 @@ def vouches(state: State, community: bytes) -> list[dict]:
     out = []
     for row in state.table(MEMBER).values():
         if row["c"] == community:
-            for voucher, op_id, ts in row["vouchers"]:
-                out.append({"voucher": voucher, "member": row["member"], "op": op_id, "ts": ts})
+            for voucher, op_id, ts, *founding in row["vouchers"]:
+                out.append(
+                    {
+                        "voucher": voucher,
+                        "member": row["member"],
+                        "op": op_id,
+                        "ts": ts,
+                        "founding": bool(founding and founding[0]),
+                    }
+                )
     return sorted(out, key=lambda v: (v["member"], v["voucher"]))
 
 
@@ -372,6 +387,7 @@ def contributions(
     if com is None:
         return []
     ch = charter_in_clock(com, clock)
+    need = confirmations_needed(state, community, ch, clock)
     index = attestation_index(state, community)
     out = []
     for row in state.table(CONTRIBUTION).values():
@@ -381,7 +397,7 @@ def contributions(
             continue
         if project is not None and row["project"] != project:
             continue
-        view = contribution_view(row, ch, clock, index.get(row["id"], []))
+        view = contribution_view(row, ch, clock, index.get(row["id"], []), need)
         if view is not None:
             out.append(view)
     return sorted(out, key=lambda v: (v["fields"]["at"], v["id"]))

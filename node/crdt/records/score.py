@@ -28,7 +28,7 @@ from fractions import Fraction
 from math import isqrt
 
 from ..state import State
-from .common import ATTESTATION, COMMUNITY, CONTRIBUTION, DAY_MS, charter_in_clock
+from .common import ATTESTATION, COMMUNITY, CONTRIBUTION, DAY_MS, MEMBER, charter_in_clock
 
 SCALE_BITS = 62
 FRAC_BITS = 20
@@ -80,12 +80,35 @@ def attestation_index(state: State, community: bytes) -> dict[bytes, list[dict]]
     return index
 
 
+def confirmations_needed(state: State, community: bytes, charter: Mapping, clock: Clock) -> int:
+    """The charter's ``attestation.confirmations``, lowered while the community is too small to
+    give that many: at most the number of other members (at least 1 when the charter asks
+    for any). Members are counted as those seen acting as members within the cut (member
+    rows with ``since`` inside it, not removed), so the number is the same on every node."""
+    want = charter["attestation"]["confirmations"]
+    if want <= 1:
+        return want
+    n = 0
+    for row in state.table(MEMBER).values():
+        if row["c"] == community and row["since"] is not None and not row["removed"]:
+            if _within(clock, row["member"], row["since"]):
+                n += 1
+                if n > want:
+                    break
+    return max(1, min(want, n - 1))
+
+
 def contribution_view(
-    row: Mapping, charter: Mapping, clock: Clock = None, attestations: list[dict] = ()
+    row: Mapping,
+    charter: Mapping,
+    clock: Clock = None,
+    attestations: list[dict] = (),
+    need: int | None = None,
 ) -> dict | None:
     """The contribution as seen in a cut: its fields, version, attestation counts and whether
-    it counts. ``attestations``: its rows from ``attestation_index``. ``None`` when the
-    contribution itself is outside the cut."""
+    it counts. ``attestations``: its rows from ``attestation_index``; ``need``: the
+    confirmations it needs (``confirmations_needed``; default the charter's). ``None`` when
+    the contribution itself is outside the cut."""
     contributor = row["contributor"]
     if not _within(clock, contributor, row["seq"]):
         return None
@@ -109,9 +132,8 @@ def contribution_view(
             else:
                 disputes += 1
     rule = charter["attestation"]
-    counts = (
-        not retracted and confirms >= rule["confirmations"] and disputes <= rule["max_disputes"]
-    )
+    need = rule["confirmations"] if need is None else need
+    counts = not retracted and confirms >= need and disputes <= rule["max_disputes"]
     return {
         "id": row["id"],
         "contributor": contributor,
@@ -136,18 +158,33 @@ def contribution_scores(
         return {}
     charter = charter_in_clock(com, clock)
     half_life = charter["half_life_days"] * DAY_MS
-    totals: dict[bytes, int] = {}
+    need = confirmations_needed(state, community, charter, clock)
+    bounds = charter.get("contribution") or {}
+    per_record = bounds.get("max_minutes")
+    per_day = bounds.get("max_minutes_per_day")
+    counted: list[tuple[bytes, int, bytes, int]] = []  # (member, at, id, minutes)
     index = attestation_index(state, community)
     for row in state.table(CONTRIBUTION).values():
         if row["c"] != community:
             continue
-        view = contribution_view(row, charter, clock, index.get(row["id"], []))
+        view = contribution_view(row, charter, clock, index.get(row["id"], []), need)
         if view is None or not view["counts"]:
             continue
         minutes = view["fields"].get("effort_minutes", 0)
         if minutes:
-            weighted = minutes * decay_fixed(now_ms - view["fields"]["at"], half_life)
-            totals[view["contributor"]] = totals.get(view["contributor"], 0) + weighted
+            if per_record is not None:
+                minutes = min(minutes, per_record)
+            counted.append((view["contributor"], view["fields"]["at"], view["id"], minutes))
+    totals: dict[bytes, int] = {}
+    day_used: dict[tuple[bytes, int], int] = {}
+    for member, at, _id, minutes in sorted(counted):  # a day's cap is taken in (at, id) order
+        if per_day is not None:
+            day = (member, at // DAY_MS)
+            minutes = min(minutes, per_day - day_used.get(day, 0))
+            day_used[day] = day_used.get(day, 0) + minutes
+        if minutes > 0:
+            weighted = minutes * decay_fixed(now_ms - at, half_life)
+            totals[member] = totals.get(member, 0) + weighted
     cap = charter.get("score_cap")
     scores = {}
     for member, total in totals.items():
