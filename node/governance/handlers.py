@@ -99,6 +99,15 @@ def make_handlers(electorate: Electorate) -> HandlerMap:
         if "witnesses" in changes:
             raise bad("proposal.edit: the witnesses are fixed when the proposal is created")
         seen = _seen(op, ctx, pid, row)["body"]  # the author's chain: no walk
+        # The kind (and a removal's target) chose the floor and the witnesses: fixed too.
+        new_action, old_action = changes.get("action", seen.get("action")), seen.get("action")
+        if "action" in changes and (
+            type(new_action) is not dict
+            or old_action is None
+            or new_action.get("kind") != old_action["kind"]
+            or new_action.get("member") != old_action.get("member")
+        ):
+            raise bad("proposal.edit: the action's kind and target are fixed at creation")
         if op.ts >= seen["opens"]:
             raise Rejected("already_open", "a proposal may be edited only before it opens")
         body = {k: v for k, v in {**seen, **changes}.items() if k != "witnesses"}

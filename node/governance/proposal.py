@@ -198,6 +198,13 @@ def apply_floor(
             out["params"] = {**params, "objection_bound": default}
         elif frac(params["objection_bound"]) > bound:
             raise Rejected("below_floor", f"the largest objection bound for a {kind} is {bound}")
+    weights = dict(out.get("weights", {"base": "equal"}))
+    if weights.get("base", "equal") != "equal":  # no key may hold more than the share cap
+        share = frac(rule["max_weight_share"])
+        if "cap" not in weights:
+            out["weights"] = {**weights, "cap": list(rule["max_weight_share"])}
+        elif frac(weights["cap"]) > share:
+            raise Rejected("below_floor", f"score weights for a {kind} need a cap <= {share}")
     if out["closes"] - created_ts < rule["min_duration_ms"]:
         raise Rejected(
             "below_floor",

@@ -95,7 +95,7 @@ def tally(
     need = len(witnesses) // 2 + 1 if witnesses else 0
     # A seal counts only if it was signed at or after the close of the version it counts,
     # so choose the version first with every complete seal, then drop the early ones.
-    version = _version(row, causal, scope, list(coverage.values()), need)
+    version = _version(row, causal, scope, [c["clock"] for c in coverage.values()], need)
     body = version["body"]
     closes = body["closes"]
     for w in [w for w, c in coverage.items() if c["ts"] < closes]:

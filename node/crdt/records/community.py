@@ -79,6 +79,7 @@ VOTING_RULE = {
     "quorum": opt(_share),  # the least quorum a proposal may ask for
     "threshold": opt(_share),  # the least threshold
     "objection_bound": opt(_share),  # the largest objection bound (consent)
+    "max_weight_share": opt(_share),  # the largest weights.cap for score-based weights
     "min_duration_ms": opt(integer(0, 10 * 365 * 24 * 3600 * 1000)),  # creation ts -> closes
     "proposers": opt(one_of("members", "witnesses")),
     # "charter": the charter's witnesses (members at the cut); "proposer": the proposer may
@@ -93,6 +94,7 @@ VOTING_DEFAULTS = {
         "quorum": [0, 1],
         "threshold": [0, 1],
         "objection_bound": [1, 1],
+        "max_weight_share": [1, 4],
         "min_duration_ms": 0,
         "proposers": "members",
         "witnesses": "proposer",
@@ -102,6 +104,7 @@ VOTING_DEFAULTS = {
         "quorum": [1, 2],
         "threshold": [1, 2],
         "objection_bound": [1, 10],
+        "max_weight_share": [1, 4],
         "min_duration_ms": 2 * DAY,
         "proposers": "members",
         "witnesses": "charter",
@@ -111,6 +114,7 @@ VOTING_DEFAULTS = {
         "quorum": [1, 2],
         "threshold": [2, 3],
         "objection_bound": [1, 10],
+        "max_weight_share": [1, 4],
         "min_duration_ms": 2 * DAY,
         "proposers": "members",
         "witnesses": "charter",
