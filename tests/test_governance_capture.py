@@ -296,3 +296,104 @@ def test_no_action_passes_with_fewer_keys_than_the_floor(
     assert removed == floor_met
     if removed:
         assert signers * 2 >= 5  # never fewer keys than the quorum floor (1/2 of 5)
+
+
+# ------------------------------------------------------------------------------ case 3
+async def test_3_removed_member_cannot_admit_or_decide_whatever_the_arrival_order(tmp_path):
+    """R (member 3) is removed by a decision. R then signs ops whose causal past lacks the
+    enactment: a vouch admitting a new key S (the charter asks one vouch here), ballots, a
+    seal-less decision by S. Handlers cannot see the removal in those ops' past, so they
+    apply; every tally counts R only up to its cutoff (its seq the enactment saw) and S not
+    at all, and a second store that receives the same ops in another order agrees."""
+    from node.store import Store
+
+    async with _open(tmp_path) as node:
+        c = Community(node, n=3, witnesses=3)
+        vouch_one = {"membership": {"rule": "vouched", "vouches": 1, "founding": 3}}
+        closes = T0 + 3 * DAY
+        amend = {"kind": "charter.amend", "changes": vouch_one}
+        a = c.do(1, "proposal.create", {"title": "one vouch", "method": "basic",
+                 "action": amend, "opens": T0 + 1, "closes": closes}).id  # fmt: skip
+        for i in range(4):
+            c.do(i, "ballot.cast", {"proposal": a, "choice": "yes"}, ts=T0 + 2)
+        for i in range(3):
+            c.do(i, "seal.create", {"proposal": a}, ts=closes)
+        c.do(0, "decision.enact", {"proposal": a}, ts=closes)
+        r_pub = c.pub[3]
+        later = {"title": "later vote", "method": "basic", "opens": closes, "closes": closes + DAY}
+        q = c.do(0, "proposal.create", later, ts=closes).id
+        removal = {"kind": "member.remove", "member": r_pub}
+        t1 = closes + DAY
+        p = c.do(1, "proposal.create", {"title": "remove R", "method": "basic",
+                 "action": removal, "opens": t1, "closes": t1 + 3 * DAY}, ts=t1).id  # fmt: skip
+        for i in range(3):
+            c.do(i, "ballot.cast", {"proposal": p, "choice": "yes"}, ts=t1 + 1)
+        shared = _ops(c.store, c.cid)  # what R's node has seen
+        for i in range(3):
+            c.do(i, "seal.create", {"proposal": p}, ts=t1 + 3 * DAY)
+        enact = c.do(0, "decision.enact", {"proposal": p}, ts=t1 + 3 * DAY)
+        # R, from a replica that never received the enactment, keeps signing.
+        rr = _replica_with(shared)
+        s_key = _key(77)
+        s_pub = bytes(s_key.verify_key)
+        r_ops = []
+        for body, deps, ts in (
+            ({"proposal": q, "choice": "no"}, [q], closes + 10),  # a ballot on q
+            ({"member": s_pub}, [], t1 + 4 * DAY),  # a vouch for S
+        ):
+            kind = "ballot.cast" if "proposal" in body else "member.vouch"
+            r_ops.append(rr.compose(c.keys[3], c.cid, kind, body, deps=deps, ts=ts))
+            rr.ingest(r_ops[-1])
+        s_ops = []
+        for kind, body in (("member.join", {}), ("profile.set", {})):
+            op = rr.compose(s_key, c.cid, kind, body, deps=[r_ops[1].id], ts=t1 + 4 * DAY)
+            rr.ingest(op)
+            s_ops.append(op)
+        ballot_s = rr.compose(s_key, c.cid, "ballot.cast", {"proposal": q, "choice": "no"},
+                              deps=[q], ts=closes + 10)  # fmt: skip
+        rr.ingest(ballot_s)
+        late = [*r_ops, *s_ops, ballot_s]
+        outcomes = c.store.ingest(late)
+        assert [o.status for o in outcomes] == ["applied"] * 5  # no removal in their past
+        for i in range(3):
+            c.do(i, "ballot.cast", {"proposal": q, "choice": "yes"}, ts=closes + 20)
+        t = c.tally(q)
+        assert t["totals"] == {"yes": "3", "no": "0"}
+        assert t["ignored"]["removed"] == [r_pub.hex()]
+        assert t["ignored"]["not_eligible"] == [s_pub.hex()]
+        # The same ops in another order (the late ones before the enactment) give the same
+        # tally and the same member rows.
+        with Store.open(tmp_path / "other.db") as other:
+            everything = _ops(c.store, c.cid)
+            first = [op for op in everything if op.id != enact.id]
+            other.ingest(shared)
+            other.ingest(late)
+            other.ingest([op for op in first if other.replica.meta(op.id) is None])
+            other.ingest([enact])
+            assert run_query_tally(other, q) == t
+            assert run_query_tally(other, p) == c.tally(p)
+
+
+def _ops(store, cid) -> list:
+    return [
+        op
+        for author, (seq, _) in store.heights(cid).items()
+        for op in store.ops_from(cid, author, 1, seq)
+    ]
+
+
+def _replica_with(ops):
+    from test_governance_helpers import HANDLERS
+
+    from node.crdt.replica import Replica
+
+    r = Replica(HANDLERS)
+    for op in sorted(ops, key=lambda o: o.lamport):
+        r.ingest(op)
+    return r
+
+
+def run_query_tally(store, pid: bytes) -> dict:
+    from node.service.control import run_query
+
+    return run_query(store, "proposal_tally", {"proposal": pid.hex()})

@@ -34,5 +34,8 @@ def enact(ctx: Context, op: Op, pid: bytes, action: dict) -> None:
     if action["kind"] == "charter.amend":
         apply_charter_amendment(ctx.state, op.community_id, action["changes"], x, source=pid)
     else:
-        remove_member(ctx.state, op.community_id, action["member"], x)
+        # The cutoff: the member's highest seq the enactment has seen (its clock is already
+        # computed and memoized by the tally this handler just ran).
+        cutoff = ctx.causal.vector_clock(x).get(action["member"], 0)
+        remove_member(ctx.state, op.community_id, action["member"], x, cutoff)
     ctx.state.put(ENACTED, pid, sorted({*done, op.id}))

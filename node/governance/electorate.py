@@ -9,7 +9,9 @@ clock, author -> highest seq, of the proposal's causal past):
   the same on every node and cannot drift while the vote runs);
 * ``charter(state, community, clock)`` - the charter within the cut (its ``witnesses`` and its
   ``voting`` floor bind the proposal);
-* ``require_member(op, ctx)`` - reject an op whose author is not a member in its causal past.
+* ``require_member(op, ctx)`` - reject an op whose author is not a member in its causal past;
+* ``cutoffs(state, community, clock)`` - removed member -> the highest seq of theirs that
+  counts, for the removals enacted within ``clock`` (``None``: all known).
 
 :class:`Electorate` bundles them so tests and other embeddings can pass their own, and so
 the dependency on the records row layout is in this one file. ``from_records()`` builds the
@@ -30,6 +32,7 @@ Members = Callable[[State, CausalIndex, bytes, VectorClock], set[bytes]]
 Scores = Callable[[State, CausalIndex, bytes, VectorClock, int], Mapping[bytes, Fraction]]
 Charter = Callable[[State, bytes, VectorClock], dict]
 Require = Callable[[Op, Context], object]
+Cutoffs = Callable[[State, bytes, VectorClock | None], dict[bytes, int]]
 
 
 @dataclass(frozen=True)
@@ -38,11 +41,12 @@ class Electorate:
     scores: Scores
     charter: Charter
     require_member: Require
+    cutoffs: Cutoffs
 
 
 def from_records() -> Electorate:
     """The electorate read from ``node.crdt.records`` rows (see ``specs/governance.md``)."""
-    from ..crdt.records import common, queries, score
+    from ..crdt.records import common, queries, removal_cutoffs, score
 
     def charter(state, community, clock):
         com = state.get(common.COMMUNITY, community)
@@ -55,4 +59,5 @@ def from_records() -> Electorate:
         ),
         charter=charter,
         require_member=common.require_member,
+        cutoffs=removal_cutoffs,
     )

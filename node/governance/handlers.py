@@ -17,6 +17,7 @@ chain order, so appending keeps them identical everywhere.
 from __future__ import annotations
 
 from ..crdt.op import Op
+from ..crdt.records import capped
 from ..crdt.records.common import in_past
 from ..crdt.state import Context, HandlerMap, Rejected
 from . import actions
@@ -68,6 +69,7 @@ def make_handlers(electorate: Electorate) -> HandlerMap:
     def _floored(op: Op, ctx: Context, body: dict, created_ts: int, pid: bytes) -> dict:
         """``body`` checked against the charter's floor at the proposal's cut (§1.7)."""
         cut = ctx.causal.vector_clock(ctx.causal.meta(pid))
+        cut = capped(cut, electorate.cutoffs(ctx.state, op.community_id, cut))
         charter = electorate.charter(ctx.state, op.community_id, cut)
         members = electorate.members(ctx.state, ctx.causal, op.community_id, cut)
         return apply_floor(body, charter, members, op.author, created_ts)

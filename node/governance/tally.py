@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from ..crdt.causal import CausalIndex, OpMeta
+from ..crdt.records import capped
 from ..crdt.state import State
 from .delegation import Flow, resolve
 from .electorate import Electorate
@@ -91,7 +92,11 @@ def tally(
         raise KeyError("unknown proposal")
     community = row["community"]
     witnesses = witnesses_of(row)
-    coverage, bad = _seals(state, causal, proposal_id, witnesses, scope)
+    # Removals as this tally sees them (all known; as an op: those in its past): a removed
+    # member's ops above the cutoff do not count anywhere below (§2 step 2, records §3.6).
+    horizon = causal.vector_clock(scope) if scope is not None else None
+    cutoffs = electorate.cutoffs(state, community, horizon)
+    coverage, bad = _seals(state, causal, proposal_id, witnesses, scope, cutoffs)
     need = len(witnesses) // 2 + 1 if witnesses else 0
     # A seal counts only if it was signed at or after the close of the version it counts,
     # so choose the version first with every complete seal, then drop the early ones.
@@ -105,7 +110,7 @@ def tally(
     if not final:
         version = _version(row, causal, scope, None, need)
         body = version["body"]
-    cut = causal.vector_clock(causal.meta(proposal_id))
+    cut = capped(causal.vector_clock(causal.meta(proposal_id)), cutoffs)
     members = electorate.members(state, causal, community, cut)
     policy = body.get("weights", {"base": "equal"})
     scores = None
@@ -114,8 +119,8 @@ def tally(
     weights = policy_weights(policy, members, scores)
 
     # Judging as an op would: only ballots in its causal past (seal heads may name more).
-    horizon = causal.vector_clock(scope) if scope is not None else None
     limits = _Limits([c["clock"] for c in coverage.values()] if final else None, need, horizon)
+    limits.cutoffs = cutoffs
     counted, choices, ignored = _pick_ballots(state, proposal_id, members, body, version, limits)
     ignored["not_eligible"] = _outsiders(state, proposal_id, members)
 
@@ -162,7 +167,7 @@ def _version(row, causal, scope, clocks, need) -> dict:
     return version_entry(row, causal, scope, upto) or row["versions"][0]
 
 
-def _seals(state, causal, pid, witnesses, scope):
+def _seals(state, causal, pid, witnesses, scope, cutoffs):
     """witness -> {clock: coverage, ts: of the final part} for every complete seal in scope.
     Coverage = the final part's vector clock raised by every head named in any part."""
     coverage: dict[bytes, dict] = {}
@@ -173,6 +178,9 @@ def _seals(state, causal, pid, witnesses, scope):
             continue  # not sealed, or only some parts so far
         meta = causal.meta(seal["final"]["id"])
         if scope is not None and not causal.in_past(meta, scope):
+            continue
+        if w in cutoffs and seal["final"]["seq"] > cutoffs[w]:
+            bad[w] = "removed"  # sealed after (or concurrently with) the witness's removal
             continue
         clock = dict(causal.vector_clock(meta))
         for author, seq in seal["heads"]:
@@ -188,6 +196,7 @@ class _Limits:
 
     def __init__(self, seals, need, horizon):
         self.seals, self.need, self.horizon = seals, need, horizon
+        self.cutoffs: Mapping[bytes, int] = {}
 
     def of(self, m: bytes) -> int | None:
         limit = None
@@ -212,9 +221,12 @@ def _pick_ballots(state, pid, voters, body, version, limits):
         if not ballots:
             continue
         limit = limits.of(m)
+        cutoff = limits.cutoffs.get(m)
         best = None
         for b in ballots:
-            if b.get("v", version["id"]) != version["id"]:
+            if cutoff is not None and b["seq"] > cutoff:
+                ignored.setdefault("removed", []).append(m)
+            elif b.get("v", version["id"]) != version["id"]:
                 ignored.setdefault("other_version", []).append(m)
             elif not opens <= b["ts"] < closes:
                 ignored.setdefault("outside_window", []).append(m)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..state import HandlerMap
 from . import community, contributions, listings, projects, reservations
 from .common import note_member, require_member
-from .community import apply_charter_amendment, remove_member
+from .community import apply_charter_amendment, capped, removal_cutoffs, remove_member
 from .deps import suggested_deps
 from .export import to_csv, to_jsonld
 from .matching import Match, needs_for_offer, offers_for_need, pair_fit
@@ -72,6 +72,8 @@ __all__ = [
     "profile",
     "projects_of",
     "remove_member",
+    "removal_cutoffs",
+    "capped",
     "require_member",
     "reservation_conflicts",
     "reservations_of",

@@ -146,7 +146,7 @@ def require_member(op: Op, ctx: Context) -> Membership:
         # their join and the rule in force now applies.
         need = min(need, vouches_needed(com, ctx, ctx.causal.meta(row["join_id"])))
     if need:
-        seen = vouch_count(row["vouchers"], need, lambda v: in_past(ctx, ctx.causal.meta(v), x))
+        seen = vouch_count(row["vouchers"], need, lambda v: _vouch_seen(ctx, cid, v, x))
         if seen < need:
             raise Rejected(
                 "not_member", f"admission needs {need} vouches in the op's causal past, has {seen}"
@@ -154,13 +154,26 @@ def require_member(op: Op, ctx: Context) -> Membership:
     return Membership(cid, com, row, True)
 
 
+def _vouch_seen(ctx: Context, cid: bytes, v: list, x: OpMeta) -> bool:
+    """A vouch counts for op ``x`` when it is in x's causal past and no removal of the voucher
+    in x's past has a cutoff below it (``remove_member``)."""
+    vmeta = ctx.causal.meta(v[1])
+    if not in_past(ctx, vmeta, x):
+        return False
+    voucher = ctx.state.get(MEMBER, member_key(cid, v[0])) or {}
+    for eid, _author, _seq, cutoff in voucher.get("cutoffs", ()):
+        if vmeta.seq > cutoff and in_past(ctx, ctx.causal.meta(eid), x):
+            return False
+    return True
+
+
 def vouch_count(vouchers: list, need: int, inside) -> int:
     """The vouches that count for admission among ``vouchers`` ([voucher, op id, ts,
-    founding?]) whose op ``inside(op id)`` holds: a founding vouch (the founder's first
+    founding?]) for which ``inside(entry)`` holds: a founding vouch (the founder's first
     ``membership.founding`` vouches) counts as ``need`` alone."""
     seen = 0
     for v in vouchers:
-        if inside(v[1]):
+        if inside(v):
             if len(v) > 3 and v[3]:
                 return need
             seen += 1

@@ -321,16 +321,48 @@ def apply_charter_amendment(
     state.put(COMMUNITY, community, {**com, "amendments": amendments})
 
 
-def remove_member(state: State, community: bytes, member: bytes, effective: OpMeta) -> None:
+def remove_member(
+    state: State, community: bytes, member: bytes, effective: OpMeta, cutoff: int | None = None
+) -> None:
     """Remove a member after a decision: their ops that have ``effective`` in their causal
-    past are rejected, and they cannot join again. Ops they signed without having seen the
-    decision stay valid (no node could judge them otherwise without a clock authority)."""
+    past are rejected, and they cannot join again. ``cutoff``: the member's highest seq in
+    ``effective``'s causal past; views cut by a vector clock that holds ``effective`` ignore
+    the member's ops above it (vouches, ballots, seals, attestations, delegations:
+    ``removal_cutoffs``), so ops signed concurrently with the removal, whatever order they
+    arrive in, cannot admit anyone or decide anything there."""
     community_row(state, community)
     key = member_key(community, member)
     row = state.get(MEMBER, key) or new_member_row(community, member)
     if effective.id in row["removed"]:
         return
-    state.put(MEMBER, key, {**row, "removed": sorted([*row["removed"], effective.id])})
+    row = {**row, "removed": sorted([*row["removed"], effective.id])}
+    if cutoff is not None:
+        entry = [effective.id, effective.author, effective.seq, cutoff]
+        row["cutoffs"] = sorted([*row.get("cutoffs", []), entry])
+    state.put(MEMBER, key, row)
+
+
+def removal_cutoffs(state: State, community: bytes, clock: Mapping[bytes, int] | None) -> dict:
+    """member -> the lowest cutoff of their removals whose enacting op is within ``clock``
+    (``None``: every removal)."""
+    out: dict[bytes, int] = {}
+    for row in state.table(MEMBER).values():
+        if row["c"] != community or not row.get("cutoffs"):
+            continue
+        for _id, author, seq, cutoff in row["cutoffs"]:
+            if clock is None or clock.get(author, 0) >= seq:
+                out[row["member"]] = min(cutoff, out.get(row["member"], cutoff))
+    return out
+
+
+def capped(clock: Mapping[bytes, int], cutoffs: Mapping[bytes, int]) -> dict:
+    """``clock`` with every removed member's entry lowered to their cutoff: the cut as the
+    removals within it let it count (see ``remove_member``)."""
+    out = dict(clock)
+    for member, cutoff in cutoffs.items():
+        if out.get(member, 0) > cutoff:
+            out[member] = cutoff
+    return out
 
 
 HANDLERS = {

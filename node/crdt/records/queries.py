@@ -150,7 +150,7 @@ def members_in_cut(state: State, causal, community: bytes, clock) -> set[bytes]:
         need = need_now
         if need and com["amendments"]:
             need = min(need, vouches_needed(com, ctx, causal.meta(join_id)))
-        if vouch_count(row["vouchers"], need, inside) >= need:
+        if vouch_count(row["vouchers"], need, lambda v: inside(v[1])) >= need:
             out.add(row["member"])
     return out
 
