@@ -397,3 +397,48 @@ def run_query_tally(store, pid: bytes) -> dict:
     from node.service.control import run_query
 
     return run_query(store, "proposal_tally", {"proposal": pid.hex()})
+
+
+# ---------------------------------------------------- cost: cheap checks before any walk
+def _lookups_for(n_filler: int, attack) -> int:
+    """Meta lookups (the unit of a causal walk) made while one hostile op is ingested, in a
+    community whose log holds ``n_filler`` more ops after the proposal."""
+    from test_governance_helpers import World, pub
+
+    w = World(4)
+    p = w.propose(action={"kind": "charter.amend", "changes": {"half_life_days": 9}})
+    for i in range(n_filler):
+        w.do(1 + i % 3, "profile.set", {"display_name": f"x{i}"})
+    w.vote(1, p, "yes")
+    causal = w.replica.causal
+    real, count = causal._lookup, [0]
+
+    def counting(op_id):
+        count[0] += 1
+        return real(op_id)
+
+    causal._lookup = counting
+    try:
+        op = attack(w, p, pub)
+    finally:
+        causal._lookup = real
+    assert w.status(op).startswith("rejected:"), w.status(op)
+    return count[0]
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        lambda w, p, pub: w.do(9, "seal.create", {"proposal": p.id}, ts=3 * 3_600_000),
+        lambda w, p, pub: w.do(9, "proposal.edit", {"proposal": p.id, "changes": {}}),
+        lambda w, p, pub: w.do(9, "decision.enact", {"proposal": p.id}),
+        lambda w, p, pub: w.do(3, "seal.create", {"proposal": p.id}, ts=3 * 3_600_000),
+        lambda w, p, pub: w.do(2, "proposal.edit", {"proposal": p.id, "changes": {}}),
+        lambda w, p, pub: w.do(2, "decision.enact", {"proposal": p.id}),  # not final
+    ],
+    ids=["stranger-seal", "stranger-edit", "stranger-enact", "non-witness-seal",
+         "non-author-edit", "unsealed-enact"],
+)  # fmt: skip
+def test_rejected_governance_ops_cost_does_not_grow_with_the_log(attack):
+    small, large = _lookups_for(20, attack), _lookups_for(400, attack)
+    assert large == small <= 40

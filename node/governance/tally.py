@@ -92,11 +92,15 @@ def tally(
         raise KeyError("unknown proposal")
     community = row["community"]
     witnesses = witnesses_of(row)
+    coverage, bad = _seals(state, causal, proposal_id, witnesses, scope)
     # Removals as this tally sees them (all known; as an op: those in its past): a removed
     # member's ops above the cutoff do not count anywhere below (§2 step 2, records §3.6).
+    # (The scope's clock is taken after the seals' so that its walk stops at theirs.)
     horizon = causal.vector_clock(scope) if scope is not None else None
     cutoffs = electorate.cutoffs(state, community, horizon)
-    coverage, bad = _seals(state, causal, proposal_id, witnesses, scope, cutoffs)
+    for w in [w for w, c in coverage.items() if w in cutoffs and c["seq"] > cutoffs[w]]:
+        bad[w] = "removed"  # sealed after (or concurrently with) the witness's removal
+        del coverage[w]
     need = len(witnesses) // 2 + 1 if witnesses else 0
     # A seal counts only if it was signed at or after the close of the version it counts,
     # so choose the version first with every complete seal, then drop the early ones.
@@ -167,7 +171,7 @@ def _version(row, causal, scope, clocks, need) -> dict:
     return version_entry(row, causal, scope, upto) or row["versions"][0]
 
 
-def _seals(state, causal, pid, witnesses, scope, cutoffs):
+def _seals(state, causal, pid, witnesses, scope):
     """witness -> {clock: coverage, ts: of the final part} for every complete seal in scope.
     Coverage = the final part's vector clock raised by every head named in any part."""
     coverage: dict[bytes, dict] = {}
@@ -179,14 +183,11 @@ def _seals(state, causal, pid, witnesses, scope, cutoffs):
         meta = causal.meta(seal["final"]["id"])
         if scope is not None and not causal.in_past(meta, scope):
             continue
-        if w in cutoffs and seal["final"]["seq"] > cutoffs[w]:
-            bad[w] = "removed"  # sealed after (or concurrently with) the witness's removal
-            continue
         clock = dict(causal.vector_clock(meta))
         for author, seq in seal["heads"]:
             if clock.get(author, 0) < seq:
                 clock[author] = seq
-        coverage[w] = {"clock": clock, "ts": seal["final"]["ts"]}
+        coverage[w] = {"clock": clock, "ts": seal["final"]["ts"], "seq": seal["final"]["seq"]}
     return coverage, bad
 
 
