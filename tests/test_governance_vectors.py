@@ -70,3 +70,37 @@ def test_delegation_vectors(case):
     assert {k: num(v) for k, v in flow.lost.items()} == exp["lost"]
     route = {k.decode(): v if isinstance(v, str) else v.decode() for k, v in flow.route.items()}
     assert route == exp["route"]
+
+
+def _unhex(x):
+    if isinstance(x, str) and x.startswith("hex:"):
+        return bytes.fromhex(x[4:])
+    if isinstance(x, dict):
+        return {k: _unhex(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_unhex(v) for v in x]
+    return x
+
+
+FLOOR = load("floor.json")
+
+
+def test_floor_defaults_are_the_charter_defaults():
+    from node.crdt.records.community import VOTING_DEFAULTS
+
+    assert FLOOR["defaults"] == json.loads(json.dumps(VOTING_DEFAULTS))
+
+
+@pytest.mark.parametrize("case", FLOOR["cases"], ids=lambda c: c["name"])
+def test_floor_vectors(case):
+    """specs/governance.md §1.7: a body against the charter's floor -> the stored version or
+    the rejection reason."""
+    from node.crdt.state import Rejected
+    from node.governance.proposal import apply_floor
+
+    args = (_unhex(case["body"]), _unhex(case["charter"]), set(_unhex(case["members"])))
+    try:
+        got = {"stored": apply_floor(*args, _unhex(case["author"]), case["created_ts"])}
+    except Rejected as exc:
+        got = {"rejected": exc.reason}
+    assert got == _unhex(case["expected"])

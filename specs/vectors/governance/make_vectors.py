@@ -312,3 +312,77 @@ dcase(
     "b equivocated: its own weight is void, a's passes through b to c; x is not eligible",
 )
 json.dump(dcases, open(OUT / "delegation.json", "w"), indent=1)
+
+
+# ---------------------------------------------------------------- the charter floor (§1.7)
+from node.crdt.records.community import VOTING_DEFAULTS  # noqa: E402
+from node.crdt.state import Rejected  # noqa: E402
+from node.governance.proposal import apply_floor  # noqa: E402
+
+DAY = 24 * 3600 * 1000
+KEYS = {n: n.encode().ljust(32, b".") for n in ("founder", "ann", "bob", "eve", "stranger")}
+fcases = []
+
+
+def hexed(x):
+    if isinstance(x, bytes):
+        return "hex:" + x.hex()
+    if isinstance(x, dict):
+        return {k: hexed(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [hexed(v) for v in x]
+    return x
+
+
+def fcase(name, body, note, voting=None, witnesses=("founder", "ann"), author="eve", ts=0):
+    charter = {"witnesses": [KEYS[w] for w in witnesses], "voting": voting or {}}
+    members = {KEYS[n] for n in ("founder", "ann", "bob", "eve")}
+    body = {"title": "t", "method": "basic", "opens": 0, "closes": 3 * DAY, **body}
+    try:
+        out = {"stored": hexed(apply_floor(body, charter, members, KEYS[author], ts))}
+    except Rejected as exc:
+        out = {"rejected": exc.reason}
+    fcases.append(
+        {
+            "name": name,
+            "note": note,
+            "charter": hexed(charter),
+            "members": sorted(hexed(sorted(members))),
+            "author": hexed(KEYS[author]),
+            "created_ts": ts,
+            "body": hexed(body),
+            "expected": out,
+        }
+    )
+
+
+remove_founder = {"kind": "member.remove", "member": KEYS["founder"]}
+amend = {"kind": "charter.amend", "changes": {"half_life_days": 30}}
+fcase("decision: defaults filled, proposer's witnesses kept", {"witnesses": [KEYS["bob"]]},
+      "a plain decision may name its own witnesses if they are members at the cut")  # fmt: skip
+fcase("decision: a witness that is not a member", {"witnesses": [KEYS["stranger"]]},
+      "bad_witnesses")  # fmt: skip
+fcase("decision: no witnesses named -> charter's", {}, "charter witnesses that are members")
+fcase("removal of the founder: charter witnesses minus the target", {"action": remove_founder},
+      "quorum and threshold raised to the floor (1/2, 2/3); witnesses: ann")  # fmt: skip
+fcase("removal sealed by all members when no charter witness is left",
+      {"action": remove_founder}, "the founder was the only charter witness",
+      witnesses=("founder",))  # fmt: skip
+fcase("removal naming its own witness", {"action": remove_founder, "witnesses": [KEYS["eve"]]},
+      "for an action the proposer cannot choose the witnesses")  # fmt: skip
+fcase("removal with a window in the past", {"action": remove_founder, "closes": 1},
+      "closes before the 2 days after creation", ts=DAY)  # fmt: skip
+fcase("removal below the quorum floor", {"action": remove_founder, "quorum": [1, 4]}, "")
+fcase("removal below the threshold floor", {"action": remove_founder, "threshold": [1, 2]}, "")
+fcase("amendment by consent with a wide objection bound",
+      {"action": amend, "method": "consent", "params": {"objection_bound": [1, 2]}},
+      "largest objection bound 1/10")  # fmt: skip
+fcase("amendment by consent: bound filled", {"action": amend, "method": "consent"}, "1/10")
+fcase("score weights: cap filled at the share floor", {"weights": {"base": "score"}}, "1/4")
+fcase("score weights: cap above the share floor",
+      {"weights": {"base": "score", "cap": [1, 2]}}, "below_floor")  # fmt: skip
+fcase("only witnesses may propose (amended floor)", {"action": amend}, "not_proposer",
+      voting={"charter.amend": {"proposers": "witnesses"}})  # fmt: skip
+fcase("an amended floor lowers the duration", {"action": amend, "closes": DAY},
+      "min_duration_ms 1 day", voting={"charter.amend": {"min_duration_ms": DAY}})  # fmt: skip
+json.dump({"defaults": VOTING_DEFAULTS, "cases": fcases}, open(OUT / "floor.json", "w"), indent=1)
