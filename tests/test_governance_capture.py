@@ -189,8 +189,12 @@ async def test_4_equivocator_has_one_rule_in_every_path(tmp_path):
         ]  # fmt: skip
         outcomes = c.store.ingest(forks)
         assert outcomes[1].status == "fork"
+        # Writers name no forked author in deps, so the witnesses name every head they hold,
+        # as Node.seal does.
+        heads = {a: seq for a, (seq, _) in c.store.heights(c.cid).items()}
         for i in range(3):
-            c.do(i, "seal.create", {"proposal": pid}, ts=closes)
+            for body in governance.seal_bodies(pid, heads):
+                c.do(i, "seal.create", body, ts=closes)
         view = c.tally(pid)
         assert view["counted"][c.pub[3].hex()] == seq - 1  # its ballot before the fork
         assert view["totals"] == {"yes": "3", "no": "1"}
