@@ -94,7 +94,7 @@ VOTING_DEFAULTS = {
         "quorum": [0, 1],
         "threshold": [0, 1],
         "objection_bound": [1, 1],
-        "max_weight_share": [1, 4],
+        "max_weight_share": [1, 2],
         "min_duration_ms": 0,
         "proposers": "members",
         "witnesses": "proposer",

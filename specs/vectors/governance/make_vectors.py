@@ -378,9 +378,9 @@ fcase("amendment by consent with a wide objection bound",
       {"action": amend, "method": "consent", "params": {"objection_bound": [1, 2]}},
       "largest objection bound 1/10")  # fmt: skip
 fcase("amendment by consent: bound filled", {"action": amend, "method": "consent"}, "1/10")
-fcase("score weights: cap filled at the share floor", {"weights": {"base": "score"}}, "1/4")
+fcase("score weights: cap filled at the share floor", {"weights": {"base": "score"}}, "1/2")
 fcase("score weights: cap above the share floor",
-      {"weights": {"base": "score", "cap": [1, 2]}}, "below_floor")  # fmt: skip
+      {"weights": {"base": "score", "cap": [2, 3]}}, "below_floor")  # fmt: skip
 fcase("only witnesses may propose (amended floor)", {"action": amend}, "not_proposer",
       voting={"charter.amend": {"proposers": "witnesses"}})  # fmt: skip
 fcase("an amended floor lowers the duration", {"action": amend, "closes": DAY},
