@@ -126,7 +126,8 @@ def tally(
     limits = _Limits([c["clock"] for c in coverage.values()] if final else None, need, horizon)
     limits.cutoffs = cutoffs
     counted, choices, ignored = _pick_ballots(state, proposal_id, members, body, version, limits)
-    ignored["not_eligible"] = _outsiders(state, proposal_id, members)
+    if scope is None:  # a report for views; an enacting op needs no scan of every ballot
+        ignored["not_eligible"] = _outsiders(state, proposal_id, members)
 
     delegates = _delegates(state, community, members, cut, body.get("topic", ""))
     scale = math.lcm(*(w.denominator for w in weights.values())) if weights else 1
