@@ -44,15 +44,23 @@ def scenario():
     for i in range(3):
         w.seal(i, r)
         w.seal(i, amend)
+    later = w.propose(title="later")  # voted on around the removal of member 5
+    w.vote(0, later, "yes")
+    side = Replica(HANDLERS)  # member 5's node: never receives the enactment
+    side.ingest_many(w.ops)
     w.do(0, "decision.enact", {"proposal": r.id})
     w.do(1, "decision.enact", {"proposal": amend.id})
+    # Member 5, removed, votes on `later` from its node, without the enactment in its past:
+    # applied as an op, but above its cutoff, so no tally counts it, whatever the order.
+    concurrent = {"proposal": later.id, "choice": "no"}
+    w._ingest(side.compose(key(5), w.cid, "ballot.cast", concurrent, deps=[later.id], ts=HOUR + 1))
     w.do(5, "delegation.set", {"delegate": pub(0)})  # rejected: 5 has seen its removal
     seq, prev, lamport, deps = w.replica.next_fields(w.cid, pub(6), [q.id])
     for choice in (["a"], ["b"]):  # member 6 equivocates on q: two ballots at one seq
         op = sign_op(key(6), community=w.cid, seq=seq, prev=prev, deps=deps, lamport=lamport,
                      ts=HOUR + 1, kind="ballot.cast", body={"proposal": q.id, "choice": choice})  # fmt: skip
         w._ingest(op)
-    return w, [p, q, r, amend]
+    return w, [p, q, r, amend, later]
 
 
 WORLD, PROPOSALS = scenario()
@@ -77,11 +85,14 @@ def test_reference_scenario_is_interesting():
     assert tq.final and tq.equivocators == [pub(6)]
     assert tp.flow.lost.get("cycle") and tp.flow.effective[pub(1)] == 2
     assert all(WORLD.tally(x).passed for x in PROPOSALS[2:])
-    assert [WORLD.status(op) for op in WORLD.ops[-5:-2]] == [
+    assert [WORLD.status(op) for op in WORLD.ops[-6:-2]] == [
         "applied",
         "applied",
+        "applied",  # member 5's ballot concurrent with its removal...
         "rejected:not_member",
     ]
+    later = WORLD.tally(PROPOSALS[4])
+    assert later.ignored["removed"] == [pub(5)] and pub(5) not in later.counted  # ...not counted
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
