@@ -65,12 +65,22 @@ def test_schema_1_file_opens_as_2_and_then_logs_fork_branches(tmp_path):
     db.execute("DROP INDEX ops_position")
     db.execute("CREATE UNIQUE INDEX ops_chain ON ops (chain, seq)")
     db.execute("UPDATE meta SET value = 1 WHERE key = 'schema'")
+    db.execute("UPDATE state SET value = x'a0'")  # rows of an older shape: rebuilt on open
     db.close()
     last = OPS[39]
     with Store.open(path, HANDLERS) as store:
         assert _rows(store) == before
         assert store._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (2,)
+        assert (
+            store._db.execute("SELECT 1 FROM meta WHERE key = 'rebuild_state'").fetchone() is None
+        )
         author = next(k for k in keys(3) if bytes(k.verify_key) == last.author)
         out = store.ingest([twin(author, last)])
         assert out[0].status == "fork"
         assert store.status(out[0].op_id) == ("void", "author forked")
+    with Store.open(path, HANDLERS) as store:  # rebuilt once, then as written
+        fresh = Store.open(tmp_path / "fresh.db", HANDLERS)
+        fresh.ingest([op for op in OPS[:40]])
+        fresh.ingest([twin(author, last)])
+        assert _rows(store) == sorted(fresh.state.items())
+        fresh.close()

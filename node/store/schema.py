@@ -173,11 +173,14 @@ def _migrate_state(db: sqlite3.Connection) -> None:
 
 def _migrate_v1(db: sqlite3.Connection) -> None:
     """Version 1 kept one op per (chain, seq) (a fork's second op lived only in its proof).
-    Version 2 logs every branch, so the position index is no longer unique. Nothing else
-    changed: the rows are valid as they are."""
+    Version 2 logs every branch, so the position index is no longer unique. The ops are valid
+    as they are, but the governance rules that came with version 2 keep other state rows
+    (proposal versions with their floor, removal cutoffs): the store rebuilds its state from
+    the log once, on the first open (``Store._load``, flag ``rebuild_state``)."""
     db.execute("BEGIN IMMEDIATE")
     db.execute("DROP INDEX IF EXISTS ops_chain")
     db.execute("UPDATE meta SET value = 2 WHERE key = 'schema'")
+    db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('rebuild_state', 1)")
     db.execute("COMMIT")
 
 

@@ -136,6 +136,9 @@ class Store(Queries):
         try:
             self.replica.restore(metas, State(rows), pending, forks, rejected)
             self.replica.settle()
+            if db.execute("SELECT 1 FROM meta WHERE key = 'rebuild_state'").fetchone():
+                self.replica.rebuild()  # state rows of an older layout (schema.py migrations)
+                db.execute("DELETE FROM meta WHERE key = 'rebuild_state'")
             self._flush()
             db.execute("COMMIT")
         except BaseException:
