@@ -102,7 +102,7 @@ class Syncer:
         return record
 
     async def serve(self, stream: Any, peer: str) -> None:
-        """The ``/we/sync/1.0.0`` stream handler: a session the peer initiated."""
+        """The ``/we/sync/2.0.0`` stream handler: a session the peer initiated."""
         svc = self.svc
         now = trio.current_time()
         if svc.book.is_banned(peer, now) or self.inbound.get(peer, 0) >= (
