@@ -41,7 +41,6 @@ WANT budget) is a refusal with a reason, never blamed (:class:`SyncError` ``blam
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -49,7 +48,7 @@ from node.crdt.chain import ForkProof
 from node.crdt.op import Op, OpError
 
 from . import wire
-from .fetch import check_run, run_for
+from .fetch import Fetcher
 from .outbox import Outbox
 from .plan import Inbound, LocalLog, local_entries, make_plan
 from .reconcile import Reconciler, frames_of
@@ -75,10 +74,6 @@ from .wire import (
 NOT_MEMBER = "not_member"
 UNKNOWN_COMMUNITY = "unknown_community"
 BAD_VERSION = "bad_version"
-
-MAX_WANT_ROUNDS = 32  # WANT frames a side sends in one session (one outstanding at a time)
-MAX_WANT_IDS = 4096  # ids a side asks for in one session (more are answered with empty runs)
-MAX_SERVED_OPS = 65536  # ops a side sends in GOT runs in one session
 
 
 # access(community, peer) -> None when the peer may sync this community, else a refusal reason.
@@ -151,15 +146,7 @@ class SyncSession:
         self._in_sync = False
         self._end_sent = self._peer_ended = False
         self._done_sent = self._peer_done = False
-        # fetching by id: ours (asked, FIFO of unanswered) and the peer's (to answer)
-        self._can_fetch = hasattr(log, "missing") and hasattr(log, "chain_back")
-        self._asked: set[bytes] = set()
-        self._wanted: deque[bytes] = deque()
-        self._want_rounds = 0
-        self._look = True  # something was ingested: ask log.missing() again
-        self._to_serve: deque[bytes] = deque()
-        self._want_ids_in = 0
-        self._served_ops = 0
+        self._fetch: Fetcher | None = None  # fetching by id, from the start of syncing
         if self.initiator:
             self._open_log(community)
             entries = self._rec.entries
@@ -316,6 +303,7 @@ class SyncSession:
         self.stats.differ = len(rec.differ)
         plan = make_plan(self.log, self.community, mine, rec.theirs)
         self._outbox, self._inbound, self._proofs_out = plan.outbox, plan.inbound, plan.proofs
+        self._fetch = Fetcher(self.log, self.community, self._their_entry)
         self.state = "syncing"
         self._check_done()
 
@@ -345,7 +333,7 @@ class SyncSession:
                     raise SyncError(getattr(o, "reason", "invalid") or "invalid", "op rejected")
                 if status == "fork":
                     forked.add(run[0].author)
-        self._look = True
+        self._fetch.look = True
         if forked:
             proofs = [
                 p.encode() for p in self.log.fork_proofs(self.community) if p.author in forked
@@ -369,75 +357,35 @@ class SyncSession:
             if proof.community != self.community:
                 raise SyncError("wrong_community", "fork proof of another community")
             self.log.add_fork_proof(proof)
-        self._look = True
+        self._fetch.look = True
 
     # ---- fetching by id ---------------------------------------------------------------------
     def _on_want(self, ids: Sequence[bytes]) -> None:
-        self._to_serve.extend(ids)
+        self._fetch.to_serve.extend(ids)
 
     def _on_got(self, runs: Sequence[Sequence[bytes]]) -> None:
-        if len(runs) > len(self._wanted):
-            raise SyncError("unexpected", "GOT for ids never asked for")
-        checked: list[list[Op]] = []
-        for raws in runs:
-            op_id = self._wanted.popleft()
-            if raws:
-                checked.append(check_run(self.community, op_id, raws))
-                self.stats.got_ops_in += len(raws)
+        checked = self._fetch.take(runs)
+        self.stats.got_ops_in += sum(map(len, checked))
         if checked:
             self._ingest(checked)
 
     def _serve_got(self) -> None:
         """Answer wanted ids, one GOT frame at a time while little output is queued (a WANT
         of 256 ids may need many frames; they are made as the writer drains)."""
-        while self._to_serve and len(self._out) < wire.MAX_FRAME:
-            runs: list[tuple[bytes, ...]] = []
-            size = 0
-            while self._to_serve and len(runs) < wire.MAX_WANT:
-                op_id = self._to_serve[0]
-                run: list[bytes] = []
-                self._want_ids_in += 1
-                if self._want_ids_in <= MAX_WANT_IDS and self._served_ops < MAX_SERVED_OPS:
-                    run = self._run(op_id)
-                n = sum(map(len, run))
-                if runs and size + n > wire.MAX_BATCH_BYTES:
-                    self._want_ids_in -= 1
-                    break  # next frame
-                self._to_serve.popleft()
-                runs.append(tuple(run))
-                size += n
-                self._served_ops += len(run)
-                self.stats.got_ops_out += len(run)
-            self._send(Got(tuple(runs)))
-
-    def _run(self, op_id: bytes) -> list[bytes]:
-        back = self.log.chain_back(self.community, op_id, 1)
-        if not back:
-            return []
-        limit = min(wire.MAX_RUN, MAX_SERVED_OPS - self._served_ops)
-        return run_for(self.log, self.community, op_id, self._their_entry(back[0].author), limit)
+        while len(self._out) < wire.MAX_FRAME:
+            got = self._fetch.next_got()
+            if got is None:
+                return
+            self.stats.got_ops_out += sum(map(len, got.runs))
+            self._send(got)
 
     def _maybe_want(self) -> None:
-        """Ask for what pending ops wait for: one WANT outstanding at a time, within budget."""
-        if (
-            not self._can_fetch
-            or not self._look
-            or self._wanted
-            or self._done_sent
-            or self._want_rounds >= MAX_WANT_ROUNDS
-            or len(self._asked) >= MAX_WANT_IDS
-        ):
+        if self._done_sent:
             return
-        self._look = False
-        room = min(wire.MAX_WANT, MAX_WANT_IDS - len(self._asked))
-        missing = self.log.missing(self.community, room + len(self._asked))
-        ids = [i for i in missing if i not in self._asked][:room]
-        if ids:
-            self._send(Want(tuple(ids)))
-            self._asked.update(ids)
-            self._wanted.extend(ids)
-            self._want_rounds += 1
-            self.stats.wants_out += len(ids)
+        want = self._fetch.want()
+        if want is not None:
+            self.stats.wants_out += len(want.ids)
+            self._send(want)
 
     def _maybe_done(self) -> None:
         if (
@@ -445,14 +393,10 @@ class SyncSession:
             and self._end_sent
             and (self._peer_ended or self._in_sync)
             and self._unacked == 0
-            and not self._wanted
-            and not (self._look and self._can_fetch and self._budget_left())
+            and self._fetch.settled()
         ):
             self._send(Done())
             self._done_sent = True
-
-    def _budget_left(self) -> bool:
-        return self._want_rounds < MAX_WANT_ROUNDS and len(self._asked) < MAX_WANT_IDS
 
     # ---- sending --------------------------------------------------------------------------
     def _pump(self) -> None:
@@ -485,8 +429,8 @@ class SyncSession:
             and self._done_sent
             and self._peer_done
             and self._unacked == 0
-            and not self._wanted
-            and not self._to_serve
+            and not self._fetch.wanted
+            and not self._fetch.to_serve
             and self._outbox.empty()
         ):
             self.state = "done"
