@@ -174,6 +174,16 @@ def test_an_empty_run_is_an_answer_not_a_fault():
     assert tail == ["Done"] and sv.state == "done"  # it does not ask again this session
 
 
+def test_wanting_without_end_is_a_limit_not_blame():
+    sv, base, a, b = _victim_waiting_for(lambda b: b[1])
+    want = wire.encode(wire.Want(tuple(bytes([i % 256, i // 256]) * 16 for i in range(256))))
+    with pytest.raises(SyncError) as err:
+        for _ in range(100):
+            sv.receive_data(want)
+            sv.data_to_send()
+    assert err.value.reason == "limit_wants" and not err.value.blame
+
+
 # ---- any split of a forked history converges ----------------------------------------------
 
 

@@ -48,7 +48,7 @@ from node.crdt.chain import ForkProof
 from node.crdt.op import Op, OpError
 
 from . import wire
-from .fetch import Fetcher
+from .fetch import MAX_WANT_IDS, Fetcher
 from .outbox import Outbox
 from .plan import Inbound, LocalLog, local_entries, make_plan
 from .reconcile import Reconciler, frames_of
@@ -361,7 +361,12 @@ class SyncSession:
 
     # ---- fetching by id ---------------------------------------------------------------------
     def _on_want(self, ids: Sequence[bytes]) -> None:
-        self._fetch.to_serve.extend(ids)
+        fetch = self._fetch
+        if fetch.ids_in + len(fetch.to_serve) + len(ids) > 4 * MAX_WANT_IDS:
+            # past the budget ids get empty runs; this far past it, stop the session (a
+            # limit, not blamed: another version may ask more)
+            raise SyncError("limit_wants", "too many wanted ids in one session", blame=False)
+        fetch.to_serve.extend(ids)
 
     def _on_got(self, runs: Sequence[Sequence[bytes]]) -> None:
         checked = self._fetch.take(runs)
