@@ -229,3 +229,40 @@ def test_any_split_of_a_forked_history_converges(common, left, right, where, x_f
     run_pair(sx, sy) if x_first else run_pair(sy, sx)
     converged(x, y)
     assert x.all_ids(C) >= union
+
+
+# ---- the same with real SQLite stores -------------------------------------------------------
+
+
+def test_real_stores_with_split_branches_converge_in_one_session(tmp_path):
+    """An equivocator's branches on two real stores, an honest member building on each: one
+    session and both hold the same state, heights and proofs, nothing pending."""
+    from node.service.storelog import StoreLog
+    from node.store import Store
+
+    founder, honest, x = key(10), key(11), key(12)
+    a, b = Store.open(tmp_path / "a.db"), Store.open(tmp_path / "b.db")
+    try:
+        g = a.create_community(founder, {"name": "c", "membership": {"rule": "open"}})
+        a.append(honest, g.id, "member.join", {})
+        a.append(x, g.id, "member.join", {})
+        b.ingest([raw for (raw,) in a._db.execute("SELECT raw FROM ops ORDER BY rowid")])
+        xa = [a.append(x, g.id, "profile.set", {"display_name": f"a{i}"}) for i in range(3)]
+        xb = [b.append(x, g.id, "profile.set", {"display_name": f"b{i}"}) for i in range(2)]
+        ha = a.append(honest, g.id, "profile.set", {"display_name": "on a"})
+        fb = b.append(founder, g.id, "profile.set", {"display_name": "on b"})
+        assert xa[-1].id in ha.deps and xb[-1].id in fb.deps
+        la, lb = (StoreLog(s, lambda ops, outs: None) for s in (a, b))
+        sa, sb = SyncSession(la, community=g.id), SyncSession(lb)
+        run_pair(sa, sb)
+        assert sa.state == sb.state == "done"
+        assert sorted(a.state.items()) == sorted(b.state.items())
+        assert a.heights(g.id) == b.heights(g.id)
+        assert [p.seq for p in a.fork_proofs(g.id)] == [p.seq for p in b.fork_proofs(g.id)]
+        assert a.pending_count() == b.pending_count() == 0
+        for s in (a, b):
+            assert s.status(ha.id)[0] == s.status(fb.id)[0] == "applied"
+            assert {s.status(o.id)[0] for o in xa + xb} == {"void"}
+    finally:
+        a.close()
+        b.close()
