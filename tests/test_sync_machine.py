@@ -125,8 +125,9 @@ def _reconciled(a_log, b_log):
 
 
 def announce(entries) -> bytes:
-    """What a (hostile) responder sends to claim it holds ``entries``: one ITEMS round."""
-    rng = wire.Range(b"", wire.ITEMS, entries=tuple(sorted(entries)))
+    """What a (hostile) responder sends to claim it holds ``entries``: the REPLY round that
+    answers the ITEMS an initiator with few entries sends along with its SUMMARY."""
+    rng = wire.Range(b"", wire.REPLY, entries=tuple(sorted(entries)))
     return wire.encode(wire.Ranges((rng,)))
 
 

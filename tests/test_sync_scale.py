@@ -135,9 +135,12 @@ def reconcile_pair(mine: list[wire.Entry], theirs: list[wire.Entry]):
     ra, rb = Reconciler(sorted(mine, key=by_author)), Reconciler(sorted(theirs, key=by_author))
     if ra.digest() == rb.digest():
         return ra, rb, 0
-    ra.opened()
-    pending = frames_of(rb.first_round(len(mine)))
-    src, dst, biggest = rb, ra, 0
+    opening = ra.opened()
+    if opening:  # few entries: they come with the SUMMARY
+        rb.await_opening()
+        pending, src, dst, biggest = frames_of(opening), ra, rb, 0
+    else:
+        pending, src, dst, biggest = frames_of(rb.first_round(len(mine))), rb, ra, 0
     for _ in range(200):
         answer = None
         for msg in pending:

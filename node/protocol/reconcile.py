@@ -30,6 +30,7 @@ from . import wire
 from .syncerror import SyncError
 from .wire import FP, ITEMS, REPLY, SKIP, Entry, Range
 
+OPEN_ITEMS = 8  # an initiator with at most this many entries sends them with its SUMMARY
 SPLIT = 16  # a differing range is cut into this many parts
 ITEMS_BELOW = 32  # a range where a side holds at most this many entries is sent as ITEMS
 CHUNK = 2048  # entries in one ITEMS/REPLY range (a longer list becomes several ranges)
@@ -76,8 +77,19 @@ class Reconciler:
         return hashlib.sha256(b"".join(self.hashes)).digest()  # = wire.digest_of(entries)
 
     # ---- the two openings ---------------------------------------------------------------
-    def opened(self) -> None:
-        """Initiator: our SUMMARY was an FP question over the whole key space."""
+    def opened(self) -> list[Range]:
+        """Initiator: our SUMMARY is an FP question over the whole key space. With at most
+        OPEN_ITEMS entries we send them along (an ITEMS round): the responder then answers
+        with REPLY and pushes at once, so a small catch-up takes one round trip."""
+        if len(self.entries) <= OPEN_ITEMS:
+            self.asked = [Span(b"", None, ITEMS)]
+            return [Range(b"", ITEMS, entries=tuple(self.entries))]
+        self.asked = [Span(b"", None, FP)]
+        return []
+
+    def await_opening(self) -> None:
+        """Responder: a SUMMARY of at most OPEN_ITEMS entries is followed by their ITEMS round,
+        which we read as the answer to an FP question over the whole key space."""
         self.asked = [Span(b"", None, FP)]
 
     def first_round(self, peer_count: int) -> list[Range]:

@@ -10,6 +10,7 @@ Shape of a session (one community, one stream):
 
     initiator                           responder
     SUMMARY(community, digest)   --->
+    [RANGES: ITEMS, if we hold <= 8 entries: then round 1 below is a REPLY]
                                  <---   REFUSE(reason)                     no access
                                  <---   SAME END [WANT*] DONE               digests match
                                  <---   RANGES (round 1)                   otherwise
@@ -24,7 +25,8 @@ Shape of a session (one community, one stream):
 
 After reconciliation each side knows both sides' entries for the authors that differ, so each
 side *pushes* what the other lacks. When in sync the whole exchange is SUMMARY, SAME+END+DONE,
-END+DONE: one round trip, about 100 bytes, whatever the number of authors. Ops are pushed in
+END+DONE: one round trip, about 110 bytes, whatever the number of authors (an initiator with at
+most 8 entries sends them along, so a small catch-up needs no second round trip). Ops are pushed in
 causal order (merged across authors by lamport) in bounded batches; a side never has more than
 ``window`` unacknowledged batches in flight (backpressure). A sync that stops half way leaves a
 consistent prefix of each author's chain behind, so the next sync resumes from the new heights.
@@ -51,7 +53,7 @@ from . import wire
 from .fetch import MAX_WANT_IDS, Fetcher
 from .outbox import Outbox
 from .plan import Inbound, LocalLog, local_entries, make_plan
-from .reconcile import Reconciler, frames_of
+from .reconcile import OPEN_ITEMS, Reconciler, frames_of
 from .syncerror import SyncError
 from .wire import (
     Ack,
@@ -147,11 +149,14 @@ class SyncSession:
         self._end_sent = self._peer_ended = False
         self._done_sent = self._peer_done = False
         self._fetch: Fetcher | None = None  # fetching by id, from the start of syncing
+        self._skip_opening = False  # responder: SAME sent, the initiator's ITEMS round follows
         if self.initiator:
             self._open_log(community)
             entries = self._rec.entries
             self._send(Summary(community, self._rec.digest(), len(entries)))
-            self._rec.opened()
+            opening = self._rec.opened()  # our entries too, when we hold few
+            for msg in frames_of(opening) if opening else ():
+                self._send(msg)
             self.state = "reconciling"
 
     # ---- public, sans-IO surface ---------------------------------------------------------
@@ -228,6 +233,9 @@ class SyncSession:
             self._handle_syncing(msg)
 
     def _handle_syncing(self, msg: wire.Message) -> None:
+        if isinstance(msg, Ranges) and self._skip_opening:
+            self._skip_opening = msg.ranges[-1].hi != b""  # nothing to learn: we were the same
+            return
         if isinstance(msg, Ops):
             if self._peer_ended:
                 raise SyncError("unexpected", "OPS after END")
@@ -275,9 +283,13 @@ class SyncSession:
             return
         self._open_log(summary.community)
         self.state = "reconciling"
+        opening = summary.authors <= OPEN_ITEMS  # the initiator's entries follow (ITEMS)
         if self._rec.digest() == summary.digest:
             self._send(Same())
+            self._skip_opening = opening
             self._start(in_sync=True)
+        elif opening:
+            self._rec.await_opening()
         else:
             self._send_round(self._rec.first_round(summary.authors))
 
