@@ -4,7 +4,7 @@
 
 1. Local ingest of the ops into an empty SQLite store (``Store.ingest_range`` per author range:
    one signature per range) — the ceiling for any catch-up.
-2. Catch-up: the same ops from a full store to an empty one over one ``/we/sync/1.0.0`` stream
+2. Catch-up: the same ops from a full store to an empty one over one ``/we/sync/2.0.0`` stream
    between two hosts (sender pushes in causal order, window 4 x 512-op batches). Reported:
    ops/s, its ratio to (1), and sync bytes per op / encoded op size (framing overhead; target
    <= 1.15; Noise adds 16 bytes and Yamux 12 per transport frame on top, < 0.1 %).

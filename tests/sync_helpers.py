@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from node.protocol.memlog import MemoryLog
 from node.protocol.sync import SyncSession
 
 
@@ -22,3 +23,25 @@ def run_pair(a: SyncSession, b: SyncSession, max_steps: int = 100_000) -> int:
         if a.done and b.done and not x and not y:
             return steps
     raise AssertionError("sessions did not finish")
+
+
+def half_trips(a: SyncSession, b: SyncSession, max_steps: int = 10_000) -> int:
+    """Like :func:`run_pair`, but strictly alternating turns (a, b, a, ...): the number of
+    one-way flights in which something moved (2 = one round trip)."""
+    flights = 0
+    sides = (a, b)
+    for i in range(max_steps):
+        src, dst = sides[i % 2], sides[(i + 1) % 2]
+        data = src.data_to_send()
+        if data:
+            dst.receive_data(data)
+            flights += 1
+        elif a.done and b.done:
+            return flights
+    raise AssertionError("sessions did not finish")
+
+
+def log_of(ops) -> MemoryLog:
+    log = MemoryLog()
+    log.add(list(ops))
+    return log

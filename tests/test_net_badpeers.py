@@ -42,8 +42,13 @@ def frame(obj) -> bytes:
     return len(body).to_bytes(4, "big") + body
 
 
-def hello(cid, heights) -> bytes:
-    return wire.encode(wire.Hello(cid, tuple(sorted(heights, key=lambda h: h.author)), ()))
+def hello(cid, entries) -> bytes:
+    """Open a session claiming to hold ``entries``: SUMMARY, then the answer to the victim's
+    first round (a small community: one ITEMS question over the whole key space)."""
+    entries = tuple(sorted(entries, key=lambda e: e.author))
+    summary = wire.Summary(cid, b"\x00" * 32, len(entries))
+    reply = wire.Ranges((wire.Range(b"", wire.REPLY, entries=entries),))
+    return wire.encode(summary) + wire.encode(reply)
 
 
 async def send_raw(x: Host, peer: str, data: bytes) -> None:
@@ -80,8 +85,8 @@ def attack_frames(cid, founder_op):
     a = mine[0].author
     forged = cbor2.loads(mine[1].raw)
     forged["body"] = {"display_name": "forged"}
-    h2 = wire.Height(a, 2, mine[1].id[:8])
-    h3 = wire.Height(a, 3, mine[2].id[:8])
+    h2 = wire.Entry(a, 2, mine[1].id[:8])
+    h3 = wire.Entry(a, 3, mine[2].id[:8])
     return {
         "forged_signature": hello(cid, [h2]) + frame([wire.OPS, [mine[0].raw, canonical(forged)]]),
         "broken_chain": hello(cid, [h3]) + frame([wire.OPS, [mine[0].raw, mine[2].raw]]),

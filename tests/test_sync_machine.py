@@ -12,28 +12,27 @@ from node.crdt.op import canonical
 from node.protocol import wire
 from node.protocol.memlog import MemoryLog
 from node.protocol.sync import SyncError, SyncSession
-from tests.factory import history, key, twin
-from tests.sync_helpers import run_pair
+from tests.factory import chain, genesis, history, key, twin
+from tests.sync_helpers import log_of, run_pair
 
 C, OPS = history(4, 300, seed=1)
 
 
-def log_of(ops):
-    log = MemoryLog()
-    log.add(list(ops))
-    return log
-
-
 def prefix_log(ops, keep):
-    """Each author's chain cut to a prefix: keep[author] = how many ops to keep."""
+    """Each author's chain cut to a prefix of at most keep[author] ops, and further where an
+    op names a dep that was cut: a causally closed log (nothing pending), as a node holds."""
     count: dict[bytes, int] = {}
+    kept: set[bytes] = set()
     chosen = []
     for op in ops:
         n = count.get(op.author, 0)
-        if n < keep.get(op.author, 0):
+        if n == op.seq - 1 and n < keep.get(op.author, 0) and set(op.deps) <= kept:
             chosen.append(op)
+            kept.add(op.id)
             count[op.author] = n + 1
-    return log_of(chosen)
+    log = log_of(chosen)
+    assert not log.pending
+    return log
 
 
 def test_in_sync_is_one_round_trip_and_small():
@@ -57,17 +56,18 @@ def test_catch_up_from_empty_in_bounded_batches():
     assert b.all_ids(C) == a.all_ids(C)
     assert sb.stats.ops_in == len(OPS)
     assert sb.stats.frames_in >= len(OPS) // 50
-    assert set(sb.stats.outcomes) == {"applied"}  # causal order: nothing waited
+    assert set(sb.stats.outcomes) <= {"applied", "pending"}
+    assert b.pending_ids(C) == set()  # causal order: whatever waited was released at once
 
 
 def test_both_directions_at_once():
-    authors = sorted({op.author for op in OPS})
-    a = prefix_log(OPS, {x: (999 if i < 2 else 10) for i, x in enumerate(authors)})
-    b = prefix_log(OPS, {x: (10 if i < 2 else 999) for i, x in enumerate(authors)})
-    sa, sb = SyncSession(a, community=C), SyncSession(b)
+    g = genesis(key(0))
+    mine, theirs = chain(key(1), g, 30, deps=[g]), chain(key(2), g, 40, deps=[g])
+    a, b = log_of([g, *mine]), log_of([g, *theirs])
+    sa, sb = SyncSession(a, community=g.id), SyncSession(b)
     run_pair(sa, sb)
-    assert a.all_ids(C) == b.all_ids(C) == {o.id for o in OPS}
-    assert sa.stats.ops_in > 0 and sb.stats.ops_in > 0
+    assert a.all_ids(g.id) == b.all_ids(g.id) == {o.id for o in [g, *mine, *theirs]}
+    assert sa.stats.ops_in == 40 and sb.stats.ops_in == 30
 
 
 def test_window_bounds_unacked_batches():
@@ -109,11 +109,26 @@ def test_members_only_refusal_is_clear():
     assert len(b.all_ids(C)) == 1
 
 
-def _after_hellos(a_log, b_log):
-    sa, sb = SyncSession(a_log, community=C, summary_min_authors=99), SyncSession(b_log)
-    sb.receive_data(sa.data_to_send())
-    sa.receive_data(sb.data_to_send())
-    return sa, sb
+def _reconciled(a_log, b_log):
+    """Two sessions run until the responder has reconciled (then it waits for pushes)."""
+    sa, sb = SyncSession(a_log, community=C), SyncSession(b_log)
+    for _ in range(20):
+        data = sa.data_to_send()
+        while data:  # frame by frame: stop before the pushes that follow reconciliation
+            n = 4 + int.from_bytes(data[:4], "big")
+            sb.receive_data(data[:n])
+            data = data[n:]
+            if sb.state == "syncing":
+                return sa, sb
+        sa.receive_data(sb.data_to_send())
+    raise AssertionError("no reconciliation")
+
+
+def announce(entries) -> bytes:
+    """What a (hostile) responder sends to claim it holds ``entries``: the REPLY round that
+    answers the ITEMS an initiator with few entries sends along with its SUMMARY."""
+    rng = wire.Range(b"", wire.REPLY, entries=tuple(sorted(entries)))
+    return wire.encode(wire.Ranges((rng,)))
 
 
 def frame(obj) -> bytes:
@@ -137,7 +152,7 @@ def frame(obj) -> bytes:
     ],
 )
 def test_garbage_frames_are_clear_errors(data, reason):
-    _, victim = _after_hellos(log_of(OPS), MemoryLog())
+    _, victim = _reconciled(log_of(OPS), MemoryLog())
     with pytest.raises(SyncError) as err:
         victim.receive_data(data)
     assert err.value.reason == reason and err.value.blame
@@ -146,7 +161,7 @@ def test_garbage_frames_are_clear_errors(data, reason):
     assert isinstance(tail[-1], wire.Error)
 
 
-def test_garbage_before_hello():
+def test_garbage_before_summary():
     sb = SyncSession(MemoryLog())
     with pytest.raises(SyncError):
         sb.receive_data(frame([wire.END]))
@@ -160,7 +175,7 @@ def test_forged_signature_is_rejected():
     # a hostile peer announces height 2 for the genesis author, then sends a forged op
     victim_log = MemoryLog()
     victim = SyncSession(victim_log, community=C)
-    victim.receive_data(wire.encode(wire.Hello(C, (wire.Height(g.author, 2, second.id[:8]),), ())))
+    victim.receive_data(announce([wire.Entry(g.author, 2, second.id[:8])]))
     with pytest.raises(SyncError) as err:
         victim.receive_data(frame([wire.OPS, [g.raw, canonical(forged_map)]]))
     assert err.value.reason == "bad_signature"
@@ -171,12 +186,12 @@ def test_broken_chain_and_out_of_range_ops_are_rejected():
     author = OPS[0].author
     mine = [o for o in OPS if o.author == author][:5]
     victim = SyncSession(MemoryLog(), community=C)
-    victim.receive_data(wire.encode(wire.Hello(C, (wire.Height(author, 5, mine[-1].id[:8]),), ())))
+    victim.receive_data(announce([wire.Entry(author, 5, mine[-1].id[:8])]))
     with pytest.raises(SyncError) as err:
         victim.receive_data(frame([wire.OPS, [mine[0].raw, mine[2].raw]]))
     assert err.value.reason == "chain_broken"
     victim = SyncSession(MemoryLog(), community=C)
-    victim.receive_data(wire.encode(wire.Hello(C, (wire.Height(author, 2, mine[1].id[:8]),), ())))
+    victim.receive_data(announce([wire.Entry(author, 2, mine[1].id[:8])]))
     with pytest.raises(SyncError) as err:
         victim.receive_data(frame([wire.OPS, [o.raw for o in mine[:3]]]))
     assert err.value.reason == "unexpected_op"
@@ -246,14 +261,14 @@ def test_in_sync_with_many_authors_stays_small_via_summary():
     first = sa.data_to_send()
     sb.receive_data(first)
     reply = sb.data_to_send()
-    assert [type(m).__name__ for m in wire.FrameReader().feed(reply)] == ["Same", "End"]
+    assert [type(m).__name__ for m in wire.FrameReader().feed(reply)] == ["Same", "End", "Done"]
     sa.receive_data(reply)
     last = sa.data_to_send()
     assert sa.done
     assert len(first) + len(reply) + len(last) < 150
 
 
-def test_summary_mismatch_falls_back_to_full_hellos():
+def test_summary_mismatch_reconciles():
     authors = sorted({op.author for op in OPS})
     a = log_of(OPS)
     b = prefix_log(OPS, dict.fromkeys(authors, 20))

@@ -30,10 +30,17 @@ class Outbox:
     def _load(self, author: bytes, lo: int, n: int) -> list[tuple[int, int, bytes]]:
         if self._raw:
             raws = self._log.raw_from(self._community, author, lo, n)
-            return [(cbor2.loads(r)["lamport"], lo + i, r) for i, r in enumerate(raws)]
-        return [
-            (o.lamport, o.seq, o.raw) for o in self._log.ops_from(self._community, author, lo, n)
-        ]
+            maps = [cbor2.loads(r) for r in raws]
+            entries = [(m["lamport"], m["seq"], r) for m, r in zip(maps, raws, strict=True)]
+        else:
+            ops = self._log.ops_from(self._community, author, lo, n)
+            entries = [(o.lamport, o.seq, o.raw) for o in ops]
+        # One op per seq, contiguous: a log whose author forked meanwhile may hold several
+        # ops at one seq past the announced prefix; stop there (the peer gets a prefix).
+        for i, e in enumerate(entries):
+            if e[1] != lo + i:
+                return entries[:i]
+        return entries
 
     def _refill(self, author: bytes) -> None:
         lo, hi = self._next[author]

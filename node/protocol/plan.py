@@ -1,8 +1,10 @@
-"""What one sync session moves, decided from the two HELLOs (``specs/sync.md``, "Planning").
+"""What one sync session moves, decided from the reconciled entries (``specs/sync.md``,
+"Planning").
 
-After the HELLOs each side knows both height maps, so each side *pushes* what the other lacks
-(no want-list round trip) and knows exactly which (author, seq) ranges the peer may push to it.
-Both sides plan from the heights they *announced*, not from their current heights: ops that
+After reconciliation each side knows both sides' entries for every author where they differ,
+so each side *pushes* what the other lacks (no want-list round trip for what the heights show)
+and knows exactly which (author, seq) ranges the peer may push to it. Both sides plan from the
+entries they *announced* (the session's snapshot), not from their current heights: ops that
 arrive meanwhile (by gossip) are then duplicates, never a protocol violation.
 
 Also here: :class:`LocalLog`, what a session needs from the node's op log, and
@@ -21,11 +23,29 @@ from node.crdt.op import Op, OpError, decode_op
 from . import wire
 from .outbox import Outbox
 from .syncerror import SyncError
-from .wire import Height, Hello
+from .wire import Entry
 
 
 class LocalLog(Protocol):
-    """What a session needs from the node's op log (``node.store.Store`` satisfies it)."""
+    """What a session needs from the node's op log (``node.store.Store`` satisfies it).
+
+    ``heights``: author -> (seq, id of the op at seq) for the single-branch prefix of each
+    chain; for an author with a fork proof at lowest seq f it is the prefix below f (absent
+    when f == 1). ``ops_from`` returns ops of that prefix, ascending, one per seq.
+
+    Optional (a session uses them when present; see :mod:`node.protocol.memlog` for the
+    reference behaviour):
+
+    - ``ingest_ranges(list of runs) -> list of outcome lists`` in ONE transaction (a batch
+      holds one run per author); a run's first op may have an unknown ``prev`` (it waits in
+      the pending area);
+    - ``raw_from`` like ``ops_from`` but encoded bytes;
+    - ``missing(community, limit) -> list[bytes]``: ids that pending ops of the community wait
+      for and that the log does not hold, most wanted first;
+    - ``chain_back(community, op_id, limit) -> list[Op]``: the logged op ``op_id`` (any status,
+      void fork branches included), then its author's earlier ops along ``prev``, newest
+      first, at most ``limit``; [] when ``op_id`` is not logged.
+    """
 
     def heights(self, community: bytes) -> dict[bytes, tuple[int, bytes]]: ...
 
@@ -33,21 +53,21 @@ class LocalLog(Protocol):
 
     def ingest_range(self, ops: list[Op]) -> list[Any]: ...
 
-    # Optional: ``ingest_ranges(list of ranges) -> list of outcome lists`` in ONE transaction;
-    # used when present (a batch holds one run per author).
-
     def fork_proofs(self, community: bytes) -> list[ForkProof]: ...
 
     def add_fork_proof(self, proof: ForkProof) -> None: ...
 
 
-def local_hello(log: LocalLog, community: bytes) -> Hello:
+def local_entries(log: LocalLog, community: bytes) -> list[Entry]:
+    """This side's entries, sorted by author: one per author with a height or a fork proof."""
     hs = log.heights(community)
-    heights = tuple(
-        Height(a, seq, head[: wire.HEAD_PREFIX]) for a, (seq, head) in sorted(hs.items())
-    )
-    forked = tuple(sorted({p.author for p in log.fork_proofs(community)}))
-    return Hello(community, heights, forked)
+    forked = {p.author for p in log.fork_proofs(community)}
+    out = []
+    n = wire.HEAD_PREFIX
+    for a in sorted(hs.keys() | forked):
+        h = hs.get(a)
+        out.append(Entry(a, 0, b"", True) if h is None else Entry(a, h[0], h[1][:n], a in forked))
+    return out
 
 
 class Inbound:
@@ -89,31 +109,40 @@ class Plan:
     proofs: list[bytes]  # encoded fork proofs the peer lacks
 
 
-def make_plan(log: LocalLog, community: bytes, mine: Hello, theirs: Hello) -> Plan:
-    my = {h.author: h for h in mine.heights}
-    their = {h.author: h for h in theirs.heights}
+def make_plan(
+    log: LocalLog, community: bytes, mine: dict[bytes, Entry], theirs: dict[bytes, Entry]
+) -> Plan:
+    """Plan from both sides' entries for the authors that differ (an author missing from one
+    map has no entry on that side)."""
     ranges: list[tuple[bytes, int, int]] = []
-    for a, h in my.items():
-        t = their.get(a)
-        if t is None:
+    for a, h in mine.items():
+        if h.seq == 0:
+            continue
+        t = theirs.get(a)
+        if t is None or t.seq == 0:
             ranges.append((a, 1, h.seq))
         elif t.seq < h.seq:
             at = log.ops_from(community, a, t.seq, 1)
             if at and at[0].id[: wire.HEAD_PREFIX] == t.head:
                 ranges.append((a, t.seq + 1, h.seq))
-            else:  # the chains diverge: show the peer our op at its height (a fork)
-                ranges.append((a, t.seq, t.seq))
+            else:  # the chains diverge: show the peer our op at its height (a fork); it
+                ranges.append((a, t.seq, t.seq))  # fetches the branch below by WANT
         elif t.seq == h.seq and t.head != h.head:
             ranges.append((a, h.seq, h.seq))
     # What the peer may push to us (mirror image of its plan, one op of slack for forks).
     expect: dict[bytes, list[int]] = {}
     budget = 0
-    for a, t in their.items():
-        h = my.get(a)
-        lo = 1 if h is None else min(h.seq, t.seq)
-        if h is None or t.seq > h.seq or t.head != h.head or t.seq < h.seq:
+    for a, t in theirs.items():
+        if t.seq == 0:
+            continue
+        h = mine.get(a)
+        hs = 0 if h is None else h.seq
+        if hs == 0 or t.seq != hs or t.head != h.head:
+            lo = 1 if hs == 0 else min(hs, t.seq)
             expect[a] = [lo, t.seq]
             budget += t.seq - lo + 1
-    send_for = set(mine.forked) - set(theirs.forked)
+    # Our proofs for the differing authors we know forked (the peer may know none, or a
+    # higher fork seq; a duplicate proof costs it one check).
+    send_for = {a for a, e in mine.items() if e.forked}
     proofs = [p.encode() for p in log.fork_proofs(community) if p.author in send_for]
     return Plan(Outbox(log, community, ranges), Inbound(community, expect, budget), proofs)

@@ -2,32 +2,43 @@
 
 Bytes in (:meth:`SyncSession.receive_data`), bytes out (:meth:`SyncSession.data_to_send`);
 no sockets, no clocks, no trio. The libp2p adapter (``node/protocol/syncnet.py``) only moves
-bytes, so every rule here is tested by wiring two sessions together in memory. What a
-session moves is planned in ``node/protocol/plan.py``; the ops pushed come from ``outbox.py``.
+bytes, so every rule here is tested by wiring two sessions together in memory. Reconciliation
+is in ``reconcile.py``; what a session pushes is planned in ``plan.py`` (ops from
+``outbox.py``); fetching by id in ``fetch.py``.
 
 Shape of a session (one community, one stream):
 
-    initiator                         responder
-    HELLO(community, heights)  --->
-                               <---   HELLO(heights) | REFUSE(reason)
-  or, with many authors (>= summary_min_authors):
-    SUMMARY(community, digest) --->
-                               <---   SAME (+END)             when the digests match
-                               <---   HELLO(heights)          otherwise, and then
-    HELLO(heights)             --->
-    [FORKS] OPS* END           <-->   [FORKS] OPS* END      (both directions at once)
-    ACK after each OPS batch   <-->   ACK
+    initiator                           responder
+    SUMMARY(community, digest)   --->
+    [RANGES: ITEMS, if we hold <= 8 entries: then round 1 below is a REPLY]
+                                 <---   REFUSE(reason)                     no access
+                                 <---   SAME END [WANT*] DONE               digests match
+                                 <---   RANGES (round 1)                   otherwise
+    RANGES (round 2)             --->                                      fingerprints of
+                                 <---   RANGES (round 3) ...               the differing
+                                                                           ranges, recursing
+    a round without questions ends reconciliation; then both at once:
+    [FORKS] OPS* END             <-->   [FORKS] OPS* END      planned pushes, ACK each OPS
+    WANT(ids)                    <-->   WANT(ids)             ops that pending ops wait for
+    GOT(runs)                    <-->   GOT(runs)             one run per wanted id
+    DONE                         <-->   DONE                  "I will send no more WANT"
 
-After the two HELLOs each side knows both height maps, so each side *pushes* what the other
-lacks: no want-list round trip. When nothing is missing the whole exchange is HELLO, HELLO+END,
-END (or SUMMARY, SAME+END, END): one round trip and a few hundred bytes at most. Ops are pushed in causal order (merged across
-authors by lamport) in bounded batches; a side never has more than ``window`` unacknowledged
-batches in flight (backpressure). A sync that stops half way leaves a consistent prefix of each
-author's chain behind, so the next sync resumes from the new heights.
+After reconciliation each side knows both sides' entries for the authors that differ, so each
+side *pushes* what the other lacks. When in sync the whole exchange is SUMMARY, SAME+END+DONE,
+END+DONE: one round trip, about 110 bytes, whatever the number of authors (an initiator with at
+most 8 entries sends them along, so a small catch-up needs no second round trip). Ops are pushed in
+causal order (merged across authors by lamport) in bounded batches; a side never has more than
+``window`` unacknowledged batches in flight (backpressure). A sync that stops half way leaves a
+consistent prefix of each author's chain behind, so the next sync resumes from the new heights.
 
-The receiver knows from the HELLOs exactly which (author, seq) ranges the peer may send; any op
-outside them, any malformed frame or op, a broken chain or a bad signature is a
-:class:`SyncError` with ``blame=True`` (the adapter scores the peer down and disconnects).
+END means "my planned pushes are done"; DONE means "I will send no more WANT" (sent once END
+went both ways, our OPS are ACKed, our WANTs are answered and nothing more is missing that we
+may ask for). A side answers WANTs until it has received DONE. The session is done when END
+and DONE went both ways, every OPS is ACKed and every WANT answered.
+
+Blame is for provable misbehaviour only: garbage, a bad signature, a broken chain, an op
+outside what was announced or asked for, a message out of order. A limit (rounds, entries,
+WANT budget) is a refusal with a reason, never blamed (:class:`SyncError` ``blame=False``).
 """
 
 from __future__ import annotations
@@ -36,17 +47,35 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from node.crdt.chain import ForkProof
-from node.crdt.op import OpError
+from node.crdt.op import Op, OpError
 
 from . import wire
+from .fetch import MAX_WANT_IDS, Fetcher
 from .outbox import Outbox
-from .plan import Inbound, LocalLog, local_hello, make_plan
+from .plan import Inbound, LocalLog, local_entries, make_plan
+from .reconcile import OPEN_ITEMS, Reconciler, frames_of
 from .syncerror import SyncError
-from .wire import Ack, End, Error, Forks, Hello, Ops, Refuse, Same, Summary, WireError
+from .wire import (
+    Ack,
+    Done,
+    End,
+    Entry,
+    Error,
+    Forks,
+    Got,
+    Ops,
+    Ranges,
+    Refuse,
+    Same,
+    Summary,
+    Want,
+    WireError,
+)
 
 # Refusal reasons (stable codes).
 NOT_MEMBER = "not_member"
 UNKNOWN_COMMUNITY = "unknown_community"
+BAD_VERSION = "bad_version"
 
 
 # access(community, peer) -> None when the peer may sync this community, else a refusal reason.
@@ -54,6 +83,7 @@ Access = Callable[[bytes, bytes], str | None]
 
 
 __all__ = [
+    "BAD_VERSION",
     "NOT_MEMBER",
     "UNKNOWN_COMMUNITY",
     "Access",
@@ -61,7 +91,7 @@ __all__ = [
     "Stats",
     "SyncError",
     "SyncSession",
-    "local_hello",
+    "local_entries",
 ]
 
 
@@ -75,6 +105,11 @@ class Stats:
     ops_out: int = 0
     op_bytes_in: int = 0
     op_bytes_out: int = 0
+    rounds: int = 0  # reconciliation rounds received and sent
+    differ: int = 0  # authors whose entries differed
+    wants_out: int = 0  # ids asked for
+    got_ops_in: int = 0  # ops received in GOT runs
+    got_ops_out: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
 
 
@@ -91,7 +126,6 @@ class SyncSession:
         window: int = 4,
         batch_ops: int = 512,
         batch_bytes: int = 512 * 1024,
-        summary_min_authors: int = 4,
     ):
         self.log, self.peer, self.community = log, peer, community
         self.initiator = community is not None
@@ -101,25 +135,29 @@ class SyncSession:
         self.batch_bytes = min(batch_bytes, wire.MAX_BATCH_BYTES)
         self.stats = Stats()
         self.refusal: str | None = None  # the reason when either side refused
-        self.state = "new"  # new -> await_hello -> syncing -> done | refused | failed
+        # new -> reconciling -> syncing -> done | refused | failed
+        self.state = "new"
         self._reader = wire.FrameReader()
         self._out = bytearray()
+        self._rec: Reconciler | None = None
+        self._mine: dict[bytes, Entry] = {}  # what we announced, by author
         self._outbox: Outbox | None = None
+        self._inbound: Inbound | None = None  # what the peer may push (from the entries)
         self._proofs_out: list[bytes] = []
         self._unacked = 0
+        self._in_sync = False
         self._end_sent = self._peer_ended = False
-        self._inbound: Inbound | None = None  # what the peer may push (from the HELLOs)
-        self._my_hello: Hello | None = None  # what we announced: both plans are built from it
-        self._sent_summary = False
+        self._done_sent = self._peer_done = False
+        self._fetch: Fetcher | None = None  # fetching by id, from the start of syncing
+        self._skip_opening = False  # responder: SAME sent, the initiator's ITEMS round follows
         if self.initiator:
-            self._my_hello = local_hello(log, community)
-            if len(self._my_hello.heights) >= summary_min_authors:
-                digest = wire.digest_of(self._my_hello)
-                self._send(Summary(community, digest, len(self._my_hello.heights)))
-                self._sent_summary = True
-            else:
-                self._send(self._my_hello)
-        self.state = "await_hello"
+            self._open_log(community)
+            entries = self._rec.entries
+            self._send(Summary(community, self._rec.digest(), len(entries)))
+            opening = self._rec.opened()  # our entries too, when we hold few
+            for msg in frames_of(opening) if opening else ():
+                self._send(msg)
+            self.state = "reconciling"
 
     # ---- public, sans-IO surface ---------------------------------------------------------
     @property
@@ -143,7 +181,7 @@ class SyncSession:
             self._fail(exc.reason)
             raise SyncError(exc.reason, exc.detail) from exc
         except SyncError as exc:
-            self._fail(exc.reason if exc.blame else "")
+            self._fail(exc.reason)
             raise
 
     def data_to_send(self) -> bytes:
@@ -169,25 +207,38 @@ class SyncSession:
             self._send(Error(reason[: wire.MAX_REASON]))
         self.state = "failed"
 
+    def _open_log(self, community: bytes) -> None:
+        entries = local_entries(self.log, community)
+        self._rec = Reconciler(entries)
+        self._mine = {e.author: e for e in entries}
+
     def _handle(self, msg: wire.Message) -> None:
         if isinstance(msg, Error):
             self.state = "failed"
             raise SyncError("peer_error", msg.reason, blame=False)
-        if self.state == "await_hello":
-            if isinstance(msg, Refuse) and self.initiator:
+        if self.state == "new":
+            if not isinstance(msg, Summary) or self.initiator:
+                raise SyncError("unexpected", f"{type(msg).__name__} before SUMMARY")
+            self._on_summary(msg)
+        elif self.state == "reconciling":
+            if isinstance(msg, Refuse) and self.initiator and self._rec.rounds == 0:
                 self.refusal, self.state = msg.reason, "refused"
-                return
-            if isinstance(msg, Summary) and not self.initiator and self.community is None:
-                self._on_summary(msg)
-                return
-            if isinstance(msg, Same) and self.initiator and self._sent_summary:
-                self._start(self._my_hello, self._my_hello)  # identical: nothing to move
-                return
-            if not isinstance(msg, Hello):
-                raise SyncError("unexpected", f"{type(msg).__name__} before HELLO")
-            self._on_hello(msg)
+            elif isinstance(msg, Same) and self.initiator and self._rec.rounds == 0:
+                self._start(in_sync=True)
+            elif isinstance(msg, Ranges):
+                self._on_ranges(msg)
+            else:
+                raise SyncError("unexpected", f"{type(msg).__name__} while reconciling")
+        else:
+            self._handle_syncing(msg)
+
+    def _handle_syncing(self, msg: wire.Message) -> None:
+        if isinstance(msg, Ranges) and self._skip_opening:
+            self._skip_opening = msg.ranges[-1].hi != b""  # nothing to learn: we were the same
             return
         if isinstance(msg, Ops):
+            if self._peer_ended:
+                raise SyncError("unexpected", "OPS after END")
             self._on_ops(msg.ops)
         elif isinstance(msg, Ack):
             if msg.batches > self._unacked:
@@ -199,13 +250,19 @@ class SyncSession:
             if self._peer_ended:
                 raise SyncError("unexpected", "second END")
             self._peer_ended = True
+        elif isinstance(msg, Want):
+            if self._peer_done:
+                raise SyncError("unexpected", "WANT after DONE")
+            self._on_want(msg.ids)
+        elif isinstance(msg, Got):
+            self._on_got(msg.runs)
+        elif isinstance(msg, Done):
+            if self._peer_done or not self._peer_ended:
+                raise SyncError("unexpected", "DONE twice or before END")
+            self._peer_done = True
         else:
             raise SyncError("unexpected", f"{type(msg).__name__} while syncing")
         self._check_done()
-
-    def _check_version(self, version: int) -> None:
-        if version != wire.VERSION:
-            raise SyncError("bad_version", f"version {version}", blame=False)
 
     def _admit(self, community: bytes) -> bool:
         """Responder: take the community from the first message and check access."""
@@ -218,68 +275,89 @@ class SyncSession:
         return True
 
     def _on_summary(self, summary: Summary) -> None:
-        self._check_version(summary.version)
+        if summary.version != wire.VERSION:  # an answer, not a fault: versions may differ
+            self.community, self.refusal, self.state = summary.community, BAD_VERSION, "refused"
+            self._send(Refuse(BAD_VERSION))
+            return
         if not self._admit(summary.community):
             return
-        self._my_hello = local_hello(self.log, summary.community)
-        if wire.digest_of(self._my_hello) == summary.digest:
+        self._open_log(summary.community)
+        self.state = "reconciling"
+        opening = summary.authors <= OPEN_ITEMS  # the initiator's entries follow (ITEMS)
+        if self._rec.digest() == summary.digest:
             self._send(Same())
-            self._start(self._my_hello, self._my_hello)
-        else:  # differ: show ours, wait for the initiator's full HELLO
-            self._send(self._my_hello)
-
-    def _on_hello(self, hello: Hello) -> None:
-        self._check_version(hello.version)
-        if self.initiator or self._my_hello is not None:
-            if hello.community != self.community:
-                raise SyncError("wrong_community", "HELLO names another community")
-            if self.initiator and self._sent_summary:
-                self._send(self._my_hello)  # the full HELLO the summary stood for
-            mine = self._my_hello  # not the current heights: the peer planned against these
+            self._skip_opening = opening
+            self._start(in_sync=True)
+        elif opening:
+            self._rec.await_opening()
         else:
-            if not self._admit(hello.community):
-                return
-            mine = self._my_hello = local_hello(self.log, hello.community)
-            self._send(mine)
-        self._start(mine, hello)
+            self._send_round(self._rec.first_round(summary.authors))
 
-    def _start(self, mine: Hello, theirs: Hello) -> None:
-        self._plan(mine, theirs)
+    def _on_ranges(self, msg: Ranges) -> None:
+        answer = self._rec.receive(msg.ranges)
+        if answer is None:
+            return  # the round goes on in the next frame
+        self.stats.rounds += 1
+        if answer:
+            self._send_round(answer)
+        if self._rec.done:
+            self._start(in_sync=False)
+
+    def _send_round(self, round_: list[wire.Range]) -> None:
+        self.stats.rounds += 1
+        for msg in frames_of(round_):
+            self._send(msg)
+
+    def _start(self, *, in_sync: bool) -> None:
+        rec = self._rec
+        self._in_sync = in_sync
+        mine = {a: self._mine[a] for a in rec.differ if a in self._mine}
+        self.stats.differ = len(rec.differ)
+        plan = make_plan(self.log, self.community, mine, rec.theirs)
+        self._outbox, self._inbound, self._proofs_out = plan.outbox, plan.inbound, plan.proofs
+        self._fetch = Fetcher(self.log, self.community, self._their_entry)
         self.state = "syncing"
         self._check_done()
 
-    def _plan(self, mine: Hello, theirs: Hello) -> None:
-        plan = make_plan(self.log, self.community, mine, theirs)
-        self._outbox, self._inbound, self._proofs_out = plan.outbox, plan.inbound, plan.proofs
+    def _their_entry(self, author: bytes) -> Entry | None:
+        """What the peer announced for ``author`` (equal to ours unless reconciled apart)."""
+        if author in self._rec.differ:
+            return self._rec.theirs.get(author)
+        return self._mine.get(author)
 
-    def _on_ops(self, raws: Sequence[bytes]) -> None:
-        if self._peer_ended:
-            raise SyncError("unexpected", "OPS after END")
-        self.stats.ops_in += len(raws)
-        runs = self._inbound.take(raws)
-        self.stats.op_bytes_in += sum(map(len, raws))
-        forked: set[bytes] = set()
+    # ---- receiving ops --------------------------------------------------------------------
+    def _ingest(self, runs: list[list[Op]]) -> None:
+        """Ingest runs (one transaction when the log can), count outcomes, and tell the peer at
+        once about forks they revealed (before the ACK or DONE that lets it finish)."""
         try:
             if hasattr(self.log, "ingest_ranges"):
-                results = self.log.ingest_ranges(list(runs.values()))
+                results = self.log.ingest_ranges(runs)
             else:
-                results = [self.log.ingest_range(run) for run in runs.values()]
+                results = [self.log.ingest_range(run) for run in runs]
         except OpError as exc:
             raise SyncError(exc.reason, exc.detail) from exc
-        for author, outcomes in zip(runs, results, strict=True):
+        forked: set[bytes] = set()
+        for run, outcomes in zip(runs, results, strict=True):
             for o in outcomes:
                 status = getattr(o, "status", str(o))
                 self.stats.outcomes[status] = self.stats.outcomes.get(status, 0) + 1
                 if status == "invalid":
                     raise SyncError(getattr(o, "reason", "invalid") or "invalid", "op rejected")
                 if status == "fork":
-                    forked.add(author)
-        if forked:  # tell the peer at once, before the ACK that lets it finish
+                    forked.add(run[0].author)
+        self._fetch.look = True
+        if forked:
             proofs = [
                 p.encode() for p in self.log.fork_proofs(self.community) if p.author in forked
             ]
-            if proofs:
-                self._send(Forks(tuple(proofs[: wire.MAX_PROOFS])))
+            for i in range(0, len(proofs), wire.MAX_PROOFS):
+                self._send(Forks(tuple(proofs[i : i + wire.MAX_PROOFS])))
+
+    def _on_ops(self, raws: Sequence[bytes]) -> None:
+        self.stats.ops_in += len(raws)
+        self.stats.op_bytes_in += sum(map(len, raws))
+        runs = self._inbound.take(raws)
+        self._ingest(list(runs.values()))
         self._send(Ack(1))
 
     def _on_forks(self, proofs: Sequence[bytes]) -> None:
@@ -291,7 +369,53 @@ class SyncSession:
             if proof.community != self.community:
                 raise SyncError("wrong_community", "fork proof of another community")
             self.log.add_fork_proof(proof)
+        self._fetch.look = True
 
+    # ---- fetching by id ---------------------------------------------------------------------
+    def _on_want(self, ids: Sequence[bytes]) -> None:
+        fetch = self._fetch
+        if fetch.ids_in + len(fetch.to_serve) + len(ids) > 4 * MAX_WANT_IDS:
+            # past the budget ids get empty runs; this far past it, stop the session (a
+            # limit, not blamed: another version may ask more)
+            raise SyncError("limit_wants", "too many wanted ids in one session", blame=False)
+        fetch.to_serve.extend(ids)
+
+    def _on_got(self, runs: Sequence[Sequence[bytes]]) -> None:
+        checked = self._fetch.take(runs)
+        self.stats.got_ops_in += sum(map(len, checked))
+        if checked:
+            self._ingest(checked)
+
+    def _serve_got(self) -> None:
+        """Answer wanted ids, one GOT frame at a time while little output is queued (a WANT
+        of 256 ids may need many frames; they are made as the writer drains)."""
+        while len(self._out) < wire.MAX_FRAME:
+            got = self._fetch.next_got()
+            if got is None:
+                return
+            self.stats.got_ops_out += sum(map(len, got.runs))
+            self._send(got)
+
+    def _maybe_want(self) -> None:
+        if self._done_sent:
+            return
+        want = self._fetch.want()
+        if want is not None:
+            self.stats.wants_out += len(want.ids)
+            self._send(want)
+
+    def _maybe_done(self) -> None:
+        if (
+            not self._done_sent
+            and self._end_sent
+            and (self._peer_ended or self._in_sync)
+            and self._unacked == 0
+            and self._fetch.settled()
+        ):
+            self._send(Done())
+            self._done_sent = True
+
+    # ---- sending --------------------------------------------------------------------------
     def _pump(self) -> None:
         if self.state != "syncing":
             return
@@ -300,15 +424,18 @@ class SyncSession:
                 self._send(Forks(tuple(self._proofs_out[i : i + wire.MAX_PROOFS])))
             self._proofs_out = []
         box = self._outbox
-        while box is not None and not box.empty() and self._unacked < self.window:
+        while not box.empty() and self._unacked < self.window:
             batch = box.batch(self.batch_ops, self.batch_bytes)
             self._send(Ops(tuple(batch)))
             self._unacked += 1
             self.stats.ops_out += len(batch)
             self.stats.op_bytes_out += sum(map(len, batch))
-        if box is not None and box.empty() and not self._end_sent:
+        if box.empty() and not self._end_sent:
             self._send(End())
             self._end_sent = True
+        self._serve_got()
+        self._maybe_want()
+        self._maybe_done()
         self._check_done()
 
     def _check_done(self) -> None:
@@ -316,10 +443,11 @@ class SyncSession:
             self.state == "syncing"
             and self._end_sent
             and self._peer_ended
+            and self._done_sent
+            and self._peer_done
             and self._unacked == 0
-            and not self._out_pending_ops()
+            and not self._fetch.wanted
+            and not self._fetch.to_serve
+            and self._outbox.empty()
         ):
             self.state = "done"
-
-    def _out_pending_ops(self) -> bool:
-        return self._outbox is not None and not self._outbox.empty()

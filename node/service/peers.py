@@ -21,6 +21,9 @@ BACKOFF_MIN, BACKOFF_MAX = 0.5, 60.0
 
 
 def penalty_for(reason: str) -> int:
+    """Provable misbehaviour (garbage, a bad signature, a broken chain, an op outside what was
+    announced) bans at once; a limit or a version mismatch is never blamed: the sync session
+    reports those with ``blame=False`` and they do not reach here."""
     if "timeout" in reason:
         return PENALTY["timeout"]
     if "flood" in reason:
@@ -43,6 +46,7 @@ BLAME_INVALID = {
     "bad_message",
     "unexpected",
     "unexpected_op",
+    "bad_range",  # a reconciliation range that answers nothing we asked
     "wrong_community",
     "too_large",
     "after_end",

@@ -8,8 +8,11 @@
 - when a fork is detected (so the proof reaches every peer quickly).
 
 At most one outgoing session per (community, peer) runs at a time; a request while one runs is
-remembered and run once more after it. Inbound sessions per peer are capped (a peer opening
-streams without end is scored down).
+remembered and run once more after it. Sessions with one peer are capped at
+``MAX_INBOUND_SESSIONS_PER_PEER`` at once on both ends: the initiator waits for a slot (a node
+sharing many communities with a peer syncs them a few at a time), and the responder resets a
+stream over the cap without blaming the peer (a limit is not misbehaviour; a peer that opens
+streams and stays silent is scored down by the idle timeout).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class Syncer:
         self.records: dict[bytes, dict[str, SyncRecord]] = {}  # community -> peer -> last
         self.inbound: dict[str, int] = {}  # peer -> sessions it opened that still run
         self._running: set[tuple[bytes, str]] = set()
+        self._slots: dict[str, trio.Semaphore] = {}  # peer -> outgoing sessions at once
         self._again: set[tuple[bytes, str]] = set()
 
     def access(self, community: bytes, peer_key: bytes) -> str | None:
@@ -78,10 +82,13 @@ class Syncer:
             return None
         self._running.add(key)
         record = SyncRecord(False, time.time())
+        slots = self._slots.setdefault(peer, trio.Semaphore(MAX_INBOUND_SESSIONS_PER_PEER))
         try:
-            stream = await svc.host.open_stream(peer, PROTOCOL_ID)
-            session = SyncSession(svc.log, peer=peer_key, community=community)
-            await drive(stream, session, idle_timeout=svc.idle_timeout, charge=svc.charge(peer))
+            async with slots:
+                stream = await svc.host.open_stream(peer, PROTOCOL_ID)
+                session = SyncSession(svc.log, peer=peer_key, community=community)
+                charge = svc.charge(peer)
+                await drive(stream, session, idle_timeout=svc.idle_timeout, charge=charge)
             st = session.stats
             ok = session.state == "done"
             record = SyncRecord(ok, time.time(), st.ops_in, st.ops_out, session.refusal or "")
@@ -102,15 +109,13 @@ class Syncer:
         return record
 
     async def serve(self, stream: Any, peer: str) -> None:
-        """The ``/we/sync/1.0.0`` stream handler: a session the peer initiated."""
+        """The ``/we/sync/2.0.0`` stream handler: a session the peer initiated."""
         svc = self.svc
         now = trio.current_time()
         if svc.book.is_banned(peer, now) or self.inbound.get(peer, 0) >= (
             MAX_INBOUND_SESSIONS_PER_PEER
         ):
-            if not svc.book.is_banned(peer, now):
-                svc.report_bad_peer(peer, "flood: too many sync streams")
-            await stream.reset()
+            await stream.reset()  # over the cap: refused, not blamed (it may be a limit of ours)
             return
         self.inbound[peer] = self.inbound.get(peer, 0) + 1
         try:
