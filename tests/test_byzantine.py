@@ -158,17 +158,31 @@ def test_stranger_ops_are_never_chosen_as_deps(tmp_path):
     b.close()
 
 
-def test_forged_fork_proof_by_a_fresh_key_is_not_kept_and_rebuilds_nothing(tmp_path):
+def test_forged_fork_proofs_cost_what_their_ops_cost_and_rebuild_nothing(tmp_path):
+    """A fresh key's proof is two ops like any other: where they attach to the log they are
+    logged (void, never applied), and the proof is kept and forwarded; where they name
+    parents nobody has, they wait in the strangers' share of pending and the proof is not
+    kept. No state is rebuilt either way, and one FORKS batch of 64 is one transaction."""
     a, _, c = two_nodes(tmp_path)
-    stranger = key(40)
-    one = sign_op(stranger, community=c, seq=1, prev=None, deps=[c], lamport=2, ts=0,
-                  kind="profile.set", body={"display_name": "1"})  # fmt: skip
-    proof = ForkProof.of(one, twin(stranger, one))
     rebuilds = []
-    a.replica.rebuild, real = (lambda *x: rebuilds.append(x)), a.replica.rebuild
-    assert a.ingest_fork_proof(proof.encode()).status == "ignored"
-    assert a.fork_proofs(c) == [] and rebuilds == []
-    assert a._db.execute("SELECT count(*) FROM forks").fetchone()[0] == 0
+    real = a.replica.rebuild
+    a.replica.rebuild = lambda *x: rebuilds.append(x) or real(*x)
+    state = sorted(a.state.items())
+    proofs = []
+    for i in range(64):
+        k = key(40 + i)
+        deps = [c] if i % 2 else [i.to_bytes(32, "big")]  # half attach, half are junk
+        one = sign_op(k, community=c, seq=1, prev=None, deps=deps, lamport=2, ts=0,
+                      kind="profile.set", body={"display_name": "1"})  # fmt: skip
+        proofs.append(ForkProof.of(one, twin(k, one)))
+    outcomes = a.ingest_fork_proofs([p.encode() for p in proofs])
+    assert [o.status for o in outcomes] == ["ignored", "fork"] * 32
+    assert rebuilds == [] and sorted(a.state.items()) == state
+    kept = {p.author for p in a.fork_proofs(c)}
+    assert kept == {p.author for p in proofs[1::2]}
+    for p in proofs[1::2]:
+        assert a.status(p.a.id) == a.status(p.b.id) == ("void", "author forked")
+    assert a.pending_count() == 64  # the junk ops, each waiting for a dep nobody has
     a.replica.rebuild = real
     a.close()
 
@@ -278,3 +292,22 @@ def test_after_a_restart_pending_holds_only_what_the_rules_allow(tmp_path):
         assert 0 < kept < 60 and rows(small) == kept
     with Store.open(tmp_path / "a.db") as again:
         assert again.pending_count() == rows(again) == kept
+
+
+def test_a_forked_author_below_its_fork_seq_keeps_its_height(tmp_path):
+    """A node that holds only the first ops of an author (below the fork seq it has a proof
+    for) announces those: they are one branch, and peers must still fetch them."""
+    a, b, c = two_nodes(tmp_path)
+    ops = []
+    for i in range(6):
+        op = x_op(a, c, f"x{i}")
+        a.ingest([op])
+        ops.append(op)
+    proof = ForkProof.of(ops[-1], twin(X, ops[-1]))
+    b.ingest([op.raw for op in ops[:2]])
+    assert b.ingest_fork_proof(proof.encode()).status == "fork"
+    assert b.heights(c)[author(X)] == (ops[1].seq, ops[1].id)
+    a.ingest_fork_proof(proof)
+    assert a.heights(c)[author(X)] == (ops[-2].seq, ops[-2].id)
+    a.close()
+    b.close()

@@ -229,12 +229,12 @@ def test_fork_detected_persisted_and_voids(tmp_path):
         assert sorted(s.state.items()) == state
         assert s.status(twin.id) == ("void", "author forked")  # the branch is logged too
     with Store.open(tmp_path / "other.db", HANDLERS) as s:
-        # a proof about an author with no logged op here is checked, then not kept
+        # a proof whose ops cannot attach here (no genesis) is checked, then not kept
         assert s.ingest_fork_proof(proofs[0].encode()).status == "ignored"
         assert s.fork_proofs(ops[0].id) == []
         assert s.ingest_fork_proof(b"junk").status == "invalid"
-        s.ingest([op.raw for op in ops])
-        assert s.ingest_fork_proof(proofs[0].encode()).status == "fork"
+        s.ingest([op.raw for op in ops])  # the twin's parents arrive: the fork shows
+        assert [p.encode() for p in s.fork_proofs(ops[0].id)] == [proofs[0].encode()]
         assert s.status(chain[2].id) == ("void", "author forked")
 
 

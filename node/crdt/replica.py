@@ -104,6 +104,7 @@ class Replica:
         self.positions: dict[tuple[bytes, bytes, int], bytes] = {}
         self.forks: dict[ChainKey, ForkProof] = {}
         self.rejections: dict[bytes, str] = {}
+        self.fork_changes = 0
         self._pending = PendingArea(pending_bytes)
         self._memory: dict[bytes, Op] | None = None
         self._own_clocks: dict[ChainKey, tuple[bytes, dict[bytes, int]]] = {}
@@ -168,8 +169,9 @@ class Replica:
         heads = dict(self.heads.get(community, {}))
         if self.forks:
             for (c, author), proof in self.forks.items():
-                if c != community or author not in heads:
-                    continue
+                head = heads.get(author)
+                if c != community or head is None or head.seq < proof.seq:
+                    continue  # below the fork seq a chain is one branch: its head stands
                 below = self.positions.get((c, author, proof.seq - 1))
                 if below is None:
                     del heads[author]
@@ -525,6 +527,7 @@ class Replica:
 
     def _note_fork(self, proof: ForkProof) -> None:
         self.forks[(proof.community, proof.author)] = proof
+        self.fork_changes += 1  # lets a watcher (the service) see news without a scan
 
     def settle(self) -> None:
         """Rebuild the state of every community a fork proof made stale (see

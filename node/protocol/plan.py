@@ -31,7 +31,7 @@ class LocalLog(Protocol):
 
     ``heights``: author -> (seq, id of the op at seq) for the single-branch prefix of each
     chain; for an author with a fork proof at lowest seq f it is the prefix below f (absent
-    when f == 1). ``ops_from`` returns ops of that prefix, ascending, one per seq.
+    when f == 1 and nothing below). ``ops_from`` returns ops of that prefix, ascending, one per seq.
 
     Optional (a session uses them when present; see :mod:`node.protocol.memlog` for the
     reference behaviour):
@@ -44,7 +44,12 @@ class LocalLog(Protocol):
       for and that the log does not hold, most wanted first;
     - ``chain_back(community, op_id, limit) -> list[Op]``: the logged op ``op_id`` (any status,
       void fork branches included), then its author's earlier ops along ``prev``, newest
-      first, at most ``limit``; [] when ``op_id`` is not logged.
+      first, at most ``limit``; [] when ``op_id`` is not logged;
+    - ``add_fork_proofs(list of proofs)``: a FORKS frame's proofs in ONE transaction (so a
+      community whose state they make stale is rebuilt once, not once per proof).
+
+    ``heights``' prefix rule: an author whose chain here ends below its fork seq keeps its
+    height (those ops are one branch).
     """
 
     def heights(self, community: bytes) -> dict[bytes, tuple[int, bytes]]: ...

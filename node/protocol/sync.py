@@ -361,6 +361,7 @@ class SyncSession:
         self._send(Ack(1))
 
     def _on_forks(self, proofs: Sequence[bytes]) -> None:
+        checked = []
         for data in proofs:
             try:
                 proof = ForkProof.decode(data)
@@ -368,7 +369,12 @@ class SyncSession:
                 raise SyncError(exc.reason, exc.detail) from exc
             if proof.community != self.community:
                 raise SyncError("wrong_community", "fork proof of another community")
-            self.log.add_fork_proof(proof)
+            checked.append(proof)
+        if hasattr(self.log, "add_fork_proofs"):  # a FORKS frame in one store transaction
+            self.log.add_fork_proofs(checked)
+        else:
+            for proof in checked:
+                self.log.add_fork_proof(proof)
         self._fetch.look = True
 
     # ---- fetching by id ---------------------------------------------------------------------

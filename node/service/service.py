@@ -57,6 +57,8 @@ class Service:
         self.mdns = mdns
         self.book = PeerBook(self.member_id)
         self.cpu = CpuBudget()  # CPU each peer's input may cost this node
+        self._forks_seen: dict[tuple[bytes, bytes], int] = {}  # (community, author) -> seq
+        self._fork_changes = 0  # the store's replica.fork_changes when we last looked
         for addr in bootstrap:
             self.book.add_addr(addr)
         self.followed: set[bytes] = set(store.communities()) | self._load_follow()
@@ -115,27 +117,37 @@ class Service:
                 self._subscribers.remove(ch)
 
     def _on_outcomes(self, ops: list[Op], outs: list[Any]) -> None:
-        new_fork = None
         applied = False
         for op, out in zip(ops, outs, strict=False):
             status = getattr(out, "status", "")
-            if status in ("applied", "void", "rejected"):
+            if status in ("applied", "void", "rejected", "fork"):
                 applied = True
                 self.emit(Event("op", op.community_id, op.id, op.kind))
             elif status == "pending" and len(self._pending_watch) < 10_000:
                 self._pending_watch[op.id] = (op.community_id, op.kind)
-            elif status == "fork":
-                if getattr(out, "reason", "") != "already known":  # news: tell every peer
-                    new_fork = op.community_id
-                self.emit(Event("fork", op.community_id, op.id, op.kind))
-                # the proof is two ops signed by the author: blame the equivocator, never
-                # whoever relayed them
-                self.report_bad_peer(member_id(op.author), "equivocation")
         if applied and self._pending_watch:
             self._released()
-        if new_fork is not None and self.nursery is not None:
-            for peer in self.connected():
-                self.schedule_sync(new_fork, peer)
+        self._new_forks()
+
+    def _new_forks(self) -> None:
+        """Fork proofs the store kept since last time, however they came (an op that
+        completed one, a proof from a peer, a waiting op released by its parent): each one
+        blames its author (two ops it signed; never whoever relayed them), and every peer
+        is told at once."""
+        replica = self.store.replica
+        if replica.fork_changes == self._fork_changes:
+            return
+        self._fork_changes, forks, news = replica.fork_changes, replica.forks, set()
+        for (community, author), proof in forks.items():
+            if self._forks_seen.get((community, author)) != proof.seq:
+                self._forks_seen[(community, author)] = proof.seq
+                news.add(community)
+                self.emit(Event("fork", community, proof.b.id, proof.b.kind))
+                self.report_bad_peer(member_id(author), "equivocation")
+        if self.nursery is not None:
+            for community in news:
+                for peer in self.connected():
+                    self.schedule_sync(community, peer)
 
     def _released(self) -> None:
         """Ops that waited in the pending area get applied when their parents arrive: the

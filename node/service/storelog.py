@@ -66,5 +66,8 @@ class StoreLog:
         return self.store.fork_proofs(community)
 
     def add_fork_proof(self, proof: Any) -> None:
-        out = self.store.ingest_fork_proof(proof)
-        self.on_outcomes([proof.b], [out])
+        self.add_fork_proofs([proof])
+
+    def add_fork_proofs(self, proofs: list[Any]) -> None:
+        outs = self.store.ingest_fork_proofs(proofs)  # one transaction: one rebuild at most
+        self.on_outcomes([p.b for p in proofs], outs)

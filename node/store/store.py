@@ -31,7 +31,15 @@ from node.crdt.op import (
     signing_input_of,
     verify_signature,
 )
-from node.crdt.replica import APPLIED, DUPLICATE, INVALID, REJECTED, VOID, Outcome, Replica
+from node.crdt.replica import (
+    APPLIED,
+    DUPLICATE,
+    INVALID,
+    REJECTED,
+    VOID,
+    Outcome,
+    Replica,
+)
 from node.crdt.state import HandlerMap, Rejected, State
 
 from . import schema
@@ -252,9 +260,19 @@ class Store(Queries):
                 checked.append(Outcome(b"", INVALID, exc.reason))
                 continue
             checked.append(proof)
-        add = self.replica.add_fork_proof
         with self._transaction():
-            return [add(p) if isinstance(p, ForkProof) else p for p in checked]
+            return [self._add_fork_proof(p) if isinstance(p, ForkProof) else p for p in checked]
+
+    def _add_fork_proof(self, proof: ForkProof) -> Outcome:
+        """A checked proof: its two ops are ingested like any authentic op (logged when their
+        parents are known, else parked), then the proof is kept if the author has a logged
+        op here (``Replica.add_fork_proof``). So every node that can place the proof's ops in
+        its log holds the same ops and proofs, and a proof whose ops can never attach (junk)
+        costs a place in the strangers' share of the pending area, nothing more."""
+        ingest = self.replica.ingest
+        for op in (proof.a, proof.b):
+            ingest(op)
+        return self.replica.add_fork_proof(proof)
 
     def append(
         self,
