@@ -47,6 +47,7 @@ nothing about another branch of a forked chain, and memos must never change a ve
 from __future__ import annotations
 
 import heapq
+import sys
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import NamedTuple
@@ -127,6 +128,9 @@ class CausalIndex:
         return {
             "clocks": len(self._clocks),
             "clock_entries": self._entries,
+            # dict tables plus one int object per entry (authors' keys are shared with metas)
+            "clock_bytes": sum(sys.getsizeof(c) for c in self._clocks.values())
+            + 28 * self._entries,
             "targets": len(self._targets),
             "target_ids": sum(len(p) + len(n) for p, n in self._targets.values()),
         }
