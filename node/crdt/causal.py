@@ -13,8 +13,9 @@ What a query costs, and why (an op's checks must cost a bounded amount whatever 
 or any key could make a node slow by pointing at old ops):
 
 * Clocks are memoized per op id, in one LRU bounded by the total number of entries
-  (``CLOCK_BUDGET``; about 60 bytes an entry, so ~15 MB at most). A memoized clock is the exact
-  past of that op, whatever forks there are, so it never has to be forgotten for correctness.
+  (``CLOCK_BUDGET``: about 70 bytes an entry, so ~17 MB at most, e.g. 500 clocks of a
+  500-member community; not one clock per op, which would cost members x ops). A memoized
+  clock is the exact past of that op whatever forks there are: it never needs forgetting.
 * Every walk goes back through the graph in descending lamport order and stops at any op whose
   clock is memoized (an *anchor*): it takes that clock whole, and skips every op the anchors met
   so far cover (all of them have a smaller lamport, so they come later in the walk). A walk
@@ -37,11 +38,20 @@ or any key could make a node slow by pointing at old ops):
   then searches from x and stops at the first proof either way: an op of a's author at a's seq
   or later (True), an anchor (its clock decides, or prunes everything it covers), an op not
   newer than ``a`` (pruned), or an op already known to hold or lack ``a`` (a small per-target
-  memo by op id, so the next ballot of a chain on the same proposal is one step). A search that
-  expands more than ``SEARCH_LIMIT`` ops computes x's clock instead (an anchor for later).
+  memo by op id, so the next ballot of a chain on the same proposal is one step; at most
+  ``TARGETS`` x 2 x ``TARGET_IDS`` ids, ~20 MB in the worst case). A search that expands more
+  than ``SEARCH_LIMIT`` ops computes x's clock instead (an anchor for later).
 
 The per-target memo is kept by op id, not by author: an answer about one op of a chain says
 nothing about another branch of a forked chain, and memos must never change a verdict.
+
+Limits: after a node opens its store there is no anchor yet, so the first walk goes through the
+whole past once (then it is an anchor). An op whose past holds many ops that no anchor covers
+(a long chain whose author never named the heads) pays for them once; its clock is then kept.
+
+Hooks (``node/crdt/replica.py``): ``Replica._apply`` calls ``self.causal.note(meta)`` right after
+``self._index(meta)`` (not ``restore``: anchors for all history would slow the opening), and
+``Replica._note_fork`` calls ``self.causal.fork(proof.community, proof.author, proof.seq)``.
 """
 
 from __future__ import annotations
@@ -74,8 +84,8 @@ VectorClock = dict[bytes, int]
 ANCHOR_EVERY = 64  # note(): every 64th applied op's clock is kept
 CLOCK_BUDGET = 250_000  # entries over all memoized clocks (LRU)
 SEARCH_LIMIT = 256  # ops an in_past search expands before it computes x's clock instead
-TARGETS = 1024  # per-target memos kept (LRU)
-TARGET_IDS = 4096  # op ids remembered per target and answer
+TARGETS = 256  # per-target memos kept (LRU)
+TARGET_IDS = 1024  # op ids remembered per target and answer (ids are shared with the metas)
 
 
 class CausalIndex:
