@@ -344,7 +344,7 @@ def in_sync(authors: int, tmp: Path) -> dict:
                 if a.done and b.done and not x and not y:
                     break
         except SyncError as exc:
-            return {"authors": authors, "fails": f"{exc.reason}: {exc}"[:120]}
+            return {"authors": authors, "fails": str(exc)[:120]}
         if a.state != "done" or b.state != "done":
             return {"authors": authors, "fails": f"ended {a.state}/{b.state}"}
         return {"authors": authors, "bytes": moved, "messages": frames}
