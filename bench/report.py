@@ -100,6 +100,29 @@ def rows() -> list[tuple[str, str, str, str]]:
                     "well under ingest",
                 )
             )
+    if adv := _load("adversarial"):
+        logs = adv["logs"]
+        sizes = " / ".join(f"{r['ops']:,}" for r in logs)
+        for kind, label in (
+            ("ballot", "ballot, proposal only transitively in its past"),
+            ("enact", "rejected decision.enact"),
+            ("seal", "non-member seal.create"),
+            ("edit", "non-member proposal.edit"),
+            ("decode", "op of ~60 KiB of one-byte ints"),
+            ("fork", "forged fork proof by a fresh key"),
+        ):
+            ratios = " / ".join(f"{r[kind]['full_s'] / r['plain']['full_s']:.1f}" for r in logs)
+            out.append(
+                (
+                    "adversarial",
+                    f"{label}, CPU per op ({sizes}-op logs)",
+                    f"{ratios} x plain op",
+                    "<= 10 x, flat",
+                )  # fmt: skip
+            )
+        for r in adv["in_sync"]:
+            got = f"fails: {r['fails']}" if "fails" in r else f"{r['bytes']:,} bytes"
+            out.append(("adversarial", f"in-sync check, {r['authors']:,} authors", got, ""))
     return out
 
 

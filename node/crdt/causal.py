@@ -4,12 +4,61 @@ Every permission rule is judged against an op's causal past (the ops reachable t
 ``prev`` and ``deps``), never against whatever else a node happens to hold, so that every
 node reaches the same verdict whatever order ops arrive in.
 
-Within one community an author's chain is linear, so the causal past of an op is
-downward-closed per author and can be written as a vector clock: author -> highest seq.
+Within one community an author's chain is linear below its lowest fork seq, so the causal past
+of an op that is not void is downward-closed per author and can be written as a vector clock:
+author -> highest seq. (An author's ops from its fork seq on are void: they have no effect, so
+no query is asked *about* them or *from* them; they may still lie in some op's past.)
+
+What a query costs, and why (an op's checks must cost a bounded amount whatever the log's size,
+or any key could make a node slow by pointing at old ops):
+
+* Clocks are memoized per op id, in one LRU bounded by the total number of entries
+  (``CLOCK_BUDGET``: about 70 bytes an entry, so ~17 MB at most, e.g. 500 clocks of a
+  500-member community; not one clock per op, which would cost members x ops). A memoized
+  clock is the exact past of that op whatever forks there are: it never needs forgetting.
+* Every walk goes back through the graph in descending lamport order and stops at any op whose
+  clock is memoized (an *anchor*): it takes that clock whole, and skips every op the anchors met
+  so far cover (all of them have a smaller lamport, so they come later in the walk). A walk
+  therefore touches only the ops of x's past that the nearest anchors do not cover: in an
+  honest community (each op names the newest heads) that is the ops applied since the newest
+  anchor in x's past, plus the few it had not yet seen.
+* Skipping what an anchor's clock covers is exact only where the author's chain is linear: an
+  op of a forked author at or after its fork seq is skipped only if it is in the anchor's past
+  for certain, which a clock cannot say. So the index must hear of every fork
+  (:meth:`CausalIndex.fork`); skipping is on once the replica calls :meth:`CausalIndex.note`
+  (the two hooks are wired together). Without them every query is still exact, and as costly
+  as a plain walk.
+* Anchors come from ``vector_clock`` (proposals' cuts, seals, an enacting op's scope), from
+  long ``in_past`` searches (the searched op's clock is then computed and kept, so the next op
+  of that chain, or any op that names it, stops there) and from ``note``: every
+  ``ANCHOR_EVERY``-th applied op becomes an anchor (an amortized walk of about
+  ``ANCHOR_EVERY`` ops plus a clock copy). So the cost of a query is bounded by the ops applied
+  since the newest anchor in its past, not by the log.
+* ``in_past(a, x)`` first tries the cheap answers (same author, lamport, x's memoized clock),
+  then searches from x and stops at the first proof either way: an op of a's author at a's seq
+  or later (True), an anchor (its clock decides, or prunes everything it covers), an op not
+  newer than ``a`` (pruned), or an op already known to hold or lack ``a`` (a small per-target
+  memo by op id, so the next ballot of a chain on the same proposal is one step; at most
+  ``TARGETS`` x 2 x ``TARGET_IDS`` ids, ~20 MB in the worst case). A search that expands more
+  than ``SEARCH_LIMIT`` ops computes x's clock instead (an anchor for later).
+
+The per-target memo is kept by op id, not by author: an answer about one op of a chain says
+nothing about another branch of a forked chain, and memos must never change a verdict.
+
+Limits: after a node opens its store there is no anchor yet, so the first walk goes through the
+whole past once (then it is an anchor). An op whose past holds many ops that no anchor covers
+(a long chain whose author never named the heads) pays for them once; its clock is then kept.
+
+Hooks (``node/crdt/replica.py``): ``Replica._apply`` calls ``self.causal.note(meta)`` right after
+``self._index(meta)`` (not ``restore``: anchors for all history would slow the opening), and
+``Replica._note_fork`` calls ``self.causal.fork(proof.community, proof.author, proof.seq)``.
 """
 
 from __future__ import annotations
 
+import heapq
+import sys
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -32,6 +81,12 @@ class OpMeta(NamedTuple):
 
 VectorClock = dict[bytes, int]
 
+ANCHOR_EVERY = 64  # note(): every 64th applied op's clock is kept
+CLOCK_BUDGET = 250_000  # entries over all memoized clocks (LRU)
+SEARCH_LIMIT = 256  # ops an in_past search expands before it computes x's clock instead
+TARGETS = 256  # per-target memos kept (LRU)
+TARGET_IDS = 1024  # op ids remembered per target and answer (ids are shared with the metas)
+
 
 class CausalIndex:
     """Answers "is A in the causal past of X" using a lookup from op id to :class:`OpMeta`.
@@ -42,7 +97,11 @@ class CausalIndex:
 
     def __init__(self, lookup: Callable[[bytes], OpMeta | None]):
         self._lookup = lookup
-        self._clocks: dict[bytes, VectorClock] = {}
+        self._clocks: OrderedDict[bytes, VectorClock] = OrderedDict()
+        self._entries = 0  # sum of len() of the memoized clocks
+        self._targets: OrderedDict[bytes, tuple[set[bytes], set[bytes]]] = OrderedDict()
+        self._noted = 0  # ops noted; skipping covered ops is on once this is > 0
+        self._forks: dict[tuple[bytes, bytes], int] = {}  # (community, author) -> fork seq
 
     def meta(self, op_id: bytes) -> OpMeta:
         m = self._lookup(op_id)
@@ -50,54 +109,177 @@ class CausalIndex:
             raise KeyError(f"op {op_id.hex()[:16]} is not known")
         return m
 
+    def note(self, meta: OpMeta) -> None:
+        """The replica applied the op ``meta`` (call it once per applied op, after the op's
+        metadata is indexed and before its handler runs). Keeps an anchor every
+        ``ANCHOR_EVERY`` ops, so that no later walk has to go further back than that."""
+        self._noted += 1
+        if self._noted % ANCHOR_EVERY == 0:
+            self.vector_clock(meta)
+
+    def fork(self, community: bytes, author: bytes, seq: int) -> None:
+        """The author forked its chain in ``community`` at ``seq`` (the replica calls this for
+        every fork proof it holds, on restore too): from there on its chain is not linear, and
+        walks stop trusting a clock's word about that author's ops."""
+        key = (community, author)
+        known = self._forks.get(key)
+        if known is None or seq < known:
+            self._forks[key] = seq
+
+    def _covered(self, m: OpMeta, clock: VectorClock) -> bool:
+        """``m`` is certainly in the past of the op whose clock is ``clock``."""
+        if clock.get(m.author, 0) < m.seq or not self._noted:
+            return False
+        fork = self._forks.get((m.community, m.author)) if self._forks else None
+        return fork is None or m.seq < fork
+
+    def memory(self) -> dict[str, int]:
+        """What the memos hold (entries, not bytes): for benchmarks and tests."""
+        return {
+            "clocks": len(self._clocks),
+            "clock_entries": self._entries,
+            # dict tables plus one int object per entry (authors' keys are shared with metas)
+            "clock_bytes": sum(sys.getsizeof(c) for c in self._clocks.values())
+            + 28 * self._entries,
+            "targets": len(self._targets),
+            "target_ids": sum(len(p) + len(n) for p, n in self._targets.values()),
+        }
+
+    # ------------------------------------------------------------------------- queries
     def in_past(self, a: OpMeta, x: OpMeta) -> bool:
-        """True when ``a`` is ``x`` or happened before it."""
+        """True when ``a`` is ``x`` or happened before it (``a`` and ``x`` not void)."""
         if a.author == x.author:
             return a.seq <= x.seq
         if a.lamport >= x.lamport:
             return False
-        clock = self._clocks.get(x.id)
+        clock = self._clock(x.id)
         if clock is not None:
             return clock.get(a.author, 0) >= a.seq
-        # Walk back from x, never below a's lamport: nothing there can have a in its past.
-        seen: set[bytes] = set()
-        stack = list(x.parents)
-        while stack:
-            y = self.meta(stack.pop())
-            if y.author == a.author and y.seq >= a.seq:
-                return True
-            if y.id in seen or y.lamport <= a.lamport:
-                continue
-            seen.add(y.id)
-            stack.extend(y.parents)
-        return False
+        memo = self._targets.get(a.id)
+        if memo is None:
+            memo = self._targets[a.id] = (set(), set())
+            if len(self._targets) > TARGETS:
+                self._targets.popitem(last=False)
+        else:
+            self._targets.move_to_end(a.id)
+        holds, lacks = memo
+        if x.id in holds:
+            return True
+        if x.id in lacks:
+            return False
+        found = self._search(a, x, holds, lacks)
+        if found is None:  # too far: compute x's clock once (an anchor for later queries)
+            found = self.vector_clock(x).get(a.author, 0) >= a.seq
+        remember = holds if found else lacks
+        if len(remember) < TARGET_IDS:
+            remember.add(x.id)
+        return found
 
     def vector_clock(self, x: OpMeta) -> VectorClock:
-        """The full causal past of ``x`` (including ``x``) as author -> highest seq. Memoized:
-        use it for ops that freeze a cut (proposals, seals), not for every op."""
-        clock = self._clocks.get(x.id)
+        """The full causal past of ``x`` (including ``x``) as author -> highest seq.
+        Memoized (do not change the returned dict)."""
+        clock = self._clock(x.id)
         if clock is not None:
             return clock
-        clock = {x.author: x.seq}
-        seen: set[bytes] = set()
-        stack = list(x.parents)
-        while stack:
-            op_id = stack.pop()
-            if op_id in seen:
-                continue
-            seen.add(op_id)
-            cached = self._clocks.get(op_id)
-            if cached is not None:
-                for author, seq in cached.items():
-                    if clock.get(author, 0) < seq:
-                        clock[author] = seq
-                continue
-            y = self.meta(op_id)
-            if clock.get(y.author, 0) < y.seq:
-                clock[y.author] = y.seq
-            stack.extend(y.parents)
+        clock = self._walk(x)
         self._clocks[x.id] = clock
+        self._entries += len(clock)
+        while self._entries > CLOCK_BUDGET and len(self._clocks) > 1:
+            self._entries -= len(self._clocks.popitem(last=False)[1])
         return clock
+
+    # ----------------------------------------------------------------------- internals
+    def _clock(self, op_id: bytes) -> VectorClock | None:
+        clock = self._clocks.get(op_id)
+        if clock is not None:
+            self._clocks.move_to_end(op_id)
+        return clock
+
+    def _search(self, a: OpMeta, x: OpMeta, holds: set[bytes], lacks: set[bytes]) -> bool | None:
+        """Whether ``a`` is in x's past, by a walk from x that stops at the first proof; None
+        when it expanded ``SEARCH_LIMIT`` ops without an answer."""
+        author, seq, floor = a.author, a.seq, a.lamport
+        clocks, meta = self._clocks, self.meta
+        covered: list[VectorClock] = []  # anchors met that lack a: what they cover lacks it too
+        heap: list[tuple[int, bytes, OpMeta]] = []
+        seen: set[bytes] = set()
+        expanded = 0
+        y = x
+        while True:
+            for p in y.parents:
+                if p in seen:
+                    continue
+                seen.add(p)
+                if p in holds:
+                    return True
+                m = meta(p)
+                if m.author == author:
+                    if m.seq >= seq:
+                        return True
+                    continue  # before a in a's own chain: its past cannot hold a
+                if m.lamport > floor and p not in lacks:  # not newer than a: cannot hold it
+                    heapq.heappush(heap, (-m.lamport, p, m))
+            if not heap:
+                return False
+            while heap:
+                _, p, y = heapq.heappop(heap)
+                clock = clocks.get(p)
+                if clock is not None:
+                    clocks.move_to_end(p)
+                    if clock.get(author, 0) >= seq:
+                        return True
+                    covered.append(clock)
+                    continue
+                if covered and any(self._covered(y, c) for c in covered):
+                    continue
+                break
+            else:
+                return False
+            expanded += 1
+            if expanded > SEARCH_LIMIT and self._noted:  # unwired: no cheaper way than on
+                return None
+
+    def _walk(self, x: OpMeta) -> VectorClock:
+        """x's clock: a walk back in descending lamport order that takes the memoized clocks
+        it meets whole and skips what they cover."""
+        clocks, meta = self._clocks, self.meta
+        base: VectorClock = {}  # union of the anchors met
+        own: VectorClock = {x.author: x.seq}  # the ops walked
+        heap: list[tuple[int, bytes, OpMeta]] = []
+        seen: set[bytes] = set()
+        y = x
+        while True:
+            for p in y.parents:
+                if p not in seen:
+                    seen.add(p)
+                    m = meta(p)
+                    if not (base and self._covered(m, base)):
+                        heapq.heappush(heap, (-m.lamport, p, m))
+            y = None
+            while heap:
+                _, p, m = heapq.heappop(heap)
+                if base and self._covered(m, base):
+                    continue  # in the past of an anchor already taken: so is all it saw
+                clock = clocks.get(p)
+                if clock is not None:
+                    clocks.move_to_end(p)
+                    if not base:
+                        base.update(clock)
+                        continue
+                    for author, s in clock.items():
+                        if base.get(author, 0) < s:
+                            base[author] = s
+                    continue
+                y = m
+                break
+            if y is None:
+                break
+            if own.get(y.author, 0) < y.seq:
+                own[y.author] = y.seq
+        for author, s in own.items():
+            if base.get(author, 0) < s:
+                base[author] = s
+        return base
 
 
 def clock_contains(clock: VectorClock, author: bytes, seq: int) -> bool:

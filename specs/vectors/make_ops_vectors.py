@@ -702,12 +702,49 @@ def ingest_vectors() -> None:
     )
 
 
+def items(obj: Any) -> int:
+    """CBOR data items in ``obj`` as the spec counts them (§2): the item itself, plus every map
+    key and value and every array element below it."""
+    if isinstance(obj, dict):
+        return 1 + sum(items(k) + items(v) for k, v in obj.items())
+    if isinstance(obj, list):
+        return 1 + sum(items(v) for v in obj)
+    return 1
+
+
+def item_vectors() -> None:
+    """At the item bound and one over it (last, so the earlier vector files keep their names)."""
+
+    def op_with_items(total: int) -> bytes:
+        fields = {**CHAIN, "seq": 2, "prev": GID, "kind": "note.post"}
+        base = items(alice.sign(alice.unsigned(**fields, body={"x": []})))
+        return alice.op(**fields, body={"x": [0] * (total - base)})
+
+    at_limit = op_with_items(5000)
+    assert items(cbor2.loads(at_limit)) == 5000
+    valid(
+        "valid-5000-items",
+        "An op of exactly 5,000 CBOR data items (the bound): 1-byte integers in one array.",
+        alice,
+        at_limit,
+    )
+    over = op_with_items(5001)
+    assert items(cbor2.loads(over)) == 5001
+    invalid(
+        "too-many-items",
+        "An op of 5,001 CBOR data items (one over the bound); otherwise valid.",
+        over,
+        "too_many_items",
+    )
+
+
 def build() -> list[dict[str, Any]]:
     VECTORS.clear()
     op_vectors()
     range_vectors()
     fork_vectors()
     ingest_vectors()
+    item_vectors()
     names = [v["name"] for v in VECTORS]
     assert len(names) == len(set(names)), "vector names must be unique"
     return list(VECTORS)
