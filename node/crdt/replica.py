@@ -447,6 +447,7 @@ class Replica:
         parents = (prev, *op.deps) if prev is not None else op.deps
         meta = OpMeta(op.id, op.author, op.seq, op.lamport, parents, community)  # = OpMeta.of
         self._index(meta)
+        self.causal.note(meta)  # anchors that bound every later causal walk (causal.py)
         if self._memory is not None:
             self._memory[op.id] = op
         outcome = self._run_handler(op, meta)
@@ -527,6 +528,7 @@ class Replica:
 
     def _note_fork(self, proof: ForkProof) -> None:
         self.forks[(proof.community, proof.author)] = proof
+        self.causal.fork(proof.community, proof.author, proof.seq)  # its chain branches
         self.fork_changes += 1  # lets a watcher (the service) see news without a scan
 
     def settle(self) -> None:
