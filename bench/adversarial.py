@@ -35,7 +35,6 @@ Writes ``results/adversarial.json``.
 from __future__ import annotations
 
 import gc
-import inspect
 import json
 import random
 import statistics
@@ -262,34 +261,11 @@ class Probe:
         }
 
 
-def wire_causal(store: Store) -> bool:
-    """Until ``Replica`` calls ``CausalIndex.note`` (each applied op) and ``CausalIndex.fork``
-    (each fork proof) itself, do it here for this store's replica. Returns whether it wired."""
-    from node.crdt.replica import Replica
-
-    if "causal.note(" in inspect.getsource(Replica):
-        return False
-    replica = store.replica
-    index, note_fork = replica._index, replica._note_fork
-
-    def _index(meta):
-        index(meta)
-        replica.causal.note(meta)
-
-    def _note_fork(proof):
-        note_fork(proof)
-        replica.causal.fork(proof.community, proof.author, proof.seq)
-
-    replica._index, replica._note_fork = _index, _note_fork
-    return True
-
-
 def measure(total: int, tmp: Path) -> dict:
     t = time.perf_counter()
     w, proposal = build(total)
     built = time.perf_counter() - t
     store = Store.open(tmp / f"log{total}.db")
-    wired = wire_causal(store)
     t = time.perf_counter()
     for i in range(0, len(w.ops), 5000):
         store.ingest(w.ops[i : i + 5000], verified=True)
@@ -298,7 +274,7 @@ def measure(total: int, tmp: Path) -> dict:
     gc.collect()
     gc.freeze()
     probe = Probe(w, proposal, store)
-    out: dict = {"ops": total, "wired_here": wired}
+    out: dict = {"ops": total}
     try:
         for kind, _ in KINDS:
             batches = BATCHES if kind != "fork" else (3 if total <= 50_000 else 1)
@@ -352,10 +328,34 @@ def in_sync(authors: int, tmp: Path) -> dict:
         store.close()
 
 
+def byzantine_world(seeds: int, steps: int, nodes: int, tmp: Path) -> dict:
+    """The long profile of ``tests/test_byzantine_sync.py``: honest stores, an equivocating
+    member, a stranger, junk, forged proofs, restarts and partitions, synced through real
+    ``SyncSession`` s; every seed must end converged (state, heights, proofs, tally)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.byzantine_world import run
+
+    t, syncs, failed = time.perf_counter(), 0, []
+    for seed in range(seeds):
+        try:
+            syncs += run(tmp / f"world{seed}", seed, steps, n_nodes=nodes).syncs
+        except AssertionError as exc:
+            failed.append([seed, str(exc)[:200]])
+    return {
+        "seeds": seeds,
+        "steps": steps,
+        "nodes": nodes,
+        "syncs": syncs,
+        "failed": failed,
+        "seconds": round(time.perf_counter() - t, 1),
+    }
+
+
 def main() -> None:
     sizes = [int(x) for x in sys.argv[1:3]] or [20_000, 200_000]
     results: dict = {"sizes": sizes, "logs": [], "in_sync": []}
     with tempfile.TemporaryDirectory() as d:
+        results["byzantine_world"] = byzantine_world(100, 200, 4, Path(d))
         for total in sizes:
             results["logs"].append(measure(total, Path(d)))
         for authors in (1_000, 10_000, 100_000):
@@ -395,6 +395,12 @@ def main() -> None:
         what = r.get("fails") and f"fails: {r['fails']}"
         what = what or f"{r['bytes']:,} bytes in {r['messages']} messages"
         print(f"  {r['authors']:>7,} authors: {what}")
+    w = results["byzantine_world"]
+    print(
+        f"byzantine world: {w['seeds']} seeds x {w['steps']} steps on {w['nodes']} nodes, "
+        f"{w['syncs']:,} sessions: {w['seeds'] - len(w['failed'])} converged, "
+        f"{len(w['failed'])} failed ({w['seconds']} s)"
+    )
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     print(f"wrote {RESULTS}")

@@ -311,3 +311,28 @@ def test_a_forked_author_below_its_fork_seq_keeps_its_height(tmp_path):
     assert a.heights(c)[author(X)] == (ops[-2].seq, ops[-2].id)
     a.close()
     b.close()
+
+
+def test_a_conversation_catches_up_in_one_session_despite_junk_pending(tmp_path):
+    """Case 4: a node whose pending area is full of junk from random keys still catches up a
+    600-op conversation of two members in ONE sync session."""
+    from node.protocol.sync import SyncSession
+    from node.service.storelog import StoreLog
+    from tests.sync_helpers import run_pair
+
+    a, b, c = two_nodes(tmp_path)
+    junk = [
+        sign_op(key(300 + i), community=c, seq=1, prev=None, deps=[i.to_bytes(32, "big")],
+                lamport=2, ts=0, kind="profile.set", body={"display_name": "junk"})
+        for i in range(2_000)
+    ]  # fmt: skip
+    assert {o.status for o in b.ingest(junk)} <= {"pending", "dropped"}
+    for i in range(300):
+        a.append(H, c, "profile.set", {"display_name": f"h{i}"})
+        a.append(X, c, "profile.set", {"display_name": f"x{i}"})
+    initiator = SyncSession(StoreLog(b, lambda *x: None), community=c)
+    run_pair(initiator, SyncSession(StoreLog(a, lambda *x: None)))
+    assert b.heights(c) == a.heights(c)
+    assert sorted(b.state.items()) == sorted(a.state.items())
+    a.close()
+    b.close()

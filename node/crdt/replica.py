@@ -485,6 +485,9 @@ class Replica:
 
     def _fork(self, op: Op, other_id: bytes) -> Outcome:
         """``op`` is authentic and another op holds its chain position: a fork proof."""
+        known = self.forks.get((self.metas[other_id].community, op.author))
+        if known is not None and known.seq <= op.seq:  # nothing new: no proof to build
+            return Outcome(op.id, FORK, "already known")
         other = self._op_lookup(other_id)
         if other is None:
             return Outcome(op.id, INVALID, "fork partner is not in the log")
