@@ -62,14 +62,24 @@ def emit_table(
     columns: Iterable[str],
     cells: Callable[[Any], Iterable[Any]],
     title: str | None = None,
+    more: str = "",
 ) -> None:
     """``rows`` as JSON, or as a table with one line per row (``cells(row)``: its values);
-    ``title`` may say ``{n}``, the number of rows."""
-    emit(
-        ctx_obj,
-        rows,
-        lambda c, d: c.print(table(title and title.format(n=len(d)), columns, map(cells, d))),
-    )
+    ``title`` may say ``{n}``, the number of rows. ``more``: a line said under the table when
+    the rows are one page of more (JSON stays the plain list of rows)."""
+
+    def render(c, d):
+        c.print(table(title and title.format(n=len(d)), columns, map(cells, d)))
+        if more:
+            c.print(more, markup=False)
+
+    emit(ctx_obj, rows, render)
+
+
+def more_line(more: bool, limit: int, page: int) -> str:
+    if not more:
+        return ""
+    return f"(page {page}: more with --page {page + 1}, or --limit 0 for all)"
 
 
 def table(title: str | None, columns: Iterable[str], rows: Iterable[Iterable[Any]]):
@@ -83,32 +93,51 @@ def table(title: str | None, columns: Iterable[str], rows: Iterable[Iterable[Any
     return t
 
 
+def _common_len(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _minimum(ident: str) -> int:
+    return PEER_MIN if ident.startswith("12D3KooW") else HEX_MIN
+
+
+def unique_prefixes(ids: Iterable[str]) -> dict[str, str]:
+    """Each id's shortest prefix (at least the minimum length) that no other id shares, for
+    every id at once in O(n log n): once the ids are sorted, the id sharing the longest prefix
+    with a given one is a neighbour of it. Prefixes are compared case-insensitively, as
+    :func:`resolve` reads them."""
+    folded = sorted({i.lower(): i for i in ids if i}.items())
+    out: dict[str, str] = {}
+    for k, (low, ident) in enumerate(folded):
+        n = _minimum(ident)
+        if k > 0:
+            n = max(n, _common_len(low, folded[k - 1][0]) + 1)
+        if k + 1 < len(folded):
+            n = max(n, _common_len(low, folded[k + 1][0]) + 1)
+        out[ident] = ident[: min(n, len(ident))]
+    return out
+
+
 def shortest_unique(ident: str, others: Iterable[str]) -> str:
     """Shortest prefix of ``ident`` (at least the minimum length) that no other id shares."""
-    minimum = PEER_MIN if ident.startswith("12D3KooW") else HEX_MIN
-    n = minimum
-    for o in others:
-        if o == ident:
-            continue
-        common = 0
-        for a, b in zip(ident, o, strict=False):
-            if a != b:
-                break
-            common += 1
-        n = max(n, common + 1)
-    return ident[: min(n, len(ident))]
+    return unique_prefixes([ident, *others])[ident]
 
 
 class Shortener:
-    """Shortens ids against the whole set of ids shown in one output."""
+    """Shortens ids against the whole set of ids shown in one output (computed once)."""
 
     def __init__(self, ids: Iterable[str]):
-        self.ids = sorted(set(i for i in ids if i))
+        self.prefixes = unique_prefixes(ids)
 
     def __call__(self, ident: str | None) -> str:
         if not ident:
             return ""
-        return shortest_unique(ident, self.ids)
+        return self.prefixes.get(ident) or shortest_unique(ident, self.prefixes)
 
 
 def resolve(prefix: str, candidates: Iterable[str], what: str) -> str:

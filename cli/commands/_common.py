@@ -26,6 +26,42 @@ def community_option(f):
     )(f)
 
 
+DEFAULT_LIMIT = 100  # rows a list shows unless told otherwise: a page, not 100,000 records
+
+
+def page_options(f):
+    """--limit and --page for a list command (the function gets ``limit`` and ``page``)."""
+    f = click.option(
+        "--page", type=click.IntRange(1), default=1, show_default=True, help="Page of --limit rows."
+    )(f)
+    f = click.option(
+        "--limit",
+        type=click.IntRange(0),
+        default=DEFAULT_LIMIT,
+        show_default=True,
+        help="At most this many rows (0: all of them).",
+    )(f)
+    return f
+
+
+def page_args(limit: int, page: int) -> dict[str, int]:
+    """The view arguments for one page, asking for one row more to learn whether there is
+    a next page (no second pass to count)."""
+    if not limit:
+        return {}
+    return {"limit": limit + 1, "offset": (page - 1) * limit}
+
+
+def paginate(rows: list, limit: int, page: int, *, sliced: bool = False) -> tuple[list, bool]:
+    """(the rows of the page, whether more follow). ``sliced``: the view already applied
+    :func:`page_args`; else the whole list is cut here."""
+    if not limit:
+        return rows, False
+    if not sliced:
+        rows = rows[(page - 1) * limit :]
+    return rows[:limit], len(rows) > limit
+
+
 def pick_community(b, prefix: str | None) -> str:
     """The full id of the community meant by ``prefix`` (or the only one there is)."""
     prefix = prefix or os.environ.get(COMMUNITY_ENV)
