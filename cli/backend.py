@@ -47,6 +47,10 @@ class Backend:
         raise NotImplementedError
 
     def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        if method == "create_community":
+            from .validate import check_body
+
+            check_body((params or {}).get("charter", {}))
         req = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params or {}}
         resp = json.loads(self._exchange(json.dumps(req).encode()))
         err = resp.get("error")
@@ -63,6 +67,9 @@ class Backend:
         return self.call("query", {"view": view, "args": args})
 
     def publish(self, community: str, kind: str, body: dict[str, Any], deps=()) -> dict:
+        from .validate import check_body
+
+        check_body(body)  # before anything is signed: unsafe text never leaves this node
         params = {"community": community, "kind": kind, "body": to_wire(body), "deps": list(deps)}
         return self.call("publish", params)
 

@@ -121,11 +121,13 @@ def _show_error(err, *, as_json: bool) -> None:
         import json
 
         payload = {"error": {"code": err.code, "message": err.message, "hint": err.hint}}
-        click.echo(json.dumps(payload), err=True)
+        click.echo(json.dumps(payload), err=True)  # ensure_ascii: every control is \u-escaped
         return
-    click.secho(f"Error: {err.message}", fg="red", err=True)
+    from .output import safe_text  # a message may quote what a member wrote
+
+    click.secho(f"Error: {safe_text(err.message)}", fg="red", err=True)
     if err.hint:
-        click.echo(f"Hint: {err.hint}", err=True)
+        click.echo(f"Hint: {safe_text(err.hint)}", err=True)
 
 
 if __name__ == "__main__":

@@ -94,3 +94,109 @@ def test_lists_page_and_filter(node):
     assert we(node, "offer", "list", "--by", "Nobody-Here").code == 3
     shown = we(node, "offer", "show", everything[0]["id"][:9])
     assert shown.code == 0 and everything[0]["title"] in shown.out
+
+
+# ------------------------------------------------------------------ terminal injection (2)
+EVIL_TITLE = "Line1\nLine2\x1b[31mRED\u202eevil"
+EVIL_NAME = "Bob\x1b]0;pwned\x07\x1b[2J[link=http://x]y[/link]"
+
+
+def _unsafe_in(text: str) -> list[str]:
+    """Unsafe characters in ``text`` other than line breaks (a table's own)."""
+    from cli.output import UNSAFE
+
+    return [ch for ch in text if ord(ch) in UNSAFE and ch != "\n"]
+
+
+def test_unsafe_text_is_refused_where_it_is_typed(node):
+    """Defect 2: control characters and bidi overrides were accepted and replicated."""
+    r = we(node, "offer", "add", EVIL_TITLE, "--category", "tools")
+    assert r.code == 2, r.err
+    assert "title contains U+000A" in r.err and "Traceback" not in r.err
+    r = we(node, "profile", "set", "--name", EVIL_NAME)
+    assert r.code == 2 and "display_name contains U+001B" in r.err
+    r = we(node, "--json", "offer", "add", "Ok", "--category", "tools", "--description", "a\u202eb")
+    assert r.code == 2 and r.error["code"] == "bad_value" and r.error["hint"]
+    # a description may hold line breaks
+    r = we(node, "offer", "add", "Fine", "--category", "tools", "--description", "one\ntwo")
+    assert r.code == 0, r.err
+
+
+def test_what_another_client_wrote_never_reaches_the_terminal(tmp_path):
+    """Defect 2: text published by another client (no CLI check) is shown inert by every
+    command that prints it, in tables and in JSON."""
+    import time
+
+    import trio
+
+    from node import Node
+
+    home = tmp_path / "n"
+    assert we(home, "init", "--plaintext").code == 0
+    assert we(home, "community", "create", "Evil", "--vouches", "0").code == 0
+    cid = we(home, "--json", "community", "list").json[0]["id"]
+
+    async def write() -> None:
+        async with Node.open(home, network=False) as n:
+            c = bytes.fromhex(cid)
+            await n.publish(c, "profile.set", {"display_name": EVIL_NAME, "skills": []})
+            body = {"title": EVIL_TITLE, "category": "tools", "action": "lend"}
+            expires = time.time_ns() // 1_000_000 + 86_400_000
+            await n.publish(c, "offer.create", {**body, "expires": expires})
+
+    trio.run(write)
+    for args in (
+        ("offer", "list"),
+        ("member", "list"),
+        ("offer", "show", we(home, "--json", "offer", "list").json[0]["id"][:10]),
+        ("profile", "show"),
+    ):
+        for json_mode in ((), ("--json",)):
+            r = we(home, *json_mode, *args)
+            assert r.code == 0, (args, r.err)
+            assert not _unsafe_in(r.out), (args, json_mode, r.out)
+            assert "\x1b" not in r.out
+    shown = we(home, "offer", "list").out
+    assert "\\x1b[31mRED" in shown and "\\u202e" in shown  # visible, not obeyed
+    assert "[link=http://x]" in we(home, "member", "list").out  # markup printed as written
+
+
+printable_or_not = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40
+) | st.sampled_from([EVIL_TITLE, EVIL_NAME, "\x9b2J", "[bold]x[/bold]", "\u2066\u2069"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(title=printable_or_not, name=printable_or_not, tty=st.booleans())
+def test_random_text_never_reaches_the_terminal_as_control_sequences(title, name, tty):
+    """Property: whatever text a record holds, the table and the JSON a member sees hold no
+    control character but line breaks (and, on a terminal, rich's own SGR styles)."""
+    import io
+    import json
+    import re
+    from unittest import mock
+
+    from cli import output
+
+    class Out(io.StringIO):
+        def isatty(self):
+            return tty
+
+    class Ctx:
+        json = False
+
+    rows = [{"id": "ab" * 32, "title": title, "by": name, "tags": [title, name]}]
+    for as_json in (False, True):
+        Ctx.json = as_json
+        buf = Out()
+        with mock.patch("sys.stdout", buf):
+            output.emit_table(
+                Ctx, rows, ["id", "title", "by"], lambda r: [r["id"], r["title"], r["by"]]
+            )
+            output.emit(Ctx, rows[0], lambda c, d: c.print(f"{d['title']} by {d['by']}"))
+        text = buf.getvalue()
+        without_styles = re.sub("\x1b\\[[0-9;]*m", "", text)
+        assert not _unsafe_in(without_styles), repr(text)
+        if as_json:
+            decoded, _ = json.JSONDecoder().raw_decode(text)
+            assert decoded[0]["title"] == title  # escaped for the terminal, same value

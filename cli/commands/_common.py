@@ -151,11 +151,12 @@ def member_key(member_id: str) -> bytes:
 
 def names(b, community: str) -> dict[str, str]:
     """member key hex -> display name (or short member id) for human output."""
-    from ..output import Shortener
+    from ..output import Shortener, safe_markup
 
     rows = member_rows(b, community)
     short = Shortener(r["member_id"] for r in rows)
-    return {r["member"]: r["name"] or short(r["member_id"]) for r in rows}
+    # member-written: made inert here, as emit() does for the data it renders
+    return {r["member"]: safe_markup(r["name"]) or short(r["member_id"]) for r in rows}
 
 
 def me(b) -> dict[str, Any]:

@@ -55,7 +55,7 @@ def create(name, description, vouches, attestations, half_life, witnesses) -> No
         o,
         {"id": cid, "name": name},
         lambda c, d: (
-            c.print(f"Created community [bold]{name}[/bold] {d['id']}"),
+            c.print(f"Created community [bold]{d['name']}[/bold] {d['id']}"),
             c.print("Share it with `we community info`; others join with `we community join`."),
         ),
     )

@@ -22,7 +22,7 @@ import click
 
 from ..context import command, group
 from ..errors import bad_value
-from ..output import Shortener, emit, emit_table, now_ms, pct_text, rel_time
+from ..output import Shortener, emit, emit_table, now_ms, pct_text, rel_time, safe_markup
 from ..parse import DATE_HELP, parse_share, parse_when
 from ._common import (
     community_option,
@@ -133,7 +133,9 @@ def proposal_create(
     emit(
         o,
         {"id": pid, **shown},
-        lambda c, d: c.print(f"Proposal {pid[:12]} created: {title} (closes {rel_time(c_ms)})"),
+        lambda c, d: c.print(
+            f"Proposal {pid[:12]} created: {d['title']} (closes {rel_time(c_ms)})"
+        ),
     )
 
 
@@ -216,7 +218,7 @@ def vote(proposal_id, choice, community) -> None:
     emit(
         o,
         {"op_id": op["op_id"], "proposal": p["id"], "choice": value},
-        lambda c, d: c.print(f"Voted on {p['id'][:12]}: {' '.join(choice)}"),
+        lambda c, d: c.print(f"Voted on {p['id'][:12]}: {safe_markup(' '.join(choice))}"),
     )
 
 

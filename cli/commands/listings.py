@@ -88,7 +88,7 @@ def _add(family: str, title, community, **kw) -> None:
     emit(
         o,
         {"id": op["op_id"], "community": cid, **body},
-        lambda c, d: c.print(f"Published {family} {d['id'][:12]}: {title}"),
+        lambda c, d: c.print(f"Published {family} {d['id'][:12]}: {d['title']}"),
     )
 
 

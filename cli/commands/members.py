@@ -6,7 +6,7 @@ import click
 
 from ..context import group
 from ..errors import bad_value
-from ..output import Shortener, emit, emit_table, rel_time
+from ..output import Shortener, emit, emit_table, rel_time, safe_markup
 from ._common import (
     community_option,
     in_community,
@@ -31,7 +31,7 @@ def member_list(community) -> None:
 
     def vouchers(r):
         return ", ".join(
-            (by_key[v]["name"] if v in by_key and by_key[v]["name"] else short(mid(v)))
+            (safe_markup(by_key[v]["name"]) if v in by_key and by_key[v]["name"] else short(mid(v)))
             for v in r.get("vouched_by", [])
         )
 

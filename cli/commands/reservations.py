@@ -6,7 +6,7 @@ import click
 
 from ..context import command, group
 from ..errors import bad_value
-from ..output import Shortener, emit, emit_table, now_ms, rel_time
+from ..output import Shortener, emit, emit_table, now_ms, rel_time, safe_markup
 from ..parse import DATE_HELP, parse_when
 from ._common import community_option, in_community, me, names, oid, pick_record
 from .listings import find_listing
@@ -36,7 +36,9 @@ def reserve(offer_id, start, end, quantity, note, community) -> None:
     emit(
         o,
         {"id": rid, "offer": rec["id"], "window": [s, e], "quantity": quantity},
-        lambda c, d: c.print(f"Requested reservation {rid[:12]} of {rec.get('title')}"),
+        lambda c, d: c.print(
+            f"Requested reservation {rid[:12]} of {safe_markup(rec.get('title') or '')}"
+        ),
     )
 
 
@@ -59,7 +61,10 @@ def reservation_list(all_, offer_id, community) -> None:
     short = Shortener([r["id"] for r in rows] + [r.get("offer", "") for r in rows])
     who = names(b, cid) if rows and not o.json else {}
     titles = (
-        {r["id"]: r["title"] for r in b.query("offers", community=cid, status=None) or []}
+        {
+            r["id"]: safe_markup(r["title"])
+            for r in b.query("offers", community=cid, status=None, limit=0) or []
+        }
         if rows
         else {}
     )

@@ -39,7 +39,11 @@ def project_create(name, description, maintainers, community) -> None:
         body["maintainers"] = [member_key(pick_member(b, m, cid)) for m in maintainers]
     op = b.publish(cid, "project.create", body)
     pid = op["op_id"]
-    emit(o, {"id": pid, "name": name}, lambda c, d: c.print(f"Created project {pid[:12]}: {name}"))
+    emit(
+        o,
+        {"id": pid, "name": name},
+        lambda c, d: c.print(f"Created project {pid[:12]}: {d['name']}"),
+    )
 
 
 @project.command("list")
