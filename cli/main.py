@@ -117,6 +117,11 @@ def _json_mode(argv: list[str] | None) -> bool:
 
 
 def _show_error(err, *, as_json: bool) -> None:
+    if not err.hint:
+        from .errors import default_hint
+
+        ctx = click.get_current_context(silent=True)
+        err.hint = default_hint(err, ctx.command_path if ctx is not None else "we")
     if as_json:
         import json
 

@@ -227,7 +227,8 @@ def resolve(prefix: str, candidates: Iterable[str], what: str) -> str:
     if len(hits) == 1:
         return hits[0]
     if not hits:
-        raise not_found(what, prefix, f"list them with `we {what} list`")
+        listing = " or ".join(f"`we {w} list`" for w in what.split(" or "))
+        raise not_found(what, prefix, f"list them with {listing}")
     raise UserError(
         f"{what} id {prefix!r} is ambiguous ({len(hits)} match)",
         hint="type more characters of the id",

@@ -12,6 +12,21 @@ from .output import UNSAFE
 
 MULTILINE = frozenset({"description", "text", "note"})  # may hold line breaks and tabs
 NAMED = frozenset({"title", "name", "display_name"})  # must say something
+# Longest text the records accept per field (node/crdt/records: listings, community,
+# contributions, governance), said here with the field's name instead of an op-size error.
+LIMITS = {
+    "title": 200,
+    "description": 4000,
+    "name": 120,
+    "display_name": 80,
+    "bio": 2000,
+    "note": 1000,
+    "tags": 40,
+    "unit": 40,
+    "text": 20000,
+    "options": 200,
+    "topic": 80,
+}
 
 
 def check_body(body: Any, path: str = "") -> None:
@@ -37,5 +52,12 @@ def check_text(text: str, field: str) -> None:
                 "hold control characters or bidirectional overrides",
                 "remove it: it could change what other members' terminals show",
             )
-    if field in NAMED and text and not text.strip():
-        raise bad_value(f"{field} is only whitespace", f"give the {field} some words")
+    if field in NAMED and not text.strip() and (text or field != "display_name"):
+        what = "only whitespace" if text else "empty"
+        raise bad_value(f"the {field} is {what}", f"give the {field} some words")
+    limit = LIMITS.get(field)
+    if limit is not None and len(text) > limit:
+        raise bad_value(
+            f"{field} is too long ({len(text)} characters, at most {limit})",
+            f"shorten the {field}",
+        )

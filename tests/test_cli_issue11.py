@@ -200,3 +200,63 @@ def test_random_text_never_reaches_the_terminal_as_control_sequences(title, name
         if as_json:
             decoded, _ = json.JSONDecoder().raw_decode(text)
             assert decoded[0]["title"] == title  # escaped for the terminal, same value
+
+
+# ------------------------------------------------- exit codes, messages, validation (8-10)
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (("offer", "add", "", "--category", "tools"), "title is empty"),
+        (("offer", "add", "   ", "--category", "tools"), "only whitespace"),
+        (("offer", "add", "Saw", "--category", "tools", "--expires", "2001-01-01"), "past"),
+        (("offer", "add", "Saw", "--category", "tools", "--expires", "+400d"), "a year"),
+        (("offer", "add", "Saw", "--category", "Tools!"), "not a category"),
+        (("offer", "add", "Saw", "--category", "tools", "--geohash", "aaa"), "not a geohash"),
+        (("offer", "list", "--near", "!!"), "--near '!!' is not a geohash"),
+        (("offer", "add", "x" * 120_000, "--category", "tools"), "title is too long"),
+        (("contribute", "--hours", "100000"), "more than 1000 hours"),
+        (("contribute", "--hours", "2", "--when", "+30d"), "in the future"),
+        (("contribute", "--hours", "2", "--when", "1990-01-01"), "more than a year ago"),
+        (("proposal", "create", "Long", "--closes", "+5000d"), "more than a year away"),
+        (("profile", "set", "--addr", "notamultiaddr"), "not a multiaddr"),
+        (("profile", "set", "--skill", "électronique"), "not a skill tag"),
+    ],
+)
+def test_bad_values_exit_2_with_a_message_and_a_hint(node, args, words):
+    """Defects 8-10: bad values exited 4 ("the community's rules reject..."), or were taken
+    without a word; each is now exit 2 naming the value, with a hint, in JSON too."""
+    r = we(node, *args)
+    assert r.code == 2, (args, r.code, r.err)
+    assert words in r.err and "Hint:" in r.err and "Traceback" not in r.err
+    j = we(node, "--json", *args)
+    assert j.code == 2 and words in j.error["message"] and j.error["hint"]
+
+
+def test_messages_say_what_to_do(node):
+    """Defect 9: hints named commands that do not exist, articles were wrong, a close before
+    the opening suggested a close before the opening again."""
+    r = we(node, "match", "ffffffffff")
+    assert r.code == 3 and "`we offer list` or `we need list`" in r.err
+    r = we(node, "proposal", "create", "Pick", "--method", "irv")
+    assert "an irv proposal needs options" in r.err
+    r = we(node, "proposal", "create", "Late", "--opens", "+2d", "--closes", "+1d")
+    assert r.code == 2 and "--closes +3d" in r.err
+    for args in (
+        ("offer", "show", "0000000000"),
+        ("member", "vouch", "nobody"),
+        ("vote", "x", "y"),
+    ):
+        e = we(node, "--json", *args)
+        assert e.code != 0 and e.error["hint"], (args, e.err)
+
+
+def test_profile_set_changes_only_what_is_given(node):
+    """Defect 10: `profile set --addr X` wiped the name and skills; skills were not
+    lower-cased."""
+    assert we(node, "profile", "set", "--name", "Alice", "--skill", "Electronics").code == 0
+    r = we(node, "profile", "set", "--addr", "/ip4/192.0.2.1/tcp/4001")
+    assert r.code == 0, r.err
+    shown = we(node, "--json", "profile", "show").json
+    assert shown["display_name"] == "Alice"
+    assert shown["skills"] == ["electronics"]
+    assert shown["addrs"] == ["/ip4/192.0.2.1/tcp/4001"]

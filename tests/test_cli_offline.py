@@ -56,10 +56,10 @@ def test_profile_set_and_show(node):
         we(home, "--json", "profile", "show", "alice").json["member_id"] == node["me"]["member_id"]
     )
     r = we(home, "--json", "profile", "set", "--geohash", "u0vu1xyz")  # too precise
-    assert r.code == 4
-    assert r.error["code"] == "bad_body"
-    assert "profile change" in r.error["message"] and "geohash" in r.error["message"]
-    assert "we profile set --help" in r.error["hint"]
+    assert r.code == 2  # a bad value (issue 11), said before anything is signed
+    assert r.error["code"] == "bad_value"
+    assert "--geohash" in r.error["message"] and "1 to 6 characters" in r.error["message"]
+    assert r.error["hint"]
 
 
 def test_offer_lifecycle(node):

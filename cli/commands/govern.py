@@ -23,7 +23,7 @@ import click
 from ..context import command, group
 from ..errors import bad_value
 from ..output import Shortener, emit, emit_table, now_ms, pct_text, rel_time, safe_markup
-from ..parse import DATE_HELP, parse_share, parse_when
+from ..parse import DATE_HELP, duration_seconds, parse_share, parse_when
 from ._common import (
     community_option,
     in_community,
@@ -38,6 +38,14 @@ METHODS = ["basic", "single", "approval", "irv", "schulze", "score", "quadratic"
 WEIGHTS = ["equal", "score", "sqrt_score"]
 OPTIONLESS = ("basic", "consent")
 FIXED = {"basic": ["yes", "no"], "consent": ["consent", "object"]}
+
+
+MAX_VOTE_MS = 366 * 86_400_000
+
+
+def _a(word: str) -> str:
+    """ "an irv", "a basic": the article as it is said."""
+    return ("an " if word[0] in "aeiou" else "a ") + word
 
 
 proposal = group("proposal", help="Proposals the community votes on.")
@@ -98,15 +106,24 @@ def proposal_create(
         )
     if c_ms <= o_ms:
         opening = "it opens now" if opens == "now" else f"it opens at {opens}"
+        later = "+1d" if opens == "now" else f"a date after {opens}"
+        if opens.startswith("+"):
+            later = f"+{duration_seconds(opens[1:]) // 86400 + 1}d"
         raise bad_value(
             f"--closes {closes} is not after the opening ({opening})",
-            "give a later close, e.g. --closes +1d",
+            f"give a later close, e.g. --closes {later}",
+        )
+    if c_ms > now_ms() + MAX_VOTE_MS:
+        raise bad_value(
+            f"--closes {closes} is more than a year away",
+            "a vote that long decides nothing; give at most +365d",
         )
     if method not in OPTIONLESS and not options:
-        raise bad_value(f"a {method} proposal needs options", "give --option A --option B ...")
+        raise bad_value(f"{_a(method)} proposal needs options", "give --option A --option B ...")
     if method in OPTIONLESS and options:
         raise bad_value(
-            f"a {method} proposal has fixed choices ({', '.join(FIXED[method])}); drop --option"
+            f"{_a(method)} proposal has fixed choices ({', '.join(FIXED[method])})",
+            "drop --option",
         )
     policy: dict[str, Any] = {"base": weight}
     if cap:
@@ -239,14 +256,14 @@ def ballot_choice(p: dict, words: list[str]):
     if method in ("basic", "single", "consent"):
         if len(words) != 1:
             raise bad_value(
-                f"a {method} ballot names one choice", f"choices: {', '.join(options)}, abstain"
+                f"{_a(method)} ballot names one choice", f"choices: {', '.join(options)}, abstain"
             )
         return known(words[0])
     if method in ("approval", "irv", "schulze"):
         twice = sorted({w for w in words if words.count(w) > 1})
         if twice:
             raise bad_value(
-                f"{', '.join(map(repr, twice))} named twice: a {method} ballot lists each "
+                f"{', '.join(map(repr, twice))} named twice: {_a(method)} ballot lists each "
                 "choice at most once",
                 f"choices: {', '.join(options)}",
             )
@@ -255,7 +272,9 @@ def ballot_choice(p: dict, words: list[str]):
     for w in words:
         name, sep, n = w.partition("=")
         if not sep or not n.lstrip("-").isdigit():
-            raise bad_value(f"{w!r}: write OPTION=NUMBER for a {method} ballot")
+            raise bad_value(
+                f"{w!r}: write OPTION=NUMBER for {_a(method)} ballot", "e.g. `we vote ID A=3 B=1`"
+            )
         out[known(name)] = int(n)
     return out
 

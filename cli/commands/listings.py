@@ -7,7 +7,7 @@ import click
 from ..context import group
 from ..errors import bad_value
 from ..output import Shortener, emit, emit_table, more_line, rel_time
-from ..parse import DATE_HELP, parse_when, parse_window
+from ..parse import DATE_HELP, parse_category, parse_expiry, parse_geohash, parse_window
 from ._common import (
     community_option,
     in_community,
@@ -64,17 +64,17 @@ def build_body(
     body = {
         "title": title,
         "description": description,
-        "category": category,
+        "category": parse_category(category),
         "action": action,
         "tags": list(tags),
         "quantity": {"amount": quantity, "unit": unit},
         "windows": [parse_window(w) for w in windows],
-        "expires": parse_when(expires),
+        "expires": parse_expiry(expires),
     }
     if remote:
         body["remote"] = True
     if geohash:
-        body["geohash"] = geohash
+        body["geohash"] = parse_geohash(geohash, "--geohash")
         body["radius_m"] = radius or 0
     if audience:
         body["audience"] = audience
@@ -108,11 +108,11 @@ def _list(
     elif by:
         args["author"] = member_key(pick_member(b, by, cid)).hex()
     if category:
-        args["category"] = category
+        args["category"] = parse_category(category)
     if text:
         args["text"] = text
     if near:
-        args["near"] = near
+        args["near"] = parse_geohash(near, "--near")
         if within is not None:
             args["within_m"] = within
     rows, more = paginate(list(b.query(f"{family}s", **args) or []), limit, page, sliced=True)
@@ -285,7 +285,7 @@ def offer_edit(id, title, description, quantity, expires, paused, fulfilled, com
     if description is not None:
         changes["description"] = description
     if expires is not None:
-        changes["expires"] = parse_when(expires)
+        changes["expires"] = parse_expiry(expires)
     if not changes and quantity is None and paused is None and not fulfilled:
         raise bad_value(
             "nothing to change",

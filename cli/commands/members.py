@@ -68,6 +68,7 @@ def vouch(who, note, community) -> None:
     )
 
 
+PROFILE_FIELDS = ("display_name", "bio", "skills", "geohash", "addrs")
 profile = group("profile", help="Your member profile: name, skills, rough location, addresses.")
 
 
@@ -79,21 +80,29 @@ profile = group("profile", help="Your member profile: name, skills, rough locati
 @click.option("--addr", "addrs", multiple=True, help="A multiaddr where your node listens.")
 @community_option
 def profile_set(name, bio, skills, geohash, addrs, community) -> None:
-    """Set your profile in a community (replaces the whole profile)."""
-    body = {}
+    """Set parts of your profile in a community (what you do not give stays as it was)."""
+    from ..config import check_addrs
+    from ..parse import parse_geohash, parse_skill
+
+    changes = {}
     if name is not None:
-        body["display_name"] = name
+        changes["display_name"] = name
     if bio is not None:
-        body["bio"] = bio
+        changes["bio"] = bio
     if skills:
-        body["skills"] = list(skills)
+        changes["skills"] = list(dict.fromkeys(parse_skill(s) for s in skills))
     if geohash is not None:
-        body["geohash"] = geohash
+        changes["geohash"] = parse_geohash(geohash, "--geohash", max_len=6)
     if addrs:
-        body["addrs"] = list(addrs)
-    if not body:
+        changes["addrs"] = check_addrs(addrs, "--addr")
+    if not changes:
         raise bad_value("nothing to set", "give --name, --bio, --skill, --geohash or --addr")
     o, b, cid = in_community(community)
+    # profile.set replaces the whole profile: start from the current one, so that setting
+    # --addr does not wipe the name and skills
+    current = b.query("profile", community=cid, member=me(b)["public_key"]) or {}
+    body = {k: current[k] for k in PROFILE_FIELDS if current.get(k) not in (None, "", [])}
+    body.update(changes)
     op = b.publish(cid, "profile.set", body)
     emit(o, {"op_id": op["op_id"], **body}, lambda c, d: c.print("Profile updated."))
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 
 from ..context import command, group
-from ..output import Shortener, emit, emit_table, rel_time
-from ..parse import DATE_HELP, parse_hours, parse_when
+from ..errors import bad_value
+from ..output import Shortener, emit, emit_table, now_ms, rel_time
+from ..parse import DATE_HELP, parse_hours, parse_skill, parse_when
 from ._common import (
     community_option,
     in_community,
@@ -80,6 +81,9 @@ def _hours(minutes: int) -> str:
     return f"{minutes // 60}h{minutes % 60:02d}" if minutes % 60 else f"{minutes // 60}h"
 
 
+MAX_AGE_MS = 366 * 86_400_000
+
+
 @command("contribute")
 @click.argument("project_id", required=False)
 @click.option("--hours", required=True, help="Effort in hours (1.5) or minutes (90m).")
@@ -98,6 +102,19 @@ def contribute(project_id, hours, skill, description, evidence, when, action, co
     """Record a contribution (to a project, or to the community); peers then attest it."""
     minutes = parse_hours(hours)
     at = parse_when(when)
+    now = now_ms()
+    if at > now + 60_000:  # a minute of clock skew is not the future
+        raise bad_value(
+            f"--when {when} is in the future: record work once it is done",
+            "give a past time, e.g. --when now or --when 2026-11-01",
+        )
+    if at < now - MAX_AGE_MS:
+        raise bad_value(
+            f"--when {when} is more than a year ago",
+            "record work of the last 12 months (older effort has decayed anyway)",
+        )
+    if skill:
+        skill = parse_skill(skill)
     o, b, cid = in_community(community)
     body = {"action": action, "effort_minutes": minutes, "evidence": list(evidence), "at": at}
     deps = []
