@@ -57,7 +57,8 @@ def denied(message: str, hint: str = "") -> UserError:
 def daemon_down(data_dir: str) -> UserError:
     return UserError(
         f"the daemon is not running for {data_dir}",
-        hint="start it with `we daemon` in another terminal (or in the background: `we daemon &`)",
+        hint="start it with `we daemon` in another terminal, or in the background with "
+        "`we daemon --detach` (stop it with `we daemon stop`)",
         code="daemon_not_running",
         exit_code=EXIT_DAEMON,
     )

@@ -260,3 +260,55 @@ def test_profile_set_changes_only_what_is_given(node):
     assert shown["display_name"] == "Alice"
     assert shown["skills"] == ["electronics"]
     assert shown["addrs"] == ["/ip4/192.0.2.1/tcp/4001"]
+
+
+# ------------------------------------------------------------- the daemon (7) and its log (12)
+def test_detached_daemon_starts_stops_and_logs_one_line_per_event(tmp_path):
+    """Defect 7: `we daemon &` stopped at the passphrase prompt; `--detach` asks first, runs
+    in its own session and `we daemon stop` ends it. Defect 12: the log has one line per
+    event with time and level, or JSON with --log-format json."""
+    import json
+    import re
+
+    home = tmp_path / "d"
+    env = {"WE_PASSPHRASE": "correct horse"}
+    assert we(home, "init", "--listen", "/ip4/127.0.0.1/tcp/0", env=env).code == 0
+    r = we(home, "--json", "daemon", "--detach", "--log-format", "json", env=env)
+    assert r.code == 0, r.err
+    try:
+        assert we(home, "--json", "status").json["daemon"] is True
+        again = we(home, "daemon", "--detach", env=env)
+        assert again.code == 1 and "we daemon stop" in again.err
+    finally:
+        stopped = we(home, "--json", "daemon", "stop")
+    assert stopped.code == 0 and stopped.json["pid"] == r.json["pid"]
+    after = we(home, "--json", "status", env=env)
+    assert after.code == 0 and after.json["daemon"] is False, after.err
+    lines = (home / "daemon.log").read_text().splitlines()
+    docs = [json.loads(line) for line in lines]
+    assert any(d["msg"].startswith("listening /ip4/127.0.0.1/") for d in docs)
+    assert all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", d["ts"]) for d in docs)
+    assert all(d["level"] in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL") for d in docs)
+    r = we(home, "daemon", "stop")
+    assert r.code == 5 and "no daemon is running" in r.err
+    wrong = we(home, "daemon", "--detach", env={"WE_PASSPHRASE": "wrong"})
+    assert wrong.code == 6 and not (home / "daemon.json").exists()
+
+
+def test_log_lines_are_single_lines_with_time_and_level():
+    """Defect 12: a multi-line message or a traceback is one line of the log."""
+    import logging
+
+    from cli.logfmt import JsonFormatter, LineFormatter
+
+    try:
+        raise ValueError("bad\nthing")
+    except ValueError:
+        import sys
+
+        rec = logging.LogRecord(
+            "libp2p.x", logging.ERROR, __file__, 1, "a\nb\x1b[2J", (), sys.exc_info()
+        )
+    text = LineFormatter().format(rec)
+    assert "\n" not in text and "\x1b" not in text and " ERROR " in text and "ValueError" in text
+    assert "\n" not in JsonFormatter().format(rec)

@@ -60,14 +60,10 @@ def reservation_list(all_, offer_id, community) -> None:
     rows = list(b.query("reservations", **args) or [])
     short = Shortener([r["id"] for r in rows] + [r.get("offer", "") for r in rows])
     who = names(b, cid) if rows and not o.json else {}
-    titles = (
-        {
-            r["id"]: safe_markup(r["title"])
-            for r in b.query("offers", community=cid, status=None, limit=0) or []
-        }
-        if rows
-        else {}
-    )
+    titles = {  # one lookup per offer shown, not the community's every listing
+        offer: safe_markup((b.query("listing", listing_id=offer) or {}).get("title") or "")
+        for offer in {r["offer"] for r in rows}
+    }
 
     emit_table(
         o,
