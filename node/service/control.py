@@ -42,6 +42,8 @@ Methods (``params`` is always an object; ``{}`` when there are none)
            and an argument of the wrong JSON type is refused (``bad_params``).
     follow {"community": hex}
         -> {"community": hex}                  (accept and sync a community not held yet)
+    unfollow {"community": hex}
+        -> {"community": hex, "was_followed": bool}   (stop syncing it; its ops stay stored)
     sync {"community": hex | null}
         -> {"synced": [{"community", "member_id", "ops_in", "ops_out", "ok", "reason"}]}
     communities {}
@@ -89,6 +91,7 @@ METHODS = (
     "seal",
     "query",
     "follow",
+    "unfollow",
     "sync",
 )
 
@@ -305,6 +308,9 @@ async def dispatch(node: Any, method: str, params: dict[str, Any]) -> Any:
         c = hex_id(params.get("community"), "community")
         await node.follow(c)
         return {"community": c.hex()}
+    if method == "unfollow":
+        c = hex_id(params.get("community"), "community")
+        return {"community": c.hex(), "was_followed": node.unfollow(c)}
     if method == "sync":
         c = params.get("community")
         results = await node.sync_now(None if c is None else hex_id(c, "community"))
