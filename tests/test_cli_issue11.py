@@ -312,3 +312,87 @@ def test_log_lines_are_single_lines_with_time_and_level():
     text = LineFormatter().format(rec)
     assert "\n" not in text and "\x1b" not in text and " ERROR " in text and "ValueError" in text
     assert "\n" not in JsonFormatter().format(rec)
+
+
+# ----------------------------------------- join, leave, names, reading without the key (3-6)
+def test_reading_offline_needs_no_passphrase(tmp_path):
+    """Defect 6: with the daemon down, `we status` and `we offer list` asked for the
+    passphrase (exit 6); they read without it now, and a write still asks."""
+    home = tmp_path / "enc"
+    env = {"WE_PASSPHRASE": "s3cret"}
+    assert we(home, "init", env=env).code == 0
+    assert we(home, "community", "create", "Locked", "--vouches", "0", env=env).code == 0
+    assert we(home, "offer", "add", "Saw", "--category", "tools", env=env).code == 0
+    st = we(home, "--json", "status")
+    assert st.code == 0 and st.json["daemon"] is False, st.err
+    listed = we(home, "--json", "offer", "list")
+    assert listed.code == 0 and listed.json[0]["title"] == "Saw"
+    assert we(home, "member", "list").code == 0
+    write = we(home, "offer", "add", "Hammer", "--category", "tools")
+    assert write.code == 6 and "WE_PASSPHRASE" in write.err
+    wrong = we(home, "offer", "add", "Hammer", "--category", "tools", env={"WE_PASSPHRASE": "x"})
+    assert wrong.code == 6 and "wrong passphrase" in wrong.err
+
+
+def _two_bobs(home) -> list[str]:
+    """Two more members, both named Bob, written in-process with their own keys."""
+    import nacl.signing
+    import trio
+
+    from node import Node
+    from node.identity import member_id
+
+    ids = []
+
+    async def write() -> None:
+        async with Node.open(home, network=False) as n:
+            cid = n.store.communities()[0]
+            for _ in range(2):
+                key = nacl.signing.SigningKey.generate()
+                n.store.append(key, cid, "member.join", {})
+                n.store.append(key, cid, "profile.set", {"display_name": "Bob", "skills": []})
+                ids.append(member_id(bytes(key.verify_key)))
+
+    trio.run(write)
+    return ids
+
+
+def test_two_members_with_one_name_are_told_apart(tmp_path):
+    """Defect 4: two members named "Bob": `member list` showed "Bob" twice and `we delegate
+    Bob` said "no member matches" (exit 3) instead of "ambiguous"."""
+    home = tmp_path / "a"
+    assert we(home, "init", "--plaintext").code == 0
+    assert we(home, "community", "create", "Open", "--vouches", "0").code == 0
+    bobs = _two_bobs(home)
+    r = we(home, "--json", "delegate", "Bob")
+    assert r.code == 3 and r.error["code"] == "ambiguous", r.err
+    assert "2 members are named 'Bob'" in r.error["message"] and r.error["hint"]
+    listed = we(home, "member", "list").out.splitlines()
+    for b in bobs:
+        assert any(b[:14] in line and "Bob" in line for line in listed)
+    # where only a name is shown (a vouch, an author), the id tells them apart
+    from cli.commands._common import names
+
+    class FakeBackend:
+        def query(self, view, **args):
+            return [{"member": f"{i:02x}" * 32, "profile": {"display_name": "Bob"}} for i in (1, 2)]
+
+    shown = list(names(FakeBackend(), "c").values())
+    assert len(set(shown)) == 2 and all(s.startswith("Bob (12D3KooW") for s in shown)
+    r = we(home, "profile", "set", "--name", "bob")
+    assert r.code == 2 and "already the name of" in r.err
+    assert we(home, "delegate", bobs[0]).code == 0
+
+
+def test_community_leave(tmp_path):
+    """Defect 3: there was no `community leave`; leaving stops syncing it and drops it from
+    the communities a command can pick from."""
+    home = tmp_path / "l"
+    assert we(home, "init", "--plaintext").code == 0
+    assert we(home, "community", "create", "One", "--vouches", "0").code == 0
+    assert we(home, "community", "create", "Two", "--vouches", "0").code == 0
+    assert we(home, "offer", "list").code == 2  # two communities: which one?
+    r = we(home, "--json", "community", "leave", "-c", "two")
+    assert r.code == 0 and r.json["op_id"], r.err
+    assert [c["name"] for c in we(home, "--json", "community", "list").json] == ["One"]
+    assert we(home, "offer", "list").code == 0  # one community again: no -c needed

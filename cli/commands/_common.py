@@ -125,9 +125,20 @@ def member_rows(b, community: str) -> list[dict[str, Any]]:
 def pick_member(b, text: str, community: str) -> str:
     """A member id from a display name, a member id prefix or a public key prefix."""
     rows = member_rows(b, community)
-    by_name = [r for r in rows if r["name"] and r["name"].lower() == text.lower()]
+    by_name = [r for r in rows if r["name"] and r["name"].casefold() == text.casefold()]
     if len(by_name) == 1:
         return by_name[0]["member_id"]
+    if len(by_name) > 1:
+        from ..output import Shortener
+
+        short = Shortener(r["member_id"] for r in rows)
+        ids = ", ".join(short(r["member_id"]) for r in by_name)
+        raise UserError(
+            f"{len(by_name)} members are named {text!r} ({ids})",
+            hint="name the one you mean by its member id (or a prefix of 14+ characters)",
+            code="ambiguous",
+            exit_code=3,
+        )
     if text.startswith("12D3KooW"):
         ids = [r["member_id"] for r in rows]
         if text not in ids and len(text) > 40:  # a full id of someone not seen yet
@@ -155,8 +166,20 @@ def names(b, community: str) -> dict[str, str]:
 
     rows = member_rows(b, community)
     short = Shortener(r["member_id"] for r in rows)
-    # member-written: made inert here, as emit() does for the data it renders
-    return {r["member"]: safe_markup(r["name"]) or short(r["member_id"]) for r in rows}
+    seen: dict[str, int] = {}
+    for r in rows:
+        if r["name"]:
+            seen[r["name"].casefold()] = seen.get(r["name"].casefold(), 0) + 1
+
+    def shown(r) -> str:
+        # member-written: made inert here, as emit() does for the data it renders
+        name = safe_markup(r["name"])
+        if not name:
+            return short(r["member_id"])
+        # two members named "Bob" are told apart by their ids wherever a name is shown
+        return f"{name} ({short(r['member_id'])})" if seen[r["name"].casefold()] > 1 else name
+
+    return {r["member"]: shown(r) for r in rows}
 
 
 def me(b) -> dict[str, Any]:

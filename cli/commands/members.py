@@ -6,7 +6,7 @@ import click
 
 from ..context import group
 from ..errors import bad_value
-from ..output import Shortener, emit, emit_table, rel_time, safe_markup
+from ..output import Shortener, emit, emit_table, rel_time
 from ._common import (
     community_option,
     in_community,
@@ -14,6 +14,7 @@ from ._common import (
     member_key,
     member_rows,
     mid,
+    names,
     pick_member,
 )
 
@@ -27,13 +28,10 @@ def member_list(community) -> None:
     o, b, cid = in_community(community)
     rows = member_rows(b, cid)
     short = Shortener(r["member_id"] for r in rows)
-    by_key = {r["member"]: r for r in rows}
+    who = names(b, cid) if not o.json else {}
 
     def vouchers(r):
-        return ", ".join(
-            (safe_markup(by_key[v]["name"]) if v in by_key and by_key[v]["name"] else short(mid(v)))
-            for v in r.get("vouched_by", [])
-        )
+        return ", ".join(who.get(v) or short(mid(v)) for v in r.get("vouched_by", []))
 
     emit_table(
         o,
@@ -98,9 +96,21 @@ def profile_set(name, bio, skills, geohash, addrs, community) -> None:
     if not changes:
         raise bad_value("nothing to set", "give --name, --bio, --skill, --geohash or --addr")
     o, b, cid = in_community(community)
+    you = me(b)
+    if name is not None and name.strip():
+        taken = [
+            r
+            for r in member_rows(b, cid)
+            if r["name"].casefold() == name.casefold() and r["member"] != you["public_key"]
+        ]
+        if taken:
+            raise bad_value(
+                f"{name!r} is already the name of {taken[0]['member_id']} in this community",
+                "choose a name others can tell apart (e.g. add an initial)",
+            )
     # profile.set replaces the whole profile: start from the current one, so that setting
     # --addr does not wipe the name and skills
-    current = b.query("profile", community=cid, member=me(b)["public_key"]) or {}
+    current = b.query("profile", community=cid, member=you["public_key"]) or {}
     body = {k: current[k] for k in PROFILE_FIELDS if current.get(k) not in (None, "", [])}
     body.update(changes)
     op = b.publish(cid, "profile.set", body)
