@@ -396,3 +396,41 @@ def test_community_leave(tmp_path):
     assert r.code == 0 and r.json["op_id"], r.err
     assert [c["name"] for c in we(home, "--json", "community", "list").json] == ["One"]
     assert we(home, "offer", "list").code == 0  # one community again: no -c needed
+
+
+def test_a_double_booking_is_refused_where_it_is_made(tmp_path):
+    """Defect 5: two overlapping reservations of a quantity-1 item were both accepted without
+    a word, and the conflict showed only in JSON."""
+    import time
+
+    import nacl.signing
+    import trio
+
+    from node import Node
+
+    home = tmp_path / "owner"
+    assert we(home, "init", "--plaintext").code == 0
+    assert we(home, "community", "create", "Tools", "--vouches", "0").code == 0
+    offer = we(home, "--json", "offer", "add", "Drill", "--category", "tools").json["id"]
+    hour = 3_600_000
+    start = time.time_ns() // 1_000_000 + hour
+
+    async def borrowers() -> None:
+        async with Node.open(home, network=False) as n:
+            cid = n.store.communities()[0]
+            for i in range(2):
+                key = nacl.signing.SigningKey.generate()
+                n.store.append(key, cid, "member.join", {})
+                window = [start + i * hour, start + (i + 3) * hour]  # they overlap
+                body = {"offer": bytes.fromhex(offer), "window": window, "quantity": 1}
+                n.store.append(key, cid, "reservation.request", body, deps=[bytes.fromhex(offer)])
+
+    trio.run(borrowers)
+    first, second = [r["id"] for r in we(home, "--json", "reservation", "list").json]
+    assert we(home, "reservation", "accept", first[:10]).code == 0
+    r = we(home, "--json", "reservation", "accept", second[:10])
+    assert r.code == 4 and r.error["code"] == "double_booking", r.err
+    assert first[:10] in r.error["message"] and "--force" in r.error["hint"]
+    assert we(home, "reservation", "accept", second[:10], "--force").code == 0
+    table = we(home, "reservation", "list").out
+    assert table.count("overlaps ") == 2
