@@ -49,6 +49,10 @@ COMMANDS = {
     "seal": "govern:seal",
     "tally": "tally:tally",
     "export": "export:export",
+    "import": "export:import_",
+    "inbox": "inbox:inbox",
+    "activity": "inbox:activity",
+    "watch": "inbox:watch",
     "completion": "node_cmds:completion",
 }
 

@@ -434,3 +434,81 @@ def test_a_double_booking_is_refused_where_it_is_made(tmp_path):
     assert we(home, "reservation", "accept", second[:10], "--force").code == 0
     table = we(home, "reservation", "list").out
     assert table.count("overlaps ") == 2
+
+
+# ------------------------------------------------------ what needs me, what happened (inbox)
+def test_inbox_and_activity(tmp_path):
+    """`we inbox` lists what waits for this member; `we activity` what happened lately."""
+    import time
+
+    import nacl.signing
+    import trio
+
+    from node import Node
+
+    home = tmp_path / "owner"
+    assert we(home, "init", "--plaintext").code == 0
+    assert we(home, "community", "create", "Tools", "--vouches", "1").code == 0
+    offer = we(home, "--json", "offer", "add", "Drill", "--category", "tools").json["id"]
+    assert we(home, "proposal", "create", "Buy glue", "--closes", "+1d").code == 0
+    hour = 3_600_000
+    start = time.time_ns() // 1_000_000 + hour
+
+    async def others() -> None:
+        async with Node.open(home, network=False) as n:
+            cid = n.store.communities()[0]
+            founder = n.identity.signing_key
+            member = nacl.signing.SigningKey.generate()
+            n.store.append(member, cid, "member.join", {})
+            n.store.append(founder, cid, "member.vouch", {"member": bytes(member.verify_key)})
+            body = {"offer": bytes.fromhex(offer), "window": [start, start + hour], "quantity": 1}
+            n.store.append(member, cid, "reservation.request", body, deps=[bytes.fromhex(offer)])
+            work = {"action": "work", "effort_minutes": 60, "at": start - 2 * hour}
+            n.store.append(member, cid, "contribution.record", {**work, "note": "fixed a lamp"})
+            newcomer = nacl.signing.SigningKey.generate()
+            n.store.append(newcomer, cid, "member.join", {})
+
+    trio.run(others)
+    items = we(home, "--json", "inbox").json
+    kinds = sorted(i["kind"] for i in items)
+    assert kinds == ["attestation", "reservation_request", "vote", "vouch"], items
+    human = we(home, "inbox").out
+    assert "we reservation accept" in human and "we vote" in human and "we attest" in human
+    pid = next(i["id"] for i in items if i["kind"] == "vote")
+    assert we(home, "vote", pid[:10], "yes").code == 0
+    assert "vote" not in [i["kind"] for i in we(home, "--json", "inbox").json]
+    events = we(home, "--json", "activity").json
+    whats = " ".join(e["what"] for e in events)
+    assert "offer active: Drill" in whats and "proposal (open): Buy glue" in whats
+    assert "reservation requested" in whats and "contribution: fixed a lamp" in whats
+    assert len(we(home, "--json", "activity", "--limit", "2").json) == 2
+    watched = we(home, "--json", "watch", "--interval", "0.1", "--count", "1")
+    assert watched.code == 0 and watched.out == ""  # nothing new happened
+
+
+# ------------------------------------------------------------------------ export --ops (6)
+def test_export_ops_and_import_replay_a_community(tmp_path):
+    """`we export` was said to allow replaying the exact ops but exported only ValueFlows
+    records; `we export --ops` writes the signed ops and `we import` reads them."""
+    import json
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for h in (a, b):
+        assert we(h, "init", "--plaintext").code == 0
+    assert we(a, "community", "create", "Replay", "--vouches", "0").code == 0
+    for t in ("Saw", "Ladder", "Tent"):
+        assert we(a, "offer", "add", t, "--category", "tools").code == 0
+    out = tmp_path / "ops.json"
+    r = we(a, "--json", "export", "--ops", "-o", str(out))
+    assert r.code == 0, r.err
+    doc = json.loads(out.read_text())
+    assert doc["format"] == "we-ops/1" and len(doc["ops"]) == 4
+    r = we(b, "--json", "import", str(out))
+    assert r.code == 0 and r.json["statuses"] == {"applied": 4}, r.err
+    titles = lambda h: sorted(x["title"] for x in we(h, "--json", "offer", "list").json)  # noqa: E731
+    assert titles(b) == titles(a) == ["Ladder", "Saw", "Tent"]
+    again = we(b, "--json", "import", str(out))
+    assert again.code == 0 and "applied" not in again.json["statuses"]  # idempotent
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    assert we(b, "import", str(bad)).code == 2
