@@ -49,6 +49,8 @@ Methods (``params`` is always an object; ``{}`` when there are none)
     import_ops {"ops": [hex]}
         -> {"statuses": {status: count}, "communities": [hex]}   (ingested like synced ops:
            every rule applies; a community not followed yet is followed)
+    block {"member_id": str, "undo": bool}
+        -> {"member_id", "blocked": bool}      (cut a peer off / let it back; until restart)
     unfollow {"community": hex}
         -> {"community": hex, "was_followed": bool}   (stop syncing it; its ops stay stored)
     sync {"community": hex | null}
@@ -99,6 +101,7 @@ METHODS = (
     "query",
     "follow",
     "unfollow",
+    "block",
     "export_ops",
     "import_ops",
     "sync",
@@ -318,6 +321,17 @@ async def dispatch(node: Any, method: str, params: dict[str, Any]) -> Any:
         c = hex_id(params.get("community"), "community")
         await node.follow(c)
         return {"community": c.hex()}
+    if method == "block":
+        peer, undo = params.get("member_id"), params.get("undo", False)
+        if not isinstance(peer, str) or not peer.startswith("12D3KooW") or type(undo) is not bool:
+            raise RpcError(-32602, "block needs member_id (12D3KooW...) and undo", "bad_params")
+        if undo:
+            node.unblock(peer)
+        elif node.service.host is None:
+            raise RpcError(-32602, "block: this node has no network to cut", "bad_params")
+        else:
+            await node.block(peer)
+        return {"member_id": peer, "blocked": not undo}
     if method == "export_ops":
         return _export_ops(node.store, params)
     if method == "import_ops":
