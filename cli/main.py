@@ -29,6 +29,7 @@ COMMANDS = {
     "daemon": "node_cmds:daemon",
     "status": "node_cmds:status",
     "peers": "node_cmds:peers",
+    "block": "node_cmds:block",
     "community": "community:community",
     "member": "members:member",
     "profile": "members:profile",

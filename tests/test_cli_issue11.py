@@ -279,9 +279,18 @@ def test_detached_daemon_starts_stops_and_logs_one_line_per_event(tmp_path):
         assert we(home, "--json", "status").json["daemon"] is True
         again = we(home, "daemon", "--detach", env=env)
         assert again.code == 1 and "we daemon stop" in again.err
+        peer = "12D3KooWDeotW3hRrQuhDotkRmv8FdqBs1gWkPiz7yYsLQ5WRH2j"
+        blocked = we(home, "--json", "block", peer)
+        assert blocked.code == 0 and blocked.json == {"member_id": peer, "blocked": True}
+        assert we(home, "--json", "block", peer, "--undo").json["blocked"] is False
+        from test_cli_schema import SCHEMA, check
+
+        check(r.json, SCHEMA["commands"]["daemon"])
+        check(blocked.json, SCHEMA["commands"]["block"])
     finally:
         stopped = we(home, "--json", "daemon", "stop")
     assert stopped.code == 0 and stopped.json["pid"] == r.json["pid"]
+    assert we(home, "block", "12D3KooWDeotW3hRrQuhDotkRmv8FdqBs1gWkPiz7yYsLQ5WRH2j").code == 5
     after = we(home, "--json", "status", env=env)
     assert after.code == 0 and after.json["daemon"] is False, after.err
     lines = (home / "daemon.log").read_text().splitlines()

@@ -15,7 +15,14 @@ from cli_helpers import ROOT, we
 
 SCHEMA = json.loads((ROOT / "specs" / "cli.schema.json").read_text())
 NOT_JSON = {"completion"}  # prints a shell script
-DAEMON_ONLY = {"daemon", "daemon stop", "community join", "peers", "seal"}  # test_cli_issue11
+DAEMON_ONLY = {
+    "daemon",
+    "daemon stop",
+    "community join",
+    "peers",
+    "seal",
+    "block",
+}  # test_cli_issue11
 
 
 def leaf_commands() -> list[str]:

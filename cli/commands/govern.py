@@ -22,14 +22,26 @@ import click
 
 from ..context import command, group
 from ..errors import bad_value
-from ..output import Shortener, emit, emit_table, now_ms, pct_text, rel_time, safe_markup
+from ..output import (
+    Shortener,
+    emit,
+    emit_table,
+    more_line,
+    now_ms,
+    pct_text,
+    rel_time,
+    safe_markup,
+)
 from ..parse import DATE_HELP, duration_seconds, parse_share, parse_when
 from ._common import (
     community_option,
     in_community,
+    me,
     member_key,
     names,
     oid,
+    page_options,
+    paginate,
     pick_member,
     pick_record,
 )
@@ -165,11 +177,28 @@ def pick_proposal(b, cid: str, prefix: str) -> dict:
 
 
 @proposal.command("list")
+@click.option("--open", "open_", is_flag=True, help="Only those open for voting now.")
+@click.option("--needs-vote", is_flag=True, help="Only open ones without your ballot.")
+@click.option("--mine", is_flag=True, help="Only those you proposed.")
 @community_option
-def proposal_list(community) -> None:
-    """Proposals, open and closed."""
+@page_options
+def proposal_list(open_, needs_vote, mine, community, limit, page) -> None:
+    """Proposals, open and closed (newest first)."""
     o, b, cid = in_community(community)
     rows = _proposals(b, cid)
+    if open_ or needs_vote:
+        rows = [r for r in rows if r.get("phase") == "open"]
+    if mine or needs_vote:
+        key = me(b)["public_key"]
+        if mine:
+            rows = [r for r in rows if r.get("author") == key]
+        if needs_vote:  # one tally per open proposal: how the inbox knows it too
+            rows = [
+                r
+                for r in rows
+                if key not in (b.query("proposal_tally", proposal=r["id"]) or {}).get("counted", {})
+            ]
+    rows, more = paginate(rows, limit, page)
     short = Shortener(r["id"] for r in rows)
     emit_table(
         o,
@@ -184,6 +213,7 @@ def proposal_list(community) -> None:
             rel_time(r.get("opens")),
             rel_time(r.get("closes")),
         ],
+        more=more_line(more, limit, page),
     )
 
 

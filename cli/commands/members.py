@@ -6,7 +6,7 @@ import click
 
 from ..context import group
 from ..errors import bad_value
-from ..output import Shortener, emit, emit_table, rel_time
+from ..output import Shortener, emit, emit_table, more_line, rel_time
 from ._common import (
     community_option,
     in_community,
@@ -15,6 +15,8 @@ from ._common import (
     member_rows,
     mid,
     names,
+    page_options,
+    paginate,
     pick_member,
 )
 
@@ -23,10 +25,11 @@ member = group("member", help="Members of a community, and vouching for newcomer
 
 @member.command("list")
 @community_option
-def member_list(community) -> None:
+@page_options
+def member_list(community, limit, page) -> None:
     """Members, and people asking to join (candidates)."""
     o, b, cid = in_community(community)
-    rows = member_rows(b, cid)
+    rows, more = paginate(member_rows(b, cid), limit, page)
     short = Shortener(r["member_id"] for r in rows)
     who = names(b, cid) if not o.json else {}
 
@@ -44,6 +47,7 @@ def member_list(community) -> None:
             vouchers(r),
             rel_time(r.get("joined_ts")),
         ],
+        more=more_line(more, limit, page),
     )
 
 

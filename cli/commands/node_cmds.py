@@ -134,6 +134,30 @@ def daemon_stop(timeout: float) -> None:
     emit(o, data, lambda c, d: c.print(f"Stopped the daemon (pid {d['pid']})."))
 
 
+@command("block")
+@click.argument("member")
+@click.option("--undo", is_flag=True, help="Let the peer back in.")
+def block(member: str, undo: bool) -> None:
+    """Cut a peer off from this node (no connection, no sync) until --undo or the daemon
+    restarts; what it already wrote stays. Needs the daemon."""
+    from ..backend import open_backend
+    from ..errors import bad_value
+
+    o = obj()
+    if not member.startswith("12D3KooW") or len(member) < 40:
+        raise bad_value(f"{member!r} is not a full member id", "copy it from `we member list`")
+    b = open_backend(o.data_dir, require_daemon=True)
+    try:
+        data = b.call("block", {"member_id": member, "undo": undo})
+    finally:
+        b.close()
+    emit(
+        o,
+        data,
+        lambda c, d: c.print(f"{'Blocked' if d['blocked'] else 'Unblocked'} {d['member_id']}."),
+    )
+
+
 @command("status")
 def status() -> None:
     """Show whether the daemon runs, peers, communities and their sync state."""

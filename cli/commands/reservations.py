@@ -6,9 +6,18 @@ import click
 
 from ..context import command, group
 from ..errors import EXIT_DENIED, UserError, bad_value
-from ..output import Shortener, emit, emit_table, now_ms, rel_time, safe_markup
+from ..output import Shortener, emit, emit_table, more_line, now_ms, rel_time, safe_markup
 from ..parse import DATE_HELP, parse_when
-from ._common import community_option, in_community, me, names, oid, pick_record
+from ._common import (
+    community_option,
+    in_community,
+    me,
+    names,
+    oid,
+    page_options,
+    paginate,
+    pick_record,
+)
 from .listings import find_listing
 
 HELD = ("accepted", "handed_over")  # holding the item now or later (a return frees it)
@@ -83,7 +92,8 @@ reservation = group("reservation", help="Reservations: accept, decline, hand ove
 @click.option("--all", "all_", is_flag=True, help="Every reservation in the community.")
 @click.option("--offer", "offer_id", help="Only reservations of this offer.")
 @community_option
-def reservation_list(all_, offer_id, community) -> None:
+@page_options
+def reservation_list(all_, offer_id, community, limit, page) -> None:
     """Your reservations (as borrower or owner)."""
     o, b, cid = in_community(community)
     args = {"community": cid}
@@ -91,7 +101,7 @@ def reservation_list(all_, offer_id, community) -> None:
         args["offer"] = find_listing(b, "offer", offer_id, cid)["id"]
     elif not all_:
         args["member"] = me(b)["public_key"]
-    rows = list(b.query("reservations", **args) or [])
+    rows, more = paginate(list(b.query("reservations", **args) or []), limit, page)
     short = Shortener([r["id"] for r in rows] + [r.get("offer", "") for r in rows])
     who = names(b, cid) if rows and not o.json else {}
     titles = {  # one lookup per offer shown, not the community's every listing
@@ -124,6 +134,7 @@ def reservation_list(all_, offer_id, community) -> None:
             clashes(r),
         ],
         title="{n} reservation(s)",
+        more=more_line(more, limit, page),
     )
 
 

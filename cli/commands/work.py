@@ -6,15 +6,18 @@ import click
 
 from ..context import command, group
 from ..errors import bad_value
-from ..output import Shortener, emit, emit_table, now_ms, rel_time
+from ..output import Shortener, emit, emit_table, more_line, now_ms, rel_time
 from ..parse import DATE_HELP, parse_hours, parse_skill, parse_when
 from ._common import (
     community_option,
     in_community,
+    me,
     member_key,
     mid,
     names,
     oid,
+    page_options,
+    paginate,
     pick_member,
     pick_record,
 )
@@ -49,10 +52,11 @@ def project_create(name, description, maintainers, community) -> None:
 
 @project.command("list")
 @community_option
-def project_list(community) -> None:
+@page_options
+def project_list(community, limit, page) -> None:
     """Projects in the community."""
     o, b, cid = in_community(community)
-    rows = list(b.query("projects", community=cid) or [])
+    rows, more = paginate(list(b.query("projects", community=cid) or []), limit, page)
     contribs = b.query("contributions", community=cid) or [] if rows else []
     for r in rows:
         mine = [c for c in contribs if c["project"] == r["id"]]
@@ -74,6 +78,7 @@ def project_list(community) -> None:
             _hours(r["counted_minutes"]),
             rel_time(r["ts"]),
         ],
+        more=more_line(more, limit, page),
     )
 
 
@@ -143,16 +148,21 @@ contribution = group("contribution", help="Contributions recorded in the communi
 @contribution.command("list")
 @click.option("--member", "who", help="Only this member's (id, prefix or name).")
 @click.option("--project", "project_id", help="Only this project's.")
+@click.option("--mine", is_flag=True, help="Only your own.")
 @community_option
-def contribution_list(who, project_id, community) -> None:
+@page_options
+def contribution_list(who, project_id, mine, community, limit, page) -> None:
     """Contributions with their attestations and whether they count."""
     o, b, cid = in_community(community)
     args = {"community": cid}
-    if who:
+    if mine:
+        args["member"] = me(b)["public_key"]
+    elif who:
         args["member"] = member_key(pick_member(b, who, cid)).hex()
     if project_id:
         args["project"] = pick_record(b, "projects", "project", project_id, community=cid)["id"]
-    rows = list(b.query("contributions", **args) or [])
+    # newest first (the view orders by the time of the work, oldest first)
+    rows, more = paginate(list(b.query("contributions", **args) or [])[::-1], limit, page)
     short = Shortener(r["id"] for r in rows)
     names_ = names(b, cid) if rows and not o.json else {}
     emit_table(
@@ -171,6 +181,7 @@ def contribution_list(who, project_id, community) -> None:
             "yes" if r["counts"] else "no",
         ],
         title="{n} contribution(s)",
+        more=more_line(more, limit, page),
     )
 
 
