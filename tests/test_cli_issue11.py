@@ -521,3 +521,20 @@ def test_export_ops_and_import_replay_a_community(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
     assert we(b, "import", str(bad)).code == 2
+
+
+def test_undelegate_with_nothing_to_undo_and_my_delegation_shown(tmp_path):
+    """Defect 10: `we undelegate` with nothing to undo was accepted without a word; the
+    issue asks for "my delegation" where weights are shown (`we score`)."""
+    home = tmp_path / "a"
+    assert we(home, "init", "--plaintext").code == 0
+    assert we(home, "community", "create", "Open", "--vouches", "0").code == 0
+    r = we(home, "--json", "undelegate")
+    assert r.code == 1 and r.error["code"] == "nothing_to_undo" and r.error["hint"]
+    bobs = _two_bobs(home)
+    assert we(home, "delegate", bobs[0], "--topic", "garden").code == 0
+    assert "You delegate topic 'garden' to Bob (" in we(home, "score").out
+    r = we(home, "undelegate")
+    assert r.code == 1 and "yours: 'garden'" in r.err
+    assert we(home, "undelegate", "--topic", "garden").code == 0
+    assert "You delegate" not in we(home, "score").out

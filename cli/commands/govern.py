@@ -21,7 +21,7 @@ from typing import Any
 import click
 
 from ..context import command, group
-from ..errors import bad_value
+from ..errors import UserError, bad_value
 from ..output import (
     Shortener,
     emit,
@@ -338,6 +338,17 @@ def delegate(to, topic, community) -> None:
 def undelegate(topic, community) -> None:
     """Revoke a delegation."""
     o, b, cid = in_community(community)
+    mine = (b.query("delegations", community=cid, member=me(b)["public_key"]) or {}).get(
+        "delegates", []
+    )
+    if not any(d["topic"] == topic for d in mine):
+        scope = f"for topic {topic!r}" if topic else "for all topics"
+        have = ", ".join(repr(d["topic"]) if d["topic"] else "all topics" for d in mine)
+        raise UserError(
+            f"you have no delegation {scope} to revoke",
+            hint=f"yours: {have}" if have else "you delegate nothing (`we delegate MEMBER`)",
+            code="nothing_to_undo",
+        )
     op = b.publish(cid, "delegation.revoke", {"topic": topic} if topic else {})
     emit(o, {"op_id": op["op_id"], "topic": topic}, lambda c, d: c.print("Delegation revoked."))
 

@@ -222,7 +222,7 @@ def score(who, at, community) -> None:
     rows = list(b.query("scores", **args) or [])
     for r in rows:
         r["member_id"] = mid(r["member"])
-    who_ = names(b, cid) if rows and not o.json else {}
+    who_ = names(b, cid) if not o.json else {}
     emit_table(
         o,
         rows,
@@ -230,3 +230,14 @@ def score(who, at, community) -> None:
         lambda r: [who_.get(r["member"], r["member_id"][:14]), r["score_text"], r["confirmed"]],
         title="Contribution scores (decayed minutes)",
     )
+    if not o.json:  # my delegation, where people look at weights (JSON: `delegations` view)
+        from ..output import console
+
+        d = b.query("delegations", community=cid, member=me(b)["public_key"]) or {}
+        for x in d.get("delegates", []):
+            scope = f"topic {x['topic']!r}" if x["topic"] else "all topics"
+            console().print(
+                f"You delegate {scope} to {who_.get(x['delegate'], x['delegate'][:8])}."
+            )
+        if d.get("delegators"):
+            console().print(f"{len(d['delegators'])} delegation(s) reach you.")
