@@ -10,8 +10,14 @@ Timed, in the same run:
   opened with ``network=False`` whose store holds them), median of ``RUNS``.
 
 Issue 3 asks that matching take well under one CLI round trip: the table reports
-matching / round trip for both backends. ``python -m bench cli [runs]``; writes
-results/cli.json.
+matching / round trip for both backends.
+
+Lists at scale (issue 11): ``we offer list`` (table), ``we --json offer list``, ``--mine`` and
+``we offer show PREFIX`` against a daemon whose community holds ``LIST_OFFERS`` offers (a page
+of 100 rows by default). Building that community takes minutes (100,000 signed ops), so
+``--list-home DIR`` reuses one built before (``--list-offers N`` builds a smaller one).
+
+``python -m bench cli [runs] [--list-offers N] [--list-home DIR]``; writes results/cli.json.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ RESULTS = Path(__file__).parent / "results"
 RUNS = 10
 CLI_OFFERS = 20
 MATCH_OFFERS = 10_000
+LIST_OFFERS = 100_000
 AUTHORS = 100  # the 10,000 offers come from this many members
 DAY = 86_400_000
 CATEGORIES = [f"{a}/{b}" for a in ("tools", "kitchen", "garden", "transport") for b in "xyz"]
@@ -146,8 +153,8 @@ def cli_round_trips(root: Path, runs: int) -> dict:
     return out
 
 
-def build_offers(cid: bytes, genesis, now: int) -> tuple[list, bytes]:
-    """Signed ops (not timed): AUTHORS members joining, MATCH_OFFERS offers, one need."""
+def build_offers(cid: bytes, genesis, now: int, n: int = MATCH_OFFERS) -> tuple[list, bytes]:
+    """Signed ops (not timed): AUTHORS members joining, ``n`` offers, one need."""
     import nacl.signing
 
     from node.crdt import records
@@ -167,7 +174,7 @@ def build_offers(cid: bytes, genesis, now: int) -> tuple[list, bytes]:
     keys = [nacl.signing.SigningKey(bytes([i % 256, i // 256]) * 16) for i in range(1, AUTHORS + 1)]
     for k in keys:
         write(k, "member.join", {})
-    for i in range(MATCH_OFFERS):
+    for i in range(n):
         body = {
             "title": f"offer {i}",
             "category": CATEGORIES[i % len(CATEGORIES)],
@@ -180,6 +187,26 @@ def build_offers(cid: bytes, genesis, now: int) -> tuple[list, bytes]:
         write(keys[i % AUTHORS], "offer.create", body)
     need = {**body, "title": "a need", "category": CATEGORIES[0], "geohash": "u33db0"}
     return ops, write(keys[0], "need.create", need).id
+
+
+def build_big_home(home: Path, n: int) -> None:
+    """A CLI data dir (plaintext key) whose only community holds ``n`` offers by AUTHORS
+    members (signed here, not timed), as a community that has grown would."""
+    import trio
+
+    we(home, "init", "--plaintext", "--listen", "/ip4/127.0.0.1/tcp/0")
+
+    async def fill() -> None:
+        from node import Node
+
+        async with Node.open(home, network=False) as node:
+            now = time.time_ns() // 1_000_000
+            cid = await node.create_community({"name": "Big"})
+            ops, _ = build_offers(cid, node.store.get_op(cid), now, n)
+            for i in range(0, len(ops), 2000):
+                node.store.ingest(ops[i : i + 2000])
+
+    trio.run(fill)
 
 
 async def matching(root: Path, runs: int) -> dict:
@@ -203,11 +230,36 @@ async def matching(root: Path, runs: int) -> dict:
         }
 
 
-def run(runs: int = RUNS) -> dict:
+def lists(root: Path, runs: int, n: int, home: Path | None) -> dict:
+    """`we offer list` and friends against a daemon holding ``n`` offers (or a prebuilt home)."""
+    if home is None:
+        home = root / "lists"
+        build_big_home(home, n)
+    daemon = Daemon(home)
+    try:
+        daemon.wait_ready(timeout=600)
+        first = json.loads(we(home, "--json", "offer", "list", "--limit", "1").stdout)[0]
+        out: dict = {"offers": n, "runs": runs, "page": 100}
+        cases = {
+            "table_s": ("offer", "list"),
+            "json_s": ("--json", "offer", "list"),
+            "mine_s": ("offer", "list", "--mine"),
+            "show_s": ("offer", "show", first["id"][:10]),
+            "status_s": ("--json", "status"),
+        }
+        for name, args in cases.items():
+            out[name] = median_wall(home, args, runs)
+        return out
+    finally:
+        daemon.stop()
+
+
+def run(runs: int = RUNS, list_offers: int = LIST_OFFERS, list_home: Path | None = None) -> dict:
     import trio
 
     with tempfile.TemporaryDirectory(prefix="we-bench-cli-") as d:
         root = Path(d)
+        big = lists(root, runs, list_offers, list_home)
         cli = cli_round_trips(root, runs)
         match = trio.run(matching, root, runs)
     ratios = {
@@ -218,6 +270,7 @@ def run(runs: int = RUNS) -> dict:
     return {
         "python": sys.version.split()[0],
         "cli": cli,
+        "lists": big,
         "match": match,
         "ratios": ratios,
         "target": "matching one need against 10,000 offers well under one CLI round trip",
@@ -225,11 +278,18 @@ def run(runs: int = RUNS) -> dict:
 
 
 def main() -> None:
-    runs = RUNS
-    for arg in sys.argv[1:]:
-        if arg.isdigit():
+    runs, list_offers, list_home = RUNS, LIST_OFFERS, None
+    args = sys.argv[1:]
+    for i, arg in enumerate(args):
+        if arg.isdigit() and (i == 0 or not args[i - 1].startswith("--")):
             runs = int(arg)
-    r = run(runs)
+        elif arg == "--list-offers":
+            list_offers = int(args[i + 1])
+        elif arg == "--list-home":
+            list_home = Path(args[i + 1])
+            n = json.loads(we(list_home, "--json", "status").stdout)["communities"][0]["ops"]
+            list_offers = n
+    r = run(runs, list_offers, list_home)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "cli.json").write_text(json.dumps(r, indent=2, sort_keys=True) + "\n")
     cli, match = r["cli"], r["match"]
@@ -240,6 +300,15 @@ def main() -> None:
         rows.append(
             (f"we --json offer list ({backend}, {CLI_OFFERS} offers)", cli[backend]["offer_list_s"])
         )
+    big = r["lists"]
+    for key, what in (
+        ("table_s", "we offer list (table, first 100)"),
+        ("json_s", "we --json offer list (first 100)"),
+        ("mine_s", "we offer list --mine"),
+        ("show_s", "we offer show PREFIX"),
+        ("status_s", "we --json status"),
+    ):
+        rows.append((f"{what} (daemon, {big['offers']:,} records)", big[key]))
     label = f"matches: 1 need vs {match['offers']:,} offers (in-process, top {match['matches_returned']})"
     rows.append((label, match["median_s"]))
     print(f"CLI round trips and matching, median of {runs} runs each")

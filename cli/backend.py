@@ -47,6 +47,10 @@ class Backend:
         raise NotImplementedError
 
     def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        if method == "create_community":
+            from .validate import check_body
+
+            check_body((params or {}).get("charter", {}))
         req = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params or {}}
         resp = json.loads(self._exchange(json.dumps(req).encode()))
         err = resp.get("error")
@@ -63,6 +67,9 @@ class Backend:
         return self.call("query", {"view": view, "args": args})
 
     def publish(self, community: str, kind: str, body: dict[str, Any], deps=()) -> dict:
+        from .validate import check_body
+
+        check_body(body)  # before anything is signed: unsafe text never leaves this node
         params = {"community": community, "kind": kind, "body": to_wire(body), "deps": list(deps)}
         return self.call("publish", params)
 
@@ -173,9 +180,15 @@ class DaemonBackend(Backend):
                 self._sock = None
 
 
+# Control methods that sign (or act as this member on the network): the offline backend
+# asks for the passphrase only when a command calls one of them.
+SIGNING = frozenset({"publish", "create_community", "seal", "connect", "follow", "sync"})
+
+
 class LocalBackend(Backend):
     """Opens the node in this process (``network=False``) on a private trio thread and answers
-    each request with the daemon's own handler."""
+    each request with the daemon's own handler. An encrypted key is unlocked only for a
+    method that signs: reading (status, lists) needs no passphrase."""
 
     kind = "local"
 
@@ -200,7 +213,7 @@ class LocalBackend(Backend):
 
         async def run() -> None:
             try:
-                async with Node.open(self.data_dir, network=False) as node:
+                async with Node.open(self.data_dir, network=False, unlock=False) as node:
                     self._node = node
                     self._token = trio.lowlevel.current_trio_token()
                     self._stop = trio.Event()
@@ -229,7 +242,22 @@ class LocalBackend(Backend):
 
         from node.service.control import answer
 
+        if getattr(self._node, "locked", False) and json.loads(line).get("method") in SIGNING:
+            self._unlock()
         return trio.from_thread.run(answer, self._node, line, trio_token=self._token)
+
+    def _unlock(self) -> None:
+        """Ask for the passphrase (or take WE_PASSPHRASE) here, in the calling thread: the
+        prompt is the terminal's, and a wrong passphrase is the usual exit 6."""
+        import trio
+
+        from node.identity import Identity
+
+        from .daemon_run import _passphrase
+
+        path = self.data_dir / KEY_FILE
+        identity = Identity.load(path, _passphrase(path))
+        trio.from_thread.run_sync(self._node.unlock, identity, trio_token=self._token)
 
     def close(self) -> None:
         if self._node is not None:

@@ -1,15 +1,29 @@
-"""`we daemon`: run the node service in the foreground until Ctrl-C / SIGTERM."""
+"""`we daemon`: run the node service in the foreground until Ctrl-C / SIGTERM; or detached
+(``--detach``: the passphrase is asked here, then handed to a child in its own session
+through a pipe, never the environment), and ``we daemon stop``."""
 
 from __future__ import annotations
 
+import os
+import sys
 from contextlib import ExitStack
+from pathlib import Path
 
 from .backend import daemon_answers, require_identity
 from .config import check_addrs, load_config
-from .errors import UserError, unavailable
+from .errors import EXIT_AUTH, EXIT_DAEMON, UserError, unavailable
+
+LOG_FILE = "daemon.log"
+INFO_FILE = "daemon.json"
 
 
-def run_daemon(o, listen: list[str], bootstrap: list[str], mdns: bool | None = None) -> None:
+def run_daemon(
+    o,
+    listen: list[str],
+    bootstrap: list[str],
+    mdns: bool | None = None,
+    passphrase_fd: int | None = None,
+) -> None:
     cfg = load_config(o.data_dir)  # a broken config is reported before anything starts
     require_identity(o.data_dir)
     if daemon_answers(o.data_dir):
@@ -29,7 +43,10 @@ def run_daemon(o, listen: list[str], bootstrap: list[str], mdns: bool | None = N
     with _claim(o.data_dir):
         # Open the key here first (asking once for the passphrase if it is encrypted and
         # WE_PASSPHRASE is unset): a wrong passphrase is a clear error, not a daemon crash.
-        passphrase = _passphrase(o.data_dir / "identity.json")
+        if passphrase_fd is not None:
+            passphrase = _read_fd(passphrase_fd)
+        else:
+            passphrase = _passphrase(o.data_dir / "identity.json")
         Identity.load(o.data_dir / "identity.json", passphrase)
         service_run(
             o.data_dir, listen=listen, bootstrap=bootstrap, passphrase=passphrase, mdns=mdns
@@ -53,16 +70,165 @@ def _claim(data_dir, wait: float = 10.0) -> ExitStack:
     return held
 
 
-def _passphrase(path):
+def _is_plaintext(path) -> bool:
     import json
 
-    from node.identity.keystore import PLAINTEXT, resolve_passphrase
+    from node.identity.keystore import PLAINTEXT
 
     try:
-        plaintext = json.loads(path.read_text()).get("protection") == PLAINTEXT
+        return json.loads(path.read_text()).get("protection") == PLAINTEXT
     except (OSError, ValueError, AttributeError):
-        plaintext = False  # let Identity.load say what is wrong with the file
-    return None if plaintext else resolve_passphrase(path, None, confirm=False)
+        return False  # let Identity.load say what is wrong with the file
+
+
+def _in_background() -> bool:
+    """Started with `&` from a shell: reading the terminal would stop the job (SIGTTIN)."""
+    try:
+        return os.tcgetpgrp(sys.stdin.fileno()) != os.getpgrp()
+    except OSError:
+        return False
+
+
+def _passphrase(path):
+    from node.identity.keystore import PASSPHRASE_ENV, resolve_passphrase
+
+    if _is_plaintext(path):
+        return None
+    if not os.environ.get(PASSPHRASE_ENV) and sys.stdin.isatty() and _in_background():
+        raise UserError(
+            "the key is encrypted and this daemon runs in the background: it cannot ask for "
+            "the passphrase (the job would stop at the prompt)",
+            hint="run `we daemon --detach` (it asks first, then goes to the background), "
+            f"or set {PASSPHRASE_ENV}",
+            code="passphrase_required",
+            exit_code=EXIT_AUTH,
+        )
+    return resolve_passphrase(path, None, confirm=False)
+
+
+def _read_fd(fd: int) -> str:
+    with os.fdopen(fd, "rb") as f:
+        return f.read().decode("utf-8")
+
+
+def detach_daemon(o, params: dict) -> None:
+    """Start ``we daemon`` in its own session, logging to DATA_DIR/daemon.log; return once
+    its control socket answers (or say why it did not start)."""
+    import subprocess
+    import time
+
+    from node.identity import Identity
+
+    from .output import emit
+
+    data_dir = o.data_dir
+    load_config(data_dir)
+    require_identity(data_dir)
+    if daemon_answers(data_dir):
+        raise UserError(
+            f"a daemon is already running for {data_dir}",
+            hint="stop it with `we daemon stop`",
+            code="daemon_running",
+        )
+    key = data_dir / "identity.json"
+    passphrase = _passphrase(key)
+    Identity.load(key, passphrase)  # a wrong passphrase is said here, not in the log
+    args = [sys.executable, "-m", "cli.main", "--data-dir", str(data_dir), "daemon"]
+    for a in params.get("listen") or ():
+        args += ["--listen", a]
+    for a in params.get("bootstrap") or ():
+        args += ["--bootstrap", a]
+    if params.get("mdns") is not None:
+        args.append("--mdns" if params["mdns"] else "--no-mdns")
+    args += ["-v"] * (params.get("verbose") or 0)
+    args += ["--log-format", params.get("log_format") or "text"]
+    env = {k: v for k, v in os.environ.items() if k != "WE_PASSPHRASE"}
+    log_path = data_dir / LOG_FILE
+    read = write = None
+    if passphrase is not None:
+        read, write = os.pipe()
+        args += ["--passphrase-fd", str(read)]
+    with open(log_path, "ab") as log:
+        child = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            env=env,
+            pass_fds=() if read is None else (read,),
+            start_new_session=True,  # no SIGINT/SIGHUP from this terminal
+        )
+    if read is not None:
+        os.close(read)
+        with os.fdopen(write, "wb") as w:
+            w.write(passphrase.encode("utf-8") if isinstance(passphrase, str) else passphrase)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-5:])
+            raise UserError(
+                f"the daemon stopped at once (exit {child.returncode}); its log says:\n{tail}",
+                hint=f"see {log_path}",
+                code="daemon_failed",
+                exit_code=EXIT_DAEMON,
+            )
+        if daemon_answers(data_dir):
+            break
+        time.sleep(0.2)
+    else:
+        raise UserError(
+            "the daemon did not answer within 120 s",
+            hint=f"see {log_path}; stop it with `we daemon stop`",
+            code="daemon_timeout",
+            exit_code=EXIT_DAEMON,
+        )
+    data = {"pid": child.pid, "log": str(log_path), "data_dir": str(data_dir)}
+    emit(
+        o,
+        data,
+        lambda c, d: c.print(
+            f"Daemon running in the background (pid {d['pid']}); log: {d['log']}. "
+            "Stop it with `we daemon stop`."
+        ),
+    )
+
+
+def stop_daemon(data_dir: Path, timeout: float) -> dict:
+    """SIGTERM to the daemon named in DATA_DIR/daemon.json, then wait for it to be gone."""
+    import json
+    import signal
+    import time
+
+    info = data_dir / INFO_FILE
+    try:
+        pid = int(json.loads(info.read_text())["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pid = None
+    if pid is None or not daemon_answers(data_dir):
+        raise UserError(
+            f"no daemon is running for {data_dir}",
+            hint="nothing to stop; `we status` shows what runs",
+            code="daemon_not_running",
+            exit_code=EXIT_DAEMON,
+        )
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        if not info.exists() and not daemon_answers(data_dir):
+            break  # it cleaned up; the process is finishing
+        time.sleep(0.1)
+    else:
+        raise UserError(
+            f"the daemon (pid {pid}) did not stop within {timeout:.0f} s",
+            hint=f"wait, or end it with `kill {pid}`",
+            code="daemon_timeout",
+            exit_code=EXIT_DAEMON,
+        )
+    return {"pid": pid, "stopped": True}
 
 
 def _ports_free(listen: list[str]) -> None:

@@ -30,6 +30,18 @@ class UserError(Exception):
         self.exit_code = exit_code
 
 
+def default_hint(err: UserError, command: str = "we") -> str:
+    """A hint for an error that came without one: every error says what to do next."""
+    return {
+        EXIT_USAGE: f"see `{command} --help` for what each option takes",
+        EXIT_NOT_FOUND: "list what exists with the matching `we ... list` command",
+        EXIT_DENIED: "`we community info` shows the community's rules",
+        EXIT_DAEMON: "start the daemon with `we daemon --detach` (stop: `we daemon stop`)",
+        EXIT_AUTH: "set WE_PASSPHRASE or type the passphrase when asked",
+        EXIT_UNAVAILABLE: "update we, or ask on the project's tracker",
+    }.get(err.exit_code, f"see `{command} --help`; WE_DEBUG=1 shows where it happened")
+
+
 def not_found(what: str, ident: str, hint: str = "") -> UserError:
     return UserError(f"no {what} matches {ident!r}", hint=hint, code="not_found", exit_code=3)
 
@@ -45,7 +57,8 @@ def denied(message: str, hint: str = "") -> UserError:
 def daemon_down(data_dir: str) -> UserError:
     return UserError(
         f"the daemon is not running for {data_dir}",
-        hint="start it with `we daemon` in another terminal (or in the background: `we daemon &`)",
+        hint="start it with `we daemon` in another terminal, or in the background with "
+        "`we daemon --detach` (stop it with `we daemon stop`)",
         code="daemon_not_running",
         exit_code=EXIT_DAEMON,
     )

@@ -29,6 +29,7 @@ COMMANDS = {
     "daemon": "node_cmds:daemon",
     "status": "node_cmds:status",
     "peers": "node_cmds:peers",
+    "block": "node_cmds:block",
     "community": "community:community",
     "member": "members:member",
     "profile": "members:profile",
@@ -49,6 +50,10 @@ COMMANDS = {
     "seal": "govern:seal",
     "tally": "tally:tally",
     "export": "export:export",
+    "import": "export:import_",
+    "inbox": "inbox:inbox",
+    "activity": "inbox:activity",
+    "watch": "inbox:watch",
     "completion": "node_cmds:completion",
 }
 
@@ -117,15 +122,22 @@ def _json_mode(argv: list[str] | None) -> bool:
 
 
 def _show_error(err, *, as_json: bool) -> None:
+    if not err.hint:
+        from .errors import default_hint
+
+        ctx = click.get_current_context(silent=True)
+        err.hint = default_hint(err, ctx.command_path if ctx is not None else "we")
     if as_json:
         import json
 
         payload = {"error": {"code": err.code, "message": err.message, "hint": err.hint}}
-        click.echo(json.dumps(payload), err=True)
+        click.echo(json.dumps(payload), err=True)  # ensure_ascii: every control is \u-escaped
         return
-    click.secho(f"Error: {err.message}", fg="red", err=True)
+    from .output import safe_text  # a message may quote what a member wrote
+
+    click.secho(f"Error: {safe_text(err.message)}", fg="red", err=True)
     if err.hint:
-        click.echo(f"Hint: {err.hint}", err=True)
+        click.echo(f"Hint: {safe_text(err.hint)}", err=True)
 
 
 if __name__ == "__main__":

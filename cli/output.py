@@ -7,6 +7,7 @@ that renders it for humans, so the two outputs can never disagree.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -27,7 +28,80 @@ def console(stderr: bool = False):
     stream = sys.stderr if stderr else sys.stdout
     # Piped output is not squeezed to 80 columns: tables stay readable in logs and tests.
     width = None if stream.isatty() else int(os.environ.get("COLUMNS", "160"))
-    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
+    return Console(file=SafeWriter(stream), highlight=False, soft_wrap=False, width=width)
+
+
+_SGR = re.compile("(\x1b\\[[0-9;]*m)")
+
+
+class SafeWriter:
+    """The last guard between rich and the terminal: the only control sequences that pass
+    are rich's own colours and styles (SGR, ``ESC [ ... m``) and line breaks; any other
+    unsafe character is written as a visible escape, whatever a renderer forgot."""
+
+    def __init__(self, stream: Any):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        parts = _SGR.split(text)
+        out = "".join(p if i % 2 else p.translate(_ESCAPES_KEEP_NL) for i, p in enumerate(parts))
+        return self.stream.write(out)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self.stream, "encoding", "utf-8")
+
+
+# Characters a member could write to take over another member's terminal or to disguise text:
+# C0 controls (ESC starts escape sequences; CR, BS and friends rewrite a line), DEL, C1
+# controls (0x9b is a one-byte CSI on some terminals), the Unicode line/paragraph separators
+# and the bidirectional overrides, embeddings, isolates and marks (Trojan Source).
+UNSAFE = frozenset(
+    [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0), 0x061C, 0x200E, 0x200F, 0x2028, 0x2029]
+    + [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+)
+_ESCAPES = {c: (f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}") for c in UNSAFE}
+_ESCAPES.update({0x0A: "\\n", 0x09: "\\t", 0x0D: "\\r"})
+_ESCAPES_KEEP_NL = {c: v for c, v in _ESCAPES.items() if c != 0x0A}
+_JSON_ESCAPES = {c: f"\\u{c:04x}" for c in UNSAFE if c >= 0x7F}  # json.dumps does the C0 ones
+
+
+def safe_text(text: str) -> str:
+    """``text`` with every unsafe character shown as a visible escape (``\\x1b``,
+    ``\\u202e``, ``\\n``): what a member wrote is displayed, never obeyed."""
+    return text.translate(_ESCAPES)
+
+
+def safe_markup(text: str) -> str:
+    """:func:`safe_text`, and rich's markup (``[bold]``) escaped: printed as written."""
+    from rich.markup import escape
+
+    return escape(safe_text(text))
+
+
+def _safe_deep(x: Any) -> Any:
+    if isinstance(x, str):
+        return safe_markup(x)
+    if isinstance(x, dict):
+        return {_safe_deep(k): _safe_deep(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_safe_deep(v) for v in x]
+    return x
+
+
+def json_text(data: Any) -> str:
+    """JSON for scripts; the unsafe characters above 0x7e as \\u escapes too (json.dumps
+    escapes the C0 ones), so the same value decodes and a terminal shows it inert."""
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False).translate(_JSON_ESCAPES)
 
 
 def to_jsonable(x: Any) -> Any:
@@ -51,9 +125,10 @@ def to_jsonable(x: Any) -> Any:
 def emit(ctx_obj: Any, data: Any, render: Callable[[Any, Any], None] | None = None) -> None:
     data = to_jsonable(data)
     if ctx_obj.json or render is None:
-        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+        sys.stdout.write(json_text(data) + "\n")
     else:
-        render(console(), data)
+        # Every text the renderer gets is inert: members write titles, names, skills...
+        render(console(), _safe_deep(data))
 
 
 def emit_table(
@@ -62,14 +137,24 @@ def emit_table(
     columns: Iterable[str],
     cells: Callable[[Any], Iterable[Any]],
     title: str | None = None,
+    more: str = "",
 ) -> None:
     """``rows`` as JSON, or as a table with one line per row (``cells(row)``: its values);
-    ``title`` may say ``{n}``, the number of rows."""
-    emit(
-        ctx_obj,
-        rows,
-        lambda c, d: c.print(table(title and title.format(n=len(d)), columns, map(cells, d))),
-    )
+    ``title`` may say ``{n}``, the number of rows. ``more``: a line said under the table when
+    the rows are one page of more (JSON stays the plain list of rows)."""
+
+    def render(c, d):
+        c.print(table(title and title.format(n=len(d)), columns, map(cells, d)))
+        if more:
+            c.print(more, markup=False)
+
+    emit(ctx_obj, rows, render)
+
+
+def more_line(more: bool, limit: int, page: int) -> str:
+    if not more:
+        return ""
+    return f"(page {page}: more with --page {page + 1}, or --limit 0 for all)"
 
 
 def table(title: str | None, columns: Iterable[str], rows: Iterable[Iterable[Any]]):
@@ -83,32 +168,51 @@ def table(title: str | None, columns: Iterable[str], rows: Iterable[Iterable[Any
     return t
 
 
+def _common_len(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _minimum(ident: str) -> int:
+    return PEER_MIN if ident.startswith("12D3KooW") else HEX_MIN
+
+
+def unique_prefixes(ids: Iterable[str]) -> dict[str, str]:
+    """Each id's shortest prefix (at least the minimum length) that no other id shares, for
+    every id at once in O(n log n): once the ids are sorted, the id sharing the longest prefix
+    with a given one is a neighbour of it. Prefixes are compared case-insensitively, as
+    :func:`resolve` reads them."""
+    folded = sorted({i.lower(): i for i in ids if i}.items())
+    out: dict[str, str] = {}
+    for k, (low, ident) in enumerate(folded):
+        n = _minimum(ident)
+        if k > 0:
+            n = max(n, _common_len(low, folded[k - 1][0]) + 1)
+        if k + 1 < len(folded):
+            n = max(n, _common_len(low, folded[k + 1][0]) + 1)
+        out[ident] = ident[: min(n, len(ident))]
+    return out
+
+
 def shortest_unique(ident: str, others: Iterable[str]) -> str:
     """Shortest prefix of ``ident`` (at least the minimum length) that no other id shares."""
-    minimum = PEER_MIN if ident.startswith("12D3KooW") else HEX_MIN
-    n = minimum
-    for o in others:
-        if o == ident:
-            continue
-        common = 0
-        for a, b in zip(ident, o, strict=False):
-            if a != b:
-                break
-            common += 1
-        n = max(n, common + 1)
-    return ident[: min(n, len(ident))]
+    return unique_prefixes([ident, *others])[ident]
 
 
 class Shortener:
-    """Shortens ids against the whole set of ids shown in one output."""
+    """Shortens ids against the whole set of ids shown in one output (computed once)."""
 
     def __init__(self, ids: Iterable[str]):
-        self.ids = sorted(set(i for i in ids if i))
+        self.prefixes = unique_prefixes(ids)
 
     def __call__(self, ident: str | None) -> str:
         if not ident:
             return ""
-        return shortest_unique(ident, self.ids)
+        return self.prefixes.get(ident) or shortest_unique(ident, self.prefixes)
 
 
 def resolve(prefix: str, candidates: Iterable[str], what: str) -> str:
@@ -123,7 +227,8 @@ def resolve(prefix: str, candidates: Iterable[str], what: str) -> str:
     if len(hits) == 1:
         return hits[0]
     if not hits:
-        raise not_found(what, prefix, f"list them with `we {what} list`")
+        listing = " or ".join(f"`we {w} list`" for w in what.split(" or "))
+        raise not_found(what, prefix, f"list them with {listing}")
     raise UserError(
         f"{what} id {prefix!r} is ambiguous ({len(hits)} match)",
         hint="type more characters of the id",

@@ -49,6 +49,59 @@ def parse_window(text: str) -> list[int]:
     return [start, end]
 
 
+GEOHASH_ALPHABET = "0123456789bcdefghjkmnpqrstuvwxyz"
+_CATEGORY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}(/[a-z0-9][a-z0-9_-]{0,39}){0,7}$")
+_SKILL = re.compile(r"^[a-z0-9][a-z0-9_/-]{0,63}$")
+DAY_MS = 86_400_000
+MAX_EXPIRY_MS = 365 * DAY_MS  # the records' bound: at most one year ahead
+
+
+def parse_geohash(text: str, option: str, max_len: int = 12) -> str:
+    g = text.strip().lower()
+    bad = sorted({c for c in g if c not in GEOHASH_ALPHABET})
+    if not 1 <= len(g) <= max_len or bad:
+        why = f"it has {', '.join(map(repr, bad))}" if bad else f"1 to {max_len} characters"
+        raise bad_value(
+            f"{option} {text!r} is not a geohash ({why})",
+            "a geohash uses 0-9 and b-z without a, i, l, o, e.g. u0vu1 "
+            "(fewer characters: a larger area)",
+        )
+    return g
+
+
+def parse_category(text: str, option: str = "--category") -> str:
+    c = text.strip().lower()
+    if not _CATEGORY.match(c):
+        raise bad_value(
+            f"{option} {text!r} is not a category",
+            'write a "/"-path of lowercase words, digits, - or _, e.g. tools/power/drill',
+        )
+    return c
+
+
+def parse_skill(text: str) -> str:
+    s = text.strip().lower().replace(" ", "-")
+    if not _SKILL.match(s):
+        raise bad_value(
+            f"--skill {text!r} is not a skill tag",
+            "write it with latin letters, digits, -, _ or /, e.g. electronics or bike-repair",
+        )
+    return s
+
+
+def parse_expiry(text: str, option: str = "--expires") -> int:
+    import time
+
+    at, now = parse_when(text), int(time.time() * 1000)
+    if at <= now:
+        raise bad_value(f"{option} {text} is in the past", "give a later date, e.g. +30d")
+    if at > now + MAX_EXPIRY_MS:
+        raise bad_value(
+            f"{option} {text} is more than a year away", "give at most one year, e.g. +365d"
+        )
+    return at
+
+
 def parse_hours(text: str) -> int:
     """Hours as integer minutes (bodies carry no floats): '2', '1.5', '90m'."""
     t = text.strip()
@@ -64,7 +117,15 @@ def parse_hours(text: str) -> int:
     minutes = whole + (int(frac) * 60) // (10 ** len(frac))
     if minutes < 1:
         raise bad_value(f"bad effort {text!r}: it must be at least one minute")
+    if minutes > MAX_EFFORT_MINUTES:
+        raise bad_value(
+            f"effort {text!r} is more than {MAX_EFFORT_MINUTES // 60} hours",
+            "record a long effort as several contributions, one per stretch of work",
+        )
     return minutes
+
+
+MAX_EFFORT_MINUTES = 1000 * 60  # one contribution; more is a typo, not a month's work
 
 
 def parse_share(text: str) -> list[int]:

@@ -48,11 +48,30 @@ NOUN = {
     "community": "community change",
 }
 
+# Rejections of a value itself (its format, range, or a choice not offered): exit 2, as a bad
+# argument, not 4 (which says "you may not").
+VALUE_REASONS = frozenset({"bad_body", "bad_expiry", "bad_choice"})
+
 HINTS = {
     "closed": "`we proposal show ID` shows when it closed",
     "not_open": "`we proposal show ID` shows when it opens",
     "seal_early": "seal it after it closes (`we proposal show ID` shows when)",
     "bad_transition": "`we reservation list` shows where each reservation is",
+    "bad_expiry": "give --expires between now and one year ahead, e.g. +30d",
+    "bad_choice": "`we proposal show ID` lists the choices",
+    "not_member": "a member admits you with `we member vouch YOUR_ID` (`we id` prints it)",
+    "not_author": "only its author can do this; `we offer show ID` says who that is",
+    "own_offer": "reserve someone else's offer (`we offer list`)",
+    "own_contribution": "ask another member to attest it",
+    "self_vouch": "ask a member to vouch for you",
+    "duplicate_vouch": "nothing to do: your vouch already counts",
+    "status_final": "publish a new one instead",
+    "offer_inactive": "`we offer show ID` shows its status",
+    "not_witness": "`we proposal show ID` names its witnesses",
+    "seal_twice": "nothing to do: your seal already counts",
+    "self_delegation": "delegate to another member (`we member list`)",
+    "already_member": "`we member list` shows your status",
+    "not_allowed": "`we reservation list` shows whose step is next",
 }
 
 
@@ -112,6 +131,21 @@ def rpc_error_to_user(err: dict[str, Any], method: str, params: dict[str, Any]) 
         exit_code, prefix, hint = _REASONS[reason]
         msg = f"{prefix}: {message}" if prefix and prefix not in message else message
         return UserError(msg, hint=hint, code=reason, exit_code=exit_code)
+    if reason == "too_large":
+        return UserError(
+            f"too large to publish ({_detail(message, reason, '')}; at most 64 KiB an op)",
+            hint="shorten the longest text (description, note) or split it",
+            code=reason,
+            exit_code=EXIT_USAGE,
+        )
+    if etype == "Rejected" and reason in VALUE_REASONS:
+        why = WHY.get(reason) or _detail(message, reason, params.get("kind") or "")
+        return UserError(
+            f"bad value for this {_noun(what)}: {why}",
+            hint=HINTS.get(reason) or f"see `{_command_path()} --help` for each option's format",
+            code=reason,
+            exit_code=EXIT_USAGE,
+        )
     if etype == "Rejected":
         hint = HINTS.get(reason, "")
         if reason.startswith("unknown"):

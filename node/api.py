@@ -45,6 +45,30 @@ LOCK_FILE = "node.lock"
 __all__ = ["DataDirBusy", "Event", "Node", "claim_data_dir"]
 
 
+class LockedIdentity:
+    """This node's public identity without its secret key: a node opened with
+    ``unlock=False`` reads (queries, status) without asking for the passphrase, and signs
+    nothing until :meth:`Node.unlock` gives it the key."""
+
+    def __init__(self, path: Path):
+        from node.identity import member_id, read_public_key
+
+        self.path = path
+        self.public_key = read_public_key(path)
+        self.member_id = member_id(self.public_key)
+
+    @property
+    def signing_key(self) -> Any:
+        from node.identity.keystore import PassphraseUnavailableError
+
+        raise PassphraseUnavailableError(
+            self.path, "this node was opened read-only (no key): unlock it to sign"
+        )
+
+    def libp2p_keypair(self) -> Any:
+        return self.signing_key
+
+
 class DataDirBusy(Exception):
     """Another process (or another open ``Node``) holds this data dir."""
 
@@ -130,11 +154,14 @@ class Node:
         sync_idle_timeout: float = 15.0,
         mdns: bool = False,
         control_socket: bool = False,
+        unlock: bool = True,
     ) -> AsyncIterator[Node]:
         """Open (creating if needed) the node in ``data_dir`` and run it until the block ends.
         ``network=False``: no host at all (offline use; the store is still fully usable).
         ``mdns=True``: announce and discover peers on the LAN by multicast DNS.
         ``control_socket=True``: also serve the JSON-RPC control API on ``control.sock``.
+        ``unlock=False`` (with ``network=False``, an existing key): read without the
+        passphrase; the node signs only after :meth:`unlock`.
         Raises :class:`DataDirBusy` if another process (or node) has ``data_dir`` open."""
         from node.store import Store
 
@@ -143,7 +170,9 @@ class Node:
         lock, claim = _lock_for_node(data_dir)  # before the key: its creation is guarded too
         try:
             key_path = data_dir / KEY_FILE
-            if key_path.exists():
+            if key_path.exists() and not unlock and not network:
+                identity: Any = LockedIdentity(key_path)
+            elif key_path.exists():
                 identity = Identity.load(key_path, passphrase)
             else:
                 identity = Identity.create(
@@ -200,6 +229,17 @@ class Node:
         host = self.service.host
         return host.listen_addrs if host is not None else []
 
+    @property
+    def locked(self) -> bool:
+        return isinstance(self.identity, LockedIdentity)
+
+    def unlock(self, identity: Identity) -> None:
+        """Give a node opened with ``unlock=False`` its key (``Identity.load`` of its own
+        keystore); it signs from now on."""
+        if identity.public_key != self.identity.public_key:
+            raise ValueError("that is not this node's key")
+        self.identity = self.service.identity = identity
+
     # ---- writing --------------------------------------------------------------------------
     async def create_community(self, charter: dict[str, Any]) -> bytes:
         """Create a community (you are its founder); returns its id."""
@@ -234,6 +274,10 @@ class Node:
     async def follow(self, community: bytes) -> None:
         """Replicate a community this node does not hold yet (e.g. after an invitation)."""
         await self.service.follow(community)
+
+    def unfollow(self, community: bytes) -> bool:
+        """Stop replicating a community (see ``Service.unfollow``); True if it was followed."""
+        return self.service.unfollow(community)
 
     # ---- network --------------------------------------------------------------------------
     async def connect(self, multiaddr: str) -> str:

@@ -74,6 +74,19 @@ def test_a_join_line_nobody_answers_says_so(pair):
     assert "we peers --connect" in r.error["hint"]
 
 
+def test_a_failed_join_leaves_nothing_behind(pair):
+    """Issue 11, defect 3: a join to a community nobody can serve (a reachable node that does
+    not hold it) failed but left the community as "(syncing)" for good, and every command
+    without -c then failed with "this node is in 2 communities"."""
+    before = [c["id"] for c in json_of(pair["bob"], "community", "list")]
+    addr = json_of(pair["alice"], "status")["listen_addrs"][0]
+    line = f"we:{'ff' * 32}@{addr}"
+    r = we(pair["bob"], "--json", "community", "join", line, "--timeout", "2")
+    assert r.code == 1 and r.error["code"] == "sync_timeout", r.err
+    assert [c["id"] for c in json_of(pair["bob"], "community", "list")] == before
+    assert all(c["id"] != "ff" * 32 for c in json_of(pair["bob"], "status")["communities"])
+
+
 def test_offer_reservation_across_nodes(pair):
     alice, bob = pair["alice"], pair["bob"]
     wait_until(

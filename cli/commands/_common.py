@@ -26,6 +26,42 @@ def community_option(f):
     )(f)
 
 
+DEFAULT_LIMIT = 100  # rows a list shows unless told otherwise: a page, not 100,000 records
+
+
+def page_options(f):
+    """--limit and --page for a list command (the function gets ``limit`` and ``page``)."""
+    f = click.option(
+        "--page", type=click.IntRange(1), default=1, show_default=True, help="Page of --limit rows."
+    )(f)
+    f = click.option(
+        "--limit",
+        type=click.IntRange(0),
+        default=DEFAULT_LIMIT,
+        show_default=True,
+        help="At most this many rows (0: all of them).",
+    )(f)
+    return f
+
+
+def page_args(limit: int, page: int) -> dict[str, int]:
+    """The view arguments for one page, asking for one row more to learn whether there is
+    a next page (no second pass to count)."""
+    if not limit:
+        return {}
+    return {"limit": limit + 1, "offset": (page - 1) * limit}
+
+
+def paginate(rows: list, limit: int, page: int, *, sliced: bool = False) -> tuple[list, bool]:
+    """(the rows of the page, whether more follow). ``sliced``: the view already applied
+    :func:`page_args`; else the whole list is cut here."""
+    if not limit:
+        return rows, False
+    if not sliced:
+        rows = rows[(page - 1) * limit :]
+    return rows[:limit], len(rows) > limit
+
+
 def pick_community(b, prefix: str | None) -> str:
     """The full id of the community meant by ``prefix`` (or the only one there is)."""
     prefix = prefix or os.environ.get(COMMUNITY_ENV)
@@ -89,9 +125,20 @@ def member_rows(b, community: str) -> list[dict[str, Any]]:
 def pick_member(b, text: str, community: str) -> str:
     """A member id from a display name, a member id prefix or a public key prefix."""
     rows = member_rows(b, community)
-    by_name = [r for r in rows if r["name"] and r["name"].lower() == text.lower()]
+    by_name = [r for r in rows if r["name"] and r["name"].casefold() == text.casefold()]
     if len(by_name) == 1:
         return by_name[0]["member_id"]
+    if len(by_name) > 1:
+        from ..output import Shortener
+
+        short = Shortener(r["member_id"] for r in rows)
+        ids = ", ".join(short(r["member_id"]) for r in by_name)
+        raise UserError(
+            f"{len(by_name)} members are named {text!r} ({ids})",
+            hint="name the one you mean by its member id (or a prefix of 14+ characters)",
+            code="ambiguous",
+            exit_code=3,
+        )
     if text.startswith("12D3KooW"):
         ids = [r["member_id"] for r in rows]
         if text not in ids and len(text) > 40:  # a full id of someone not seen yet
@@ -115,11 +162,24 @@ def member_key(member_id: str) -> bytes:
 
 def names(b, community: str) -> dict[str, str]:
     """member key hex -> display name (or short member id) for human output."""
-    from ..output import Shortener
+    from ..output import Shortener, safe_markup
 
     rows = member_rows(b, community)
     short = Shortener(r["member_id"] for r in rows)
-    return {r["member"]: r["name"] or short(r["member_id"]) for r in rows}
+    seen: dict[str, int] = {}
+    for r in rows:
+        if r["name"]:
+            seen[r["name"].casefold()] = seen.get(r["name"].casefold(), 0) + 1
+
+    def shown(r) -> str:
+        # member-written: made inert here, as emit() does for the data it renders
+        name = safe_markup(r["name"])
+        if not name:
+            return short(r["member_id"])
+        # two members named "Bob" are told apart by their ids wherever a name is shown
+        return f"{name} ({short(r['member_id'])})" if seen[r["name"].casefold()] > 1 else name
+
+    return {r["member"]: shown(r) for r in rows}
 
 
 def me(b) -> dict[str, Any]:

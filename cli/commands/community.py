@@ -1,4 +1,4 @@
-"""Communities: create, list, share (one join line) and join."""
+"""Communities: create, list, share (one join line), join and leave."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ..errors import UserError, bad_value
 from ..output import Shortener, emit, emit_table, rel_time
 from ._common import community_option, in_community, me, member_key
 
-community = group("community", help="Create, list, share and join communities.")
+community = group("community", help="Create, list, share, join and leave communities.")
 
 
 def _number(flag: str, low: int, high: int, default: int, help: str):
@@ -55,7 +55,7 @@ def create(name, description, vouches, attestations, half_life, witnesses) -> No
         o,
         {"id": cid, "name": name},
         lambda c, d: (
-            c.print(f"Created community [bold]{name}[/bold] {d['id']}"),
+            c.print(f"Created community [bold]{d['name']}[/bold] {d['id']}"),
             c.print("Share it with `we community info`; others join with `we community join`."),
         ),
     )
@@ -207,9 +207,15 @@ def join(line, note, timeout) -> None:
     cid, addrs = parse_join_line(line)
     b = open_backend(o.data_dir, require_daemon=True)
     try:
+        held = any(c["id"] == cid for c in b.call("communities") or [])
         b.call("follow", {"community": cid})
-        _connect_any(b, addrs)
-        _wait_for_community(b, cid, timeout)
+        try:
+            _connect_any(b, addrs)
+            _wait_for_community(b, cid, timeout)
+        except BaseException:
+            if not held:  # a failed join leaves nothing behind (no "(syncing)" for good)
+                b.call("unfollow", {"community": cid})
+            raise
         body = {"note": note} if note else {}
         op = b.publish(cid, "member.join", body)
         you = me(b)
@@ -222,6 +228,29 @@ def join(line, note, timeout) -> None:
         lambda c, d: (
             c.print(f"Asked to join community {cid[:12]}."),
             c.print(f"A member admits you with `we member vouch {d['member_id']}`."),
+        ),
+    )
+
+
+@community.command("leave")
+@community_option
+@click.option("--note", default="", help="A word to the members.")
+def leave(community, note) -> None:
+    """Leave a community: say so to its members (if you are one) and stop syncing it. Its ops
+    stay in your store; `we community join` takes it up again."""
+    o, b, cid = in_community(community)
+    you = me(b)
+    rows = b.query("members", community=cid) or []
+    mine = next((r for r in rows if r["member"] == you["public_key"]), None)
+    op_id = None
+    if mine is not None and mine["status"] in ("member", "candidate"):
+        op_id = b.publish(cid, "member.leave", {"note": note} if note else {})["op_id"]
+    b.call("unfollow", {"community": cid})
+    emit(
+        o,
+        {"community": cid, "op_id": op_id},
+        lambda c, d: c.print(
+            f"Left community {cid[:12]}" + ("; the members were told." if op_id else ".")
         ),
     )
 

@@ -21,15 +21,27 @@ from typing import Any
 import click
 
 from ..context import command, group
-from ..errors import bad_value
-from ..output import Shortener, emit, emit_table, now_ms, pct_text, rel_time
-from ..parse import DATE_HELP, parse_share, parse_when
+from ..errors import UserError, bad_value
+from ..output import (
+    Shortener,
+    emit,
+    emit_table,
+    more_line,
+    now_ms,
+    pct_text,
+    rel_time,
+    safe_markup,
+)
+from ..parse import DATE_HELP, duration_seconds, parse_share, parse_when
 from ._common import (
     community_option,
     in_community,
+    me,
     member_key,
     names,
     oid,
+    page_options,
+    paginate,
     pick_member,
     pick_record,
 )
@@ -38,6 +50,14 @@ METHODS = ["basic", "single", "approval", "irv", "schulze", "score", "quadratic"
 WEIGHTS = ["equal", "score", "sqrt_score"]
 OPTIONLESS = ("basic", "consent")
 FIXED = {"basic": ["yes", "no"], "consent": ["consent", "object"]}
+
+
+MAX_VOTE_MS = 366 * 86_400_000
+
+
+def _a(word: str) -> str:
+    """ "an irv", "a basic": the article as it is said."""
+    return ("an " if word[0] in "aeiou" else "a ") + word
 
 
 proposal = group("proposal", help="Proposals the community votes on.")
@@ -98,15 +118,24 @@ def proposal_create(
         )
     if c_ms <= o_ms:
         opening = "it opens now" if opens == "now" else f"it opens at {opens}"
+        later = "+1d" if opens == "now" else f"a date after {opens}"
+        if opens.startswith("+"):
+            later = f"+{duration_seconds(opens[1:]) // 86400 + 1}d"
         raise bad_value(
             f"--closes {closes} is not after the opening ({opening})",
-            "give a later close, e.g. --closes +1d",
+            f"give a later close, e.g. --closes {later}",
+        )
+    if c_ms > now_ms() + MAX_VOTE_MS:
+        raise bad_value(
+            f"--closes {closes} is more than a year away",
+            "a vote that long decides nothing; give at most +365d",
         )
     if method not in OPTIONLESS and not options:
-        raise bad_value(f"a {method} proposal needs options", "give --option A --option B ...")
+        raise bad_value(f"{_a(method)} proposal needs options", "give --option A --option B ...")
     if method in OPTIONLESS and options:
         raise bad_value(
-            f"a {method} proposal has fixed choices ({', '.join(FIXED[method])}); drop --option"
+            f"{_a(method)} proposal has fixed choices ({', '.join(FIXED[method])})",
+            "drop --option",
         )
     policy: dict[str, Any] = {"base": weight}
     if cap:
@@ -133,7 +162,9 @@ def proposal_create(
     emit(
         o,
         {"id": pid, **shown},
-        lambda c, d: c.print(f"Proposal {pid[:12]} created: {title} (closes {rel_time(c_ms)})"),
+        lambda c, d: c.print(
+            f"Proposal {pid[:12]} created: {d['title']} (closes {rel_time(c_ms)})"
+        ),
     )
 
 
@@ -146,11 +177,28 @@ def pick_proposal(b, cid: str, prefix: str) -> dict:
 
 
 @proposal.command("list")
+@click.option("--open", "open_", is_flag=True, help="Only those open for voting now.")
+@click.option("--needs-vote", is_flag=True, help="Only open ones without your ballot.")
+@click.option("--mine", is_flag=True, help="Only those you proposed.")
 @community_option
-def proposal_list(community) -> None:
-    """Proposals, open and closed."""
+@page_options
+def proposal_list(open_, needs_vote, mine, community, limit, page) -> None:
+    """Proposals, open and closed (newest first)."""
     o, b, cid = in_community(community)
     rows = _proposals(b, cid)
+    if open_ or needs_vote:
+        rows = [r for r in rows if r.get("phase") == "open"]
+    if mine or needs_vote:
+        key = me(b)["public_key"]
+        if mine:
+            rows = [r for r in rows if r.get("author") == key]
+        if needs_vote:  # one tally per open proposal: how the inbox knows it too
+            rows = [
+                r
+                for r in rows
+                if key not in (b.query("proposal_tally", proposal=r["id"]) or {}).get("counted", {})
+            ]
+    rows, more = paginate(rows, limit, page)
     short = Shortener(r["id"] for r in rows)
     emit_table(
         o,
@@ -165,6 +213,7 @@ def proposal_list(community) -> None:
             rel_time(r.get("opens")),
             rel_time(r.get("closes")),
         ],
+        more=more_line(more, limit, page),
     )
 
 
@@ -216,7 +265,7 @@ def vote(proposal_id, choice, community) -> None:
     emit(
         o,
         {"op_id": op["op_id"], "proposal": p["id"], "choice": value},
-        lambda c, d: c.print(f"Voted on {p['id'][:12]}: {' '.join(choice)}"),
+        lambda c, d: c.print(f"Voted on {p['id'][:12]}: {safe_markup(' '.join(choice))}"),
     )
 
 
@@ -237,14 +286,14 @@ def ballot_choice(p: dict, words: list[str]):
     if method in ("basic", "single", "consent"):
         if len(words) != 1:
             raise bad_value(
-                f"a {method} ballot names one choice", f"choices: {', '.join(options)}, abstain"
+                f"{_a(method)} ballot names one choice", f"choices: {', '.join(options)}, abstain"
             )
         return known(words[0])
     if method in ("approval", "irv", "schulze"):
         twice = sorted({w for w in words if words.count(w) > 1})
         if twice:
             raise bad_value(
-                f"{', '.join(map(repr, twice))} named twice: a {method} ballot lists each "
+                f"{', '.join(map(repr, twice))} named twice: {_a(method)} ballot lists each "
                 "choice at most once",
                 f"choices: {', '.join(options)}",
             )
@@ -253,7 +302,9 @@ def ballot_choice(p: dict, words: list[str]):
     for w in words:
         name, sep, n = w.partition("=")
         if not sep or not n.lstrip("-").isdigit():
-            raise bad_value(f"{w!r}: write OPTION=NUMBER for a {method} ballot")
+            raise bad_value(
+                f"{w!r}: write OPTION=NUMBER for {_a(method)} ballot", "e.g. `we vote ID A=3 B=1`"
+            )
         out[known(name)] = int(n)
     return out
 
@@ -287,6 +338,17 @@ def delegate(to, topic, community) -> None:
 def undelegate(topic, community) -> None:
     """Revoke a delegation."""
     o, b, cid = in_community(community)
+    mine = (b.query("delegations", community=cid, member=me(b)["public_key"]) or {}).get(
+        "delegates", []
+    )
+    if not any(d["topic"] == topic for d in mine):
+        scope = f"for topic {topic!r}" if topic else "for all topics"
+        have = ", ".join(repr(d["topic"]) if d["topic"] else "all topics" for d in mine)
+        raise UserError(
+            f"you have no delegation {scope} to revoke",
+            hint=f"yours: {have}" if have else "you delegate nothing (`we delegate MEMBER`)",
+            code="nothing_to_undo",
+        )
     op = b.publish(cid, "delegation.revoke", {"topic": topic} if topic else {})
     emit(o, {"op_id": op["op_id"], "topic": topic}, lambda c, d: c.print("Delegation revoked."))
 

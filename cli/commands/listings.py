@@ -6,9 +6,21 @@ import click
 
 from ..context import group
 from ..errors import bad_value
-from ..output import Shortener, emit, emit_table, rel_time
-from ..parse import DATE_HELP, parse_when, parse_window
-from ._common import community_option, in_community, names, oid, pick_record
+from ..output import Shortener, emit, emit_table, more_line, rel_time
+from ..parse import DATE_HELP, parse_category, parse_expiry, parse_geohash, parse_window
+from ._common import (
+    community_option,
+    in_community,
+    me,
+    member_key,
+    names,
+    oid,
+    page_args,
+    page_options,
+    paginate,
+    pick_member,
+    pick_record,
+)
 
 ACTIONS = ["lend", "give", "share-use", "service", "work"]
 STATUSES = ["active", "paused", "fulfilled", "withdrawn", "expired", "any"]
@@ -52,17 +64,17 @@ def build_body(
     body = {
         "title": title,
         "description": description,
-        "category": category,
+        "category": parse_category(category),
         "action": action,
         "tags": list(tags),
         "quantity": {"amount": quantity, "unit": unit},
         "windows": [parse_window(w) for w in windows],
-        "expires": parse_when(expires),
+        "expires": parse_expiry(expires),
     }
     if remote:
         body["remote"] = True
     if geohash:
-        body["geohash"] = geohash
+        body["geohash"] = parse_geohash(geohash, "--geohash")
         body["radius_m"] = radius or 0
     if audience:
         body["audience"] = audience
@@ -76,7 +88,7 @@ def _add(family: str, title, community, **kw) -> None:
     emit(
         o,
         {"id": op["op_id"], "community": cid, **body},
-        lambda c, d: c.print(f"Published {family} {d['id'][:12]}: {title}"),
+        lambda c, d: c.print(f"Published {family} {d['id'][:12]}: {d['title']}"),
     )
 
 
@@ -86,18 +98,24 @@ def _status_arg(status: str | None):
     return status or "active"
 
 
-def _list(family: str, community, status, category, text, near, within) -> None:
+def _list(
+    family: str, community, status, category, text, near, within, mine, by, limit, page
+) -> None:
     o, b, cid = in_community(community)
-    args = {"community": cid, "status": _status_arg(status)}
+    args = {"community": cid, "status": _status_arg(status), **page_args(limit, page)}
+    if mine:
+        args["author"] = me(b)["public_key"]
+    elif by:
+        args["author"] = member_key(pick_member(b, by, cid)).hex()
     if category:
-        args["category"] = category
+        args["category"] = parse_category(category)
     if text:
         args["text"] = text
     if near:
-        args["near"] = near
+        args["near"] = parse_geohash(near, "--near")
         if within is not None:
             args["within_m"] = within
-    rows = list(b.query(f"{family}s", **args) or [])
+    rows, more = paginate(list(b.query(f"{family}s", **args) or []), limit, page, sliced=True)
     short = Shortener(r["id"] for r in rows)
     who = names(b, cid) if rows and not o.json else {}
 
@@ -120,7 +138,7 @@ def _list(family: str, community, status, category, text, near, within) -> None:
             row.append("remote" if r.get("remote") else _km(r.get("distance_m")))
         return row
 
-    emit_table(o, rows, cols, cells, title=f"{{n}} {family}(s)")
+    emit_table(o, rows, cols, cells, title=f"{{n}} {family}(s)", more=more_line(more, limit, page))
 
 
 def _km(m) -> str:
@@ -136,7 +154,14 @@ def _qty(q) -> str:
 
 
 def find_listing(b, family: str, ident: str, cid: str) -> dict:
-    return pick_record(b, f"{family}s", family, ident, community=cid, status=None)
+    """The one offer or need whose id starts with ``ident`` (the view filters by prefix, so
+    this never fetches a whole community's listings)."""
+    text = ident.strip().lower()
+    if text and all(ch in "0123456789abcdef" for ch in text):
+        return pick_record(
+            b, f"{family}s", family, text, community=cid, status=None, id_prefix=text, limit=2
+        )
+    return pick_record(b, f"{family}s", family, ident, community=cid, status=None, limit=0)
 
 
 def _show(family: str, ident, community) -> None:
@@ -186,6 +211,9 @@ def _set_status(family: str, ident, community, status: str) -> None:
 
 
 def list_options(f):
+    f = page_options(f)
+    f = click.option("--by", metavar="MEMBER", help="Only those of this member (name or id).")(f)
+    f = click.option("--mine", is_flag=True, help="Only your own.")(f)
     f = click.option(
         "--within", type=click.IntRange(0), help="With --near: at most this many metres."
     )(f)
@@ -210,8 +238,8 @@ def listing_group(family: str, help: str, show_doc: str):
 
     @grp.command("list")
     @list_options
-    def list_(community, status, category, text, near, within) -> None:
-        _list(family, community, status, category, text, near, within)
+    def list_(community, status, category, text, near, within, mine, by, limit, page) -> None:
+        _list(family, community, status, category, text, near, within, mine, by, limit, page)
 
     @grp.command("show")
     @click.argument("id")
@@ -257,7 +285,7 @@ def offer_edit(id, title, description, quantity, expires, paused, fulfilled, com
     if description is not None:
         changes["description"] = description
     if expires is not None:
-        changes["expires"] = parse_when(expires)
+        changes["expires"] = parse_expiry(expires)
     if not changes and quantity is None and paused is None and not fulfilled:
         raise bad_value(
             "nothing to change",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..context import command
-from ..output import Shortener, emit_table, resolve
+from ..output import Shortener, emit_table, resolve, safe_markup
 from ._common import community_option, in_community
 
 
@@ -24,7 +24,7 @@ def match(id, limit, community) -> None:
         full = resolve(id, [r["id"] for r in offers + needs], "offer or need")
         args["need" if full in {r["id"] for r in needs} else "offer"] = full
     rows = list(b.query("matches", **args) or [])
-    titles = {r["id"]: r["title"] for r in offers + needs}
+    titles = {r["id"]: safe_markup(r["title"]) for r in offers + needs}
     short = Shortener(list(titles))
 
     emit_table(

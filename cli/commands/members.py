@@ -6,7 +6,7 @@ import click
 
 from ..context import group
 from ..errors import bad_value
-from ..output import Shortener, emit, emit_table, rel_time
+from ..output import Shortener, emit, emit_table, more_line, rel_time
 from ._common import (
     community_option,
     in_community,
@@ -14,6 +14,9 @@ from ._common import (
     member_key,
     member_rows,
     mid,
+    names,
+    page_options,
+    paginate,
     pick_member,
 )
 
@@ -22,18 +25,16 @@ member = group("member", help="Members of a community, and vouching for newcomer
 
 @member.command("list")
 @community_option
-def member_list(community) -> None:
+@page_options
+def member_list(community, limit, page) -> None:
     """Members, and people asking to join (candidates)."""
     o, b, cid = in_community(community)
-    rows = member_rows(b, cid)
+    rows, more = paginate(member_rows(b, cid), limit, page)
     short = Shortener(r["member_id"] for r in rows)
-    by_key = {r["member"]: r for r in rows}
+    who = names(b, cid) if not o.json else {}
 
     def vouchers(r):
-        return ", ".join(
-            (by_key[v]["name"] if v in by_key and by_key[v]["name"] else short(mid(v)))
-            for v in r.get("vouched_by", [])
-        )
+        return ", ".join(who.get(v) or short(mid(v)) for v in r.get("vouched_by", []))
 
     emit_table(
         o,
@@ -46,6 +47,7 @@ def member_list(community) -> None:
             vouchers(r),
             rel_time(r.get("joined_ts")),
         ],
+        more=more_line(more, limit, page),
     )
 
 
@@ -68,6 +70,7 @@ def vouch(who, note, community) -> None:
     )
 
 
+PROFILE_FIELDS = ("display_name", "bio", "skills", "geohash", "addrs")
 profile = group("profile", help="Your member profile: name, skills, rough location, addresses.")
 
 
@@ -79,21 +82,41 @@ profile = group("profile", help="Your member profile: name, skills, rough locati
 @click.option("--addr", "addrs", multiple=True, help="A multiaddr where your node listens.")
 @community_option
 def profile_set(name, bio, skills, geohash, addrs, community) -> None:
-    """Set your profile in a community (replaces the whole profile)."""
-    body = {}
+    """Set parts of your profile in a community (what you do not give stays as it was)."""
+    from ..config import check_addrs
+    from ..parse import parse_geohash, parse_skill
+
+    changes = {}
     if name is not None:
-        body["display_name"] = name
+        changes["display_name"] = name
     if bio is not None:
-        body["bio"] = bio
+        changes["bio"] = bio
     if skills:
-        body["skills"] = list(skills)
+        changes["skills"] = list(dict.fromkeys(parse_skill(s) for s in skills))
     if geohash is not None:
-        body["geohash"] = geohash
+        changes["geohash"] = parse_geohash(geohash, "--geohash", max_len=6)
     if addrs:
-        body["addrs"] = list(addrs)
-    if not body:
+        changes["addrs"] = check_addrs(addrs, "--addr")
+    if not changes:
         raise bad_value("nothing to set", "give --name, --bio, --skill, --geohash or --addr")
     o, b, cid = in_community(community)
+    you = me(b)
+    if name is not None and name.strip():
+        taken = [
+            r
+            for r in member_rows(b, cid)
+            if r["name"].casefold() == name.casefold() and r["member"] != you["public_key"]
+        ]
+        if taken:
+            raise bad_value(
+                f"{name!r} is already the name of {taken[0]['member_id']} in this community",
+                "choose a name others can tell apart (e.g. add an initial)",
+            )
+    # profile.set replaces the whole profile: start from the current one, so that setting
+    # --addr does not wipe the name and skills
+    current = b.query("profile", community=cid, member=you["public_key"]) or {}
+    body = {k: current[k] for k in PROFILE_FIELDS if current.get(k) not in (None, "", [])}
+    body.update(changes)
     op = b.publish(cid, "profile.set", body)
     emit(o, {"op_id": op["op_id"], **body}, lambda c, d: c.print("Profile updated."))
 

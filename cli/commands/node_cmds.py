@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..context import command, obj
+from ..context import WeGroup, command, common, obj
 from ..output import emit, rel_time, table
 
 KEY_FILE = "identity.json"
@@ -71,7 +71,8 @@ def id_() -> None:
     )
 
 
-@command("daemon")
+@click.group("daemon", cls=WeGroup, invoke_without_command=True)
+@common
 @click.option("--listen", multiple=True, help="Override the config's listen multiaddrs.")
 @click.option("--bootstrap", multiple=True, help="Extra peers to dial at start.")
 @click.option(
@@ -80,20 +81,81 @@ def id_() -> None:
     help="Find peers on the LAN by multicast DNS (default: WE_MDNS=1 turns it on).",
 )
 @click.option("-v", "--verbose", count=True, help="Log more (-v: info, -vv: debug).")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="One line per event: text, or one JSON object a line.",
+)
+@click.option(
+    "--detach",
+    is_flag=True,
+    help="Run in the background (asks the passphrase first); log to DATA_DIR/daemon.log. "
+    "Stop it with `we daemon stop`.",
+)
+@click.option("--passphrase-fd", type=int, hidden=True)  # how --detach hands the passphrase on
+@click.pass_context
 def daemon(
-    listen: tuple[str, ...], bootstrap: tuple[str, ...], mdns: bool | None, verbose: int
+    ctx: click.Context,
+    listen: tuple[str, ...],
+    bootstrap: tuple[str, ...],
+    mdns: bool | None,
+    verbose: int,
+    log_format: str,
+    detach: bool,
+    passphrase_fd: int | None,
 ) -> None:
-    """Run the node in the foreground: sync with peers and serve the control socket."""
+    """Run the node: sync with peers and serve the control socket (in the foreground, or in
+    the background with --detach; `we daemon stop` stops it)."""
+    if ctx.invoked_subcommand is not None:
+        return
     import logging
 
-    from ..daemon_run import run_daemon
+    from .. import logfmt
+    from ..daemon_run import detach_daemon, run_daemon
 
+    if detach:
+        detach_daemon(obj(), ctx.params)
+        return
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    logfmt.setup(level, log_format)
+    run_daemon(obj(), list(listen), list(bootstrap), mdns=mdns, passphrase_fd=passphrase_fd)
+
+
+@daemon.command("stop")
+@click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for it.")
+def daemon_stop(timeout: float) -> None:
+    """Stop the daemon of this data dir (SIGTERM; it closes its store cleanly)."""
+    from ..daemon_run import stop_daemon
+
+    o = obj()
+    data = stop_daemon(o.data_dir, timeout)
+    emit(o, data, lambda c, d: c.print(f"Stopped the daemon (pid {d['pid']})."))
+
+
+@command("block")
+@click.argument("member")
+@click.option("--undo", is_flag=True, help="Let the peer back in.")
+def block(member: str, undo: bool) -> None:
+    """Cut a peer off from this node (no connection, no sync) until --undo or the daemon
+    restarts; what it already wrote stays. Needs the daemon."""
+    from ..backend import open_backend
+    from ..errors import bad_value
+
+    o = obj()
+    if not member.startswith("12D3KooW") or len(member) < 40:
+        raise bad_value(f"{member!r} is not a full member id", "copy it from `we member list`")
+    b = open_backend(o.data_dir, require_daemon=True)
+    try:
+        data = b.call("block", {"member_id": member, "undo": undo})
+    finally:
+        b.close()
+    emit(
+        o,
+        data,
+        lambda c, d: c.print(f"{'Blocked' if d['blocked'] else 'Unblocked'} {d['member_id']}."),
     )
-    logging.getLogger("we").setLevel(level)
-    run_daemon(obj(), list(listen), list(bootstrap), mdns=mdns)
 
 
 @command("status")

@@ -5,11 +5,49 @@ from __future__ import annotations
 import click
 
 from ..context import command, group
-from ..errors import bad_value
-from ..output import Shortener, emit, emit_table, now_ms, rel_time
+from ..errors import EXIT_DENIED, UserError, bad_value
+from ..output import Shortener, emit, emit_table, more_line, now_ms, rel_time, safe_markup
 from ..parse import DATE_HELP, parse_when
-from ._common import community_option, in_community, me, names, oid, pick_record
+from ._common import (
+    community_option,
+    in_community,
+    me,
+    names,
+    oid,
+    page_options,
+    paginate,
+    pick_record,
+)
 from .listings import find_listing
+
+HELD = ("accepted", "handed_over")  # holding the item now or later (a return frees it)
+
+
+def overlapping(b, cid: str, offer: dict, window, quantity: int, skip: str = "") -> list[dict]:
+    """The held reservations of ``offer`` that, with ``quantity`` more over ``window``, would
+    need more than the offer has at some instant (the load rises only at window starts, so
+    those are the instants to check, as ``reservation_conflicts`` does)."""
+    amount = (offer.get("quantity") or {}).get("amount", 1)
+    start, end = window
+    held = [
+        r
+        for r in b.query("reservations", community=cid, offer=offer["id"]) or []
+        if r["status"] in HELD and r["id"] != skip
+    ]
+    clash = [r for r in held if r["window"][0] < end and start < r["window"][1]]
+    points = [start, *(r["window"][0] for r in clash if start < r["window"][0] < end)]
+    for t in points:
+        load = quantity + sum(r["quantity"] for r in clash if r["window"][0] <= t < r["window"][1])
+        if load > amount:
+            return clash
+    return []
+
+
+def _clash_text(rows: list[dict]) -> str:
+    return ", ".join(
+        f"{r['id'][:10]} ({r['status']}, {rel_time(r['window'][0])} .. {rel_time(r['window'][1])})"
+        for r in rows
+    )
 
 
 @command("reserve")
@@ -31,13 +69,20 @@ def reserve(offer_id, start, end, quantity, note, community) -> None:
     body = {"offer": oid(rec["id"]), "window": [s, e], "quantity": quantity}
     if note:
         body["note"] = note
+    clash = overlapping(b, cid, rec, [s, e], quantity)
     op = b.publish(cid, "reservation.request", body, deps=[rec["id"]])
     rid = op["op_id"]
-    emit(
-        o,
-        {"id": rid, "offer": rec["id"], "window": [s, e], "quantity": quantity},
-        lambda c, d: c.print(f"Requested reservation {rid[:12]} of {rec.get('title')}"),
-    )
+
+    def render(c, d):
+        c.print(f"Requested reservation {rid[:12]} of {safe_markup(rec.get('title') or '')}")
+        if d["overlaps"]:
+            c.print(
+                "[yellow]Note: it is already taken then: "
+                f"{_clash_text(clash)}; the owner may decline.[/yellow]"
+            )
+
+    data = {"id": rid, "offer": rec["id"], "window": [s, e], "quantity": quantity}
+    emit(o, {**data, "overlaps": [r["id"] for r in clash]}, render)
 
 
 reservation = group("reservation", help="Reservations: accept, decline, hand over, return, cancel.")
@@ -47,7 +92,8 @@ reservation = group("reservation", help="Reservations: accept, decline, hand ove
 @click.option("--all", "all_", is_flag=True, help="Every reservation in the community.")
 @click.option("--offer", "offer_id", help="Only reservations of this offer.")
 @community_option
-def reservation_list(all_, offer_id, community) -> None:
+@page_options
+def reservation_list(all_, offer_id, community, limit, page) -> None:
     """Your reservations (as borrower or owner)."""
     o, b, cid = in_community(community)
     args = {"community": cid}
@@ -55,19 +101,28 @@ def reservation_list(all_, offer_id, community) -> None:
         args["offer"] = find_listing(b, "offer", offer_id, cid)["id"]
     elif not all_:
         args["member"] = me(b)["public_key"]
-    rows = list(b.query("reservations", **args) or [])
+    rows, more = paginate(list(b.query("reservations", **args) or []), limit, page)
     short = Shortener([r["id"] for r in rows] + [r.get("offer", "") for r in rows])
     who = names(b, cid) if rows and not o.json else {}
-    titles = (
-        {r["id"]: r["title"] for r in b.query("offers", community=cid, status=None) or []}
-        if rows
-        else {}
-    )
+    titles = {  # one lookup per offer shown, not the community's every listing
+        offer: safe_markup((b.query("listing", listing_id=offer) or {}).get("title") or "")
+        for offer in {r["offer"] for r in rows}
+    }
+
+    status = {r["id"]: r["status"] for r in rows}
+
+    def clashes(r) -> str:
+        """Overlaps that still matter: both still to come or under way (a returned loan
+        no longer blocks anyone)."""
+        if r["status"] not in HELD:
+            return ""
+        live = [x for x in r.get("conflicts_with", []) if status.get(x, "accepted") in HELD]
+        return ", ".join(f"overlaps {short(x) or x[:8]}" for x in live)
 
     emit_table(
         o,
         rows,
-        ["id", "offer", "borrower", "owner", "from", "until", "status"],
+        ["id", "offer", "borrower", "owner", "from", "until", "status", "warning"],
         lambda r: [
             short(r["id"]),
             titles.get(r["offer"], short(r["offer"])),
@@ -76,8 +131,10 @@ def reservation_list(all_, offer_id, community) -> None:
             rel_time(r["window"][0]),
             rel_time(r["window"][1]),
             r["status"],
+            clashes(r),
         ],
         title="{n} reservation(s)",
+        more=more_line(more, limit, page),
     )
 
 
@@ -94,9 +151,20 @@ def _step(step: str):
     @click.argument("id")
     @click.option("--note", default="")
     @community_option
-    def run(id, note, community) -> None:
+    def run(id, note, community, force=False) -> None:
         o, b, cid = in_community(community)
         rec = pick_record(b, "reservations", "reservation", id, community=cid)
+        if step == "accept" and not force:
+            offer = b.query("listing", listing_id=rec["offer"]) or {"id": rec["offer"]}
+            clash = overlapping(b, cid, offer, rec["window"], rec["quantity"], skip=rec["id"])
+            if clash:
+                raise UserError(
+                    f"accepting would book the item twice: {_clash_text(clash)} "
+                    "already holds it then",
+                    hint="decline one of them, or accept anyway with --force",
+                    code="double_booking",
+                    exit_code=EXIT_DENIED,
+                )
         body = {"reservation": oid(rec["id"])}
         if note:
             body["note"] = note
@@ -112,4 +180,9 @@ def _step(step: str):
 
 
 for _s in DOCS:
-    reservation.command(_s)(_step(_s))
+    _cmd = _step(_s)
+    if _s == "accept":
+        _cmd = click.option(
+            "--force", is_flag=True, help="Accept even if it overlaps an accepted reservation."
+        )(_cmd)
+    reservation.command(_s)(_cmd)

@@ -5,15 +5,19 @@ from __future__ import annotations
 import click
 
 from ..context import command, group
-from ..output import Shortener, emit, emit_table, rel_time
-from ..parse import DATE_HELP, parse_hours, parse_when
+from ..errors import bad_value
+from ..output import Shortener, emit, emit_table, more_line, now_ms, rel_time
+from ..parse import DATE_HELP, parse_hours, parse_skill, parse_when
 from ._common import (
     community_option,
     in_community,
+    me,
     member_key,
     mid,
     names,
     oid,
+    page_options,
+    paginate,
     pick_member,
     pick_record,
 )
@@ -39,15 +43,20 @@ def project_create(name, description, maintainers, community) -> None:
         body["maintainers"] = [member_key(pick_member(b, m, cid)) for m in maintainers]
     op = b.publish(cid, "project.create", body)
     pid = op["op_id"]
-    emit(o, {"id": pid, "name": name}, lambda c, d: c.print(f"Created project {pid[:12]}: {name}"))
+    emit(
+        o,
+        {"id": pid, "name": name},
+        lambda c, d: c.print(f"Created project {pid[:12]}: {d['name']}"),
+    )
 
 
 @project.command("list")
 @community_option
-def project_list(community) -> None:
+@page_options
+def project_list(community, limit, page) -> None:
     """Projects in the community."""
     o, b, cid = in_community(community)
-    rows = list(b.query("projects", community=cid) or [])
+    rows, more = paginate(list(b.query("projects", community=cid) or []), limit, page)
     contribs = b.query("contributions", community=cid) or [] if rows else []
     for r in rows:
         mine = [c for c in contribs if c["project"] == r["id"]]
@@ -69,11 +78,15 @@ def project_list(community) -> None:
             _hours(r["counted_minutes"]),
             rel_time(r["ts"]),
         ],
+        more=more_line(more, limit, page),
     )
 
 
 def _hours(minutes: int) -> str:
     return f"{minutes // 60}h{minutes % 60:02d}" if minutes % 60 else f"{minutes // 60}h"
+
+
+MAX_AGE_MS = 366 * 86_400_000
 
 
 @command("contribute")
@@ -94,6 +107,19 @@ def contribute(project_id, hours, skill, description, evidence, when, action, co
     """Record a contribution (to a project, or to the community); peers then attest it."""
     minutes = parse_hours(hours)
     at = parse_when(when)
+    now = now_ms()
+    if at > now + 60_000:  # a minute of clock skew is not the future
+        raise bad_value(
+            f"--when {when} is in the future: record work once it is done",
+            "give a past time, e.g. --when now or --when 2026-11-01",
+        )
+    if at < now - MAX_AGE_MS:
+        raise bad_value(
+            f"--when {when} is more than a year ago",
+            "record work of the last 12 months (older effort has decayed anyway)",
+        )
+    if skill:
+        skill = parse_skill(skill)
     o, b, cid = in_community(community)
     body = {"action": action, "effort_minutes": minutes, "evidence": list(evidence), "at": at}
     deps = []
@@ -122,16 +148,21 @@ contribution = group("contribution", help="Contributions recorded in the communi
 @contribution.command("list")
 @click.option("--member", "who", help="Only this member's (id, prefix or name).")
 @click.option("--project", "project_id", help="Only this project's.")
+@click.option("--mine", is_flag=True, help="Only your own.")
 @community_option
-def contribution_list(who, project_id, community) -> None:
+@page_options
+def contribution_list(who, project_id, mine, community, limit, page) -> None:
     """Contributions with their attestations and whether they count."""
     o, b, cid = in_community(community)
     args = {"community": cid}
-    if who:
+    if mine:
+        args["member"] = me(b)["public_key"]
+    elif who:
         args["member"] = member_key(pick_member(b, who, cid)).hex()
     if project_id:
         args["project"] = pick_record(b, "projects", "project", project_id, community=cid)["id"]
-    rows = list(b.query("contributions", **args) or [])
+    # newest first (the view orders by the time of the work, oldest first)
+    rows, more = paginate(list(b.query("contributions", **args) or [])[::-1], limit, page)
     short = Shortener(r["id"] for r in rows)
     names_ = names(b, cid) if rows and not o.json else {}
     emit_table(
@@ -150,6 +181,7 @@ def contribution_list(who, project_id, community) -> None:
             "yes" if r["counts"] else "no",
         ],
         title="{n} contribution(s)",
+        more=more_line(more, limit, page),
     )
 
 
@@ -190,7 +222,7 @@ def score(who, at, community) -> None:
     rows = list(b.query("scores", **args) or [])
     for r in rows:
         r["member_id"] = mid(r["member"])
-    who_ = names(b, cid) if rows and not o.json else {}
+    who_ = names(b, cid) if not o.json else {}
     emit_table(
         o,
         rows,
@@ -198,3 +230,14 @@ def score(who, at, community) -> None:
         lambda r: [who_.get(r["member"], r["member_id"][:14]), r["score_text"], r["confirmed"]],
         title="Contribution scores (decayed minutes)",
     )
+    if not o.json:  # my delegation, where people look at weights (JSON: `delegations` view)
+        from ..output import console
+
+        d = b.query("delegations", community=cid, member=me(b)["public_key"]) or {}
+        for x in d.get("delegates", []):
+            scope = f"topic {x['topic']!r}" if x["topic"] else "all topics"
+            console().print(
+                f"You delegate {scope} to {who_.get(x['delegate'], x['delegate'][:8])}."
+            )
+        if d.get("delegators"):
+            console().print(f"{len(d['delegators'])} delegation(s) reach you.")

@@ -10,7 +10,7 @@ from ..crdt.state import HandlerMap
 from .electorate import Electorate, from_records
 from .handlers import make_handlers
 from .tally import Tally, tally
-from .views import proposal_tally, proposals, seal_bodies
+from .views import delegations, proposal_tally, proposals, seal_bodies
 
 HANDLERS: HandlerMap = make_handlers(from_records())
 
@@ -20,6 +20,7 @@ __all__ = [
     "Tally",
     "from_records",
     "make_handlers",
+    "delegations",
     "proposal_tally",
     "proposals",
     "seal_bodies",

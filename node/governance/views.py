@@ -46,6 +46,33 @@ def proposals(state: State, community: bytes, now_ms: int) -> list[dict]:
     return out
 
 
+def delegations(state: State, community: bytes, member: bytes) -> dict:
+    """``member``'s delegations in force (newest per topic, revoked ones left out; topic ""
+    is the global one) and who delegates to ``member`` now, from the whole state (a
+    proposal's tally uses its cut instead)."""
+    from .tally import DELEGATION
+
+    def current(rows: list[dict]) -> dict[str, bytes]:
+        latest: dict[str, dict] = {}
+        for r in rows:
+            if r["topic"] not in latest or r["seq"] > latest[r["topic"]]["seq"]:
+                latest[r["topic"]] = r
+        return {t: r["delegate"] for t, r in latest.items() if r["delegate"] is not None}
+
+    table = state.table(DELEGATION)
+    mine = current(table.get(community + member, []))
+    to_me = []
+    for k, rows in table.items():
+        if k[:32] == community and k[32:] != member:
+            for topic, delegate in current(rows).items():
+                if delegate == member:
+                    to_me.append({"member": k[32:], "topic": topic})
+    return {
+        "delegates": [{"topic": t, "delegate": d} for t, d in sorted(mine.items())],
+        "delegators": sorted(to_me, key=lambda x: (x["member"], x["topic"])),
+    }
+
+
 def proposal_tally(
     state: State,
     causal: CausalIndex,

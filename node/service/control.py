@@ -42,6 +42,17 @@ Methods (``params`` is always an object; ``{}`` when there are none)
            and an argument of the wrong JSON type is refused (``bad_params``).
     follow {"community": hex}
         -> {"community": hex}                  (accept and sync a community not held yet)
+    export_ops {"community": hex, "after": {"author": hex, "seq": int} | null, "limit": int}
+        -> {"ops": [hex], "fork_proofs": [hex], "next": {"author", "seq"} | null}
+           (the exact signed ops, author by author in seq order, at most ``limit`` <= 5000 a
+           page; ``next`` is where the following page starts; fork proofs on the first page)
+    import_ops {"ops": [hex]}
+        -> {"statuses": {status: count}, "communities": [hex]}   (ingested like synced ops:
+           every rule applies; a community not followed yet is followed)
+    block {"member_id": str, "undo": bool}
+        -> {"member_id", "blocked": bool}      (cut a peer off / let it back; until restart)
+    unfollow {"community": hex}
+        -> {"community": hex, "was_followed": bool}   (stop syncing it; its ops stay stored)
     sync {"community": hex | null}
         -> {"synced": [{"community", "member_id", "ops_in", "ops_out", "ok", "reason"}]}
     communities {}
@@ -89,8 +100,13 @@ METHODS = (
     "seal",
     "query",
     "follow",
+    "unfollow",
+    "block",
+    "export_ops",
+    "import_ops",
     "sync",
 )
+MAX_EXPORT_PAGE = 5000
 
 
 class RpcError(Exception):
@@ -305,11 +321,77 @@ async def dispatch(node: Any, method: str, params: dict[str, Any]) -> Any:
         c = hex_id(params.get("community"), "community")
         await node.follow(c)
         return {"community": c.hex()}
+    if method == "block":
+        peer, undo = params.get("member_id"), params.get("undo", False)
+        if not isinstance(peer, str) or not peer.startswith("12D3KooW") or type(undo) is not bool:
+            raise RpcError(-32602, "block needs member_id (12D3KooW...) and undo", "bad_params")
+        if undo:
+            node.unblock(peer)
+        elif node.service.host is None:
+            raise RpcError(-32602, "block: this node has no network to cut", "bad_params")
+        else:
+            await node.block(peer)
+        return {"member_id": peer, "blocked": not undo}
+    if method == "export_ops":
+        return _export_ops(node.store, params)
+    if method == "import_ops":
+        return await _import_ops(node, params)
+    if method == "unfollow":
+        c = hex_id(params.get("community"), "community")
+        return {"community": c.hex(), "was_followed": node.unfollow(c)}
     if method == "sync":
         c = params.get("community")
         results = await node.sync_now(None if c is None else hex_id(c, "community"))
         return {"synced": to_json(results)}
     raise RpcError(-32601, f"unknown method {method!r}", "unknown_method")
+
+
+def _export_ops(store: Any, params: dict[str, Any]) -> dict:
+    c = hex_id(params.get("community"), "community")
+    limit, after = params.get("limit", 1000), params.get("after")
+    if type(limit) is not int or not 1 <= limit <= MAX_EXPORT_PAGE:
+        raise RpcError(-32602, f"limit must be 1..{MAX_EXPORT_PAGE}", "bad_params")
+    start_author, start_seq = b"", 1
+    if after is not None:
+        if not isinstance(after, dict) or type(after.get("seq")) is not int:
+            raise RpcError(-32602, "after must be {author, seq} from a previous page", "bad_params")
+        start_author, start_seq = hex_id(after.get("author"), "after.author"), after["seq"]
+    ops: list[str] = []
+    nxt = None
+    for author in sorted(a for a in store.heights(c) if a >= start_author):
+        first = start_seq if author == start_author else 1
+        raws = store.raw_from(c, author, first, limit - len(ops) + 1)
+        take = raws[: limit - len(ops)]
+        ops += [r.hex() for r in take]
+        if len(raws) > len(take):
+            nxt = {"author": author.hex(), "seq": first + len(take)}
+            break
+    proofs = [p.encode().hex() for p in store.fork_proofs(c)] if after is None else []
+    return {"ops": ops, "fork_proofs": proofs, "next": nxt}
+
+
+async def _import_ops(node: Any, params: dict[str, Any]) -> dict:
+    from node.crdt.op import OpError, decode_op
+
+    raws = params.get("ops")
+    if not isinstance(raws, list) or not all(isinstance(x, str) for x in raws):
+        raise RpcError(-32602, "import_ops needs ops: a list of hex strings", "bad_params")
+    try:
+        data = [bytes.fromhex(x) for x in raws]
+    except ValueError:
+        raise RpcError(-32602, "an op is not hex", "bad_params") from None
+    communities = set()
+    for raw in data:
+        try:
+            communities.add(decode_op(raw, verify=False).community_id)
+        except OpError:
+            pass  # ingest says why, in its outcome
+    counts: dict[str, int] = {}
+    for outcome in node.store.ingest(data):
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    for c in sorted(communities):
+        await node.follow(c)
+    return {"statuses": counts, "communities": sorted(c.hex() for c in communities)}
 
 
 def _error(req_id: Any, code: int, message: str, reason: str = "", type_: str = "") -> dict:

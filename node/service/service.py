@@ -32,6 +32,7 @@ from .syncing import Syncer
 
 log = logging.getLogger("we.service")
 FOLLOW_FILE = "follow.json"
+LEFT_FILE = "left.json"  # communities this node left: not followed again from its store
 
 
 class Service:
@@ -61,7 +62,8 @@ class Service:
         self._fork_changes = 0  # the store's replica.fork_changes when we last looked
         for addr in bootstrap:
             self.book.add_addr(addr)
-        self.followed: set[bytes] = set(store.communities()) | self._load_follow()
+        self.left: set[bytes] = self._load_follow(LEFT_FILE)
+        self.followed: set[bytes] = (set(store.communities()) - self.left) | self._load_follow()
         self.log = StoreLog(store, self._on_outcomes)
         self.syncer = Syncer(self)
         self.sync_records = self.syncer.records  # community -> peer -> last SyncRecord
@@ -187,6 +189,7 @@ class Service:
         if community in self.followed and (self.gossip is None or community in self.gossip.topics):
             return
         self.followed.add(community)
+        self.left.discard(community)
         self._save_follow()
         if self.gossip is not None:
             if self._gossip_ok(community):
@@ -194,18 +197,29 @@ class Service:
             for peer in self.connected():
                 self.schedule_sync(community, peer)
 
-    def _load_follow(self) -> set[bytes]:
+    def unfollow(self, community: bytes) -> bool:
+        """Stop replicating a community (a failed join, or ``we community leave``): it is
+        no longer synced, its gossip is ignored and status does not list it; the ops already
+        stored stay (they are evidence), and :meth:`follow` takes it up again. True if it was
+        followed."""
+        was = community in self.followed
+        self.followed.discard(community)
+        self.left.add(community)
+        self._save_follow()
+        return was
+
+    def _load_follow(self, name: str = FOLLOW_FILE) -> set[bytes]:
         if self.data_dir is None:
             return set()
         try:
-            return {bytes.fromhex(x) for x in json.loads((self.data_dir / FOLLOW_FILE).read_text())}
+            return {bytes.fromhex(x) for x in json.loads((self.data_dir / name).read_text())}
         except (OSError, ValueError, TypeError):
             return set()
 
     def _save_follow(self) -> None:
         if self.data_dir is not None:
-            path = self.data_dir / FOLLOW_FILE
-            path.write_text(json.dumps(sorted(c.hex() for c in self.followed)))
+            for name, items in ((FOLLOW_FILE, self.followed), (LEFT_FILE, self.left)):
+                (self.data_dir / name).write_text(json.dumps(sorted(c.hex() for c in items)))
 
     # ---- peers ----------------------------------------------------------------------------
     def connected(self) -> list[str]:

@@ -7,7 +7,9 @@ ops print the same thing.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable
+from typing import Any
 
 from ..state import Context, State
 from .common import (
@@ -210,43 +212,76 @@ def listings(
     text: str | None = None,
     near: str | None = None,
     within_m: int | None = None,
+    author: MemberRef | None = None,
+    id_prefix: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> list[dict]:
     """Offers (``family="offer"``) or needs filtered by category (the category or anything
     below it), effective status (a name, several, or None / "any" for all), case-insensitive text in
-    title/description/tags, and distance from the geohash ``near`` (``within_m``: only
+    title/description/tags, ``author``, an id starting with the hex ``id_prefix``, and distance from the geohash ``near`` (``within_m``: only
     listings at most that far, or remote ones). With ``near``, each result carries
-    ``distance_m`` and results are sorted nearest first; otherwise newest first."""
+    ``distance_m`` and results are sorted nearest first; otherwise newest first.
+    ``offset``/``limit`` page through that order: only the page's rows are shaped as views,
+    so a page of a community with 100,000 listings costs one pass of cheap checks and a sort."""
     if status == "any":
         status = None
     statuses = {status} if isinstance(status, str) else (set(status) if status else None)
     needle = text.casefold() if text else None
     origin = decode(near) if near else None
-    out = []
+    who = None if author is None else as_key(author)
+    prefix = id_prefix.lower() if id_prefix else None
+    cut = len(prefix or "") // 2 + 1
+    # The scan keeps references to existing rows (no new object per row: allocating 100,000
+    # tuples here made the garbage collector walk the whole state every other call).
+    kept: list = []
     for row in state.table(family).values():
         if row["c"] != community:
+            continue
+        if who is not None and row["author"] != who:
+            continue
+        if prefix is not None and not row["id"][:cut].hex().startswith(prefix):
             continue
         f = row["fields"]
         if category and not _category_matches(f["category"], category):
             continue
-        st = effective_status(row, now_ms)
-        if statuses is not None and st not in statuses:
+        if statuses is not None and effective_status(row, now_ms) not in statuses:
             continue
         if needle is not None:
             hay = " ".join([f["title"], f["description"], *f["tags"]]).casefold()
             if needle not in hay:
                 continue
-        view = listing_view(row, now_ms)
         if origin is not None:
             dist = distance_m(origin, decode(f["geohash"])) if "geohash" in f else None
             if within_m is not None and not f["remote"] and (dist is None or dist > within_m):
                 continue
-            view["distance_m"] = dist
-        out.append(view)
-    if origin is not None:
-        out.sort(key=lambda v: (v["distance_m"] is None, v["distance_m"] or 0, v["id"]))
-    else:
-        out.sort(key=lambda v: (-v["ts"], v["id"]))
+            kept.append(((dist is None, dist or 0, row["id"]), row, dist))
+        else:
+            kept.append(row)
+    key = _first if origin is not None else _newest_first
+    offset = max(0, offset)
+    if limit is None:
+        kept.sort(key=key)
+        page = kept[offset:]
+    else:  # only the rows up to the page's end are ordered: O(n log k), not a full sort
+        page = heapq.nsmallest(offset + max(0, limit), kept, key=key)[offset:]
+    out = []
+    for item in page:
+        if origin is None:
+            out.append(listing_view(item, now_ms))
+        else:
+            view = listing_view(item[1], now_ms)
+            view["distance_m"] = item[2]
+            out.append(view)
     return out
+
+
+def _first(item: tuple) -> Any:
+    return item[0]
+
+
+def _newest_first(row: dict) -> tuple:
+    return (-row["ts"], row["id"])
 
 
 def offers(state: State, community: bytes, now_ms: int, **filters) -> list[dict]:
