@@ -44,6 +44,8 @@ from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.tools.anyio_service import background_trio_service
 
+from .addrs import dialable, is_wildcard
+
 log = logging.getLogger("we.host")
 GOSSIP_PROTOCOLS = [TProtocol("/meshsub/1.1.0"), TProtocol("/meshsub/1.0.0")]
 STREAM_TIMEOUT = 10.0
@@ -211,6 +213,20 @@ async def _wait_closed(swarm: Any, muxed: Any) -> None:
             nursery.start_soon(wait, event)
 
 
+def _announceable(candidates: list[Any]) -> list[Any]:
+    """What identify (and :attr:`Host.listen_addrs`) tells others: a wildcard listen address
+    becomes this machine's interface addresses (py-libp2p's own expansion); nothing
+    undialable is announced (``node/protocol/addrs.py``)."""
+    from libp2p.utils.address_validation import expand_wildcard_address
+
+    out: list[Any] = []
+    for a in candidates:
+        for b in expand_wildcard_address(a) if is_wildcard(str(a)) else [a]:
+            if dialable(str(b)) and str(b) not in {str(x) for x in out}:
+                out.append(b)
+    return out
+
+
 class Host:
     """One libp2p host. Use ``async with Host(...).run() as host:``."""
 
@@ -233,7 +249,11 @@ class Host:
             noise_key = create_new_x25519_key_pair().private_key
             sec = {NOISE_ID: NoiseTransport(keypair, noise_privkey=noise_key)}
         self.host = new_host(
-            key_pair=keypair, sec_opt=sec, muxer_preference="YAMUX", enable_mDNS=enable_mdns
+            key_pair=keypair,
+            sec_opt=sec,
+            muxer_preference="YAMUX",
+            enable_mDNS=enable_mdns,
+            addrs_factory=_announceable,
         )
         self.gossipsub = GossipSub(
             protocols=GOSSIP_PROTOCOLS,
@@ -339,6 +359,11 @@ class Host:
 
     # ---- connections and streams ----------------------------------------------------------
     async def connect(self, addr: str, timeout: float = CONNECT_TIMEOUT) -> str:
+        if not dialable(addr):
+            raise ValueError(
+                f"cannot dial {addr}: a wildcard (0.0.0.0, ::) is a listen address; "
+                "use the address the other node announces (its join line or `we status`)"
+            )
         info = info_from_p2p_addr(multiaddr.Multiaddr(addr))
         # An explicit dial is of *this* address. py-libp2p would otherwise refuse it for a while
         # because other addresses of the peer failed (its "negative cache"), and it dials only

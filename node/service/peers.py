@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from node.protocol.addrs import dialable
+
 BAN_SCORE = -100
 BAN_SECONDS = 600.0
 PENALTY = {
@@ -104,7 +106,7 @@ class PeerBook:
         return p is not None and p.banned_until > now
 
     def add_addr(self, addr: str) -> None:
-        if "/p2p/" not in addr:
+        if "/p2p/" not in addr or not dialable(addr):
             return
         member = addr.rsplit("/p2p/", 1)[1]
         if member == self.me or addr in self.dials:
