@@ -11,10 +11,17 @@ import trio
 log = logging.getLogger("we.discovery")
 
 
+PRUNE_EVERY = 10.0
+
+
 async def dialer(svc: Any) -> None:
+    pruned = trio.current_time()
     while True:
         now = trio.current_time()
         connected = set(svc.host.connected_peers())
+        if now - pruned >= PRUNE_EVERY:
+            svc.book.prune(now, connected)
+            pruned = now
         for d in svc.book.due(now, connected):
             d.next_try = now + 3600  # in flight; _dial sets the real next time
             svc.nursery.start_soon(dial, svc, d)

@@ -60,7 +60,7 @@ class Service:
         self._forks_seen: dict[tuple[bytes, bytes], int] = {}  # (community, author) -> seq
         self._fork_changes = 0  # the store's replica.fork_changes when we last looked
         for addr in bootstrap:
-            self.book.add_addr(addr)
+            self.book.add_addr(addr, pinned=True)
         self.followed: set[bytes] = set(store.communities()) | self._load_follow()
         self.log = StoreLog(store, self._on_outcomes)
         self.syncer = Syncer(self)
@@ -217,7 +217,7 @@ class Service:
     async def connect(self, addr: str) -> str:
         if self.host is None:
             raise RuntimeError("the network is off (Node.open(..., network=False))")
-        self.book.add_addr(addr)
+        self.book.add_addr(addr, pinned=True)
         peer = await self.host.connect(addr)
         return peer
 
