@@ -256,9 +256,7 @@ class Service:
                     continue
                 p.connected, p.last_seen = True, time.time()
                 self.emit(Event("peer_connected", peer=peer))
-                if self.member_id < peer:
-                    for c in sorted(self.followed):
-                        self.schedule_sync(c, peer)
+                self.syncer.on_connected(peer)  # both sides; it dedupes and retries
             else:
                 p.connected = peer in self.host.connected_peers()
                 if not p.connected:
