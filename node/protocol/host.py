@@ -238,6 +238,8 @@ class Host:
         insecure_plaintext: bool = False,
         on_bad_peer: BadPeer | None = None,
         enable_mdns: bool = False,
+        relay_service: bool = False,
+        relay_allow: Callable[[str], bool] | None = None,
     ):
         quiet_libp2p()
         self.keypair = keypair
@@ -267,6 +269,9 @@ class Host:
             adaptive_gossip_enabled=False,
         )
         _churn_proof_inbound(self.host.get_network())
+        from .reach import Reach  # AutoNAT, Circuit Relay v2, DCUtR (node/protocol/reach.py)
+
+        self.reach = Reach(self, relay_service=relay_service, allow=relay_allow)
         self.pubsub = Pubsub(self.host, self.gossipsub, strict_signing=True)
         self._guard_pubsub()
         self.events_send, self.events = trio.open_memory_channel(1024)
@@ -281,6 +286,7 @@ class Host:
             await stack.enter_async_context(background_trio_service(self.pubsub))
             await stack.enter_async_context(background_trio_service(self.gossipsub))
             await self.pubsub.wait_until_ready()
+            await stack.enter_async_context(self.reach.run())
             yield self
 
     def _stop_seen_cache(self) -> None:
@@ -336,8 +342,11 @@ class Host:
 
     @property
     def listen_addrs(self) -> list[str]:
-        """Full dialable addresses including ``/p2p/<peer id>``."""
-        return [str(a) for a in self.host.get_addrs()]
+        """Full dialable addresses including ``/p2p/<peer id>``: direct ones, then relayed
+        ones (``<relay>/p2p-circuit/p2p/<us>``) once a relay holds a slot for us. py-libp2p's
+        identify cannot carry the relayed ones (its address pipeline strips the relay's
+        ``/p2p/`` and what follows), so they travel in join lines and profiles."""
+        return [str(a) for a in self.host.get_addrs()] + list(self.reach.relayed)
 
     def connected_peers(self) -> list[str]:
         return [str(p) for p in self.host.get_connected_peers()]
@@ -364,6 +373,9 @@ class Host:
                 f"cannot dial {addr}: a wildcard (0.0.0.0, ::) is a listen address; "
                 "use the address the other node announces (its join line or `we status`)"
             )
+        if "/p2p-circuit" in addr:
+            with trio.fail_after(timeout):
+                return await self.reach.dial(addr)
         info = info_from_p2p_addr(multiaddr.Multiaddr(addr))
         # An explicit dial is of *this* address. py-libp2p would otherwise refuse it for a while
         # because other addresses of the peer failed (its "negative cache"), and it dials only
