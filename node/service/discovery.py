@@ -68,3 +68,70 @@ async def mdns_scan(svc: Any) -> None:
         except Exception as exc:
             log.debug("mdns scan: %r", exc)
         await trio.sleep(1)
+
+
+REACH_FIRST, REACH_RETRY, REACH_EVERY = 2.0, 5.0, 300.0
+
+
+async def reachability(svc: Any) -> None:
+    """AutoNAT against connected peers; when the verdict is "private", hold a slot on a
+    connected member that serves relays (its identify lists the HOP protocol) and announce the
+    relayed address. A relay that went away is forgotten and another one is reserved."""
+    reach = svc.host.reach
+    await trio.sleep(REACH_FIRST)
+    while True:
+        pause = REACH_RETRY
+        try:
+            peers = [p for p in svc.connected() if reach.direct(p)]
+            for addr in list(reach.relayed):
+                relay = addr.split("/p2p-circuit", 1)[0].rsplit("/p2p/", 1)[1]
+                if relay not in peers:
+                    reach.forget_relay(relay)
+            if peers:
+                status = await reach.check(peers[:5])
+                if status == "public":
+                    pause = REACH_EVERY
+                elif status == "private":
+                    if reach.relayed or await _reserve_any(svc, peers):
+                        pause = REACH_EVERY / 5
+        except Exception as exc:
+            log.debug("reachability: %r", exc)
+        await trio.sleep(pause)
+
+
+async def _reserve_any(svc: Any, peers: list[str]) -> bool:
+    reach = svc.host.reach
+    for peer in peers:
+        if not reach.is_relay(peer):
+            continue
+        for addr in _addrs_of(svc, peer):
+            try:
+                with trio.fail_after(10):
+                    if await reach.reserve(addr):
+                        log.info("reachable through relay %s", peer)
+                        return True
+            except Exception as exc:
+                log.debug("reservation on %s failed: %r", addr, exc)
+    return False
+
+
+def _addrs_of(svc: Any, peer: str) -> list[str]:
+    """Dialable addresses of ``peer``: from the peer book, then what identify told us."""
+    from libp2p.peer.id import ID
+
+    from node.protocol.addrs import dialable
+
+    out = [
+        d.addr
+        for d in svc.book.dials.values()
+        if d.member_id == peer and "/p2p-circuit" not in d.addr
+    ]
+    try:
+        for a in svc.host.host.get_peerstore().addrs(ID.from_base58(peer)):
+            text = str(a)
+            if "/p2p-circuit" in text or not dialable(text):
+                continue
+            out.append(text if "/p2p/" in text else f"{text}/p2p/{peer}")
+    except Exception:
+        pass
+    return list(dict.fromkeys(out))
