@@ -13,6 +13,9 @@
 - an unreachable host **reserves** a slot on a relay and announces
   ``<relay address>/p2p-circuit/p2p/<itself>`` (:meth:`Reach.reserve`; ``Host.listen_addrs``
   and identify carry it, so join lines do too).
+- **rendezvous** (``libp2p.discovery.rendezvous``): a host that serves relays also serves
+  rendezvous, where members register under ``we/1/<community id hex>`` and newcomers who know
+  only the community id find them (:func:`namespace`, specs/network.md).
 - **DCUtR** (``libp2p.relay.circuit_v2.dcutr``): py-libp2p's auto-drive tries to upgrade each
   relayed connection to a direct one by hole punching; the relayed one stays when it fails.
 """
@@ -46,6 +49,12 @@ RELAY_LIMITS = RelayLimits(
     reservation_ttl=3600,  # refreshed by py-libp2p before it ends
 )
 STATUS = {AutoNATStatus.PUBLIC: "public", AutoNATStatus.PRIVATE: "private"}
+RENDEZVOUS_TTL = 2 * 3600  # seconds a registration lives; renewed after half of it
+
+
+def namespace(community: bytes) -> str:
+    """The rendezvous namespace of a community (specs/network.md)."""
+    return f"we/1/{community.hex()}"
 
 
 def is_relayed(addr: str) -> bool:
@@ -70,6 +79,11 @@ class Reach:
             raw, self.protocol, RelayConfig(roles=roles, limits=RELAY_LIMITS)
         )
         self.dcutr = DCUtRProtocol(raw)
+        self.rendezvous = None
+        if relay_service:  # a reachable member that serves relays serves discovery too
+            from libp2p.discovery.rendezvous import RendezvousService
+
+            self.rendezvous = RendezvousService(raw)
         # one verdict flips the status: a small community may have one reachable member
         self.autonat = AutoNATService(raw, serve=True, confirmations=1)
         self.relayed: list[str] = []  # our own relayed addresses, announced
@@ -149,13 +163,51 @@ class Reach:
         self.status = STATUS.get(self.autonat.get_status(), "unknown")
         return self.status
 
-    def is_relay(self, peer: str) -> bool:
-        """Did ``peer`` tell us (identify) that it serves relays?"""
+    def _speaks(self, peer: str, protocol: str) -> bool:
         try:
             protos = self.host.host.get_peerstore().get_protocols(ID.from_base58(peer))
         except Exception:
             return False
-        return str(HOP_ID) in [str(p) for p in protos or []]
+        return protocol in [str(p) for p in protos or []]
+
+    def is_relay(self, peer: str) -> bool:
+        """Did ``peer`` tell us (identify) that it serves relays?"""
+        return self._speaks(peer, str(HOP_ID))
+
+    def serves_rendezvous(self, peer: str) -> bool:
+        from libp2p.discovery.rendezvous.config import RENDEZVOUS_PROTOCOL
+
+        return self._speaks(peer, str(RENDEZVOUS_PROTOCOL))
+
+    async def register(self, server: str, community: bytes) -> None:
+        """Register our announced addresses (relayed ones too) under the community's
+        namespace at ``server``."""
+        from libp2p.discovery.rendezvous import RendezvousClient
+        from libp2p.discovery.rendezvous.messages import create_register_message
+
+        addrs = [multiaddr.Multiaddr(a) for a in self.host.listen_addrs]
+        msg = create_register_message(
+            namespace(community), self.host.host.get_id(), addrs, RENDEZVOUS_TTL
+        )
+        client = RendezvousClient(self.host.host, ID.from_base58(server))
+        reply = await client._send_message(msg)  # register() would drop the relayed addresses
+        if reply is None or reply.registerResponse.status != 0:
+            raise ConnectionError(f"rendezvous registration at {server} refused")
+
+    async def discover(self, server: str, community: bytes, limit: int = 20) -> list[str]:
+        """Addresses (``.../p2p/<member>``) registered under the community at ``server``."""
+        from libp2p.discovery.rendezvous import RendezvousClient
+
+        client = RendezvousClient(self.host.host, ID.from_base58(server))
+        peers, _ = await client.discover(namespace(community), limit=limit)
+        out = []
+        for info in peers:
+            for a in info.addrs[:8]:
+                text = str(a)
+                out.append(
+                    text if text.endswith(f"/p2p/{info.peer_id}") else f"{text}/p2p/{info.peer_id}"
+                )
+        return out
 
     def direct(self, peer: str) -> bool:
         """Is there a direct (not relayed) connection to ``peer``?"""

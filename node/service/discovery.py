@@ -135,3 +135,60 @@ def _addrs_of(svc: Any, peer: str) -> list[str]:
     except Exception:
         pass
     return list(dict.fromkeys(out))
+
+
+FIND_EVERY, REGISTER_EVERY = 5.0, 3600.0
+
+
+async def community_rendezvous(svc: Any) -> None:
+    """Found by community id (specs/network.md): at every connected peer that serves
+    rendezvous, register under each followed community's namespace (renewed hourly), and, while
+    a community has fewer than 3 connected members, ask for its members' addresses and dial
+    them. A newcomer that knows only a bootstrap peer and the community id finds the members."""
+    from node.protocol.addrs import dialable
+
+    reach = svc.host.reach
+    registered: dict[tuple[str, bytes], float] = {}
+    await trio.sleep(1.0)
+    while True:
+        now = trio.current_time()
+        servers = [p for p in svc.connected() if reach.serves_rendezvous(p)][:3]
+        for c in sorted(svc.followed):
+            for s in servers:
+                if now - registered.get((s, c), -REGISTER_EVERY) >= REGISTER_EVERY:
+                    try:
+                        with trio.fail_after(10):
+                            await reach.register(s, c)
+                        registered[(s, c)] = now
+                    except Exception as exc:
+                        log.debug("rendezvous register at %s: %r", s, exc)
+            if _connected_members(svc, c) >= 3:
+                continue
+            for s in servers:
+                try:
+                    with trio.fail_after(10):
+                        found = await reach.discover(s, c)
+                except Exception as exc:
+                    log.debug("rendezvous discover at %s: %r", s, exc)
+                    continue
+                for addr in found:
+                    if dialable(addr):
+                        svc.book.add_addr(addr)
+        if len(registered) > 4096:
+            registered.clear()
+        await trio.sleep(FIND_EVERY)
+
+
+def _connected_members(svc: Any, community: bytes) -> int:
+    from node.crdt.records import queries
+    from node.identity import member_id
+
+    connected = set(svc.connected())
+    try:
+        return sum(
+            member_id(m["member"]) in connected
+            for m in queries.members(svc.store.state, community)
+            if m["status"] == "member"
+        )
+    except Exception:
+        return 0

@@ -101,6 +101,7 @@ class Service:
             nursery.start_soon(self.syncer.periodic)
             nursery.start_soon(discovery.address_scan, self)
             nursery.start_soon(discovery.reachability, self)
+            nursery.start_soon(discovery.community_rendezvous, self)
             if self.mdns:
                 nursery.start_soon(discovery.mdns_scan, self)
             task_status.started()
