@@ -8,7 +8,9 @@ routers, each masquerading a private LAN with one member daemon behind it::
 
 Nobody outside a LAN can open a connection into it. The members learn by AutoNAT that they
 are private, reserve a slot on the relay, announce the relayed address; b dials a's relayed
-address, they converge; DCUtR may then upgrade to a direct connection (the split is printed).
+address, they converge; DCUtR upgrades a<->b to a direct connection when both NATs are
+cone-like (then the relay is killed and a and b go on converging), and the connection stays
+relayed behind the symmetric-like NAT (the split is printed).
 Needs root, ``ip netns`` and iptables; elsewhere it is skipped with the reason shown.
 """
 
@@ -204,5 +206,11 @@ def test_members_behind_nats_connect_through_a_relay_and_converge(nat_topology, 
             until(lambda: a_seen_by_b()[0]["direct"], "a direct connection (DCUtR)", 30)
         direct = a_seen_by_b()[0]["direct"]
         print(f"\n{kind}: a<->b {'direct (hole punched)' if direct else 'relayed'}")
+
+        if direct:  # the relay dies: the punched connection carries on alone
+            ds.stop("relay")
+            for i in range(5):
+                rpc(a, "publish", community=cid, kind="profile.set", body={"display_name": f"x{i}"})
+            until(lambda: heights(a, cid) == heights(b, cid) == 28, "a and b converge without it")
     finally:
         ds.stop_all()
