@@ -65,3 +65,30 @@ async def _reserve_or_none(host: Host, relay_addr: str) -> str | None:
             return await host.reach.reserve(relay_addr)
     except Exception:
         return None
+
+
+async def test_garbage_on_the_reachability_protocols_does_not_kill_the_host():
+    protocols = [
+        "/libp2p/circuit/relay/0.2.0/stop",
+        "/libp2p/circuit/relay/0.2.0/hop",
+        "/libp2p/dcutr",
+        "/libp2p/autonat/1.0.0",
+        "/rendezvous/1.0.0",
+    ]
+    victim = make_host(0, relay_service=True, relay_allow=lambda peer: True)
+    async with victim.run() as v, make_host(4).run() as evil:
+        await evil.connect(v.listen_addrs[0])
+        for proto in protocols:
+            for junk in (b"\xff\xff\xff\xff\x0f", b"\x05hello", b"\x02\x08\x63"):
+                try:
+                    stream = await evil.open_stream(v.peer_id, proto)
+                    await stream.write(junk)
+                    with trio.move_on_after(1):
+                        await stream.read(100)
+                    await stream.reset()
+                except Exception:
+                    pass
+        assert await evil.ping(v.peer_id) is not None
+        async with make_host(5).run() as friend:
+            await friend.connect(v.listen_addrs[0])
+            assert await friend.ping(v.peer_id) is not None

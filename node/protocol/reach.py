@@ -99,11 +99,30 @@ class Reach:
             if self.relay_service:  # replace py-libp2p's HOP handler with the guarded one
                 self.host.host.set_stream_handler(HOP_ID, self._guarded_hop)
             await stack.enter_async_context(background_trio_service(self.dcutr))
+            self._guard_handlers()
             self._nursery = await stack.enter_async_context(trio.open_nursery())
             try:
                 yield self
             finally:
                 self._nursery.cancel_scope.cancel()
+
+    def _guard_handlers(self) -> None:
+        """An exception escaping a stream handler kills the host (node/protocol/host.py):
+        py-libp2p's STOP, DCUtR, AutoNAT and rendezvous handlers are fenced like ours."""
+        from libp2p.discovery.rendezvous.config import RENDEZVOUS_PROTOCOL
+        from libp2p.host.autonat.autonat import AUTONAT_PROTOCOL_ID
+        from libp2p.relay.circuit_v2.dcutr import PROTOCOL_ID as DCUTR_ID
+        from libp2p.relay.circuit_v2.protocol import STOP_PROTOCOL_ID
+
+        handlers = {
+            STOP_PROTOCOL_ID: self.protocol._handle_stop_stream,
+            DCUTR_ID: self.dcutr._handle_dcutr_stream,
+            AUTONAT_PROTOCOL_ID: self.autonat.handle_stream,
+        }
+        if self.rendezvous is not None:
+            handlers[RENDEZVOUS_PROTOCOL] = self.rendezvous._handle_stream
+        for proto, handler in handlers.items():
+            self.host.host.set_stream_handler(proto, _fenced(handler, str(proto)))
 
     async def _guarded_hop(self, stream: Any) -> None:
         try:
@@ -220,3 +239,18 @@ class Reach:
             if not c.is_closed and not any(is_relayed(a) for a in addrs):
                 return True
         return False
+
+
+def _fenced(handler: Callable[[Any], Any], name: str) -> Callable[[Any], Any]:
+    async def fenced(stream: Any) -> None:
+        try:
+            await handler(stream)
+        except Exception as exc:  # logged, the stream reset; Cancelled still propagates
+            log.info("%s stream failed: %r", name, exc)
+            with trio.move_on_after(2):
+                try:
+                    await stream.reset()
+                except Exception:
+                    pass
+
+    return fenced
