@@ -6,7 +6,7 @@ import importlib
 import importlib.util
 import sys
 
-ALL = ("ingest", "records", "sync", "tally", "cli", "adversarial")
+ALL = ("ingest", "records", "sync", "tally", "cli", "adversarial", "net")
 
 
 def run(name: str, args: list[str]) -> None:

@@ -155,10 +155,13 @@ class Node:
         mdns: bool = False,
         control_socket: bool = False,
         unlock: bool = True,
+        relay_service: bool = False,
     ) -> AsyncIterator[Node]:
         """Open (creating if needed) the node in ``data_dir`` and run it until the block ends.
         ``network=False``: no host at all (offline use; the store is still fully usable).
         ``mdns=True``: announce and discover peers on the LAN by multicast DNS.
+        ``relay_service=True``: serve as a Circuit Relay v2 for members of the communities
+        this node follows (for members behind NATs; limits in node/protocol/reach.py).
         ``control_socket=True``: also serve the JSON-RPC control API on ``control.sock``.
         ``unlock=False`` (with ``network=False``, an existing key): read without the
         passphrase; the node signs only after :meth:`unlock`.
@@ -191,6 +194,7 @@ class Node:
                     sync_interval=sync_interval,
                     idle_timeout=sync_idle_timeout,
                     mdns=mdns,
+                    relay_service=relay_service,
                 )
                 node = cls(data_dir, identity, store, service)
                 async with trio.open_nursery() as nursery:

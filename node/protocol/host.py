@@ -13,7 +13,10 @@ layer above can treat peers as untrusted:
 - GossipSub drops messages beyond 10/s per topic per forwarder: spam protection is off and
   :class:`~node.protocol.gossip.Gossip` paces and batches publishes itself;
 - the security options are pinned to Noise (py-libp2p also offers plaintext by default), or to
-  plaintext only when the caller explicitly asks for it (tests, demos).
+  plaintext only when the caller explicitly asks for it (tests, demos);
+- the swarm's inbound limiter hands a slot back only when the swarm stops, so the 251st inbound
+  connection ever made is refused: :func:`_churn_proof_inbound` returns it when the connection
+  closes (issue 14).
 """
 
 from __future__ import annotations
@@ -26,11 +29,12 @@ from typing import Any
 import multiaddr
 import trio
 from libp2p import new_host
-from libp2p.abc import INetStream, INotifee
+from libp2p.abc import IMuxedConn, INetStream, INotifee
 from libp2p.crypto.x25519 import create_new_key_pair as create_new_x25519_key_pair
 from libp2p.custom_types import TProtocol
 from libp2p.host.ping import ID as PING_ID
 from libp2p.host.ping import perform_ping_roundtrip
+from libp2p.network.connection.raw_connection import RawConnection
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.pubsub.gossipsub import GossipSub
@@ -39,6 +43,8 @@ from libp2p.security.insecure.transport import PLAINTEXT_PROTOCOL_ID, InsecureTr
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.tools.anyio_service import background_trio_service
+
+from .addrs import dialable, is_wildcard
 
 log = logging.getLogger("we.host")
 GOSSIP_PROTOCOLS = [TProtocol("/meshsub/1.1.0"), TProtocol("/meshsub/1.0.0")]
@@ -135,6 +141,92 @@ class _Notifee(INotifee):
         pass
 
 
+def _churn_proof_inbound(swarm: Any) -> None:
+    """Replace py-libp2p 0.8.1's ``Swarm._handle_inbound_connection`` on this swarm instance.
+
+    The original takes a slot of ``swarm._inbound_limiter`` (max_connections - min_connections
+    = 250) for each inbound connection and keeps its handler task, and so the slot, until the
+    *swarm* stops (``await self.manager.wait_finished()``, because trio's ``serve_listeners``
+    closes the socket when the handler returns). After 250 inbound connections in total, however
+    many have closed since, every new one is refused: a bootstrap node goes deaf. Here the
+    handler waits for *its own* connection to close instead, then returns the slot. The limiter
+    still caps live inbound connections (and handshakes in flight) at 250. Only the TCP path
+    (raw socket -> Noise -> Yamux) is replaced; an already multiplexed connection (QUIC) keeps
+    the original handler. The listener looks the method up on the instance at each accept
+    (``self._handle_inbound_connection``), so an instance attribute is enough; site-packages
+    stays untouched. Test: tests/test_net_churn.py.
+    """
+    original = swarm._handle_inbound_connection
+    limiter: trio.CapacityLimiter = swarm._inbound_limiter
+
+    async def handle_inbound(read_write_closer: Any, maddr: Any) -> None:
+        if isinstance(read_write_closer, IMuxedConn):
+            await original(read_write_closer, maddr)
+            return
+        try:
+            limiter.acquire_nowait()
+        except trio.WouldBlock:  # 250 live inbound connections: refuse this one
+            with trio.move_on_after(1):
+                try:
+                    await read_write_closer.close()
+                except Exception:
+                    pass
+            return
+        try:
+            remote = swarm._build_remote_multiaddr(read_write_closer)
+            if remote is not None and not await swarm.connection_gate.is_allowed(remote):
+                await read_write_closer.close()
+                return
+            raw = RawConnection(read_write_closer, False)
+            try:
+                muxed = await swarm.upgrade_inbound_raw_conn(raw, maddr)
+            except Exception as exc:  # a failed handshake: the upgrader closed the socket
+                log.debug("inbound upgrade on %s failed: %r", maddr, exc)
+                return
+            await _wait_closed(swarm, muxed)
+        finally:
+            limiter.release()
+
+    swarm._handle_inbound_connection = handle_inbound
+
+
+async def _wait_closed(swarm: Any, muxed: Any) -> None:
+    """Until the swarm connection around ``muxed`` closes (or the muxer shuts down)."""
+    conn = next(
+        (c for c in swarm.connections.get(muxed.peer_id, []) if c.muxed_conn is muxed), None
+    )
+    events = [e for e in (getattr(conn, "event_closed", None),) if e is not None]
+    events += [
+        e
+        for e in (getattr(muxed, "event_closed", None), getattr(muxed, "event_shutting_down", None))
+        if isinstance(e, trio.Event)
+    ]
+    if not events:
+        return
+    async with trio.open_nursery() as nursery:
+
+        async def wait(event: trio.Event) -> None:
+            await event.wait()
+            nursery.cancel_scope.cancel()
+
+        for event in events:
+            nursery.start_soon(wait, event)
+
+
+def _announceable(candidates: list[Any]) -> list[Any]:
+    """What identify (and :attr:`Host.listen_addrs`) tells others: a wildcard listen address
+    becomes this machine's interface addresses (py-libp2p's own expansion); nothing
+    undialable is announced (``node/protocol/addrs.py``)."""
+    from libp2p.utils.address_validation import expand_wildcard_address
+
+    out: list[Any] = []
+    for a in candidates:
+        for b in expand_wildcard_address(a) if is_wildcard(str(a)) else [a]:
+            if dialable(str(b)) and str(b) not in {str(x) for x in out}:
+                out.append(b)
+    return out
+
+
 class Host:
     """One libp2p host. Use ``async with Host(...).run() as host:``."""
 
@@ -146,6 +238,8 @@ class Host:
         insecure_plaintext: bool = False,
         on_bad_peer: BadPeer | None = None,
         enable_mdns: bool = False,
+        relay_service: bool = False,
+        relay_allow: Callable[[str], bool] | None = None,
     ):
         quiet_libp2p()
         self.keypair = keypair
@@ -157,7 +251,11 @@ class Host:
             noise_key = create_new_x25519_key_pair().private_key
             sec = {NOISE_ID: NoiseTransport(keypair, noise_privkey=noise_key)}
         self.host = new_host(
-            key_pair=keypair, sec_opt=sec, muxer_preference="YAMUX", enable_mDNS=enable_mdns
+            key_pair=keypair,
+            sec_opt=sec,
+            muxer_preference="YAMUX",
+            enable_mDNS=enable_mdns,
+            addrs_factory=_announceable,
         )
         self.gossipsub = GossipSub(
             protocols=GOSSIP_PROTOCOLS,
@@ -170,6 +268,10 @@ class Host:
             eclipse_protection_enabled=False,
             adaptive_gossip_enabled=False,
         )
+        _churn_proof_inbound(self.host.get_network())
+        from .reach import Reach  # AutoNAT, Circuit Relay v2, DCUtR (node/protocol/reach.py)
+
+        self.reach = Reach(self, relay_service=relay_service, allow=relay_allow)
         self.pubsub = Pubsub(self.host, self.gossipsub, strict_signing=True)
         self._guard_pubsub()
         self.events_send, self.events = trio.open_memory_channel(1024)
@@ -184,6 +286,7 @@ class Host:
             await stack.enter_async_context(background_trio_service(self.pubsub))
             await stack.enter_async_context(background_trio_service(self.gossipsub))
             await self.pubsub.wait_until_ready()
+            await stack.enter_async_context(self.reach.run())
             yield self
 
     def _stop_seen_cache(self) -> None:
@@ -239,14 +342,40 @@ class Host:
 
     @property
     def listen_addrs(self) -> list[str]:
-        """Full dialable addresses including ``/p2p/<peer id>``."""
-        return [str(a) for a in self.host.get_addrs()]
+        """Full dialable addresses including ``/p2p/<peer id>``: direct ones, then relayed
+        ones (``<relay>/p2p-circuit/p2p/<us>``) once a relay holds a slot for us. py-libp2p's
+        identify cannot carry the relayed ones (its address pipeline strips the relay's
+        ``/p2p/`` and what follows), so they travel in join lines and profiles."""
+        return [str(a) for a in self.host.get_addrs()] + list(self.reach.relayed)
 
     def connected_peers(self) -> list[str]:
         return [str(p) for p in self.host.get_connected_peers()]
 
+    def inbound(self) -> tuple[int, int, int]:
+        """(inbound slots in use, slots in all, live inbound connections): the first equals
+        the last once handshakes settle, whatever number of connections came and went."""
+        from libp2p.rcmgr import Direction
+
+        network = self.host.get_network()
+        limiter = network._inbound_limiter
+        live = sum(
+            1
+            for conns in network.connections.values()
+            for c in conns
+            if getattr(c, "direction", None) == Direction.INBOUND and not c.is_closed
+        )
+        return int(limiter.borrowed_tokens), int(limiter.total_tokens), live
+
     # ---- connections and streams ----------------------------------------------------------
     async def connect(self, addr: str, timeout: float = CONNECT_TIMEOUT) -> str:
+        if not dialable(addr):
+            raise ValueError(
+                f"cannot dial {addr}: a wildcard (0.0.0.0, ::) is a listen address; "
+                "use the address the other node announces (its join line or `we status`)"
+            )
+        if "/p2p-circuit" in addr:
+            with trio.fail_after(timeout):
+                return await self.reach.dial(addr)
         info = info_from_p2p_addr(multiaddr.Multiaddr(addr))
         # An explicit dial is of *this* address. py-libp2p would otherwise refuse it for a while
         # because other addresses of the peer failed (its "negative cache"), and it dials only

@@ -29,6 +29,7 @@ async def main(
     insecure_plaintext: bool = False,
     sync_interval: float = 10.0,
     mdns: bool = False,
+    relay_service: bool = False,
 ) -> None:
     from node.api import Node
 
@@ -53,6 +54,7 @@ async def main(
                     sync_interval=sync_interval,
                     mdns=mdns,
                     control_socket=True,
+                    relay_service=relay_service,
                 ) as node:
                     doc = {
                         "pid": os.getpid(),
@@ -81,12 +83,15 @@ def run(
     insecure_plaintext: bool | None = None,
     sync_interval: float = 10.0,
     mdns: bool | None = None,
+    relay_service: bool | None = None,
 ) -> None:
     """Blocking entry point (``we daemon``). Returns after a clean stop."""
     if insecure_plaintext is None:
         insecure_plaintext = os.environ.get("WE_INSECURE_PLAINTEXT") == "1"
     if mdns is None:
         mdns = os.environ.get("WE_MDNS") == "1"
+    if relay_service is None:
+        relay_service = os.environ.get("WE_RELAY") == "1"
     trio.run(
         lambda: main(
             Path(data_dir),
@@ -96,6 +101,7 @@ def run(
             insecure_plaintext=insecure_plaintext,
             sync_interval=sync_interval,
             mdns=mdns,
+            relay_service=relay_service,
         )
     )
     print("stopped", flush=True)

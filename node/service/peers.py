@@ -3,11 +3,18 @@
 Scores start at 0 and go down with misbehaviour; at or below ``BAN_SCORE`` a peer is
 disconnected and banned for ``BAN_SECONDS`` (its connections are dropped on sight, its
 streams refused). Honest network trouble (a reset stream, a dead connection) costs nothing.
+
+The book is bounded (:meth:`PeerBook.prune`, run by the dialer): a peer that is neither
+connected, configured, banned nor scored down is forgotten once it goes (nothing to remember about it); past
+``MAX_PEERS`` the least bad disconnected peers go first, then the oldest bans. A learned address
+that failed ``MAX_DIAL_FAILURES`` times in a row is dropped; configured ones (``pinned``) stay.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from node.protocol.addrs import dialable
 
 BAN_SCORE = -100
 BAN_SECONDS = 600.0
@@ -18,6 +25,9 @@ PENALTY = {
     "other": 10,
 }
 BACKOFF_MIN, BACKOFF_MAX = 0.5, 60.0
+MAX_PEERS = 1024
+MAX_DIALS = 512
+MAX_DIAL_FAILURES = 10  # ~8 minutes of backoff: a member's old address is gone
 
 
 def penalty_for(reason: str) -> int:
@@ -72,6 +82,7 @@ class Dial:
     next_try: float = 0.0
     backoff: float = BACKOFF_MIN
     failures: int = 0
+    pinned: bool = False  # configured (bootstrap, an explicit connect): never dropped
 
 
 class PeerBook:
@@ -103,13 +114,50 @@ class PeerBook:
         p = self.peers.get(member_id)
         return p is not None and p.banned_until > now
 
-    def add_addr(self, addr: str) -> None:
-        if "/p2p/" not in addr:
+    def add_addr(self, addr: str, pinned: bool = False) -> None:
+        if "/p2p/" not in addr or not dialable(addr):
             return
         member = addr.rsplit("/p2p/", 1)[1]
-        if member == self.me or addr in self.dials:
+        if member == self.me:
             return
-        self.dials[addr] = Dial(addr, member)
+        if addr in self.dials:
+            self.dials[addr].pinned |= pinned
+            return
+        if len(self.dials) >= MAX_DIALS and not self._evict_dial():
+            return
+        self.dials[addr] = Dial(addr, member, pinned=pinned)
+
+    def _evict_dial(self) -> bool:
+        """Make room for one address: the learned one that failed most goes."""
+        learned = [d for d in self.dials.values() if not d.pinned]
+        if not learned:
+            return False
+        worst = max(learned, key=lambda d: (d.failures, d.next_try))
+        del self.dials[worst.addr]
+        return True
+
+    def prune(self, now: float, connected: set[str]) -> None:
+        for addr, d in list(self.dials.items()):
+            if not d.pinned and d.failures >= MAX_DIAL_FAILURES:
+                del self.dials[addr]
+        pinned = {d.member_id for d in self.dials.values() if d.pinned}
+        keep = {}
+        for m, p in self.peers.items():
+            if m in connected or m in pinned or p.banned_until > now or p.score < 0:
+                keep[m] = p
+        if len(keep) > MAX_PEERS:
+            # least bad disconnected first, then the bans that end soonest; connected stay
+            order = sorted(
+                (p for p in keep.values() if p.member_id not in connected),
+                key=lambda p: (
+                    p.banned_until > now,
+                    -p.score if p.banned_until <= now else 0,
+                    p.banned_until,
+                ),
+            )
+            for p in order[: len(keep) - MAX_PEERS]:
+                del keep[p.member_id]
+        self.peers = keep
 
     def due(self, now: float, connected: set[str]) -> list[Dial]:
         out = []

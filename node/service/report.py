@@ -35,6 +35,7 @@ def status(svc: Any) -> dict:
         "public_key": svc.identity.public_key,
         "listen_addrs": svc.host.listen_addrs if svc.host else [],
         "network": svc.network,
+        "reachability": svc.host.reach.status if svc.host else "unknown",
         "peers": sorted(connected),
         "communities": comms,
     }
@@ -52,6 +53,9 @@ def peers(svc: Any) -> list[dict]:
                 "score": p.score,
                 "addrs": addrs,
                 "rtt_ms": p.rtt_ms,
+                "direct": bool(
+                    svc.host and p.member_id in connected and svc.host.reach.direct(p.member_id)
+                ),
                 "last_seen_ms": None if p.last_seen is None else int(p.last_seen * 1000),
             }
         )

@@ -49,8 +49,10 @@ class Service:
         gossip_rate: float = 8.0,
         idle_timeout: float = 15.0,
         mdns: bool = False,
+        relay_service: bool = False,
     ):
         self.identity, self.store, self.data_dir = identity, store, data_dir
+        self.relay_service = relay_service  # serve Circuit Relay v2 to members (opt-in)
         self.member_id: str = identity.member_id
         self.listen, self.network = list(listen), network
         self.sync_interval, self.gossip_rate = sync_interval, gossip_rate
@@ -61,7 +63,7 @@ class Service:
         self._forks_seen: dict[tuple[bytes, bytes], int] = {}  # (community, author) -> seq
         self._fork_changes = 0  # the store's replica.fork_changes when we last looked
         for addr in bootstrap:
-            self.book.add_addr(addr)
+            self.book.add_addr(addr, pinned=True)
         self.left: set[bytes] = self._load_follow(LEFT_FILE)
         self.followed: set[bytes] = (set(store.communities()) - self.left) | self._load_follow()
         self.log = StoreLog(store, self._on_outcomes)
@@ -86,6 +88,8 @@ class Service:
             listen=self.listen,
             on_bad_peer=self.report_bad_peer,
             enable_mdns=self.mdns,
+            relay_service=self.relay_service,
+            relay_allow=self.is_member,
         )
         async with self.host.run(), trio.open_nursery() as nursery:
             self.nursery = nursery
@@ -98,6 +102,8 @@ class Service:
             nursery.start_soon(discovery.dialer, self)
             nursery.start_soon(self.syncer.periodic)
             nursery.start_soon(discovery.address_scan, self)
+            nursery.start_soon(discovery.reachability, self)
+            nursery.start_soon(discovery.community_rendezvous, self)
             if self.mdns:
                 nursery.start_soon(discovery.mdns_scan, self)
             task_status.started()
@@ -231,9 +237,24 @@ class Service:
     async def connect(self, addr: str) -> str:
         if self.host is None:
             raise RuntimeError("the network is off (Node.open(..., network=False))")
-        self.book.add_addr(addr)
+        self.book.add_addr(addr, pinned=True)
         peer = await self.host.connect(addr)
         return peer
+
+    def is_member(self, peer: str) -> bool:
+        """Is ``peer`` a member of a community this node follows? (who the relay serves)"""
+        from node.crdt.records import queries
+        from node.identity import pubkey_from_member_id
+
+        try:
+            key = pubkey_from_member_id(peer)
+            return any(
+                m["member"] == key and m["status"] == "member"
+                for c in self.followed
+                for m in queries.members(self.store.state, c)
+            )
+        except Exception:
+            return False
 
     def report_bad_peer(self, peer: str, reason: str) -> None:
         if peer in ("?", self.member_id):
@@ -270,9 +291,7 @@ class Service:
                     continue
                 p.connected, p.last_seen = True, time.time()
                 self.emit(Event("peer_connected", peer=peer))
-                if self.member_id < peer:
-                    for c in sorted(self.followed):
-                        self.schedule_sync(c, peer)
+                self.syncer.on_connected(peer)  # both sides; it dedupes and retries
             else:
                 p.connected = peer in self.host.connected_peers()
                 if not p.connected:

@@ -1,7 +1,11 @@
 """When and with whom the service runs sync sessions, and who may sync what.
 
-- when a connection opens (the side with the smaller member id initiates, one session is enough
-  because a session moves ops both ways);
+- when a connection opens, on both sides (:meth:`Syncer.on_connected`): the side with the
+  smaller member id at once, the other after ``RESPONDER_GRACE`` unless a session with that
+  peer for that community has completed since the connection opened (one session is enough,
+  it moves ops both ways). A failed attempt is retried (``CONNECT_RETRIES``) while the peer is
+  connected: the first one may have gone out on the dead connection a restarted peer left
+  behind (issue 14);
 - every ``sync_interval`` seconds with one random connected peer (which is also pinged with a
   timeout: a silent partition is otherwise noticed only after minutes);
 - at once when gossip delivers an op whose ``prev``/``deps`` are missing (a gap);
@@ -13,6 +17,10 @@ remembered and run once more after it. Sessions with one peer are capped at
 sharing many communities with a peer syncs them a few at a time), and the responder resets a
 stream over the cap without blaming the peer (a limit is not misbehaviour; a peer that opens
 streams and stays silent is scored down by the idle timeout).
+
+Every session, either way, has an overall deadline (``session_deadline``: a peer that keeps a
+session busy with a trickle of bytes holds it no longer), and inbound sessions from all peers
+together are capped at ``max_sessions`` (many identities are as cheap as one).
 """
 
 from __future__ import annotations
@@ -33,6 +41,10 @@ from .storelog import Event, SyncRecord
 
 log = logging.getLogger("we.service")
 MAX_INBOUND_SESSIONS_PER_PEER = 4
+MAX_SESSIONS = 64  # inbound sessions at once, all peers together
+SESSION_DEADLINE = 300.0  # seconds for a whole session; what it moved is kept, the next resumes
+RESPONDER_GRACE = 1.0
+CONNECT_RETRIES = (0.25, 0.5, 1.0, 2.0)  # pauses between attempts after a connection opens
 
 
 class Syncer:
@@ -45,6 +57,11 @@ class Syncer:
         self._running: set[tuple[bytes, str]] = set()
         self._slots: dict[str, trio.Semaphore] = {}  # peer -> outgoing sessions at once
         self._again: set[tuple[bytes, str]] = set()
+        self._synced: dict[tuple[bytes, str], float] = {}  # last completed session (trio time)
+        self.session_deadline = SESSION_DEADLINE
+        self.max_sessions = MAX_SESSIONS
+        self.inbound_total = 0
+        self.stats = {"connect_attempts": 0, "connect_skipped": 0, "deadline": 0, "capped": 0}
 
     def access(self, community: bytes, peer_key: bytes) -> str | None:
         """None when ``peer_key`` may sync ``community`` with us, else a refusal reason."""
@@ -68,61 +85,122 @@ class Syncer:
         if self.svc.nursery is not None:
             self.svc.nursery.start_soon(self.sync_with, peer, community)
 
+    def on_connected(self, peer: str) -> None:
+        svc = self.svc
+        if svc.nursery is None:
+            return
+        since = trio.current_time()
+        if len(self._synced) > 4096:  # forget peers that are gone
+            live = set(svc.connected())
+            self._synced = {k: t for k, t in self._synced.items() if k[1] in live}
+        for c in sorted(svc.followed):
+            svc.nursery.start_soon(self._sync_on_connect, peer, c, since)
+
+    async def _sync_on_connect(self, peer: str, community: bytes, since: float) -> None:
+        if self.svc.member_id > peer:  # the peer starts; we cover for it if it does not
+            await trio.sleep(RESPONDER_GRACE)
+        for pause in (*CONNECT_RETRIES, None):
+            if self._synced.get((community, peer), -1.0) >= since:
+                self.stats["connect_skipped"] += 1
+                return
+            if peer not in self.svc.connected():
+                return
+            self.stats["connect_attempts"] += 1
+            record, retry = await self._sync(peer, community)
+            if not retry or pause is None:
+                return
+            await trio.sleep(pause)
+
     async def sync_with(self, peer: str, community: bytes) -> SyncRecord | None:
+        return (await self._sync(peer, community))[0]
+
+    async def _sync(self, peer: str, community: bytes) -> tuple[SyncRecord | None, bool]:
+        """One outgoing session; the flag says whether a failure was the transport's (worth
+        another attempt), not a refusal or the peer's fault."""
         svc = self.svc
         key = (community, peer)
         if key in self._running:
             self._again.add(key)
-            return None
+            return None, False
         try:
             peer_key = pubkey_from_member_id(peer)
         except Exception:
-            return None
+            return None, False
         if self.access(community, peer_key) is not None:
-            return None
+            return None, False
         self._running.add(key)
+        retry = False
         record = SyncRecord(False, time.time())
         slots = self._slots.setdefault(peer, trio.Semaphore(MAX_INBOUND_SESSIONS_PER_PEER))
         try:
             async with slots:
                 stream = await svc.host.open_stream(peer, PROTOCOL_ID)
                 session = SyncSession(svc.log, peer=peer_key, community=community)
-                charge = svc.charge(peer)
-                await drive(stream, session, idle_timeout=svc.idle_timeout, charge=charge)
-            st = session.stats
-            ok = session.state == "done"
-            record = SyncRecord(ok, time.time(), st.ops_in, st.ops_out, session.refusal or "")
+                if await self._drive(stream, session, peer):
+                    st = session.stats
+                    ok = session.state == "done"
+                    reason = session.refusal or ""
+                    record = SyncRecord(ok, time.time(), st.ops_in, st.ops_out, reason)
+                else:
+                    record.reason, retry = "deadline", True
         except SyncError as exc:
             record.reason = exc.reason
+            retry = not exc.blame and exc.reason == "disconnected"
             if exc.blame:
                 svc.report_bad_peer(peer, exc.reason)
         except Exception as exc:  # the peer went away, the stream timed out
-            record.reason = type(exc).__name__
+            record.reason, retry = type(exc).__name__, True
         finally:
             self._running.discard(key)
+            if slots.value == MAX_INBOUND_SESSIONS_PER_PEER and not any(
+                k[1] == peer for k in self._running
+            ):
+                self._slots.pop(peer, None)
         self.records.setdefault(community, {})[peer] = record
         if record.ok:
+            self._synced[key] = trio.current_time()
             svc.emit(Event("synced", community, peer=peer))
         if key in self._again:
             self._again.discard(key)
             self.schedule(community, peer)
-        return record
+        return record, retry
+
+    async def _drive(self, stream: Any, session: SyncSession, peer: str) -> bool:
+        """Run the session within the overall deadline; False when the deadline cut it (not
+        blamed: a huge catch-up over a slow link is honest; what it moved is kept)."""
+        svc = self.svc
+        with trio.move_on_after(self.session_deadline) as scope:
+            await drive(stream, session, idle_timeout=svc.idle_timeout, charge=svc.charge(peer))
+        if not scope.cancelled_caught:
+            return True
+        self.stats["deadline"] += 1
+        with trio.CancelScope(shield=True), trio.move_on_after(2):
+            try:
+                await stream.reset()
+            except Exception:
+                pass
+        return False
 
     async def serve(self, stream: Any, peer: str) -> None:
         """The ``/we/sync/2.0.0`` stream handler: a session the peer initiated."""
         svc = self.svc
         now = trio.current_time()
-        if svc.book.is_banned(peer, now) or self.inbound.get(peer, 0) >= (
-            MAX_INBOUND_SESSIONS_PER_PEER
+        if (
+            svc.book.is_banned(peer, now)
+            or self.inbound.get(peer, 0) >= MAX_INBOUND_SESSIONS_PER_PEER
+            or self.inbound_total >= self.max_sessions
         ):
+            self.stats["capped"] += 1
             await stream.reset()  # over the cap: refused, not blamed (it may be a limit of ours)
             return
         self.inbound[peer] = self.inbound.get(peer, 0) + 1
+        self.inbound_total += 1
         try:
             peer_key = pubkey_from_member_id(peer)
             session = SyncSession(svc.log, peer=peer_key, access=self.access)
             try:
-                await drive(stream, session, idle_timeout=svc.idle_timeout, charge=svc.charge(peer))
+                if not await self._drive(stream, session, peer):
+                    return
             except SyncError as exc:
                 if exc.blame:
                     svc.report_bad_peer(peer, exc.reason)
@@ -131,9 +209,13 @@ class Syncer:
                 st = session.stats
                 rec = SyncRecord(True, time.time(), st.ops_in, st.ops_out)
                 self.records.setdefault(session.community, {})[peer] = rec
+                self._synced[(session.community, peer)] = trio.current_time()
                 svc.emit(Event("synced", session.community, peer=peer))
         finally:
+            self.inbound_total -= 1
             self.inbound[peer] -= 1
+            if not self.inbound[peer]:
+                del self.inbound[peer]
 
     async def sync_now(self, community: bytes | None = None) -> list[dict]:
         out = []
