@@ -184,7 +184,7 @@ def test_members_behind_nats_connect_through_a_relay_and_converge(nat_topology, 
 
         a_relayed = until(lambda: relayed(a), "a announces a relayed address")[0]
         until(lambda: relayed(b), "b announces a relayed address")
-        assert rpc(relay, "status")["reachability"] == "public"
+        until(lambda: rpc(relay, "status")["reachability"] == "public", "the relay is public")
 
         # b dials a's relayed address (nothing else reaches a), and they converge
         aid = rpc(a, "status")["member_id"]
