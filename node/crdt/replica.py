@@ -335,9 +335,13 @@ class Replica:
             if fork.status == INVALID:
                 return fork
         prev = op.prev
-        if prev is not None and prev not in metas:
-            outcome = self._park(op, self._missing(op))
-        elif any(d not in metas for d in op.deps):
+        waits = prev is not None and prev not in metas
+        if not waits:
+            for d in op.deps:  # a plain loop: this runs for every op (no generator per op)
+                if d not in metas:
+                    waits = True
+                    break
+        if waits:
             outcome = self._park(op, self._missing(op))
         else:
             outcome = self._apply(op)
