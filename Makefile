@@ -13,8 +13,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test,bench]'
 	touch $(STAMP)
 
+# Two workers (the machine has two cores; many tests wait on real daemons and sockets); a
+# module stays on one worker, so module-wide fixtures (one daemon per module) are shared.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 demo: $(STAMP)
 	$(BIN)/python -m cli.demo
