@@ -139,21 +139,12 @@ class Store(Queries):
         rejected = dict(db.execute("SELECT id, reason FROM ops WHERE status = 'rejected'"))
         # Restoring re-parks the pending ops under today's rules (``Replica.restore``), which
         # may drop some or apply them: written in one transaction like any other change.
-        db.execute("BEGIN IMMEDIATE")
-        self._in_tx = True
-        try:
+        with self._transaction(reload=False):  # a failed open reloads nothing: it fails
             self.replica.restore(metas, State(rows), pending, forks, rejected)
             self.replica.settle()
             if db.execute("SELECT 1 FROM meta WHERE key = 'rebuild_state'").fetchone():
                 self.replica.rebuild()  # state rows of an older layout (schema.py migrations)
                 db.execute("DELETE FROM meta WHERE key = 'rebuild_state'")
-            self._flush()
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        finally:
-            self._in_tx = False
 
     # ---------------------------------------------------------------------- properties
     @property
@@ -317,7 +308,7 @@ class Store(Queries):
 
     # ----------------------------------------------------------------- transactions
     @contextmanager
-    def _transaction(self, durable: bool = False) -> Iterator[None]:
+    def _transaction(self, durable: bool = False, reload: bool = True) -> Iterator[None]:
         if self._in_tx:
             raise RuntimeError("store transactions do not nest")
         db = self._db
@@ -334,7 +325,8 @@ class Store(Queries):
             db.execute("ROLLBACK")
             # The replica may be ahead of the file now: rebuild it from what is committed.
             self._in_tx = False
-            self._load()
+            if reload:
+                self._load()
             raise
         finally:
             self._in_tx = False
