@@ -37,6 +37,8 @@ def test_demo_runs_end_to_end_and_cleans_up():
         assert step in out, step
     assert "All three nodes agree" in out
     assert out.count("FINAL (sealed)") >= 3  # each node printed the final tally
+    counted = re.findall(r"Counted: +version \w+, content ([0-9a-f]{16})", out)
+    assert len(counted) >= 3 and len(set(counted)) == 1  # the same content, on every node
     root = re.search(r"Working in (\S+) ", out).group(1)
     assert not os.path.exists(root)  # its files are gone
     pids = re.search(r"Stopped the daemons \(pids ([\d ]+)\)", out).group(1).split()

@@ -305,10 +305,11 @@ def test_no_action_passes_with_fewer_keys_than_the_floor(
 # ------------------------------------------------------------------------------ case 3
 async def test_3_removed_member_cannot_admit_or_decide_whatever_the_arrival_order(tmp_path):
     """R (member 3) is removed by a decision. R then signs ops whose causal past lacks the
-    enactment: a vouch admitting a new key S (the charter asks one vouch here), ballots, a
-    seal-less decision by S. Handlers cannot see the removal in those ops' past, so they
-    apply; every tally counts R only up to its cutoff (its seq the enactment saw) and S not
-    at all, and a second store that receives the same ops in another order agrees."""
+    enactment: a vouch admitting a new key S (the charter asks one vouch here), a ballot,
+    and S joins and votes. The removal cuts R's chain at its cutoff (its seq the enactment
+    saw): R's later ops are void on every node, so S is never admitted and its ops are
+    refused; a second store that receives the late ops *before* the enactment (they apply
+    there first, then the enactment rebuilds) ends with the same statuses, rows and tally."""
     from node.store import Store
 
     async with _open(tmp_path) as node:
@@ -358,13 +359,24 @@ async def test_3_removed_member_cannot_admit_or_decide_whatever_the_arrival_orde
         rr.ingest(ballot_s)
         late = [*r_ops, *s_ops, ballot_s]
         outcomes = c.store.ingest(late)
-        assert [o.status for o in outcomes] == ["applied"] * 5  # no removal in their past
+        assert [o.status for o in outcomes[:2]] == ["void", "void"]  # R: above the cutoff
+        # S's join is a request anyone may make; nothing else of S's counts.
+        assert [(o.status, o.reason) for o in outcomes[2:]] == [
+            ("applied", ""),
+            ("rejected", "not_member"),
+            ("rejected", "not_member"),
+        ]
+        members = run_query(c.store, "members", {"community": c.cid.hex()})
+        status = {m["member"]: m["status"] for m in members}
+        assert status.get(r_pub.hex()) != "member" and status.get(s_pub.hex()) != "member"
         for i in range(3):
             c.do(i, "ballot.cast", {"proposal": q, "choice": "yes"}, ts=closes + 20)
         t = c.tally(q)
         assert t["totals"] == {"yes": "3", "no": "0"}
-        assert t["ignored"]["removed"] == [r_pub.hex()]
-        assert t["ignored"]["not_eligible"] == [s_pub.hex()]
+        # Their ballots are void / refused: no tally sees them at all.
+        voters = {v["member"] for v in t["voters"]}
+        assert r_pub.hex() not in voters and s_pub.hex() not in voters
+        assert not any(r_pub.hex() in ms or s_pub.hex() in ms for ms in t["ignored"].values())
         # The same ops in another order (the late ones before the enactment) give the same
         # tally and the same member rows.
         with Store.open(tmp_path / "other.db") as other:
@@ -373,9 +385,16 @@ async def test_3_removed_member_cannot_admit_or_decide_whatever_the_arrival_orde
             other.ingest(shared)
             other.ingest(late)
             other.ingest([op for op in first if other.replica.meta(op.id) is None])
+            assert other.replica.applied(r_ops[1].id)  # no removal yet: R's vouch counts
             other.ingest([enact])
             assert run_query_tally(other, q) == t
             assert run_query_tally(other, p) == c.tally(p)
+            assert _statuses(other, late) == _statuses(c.store, late)
+            assert other.replica.state.table("member") == c.store.replica.state.table("member")
+
+
+def _statuses(store, ops) -> list:
+    return [(store.replica.applied(op.id), store.replica.rejections.get(op.id)) for op in ops]
 
 
 def _ops(store, cid) -> list:
@@ -397,9 +416,13 @@ def _replica_with(ops):
     return r
 
 
-def run_query_tally(store, pid: bytes) -> dict:
+def run_query(store, view: str, args: dict):
     from node.service.control import run_query
 
+    return run_query(store, view, args)
+
+
+def run_query_tally(store, pid: bytes) -> dict:
     return run_query(store, "proposal_tally", {"proposal": pid.hex()})
 
 

@@ -51,10 +51,10 @@ def scenario():
     w.do(0, "decision.enact", {"proposal": r.id})
     w.do(1, "decision.enact", {"proposal": amend.id})
     # Member 5, removed, votes on `later` from its node, without the enactment in its past:
-    # applied as an op, but above its cutoff, so no tally counts it, whatever the order.
+    # above its cutoff, so void (the removal cuts its chain), whatever the order.
     concurrent = {"proposal": later.id, "choice": "no"}
     w._ingest(side.compose(key(5), w.cid, "ballot.cast", concurrent, deps=[later.id], ts=HOUR + 1))
-    w.do(5, "delegation.set", {"delegate": pub(0)})  # rejected: 5 has seen its removal
+    w.do(5, "delegation.set", {"delegate": pub(0)})  # void too: 5 has seen its removal
     seq, prev, lamport, deps = w.replica.next_fields(w.cid, pub(6), [q.id])
     for choice in (["a"], ["b"]):  # member 6 equivocates on q: two ballots at one seq
         op = sign_op(key(6), community=w.cid, seq=seq, prev=prev, deps=deps, lamport=lamport,
@@ -88,11 +88,11 @@ def test_reference_scenario_is_interesting():
     assert [WORLD.status(op) for op in WORLD.ops[-6:-2]] == [
         "applied",
         "applied",
-        "applied",  # member 5's ballot concurrent with its removal...
-        "rejected:not_member",
+        "void",  # member 5's ballot concurrent with its removal...
+        "void",
     ]
     later = WORLD.tally(PROPOSALS[4])
-    assert later.ignored["removed"] == [pub(5)] and pub(5) not in later.counted  # ...not counted
+    assert pub(5) not in later.counted and not any(pub(5) in m for m in later.ignored.values())
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -109,3 +109,58 @@ def test_same_tally_for_any_order_duplication_and_partition(data):
     for r in (a, b):
         assert [summary(WORLD.tally(p, replica=r)) for p in PROPOSALS] == REFERENCE
         assert gov_state(r) == REFERENCE_STATE
+
+
+def mutual_removals():
+    """Two removals enacted concurrently, where one rests on the other's target: E1 (remove
+    member 4) counts member 3's decisive "yes", signed after E2 (remove member 3) was sealed
+    but concurrently with E2. E2 cuts member 3's chain below that ballot, so E1 no longer
+    passes once E2 is known: whichever arrives first, every node must end with member 3
+    removed and member 4 kept."""
+    w = World(6)
+    r1 = w.propose(action={"kind": "member.remove", "member": pub(4)})
+    r2 = w.propose(action={"kind": "member.remove", "member": pub(3)})
+    for i in (1, 2, 4, 5):
+        w.vote(i, r2, "yes")
+    for i in range(3):
+        w.seal(i, r2)
+    side = Replica(HANDLERS)  # member 5's node: has the seals of r2, not what follows
+    side.ingest_many(w.ops)
+    e2 = side.compose(key(5), w.cid, "decision.enact", {"proposal": r2.id}, ts=2 * HOUR)
+    for i in (0, 1, 3):  # 3's ballot is decisive: without it the quorum is not met
+        w.vote(i, r1, "yes")
+    for i in range(3):
+        w.seal(i, r1, ts=3 * HOUR)
+    alone = Replica(HANDLERS)
+    alone.ingest_many(w.ops)
+    e1 = w.do(2, "decision.enact", {"proposal": r1.id}, ts=3 * HOUR)
+    w._ingest(e2)
+    w.do(3, "profile.set", {"display_name": "still here?"})  # after both: void
+    return w, alone, e1, e2
+
+
+MUTUAL, MUTUAL_ALONE, E1, E2 = mutual_removals()
+
+
+def test_mutual_removals_scenario_is_interesting():
+    assert MUTUAL_ALONE.ingest(E1).status == "applied"  # without E2, E1 passes
+    members = MUTUAL.replica.state.table("member")
+    removed = {row["member"] for row in members.values() if row["removed"]}
+    assert removed == {pub(3)}
+    assert MUTUAL.status(E2) == "applied" and not MUTUAL.replica.applied(E1.id)
+    assert MUTUAL.status(MUTUAL.ops[-1]) == "void"
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_mutual_removals_same_state_for_any_order(data):
+    ops = MUTUAL.ops
+    order = data.draw(st.permutations(ops))
+    split = data.draw(st.integers(0, len(ops)))
+    r = Replica(HANDLERS)
+    r.ingest_many(order[:split])
+    for op in order[split:]:  # one at a time: the incremental path
+        r.ingest(op)
+    assert gov_state(r) == gov_state(MUTUAL.replica)
+    assert plain(r.state.table("chain.cut")) == plain(MUTUAL.replica.state.table("chain.cut"))
+    assert [r.applied(op.id) for op in ops] == [MUTUAL.replica.applied(op.id) for op in ops]

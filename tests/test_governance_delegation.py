@@ -2,7 +2,7 @@
 
 from fractions import Fraction as F
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from node.governance.delegation import CYCLE, NO_VOTE, NOT_ELIGIBLE, VOID, resolve
@@ -42,7 +42,7 @@ def test_equivocator_weight_void_but_passes_delegation_through():
 members_st = st.integers(1, 30)
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])  # a busy CI box
 @given(data=st.data(), n=members_st)
 def test_each_weight_counted_at_most_once(data, n):
     people = [bytes([i]) * 32 for i in range(n)]

@@ -104,3 +104,31 @@ def test_floor_vectors(case):
     except Rejected as exc:
         got = {"rejected": exc.reason}
     assert got == _unhex(case["expected"])
+
+
+REMOVAL = load("removal.json")
+
+
+@pytest.mark.parametrize("order", sorted(REMOVAL["orders"]))
+def test_removal_vectors(order):
+    """specs/ops.md §8.1: a removal cuts the member's chain; two concurrent removals end the
+    same whichever enactment arrives first."""
+    from node import governance
+    from node.crdt import records
+    from node.crdt.op import decode_op
+    from node.crdt.replica import Replica
+    from node.crdt.state import CHAIN_CUTS
+
+    ops = [decode_op(bytes.fromhex(h)) for h in REMOVAL["ops"]]
+    r = Replica({**records.HANDLERS, **governance.HANDLERS})
+    for i in REMOVAL["orders"][order]:
+        r.ingest(ops[i])
+
+    def status(op):
+        if r.is_void(r.meta(op.id)):
+            return "void"
+        return "rejected:" + r.rejections[op.id] if op.id in r.rejections else "applied"
+
+    assert [status(op) for op in ops] == REMOVAL["expected"]["status"]
+    cuts = {k.hex(): v for k, v in r.state.table(CHAIN_CUTS).items()}
+    assert cuts == REMOVAL["expected"]["chain_cut"]

@@ -54,7 +54,7 @@ def test_keyed_state_layout_is_converted_on_open(tmp_path):
         assert _rows(store) == after
 
 
-def test_schema_1_file_opens_as_2_and_then_logs_fork_branches(tmp_path):
+def test_schema_1_file_opens_as_2_and_then_logs_fork_branches(tmp_path):  # then 3
     """Version 1 allowed one op per chain position (a unique index); version 2 logs every
     branch of a fork. A version 1 file is converted on open and then takes a fork's twin."""
     path = tmp_path / "store.db"
@@ -70,7 +70,7 @@ def test_schema_1_file_opens_as_2_and_then_logs_fork_branches(tmp_path):
     last = OPS[39]
     with Store.open(path, HANDLERS) as store:
         assert _rows(store) == before
-        assert store._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (2,)
+        assert store._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (3,)
         assert (
             store._db.execute("SELECT 1 FROM meta WHERE key = 'rebuild_state'").fetchone() is None
         )
@@ -84,3 +84,27 @@ def test_schema_1_file_opens_as_2_and_then_logs_fork_branches(tmp_path):
         fresh.ingest([twin(author, last)])
         assert _rows(store) == sorted(fresh.state.items())
         fresh.close()
+
+
+def test_schema_2_file_rebuilds_so_past_removals_cut_their_chains(tmp_path):
+    """Version 2 let a removed member's ops concurrent with the removal apply; version 3
+    voids them (``chain.cut``). A version 2 file (statuses and state as version 2 wrote
+    them) opens as 3 with the state and statuses a fresh store computes."""
+    from test_governance_converge import E1, MUTUAL
+
+    path = tmp_path / "store.db"
+    with Store.open(path) as store:
+        store.ingest(MUTUAL.ops)
+        want = _rows(store)
+        statuses = [store.status(op.id) for op in MUTUAL.ops]
+    assert ("void", "author removed") in statuses
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("UPDATE ops SET status = 'applied', reason = ''")
+    db.execute("DELETE FROM state WHERE tbl = 'chain.cut'")
+    db.execute("UPDATE meta SET value = 2 WHERE key = 'schema'")
+    db.close()
+    with Store.open(path) as store:
+        assert store._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (3,)
+        assert _rows(store) == want
+        assert [store.status(op.id) for op in MUTUAL.ops] == statuses
+        assert store.status(E1.id)[0] == "rejected"

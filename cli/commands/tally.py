@@ -75,3 +75,7 @@ def render_tally(c, p: dict, d: dict, who: dict) -> None:
         c.print(
             f"Seals:     {len(d.get('seals') or [])} (a majority needs {d.get('needed_seals')})"
         )
+    if d.get("content"):
+        # What was counted: enacting checks this hash, so an edit after the vote cannot
+        # change what the result is about.
+        c.print(f"Counted:   version {str(d.get('version_id'))[:16]}, content {d['content'][:16]}")

@@ -20,8 +20,15 @@ Rules decided here (normative text in ``specs/ops.md``):
   with no logged op in the community are not kept; a proof rebuilds state only when it voids
   ops that had applied, and then only the state of that community, once per batch
   (:meth:`settle`).
+- A handler may *cut* an author's chain (a removal does, ``state.cut_chain``): the author's ops
+  in the community above the cut are void, as after a fork. Cuts come from state, so they
+  are judged like state: a cut that voids ops that had applied, or a cutting op whose causal
+  past holds ops a cut voided (its verdict may rest on them), rebuilds the community; a
+  rebuild restarts with a cut known from the start when the cut voids an op the pass had
+  already applied. Cuts only accumulate within a rebuild, so the state is one function of
+  the set of ops whatever the order they came in (``specs/ops.md`` §8).
 - Honest writers never name as a dep an op that did not apply (rejected or void), nor the head
-  of a forked author.
+  of a forked or cut author.
 - The pending area is bounded in bytes, with a quota per author, and ops of authors a
   community does not know yet (strangers) share a fixed part of it, so they can never push out
   or stall known authors' ops. Which op goes when a bound is hit is set out in
@@ -41,7 +48,7 @@ from .causal import CausalIndex, OpMeta
 from .chain import ForkProof
 from .op import GENESIS_KIND, MAX_DEPS, NO_COMMUNITY, Op, OpError, sign_op
 from .pending import PendingArea
-from .state import Context, HandlerMap, Rejected, State
+from .state import CHAIN_CUTS, Context, HandlerMap, Rejected, State
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +110,13 @@ class Replica:
         self.heads: dict[bytes, dict[bytes, Head]] = {}
         self.positions: dict[tuple[bytes, bytes, int], bytes] = {}
         self.forks: dict[ChainKey, ForkProof] = {}
+        self.cuts: dict[ChainKey, int] = {}  # (community, author) -> their ops above are void
+        # Kinds whose handlers may cut a chain: their ops are checked against the cuts.
+        self._cutting = frozenset(
+            k for k, h in self.handlers.items() if getattr(h, "cuts_chains", False)
+        )
+        self._pass: tuple | None = None  # during a rebuild pass: the sort key of the op run
+        self._restart = False  # a rebuild pass must start again (see :meth:`rebuild`)
         self.rejections: dict[bytes, str] = {}
         self.fork_changes = 0
         self._pending = PendingArea(pending_bytes)
@@ -136,6 +150,7 @@ class Replica:
         for meta in metas:
             self._index(meta)
         self.state = state
+        self.cuts = self._cuts_in_state(None)
         for proof in forks:
             self._note_fork(proof)
         self.rejections = dict(rejections or {})
@@ -193,8 +208,17 @@ class Replica:
         return [m for m in self._pending.missing(community, limit) if m not in metas]
 
     def is_void(self, meta: OpMeta) -> bool:
-        proof = self.forks.get((meta.community, meta.author))
-        return proof is not None and meta.seq >= proof.seq
+        return self._void_reason(meta) is not None
+
+    def _void_reason(self, meta: OpMeta) -> str | None:
+        key = (meta.community, meta.author)
+        proof = self.forks.get(key)
+        if proof is not None and meta.seq >= proof.seq:
+            return "author forked"
+        cut = self.cuts.get(key)
+        if cut is not None and meta.seq > cut:
+            return "author removed"
+        return None
 
     def applied(self, op_id: bytes) -> bool:
         """True when the op is logged and had its effect (neither rejected nor void)."""
@@ -222,12 +246,12 @@ class Replica:
                 raise OpError("bad_deps", f"dep {d.hex()[:16]} is not a known op of the community")
             if covered.get(m.author, 0) < m.seq:
                 covered[m.author] = m.seq
-        forks = self.forks
+        forks, cuts = self.forks, self.cuts
         fresh = sorted(
             (
                 h
                 for a, h in heads.items()
-                if a != author and (community, a) not in forks
+                if a != author and (community, a) not in forks and (community, a) not in cuts
                 for h in (self._latest_applied(community, a, h),)
                 if h is not None and covered.get(a, 0) < h.seq
             ),
@@ -469,10 +493,20 @@ class Replica:
             heads[meta.author] = Head(meta.seq, meta.id, meta.lamport)
 
     def _run_handler(self, op: Op, meta: OpMeta) -> Outcome:
-        if self.forks and self.is_void(meta):
-            return Outcome(op.id, VOID, "author forked")
+        if self.forks or self.cuts:
+            reason = self._void_reason(meta)
+            if reason is not None:
+                return Outcome(op.id, VOID, reason)
         if not self.handlers:
             return Outcome(op.id, APPLIED)
+        if op.kind in self._cutting:
+            suspect = self._past_has_cut(meta)
+            outcome = self._call_handler(op)
+            self._take_cuts(meta, suspect)
+            return outcome
+        return self._call_handler(op)
+
+    def _call_handler(self, op: Op) -> Outcome:
         handler = self.handlers.get(op.kind)
         try:
             if handler is None:
@@ -486,6 +520,65 @@ class Replica:
             self.rejections[op.id] = "internal_error"
             return Outcome(op.id, REJECTED, f"internal_error: {exc.__class__.__name__}", str(exc))
         return Outcome(op.id, APPLIED)
+
+    # -------------------------------------------------------------------- chain cuts
+    def _cuts_in_state(self, community: bytes | None) -> dict[ChainKey, int]:
+        return {
+            (k[:32], k[32:]): seq
+            for k, seq in self.state.table(CHAIN_CUTS).items()
+            if community is None or k[:32] == community
+        }
+
+    def _past_has_cut(self, meta: OpMeta) -> bool:
+        """True when ``meta``'s causal past holds an op that a cut voided: its handler then
+        judges without ops that a node which had not seen the cut yet would count."""
+        cuts = [(a, seq) for (c, a), seq in self.cuts.items() if c == meta.community]
+        if not cuts:
+            return False
+        clock = self.causal.vector_clock(meta)
+        return any(clock.get(a, 0) > seq for a, seq in cuts)
+
+    def _take_cuts(self, meta: OpMeta, suspect: bool) -> None:
+        """After a cutting op's handler: adopt the cuts it wrote, void what they reach."""
+        community = meta.community
+        for key, seq in self._cuts_in_state(community).items():
+            old = self.cuts.get(key)
+            if old is not None and old <= seq:
+                continue
+            self.cuts[key] = seq
+            reached = self._applied_above(key, seq, old)
+            if self._pass is not None:  # rebuilding: only ops this pass already ran matter
+                if any(
+                    (m.lamport, m.author, m.seq) < self._pass for m in map(self.metas.get, reached)
+                ):
+                    self._restart = True
+            elif reached:
+                self._stale.add(community)
+            else:
+                for oid in self._logged_above(key, seq, old):
+                    self.rejections.pop(oid, None)
+                    self._changes.restatus.append((oid, VOID, "author removed"))
+        if suspect and self._pass is None:
+            self._stale.add(community)
+
+    def _logged_above(self, key: ChainKey, seq: int, old: int | None) -> list[bytes]:
+        """The author's logged ops above ``seq`` (up to an older cut) and below a fork seq."""
+        community, author = key
+        head = self.heads.get(community, {}).get(author)
+        if head is None:
+            return []
+        top = head.seq if old is None else old
+        proof = self.forks.get(key)
+        if proof is not None:
+            top = min(top, proof.seq - 1)
+        positions = self.positions
+        return [
+            oid for s in range(seq + 1, top + 1) if (oid := positions.get((*key, s))) is not None
+        ]
+
+    def _applied_above(self, key: ChainKey, seq: int, old: int | None) -> list[bytes]:
+        rejections = self.rejections
+        return [oid for oid in self._logged_above(key, seq, old) if oid not in rejections]
 
     def _fork(self, op: Op, other_id: bytes) -> Outcome:
         """``op`` is authentic and another op holds its chain position: a fork proof."""
@@ -549,29 +642,63 @@ class Replica:
         ops in causal (lamport) order, skipping void ops, and report each op whose status
         changed. A community's rows are those whose key starts with the id of one of its ops
         (records and governance key rows by op id, or by community/op id + member); if some
-        row does not follow that rule, everything is rebuilt."""
+        row does not follow that rule, everything is rebuilt.
+
+        Cuts are found again from nothing: a cut takes effect for the ops after its cutting
+        op in the pass; when it voids an op the pass already applied, the pass starts over
+        with that cut known from the start. Cuts only accumulate, so this ends, after at most
+        one more pass per cut (removals are rare)."""
         metas = self.metas
         if community is not None and not self._drop_rows(community):
             community = None
-        if community is None:
-            self.state = State()
         before = {
             oid: reason
             for oid, reason in self.rejections.items()
             if community is None or metas[oid].community == community
         }
-        for oid in before:
-            del self.rejections[oid]
-        for op in sorted(self._log_source(community), key=lambda o: (o.lamport, o.author, o.seq)):
-            meta = metas[op.id]
+        ops = sorted(self._log_source(community), key=lambda o: (o.lamport, o.author, o.seq))
+        mine = (lambda key: True) if community is None else (lambda key: key[0] == community)
+        seeds: dict[ChainKey, int] = {}
+        while True:
+            if community is None:
+                self.state = State()
+            for oid in before:
+                self.rejections.pop(oid, None)
+            for op in ops:  # this pass's verdicts, not the last state's
+                self.rejections.pop(op.id, None)
+            self.cuts = {k: v for k, v in self.cuts.items() if not mine(k)} | seeds
+            outcomes = self._rebuild_pass(ops)
+            if outcomes is not None:
+                break
+            seeds = {k: v for k, v in self.cuts.items() if mine(k)}
+            if community is not None:
+                self._drop_rows(community)
+        for (c, author), seq in seeds.items():  # a cut found in an earlier pass stays
+            key = c + author
+            if self.state.get(CHAIN_CUTS, key, seq + 1) > seq:
+                self.state.put(CHAIN_CUTS, key, seq)
+        for op, out in outcomes:
             was = before.get(op.id)
-            out = self._run_handler(op, meta)
             now = out.reason if out.status == REJECTED else None
             if out.status == VOID or now != was:
                 self._changes.restatus.append((op.id, out.status, now or out.reason))
         if community is None:
             self.state.take_dirty()
             self._changes.rebuilt = True
+
+    def _rebuild_pass(self, ops: list[Op]) -> list[tuple[Op, Outcome]] | None:
+        """Run every op's handler in order; None when a cut asks for a new pass."""
+        metas, outcomes = self.metas, []
+        self._restart = False
+        try:
+            for op in ops:
+                self._pass = (op.lamport, op.author, op.seq)
+                outcomes.append((op, self._run_handler(op, metas[op.id])))
+                if self._restart:
+                    return None
+        finally:
+            self._pass = None
+        return outcomes
 
     def _drop_rows(self, community: bytes) -> bool:
         """Delete (through the state, so the store sees it) every row of ``community``;

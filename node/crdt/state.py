@@ -18,6 +18,11 @@ from .op import Op
 
 Key = tuple[str, bytes | str]
 
+# A handler may *cut* an author's chain in a community (a removal does): the author's ops
+# there above the cut seq are void, like a forked author's from the fork seq on. The table
+# holds community ‖ author -> the lowest cut; the replica reads it (``Replica.cuts``).
+CHAIN_CUTS = "chain.cut"
+
 
 class Rejected(Exception):
     """An authentic op that breaks a rule of its kind. It stays in the log (its author's chain
@@ -63,6 +68,22 @@ class State:
     def take_dirty(self) -> set[Key]:
         dirty, self.dirty = self.dirty, set()
         return dirty
+
+
+def cut_chain(state: State, community: bytes, author: bytes, seq: int) -> None:
+    """Void ``author``'s ops in ``community`` above ``seq`` (the lowest cut wins). Only
+    handlers marked ``cuts_chains`` may call it: the replica checks their ops specially."""
+    key = community + author
+    old = state.get(CHAIN_CUTS, key)
+    if old is None or seq < old:
+        state.put(CHAIN_CUTS, key, seq)
+
+
+def cuts_chains(handler: Callable) -> Callable:
+    """Mark a handler that may call :func:`cut_chain` (see ``Replica``: its verdict is
+    checked against the cuts in its causal past)."""
+    handler.cuts_chains = True  # type: ignore[attr-defined]
+    return handler
 
 
 @dataclass

@@ -19,7 +19,7 @@ from __future__ import annotations
 from ..crdt.op import Op
 from ..crdt.records import capped
 from ..crdt.records.common import in_past
-from ..crdt.state import Context, HandlerMap, Rejected
+from ..crdt.state import Context, HandlerMap, Rejected, cuts_chains
 from . import actions
 from .choices import valid_choice
 from .electorate import Electorate
@@ -197,6 +197,7 @@ def make_handlers(electorate: Electorate) -> HandlerMap:
         done = {"id": op.id, "seq": op.seq, "ts": op.ts} if final else None
         ctx.state.put(SEAL, key(pid, op.author), {"heads": seal["heads"] + heads, "final": done})
 
+    @cuts_chains  # a removal cuts the member's chain (records.remove_member)
     def decision_enact(op: Op, ctx: Context) -> None:
         electorate.require_member(op, ctx)
         body = op.body

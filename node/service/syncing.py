@@ -222,6 +222,11 @@ class Syncer:
         for c in [community] if community else sorted(self.svc.followed):
             for peer in self.svc.connected():
                 rec = await self.sync_with(peer, c)
+                if rec is None and (c, peer) in self._running:
+                    # One is running already (sync on connect, say): its result answers.
+                    while (c, peer) in self._running:
+                        await trio.sleep(0.05)
+                    rec = self.records.get(c, {}).get(peer)
                 if rec is not None:
                     out.append(
                         {

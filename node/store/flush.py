@@ -172,6 +172,12 @@ def _rewrite_state(db, replica, chains) -> None:
             "UPDATE ops SET status = 'void', reason = 'author forked' WHERE chain = ? AND seq >= ?",
             (chains.ensure(proof.community, proof.author), proof.seq),
         )
+    for (community, author), cut in replica.cuts.items():
+        db.execute(
+            "UPDATE ops SET status = 'void', reason = 'author removed'"
+            " WHERE chain = ? AND seq > ? AND status = 'applied'",
+            (chains.ensure(community, author), cut),
+        )
     rows = []
     for oid, reason in replica.rejections.items():
         meta = replica.metas[oid]

@@ -15,7 +15,9 @@ try:
 except ImportError:  # not POSIX: no single-writer lock
     fcntl = None  # type: ignore[assignment]
 
-SCHEMA_VERSION = 2  # 2: several ops may share a chain position (fork branches)
+# 2: several ops may share a chain position (fork branches); 3: a removal cuts the member's
+# chain (state table ``chain.cut``, ops above it void)
+SCHEMA_VERSION = 3
 
 # A chain is one author's log in one community; ops name it by a small integer so that the
 # rows and the (chain, seq) index stay small (two 32-byte keys per op cost ~30% of ingest).
@@ -146,6 +148,9 @@ def connect(path: str | Path) -> sqlite3.Connection:
     if row is not None and row[0] == 1:
         _migrate_v1(db)
         row = (2,)
+    if row is not None and row[0] == 2:
+        _migrate_v2(db)
+        row = (3,)
     if row is None:
         db.execute("INSERT INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
     elif row[0] != SCHEMA_VERSION:
@@ -180,6 +185,16 @@ def _migrate_v1(db: sqlite3.Connection) -> None:
     db.execute("BEGIN IMMEDIATE")
     db.execute("DROP INDEX IF EXISTS ops_chain")
     db.execute("UPDATE meta SET value = 2 WHERE key = 'schema'")
+    db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('rebuild_state', 1)")
+    db.execute("COMMIT")
+
+
+def _migrate_v2(db: sqlite3.Connection) -> None:
+    """Version 3 voids a removed member's ops above the removal's cutoff (``chain.cut``).
+    Nothing in the file changes shape; the state and statuses are rebuilt from the log once,
+    on the first open (flag ``rebuild_state``), so past removals cut their chains too."""
+    db.execute("BEGIN IMMEDIATE")
+    db.execute("UPDATE meta SET value = 3 WHERE key = 'schema'")
     db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('rebuild_state', 1)")
     db.execute("COMMIT")
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..causal import OpMeta
 from ..op import Op
-from ..state import Context, Rejected, State
+from ..state import Context, Rejected, State, cut_chain
 from .common import (
     COMMUNITY,
     MEMBER,
@@ -339,6 +339,9 @@ def remove_member(
     if cutoff is not None:
         entry = [effective.id, effective.author, effective.seq, cutoff]
         row["cutoffs"] = sorted([*row.get("cutoffs", []), entry])
+        # Every op of theirs above the cutoff is void on every node, whatever its causal past
+        # (``specs/ops.md`` §8): none of those ops is in the enactment's past.
+        cut_chain(state, community, member, cutoff)
     state.put(MEMBER, key, row)
 
 

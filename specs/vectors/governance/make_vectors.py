@@ -386,3 +386,45 @@ fcase("only witnesses may propose (amended floor)", {"action": amend}, "not_prop
 fcase("an amended floor lowers the duration", {"action": amend, "closes": DAY},
       "min_duration_ms 1 day", voting={"charter.amend": {"min_duration_ms": DAY}})  # fmt: skip
 json.dump({"defaults": VOTING_DEFAULTS, "cases": fcases}, open(OUT / "floor.json", "w"), indent=1)
+
+
+# ------------------------------------------------------------------ removal.json: chain cuts
+# specs/ops.md §8.1 + specs/governance.md §7: two removals enacted concurrently, E1 resting
+# on a ballot of E2's target signed above E2's cutoff. The ops in two delivery orders (E1
+# before E2 and after) must end with the same statuses and the same ``chain.cut`` rows.
+def removal_vectors():
+    import sys
+
+    sys.path.insert(0, str(OUT.parents[2] / "tests"))
+    from test_governance_converge import E1, E2, MUTUAL
+
+    from node.crdt.state import CHAIN_CUTS
+
+    r = MUTUAL.replica
+    ops = MUTUAL.ops
+    first = [op for op in ops if op.id != E2.id]
+    idx = first.index(E1) + 1
+    orders = {
+        "e1_first": first[:idx] + [E2] + first[idx:],
+        "e2_first": first[: idx - 1] + [E2] + first[idx - 1 :],
+    }
+    status = [
+        "void"
+        if r.is_void(r.meta(op.id))
+        else ("rejected:" + r.rejections[op.id] if op.id in r.rejections else "applied")
+        for op in ops
+    ]
+    return {
+        "description": "ops (hex, canonical CBOR) of one community; ingest them in each order "
+        "(parked ops wait for their parents); expect each op's status in `ops` order and the "
+        "chain.cut rows (community || member hex -> cutoff)",
+        "ops": [op.raw.hex() for op in ops],
+        "orders": {k: [ops.index(op) for op in v] for k, v in orders.items()},
+        "expected": {
+            "status": status,
+            "chain_cut": {k.hex(): v for k, v in sorted(r.state.table(CHAIN_CUTS).items())},
+        },
+    }
+
+
+json.dump(removal_vectors(), open(OUT / "removal.json", "w"), indent=1)
