@@ -1,0 +1,104 @@
+"""How the store grows with history (issue 13): ingest rate, reopen time, memory and disk at
+several sizes of the records workload, side by side in one run.
+
+For each size N (default 20,000 and 100,000 ops; ``python -m bench scale 20000 100000
+1000000`` for more): the records benchmark's workload of N mixed record ops is ingested into
+a fresh SQLite store in batches of 5,000 (signatures checked, records handlers on); then a
+fresh Python process opens the store and reports the time ``Store.open`` takes and the
+resident memory it adds. Disk is the store file (after a checkpoint) per op, and as a ratio to
+the encoded op bytes. The issue's targets: open < 1 s and an idle node < 250 MB at 1,000,000
+ops, disk <= 2 x the encoded ops: what grows with N here is what does not meet them yet.
+
+Writes results/scale.json.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.records import workload
+
+OUT = Path(__file__).parent / "results" / "scale.json"
+
+# Run in a fresh process: RSS added by opening, and the open time, without this process's
+# workload objects in the way.
+PROBE = r"""
+import json, sys, time
+def rss():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+from node.store import Store
+before = rss()
+t = time.perf_counter()
+s = Store.open(sys.argv[1])
+opened = time.perf_counter() - t
+after = rss()
+s.close()
+print(json.dumps({"open_s": opened, "rss_added": after - before, "rss": after}))
+"""
+
+
+def measure(n: int) -> dict:
+    _, ops, _ = workload(n)
+    encoded = sum(len(op.raw) for op in ops)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "store.db"
+        from node.store import Store
+
+        raws = [op.raw for op in ops]
+        with Store.open(path) as store:
+            t = time.perf_counter()
+            for i in range(0, len(raws), 5000):
+                store.ingest(raws[i : i + 5000])
+            ingest_s = time.perf_counter() - t
+            store._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        size = path.stat().st_size
+        probe = subprocess.run(
+            [sys.executable, "-c", PROBE, str(path)],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent.parent,
+        )
+        opened = json.loads(probe.stdout)
+    return {
+        "ops": len(ops),
+        "ingest_ops_per_s": len(ops) / ingest_s,
+        "open_s": opened["open_s"],
+        "rss_added_mb": opened["rss_added"] / 1e6,
+        "rss_mb": opened["rss"] / 1e6,
+        "file_bytes_per_op": size / len(ops),
+        "encoded_bytes_per_op": encoded / len(ops),
+        "disk_ratio": size / encoded,
+    }
+
+
+def main() -> None:
+    sizes = [int(a) for a in sys.argv[1:] if a.isdigit()] or [20_000, 100_000]
+    rows = [measure(n) for n in sizes]
+    base = rows[0]
+    print(
+        f"{'ops':>9} {'ingest op/s':>11} {'open s':>7} {'x':>5} {'RSS+ MB':>8} {'x':>5} "
+        f"{'B/op disk':>9} {'disk/enc':>8}"
+    )
+    for r in rows:
+        print(
+            f"{r['ops']:>9,} {r['ingest_ops_per_s']:>11,.0f} {r['open_s']:>7.2f} "
+            f"{r['open_s'] / base['open_s']:>5.1f} {r['rss_added_mb']:>8.1f} "
+            f"{r['rss_added_mb'] / max(base['rss_added_mb'], 1e-9):>5.1f} "
+            f"{r['file_bytes_per_op']:>9.0f} {r['disk_ratio']:>8.2f}"
+        )
+    print("x: relative to the smallest size; targets at 1,000,000 ops: open < 1 s, RSS < 250 MB")
+    OUT.parent.mkdir(exist_ok=True)
+    OUT.write_text(json.dumps(rows, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
