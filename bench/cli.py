@@ -201,7 +201,7 @@ def build_big_home(home: Path, n: int) -> None:
 
         async with Node.open(home, network=False) as node:
             now = time.time_ns() // 1_000_000
-            cid = await node.create_community({"name": "Big"})
+            cid = await node.create_community({"name": "Big", "membership": {"rule": "open"}})
             ops, _ = build_offers(cid, node.store.get_op(cid), now, n)
             for i in range(0, len(ops), 2000):
                 node.store.ingest(ops[i : i + 2000])
@@ -214,7 +214,9 @@ async def matching(root: Path, runs: int) -> dict:
 
     async with Node.open(root / "match", insecure_plaintext=True, network=False) as node:
         now = time.time_ns() // 1_000_000
-        cid = await node.create_community({"name": "Matching bench"})
+        cid = await node.create_community(
+            {"name": "Matching bench", "membership": {"rule": "open"}}
+        )
         ops, need = build_offers(cid, node.store.get_op(cid), now)
         for i in range(0, len(ops), 1000):
             node.store.ingest(ops[i : i + 1000])

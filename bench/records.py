@@ -43,6 +43,16 @@ CATEGORIES = [
 GEOHASHES = [f"u33d{a}{b}" for a in "bcfguv" for b in "0123456789"]
 
 
+# Open membership: the workload measures records, not admission (the safe defaults of a new
+# charter ask two vouches, which would refuse almost every op here).
+CHARTER = {
+    "name": "bench",
+    "membership": {"rule": "open"},
+    "attestation": {"confirmations": 2, "max_disputes": 0},
+    "contribution": {"max_minutes": 10_000_000, "max_minutes_per_day": 10_000_000},
+}
+
+
 class Writer:
     """Builds a causally valid op set: per-author chains, deps on the referenced record and on
     a recent head of another author, lamport = max(parents) + 1."""
@@ -55,8 +65,7 @@ class Writer:
         self.ops: list[Op] = []
         genesis = sign_op(
             self.keys[0], community=NO_COMMUNITY, seq=1, prev=None, lamport=1, ts=T0,
-            kind=GENESIS_KIND, body={"name": "bench", "attestation": {"confirmations": 2,
-                                                                      "max_disputes": 0}},
+            kind=GENESIS_KIND, body=CHARTER,
         )  # fmt: skip
         self.community = genesis.id
         self._add(0, genesis)

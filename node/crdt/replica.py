@@ -472,7 +472,12 @@ class Replica:
         except OpError as exc:
             return Outcome(op.id, INVALID, exc.reason)
         prev = op.prev
-        parents = (prev, *op.deps) if prev is not None else op.deps
+        metas = self.metas
+        # The parents' own id objects, not the op's copies: metas outlive ops (~230 B an op).
+        if prev is not None:
+            parents = (metas[prev].id, *[metas[d].id for d in op.deps])
+        else:
+            parents = tuple([metas[d].id for d in op.deps])
         meta = OpMeta(op.id, op.author, op.seq, op.lamport, parents, community)  # = OpMeta.of
         self._index(meta)
         self.causal.note(meta)  # anchors that bound every later causal walk (causal.py)

@@ -125,8 +125,17 @@ class Store(Queries):
         self.replica.defer_settle = True  # settled once per transaction (``_transaction``)
         self.chains = schema.Chains(db)
         keys = self.chains.keys
+        known = self.replica.metas  # filled by ``restore`` as it reads the generator below
+
+        def parents(blob: bytes) -> tuple[bytes, ...]:
+            # Ops come in log order, so an op's parents are indexed before it: share their
+            # id objects instead of holding a second copy of each (~230 B an op).
+            return tuple(
+                m.id if (m := known.get(p)) is not None else p for p in schema.split_parents(blob)
+            )
+
         metas = (
-            OpMeta(i, keys[ch][1], s, lam, schema.split_parents(p), keys[ch][0])
+            OpMeta(i, keys[ch][1], s, lam, parents(p), keys[ch][0])
             for i, ch, s, lam, p in db.execute(
                 "SELECT id, chain, seq, lamport, parents FROM ops ORDER BY rowid"
             )
