@@ -51,6 +51,8 @@ COMMANDS = {
     "tally": "tally:tally",
     "export": "export:export",
     "import": "export:import_",
+    "thread": "discussion:thread",
+    "comment": "discussion:comment",
     "inbox": "inbox:inbox",
     "activity": "inbox:activity",
     "watch": "inbox:watch",

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable
 from fractions import Fraction
 from typing import Any
 
+from node.crdt.text import UNSAFE
+
 from .errors import UserError, bad_value, not_found
 
 HEX_MIN = 8  # shortest prefix shown for hex op ids
@@ -61,14 +63,8 @@ class SafeWriter:
         return getattr(self.stream, "encoding", "utf-8")
 
 
-# Characters a member could write to take over another member's terminal or to disguise text:
-# C0 controls (ESC starts escape sequences; CR, BS and friends rewrite a line), DEL, C1
-# controls (0x9b is a one-byte CSI on some terminals), the Unicode line/paragraph separators
-# and the bidirectional overrides, embeddings, isolates and marks (Trojan Source).
-UNSAFE = frozenset(
-    [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0), 0x061C, 0x200E, 0x200F, 0x2028, 0x2029]
-    + [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]
-)
+# UNSAFE: characters a member could write to take over another member's terminal or to
+# disguise text (one list for the records' rule, the input check and this escaping).
 _ESCAPES = {c: (f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}") for c in UNSAFE}
 _ESCAPES.update({0x0A: "\\n", 0x09: "\\t", 0x0D: "\\r"})
 _ESCAPES_KEEP_NL = {c: v for c, v in _ESCAPES.items() if c != 0x0A}

@@ -7,8 +7,9 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
+from node.crdt.text import MULTILINE_ALLOWED, first_unsafe
+
 from .errors import bad_value
-from .output import UNSAFE
 
 MULTILINE = frozenset({"description", "text", "note"})  # may hold line breaks and tabs
 NAMED = frozenset({"title", "name", "display_name"})  # must say something
@@ -43,15 +44,14 @@ def check_body(body: Any, path: str = "") -> None:
 
 
 def check_text(text: str, field: str) -> None:
-    allowed = "\n\t" if field in MULTILINE else ""
-    for ch in text:
-        if ord(ch) in UNSAFE and ch not in allowed:
-            name = unicodedata.name(ch, "control character")
-            raise bad_value(
-                f"{field or 'text'} contains U+{ord(ch):04X} ({name.lower()}): text may not "
-                "hold control characters or bidirectional overrides",
-                "remove it: it could change what other members' terminals show",
-            )
+    ch = first_unsafe(text, MULTILINE_ALLOWED if field in MULTILINE else "")
+    if ch is not None:
+        name = unicodedata.name(ch, "control character")
+        raise bad_value(
+            f"{field or 'text'} contains U+{ord(ch):04X} ({name.lower()}): text may not "
+            "hold control characters or bidirectional overrides",
+            "remove it: it could change what other members' terminals show",
+        )
     if field in NAMED and not text.strip() and (text or field != "display_name"):
         what = "only whitespace" if text else "empty"
         raise bad_value(f"the {field} is {what}", f"give the {field} some words")

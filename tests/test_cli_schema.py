@@ -163,6 +163,9 @@ def scenario(tmp: Path):
                 n.identity.signing_key, c, "member.vouch", {"member": bytes(m.verify_key)}
             )
             n.store.append(m, c, "profile.set", {"display_name": "Bob"})
+            # a mention of Alice: her inbox shows it
+            ask = {"title": "Ladder?", "text": "who has one", "mentions": [n.public_key]}
+            n.store.append(m, c, "thread.create", ask)
             for i in range(2):
                 window = [start + i * 10 * 3_600_000, start + (i * 10 + 1) * 3_600_000]
                 body = {"offer": bytes.fromhex(offer), "window": window, "quantity": 1}
@@ -184,7 +187,7 @@ def scenario(tmp: Path):
 
     trio.run(others)
     j("member list", "member", "list")
-    j("inbox", "inbox")
+    assert "mention" in {r["kind"] for r in j("inbox", "inbox")}  # Bob asked Alice
     first, second = [r["id"] for r in j("reservation list", "reservation", "list")]
     j("reservation accept", "reservation", "accept", first[:10])
     j("reservation decline", "reservation", "decline", second[:10])
@@ -202,6 +205,12 @@ def scenario(tmp: Path):
     j("proposal list", "proposal", "list")
     j("proposal show", "proposal", "show", pid[:10])
     j("vote", "vote", pid[:10], "yes")
+    about = ("--on", offer[:10], "--text", "for the weekend\nor longer")
+    th = j("thread new", "thread", "new", "Lend the drill?", *about)["id"]
+    j("thread list", "thread", "list")
+    first = j("comment", "comment", th[:10], "Sure")["id"]
+    j("comment", "comment", th[:10], "When?", "--reply-to", first[:10], "--mention", "Bob")
+    j("thread show", "thread", "show", th[:10])
     j("tally", "tally", pid[:10])
     j("delegate", "delegate", "Bob")
     j("undelegate", "undelegate")

@@ -53,7 +53,7 @@ class Client(Rpc):
 
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory):
-    """A daemon with one community holding a profile, an offer, a need and a proposal, so
+    """A daemon with one community holding a profile, an offer, a need, a proposal and a thread, so
     that the views have records to work on; and the ids a fuzzed request may name."""
     d = tmp_path_factory.mktemp("ctl")
     proc = start(d)
@@ -69,6 +69,7 @@ def daemon(tmp_path_factory):
             ("offer.create", _listing("Drill", later)),
             ("need.create", _listing("Ladder", later)),
             ("proposal.create", {"title": "P", "method": "basic", "opens": now, "closes": later}),
+            ("thread.create", {"title": "T", "text": "a first word"}),
         ]
         ids = [cid, me["public_key"], me["member_id"]]
         for kind, body in ops:
@@ -279,7 +280,7 @@ def _plain_args(view: str, ids: list[str]) -> dict:
     """Arguments a view is meant to be called with, on the fixture's records."""
     cid, key, offer, proposal = ids[0], ids[1], ids[4], ids[6]
     plain = {"community": cid, "member": key, "offer_id": offer, "listing_id": offer}
-    plain |= {"proposal": proposal, "family": "offer"}
+    plain |= {"proposal": proposal, "family": "offer", "thread_id": ids[7]}
     return {k: v for k, v in plain.items() if k in inspect.signature(views()[view]).parameters}
 
 

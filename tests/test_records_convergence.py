@@ -17,7 +17,7 @@ from node.crdt.records import HANDLERS, contribution_scores, members_in_cut
 from node.crdt.replica import Replica
 
 N = 5
-FAMILIES = ("membership", "listings", "reservations", "projects", "contributions")
+FAMILIES = ("membership", "listings", "reservations", "projects", "contributions", "discussion")
 
 
 def _pick(rnd, table):
@@ -99,12 +99,43 @@ def _contributions(rnd, i, st_, c):
     return "attestation.set", {"contribution": con, "verdict": verdict}, (con,)
 
 
+def _discussion(rnd, i, st_, c):
+    """Threads (free or on a project), comments and replies (sometimes to another thread's
+    comment), edits and retractions by anyone (the author mostly), reactions that change and
+    clear, mentions of members and now and then of a key that never joined (PUB[N])."""
+    th = _pick(rnd, st_.table("thread"))
+    com = _pick(rnd, st_.table("comment"))
+    mentions = rnd.sample(PUB[: N + 1], k=rnd.choice((0, 0, 1, 2)))
+    extra = {"mentions": mentions} if mentions else {}
+    r = rnd.random()
+    if r < 0.15 or th is None:
+        proj = _pick(rnd, st_.table("project"))
+        target = {"target": proj} if proj is not None and rnd.random() < 0.5 else {}
+        body = {"title": f"t{rnd.randrange(9)}", "text": "", **target, **extra}
+        return "thread.create", body, tuple(target.values())
+    if r < 0.5 or com is None:
+        body = {"thread": th, "text": f"c{rnd.randrange(9)}", **extra}
+        if com is not None and rnd.random() < 0.5:
+            body["reply_to"] = com  # of this thread or, now and then, of another (rejected)
+        return "comment.create", body, (th,)
+    row = st_.get("comment", com)
+    who = PUB.index(row["author"]) if rnd.random() < 0.8 else rnd.randrange(N)
+    if r < 0.65:
+        return "comment.edit", {"comment": com, "text": f"e{rnd.randrange(9)}"}, (com,), who
+    if r < 0.72:
+        return "comment.retract", {"comment": com}, (com,), who
+    target = rnd.choice((th, com))
+    stance = rnd.choice(("agree", "disagree", "question", None))
+    return "reaction.set", {"target": target, "stance": stance}, (target,)
+
+
 GENERATORS = {
     "membership": _membership,
     "listings": _listings,
     "reservations": _reservations,
     "projects": _projects,
     "contributions": _contributions,
+    "discussion": _discussion,
 }
 
 
@@ -140,6 +171,8 @@ def simulate(family: str, seed: int, steps: int):
     if family == "reservations":
         for i in (0, 1):
             ops.append(make(setup, i, "offer.create", offer_body()))
+    if family == "discussion":
+        ops.append(make(setup, 1, "project.create", {"name": "p"}))
     replicas = [Replica(HANDLERS) for _ in range(N)]
     for r in replicas:
         r.ingest_many(ops)

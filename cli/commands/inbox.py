@@ -1,8 +1,9 @@
 """What needs me (`we inbox`) and what happened lately (`we activity`, `we watch`).
 
 Both are read from the same views as every other command (no new rule lives here): the inbox
-collects what waits for this member's action; activity merges the times the records carry
-(listings, reservation steps, contributions, proposals, members joining) newest first.
+collects what waits for this member's action (mentions too: the ``mentions`` view, pending);
+activity merges the times the records carry (listings, reservation steps, contributions,
+proposals, threads, members joining) newest first.
 """
 
 from __future__ import annotations
@@ -80,6 +81,17 @@ def _inbox(b, cid: str, key: str) -> list[dict]:
                     "do": f"we attest {c['id'][:10]}  (or --dispute)",
                 }
             )
+    for m in b.query("mentions", community=cid, member=key, pending=True) or []:
+        items.append(
+            {
+                "kind": "mention",
+                "id": m["id"],
+                "ts": m["ts"],
+                "what": f"mentioned you in: {m['title']}",
+                "who": m["author"],
+                "do": f"we thread show {m['thread'][:10]}  (then comment or react)",
+            }
+        )
     members = b.query("members", community=cid) or []
     if any(m["member"] == key and m["status"] == "member" for m in members):
         for m in members:
@@ -101,7 +113,8 @@ def _inbox(b, cid: str, key: str) -> list[dict]:
 @community_option
 def inbox(community) -> None:
     """What waits for you: reservation requests to answer, open votes without your ballot,
-    contributions to attest, seals due as a witness, newcomers asking to join."""
+    contributions to attest, seals due as a witness, newcomers asking to join, mentions in
+    discussions you have not answered."""
     o, b, cid = in_community(community)
     key = me(b)["public_key"]
     rows = _inbox(b, cid, key)
@@ -159,6 +172,15 @@ def _activity(b, cid: str) -> list[dict]:
                 "id": p["id"],
                 "who": p.get("author"),
                 "what": f"proposal ({p.get('phase')}): {p.get('title', '')}",
+            }
+        )
+    for t in b.query("threads", community=cid, limit=200) or []:
+        ev.append(
+            {
+                "ts": t["ts"],
+                "id": t["id"],
+                "who": t["author"],
+                "what": f"thread: {t['title']}",
             }
         )
     for m in b.query("members", community=cid) or []:

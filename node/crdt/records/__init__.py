@@ -1,5 +1,5 @@
 """Cooperation records: communities, membership, offers and needs, reservations, projects,
-contributions and attestations, built from signed ops as a pure function of the set of ops.
+contributions and attestations, discussion (threads, comments, reactions), built from signed ops as a pure function of the set of ops.
 
 ``HANDLERS`` maps every record op kind to its handler (the store merges it with governance's).
 Queries, matching, scores and export are pure functions over a :class:`~node.crdt.state.State`
@@ -9,10 +9,11 @@ Queries, matching, scores and export are pure functions over a :class:`~node.crd
 from __future__ import annotations
 
 from ..state import HandlerMap
-from . import community, contributions, listings, projects, reservations
+from . import community, contributions, discussion, listings, projects, reservations
 from .common import note_member, require_member
 from .community import apply_charter_amendment, capped, removal_cutoffs, remove_member
 from .deps import suggested_deps
+from .discussion import mentions, thread, threads
 from .export import to_csv, to_jsonld
 from .matching import Match, needs_for_offer, offers_for_need, pair_fit
 from .queries import (
@@ -46,6 +47,7 @@ HANDLERS: HandlerMap = {
     **reservations.HANDLERS,
     **projects.HANDLERS,
     **contributions.HANDLERS,
+    **discussion.HANDLERS,
 }
 
 __all__ = [
@@ -63,6 +65,7 @@ __all__ = [
     "listing",
     "members",
     "members_in_cut",
+    "mentions",
     "needs",
     "needs_for_offer",
     "note_member",
@@ -78,6 +81,8 @@ __all__ = [
     "reservation_conflicts",
     "reservations_of",
     "suggested_deps",
+    "thread",
+    "threads",
     "to_csv",
     "to_jsonld",
     "vouches",

@@ -30,6 +30,25 @@ YEAR_MS = 365 * 24 * 3600 * 1000
 DAY_MS = 24 * 3600 * 1000
 
 
+# A member given as 32 bytes, 64 hex characters or a member id (12D3KooW...). Annotated by name
+# so that the control API passes text through unchanged (it converts only "bytes" params).
+MemberRef = bytes | str
+
+
+def as_key(member: MemberRef) -> bytes:
+    """The 32-byte public key of a member reference."""
+    if isinstance(member, bytes):
+        return member
+    if len(member) == 64:
+        try:
+            return bytes.fromhex(member)
+        except ValueError:
+            pass
+    from ...identity.peer_id import pubkey_from_member_id
+
+    return pubkey_from_member_id(member)
+
+
 def member_key(community: bytes, member: bytes) -> bytes:
     return community + member
 
@@ -200,15 +219,22 @@ def note_member(ctx: Context, m: Membership, op: Op) -> None:
         ctx.state.put(MEMBER, member_key(m.community, op.author), {**m.row, "since": op.seq})
 
 
-def require_ref(op: Op, ctx: Context, table: str, ref: Any, what: str) -> dict:
-    """The row of a referenced record, which must be in ``op``'s causal past (the writer puts
-    its id in ``deps``, or it is in the author's own chain) and in the same community."""
+def ref_in_past(op: Op, ctx: Context, ref: Any, what: str) -> None:
+    """Raise ``Rejected("unknown_ref")`` unless op ``ref`` is in ``op``'s causal past. An op
+    of another community never is (chains are per community; a node that holds that other
+    community must give the same verdict and reason as one that does not)."""
     try:
         rmeta = ctx.causal.meta(ref)
     except (KeyError, TypeError):
         raise Rejected("unknown_ref", f"{what} {_short(ref)} is not known") from None
-    if not in_past(ctx, rmeta, op_meta(op, ctx)):
+    if rmeta.community != op.community_id or not in_past(ctx, rmeta, op_meta(op, ctx)):
         raise Rejected("unknown_ref", f"{what} {_short(ref)} is not in the op's causal past")
+
+
+def require_ref(op: Op, ctx: Context, table: str, ref: Any, what: str) -> dict:
+    """The row of a referenced record, which must be in ``op``'s causal past (the writer puts
+    its id in ``deps``, or it is in the author's own chain) and in the same community."""
+    ref_in_past(op, ctx, ref, what)
     row = ctx.state.get(table, ref)
     if row is None or row["c"] != op.community_id:
         raise Rejected(f"unknown_{what}", f"{_short(ref)} is not an accepted {what}")

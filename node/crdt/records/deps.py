@@ -16,7 +16,17 @@ from ..op import MAX_DEPS
 from ..state import State
 from .common import CONTRIBUTION, OFFER, PROJECT, RESERVATION
 
-REF_FIELDS = ("id", "offer", "reservation", "contribution", "project")
+REF_FIELDS = (
+    "id",
+    "offer",
+    "reservation",
+    "contribution",
+    "project",
+    "thread",
+    "comment",
+    "reply_to",
+    "target",
+)
 
 
 def suggested_deps(state: State, kind: str, body: Mapping[str, Any]) -> list[bytes]:

@@ -22,6 +22,8 @@ from .common import (
     PROFILE,
     PROJECT,
     RESERVATION,
+    MemberRef,
+    as_key,
     charter_in_clock,
     member_key,
     membership_periods,
@@ -31,24 +33,6 @@ from .common import (
 from .community import CHARTER_DEFAULTS, PROPOSAL_KINDS, voting_rule
 from .geo import decode, distance_m
 from .score import attestation_index, confirmations_needed, contribution_view
-
-# A member given as 32 bytes, 64 hex characters or a member id (12D3KooW...). Annotated by name
-# so that the control API passes text through unchanged (it converts only "bytes" params).
-MemberRef = bytes | str
-
-
-def as_key(member: MemberRef) -> bytes:
-    """The 32-byte public key of a member reference."""
-    if isinstance(member, bytes):
-        return member
-    if len(member) == 64:
-        try:
-            return bytes.fromhex(member)
-        except ValueError:
-            pass
-    from ...identity.peer_id import pubkey_from_member_id
-
-    return pubkey_from_member_id(member)
 
 
 # ---------------------------------------------------------------------- community
@@ -460,6 +444,7 @@ def attestations(state: State, community: bytes) -> list[dict]:
     return sorted(out, key=lambda a: (a["contribution"], a["attester"], a["seq"]))
 
 
-# Views shaped for the control API / CLI live in views.py; re-exported here because the control
-# API looks views up by name in this module.
+# Views shaped for the control API / CLI live in views.py, the discussion's in discussion.py;
+# re-exported here because the control API looks views up by name in this module.
+from .discussion import mentions, thread, threads  # noqa: E402, F401
 from .views import export, matches, scores  # noqa: E402, F401

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from ..state import Rejected
+from ..text import MULTILINE_ALLOWED, first_unsafe
 
 Validator = Callable[[Any], str | None]
 
@@ -83,6 +84,26 @@ def text(max_len: int, *, min_len: int = 0) -> Validator:
             return "must be text"
         if not min_len <= len(x) <= max_len:
             return f"length must be {min_len}..{max_len}"
+        return None
+
+    return check
+
+
+def plain_text(max_len: int, *, min_len: int = 0, multiline: bool = True) -> Validator:
+    """``text`` that is plain text: no control characters or bidirectional controls
+    (``node/crdt/text.py``); line breaks and tabs only when ``multiline``. For text that other
+    members read (discussion), where a disguised or terminal-controlling text is refused by
+    every node, not only by the writer's client."""
+    length = text(max_len, min_len=min_len)
+    allowed = MULTILINE_ALLOWED if multiline else ""
+
+    def check(x: Any) -> str | None:
+        msg = length(x)
+        if msg is not None:
+            return msg
+        ch = first_unsafe(x, allowed)
+        if ch is not None:
+            return f"holds U+{ord(ch):04X}: no control characters or bidirectional controls"
         return None
 
     return check
