@@ -106,6 +106,19 @@ _REASONS = {
     "unknown_view": (EXIT_UNAVAILABLE, "not available yet", ""),
     "unknown_method": (EXIT_UNAVAILABLE, "not available yet", ""),
     "bad_params": (EXIT_USAGE, "", ""),
+    # The chain guard (node/identity/chainguard.py): signing now could fork your chain.
+    "chain_behind": (
+        EXIT_DENIED,
+        "",
+        "keep the daemon running and connected: it fetches your newer ops from peers, then "
+        "writes work again (`we status`); if they were never sent anywhere: `we key adopt`",
+    ),
+    "chain_unverified": (
+        EXIT_DENIED,
+        "",
+        "run `we daemon` and let it sync with a peer of the community (`we status` shows "
+        "when); if the old copy will never run again: `we key adopt`",
+    ),
 }
 
 

@@ -35,6 +35,7 @@ except ImportError:  # not on Windows: no lock there
 
 from node.crdt.op import Op
 from node.identity import Identity
+from node.identity.chainguard import ChainGuard
 from node.service.control import run_query
 from node.service.service import Event, Service
 
@@ -43,6 +44,14 @@ STORE_FILE = "store.db"
 LOCK_FILE = "node.lock"
 
 __all__ = ["DataDirBusy", "Event", "Node", "claim_data_dir"]
+
+
+def _guard_for(data_dir: Path, public_key: bytes, store: Any) -> ChainGuard:
+    def own_seq(community: bytes) -> int:
+        head = store.heights(community).get(public_key)
+        return head[0] if head is not None else 0
+
+    return ChainGuard(data_dir, public_key, own_seq, store.communities)
 
 
 class LockedIdentity:
@@ -184,6 +193,7 @@ class Node:
             store = Store.open(data_dir / STORE_FILE)
             body_error: BaseException | None = None
             try:
+                guard = _guard_for(data_dir, identity.public_key, store)
                 service = Service(
                     identity,
                     store,
@@ -196,6 +206,7 @@ class Node:
                     mdns=mdns,
                     relay_service=relay_service,
                 )
+                service.guard = guard
                 node = cls(data_dir, identity, store, service)
                 async with trio.open_nursery() as nursery:
                     await nursery.start(service.run)
@@ -245,9 +256,20 @@ class Node:
         self.identity = self.service.identity = identity
 
     # ---- writing --------------------------------------------------------------------------
+    @property
+    def guard(self) -> ChainGuard:
+        """The chain guard: whether this key may sign now (``node/identity/chainguard.py``)."""
+        return self.service.guard
+
+    def adopt_chain(self) -> None:
+        """Accept the store's own chain as complete (``we key adopt``): after a restore of
+        ops that were never sent anywhere, or a move whose old copy will never run again."""
+        self.service.guard.adopt()
+
     async def create_community(self, charter: dict[str, Any]) -> bytes:
         """Create a community (you are its founder); returns its id."""
         op = self.store.create_community(self.identity.signing_key, charter)
+        self.service.guard.signed(op.id, op.seq, op.id)
         await self.service.local_op(op)
         return op.id
 
@@ -255,8 +277,11 @@ class Node:
         self, community: bytes, kind: str, body: dict[str, Any], deps: Iterable[bytes] = ()
     ) -> Op:
         """Sign, store (durably) and gossip one op. Raises ``Rejected`` if its rules refuse
-        it (nothing is stored then)."""
+        it (nothing is stored then), and :class:`ChainGuardError` when signing now could
+        fork this member's chain (a restored or copied data dir: see ``chainguard.py``)."""
+        self.service.guard.check(community)
         op = self.store.append(self.identity.signing_key, community, kind, body, deps=deps)
+        self.service.guard.signed(community, op.seq, op.id)  # before anyone can see it
         await self.service.local_op(op)
         return op
 

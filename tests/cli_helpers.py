@@ -28,6 +28,12 @@ class Result:
         return json.loads(self.err.strip().splitlines()[-1])["error"]
 
 
+def _inherited(name: str) -> bool:
+    """No WE_* setting of the test process reaches a `we` subprocess, but the test run's
+    place for chain markers (tests/conftest.py) does."""
+    return not name.startswith("WE_") or name == "WE_STATE_DIR"
+
+
 def we(
     home: Path | str | None,
     *args: str,
@@ -35,7 +41,7 @@ def we(
     input: str | None = None,
     timeout: float = 60,
 ) -> Result:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("WE_")}
+    full_env = {k: v for k, v in os.environ.items() if _inherited(k)}
     full_env["PYTHONPATH"] = str(ROOT)
     full_env["COLUMNS"] = "160"
     if env:
@@ -56,7 +62,7 @@ def we(
 
 
 def base_env(home: Path | str | None = None) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WE_")}
+    env = {k: v for k, v in os.environ.items() if _inherited(k)}
     env["PYTHONPATH"] = str(ROOT)
     env["COLUMNS"] = "160"
     if home is not None:

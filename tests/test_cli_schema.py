@@ -224,6 +224,14 @@ def scenario(tmp: Path):
     j("offer withdraw", "offer", "withdraw", offer[:10])
     j("need withdraw", "need", "withdraw", need[:10])
     j("watch", "watch", "--interval", "0.1", "--count", "1")
+    j("key adopt", "key", "adopt")
+    backup = str(tmp / "alice.key")
+    j("key export", "key", "export", backup, env={"WE_NEW_PASSPHRASE": "a backup phrase"})
+    restored, pw = tmp / "restored", {"WE_PASSPHRASE": "a backup phrase"}
+    for name, args in (("key import", ("import", backup)), ("key passwd", ("passwd",))):
+        r = we(restored, "--json", "key", *args, env={**pw, "WE_NEW_PASSPHRASE": "new phrase"})
+        assert r.code == 0, (args, r.err)
+        runs.append((name, json.loads(r.out)))
     # handover and return: the borrower hands over (in-process), the owner takes it back
     return runs, first, keys
 

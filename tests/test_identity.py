@@ -118,7 +118,7 @@ def test_truncated_file(key_path, keep):
     Identity.create(key_path, "pw", **FAST)
     data = key_path.read_bytes()
     key_path.write_bytes(data[:keep])
-    with pytest.raises(CorruptKeystoreError, match="restore a backup") as e:
+    with pytest.raises(CorruptKeystoreError, match="from a key backup") as e:
         Identity.load(key_path, "pw")
     assert str(key_path) in str(e.value)
 

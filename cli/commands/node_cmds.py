@@ -176,6 +176,7 @@ def status() -> None:
             c.print(f"Listen:  {a}")
         peers = d.get("peers") or []
         c.print(f"Peers:   {len(peers)} connected")
+        _chain_warnings(c, d)
         comms = d.get("communities") or []
         if comms:
             rows = [
@@ -199,6 +200,30 @@ def status() -> None:
             )
 
     emit(o, data, render)
+
+
+def _chain_warnings(c, d) -> None:
+    """Say loudly when this member's chain is at risk or forked (issue 12)."""
+    guard = d.get("chain_guard") or {}
+    if guard.get("state") == "behind":
+        c.print(
+            "[bold red]Your chain: this data dir is behind what your key already signed[/] "
+            "(a restored backup?). Writes wait until the daemon has fetched your newer ops "
+            "from peers; `we key adopt` if they were never sent anywhere."
+        )
+    elif guard.get("state") == "unverified":
+        c.print(
+            "[bold yellow]Your chain: not confirmed on this machine yet[/] (a copied or moved "
+            "data dir, or an imported key). Writes in a community wait for one sync with a "
+            "peer there; `we key adopt` if the old copy will never run again."
+        )
+    for f in d.get("own_forks") or []:
+        c.print(
+            f"[bold red]Your key forked in community {str(f['community'])[:12]} at op "
+            f"{f['seq']}:[/] two different ops of yours share that place in your chain, so "
+            "every node ignores your ops there from that one on. This happens when a backup "
+            "is restored, or one data dir runs on two machines. Run one copy only."
+        )
 
 
 @command("peers")

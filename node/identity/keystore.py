@@ -58,6 +58,14 @@ _argon = nacl.pwhash.argon2id
 # INTERACTIVE (64 MiB, ~0.1 s) by default so a Raspberry Pi can open its key; callers may ask
 # for MODERATE. Files may not ask for more than SENSITIVE (a damaged file must not exhaust RAM).
 DEFAULT_OPSLIMIT = _argon.OPSLIMIT_INTERACTIVE
+NEW_PASSPHRASE_ENV = "WE_NEW_PASSPHRASE"  # the new one for `we key passwd` / `we key export`
+# What to do about a damaged key file. Not "restore a backup of the data dir": an old store
+# would sign at seqs the key already used (the chain guard stops that, but only the key
+# file needs to come back).
+RESTORE_KEY = (
+    "bring back just this file from a key backup (`we key import FILE` in a new data dir "
+    "restores one made by `we key export`)"
+)
 DEFAULT_MEMLIMIT = _argon.MEMLIMIT_INTERACTIVE
 MAX_FILE_SIZE = 4096
 
@@ -214,11 +222,11 @@ class Identity:
                     path, "wrong passphrase (check it, or WE_PASSPHRASE, and try again)"
                 ) from None
         if len(seed) != 32:
-            raise CorruptKeystoreError(path, "secret seed is not 32 bytes; restore a backup")
+            raise CorruptKeystoreError(path, "secret seed is not 32 bytes; " + RESTORE_KEY)
         identity = cls.from_seed(seed)
         if identity.public_key.hex() != doc["public_key"]:
             raise CorruptKeystoreError(
-                path, "the secret key does not match the public key; restore a backup"
+                path, "the secret key does not match the public key; " + RESTORE_KEY
             )
         return identity
 
@@ -270,7 +278,7 @@ def _derive(path: Path, secret: bytes, salt: bytes, opslimit: Any, memlimit: Any
         and _argon.MEMLIMIT_MIN <= memlimit <= _argon.MEMLIMIT_SENSITIVE
     )
     if not ok:
-        raise CorruptKeystoreError(path, "key derivation parameters out of range; restore a backup")
+        raise CorruptKeystoreError(path, "key derivation parameters out of range; " + RESTORE_KEY)
     return _argon.kdf(
         nacl.secret.SecretBox.KEY_SIZE, secret, salt, opslimit=opslimit, memlimit=memlimit
     )
@@ -329,7 +337,7 @@ def _read_doc(path: Path) -> dict[str, Any]:
 
 def _parse(path: Path, data: bytes) -> dict[str, Any]:
     def corrupt(what: str) -> CorruptKeystoreError:
-        return CorruptKeystoreError(path, f"{what}; the file is damaged, restore a backup")
+        return CorruptKeystoreError(path, f"{what}; the file is damaged; " + RESTORE_KEY)
 
     if len(data) > MAX_FILE_SIZE:
         raise corrupt("file too large for a keystore")
@@ -374,6 +382,62 @@ def _hex(path: Path, doc: Mapping[str, Any], name: str, size: int) -> bytes:
         raw = b""
     if len(raw) != size:
         raise CorruptKeystoreError(
-            path, f"{name} is not {size} bytes of hex; the file is damaged, restore a backup"
+            path, f"{name} is not {size} bytes of hex; the file is damaged; " + RESTORE_KEY
         )
     return raw
+
+
+def new_passphrase(path: Path, passphrase: str | bytes | None = None) -> bytes:
+    """A new passphrase: the argument, else ``WE_NEW_PASSPHRASE``, else asked twice."""
+    env = (
+        {PASSPHRASE_ENV: os.environ[NEW_PASSPHRASE_ENV]}
+        if os.environ.get(NEW_PASSPHRASE_ENV)
+        else {}
+    )
+    if passphrase is None and not env and sys.stdin.isatty():
+        first = getpass(f"New passphrase for {path}: ")
+        if getpass("Repeat the new passphrase: ") != first:
+            raise KeystoreError(path, "the two passphrases differ; try again")
+        passphrase = first
+    secret = resolve_passphrase(path, passphrase, confirm=False, env=env)
+    if not secret:
+        raise KeystoreError(path, f"empty passphrase; give one ({NEW_PASSPHRASE_ENV})")
+    return secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
+
+
+def change_passphrase(
+    path: str | os.PathLike[str], old: str | bytes | None = None, new: str | bytes | None = None
+) -> Identity:
+    """Re-encrypt the keystore at ``path`` under a new passphrase (``we key passwd``). The
+    new file is written beside it, flushed, then renamed over: a crash leaves one of them."""
+    path = Path(path)
+    identity = Identity.load(path, old)
+    secret = new_passphrase(path, new)
+    tmp = path.with_name(path.name + ".new")
+    tmp.unlink(missing_ok=True)
+    identity.save(tmp, secret)
+    os.replace(tmp, path)
+    return identity
+
+
+def export_key(
+    path: str | os.PathLike[str],
+    to: str | os.PathLike[str],
+    passphrase: str | bytes | None = None,
+    new: str | bytes | None = None,
+) -> Identity:
+    """Write an encrypted copy of the key at ``path`` to ``to`` (``we key export``), under
+    a passphrase of its own. Never overwrites; the same file format as a keystore."""
+    identity = Identity.load(path, passphrase)
+    identity.save(to, new_passphrase(Path(to), new))
+    return identity
+
+
+def import_key(
+    backup: str | os.PathLike[str], path: str | os.PathLike[str], passphrase: str | bytes | None
+) -> Identity:
+    """Check that ``backup`` opens with ``passphrase`` and copy it to ``path`` (a data dir's
+    key file, which must not exist): the key keeps the backup's passphrase."""
+    identity = Identity.load(backup, passphrase)
+    _write_new(Path(path), Path(backup).read_bytes())
+    return identity

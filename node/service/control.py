@@ -105,6 +105,7 @@ METHODS = (
     "export_ops",
     "import_ops",
     "sync",
+    "adopt_chain",
 )
 MAX_EXPORT_PAGE = 5000
 
@@ -343,6 +344,9 @@ async def dispatch(node: Any, method: str, params: dict[str, Any]) -> Any:
         c = params.get("community")
         results = await node.sync_now(None if c is None else hex_id(c, "community"))
         return {"synced": to_json(results)}
+    if method == "adopt_chain":
+        node.adopt_chain()
+        return node.guard.status()
     raise RpcError(-32601, f"unknown method {method!r}", "unknown_method")
 
 

@@ -60,7 +60,6 @@ BLAME_INVALID = {
     "wrong_community",
     "too_large",
     "after_end",
-    "equivocation",  # signed two ops at one chain position (a fork proof says so)
 }
 
 

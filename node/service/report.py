@@ -38,7 +38,20 @@ def status(svc: Any) -> dict:
         "reachability": svc.host.reach.status if svc.host else "unknown",
         "peers": sorted(connected),
         "communities": comms,
+        "chain_guard": svc.guard.status() if svc.guard is not None else None,
+        "own_forks": _own_forks(svc),
     }
+
+
+def _own_forks(svc: Any) -> list[dict]:
+    """Communities where this member's own key forked: every node voids its ops there from
+    ``seq`` on. Said loudly by `we status` (an honest restore or a copy run twice does it)."""
+    me = svc.identity.public_key
+    return [
+        {"community": c, "seq": proof.seq}
+        for (c, author), proof in sorted(svc.store.replica.forks.items())
+        if author == me
+    ]
 
 
 def peers(svc: Any) -> list[dict]:

@@ -21,7 +21,6 @@ from typing import Any
 import trio
 
 from node.crdt.op import Op
-from node.identity import member_id
 from node.protocol.wire import PROTOCOL_ID
 
 from . import discovery, report
@@ -70,6 +69,8 @@ class Service:
         self.syncer = Syncer(self)
         self.sync_records = self.syncer.records  # community -> peer -> last SyncRecord
         self.host: Any = None  # node.protocol.host.Host once running (imports libp2p)
+        # node.identity.chainguard.ChainGuard: may this key sign now (set by ``Node.open``)
+        self.guard: Any = None
         self.gossip: Any = None
         self.nursery: trio.Nursery | None = None
         self._subscribers: list[trio.MemorySendChannel] = []
@@ -137,6 +138,13 @@ class Service:
             self._released()
         self._new_forks()
 
+    def peer_synced(self, community: bytes, peer: str) -> None:
+        """A sync session with ``peer`` completed (either side started it): the store holds
+        what the peer holds of the community, this member's own chain included."""
+        if self.guard is not None:
+            self.guard.peer_synced(community)
+        self.emit(Event("synced", community, peer=peer))
+
     def _new_forks(self) -> None:
         """Fork proofs the store kept since last time, however they came (an op that
         completed one, a proof from a peer, a waiting op released by its parent): each one
@@ -150,8 +158,11 @@ class Service:
             if self._forks_seen.get((community, author)) != proof.seq:
                 self._forks_seen[(community, author)] = proof.seq
                 news.add(community)
+                # The author's ops from the fork seq on are void everywhere; that is the
+                # whole penalty. Its node is not banned: an honest member who restored a
+                # backup forks by accident, and a ban would keep it from ever learning so
+                # (or recovering); what it sends costs its CPU budget like anyone's.
                 self.emit(Event("fork", community, proof.b.id, proof.b.kind))
-                self.report_bad_peer(member_id(author), "equivocation")
         if self.nursery is not None:
             for community in news:
                 for peer in self.connected():

@@ -37,7 +37,7 @@ from node.protocol.sync import NOT_MEMBER, UNKNOWN_COMMUNITY, SyncError, SyncSes
 from node.protocol.syncnet import drive
 from node.protocol.wire import PROTOCOL_ID
 
-from .storelog import Event, SyncRecord
+from .storelog import SyncRecord
 
 log = logging.getLogger("we.service")
 MAX_INBOUND_SESSIONS_PER_PEER = 4
@@ -159,7 +159,7 @@ class Syncer:
         self.records.setdefault(community, {})[peer] = record
         if record.ok:
             self._synced[key] = trio.current_time()
-            svc.emit(Event("synced", community, peer=peer))
+            svc.peer_synced(community, peer)
         if key in self._again:
             self._again.discard(key)
             self.schedule(community, peer)
@@ -210,7 +210,7 @@ class Syncer:
                 rec = SyncRecord(True, time.time(), st.ops_in, st.ops_out)
                 self.records.setdefault(session.community, {})[peer] = rec
                 self._synced[(session.community, peer)] = trio.current_time()
-                svc.emit(Event("synced", session.community, peer=peer))
+                svc.peer_synced(session.community, peer)
         finally:
             self.inbound_total -= 1
             self.inbound[peer] -= 1

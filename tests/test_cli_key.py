@@ -1,0 +1,60 @@
+"""`we key` (issue 12): a key backup, a passphrase change, and a data dir that arrives on
+another machine, which signs nothing until its chain is confirmed or adopted."""
+
+from __future__ import annotations
+
+import shutil
+
+from cli_helpers import we
+
+OLD, NEW, BACKUP = "old pass phrase", "new pass phrase", "backup pass phrase"
+
+
+def test_export_passwd_import_and_a_copied_data_dir(tmp_path):
+    home = tmp_path / "alice"
+    pw = {"WE_PASSPHRASE": OLD}
+    assert we(home, "--json", "init", env=pw).code == 0
+    r = we(home, "--json", "community", "create", "Tools", env=pw)
+    assert r.code == 0, r.err
+    me = we(home, "--json", "id").json["member_id"]
+
+    backup = tmp_path / "alice.key"
+    r = we(home, "--json", "key", "export", str(backup), env={**pw, "WE_NEW_PASSPHRASE": BACKUP})
+    assert r.code == 0, r.err
+    r = we(home, "--json", "key", "export", str(backup), env={**pw, "WE_NEW_PASSPHRASE": BACKUP})
+    assert r.code != 0 and "refusing to overwrite" in r.error["message"]  # never overwrites
+
+    r = we(home, "--json", "key", "passwd", env={**pw, "WE_NEW_PASSPHRASE": NEW})
+    assert r.code == 0, r.err
+    r = we(home, "--json", "profile", "set", "--name", "Alice", env=pw)
+    assert r.code == 6  # the old passphrase opens nothing now
+    r = we(home, "--json", "profile", "set", "--name", "Alice", env={"WE_PASSPHRASE": NEW})
+    assert r.code == 0, r.err
+
+    # The whole data dir copied to another machine (its own place for chain markers).
+    laptop = tmp_path / "laptop"
+    shutil.copytree(home, laptop)
+    (laptop / "node.lock").unlink(missing_ok=True)
+    there = {"WE_PASSPHRASE": NEW, "WE_STATE_DIR": str(tmp_path / "laptop-machine")}
+    st = we(laptop, "--json", "status", env=there).json
+    assert st["chain_guard"]["state"] == "unverified"
+    assert "not confirmed on this machine" in we(laptop, "status", env=there).out
+    r = we(laptop, "--json", "profile", "set", "--name", "Alice (laptop)", env=there)
+    assert r.code == 4 and r.error["code"] == "chain_unverified"
+    assert "we key adopt" in r.error["hint"]
+    assert we(laptop, "--json", "key", "adopt", env=there).json["state"] == "ok"
+    r = we(laptop, "--json", "profile", "set", "--name", "Alice (laptop)", env=there)
+    assert r.code == 0, r.err
+
+    # The key backup restored into a new data dir: same member, and it does not sign on a
+    # store it did not get from a peer.
+    fresh = tmp_path / "restored"
+    elsewhere = {"WE_PASSPHRASE": BACKUP, "WE_STATE_DIR": str(tmp_path / "third-machine")}
+    r = we(fresh, "--json", "key", "import", str(backup), env=elsewhere)
+    assert r.code == 0, r.err
+    assert r.json["member_id"] == me == we(fresh, "--json", "id").json["member_id"]
+    r = we(fresh, "--json", "key", "import", str(backup), env=elsewhere)
+    assert r.code == 1 and r.error["code"] == "key_exists"
+    shutil.copy(home / "store.db", fresh / "store.db")  # an old store next to the key
+    r = we(fresh, "--json", "profile", "set", "--name", "Alice (restored)", env=elsewhere)
+    assert r.code == 4 and r.error["code"] == "chain_unverified"
