@@ -173,7 +173,7 @@ def test_vote_seal_and_tally_agree(pair):
         "create",
         "Plant apple trees",
         "--closes",
-        "+6s",
+        "+12s",
         "--witness",
         ids[alice],
         "--witness",
