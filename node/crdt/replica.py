@@ -83,6 +83,52 @@ class Changes:
     rebuilt: bool = False  # the whole state was rebuilt: every row and status anew
 
 
+class Positions:
+    """(community, author, seq) -> the first op id logged at that chain position. One list
+    per chain, indexed by seq: a chain's logged ops are contiguous from seq 1 (an op is
+    logged only after its ``prev``), and a tuple key per op cost ~150 B of memory."""
+
+    __slots__ = ("_chains",)
+
+    def __init__(self) -> None:
+        self._chains: dict[ChainKey, list[bytes | None]] = {}
+
+    def get(self, key: tuple[bytes, bytes, int], default: bytes | None = None) -> bytes | None:
+        ids = self._chains.get((key[0], key[1]))
+        seq = key[2]
+        if ids is None or not 0 < seq <= len(ids):
+            return default
+        oid = ids[seq - 1]
+        return default if oid is None else oid
+
+    def __contains__(self, key: tuple[bytes, bytes, int]) -> bool:
+        return self.get(key) is not None
+
+    def setdefault(self, key: tuple[bytes, bytes, int], oid: bytes) -> bytes:
+        ids = self._chains.get((key[0], key[1]))
+        if ids is None:
+            ids = self._chains[(key[0], key[1])] = []
+        seq = key[2]
+        if seq > len(ids):
+            ids.extend([None] * (seq - len(ids)))
+        old = ids[seq - 1]
+        if old is None:
+            ids[seq - 1] = oid
+            return oid
+        return old
+
+    def __delitem__(self, key: tuple[bytes, bytes, int]) -> None:
+        chain = (key[0], key[1])
+        ids = self._chains[chain]
+        if self.get(key) is None:
+            raise KeyError(key)
+        ids[key[2] - 1] = None
+        while ids and ids[-1] is None:
+            ids.pop()
+        if not ids:
+            del self._chains[chain]
+
+
 @dataclass
 class Head:
     seq: int
@@ -108,7 +154,7 @@ class Replica:
         self.metas: dict[bytes, OpMeta] = {}
         self.causal = CausalIndex(self.metas.get)
         self.heads: dict[bytes, dict[bytes, Head]] = {}
-        self.positions: dict[tuple[bytes, bytes, int], bytes] = {}
+        self.positions = Positions()
         self.forks: dict[ChainKey, ForkProof] = {}
         self.cuts: dict[ChainKey, int] = {}  # (community, author) -> their ops above are void
         # Kinds whose handlers may cut a chain: their ops are checked against the cuts.
