@@ -11,7 +11,7 @@ from node.crdt.text import MULTILINE_ALLOWED, first_unsafe
 
 from .errors import bad_value
 
-MULTILINE = frozenset({"description", "text", "note"})  # may hold line breaks and tabs
+MULTILINE = frozenset({"description", "text", "note", "bio"})  # may hold line breaks and tabs
 NAMED = frozenset({"title", "name", "display_name"})  # must say something
 # Longest text the records accept per field (node/crdt/records: listings, community,
 # contributions, governance), said here with the field's name instead of an op-size error.

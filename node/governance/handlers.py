@@ -25,6 +25,7 @@ from .choices import valid_choice
 from .electorate import Electorate
 from .proposal import (
     PROPOSAL,
+    TOPIC,
     apply_floor,
     bad,
     check_proposal,
@@ -35,7 +36,6 @@ from .proposal import (
 from .tally import BALLOT, DELEGATION, SEAL, key, tally, witnesses_of
 
 MAX_HEADS = 1500  # a seal's named heads; the rest of what it saw is its causal past
-MAX_TOPIC = 64
 MAX_BALLOTS = 64  # per member and proposal: changing one's mind is fine, flooding is not
 
 
@@ -143,8 +143,8 @@ def make_handlers(electorate: Electorate) -> HandlerMap:
 
     def _delegation(op: Op, ctx: Context, delegate) -> None:
         topic = op.body.get("topic", "")
-        if type(topic) is not str or len(topic) > MAX_TOPIC:
-            raise bad("topic: at most 64 characters ('' or absent: global)")
+        if TOPIC(topic) is not None:
+            raise bad(f"topic: {TOPIC(topic)} ('' or absent: global)")
         electorate.require_member(op, ctx)
         k = key(op.community_id, op.author)
         rows = ctx.state.get(DELEGATION, k) or []

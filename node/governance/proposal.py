@@ -18,7 +18,7 @@ from typing import Any
 from ..crdt.causal import CausalIndex, OpMeta
 from ..crdt.op import canonical
 from ..crdt.records.community import AMENDMENT, voting_rule
-from ..crdt.records.schema import check_body
+from ..crdt.records.schema import check_body, text
 from ..crdt.state import Rejected
 from .outcome import METHODS, Rules
 
@@ -45,8 +45,24 @@ FIELDS = {
 }
 
 
+# Free text under the records' one text rule (specs/records.md §2): no control character or
+# bidirectional override; only the proposal's text may hold line feeds and tabs.
+TITLE, TEXT, OPTION, TOPIC = (
+    text(200, min_len=1),
+    text(20_000, lines=True),
+    text(100, min_len=1),
+    text(64),
+)
+
+
 def bad(detail: str) -> Rejected:
     return Rejected("bad_body", detail)
+
+
+def check_text(name: str, value: Any, rule) -> None:
+    problem = rule(value)
+    if problem is not None:
+        raise bad(f"{name}: {problem}")
 
 
 def is_frac(x: Any) -> bool:
@@ -72,11 +88,8 @@ def check_proposal(body: Mapping[str, Any]) -> None:
     unknown = set(body) - FIELDS
     if unknown:
         raise bad(f"unknown field(s) {sorted(unknown)}")
-    title = body.get("title")
-    if type(title) is not str or not 0 < len(title) <= 200:
-        raise bad("title: 1..200 characters")
-    if type(body.get("text", "")) is not str or len(body.get("text", "")) > 20_000:
-        raise bad("text: at most 20000 characters")
+    check_text("title", body.get("title"), TITLE)
+    check_text("text", body.get("text", ""), TEXT)
     method = body.get("method")
     if method not in METHODS:
         raise bad(f"method must be one of {sorted(METHODS)}")
@@ -85,9 +98,11 @@ def check_proposal(body: Mapping[str, Any]) -> None:
         type(options) is not list
         or len(options) > MAX_OPTIONS
         or len(set(options)) != len(options)
-        or not all(type(o) is str and 0 < len(o) <= 100 for o in options)
+        or not all(type(o) is str for o in options)
     ):
         raise bad("options: up to 64 distinct non-empty texts")
+    for i, option in enumerate(options):
+        check_text(f"options item {i}", option, OPTION)
     if (method in OPTIONLESS) != (not options):
         raise bad(f"options: {method} needs {'none' if method in OPTIONLESS else 'at least one'}")
     _check_params(body.get("params", {}))
@@ -114,8 +129,7 @@ def check_proposal(body: Mapping[str, Any]) -> None:
         or not all(is_key(w) for w in witnesses)
     ):
         raise bad("witnesses: up to 31 distinct 32-byte member keys")
-    if type(body.get("topic", "")) is not str or len(body.get("topic", "")) > 64:
-        raise bad("topic: at most 64 characters")
+    check_text("topic", body.get("topic", ""), TOPIC)
     if "action" in body:
         _check_action(body["action"], method)
 

@@ -134,7 +134,7 @@ ATTESTATION_RULE = {
 }
 CHARTER = {
     "name": Field(text(120, min_len=1)),
-    "description": opt(text(4000)),
+    "description": opt(text(4000, lines=True)),
     "membership": opt(record(MEMBERSHIP_RULE)),
     "attestation": opt(record(ATTESTATION_RULE)),
     "half_life_days": opt(integer(1, 36500)),
@@ -162,11 +162,11 @@ CHARTER_DEFAULTS = {
     "visibility": "public",
 }
 
-NOTE = {"note": opt(text(1000))}
-VOUCH = {"member": Field(key32), "note": opt(text(1000))}
+NOTE = {"note": opt(text(1000, lines=True))}
+VOUCH = {"member": Field(key32), "note": opt(text(1000, lines=True))}
 PROFILE_BODY = {
     "display_name": opt(text(80)),
-    "bio": opt(text(2000)),
+    "bio": opt(text(2000, lines=True)),
     "skills": opt(list_of(skill, 32, unique=True)),
     "geohash": opt(geohash(6)),  # coarse on purpose: at most ~1 km cells
     "addrs": opt(list_of(text(256, min_len=1), 8, unique=True)),

@@ -54,7 +54,7 @@ FIELDS = {
     "quantity": opt(quantity),
     "skill": opt(skill),
     "evidence": opt(list_of(url, 16)),
-    "note": opt(text(2000)),
+    "note": opt(text(2000, lines=True)),
     "at": Field(integer(0)),  # ms: when the work happened; not after the op's ts
 }
 CORRECTABLE = {k: opt(f.check) for k, f in FIELDS.items() if k not in ("project", "action")}
@@ -62,12 +62,12 @@ CORRECT = {
     "id": Field(key32),
     "set": opt(record(CORRECTABLE)),
     "retract": opt(boolean),
-    "note": opt(text(2000)),
+    "note": opt(text(2000, lines=True)),
 }
 ATTEST = {
     "contribution": Field(key32),
     "verdict": Field(one_of("confirm", "dispute")),
-    "note": opt(text(2000)),
+    "note": opt(text(2000, lines=True)),
 }
 
 

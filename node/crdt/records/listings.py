@@ -43,7 +43,7 @@ ALLOWED = {
 
 FIELDS = {
     "title": Field(text(200, min_len=1)),
-    "description": opt(text(4000)),
+    "description": opt(text(4000, lines=True)),
     "category": Field(category),
     "tags": opt(list_of(text(40, min_len=1), 16, unique=True)),
     "action": Field(one_of(*ACTIONS)),
@@ -68,7 +68,11 @@ UPDATE = {
     "id": Field(key32),
     "set": Field(record({name: opt(f.check) for name, f in FIELDS.items()})),
 }
-STATUS = {"id": Field(key32), "status": Field(one_of(*STATUSES)), "note": opt(text(1000))}
+STATUS = {
+    "id": Field(key32),
+    "status": Field(one_of(*STATUSES)),
+    "note": opt(text(1000, lines=True)),
+}
 
 
 def _check_expiry(op: Op, expires: int) -> None:

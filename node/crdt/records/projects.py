@@ -25,7 +25,7 @@ from .schema import Field, check_body, key32, list_of, opt, record, text
 
 FIELDS = {
     "name": Field(text(200, min_len=1)),
-    "description": opt(text(4000)),
+    "description": opt(text(4000, lines=True)),
     "maintainers": opt(list_of(key32, 32, unique=True)),
 }
 UPDATE = {

@@ -46,9 +46,9 @@ REQUEST = {
     "offer": Field(key32),
     "window": Field(window),
     "quantity": opt(integer(1)),
-    "note": opt(text(1000)),
+    "note": opt(text(1000, lines=True)),
 }
-STEP = {"reservation": Field(key32), "note": opt(text(1000))}
+STEP = {"reservation": Field(key32), "note": opt(text(1000, lines=True))}
 
 
 def reservation_request(op: Op, ctx: Context) -> None:

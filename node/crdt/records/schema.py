@@ -8,6 +8,13 @@ matters for determinism: two nodes must never disagree about whether a body is a
 Validators are small closures (``text(200)``, ``integer(0)``, ``list_of(...)``); each takes a
 value and returns an error message or ``None``. There are no floats: bodies carry integers
 (minutes, milliseconds, metres) or ``[num, den]`` pairs.
+
+Every free text of every record (titles, names, notes, tags, units, proposal text and
+options...) goes through one rule, :func:`text` (``specs/records.md`` §2 "Text"): no control
+character and no bidirectional override, so that nothing a hostile key signs can take over
+another member's terminal or disguise itself, on any node and whatever client shows it; only
+multi-line fields (``lines=True``) may hold line feeds and tabs; a required text (``min_len``
+>= 1) must hold something other than whitespace.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from ..state import Rejected
-from ..text import MULTILINE_ALLOWED, first_unsafe
+from ..text import MULTILINE_ALLOWED, UNSAFE
 
 Validator = Callable[[Any], str | None]
 
@@ -78,35 +85,46 @@ def _problem(body: Any, schema: Mapping[str, Field]) -> str | None:
 
 
 # --------------------------------------------------------------------------- validators
-def text(max_len: int, *, min_len: int = 0) -> Validator:
+# Characters no text may hold (specs/records.md §2): the one list, node/crdt/text.py (the CLI
+# escapes the same ones on output: stores written before this rule may hold them). LF and TAB
+# are allowed in multi-line fields only.
+LINE_BREAKS = frozenset(ord(c) for c in MULTILINE_ALLOWED)
+
+
+def _char_class(codes: frozenset[int]) -> re.Pattern[str]:
+    return re.compile("[" + "".join(f"\\u{c:04x}" for c in sorted(codes)) + "]")
+
+
+# lines? -> the search for a refused character (looked up at each check, so that a test can
+# build a store as a node from before the rule wrote it).
+SEARCH = {False: _char_class(UNSAFE).search, True: _char_class(UNSAFE - LINE_BREAKS).search}
+
+
+def text(max_len: int, *, min_len: int = 0, lines: bool = False) -> Validator:
+    """Free text of ``min_len..max_len`` characters under the one text rule (module doc)."""
+    allowed = "but line feeds and tabs" if lines else "(one line: no line break or tab)"
+
     def check(x: Any) -> str | None:
         if type(x) is not str:
             return "must be text"
         if not min_len <= len(x) <= max_len:
             return f"length must be {min_len}..{max_len}"
+        found = SEARCH[lines](x)
+        if found is not None:
+            return (
+                f"holds U+{ord(found.group()):04X} at index {found.start()}: no control "
+                f"character or bidirectional override {allowed}"
+            )
+        if min_len and x.isspace():
+            return "must hold more than whitespace"
         return None
 
     return check
 
 
 def plain_text(max_len: int, *, min_len: int = 0, multiline: bool = True) -> Validator:
-    """``text`` that is plain text: no control characters or bidirectional controls
-    (``node/crdt/text.py``); line breaks and tabs only when ``multiline``. For text that other
-    members read (discussion), where a disguised or terminal-controlling text is refused by
-    every node, not only by the writer's client."""
-    length = text(max_len, min_len=min_len)
-    allowed = MULTILINE_ALLOWED if multiline else ""
-
-    def check(x: Any) -> str | None:
-        msg = length(x)
-        if msg is not None:
-            return msg
-        ch = first_unsafe(x, allowed)
-        if ch is not None:
-            return f"holds U+{ord(ch):04X}: no control characters or bidirectional controls"
-        return None
-
-    return check
+    """:func:`text`, multi-line unless told otherwise (the discussion records' name for it)."""
+    return text(max_len, min_len=min_len, lines=multiline)
 
 
 def integer(lo: int = 0, hi: int = MAX_INT) -> Validator:
