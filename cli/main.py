@@ -30,6 +30,7 @@ COMMANDS = {
     "status": "node_cmds:status",
     "peers": "node_cmds:peers",
     "block": "node_cmds:block",
+    "unblock": "node_cmds:unblock",
     "key": "key:key",
     "community": "community:community",
     "member": "members:member",

@@ -320,8 +320,13 @@ class Node:
     async def block(self, member_id: str) -> None:
         await self.service.block(member_id)
 
-    def unblock(self, member_id: str) -> None:
-        self.service.unblock(member_id)
+    def unblock(self, member_id: str) -> bool:
+        """Let a blocked peer back; True if it was blocked."""
+        return self.service.unblock(member_id)
+
+    def blocked(self) -> list[str]:
+        """The member ids blocked on this node (kept in the data dir across restarts)."""
+        return self.service.blocked()
 
     def status(self) -> dict:
         return self.service.status()

@@ -288,8 +288,10 @@ def test_detached_daemon_starts_stops_and_logs_one_line_per_event(tmp_path):
         assert again.code == 1 and "we daemon stop" in again.err
         peer = "12D3KooWDeotW3hRrQuhDotkRmv8FdqBs1gWkPiz7yYsLQ5WRH2j"
         blocked = we(home, "--json", "block", peer)
-        assert blocked.code == 0 and blocked.json == {"member_id": peer, "blocked": True}
+        assert blocked.code == 0, blocked.err
+        assert blocked.json == {"member_id": peer, "blocked": True, "changed": True}
         assert we(home, "--json", "block", peer, "--undo").json["blocked"] is False
+        assert we(home, "--json", "block", peer).json["changed"] is True
         from test_cli_schema import SCHEMA, check
 
         check(r.json, SCHEMA["commands"]["daemon"])
@@ -297,7 +299,12 @@ def test_detached_daemon_starts_stops_and_logs_one_line_per_event(tmp_path):
     finally:
         stopped = we(home, "--json", "daemon", "stop")
     assert stopped.code == 0 and stopped.json["pid"] == r.json["pid"]
-    assert we(home, "block", "12D3KooWDeotW3hRrQuhDotkRmv8FdqBs1gWkPiz7yYsLQ5WRH2j").code == 5
+    # the block outlives the daemon: listed offline (no passphrase), undone offline
+    assert we(home, "--json", "block", "--list").json == {"blocked": [peer]}
+    assert "(it already was)" in we(home, "block", peer).out
+    assert we(home, "--json", "unblock", peer).json["changed"] is True
+    assert "No peer is blocked." in we(home, "block", "--list").out
+    assert "(it was not)" in we(home, "unblock", peer).out
     after = we(home, "--json", "status", env=env)
     assert after.code == 0 and after.json["daemon"] is False, after.err
     lines = (home / "daemon.log").read_text().splitlines()

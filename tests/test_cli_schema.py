@@ -21,7 +21,6 @@ DAEMON_ONLY = {
     "community join",
     "peers",
     "seal",
-    "block",
 }  # test_cli_issue11
 
 
@@ -214,7 +213,12 @@ def scenario(tmp: Path):
     j("tally", "tally", pid[:10])
     j("delegate", "delegate", "Bob")
     j("undelegate", "undelegate")
-    candidate = next(m for m in j("member list", "member", "list") if m["status"] == "candidate")
+    members = j("member list", "member", "list")
+    bob = next(m["member_id"] for m in members if m["name"] == "Bob")
+    j("block", "block", bob)
+    j("block", "block", "--list")
+    j("unblock", "unblock", bob)
+    candidate = next(m for m in members if m["status"] == "candidate")
     j("member vouch", "member", "vouch", candidate["member_id"])
     j("export", "export")
     out = tmp / "ops.json"

@@ -134,28 +134,61 @@ def daemon_stop(timeout: float) -> None:
     emit(o, data, lambda c, d: c.print(f"Stopped the daemon (pid {d['pid']})."))
 
 
+def _full_member_id(member: str) -> str:
+    from ..errors import bad_value
+
+    if not member.startswith("12D3KooW") or len(member) < 40:
+        raise bad_value(f"{member!r} is not a full member id", "copy it from `we member list`")
+    return member
+
+
+def _block(member: str, undo: bool) -> None:
+    o = obj()
+    b = o.backend()
+    data = b.call("block", {"member_id": _full_member_id(member), "undo": undo})
+
+    def render(c, d):
+        verb = "Blocked" if d["blocked"] else "Unblocked"
+        already = "" if d["changed"] else (" (it already was)" if d["blocked"] else " (it was not)")
+        c.print(f"{verb} {d['member_id']}{already}.")
+
+    emit(o, data, render)
+
+
 @command("block")
-@click.argument("member")
-@click.option("--undo", is_flag=True, help="Let the peer back in.")
-def block(member: str, undo: bool) -> None:
-    """Cut a peer off from this node (no connection, no sync) until --undo or the daemon
-    restarts; what it already wrote stays. Needs the daemon."""
-    from ..backend import open_backend
+@click.argument("member", required=False)
+@click.option("--undo", is_flag=True, help="Let the peer back in (as `we unblock`).")
+@click.option("--list", "list_", is_flag=True, help="Show the blocked member ids.")
+def block(member: str | None, undo: bool, list_: bool) -> None:
+    """Cut a peer off from this node (no connection, no sync) until `we unblock`; kept across
+    daemon restarts (in the data dir). What it already wrote stays. Works with or without
+    the daemon (without it, the block applies when the daemon starts)."""
     from ..errors import bad_value
 
     o = obj()
-    if not member.startswith("12D3KooW") or len(member) < 40:
-        raise bad_value(f"{member!r} is not a full member id", "copy it from `we member list`")
-    b = open_backend(o.data_dir, require_daemon=True)
-    try:
-        data = b.call("block", {"member_id": member, "undo": undo})
-    finally:
-        b.close()
-    emit(
-        o,
-        data,
-        lambda c, d: c.print(f"{'Blocked' if d['blocked'] else 'Unblocked'} {d['member_id']}."),
-    )
+    if list_:
+        if member is not None or undo:
+            raise bad_value("--list takes no member", "run `we block --list` alone")
+        data = o.backend().call("blocked")
+
+        def render(c, d):
+            if not d["blocked"]:
+                c.print("No peer is blocked.")
+            for m in d["blocked"]:
+                c.print(m)
+
+        emit(o, data, render)
+        return
+    if member is None:
+        raise bad_value("which member?", "`we block 12D3KooW...` (or `we block --list`)")
+    _block(member, undo)
+
+
+@command("unblock")
+@click.argument("member")
+def unblock(member: str) -> None:
+    """Let a blocked peer back in."""
+    _block(member, True)
 
 
 @command("status")

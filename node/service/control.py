@@ -50,7 +50,9 @@ Methods (``params`` is always an object; ``{}`` when there are none)
         -> {"statuses": {status: count}, "communities": [hex]}   (ingested like synced ops:
            every rule applies; a community not followed yet is followed)
     block {"member_id": str, "undo": bool}
-        -> {"member_id", "blocked": bool}      (cut a peer off / let it back; until restart)
+        -> {"member_id", "blocked": bool, "changed": bool}
+                                (cut a peer off / let it back; kept in <data_dir>/blocked.json)
+    blocked {} -> {"blocked": [member_id]}
     unfollow {"community": hex}
         -> {"community": hex, "was_followed": bool}   (stop syncing it; its ops stay stored)
     sync {"community": hex | null}
@@ -102,6 +104,7 @@ METHODS = (
     "follow",
     "unfollow",
     "block",
+    "blocked",
     "export_ops",
     "import_ops",
     "sync",
@@ -327,12 +330,13 @@ async def dispatch(node: Any, method: str, params: dict[str, Any]) -> Any:
         if not isinstance(peer, str) or not peer.startswith("12D3KooW") or type(undo) is not bool:
             raise RpcError(-32602, "block needs member_id (12D3KooW...) and undo", "bad_params")
         if undo:
-            node.unblock(peer)
-        elif node.service.host is None:
-            raise RpcError(-32602, "block: this node has no network to cut", "bad_params")
+            was = node.unblock(peer)
         else:
+            was = peer in node.blocked()
             await node.block(peer)
-        return {"member_id": peer, "blocked": not undo}
+        return {"member_id": peer, "blocked": not undo, "changed": was == undo}
+    if method == "blocked":
+        return {"blocked": node.blocked()}
     if method == "export_ops":
         return _export_ops(node.store, params)
     if method == "import_ops":

@@ -32,6 +32,7 @@ from .syncing import Syncer
 log = logging.getLogger("we.service")
 FOLLOW_FILE = "follow.json"
 LEFT_FILE = "left.json"  # communities this node left: not followed again from its store
+BLOCK_FILE = "blocked.json"  # member ids blocked by `we block`: kept across restarts
 
 
 class Service:
@@ -61,6 +62,7 @@ class Service:
         self.cpu = CpuBudget()  # CPU each peer's input may cost this node
         self._forks_seen: dict[tuple[bytes, bytes], int] = {}  # (community, author) -> seq
         self._fork_changes = 0  # the store's replica.fork_changes when we last looked
+        self.book.blocked = self._load_blocked()
         for addr in bootstrap:
             self.book.add_addr(addr, pinned=True)
         self.left: set[bytes] = self._load_follow(LEFT_FILE)
@@ -285,12 +287,46 @@ class Service:
         await self.host.disconnect(peer)
 
     async def block(self, peer: str) -> None:
-        """Cut this peer off until :meth:`unblock` (an administrative partition)."""
+        """Cut this peer off until :meth:`unblock` (an administrative partition): no
+        connection, no dial, no sync. Kept in the data dir, so a restart keeps it."""
         self.book.blocked.add(peer)
-        await self.host.disconnect(peer)
+        self._save_blocked()
+        if self.host is not None:
+            await self.host.disconnect(peer)
 
-    def unblock(self, peer: str) -> None:
+    def unblock(self, peer: str) -> bool:
+        """Let a blocked peer back; True if it was blocked."""
+        was = peer in self.book.blocked
         self.book.blocked.discard(peer)
+        self._save_blocked()
+        return was
+
+    def blocked(self) -> list[str]:
+        return sorted(self.book.blocked)
+
+    def _load_blocked(self) -> set[str]:
+        if self.data_dir is None:
+            return set()
+        try:
+            ids = json.loads((self.data_dir / BLOCK_FILE).read_text())
+        except FileNotFoundError:
+            return set()
+        except (OSError, ValueError) as exc:
+            # Never start quietly unblocked: a damaged file is an error the user can fix.
+            raise RuntimeError(
+                f"{self.data_dir / BLOCK_FILE} is unreadable ({exc}): fix it (a JSON list of "
+                "member ids) or delete it to unblock everyone"
+            ) from exc
+        if not isinstance(ids, list) or not all(isinstance(x, str) for x in ids):
+            raise RuntimeError(f"{self.data_dir / BLOCK_FILE} must be a JSON list of member ids")
+        return set(ids)
+
+    def _save_blocked(self) -> None:
+        if self.data_dir is not None:
+            path = self.data_dir / BLOCK_FILE
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(sorted(self.book.blocked)))
+            tmp.replace(path)  # atomic: a crash leaves the old list or the new one
 
     async def _connection_events(self) -> None:
         async for kind, peer in self.host.events:
