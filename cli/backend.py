@@ -127,6 +127,75 @@ def open_backend(data_dir: Path, *, require_daemon: bool = False, wait: float = 
         time.sleep(0.2)
 
 
+class Dropped(Exception):
+    """The daemon dropped this subscription (the reader fell too far behind)."""
+
+
+def subscribe(data_dir: Path, params: dict[str, Any], timeout: float | None = None):
+    """Events from the daemon as they happen (control method ``subscribe``): yields each
+    event's params (a dict), or ``None`` when ``timeout`` seconds pass without one (so a
+    caller can look at its clock). Raises :class:`Dropped` with the daemon's message when it
+    dropped this reader, and the usual daemon errors when there is no daemon. The socket is
+    closed when the generator is."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.settimeout(RPC_TIMEOUT)
+        try:
+            s.connect(str(socket_path(data_dir)))
+        except OSError as exc:
+            raise daemon_down(str(data_dir)) from exc
+        req = {"jsonrpc": "2.0", "id": 1, "method": "subscribe", "params": params}
+        s.sendall(json.dumps(req).encode() + b"\n")
+        lines = _lines(s)
+        first = json.loads(next(lines) or b"{}")
+        if first.get("error"):
+            raise rpc_error_to_user(first["error"], "subscribe", params)
+        s.settimeout(timeout)
+        for line in lines:
+            if line is None:
+                yield None
+                continue
+            if not line:
+                raise UserError(
+                    "the daemon closed the event stream",
+                    hint="it may have stopped; restart it with `we daemon`",
+                    code="daemon_not_running",
+                    exit_code=EXIT_DAEMON,
+                )
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue  # a line cut short before a drop notice
+            if msg.get("method") == "dropped":
+                raise Dropped(msg.get("params", {}).get("message", "dropped by the daemon"))
+            if msg.get("method") == "event":
+                yield msg.get("params") or {}
+    finally:
+        s.close()
+
+
+def _lines(s: socket.socket):
+    """Lines from ``s`` (without the newline); ``None`` when its timeout passed with no whole
+    line, ``b""`` once at the end (a file object cannot go on after a timeout)."""
+    buf = b""
+    while True:
+        end = buf.find(b"\n")
+        if end >= 0:
+            line, buf = buf[:end], buf[end + 1 :]
+            if line.strip():
+                yield line
+            continue
+        try:
+            chunk = s.recv(65536)
+        except TimeoutError:
+            yield None
+            continue
+        if not chunk:
+            yield b""
+            return
+        buf += chunk
+
+
 class DaemonBackend(Backend):
     kind = "daemon"
 

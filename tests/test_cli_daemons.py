@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from cli_helpers import Daemon, wait_until, we
 
@@ -36,7 +38,9 @@ def test_join_vouch_and_replicate(pair):
     assert st["daemon"] is True and st["listen_addrs"]
     info = json_of(alice, "community", "info")
     assert info["line"].startswith(f"we:{cid}@/ip4/127.0.0.1/tcp/")
-    joined = json_of(bob, "community", "join", info["line"])
+    r = we(bob, "--json", "community", "join", info["line"])
+    assert r.code == 0 and r.err == "", r.err  # no progress display in --json mode
+    joined = r.json
     assert joined["community"] == cid
     bob_id = joined["member_id"]
     # bob's daemon remembers alice as a bootstrap peer for its next start
@@ -122,6 +126,46 @@ def test_offer_reservation_across_nodes(pair):
     assert [e["event"] for e in shown["custody"]] == ["handover", "return"]
     human = we(alice, "reservation", "list")
     assert "Wheelbarrow" in human.out and "Bob" in human.out and "returned" in human.out
+
+
+def test_watch_is_pushed_live_across_nodes(pair):
+    """`we watch` with a daemon: each op of the community is pushed to it as it is applied,
+    here ops another member's node wrote; it stops after --max-events."""
+    import subprocess
+    import sys
+    import time
+
+    from cli_helpers import ROOT, base_env
+
+    alice, bob = pair["alice"], pair["bob"]
+    wait_until(
+        lambda: we(bob, "--json", "profile", "set", "--name", "Bob").code == 0, "bob admitted"
+    )
+    cmd = [sys.executable, "-m", "cli.main", "--data-dir", str(bob), "--json", "watch"]
+    proc = subprocess.Popen(
+        [*cmd, "--max-events", "2"], cwd=ROOT, env=base_env(), stdout=subprocess.PIPE, text=True
+    )
+    try:
+        titles = []
+        for i in range(12):  # until watch saw two (it may subscribe after the first ones)
+            titles.append(f"Ladder {i}")
+            json_of(alice, "offer", "add", titles[-1], "--category", "tools/garden")
+            if proc.poll() is not None:
+                break
+            time.sleep(0.5)  # pacing only: the loop ends when watch has seen two
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert proc.returncode == 0 and len(rows) == 2, out
+    assert all(set(r) == {"ts", "id", "who", "what"} for r in rows)
+    shown = [r["what"] for r in rows]
+    assert all(w.startswith("offer.create: Ladder ") for w in shown), shown
+    assert [titles.index(w.split(": ", 1)[1]) for w in shown] == sorted(
+        titles.index(w.split(": ", 1)[1]) for w in shown
+    )
+    alice_key = json_of(alice, "id")["public_key"]
+    assert {r["who"] for r in rows} == {alice_key}
 
 
 def test_same_answer_with_and_without_daemon(pair):

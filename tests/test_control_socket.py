@@ -20,6 +20,9 @@ from node.service.control import MAX_DEPTH, MAX_REQUEST, METHODS, views
 from tests.test_daemon import Rpc, start, wait_ready
 
 CODES = {-32700, -32600, -32601, -32602, -32603, -32000}
+# A valid subscribe turns its connection into an event stream (fuzzed on fresh connections
+# below); every other method answers on the same connection.
+REQUESTS = tuple(m for m in METHODS if m != "subscribe")
 FUZZ = settings(
     max_examples=150,
     deadline=None,
@@ -248,7 +251,7 @@ def _nested(depth: int, leaf: str, kinds: str) -> str:
         ),
         st.integers(0, 3 * MAX_DEPTH),
         st.text("ao", min_size=1, max_size=4),
-        st.sampled_from(METHODS),
+        st.sampled_from(REQUESTS),
     )
     | st.builds(
         lambda n, c: c * n, st.integers(1, 300_000), st.sampled_from([b"[", b"{", b'"', b"\\"])
@@ -261,7 +264,7 @@ def test_fuzz_any_line_gets_an_answer_and_the_node_lives(daemon, line):
 
 
 @FUZZ
-@given(data=st.data(), method=st.sampled_from(METHODS), rid=JSON)
+@given(data=st.data(), method=st.sampled_from(REQUESTS), rid=JSON)
 def test_fuzz_every_method_with_any_params(daemon, data, method, rid):
     rpc, ids = daemon
     value = JSON | st.sampled_from(ids) | st.lists(st.sampled_from(ids), max_size=3)
@@ -273,6 +276,28 @@ def test_fuzz_every_method_with_any_params(daemon, data, method, rid):
         params["addr"] = str(params["addr"])  # never a dial to a real address
     resp = rpc.answer(_request(method, params, rid=rid))
     assert resp["id"] == rid
+    rpc.alive()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), rid=JSON)
+def test_fuzz_subscribe_with_any_params(daemon, data, rid):
+    """A subscribe either is refused on its connection (which goes on answering) or is
+    answered ``subscribed`` and streams; either way the node lives."""
+    rpc, ids = daemon
+    value = JSON | st.sampled_from(ids) | st.lists(st.sampled_from(["op", "synced", "x"]))
+    keys = st.sampled_from(["community", "events"]) | st.text(max_size=8)
+    params = data.draw(st.dictionaries(keys, value, max_size=3) | JSON)
+    fresh = Client(rpc.path, rpc.member_id)
+    try:
+        resp = fresh.answer(_request("subscribe", params, rid=rid))
+        assert resp["id"] == rid
+        if "error" in resp:
+            assert fresh.call("status")["result"]["member_id"] == rpc.member_id
+        else:
+            assert resp["result"]["subscribed"] is True
+    finally:
+        fresh.close()
     rpc.alive()
 
 

@@ -210,8 +210,12 @@ def join(line, note, timeout) -> None:
         held = any(c["id"] == cid for c in b.call("communities") or [])
         b.call("follow", {"community": cid})
         try:
-            _connect_any(b, addrs)
-            _wait_for_community(b, cid, timeout)
+            progress = _Progress(o, cid)  # subscribed before the first session can start
+            try:
+                _connect_any(b, addrs)
+                progress.wait(b, timeout)
+            finally:
+                progress.close()
         except BaseException:
             if not held:  # a failed join leaves nothing behind (no "(syncing)" for good)
                 b.call("unfollow", {"community": cid})
@@ -273,20 +277,68 @@ def _connect_any(b, addrs: list[str]) -> None:
         )
 
 
-def _wait_for_community(b, cid: str, timeout: int) -> None:
-    from rich.console import Console
+class _Progress:
+    """Wait for a community being joined, showing how far its sync got ("12,000 of 48,200
+    ops") on stderr when stderr is a terminal (nothing with --json). The daemon pushes
+    ``sync_progress`` and ``synced`` events (control ``subscribe``). Done when the community
+    is known and a session completed, or nothing moved for ``QUIET`` seconds; past the
+    timeout a known community goes on syncing in the background, an unknown one fails."""
 
-    deadline = time.monotonic() + timeout
-    with Console(stderr=True).status(f"syncing community {cid[:12]}..."):
-        while b.query("community_info", community=cid) is None:
-            if time.monotonic() > deadline:
-                raise UserError(
-                    f"could not get community {cid[:12]} from its peers within {timeout}s",
-                    hint="check that a member's daemon is running and reachable, then retry",
-                    code="sync_timeout",
-                    exit_code=1,
-                )
-            time.sleep(0.3)
+    QUIET = 2.0
+
+    def __init__(self, o, cid: str):
+        import sys
+
+        from ..backend import subscribe
+
+        self.cid = cid
+        self.show = not o.json and sys.stderr.isatty()
+        params = {"community": cid, "events": ["sync_progress", "synced"]}
+        self.events = subscribe(o.data_dir, params, timeout=0.3)
+        self.first = next(self.events)  # subscribes (then None: no event within 0.3 s)
+
+    def close(self) -> None:
+        self.events.close()
+
+    def wait(self, b, timeout: int) -> None:
+        import contextlib
+        import itertools
+
+        from ..output import console
+
+        start = time.monotonic()
+        moved = start
+        known = synced = False
+        shown = console(stderr=True).status(f"syncing community {self.cid[:12]}...")
+        with shown if self.show else contextlib.nullcontext():
+            for ev in itertools.chain([self.first], self.events):
+                now = time.monotonic()
+                if ev is not None:
+                    moved = now
+                    synced |= ev["event"] == "synced"
+                    if ev["event"] == "sync_progress" and self.show:
+                        shown.update(f"syncing community {self.cid[:12]}: {_of(ev)}")
+                known = known or b.query("community_info", community=self.cid) is not None
+                if known and (synced or now - moved > self.QUIET):
+                    return
+                if now - start > timeout:
+                    break
+        if not known:
+            raise UserError(
+                f"could not get community {self.cid[:12]} from its peers within {timeout}s",
+                hint="check that a member's daemon is running and reachable, then retry",
+                code="sync_timeout",
+                exit_code=1,
+            )
+        if self.show:
+            console(stderr=True).print(
+                "The community goes on syncing in the background (see `we status`)."
+            )
+
+
+def _of(ev: dict) -> str:
+    done, expected = ev.get("done") or 0, ev.get("expected")
+    return f"{done:,} of {expected:,} ops" if expected else f"{done:,} ops"
 
 
 def _remember_bootstrap(data_dir, addrs) -> None:

@@ -225,26 +225,66 @@ def activity(community, limit, page) -> None:
 
 @command("watch")
 @community_option
-@click.option("--interval", default=2.0, show_default=True, help="Seconds between looks.")
-@click.option("--count", type=click.IntRange(1), help="Stop after this many looks.")
-def watch(community, interval, count) -> None:
-    """Show activity as it happens (live with a running daemon; Ctrl-C stops)."""
+@click.option("--interval", default=2.0, show_default=True, help="Offline: seconds between looks.")
+@click.option("--count", type=click.IntRange(1), help="Offline: stop after this many looks.")
+@click.option("--max-events", type=click.IntRange(1), help="Stop after this many events.")
+def watch(community, interval, count, max_events) -> None:
+    """Show activity as it happens, one line per event (Ctrl-C stops). With a running daemon
+    the events are pushed as they happen; offline, the store is looked at every --interval."""
     o, b, cid = in_community(community)
+    if b.kind == "daemon":
+        _watch_live(o, b, cid, max_events)
+        return
     seen = {(e["id"], e["what"]) for e in _activity(b, cid)}
     who = names(b, cid)
-    looks = 0
-    while count is None or looks < count:
+    looks = said = 0
+    while (count is None or looks < count) and (max_events is None or said < max_events):
         looks += 1
         time.sleep(interval)
-        if b.kind == "local":  # offline: let a daemon or a writer in between looks
-            o.close()
-            b = o.backend()
+        o.close()  # offline: let a daemon or a writer in between looks
+        b = o.backend()
         fresh = [e for e in _activity(b, cid) if (e["id"], e["what"]) not in seen]
-        for e in reversed(fresh):
+        for e in reversed(fresh[: None if max_events is None else max_events - said]):
             seen.add((e["id"], e["what"]))
             if e["who"] not in who:
                 who = names(b, cid)
             _say(o, e, who)
+            said += 1
+        if b.kind == "daemon":  # a daemon started meanwhile: go live
+            _watch_live(o, b, cid, None if max_events is None else max_events - said)
+            return
+
+
+def _watch_live(o, b, cid: str, max_events: int | None) -> None:
+    """The daemon pushes each op of the community as it is applied (control ``subscribe``)."""
+    from ..backend import Dropped, subscribe
+    from ..errors import UserError
+
+    who = names(b, cid)
+    unnamed: set[str] = set()  # authors looked up once without a name (strangers)
+    said = 0
+    events = subscribe(o.data_dir, {"community": cid, "events": ["op", "fork"]})
+    try:
+        for ev in events:
+            if ev is None:
+                continue
+            if ev["event"] == "op" and ev.get("status") not in ("applied", None):
+                continue  # what the community's rules refused is not activity
+            what = ev["op_kind"] + (": " + ev["summary"] if ev.get("summary") else "")
+            if ev["event"] == "fork":
+                what = f"fork proof: its author signed two ops at one place ({what})"
+            row = {"ts": ev.get("ts"), "id": ev["op_id"], "who": ev.get("author"), "what": what}
+            if row["who"] not in who and row["who"] not in unnamed:
+                who = names(b, cid)
+                unnamed.add(row["who"])
+            _say(o, row, who)
+            said += 1
+            if max_events is not None and said >= max_events:
+                return
+    except Dropped as exc:
+        raise UserError(str(exc), hint="run `we watch` again", code="dropped") from None
+    finally:
+        events.close()
 
 
 def _say(o, e: dict, who: dict) -> None:

@@ -110,6 +110,7 @@ class Stats:
     wants_out: int = 0  # ids asked for
     got_ops_in: int = 0  # ops received in GOT runs
     got_ops_out: int = 0
+    ops_expected: int | None = None  # ops the peer's announced heights let it push to us
     outcomes: dict[str, int] = field(default_factory=dict)
 
 
@@ -315,6 +316,7 @@ class SyncSession:
         self.stats.differ = len(rec.differ)
         plan = make_plan(self.log, self.community, mine, rec.theirs)
         self._outbox, self._inbound, self._proofs_out = plan.outbox, plan.inbound, plan.proofs
+        self.stats.ops_expected = plan.inbound.budget
         self._fetch = Fetcher(self.log, self.community, self._their_entry)
         self.state = "syncing"
         self._check_done()

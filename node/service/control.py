@@ -59,6 +59,23 @@ Methods (``params`` is always an object; ``{}`` when there are none)
         -> {"synced": [{"community", "member_id", "ops_in", "ops_out", "ok", "reason"}]}
     communities {}
         -> [{"id", "name"}]
+    subscribe {"community": hex | null, "events": [str] | null}
+        -> {"subscribed": true, "queue": int}, then the connection is an event stream: the
+           daemon pushes one JSON-RPC notification a line as things happen,
+           {"jsonrpc": "2.0", "method": "event", "params": EVENT}, where EVENT is
+           {"event": "op" | "fork" | "synced" | "sync_progress" | "peer_connected" |
+            "peer_disconnected", "community": hex | null, "op_id": hex | null,
+            "op_kind": str | null, "peer": member_id | null, "author": hex | null,
+            "ts": int | null, "summary": str | null, "status": str | null,
+            "done": int | null, "expected": int | null}
+           (``author``, ``ts``, ``status`` (applied, void, rejected...) and ``summary``, the
+           op's title or name or note, for op and fork events; ``done``/``expected`` ops for sync_progress), filtered by community
+           and event names when given. Each client has a queue of ``queue`` events: one that
+           reads too slowly is dropped with {"jsonrpc": "2.0", "method": "dropped",
+           "params": {"reason": "slow_reader", "message"}} and the connection closed; the
+           daemon never waits for it. Lines the client sends after subscribing are ignored;
+           closing the connection ends the subscription. Daemon only (the offline backend
+           answers ``bad_params``).
 
 Errors
     JSON-RPC error objects: -32700 parse error, -32600 invalid request, -32601 unknown method,
@@ -109,8 +126,13 @@ METHODS = (
     "import_ops",
     "sync",
     "adopt_chain",
+    "subscribe",
 )
 MAX_EXPORT_PAGE = 5000
+SUBSCRIBER_QUEUE = 1024  # events a subscriber may leave unread before it is dropped
+DROP_GRACE = 5.0  # seconds a dropped subscriber has to take the notice before the close
+EVENTS = ("op", "fork", "synced", "sync_progress", "peer_connected", "peer_disconnected")
+SUMMARY_FIELDS = ("title", "name", "display_name", "verdict", "status", "note", "text")
 
 
 class RpcError(Exception):
@@ -337,6 +359,9 @@ async def dispatch(node: Any, method: str, params: dict[str, Any]) -> Any:
         return {"member_id": peer, "blocked": not undo, "changed": was == undo}
     if method == "blocked":
         return {"blocked": node.blocked()}
+    if method == "subscribe":  # valid ones became a stream in _serve_conn, before this
+        _filters(params)  # the error of bad params
+        raise RpcError(-32602, "subscribe streams events from a running daemon only", "bad_params")
     if method == "export_ops":
         return _export_ops(node.store, params)
     if method == "import_ops":
@@ -538,8 +563,13 @@ async def _serve_conn(node: Any, conn: trio.SocketStream) -> None:
                 begin = 0
                 while (end := buf.find(b"\n", max(begin, start))) >= 0:
                     line, begin, start = bytes(buf[begin:end]), end + 1, end + 1
-                    if line.strip():
-                        await conn.send_all(await answer(node, line) + b"\n")
+                    if not line.strip():
+                        continue
+                    sub = _subscription(line)
+                    if sub is not None:  # the connection becomes the event stream
+                        await _stream_events(node, conn, *sub)
+                        return
+                    await conn.send_all(await answer(node, line) + b"\n")
                 del buf[:begin]
                 if len(buf) > MAX_REQUEST:
                     await conn.send_all(await answer(node, bytes(buf)) + b"\n")
@@ -548,6 +578,110 @@ async def _serve_conn(node: Any, conn: trio.SocketStream) -> None:
             return
         except Exception as exc:  # a bug here must cost one connection, never the daemon
             _log_once("connection", exc)
+
+
+def _subscription(line: bytes) -> tuple[Any, bytes | None, frozenset[str]] | None:
+    """(id, community, event names) when ``line`` is a valid subscribe request; anything
+    else, a subscribe with bad params included, is answered by :func:`answer` (the
+    connection stays a request connection)."""
+    try:
+        req = parse_request(line)
+        method, params = method_params(req)
+        if method != "subscribe":
+            return None
+        return (req.get("id"), *_filters(params))
+    except RpcError:
+        return None
+
+
+def _filters(params: dict) -> tuple[bytes | None, frozenset[str]]:
+    c = params.get("community")
+    community = None if c is None else hex_id(c, "community")
+    names = params.get("events")
+    if names is None:
+        return community, frozenset(EVENTS)
+    if not isinstance(names, list) or not set(names) <= set(EVENTS):
+        raise RpcError(-32602, f"events must be a list of {list(EVENTS)}", "bad_params")
+    return community, frozenset(names)
+
+
+def event_json(node: Any, ev: Any) -> dict:
+    """One Event as the subscribe stream sends it (see the module doc)."""
+    out = {
+        "event": ev.kind,
+        "community": ev.community.hex() if ev.community else None,
+        "op_id": ev.op_id.hex() if ev.op_id else None,
+        "op_kind": ev.op_kind,
+        "peer": ev.peer,
+        "author": None,
+        "ts": None,
+        "summary": None,
+        "status": None,
+        "done": ev.done,
+        "expected": ev.expected,
+    }
+    if ev.op_id is not None:
+        op = node.store.get_op(ev.op_id)
+        if op is not None:
+            out["author"], out["ts"] = op.author.hex(), op.ts
+            status = node.store.status(ev.op_id)
+            out["status"] = status[0] if status else None
+            body = op.body if isinstance(op.body, dict) else {}
+            words = [body.get(f) for f in SUMMARY_FIELDS]
+            words += [
+                v.get(f) for v in [body.get("set")] if isinstance(v, dict) for f in SUMMARY_FIELDS
+            ]
+            out["summary"] = next((w[:200] for w in words if isinstance(w, str) and w), None)
+    return out
+
+
+async def _stream_events(
+    node: Any, conn: trio.SocketStream, rid: Any, community: bytes | None, names: frozenset
+) -> None:
+    """Serve one ``subscribe``: push each matching event as a line until the client closes
+    the connection or falls ``SUBSCRIBER_QUEUE`` events behind (then it is told, and the
+    connection closed). The node's ``emit`` never waits on this task."""
+    sub = node.service.subscribe_or_drop(SUBSCRIBER_QUEUE)
+    ok = {"jsonrpc": "2.0", "id": rid, "result": {"subscribed": True, "queue": SUBSCRIBER_QUEUE}}
+    async with sub.recv:
+        await conn.send_all(json.dumps(ok).encode() + b"\n")
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_until_eof, conn, nursery.cancel_scope)
+            async for ev in sub.recv:
+                if ev.kind not in names or (community is not None and ev.community != community):
+                    continue
+                note = {"jsonrpc": "2.0", "method": "event", "params": event_json(node, ev)}
+                with trio.move_on_after(DROP_GRACE):  # the queue fills meanwhile: dropped
+                    await conn.send_all(json.dumps(note).encode() + b"\n")
+                    continue
+                sub.overflowed = True  # the client stopped reading altogether
+                break
+            if sub.overflowed:
+                message = (
+                    f"this watcher fell more than {SUBSCRIBER_QUEUE} events behind and was "
+                    "dropped: subscribe again (e.g. run `we watch` again)"
+                )
+                drop = {
+                    "method": "dropped",
+                    "params": {"reason": "slow_reader", "message": message},
+                }
+                log.info("control: dropped a slow subscriber")
+                with trio.move_on_after(DROP_GRACE):
+                    # after a line cut short the notice starts a fresh line
+                    await conn.send_all(
+                        b"\n" + json.dumps({"jsonrpc": "2.0", **drop}).encode() + b"\n"
+                    )
+            nursery.cancel_scope.cancel()
+
+
+async def _until_eof(conn: trio.SocketStream, scope: trio.CancelScope) -> None:
+    """A subscriber's later lines are ignored; its closing ends the subscription."""
+    try:
+        while await conn.receive_some(65536):
+            pass
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        pass
+    scope.cancel()
 
 
 async def serve(node: Any, data_dir: Path, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:

@@ -35,6 +35,14 @@ LEFT_FILE = "left.json"  # communities this node left: not followed again from i
 BLOCK_FILE = "blocked.json"  # member ids blocked by `we block`: kept across restarts
 
 
+class Subscription:
+    """Events for one reader that is dropped when it falls ``size`` events behind."""
+
+    def __init__(self, recv: trio.MemoryReceiveChannel):
+        self.recv = recv
+        self.overflowed = False
+
+
 class Service:
     def __init__(
         self,
@@ -76,6 +84,7 @@ class Service:
         self.gossip: Any = None
         self.nursery: trio.Nursery | None = None
         self._subscribers: list[trio.MemorySendChannel] = []
+        self._strict: dict[trio.MemorySendChannel, Subscription] = {}  # dropped when full
         self._pending_watch: dict[bytes, tuple[bytes, str]] = {}  # op id -> (community, kind)
 
     # ---- lifecycle ------------------------------------------------------------------------
@@ -114,18 +123,35 @@ class Service:
 
     # ---- events ---------------------------------------------------------------------------
     def subscribe(self, size: int = 4096) -> trio.MemoryReceiveChannel:
+        """Every Event from now on; at most ``size`` unread, after which events are lost (the
+        node never waits for a reader)."""
         send, recv = trio.open_memory_channel(size)
         self._subscribers.append(send)
         return recv
+
+    def subscribe_or_drop(self, size: int) -> Subscription:
+        """Like :meth:`subscribe`, for a reader that must not miss events silently: when
+        ``size`` events are unread the subscription ends instead (its channel closes and
+        ``overflowed`` is set), so a slow reader is dropped and can say so."""
+        send, recv = trio.open_memory_channel(size)
+        sub = Subscription(recv)
+        self._subscribers.append(send)
+        self._strict[send] = sub
+        return sub
 
     def emit(self, event: Event) -> None:
         for ch in list(self._subscribers):
             try:
                 ch.send_nowait(event)
-            except trio.WouldBlock:
-                pass  # a slow reader loses events, never stalls the node
+            except trio.WouldBlock:  # a slow reader: never stall the node for it
+                sub = self._strict.pop(ch, None)
+                if sub is not None:
+                    sub.overflowed = True
+                    ch.close()
+                    self._subscribers.remove(ch)
             except (trio.ClosedResourceError, trio.BrokenResourceError):
                 self._subscribers.remove(ch)
+                self._strict.pop(ch, None)
 
     def _on_outcomes(self, ops: list[Op], outs: list[Any]) -> None:
         applied = False

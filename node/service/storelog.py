@@ -12,13 +12,17 @@ from node.crdt.op import Op
 @dataclass(frozen=True, slots=True)
 class Event:
     """What ``Node.events()`` yields. kind: "op" (an op was applied, locally or from a peer),
-    "fork" (a fork proof was stored), "peer_connected", "peer_disconnected", "synced"."""
+    "fork" (a fork proof was stored), "peer_connected", "peer_disconnected", "synced",
+    "sync_progress" (a session with ``peer`` is receiving ops: ``done`` so far of the
+    ``expected`` the peer's heights announced; ``expected`` is None until they are known)."""
 
     kind: str
     community: bytes | None = None
     op_id: bytes | None = None
     op_kind: str | None = None
     peer: str | None = None
+    done: int | None = None
+    expected: int | None = None
 
 
 @dataclass

@@ -44,6 +44,7 @@ MAX_INBOUND_SESSIONS_PER_PEER = 4
 MAX_SESSIONS = 64  # inbound sessions at once, all peers together
 SESSION_DEADLINE = 300.0  # seconds for a whole session; what it moved is kept, the next resumes
 RESPONDER_GRACE = 1.0
+PROGRESS_EVERY = 0.5  # seconds between sync_progress events of one session
 CONNECT_RETRIES = (0.25, 0.5, 1.0, 2.0)  # pauses between attempts after a connection opens
 
 
@@ -169,8 +170,14 @@ class Syncer:
         """Run the session within the overall deadline; False when the deadline cut it (not
         blamed: a huge catch-up over a slow link is honest; what it moved is kept)."""
         svc = self.svc
-        with trio.move_on_after(self.session_deadline) as scope:
-            await drive(stream, session, idle_timeout=svc.idle_timeout, charge=svc.charge(peer))
+        ticker = trio.CancelScope()  # the progress task, outside drive's errors' way
+        if getattr(svc, "nursery", None) is not None:
+            svc.nursery.start_soon(self._progress, session, peer, ticker)
+        try:
+            with trio.move_on_after(self.session_deadline) as scope:
+                await drive(stream, session, idle_timeout=svc.idle_timeout, charge=svc.charge(peer))
+        finally:
+            ticker.cancel()
         if not scope.cancelled_caught:
             return True
         self.stats["deadline"] += 1
@@ -180,6 +187,26 @@ class Syncer:
             except Exception:
                 pass
         return False
+
+    async def _progress(self, session: SyncSession, peer: str, scope: trio.CancelScope) -> None:
+        """While a session receives ops, say how far it got (``sync_progress`` events, for
+        `we community join` and `we watch`): at most every ``PROGRESS_EVERY`` seconds, and
+        only when something came in."""
+        said = 0
+        with scope:
+            while True:
+                await trio.sleep(PROGRESS_EVERY)
+                st = session.stats
+                if st.ops_in != said and session.community is not None:
+                    said = st.ops_in
+                    event = Event(
+                        "sync_progress",
+                        session.community,
+                        peer=peer,
+                        done=st.ops_in,
+                        expected=st.ops_expected,
+                    )
+                    self.svc.emit(event)
 
     async def serve(self, stream: Any, peer: str) -> None:
         """The ``/we/sync/2.0.0`` stream handler: a session the peer initiated."""
