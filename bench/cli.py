@@ -12,8 +12,8 @@ Timed, in the same run:
 Issue 3 asks that matching take well under one CLI round trip: the table reports
 matching / round trip for both backends.
 
-Lists at scale (issue 11): ``we offer list`` (table), ``we --json offer list``, ``--mine`` and
-``we offer show PREFIX`` against a daemon whose community holds ``LIST_OFFERS`` offers (a page
+Lists at scale (issue 11): ``we offer list`` (table), ``we --json offer list``, ``--mine``,
+``we offer show PREFIX``, ``we match NEED``, ``we match --all`` and ``we inbox`` against a daemon whose community holds ``LIST_OFFERS`` offers (a page
 of 100 rows by default). Building that community takes minutes (100,000 signed ops), so
 ``--list-home DIR`` reuses one built before (``--list-offers N`` builds a smaller one).
 
@@ -241,6 +241,7 @@ def lists(root: Path, runs: int, n: int, home: Path | None) -> dict:
     try:
         daemon.wait_ready(timeout=600)
         first = json.loads(we(home, "--json", "offer", "list", "--limit", "1").stdout)[0]
+        need = json.loads(we(home, "--json", "need", "list", "--limit", "1").stdout)[0]
         out: dict = {"offers": n, "runs": runs, "page": 100}
         cases = {
             "table_s": ("offer", "list"),
@@ -248,6 +249,9 @@ def lists(root: Path, runs: int, n: int, home: Path | None) -> dict:
             "mine_s": ("offer", "list", "--mine"),
             "show_s": ("offer", "show", first["id"][:10]),
             "status_s": ("--json", "status"),
+            "match_s": ("match", need["id"][:10]),
+            "match_all_s": ("match", "--all"),
+            "inbox_s": ("inbox",),
         }
         for name, args in cases.items():
             out[name] = median_wall(home, args, runs)
@@ -309,6 +313,9 @@ def main() -> None:
         ("mine_s", "we offer list --mine"),
         ("show_s", "we offer show PREFIX"),
         ("status_s", "we --json status"),
+        ("match_s", "we match NEED (1 need vs every offer)"),
+        ("match_all_s", "we match --all (every need)"),
+        ("inbox_s", "we inbox"),
     ):
         rows.append((f"{what} (daemon, {big['offers']:,} records)", big[key]))
     label = f"matches: 1 need vs {match['offers']:,} offers (in-process, top {match['matches_returned']})"

@@ -211,3 +211,37 @@ def test_contributions_filter_by_member_and_by_project():
     assert ids(contributions_of(w.state, w.community, project=p.id)) == [a.id, b.id]
     assert ids(contributions_of(w.state, w.community, member=PUB[1], project=q.id)) == [c.id]
     assert contributions_of(w.state, w.community, member=PUB[4]) == []
+
+
+def test_attestations_asked_of_a_member_follow_the_documented_rule():
+    """specs/cli.md §8: the project's team first; else vouchers and skill holders; else
+    anyone. Counted, retracted, own and already attested contributions are asked of nobody."""
+    from node.crdt.records.views import attestations_asked
+
+    w = World({"name": "c", "attestation": {"confirmations": 2, "max_disputes": 0}})
+    w.join(1, 2, 3)
+    w.ok(1, "profile.set", {"skills": ["carpentry"]})
+    p = w.ok(1, "project.create", {"name": "Shed", "maintainers": [PUB[2]]})
+    work = {"action": "work", "effort_minutes": 60, "at": T0}
+    team = w.ok(3, "contribution.record", {**work, "project": p.id}, deps=[p.id])
+    anyone = w.ok(3, "contribution.record", {**work, "note": "swept"})
+    skilled = w.ok(3, "contribution.record", {**work, "skill": "carpentry"})
+
+    def asked(who):
+        return {c["id"]: c["why"] for c in attestations_asked(w.state, w.community, PUB[who])}
+
+    assert asked(1) == {
+        team.id: "you run its project",
+        anyone.id: "any member may attest it (no project team, voucher or skill holder)",
+        skilled.id: "it uses your skill carpentry",
+    }
+    assert set(asked(2)) == {team.id, anyone.id}
+    assert set(asked(0)) == {anyone.id}
+    assert asked(3) == {}  # one's own work
+    w.ok(2, "attestation.set", {"contribution": team.id, "verdict": "confirm"}, deps=[team.id])
+    assert set(asked(2)) == {anyone.id} and team.id in asked(1)
+    w.ok(1, "attestation.set", {"contribution": team.id, "verdict": "confirm"}, deps=[team.id])
+    assert team.id not in asked(0) | asked(1)  # it counts now
+    w.ok(3, "contribution.correct", {"id": anyone.id, "retract": True}, deps=[anyone.id])
+    assert anyone.id not in asked(0)
+    assert attestations_asked(w.state, w.community, PUB[7]) == []  # not a member

@@ -1,5 +1,7 @@
 """Offers and needs: author-only edits, forward-only status, expiry, queries, matching."""
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_records_support import DAY, PUB, T0, World, offer_body
 
 from node.crdt.records import needs, needs_for_offer, offers, offers_for_need
@@ -183,3 +185,46 @@ def test_references_to_the_wrong_kind_of_record_are_rejected():
     )
     w.ok(1, "attestation.set", {"contribution": c.id, "verdict": "confirm"})
     w.rejected(2, "reservation.request", {"offer": b"\x07" * 32, "window": window}, "unknown_ref")
+
+
+CATS = ["tools", "tools/power", "tools/power/drill", "tools/hand", "kitchen", "kitchen/pot"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    listings=st.lists(
+        st.tuples(
+            st.sampled_from(["need", "offer"]),
+            st.integers(1, 3),
+            st.sampled_from(CATS),
+            st.sampled_from(["lend", "give", "share-use"]),
+        ),
+        max_size=14,
+    ),
+    who=st.sampled_from([None, 1, 2]),
+)
+def test_matching_through_the_category_index_is_every_pair_that_fits(listings, who):
+    """The index only narrows the candidates: the ranked result equals the brute force over
+    every (need, offer) pair, for one listing and for all needs (or one member's)."""
+    from node.crdt.records.matching import pair_fit
+    from node.crdt.records.views import matches
+
+    w = world()
+    for family, author, cat, action in listings:
+        w.ok(author, f"{family}.create", offer_body(category=cat, action=action))
+    needs = [r for r in w.state.table("need").values()]
+    offers = [r for r in w.state.table("offer").values()]
+    every = [m for n in needs for o in offers if (m := pair_fit(n, o)) is not None]
+    mine = [m for m in every if who is None or w.state.get("need", m.need)["author"] == PUB[who]]
+    want = sorted(mine, key=lambda m: (-m.score, m.need, m.offer))[:20]
+    args = {} if who is None else {"author": PUB[who]}
+    got = matches(w.state, w.community, T0, **args)
+    assert [(r["need"], r["offer"], r["score"]) for r in got] == [
+        (m.need, m.offer, m.score) for m in want
+    ]
+    for n in needs:
+        brute = sorted((m for m in every if m.need == n["id"]), key=lambda m: (-m.score, m.offer))
+        assert offers_for_need(w.state, n["id"], T0) == brute[:20]
+    for o in offers:
+        brute = sorted((m for m in every if m.offer == o["id"]), key=lambda m: (-m.score, m.need))
+        assert needs_for_offer(w.state, o["id"], T0) == brute[:20]

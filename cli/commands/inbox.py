@@ -64,23 +64,17 @@ def _inbox(b, cid: str, key: str) -> list[dict]:
                         "do": f"we seal {p['id'][:10]}",
                     }
                 )
-    attested = {
-        a["contribution"]
-        for a in b.query("attestations", community=cid) or []
-        if a["attester"] == key
-    }
-    for c in b.query("contributions", community=cid) or []:
-        if c["contributor"] != key and not c["counts"] and c["id"] not in attested:
-            items.append(
-                {
-                    "kind": "attestation",
-                    "id": c["id"],
-                    "ts": c["fields"].get("at"),
-                    "what": f"attest: {c['fields'].get('note') or 'a contribution'}",
-                    "who": c["contributor"],
-                    "do": f"we attest {c['id'][:10]}  (or --dispute)",
-                }
-            )
+    for c in b.query("attestations_asked", community=cid, member=key) or []:
+        items.append(
+            {
+                "kind": "attestation",
+                "id": c["id"],
+                "ts": c["fields"].get("at"),
+                "what": f"attest ({c['why']}): {c['fields'].get('note') or 'a contribution'}",
+                "who": c["contributor"],
+                "do": f"we attest {c['id'][:10]}  (or --dispute)",
+            }
+        )
     for m in b.query("mentions", community=cid, member=key, pending=True) or []:
         items.append(
             {

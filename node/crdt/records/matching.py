@@ -19,6 +19,7 @@ better) then rank the matches:
 
 from __future__ import annotations
 
+import heapq
 from typing import NamedTuple
 
 from ..state import State
@@ -134,36 +135,90 @@ def _active(row: dict, now_ms: int) -> bool:
 
 
 def _rank(matches: list[Match], other: str, limit: int | None) -> list[Match]:
-    matches.sort(key=lambda m: (-m.score, getattr(m, other)))
-    return matches if limit is None else matches[:limit]
+    def key(m: Match):
+        return (-m.score, getattr(m, other))
+
+    if limit is None:
+        return sorted(matches, key=key)
+    return heapq.nsmallest(limit, matches, key=key)
 
 
 def offers_for_need(
     state: State, need_id: bytes, now_ms: int, *, limit: int | None = 20
 ) -> list[Match]:
     """Active offers that fit an active need, best first (ties by offer id)."""
-    return _matches(state, NEED, need_id, now_ms, limit)
+    return match_listing(state, NEED, need_id, now_ms, limit)
 
 
 def needs_for_offer(
     state: State, offer_id: bytes, now_ms: int, *, limit: int | None = 20
 ) -> list[Match]:
     """Active needs that an active offer fits, best first (ties by need id)."""
-    return _matches(state, OFFER, offer_id, now_ms, limit)
+    return match_listing(state, OFFER, offer_id, now_ms, limit)
 
 
-def _matches(state: State, family: str, listing_id: bytes, now_ms: int, limit) -> list[Match]:
-    """Active listings of the other family that fit the active listing ``listing_id``."""
+def match_listing(
+    state: State, family: str, listing_id: bytes, now_ms: int, limit, index=None
+) -> list[Match]:
+    """Active listings of the other family that fit the active listing ``listing_id``.
+    ``index``: :func:`by_category` of the other family, when several listings are matched
+    against it (built once, not once per listing); without it one pass over the other
+    family keeps the listings whose category fits (a string test, before anything else)."""
     other = OFFER if family == NEED else NEED
     row = state.get(family, listing_id)
     if row is None or not _active(row, now_ms):
         return []
+    category = row["fields"]["category"]
+    if index is None:
+        cands = _fitting(state.table(other).values(), row["c"], category)
+    else:
+        cands = compatible(index, category)
     cache: dict = {}
     found = []
-    for cand in state.table(other).values():
-        if cand["c"] == row["c"] and _active(cand, now_ms):
-            need, offer = (row, cand) if family == NEED else (cand, row)
-            m = pair_fit(need, offer, geo_cache=cache)
-            if m is not None:
-                found.append(m)
+    for cand in cands:
+        if not _active(cand, now_ms):
+            continue
+        need, offer = (row, cand) if family == NEED else (cand, row)
+        m = pair_fit(need, offer, geo_cache=cache)
+        if m is not None:
+            found.append(m)
     return _rank(found, other, limit)
+
+
+def _fitting(rows, community: bytes, category: str):
+    """The rows of ``community`` whose category equals ``category`` or contains it or lies
+    below it (pair_fit's category condition, as plain string tests)."""
+    below, n = category + "/", len(category)
+    for row in rows:
+        if row["c"] != community:
+            continue
+        cat = row["fields"]["category"]
+        if (
+            cat == category
+            or cat.startswith(below)
+            or (len(cat) < n and category[len(cat)] == "/" and category.startswith(cat))
+        ):
+            yield row
+
+
+def by_category(state: State, family: str, community: bytes) -> dict[str, list]:
+    """The listings of ``family`` in ``community``, by category: one pass over the table,
+    after which a listing's candidates are found without looking at the others."""
+    index: dict[str, list] = {}
+    for row in state.table(family).values():
+        if row["c"] == community:
+            index.setdefault(row["fields"]["category"], []).append(row)
+    return index
+
+
+def compatible(index: dict[str, list], category: str):
+    """Listings of ``index`` whose category can match ``category`` (the hard condition of
+    :func:`pair_fit`: equal, or one contains the other): its ancestors, itself and what lies
+    below it. Each listing once."""
+    parts = category.split("/")
+    for i in range(1, len(parts) + 1):
+        yield from index.get("/".join(parts[:i]), ())
+    below = category + "/"
+    for cat, rows in index.items():
+        if cat.startswith(below):
+            yield from rows

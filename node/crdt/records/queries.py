@@ -447,4 +447,4 @@ def attestations(state: State, community: bytes) -> list[dict]:
 # Views shaped for the control API / CLI live in views.py, the discussion's in discussion.py;
 # re-exported here because the control API looks views up by name in this module.
 from .discussion import mentions, thread, threads  # noqa: E402, F401
-from .views import export, matches, scores  # noqa: E402, F401
+from .views import attestations_asked, export, matches, scores  # noqa: E402, F401

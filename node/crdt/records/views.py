@@ -6,7 +6,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from ..state import State
-from .common import NEED
+from .common import NEED, OFFER
 from .score import contribution_scores
 
 MemberRef = bytes | str  # see queries.as_key
@@ -53,23 +53,34 @@ def matches(
     now_ms: int,
     need: bytes | None = None,
     offer: bytes | None = None,
+    author: MemberRef | None = None,
     limit: int = 20,
 ) -> list[dict]:
     """Ranked matches for one need, one offer, or (neither given) every active need of the
-    community, best first. Never commits anyone."""
-    from .matching import needs_for_offer, offers_for_need
+    community (``author``: only that member's needs), best first, with both titles. Never
+    commits anyone. The candidates of a listing come from a category index (one pass over
+    the other family), so a match costs the listings whose category fits, not all of them."""
+    from .matching import by_category, match_listing, needs_for_offer, offers_for_need
+    from .queries import as_key
 
     if need is not None:
         found = offers_for_need(state, need, now_ms, limit=limit)
     elif offer is not None:
         found = needs_for_offer(state, offer, now_ms, limit=limit)
     else:
+        who = None if author is None else as_key(author)
+        index = by_category(state, OFFER, community)
         found = []
         for row in state.table(NEED).values():
-            if row["c"] == community:
-                found += offers_for_need(state, row["id"], now_ms, limit=limit)
+            if row["c"] == community and (who is None or row["author"] == who):
+                found += match_listing(state, NEED, row["id"], now_ms, limit, index)
         found.sort(key=lambda m: (-m.score, m.need, m.offer))
         found = found[:limit]
+    title = {}
+    for m in found:
+        for table, key in ((NEED, m.need), (OFFER, m.offer)):
+            if key not in title:
+                title[key] = state.get(table, key)["fields"]["title"]
     return [
         {
             "need": m.need,
@@ -77,6 +88,8 @@ def matches(
             "score": m.score,
             "reasons": list(m.reasons),
             "distance_m": m.distance_m,
+            "need_title": title[m.need],
+            "offer_title": title[m.offer],
         }
         for m in found
     ]
@@ -107,3 +120,54 @@ def export(
     if len(tables) == 1:
         return to_csv(state, community, tables[0], now_ms)
     return "".join(f"# {t}\n{to_csv(state, community, t, now_ms)}" for t in tables)
+
+
+def attestations_asked(state: State, community: bytes, member: MemberRef) -> list[dict]:
+    """The contributions whose attestation is asked of ``member`` (specs/cli.md §8), each
+    with ``why``: not counted yet, not retracted, by another member, not attested by
+    ``member`` in its current version, and ``member`` is one of its **attesters**: the
+    creator and maintainers of its project; else (a contribution to the community, or to a
+    project the contributor alone runs) the members who vouched for the contributor and the
+    members whose profile lists the contribution's skill; and when that names nobody, every
+    member. Oldest work first."""
+    from .common import MEMBER, PROFILE, PROJECT, member_key
+    from .queries import as_key, attestations, contributions
+
+    me = as_key(member)
+    if state.get(MEMBER, member_key(community, me)) is None:
+        return []
+    done = {
+        (a["contribution"], a["version"])
+        for a in attestations(state, community)
+        if a["attester"] == me
+    }
+    holders: dict[str, set[bytes]] = {}  # skill -> members whose profile lists it
+    for prof in state.table(PROFILE).values():
+        if prof["c"] == community:
+            for sk in prof.get("skills") or []:
+                holders.setdefault(sk, set()).add(prof["member"])
+    out = []
+    for c in contributions(state, community):
+        who = c["contributor"]
+        if c["counts"] or c["retracted"] or who == me or (c["id"], c["version"]) in done:
+            continue
+        project = state.get(PROJECT, c["project"]) if c["project"] else None
+        runners = set() if project is None else {project["creator"], *project["maintainers"]}
+        if runners - {who}:
+            why = "you run its project" if me in runners else None
+        else:
+            row = state.get(MEMBER, member_key(community, who)) or {}
+            vouchers = {v[0] for v in row.get("vouchers", [])} - {who}
+            skill = c["fields"].get("skill")
+            skilled = holders.get(skill, set()) - {who} if skill else set()
+            if me in vouchers:
+                why = "you vouched for its author"
+            elif me in skilled:
+                why = f"it uses your skill {skill}"
+            elif not vouchers and not skilled:
+                why = "any member may attest it (no project team, voucher or skill holder)"
+            else:
+                why = None
+        if why is not None:
+            out.append({**c, "why": why})
+    return out
