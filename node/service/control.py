@@ -590,7 +590,7 @@ def _subscription(line: bytes) -> tuple[Any, bytes | None, frozenset[str]] | Non
         if method != "subscribe":
             return None
         return (req.get("id"), *_filters(params))
-    except RpcError:
+    except Exception:  # answered (as an error) by answer(), like any other request
         return None
 
 
@@ -600,7 +600,7 @@ def _filters(params: dict) -> tuple[bytes | None, frozenset[str]]:
     names = params.get("events")
     if names is None:
         return community, frozenset(EVENTS)
-    if not isinstance(names, list) or not set(names) <= set(EVENTS):
+    if not (isinstance(names, list) and all(type(n) is str and n in EVENTS for n in names)):
         raise RpcError(-32602, f"events must be a list of {list(EVENTS)}", "bad_params")
     return community, frozenset(names)
 
