@@ -55,7 +55,7 @@ def _rendered(title: str, description: str, tty: bool) -> str:
     return re.sub("\x1b\\[[0-9;]*m", "", buf.getvalue())  # rich's own styles
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(title=texts, description=texts, tty=st.booleans())
 def test_any_text_is_refused_clearly_or_kept_unchanged_and_shown_inert(title, description, tty):
     w = World()
@@ -81,7 +81,7 @@ def test_any_text_is_refused_clearly_or_kept_unchanged_and_shown_inert(title, de
     assert not [c for c in shown if ord(c) in UNSAFE and c != "\n"], repr(shown)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(value=texts, lines=st.booleans(), required=st.booleans())
 def test_the_one_rule_is_the_same_for_every_field(value, lines, required):
     """``text(n, lines=...)`` refuses exactly the rule's characters, whatever the field."""
