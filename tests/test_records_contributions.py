@@ -214,7 +214,7 @@ def test_contributions_filter_by_member_and_by_project():
 
 
 def test_attestations_asked_of_a_member_follow_the_documented_rule():
-    """specs/cli.md §8: the project's team first; else vouchers and skill holders; else
+    """specs/cli.md §9: the project's team first; else vouchers and skill holders; else
     anyone. Counted, retracted, own and already attested contributions are asked of nobody."""
     from node.crdt.records.views import attestations_asked
 

@@ -123,7 +123,7 @@ def export(
 
 
 def attestations_asked(state: State, community: bytes, member: MemberRef) -> list[dict]:
-    """The contributions whose attestation is asked of ``member`` (specs/cli.md §8), each
+    """The contributions whose attestation is asked of ``member`` (specs/cli.md §9), each
     with ``why``: not counted yet, not retracted, by another member, not attested by
     ``member`` in its current version, and ``member`` is one of its **attesters**: the
     creator and maintainers of its project; else (a contribution to the community, or to a
