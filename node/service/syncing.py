@@ -37,7 +37,7 @@ from node.protocol.sync import NOT_MEMBER, UNKNOWN_COMMUNITY, SyncError, SyncSes
 from node.protocol.syncnet import drive
 from node.protocol.wire import PROTOCOL_ID
 
-from .storelog import SyncRecord
+from .storelog import Event, SyncRecord
 
 log = logging.getLogger("we.service")
 MAX_INBOUND_SESSIONS_PER_PEER = 4
