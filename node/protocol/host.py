@@ -16,7 +16,11 @@ layer above can treat peers as untrusted:
   plaintext only when the caller explicitly asks for it (tests, demos);
 - the swarm's inbound limiter hands a slot back only when the swarm stops, so the 251st inbound
   connection ever made is refused: :func:`_churn_proof_inbound` returns it when the connection
-  closes (issue 14).
+  closes (issue 14);
+- py-libp2p dials on its own (its AutoConnector redials peerstore peers while the node has
+  fewer connections than its low watermark, DCUtR dials punch addresses, a stream opened to an
+  unconnected peer dials it): every outgoing dial asks :attr:`Host.refuse` first, so a peer
+  the node banned or blocked (``we block``) stays disconnected (:func:`_refusing_dials`).
 """
 
 from __future__ import annotations
@@ -190,6 +194,43 @@ def _churn_proof_inbound(swarm: Any) -> None:
     swarm._handle_inbound_connection = handle_inbound
 
 
+class DialRefused(ConnectionError):
+    pass
+
+
+def _refusing_dials(swarm: Any, refuse: Callable[[str], bool]) -> None:
+    """Every way py-libp2p dials a peer (``dial_peer``: the AutoConnector, ``new_stream``,
+    ``host.connect``; ``dial_addr``/``dial_addr_as_responder``: DCUtR's punch) asks ``refuse``
+    first. Without this the AutoConnector redials a blocked peer from the peerstore once its
+    60 s disconnect backoff ends, and the service can only drop the connection after it is made
+    (in the meantime gossip flows). Instance attributes, as in :func:`_churn_proof_inbound`."""
+
+    def check(peer_id: Any) -> None:
+        if refuse(str(peer_id)):
+            raise DialRefused(f"{peer_id} is blocked or banned here; unblock it first")
+
+    dial_peer = swarm.dial_peer
+
+    async def refusing_dial_peer(peer_id: Any) -> Any:
+        check(peer_id)
+        return await dial_peer(peer_id)
+
+    swarm.dial_peer = refusing_dial_peer
+    for name in ("dial_addr", "dial_addr_as_responder"):
+        original = getattr(swarm, name, None)
+        if original is None:
+            continue
+
+        def wrap(original: Any) -> Any:
+            async def refusing(addr: Any, peer_id: Any, *args: Any, **kw: Any) -> Any:
+                check(peer_id)
+                return await original(addr, peer_id, *args, **kw)
+
+            return refusing
+
+        setattr(swarm, name, wrap(original))
+
+
 async def _wait_closed(swarm: Any, muxed: Any) -> None:
     """Until the swarm connection around ``muxed`` closes (or the muxer shuts down)."""
     conn = next(
@@ -269,6 +310,10 @@ class Host:
             adaptive_gossip_enabled=False,
         )
         _churn_proof_inbound(self.host.get_network())
+        # refuse(peer id) -> True: never dial that peer (banned, blocked); set by the service
+        self.refuse: Callable[[str], bool] = lambda peer: False
+        self.refused_dials = 0
+        _refusing_dials(self.host.get_network(), self._refused)
         from .reach import Reach  # AutoNAT, Circuit Relay v2, DCUtR (node/protocol/reach.py)
 
         self.reach = Reach(self, relay_service=relay_service, allow=relay_allow)
@@ -276,6 +321,12 @@ class Host:
         self._guard_pubsub()
         self.events_send, self.events = trio.open_memory_channel(1024)
         self.host.get_network().register_notifee(_Notifee(self.events_send))
+
+    def _refused(self, peer: str) -> bool:
+        if self.refuse(peer):
+            self.refused_dials += 1
+            return True
+        return False
 
     # ---- lifecycle ------------------------------------------------------------------------
     @asynccontextmanager

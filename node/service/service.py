@@ -103,6 +103,8 @@ class Service:
             relay_service=self.relay_service,
             relay_allow=self.is_member,
         )
+        # a banned or blocked peer is never dialled, by us or by py-libp2p on its own
+        self.host.refuse = lambda peer: self.book.is_banned(peer, trio.current_time())
         async with self.host.run(), trio.open_nursery() as nursery:
             self.nursery = nursery
             self.gossip = Gossip(self.host, nursery, self._on_gossip, rate=self.gossip_rate)
@@ -393,8 +395,8 @@ class Service:
 
     def _on_gossip(self, peer: str, ops: list[Op]) -> None:
         c = ops[0].community_id
-        if c not in self.followed:
-            return
+        if c not in self.followed or self.book.is_banned(peer, trio.current_time()):
+            return  # a blocked peer's message that came in before its connection was dropped
         if self.cpu.debt(peer, trio.current_time()) > 0:
             return  # over its CPU budget: gossip is lossy anyway, sync fetches these later
         spent = time.process_time()

@@ -9,7 +9,11 @@
 - every ``sync_interval`` seconds with one random connected peer (which is also pinged with a
   timeout: a silent partition is otherwise noticed only after minutes);
 - at once when gossip delivers an op whose ``prev``/``deps`` are missing (a gap);
-- when a fork is detected (so the proof reaches every peer quickly).
+- when a fork is detected (so the proof reaches every peer quickly);
+- when a session, either way, brought ops we did not have (:meth:`Syncer.learned`): with every
+  other connected peer, at most once per ``SPREAD_EVERY`` per community. Gossip carries only
+  fresh ops; what a node learns by sync (after a partition heals, a member comes back, gossip
+  dropped a message) would otherwise travel one hop per ``sync_interval``.
 
 At most one outgoing session per (community, peer) runs at a time; a request while one runs is
 remembered and run once more after it. Sessions with one peer are capped at
@@ -46,6 +50,7 @@ SESSION_DEADLINE = 300.0  # seconds for a whole session; what it moved is kept, 
 RESPONDER_GRACE = 1.0
 PROGRESS_EVERY = 0.5  # seconds between sync_progress events of one session
 CONNECT_RETRIES = (0.25, 0.5, 1.0, 2.0)  # pauses between attempts after a connection opens
+SPREAD_DELAY, SPREAD_EVERY = 0.2, 1.0  # news learned by sync goes on: gathered, then rate-bound
 
 
 class Syncer:
@@ -62,7 +67,15 @@ class Syncer:
         self.session_deadline = SESSION_DEADLINE
         self.max_sessions = MAX_SESSIONS
         self.inbound_total = 0
-        self.stats = {"connect_attempts": 0, "connect_skipped": 0, "deadline": 0, "capped": 0}
+        self._spreading: set[bytes] = set()
+        self._spread_at: dict[bytes, float] = {}
+        self.stats = {
+            "connect_attempts": 0,
+            "connect_skipped": 0,
+            "deadline": 0,
+            "capped": 0,
+            "spread": 0,
+        }
 
     def access(self, community: bytes, peer_key: bytes) -> str | None:
         """None when ``peer_key`` may sync ``community`` with us, else a refusal reason."""
@@ -161,6 +174,8 @@ class Syncer:
         if record.ok:
             self._synced[key] = trio.current_time()
             svc.peer_synced(community, peer)
+        if record.ops_in:
+            self.learned(community, peer)
         if key in self._again:
             self._again.discard(key)
             self.schedule(community, peer)
@@ -238,11 +253,35 @@ class Syncer:
                 self.records.setdefault(session.community, {})[peer] = rec
                 self._synced[(session.community, peer)] = trio.current_time()
                 svc.peer_synced(session.community, peer)
+                if st.ops_in:
+                    self.learned(session.community, peer)
         finally:
             self.inbound_total -= 1
             self.inbound[peer] -= 1
             if not self.inbound[peer]:
                 del self.inbound[peer]
+
+    def learned(self, community: bytes, source: str) -> None:
+        """A session with ``source`` brought ops: pass them on to the other connected peers
+        (their sessions are cheap when they have them already). Requests that come while one
+        spread waits join it; spreads of one community are ``SPREAD_EVERY`` apart."""
+        if community in self._spreading or self.svc.nursery is None:
+            return
+        self._spreading.add(community)
+        self.svc.nursery.start_soon(self._spread, community, source)
+
+    async def _spread(self, community: bytes, source: str) -> None:
+        now = trio.current_time()
+        last = self._spread_at.get(community, -SPREAD_EVERY)
+        await trio.sleep(max(SPREAD_DELAY, last + SPREAD_EVERY - now))
+        self._spreading.discard(community)
+        self._spread_at[community] = trio.current_time()
+        if community not in self.svc.followed:
+            return
+        self.stats["spread"] += 1
+        for peer in self.svc.connected():
+            if peer != source:
+                self.schedule(community, peer)
 
     async def sync_now(self, community: bytes | None = None) -> list[dict]:
         out = []
