@@ -22,6 +22,7 @@ def run_daemon(
     listen: list[str],
     bootstrap: list[str],
     mdns: bool | None = None,
+    relay: bool | None = None,
     passphrase_fd: int | None = None,
 ) -> None:
     cfg = load_config(o.data_dir)  # a broken config is reported before anything starts
@@ -49,7 +50,12 @@ def run_daemon(
             passphrase = _passphrase(o.data_dir / "identity.json")
         Identity.load(o.data_dir / "identity.json", passphrase)
         service_run(
-            o.data_dir, listen=listen, bootstrap=bootstrap, passphrase=passphrase, mdns=mdns
+            o.data_dir,
+            listen=listen,
+            bootstrap=bootstrap,
+            passphrase=passphrase,
+            mdns=mdns,
+            relay_service=relay,
         )
 
 
@@ -140,6 +146,8 @@ def detach_daemon(o, params: dict) -> None:
         args += ["--bootstrap", a]
     if params.get("mdns") is not None:
         args.append("--mdns" if params["mdns"] else "--no-mdns")
+    if params.get("relay") is not None:
+        args.append("--relay" if params["relay"] else "--no-relay")
     args += ["-v"] * (params.get("verbose") or 0)
     args += ["--log-format", params.get("log_format") or "text"]
     env = {k: v for k, v in os.environ.items() if k != "WE_PASSPHRASE"}

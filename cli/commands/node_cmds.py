@@ -80,6 +80,12 @@ def id_() -> None:
     default=None,
     help="Find peers on the LAN by multicast DNS (default: WE_MDNS=1 turns it on).",
 )
+@click.option(
+    "--relay/--no-relay",
+    default=None,
+    help="Serve as a relay and rendezvous point for members behind NATs (needs a reachable "
+    "address; default: WE_RELAY=1 turns it on).",
+)
 @click.option("-v", "--verbose", count=True, help="Log more (-v: info, -vv: debug).")
 @click.option(
     "--log-format",
@@ -101,6 +107,7 @@ def daemon(
     listen: tuple[str, ...],
     bootstrap: tuple[str, ...],
     mdns: bool | None,
+    relay: bool | None,
     verbose: int,
     log_format: str,
     detach: bool,
@@ -120,7 +127,9 @@ def daemon(
         return
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     logfmt.setup(level, log_format)
-    run_daemon(obj(), list(listen), list(bootstrap), mdns=mdns, passphrase_fd=passphrase_fd)
+    run_daemon(
+        obj(), list(listen), list(bootstrap), mdns=mdns, relay=relay, passphrase_fd=passphrase_fd
+    )
 
 
 @daemon.command("stop")
