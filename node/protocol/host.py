@@ -20,7 +20,10 @@ layer above can treat peers as untrusted:
 - py-libp2p dials on its own (its AutoConnector redials peerstore peers while the node has
   fewer connections than its low watermark, DCUtR dials punch addresses, a stream opened to an
   unconnected peer dials it): every outgoing dial asks :attr:`Host.refuse` first, so a peer
-  the node banned or blocked (``we block``) stays disconnected (:func:`_refusing_dials`).
+  the node banned or blocked (``we block``) stays disconnected (:func:`_refusing_dials`);
+- a stream goes on the connection with the most streams, so after a peer restarts the old
+  connection, dead but not yet noticed, wins over the new one (a sync on reconnect waited for
+  a stream timeout): :func:`_newest_first` picks the newest direct connection (issue 14).
 """
 
 from __future__ import annotations
@@ -194,6 +197,33 @@ def _churn_proof_inbound(swarm: Any) -> None:
     swarm._handle_inbound_connection = handle_inbound
 
 
+def _newest_first(swarm: Any) -> None:
+    """Replace the swarm's choice of connection for a new stream (``_select_connection``,
+    looked up on the instance): direct before relayed, then the newest. py-libp2p's default
+    (go-libp2p's ``isBetterConn``) prefers the connection with more open streams, which after
+    a peer restarts is the old one, dead but not yet noticed (a NAT dropped it, or its close
+    has not arrived): the new stream then waits for its timeout. If the stream cannot be
+    opened on the chosen one, py-libp2p still tries the others."""
+    from libp2p.connection_types import ConnectionType
+
+    def select(connections: list[Any], peer_id: Any) -> Any:
+        if not connections:
+            raise ValueError("No connections available")
+        order = {id(c): i for i, c in enumerate(swarm.connections.get(peer_id, []))}
+
+        def key(pair: tuple[int, Any]) -> tuple[bool, int, int]:
+            i, conn = pair
+            try:
+                direct = conn.get_connection_type() == ConnectionType.DIRECT
+            except Exception:
+                direct = True
+            return (direct, order.get(id(conn), -1), i)
+
+        return max(enumerate(connections), key=key)[1]
+
+    swarm._select_connection = select
+
+
 class DialRefused(ConnectionError):
     pass
 
@@ -314,6 +344,7 @@ class Host:
         self.refuse: Callable[[str], bool] = lambda peer: False
         self.refused_dials = 0
         _refusing_dials(self.host.get_network(), self._refused)
+        _newest_first(self.host.get_network())
         from .reach import Reach  # AutoNAT, Circuit Relay v2, DCUtR (node/protocol/reach.py)
 
         self.reach = Reach(self, relay_service=relay_service, allow=relay_allow)
