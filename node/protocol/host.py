@@ -17,10 +17,15 @@ layer above can treat peers as untrusted:
 - the swarm's inbound limiter hands a slot back only when the swarm stops, so the 251st inbound
   connection ever made is refused: :func:`_churn_proof_inbound` returns it when the connection
   closes (issue 14);
-- py-libp2p dials on its own (its AutoConnector redials peerstore peers while the node has
-  fewer connections than its low watermark, DCUtR dials punch addresses, a stream opened to an
-  unconnected peer dials it): every outgoing dial asks :attr:`Host.refuse` first, so a peer
-  the node banned or blocked (``we block``) stays disconnected (:func:`_refusing_dials`);
+- py-libp2p's AutoConnector dials every peer in the peerstore (anyone identify or a
+  rendezvous reply mentioned, banned and blocked peers too) while the node has fewer than 100
+  connections, i.e. always, up to 32 at a time, again on every disconnect: in a 20-node swarm
+  every node soon dialled every other and stream negotiations timed out. It is switched off;
+  whom to dial is the peer book's decision (bounded, with backoff and bans:
+  ``node/service/discovery.py``);
+- py-libp2p still dials on its own elsewhere (a stream opened to an unconnected peer, DCUtR's
+  punch): every outgoing dial asks :attr:`Host.refuse` first, so a peer the node banned or
+  blocked (``we block``) stays disconnected (:func:`_refusing_dials`);
 - a stream goes on the connection with the most streams, so after a peer restarts the old
   connection, dead but not yet noticed, wins over the new one (a sync on reconnect waited for
   a stream timeout): :func:`_newest_first` picks the newest direct connection (issue 14).
@@ -197,6 +202,17 @@ def _churn_proof_inbound(swarm: Any) -> None:
     swarm._handle_inbound_connection = handle_inbound
 
 
+def _no_auto_connect(swarm: Any) -> None:
+    """py-libp2p's AutoConnector (see the module docstring) does nothing: its periodic task
+    and the swarm's on-disconnect trigger both call ``maybe_connect``, looked up on the
+    instance."""
+
+    async def maybe_connect() -> None:
+        return None
+
+    swarm.auto_connector.maybe_connect = maybe_connect
+
+
 def _newest_first(swarm: Any) -> None:
     """Replace the swarm's choice of connection for a new stream (``_select_connection``,
     looked up on the instance): direct before relayed, then the newest. py-libp2p's default
@@ -345,6 +361,7 @@ class Host:
         self.refused_dials = 0
         _refusing_dials(self.host.get_network(), self._refused)
         _newest_first(self.host.get_network())
+        _no_auto_connect(self.host.get_network())
         from .reach import Reach  # AutoNAT, Circuit Relay v2, DCUtR (node/protocol/reach.py)
 
         self.reach = Reach(self, relay_service=relay_service, allow=relay_allow)

@@ -96,7 +96,21 @@ async def reachability(svc: Any) -> None:
                         pause = REACH_EVERY / 5
         except Exception as exc:
             log.debug("reachability: %r", exc)
-        await trio.sleep(pause)
+        await _sleep_unless_relay_lost(svc, pause)
+
+
+async def _sleep_unless_relay_lost(svc: Any, pause: float) -> None:
+    """Sleep ``pause`` seconds, but wake within a second when a relay we hold a slot on goes
+    away: our relayed address is dead then, and another relay (or the same one when it returns)
+    must be reserved before peers can reach us again."""
+    reach = svc.host.reach
+    end = trio.current_time() + pause
+    while trio.current_time() < end:
+        await trio.sleep(min(1.0, end - trio.current_time()))
+        connected = set(svc.connected())
+        for addr in reach.relayed:
+            if addr.split("/p2p-circuit", 1)[0].rsplit("/p2p/", 1)[1] not in connected:
+                return
 
 
 async def _reserve_any(svc: Any, peers: list[str]) -> bool:
