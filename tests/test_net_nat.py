@@ -10,7 +10,9 @@ Nobody outside a LAN can open a connection into it. The members learn by AutoNAT
 are private, reserve a slot on the relay, announce the relayed address; b dials a's relayed
 address, they converge; DCUtR upgrades a<->b to a direct connection when both NATs are
 cone-like (then the relay is killed and a and b go on converging), and the connection stays
-relayed behind the symmetric-like NAT (the split is printed).
+relayed behind the symmetric-like NAT (the split is printed); there the relay crashes
+(SIGKILL) while a and b are connected only through it, both write, the relay comes back, and
+a, b and the relay converge, b connected to a again.
 Needs root, ``ip netns`` and iptables; elsewhere it is skipped with the reason shown.
 """
 
@@ -212,5 +214,23 @@ def test_members_behind_nats_connect_through_a_relay_and_converge(nat_topology, 
             for i in range(5):
                 rpc(a, "publish", community=cid, kind="profile.set", body={"display_name": f"x{i}"})
             until(lambda: heights(a, cid) == heights(b, cid) == 28, "a and b converge without it")
+        else:  # a and b are connected only through the relay, and it dies (a crash)
+            ds.procs["relay"].kill()
+            ds.procs.pop("relay").wait()
+            for i in range(5):  # both write while cut off from each other
+                rpc(a, "publish", community=cid, kind="profile.set", body={"display_name": f"x{i}"})
+                rpc(b, "publish", community=cid, kind="profile.set", body={"display_name": f"y{i}"})
+            assert heights(a, cid) == heights(b, cid) == 28
+            relay = ds.start(
+                "relay", ns["pub"], ["/ip4/10.71.1.1/tcp/4101", "/ip4/10.71.2.1/tcp/4102"], True
+            )
+            # the relay returns: a and b reconnect to it, reserve again, b redials a's relayed
+            # address (remembered), and everything written meanwhile reaches all three
+            until(
+                lambda: heights(a, cid) == heights(b, cid) == heights(relay, cid) == 33,
+                "a, b and the relay converge after the relay came back",
+                180,
+            )
+            until(a_seen_by_b, "b is connected to a again (through the relay)", 120)
     finally:
         ds.stop_all()
