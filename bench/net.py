@@ -1,5 +1,5 @@
 """The network under churn and through relays, real py-libp2p hosts on loopback (TCP + Noise +
-Yamux), in one process: ``python -m bench net [reconnects] [clients]`` (default 2,000 x 40).
+Yamux): ``python -m bench net [reconnects] [clients] [swarm nodes]`` (default 2,000 x 40, 50).
 
 1. Churn: ``clients`` peers connect to one host and disconnect, in turn, until ``reconnects``
    connections were made (py-libp2p 0.8.1 alone refuses every inbound connection after the
@@ -9,7 +9,13 @@ Yamux), in one process: ``python -m bench net [reconnects] [clients]`` (default 
    through a third host, the destination holding a reservation). Punched connections need NATs:
    tests/test_net_nat.py builds them in namespaces and prints the direct/relayed split.
 
-Every host runs in this one process and thread, so times include the other side's CPU.
+3. The swarm (``bench/swarm.py``): 50 real nodes in 5 processes, 10 writers, 10 nodes killed
+   (SIGKILL) and restarted, one partition and heal: the time from the heal until every node
+   holds every op, bytes sent per op per node, CPU per node (the same scenario as
+   tests/test_net_swarm.py, which runs 20 nodes).
+
+Churn and set-up hosts run in this one process and thread, so times include the other side's
+CPU.
 """
 
 from __future__ import annotations
@@ -111,10 +117,22 @@ async def setup_times(n: int = 20) -> dict:
     }
 
 
+def swarm(n: int) -> dict:
+    import tempfile
+
+    from bench.swarm import scenario
+
+    with tempfile.TemporaryDirectory(prefix="we-bench-swarm-") as tmp:
+        return scenario(Path(tmp), n=n, per=max(1, n // 5))
+
+
 def main() -> None:
     total = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
     n_clients = int(sys.argv[2]) if len(sys.argv) > 2 else 40
+    n_swarm = int(sys.argv[3]) if len(sys.argv) > 3 else 50
     res = {"churn": trio.run(churn, total, n_clients), "setup": trio.run(setup_times)}
+    if n_swarm:
+        res["swarm"] = swarm(n_swarm)
     print(json.dumps(res, indent=1))
     if total >= 2000:
         RESULTS.write_text(json.dumps(res, indent=1) + "\n")
