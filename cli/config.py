@@ -6,6 +6,11 @@ The data dir is ``--data-dir``, else ``$WE_HOME``, else the platform's user data
     [network]
     listen = ["/ip4/0.0.0.0/tcp/4001"]
     bootstrap = ["/ip4/192.0.2.7/tcp/4001/p2p/12D3KooW..."]
+
+    [web]
+    port = 8740            # serve the web app on 127.0.0.1:8740 (0: only with `we daemon --web`)
+    host = "127.0.0.1"     # anything but loopback also needs allow_remote = true (warned)
+    allow_remote = false
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ def default_data_dir() -> Path:
 class Config:
     listen: list[str] = field(default_factory=lambda: list(DEFAULT_LISTEN))
     bootstrap: list[str] = field(default_factory=list)
+    web_port: int = 0
+    web_host: str = "127.0.0.1"
+    web_allow_remote: bool = False
 
     def to_toml(self) -> str:
         def arr(xs: list[str]) -> str:
@@ -45,6 +53,13 @@ class Config:
             "[network]\n"
             f"# multiaddrs this node listens on\nlisten = {arr(self.listen)}\n"
             f"# peers dialled at start (/ip4/.../tcp/.../p2p/12D3KooW...)\nbootstrap = {arr(self.bootstrap)}\n"
+            "[web]\n"
+            "# the local web app: a port serves it on every start; 0 serves it only with\n"
+            "# `we daemon --web` (on a free port); log in with the link `we web` prints\n"
+            f"port = {self.web_port}\n"
+            "# loopback only, unless allow_remote = true (then anyone who reaches it may try)\n"
+            f"host = {_quote(self.web_host)}\n"
+            f"allow_remote = {'true' if self.web_allow_remote else 'false'}\n"
         )
 
 
@@ -85,6 +100,19 @@ def load_config(data_dir: Path) -> Config:
             if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
                 raise bad_value(f"{path}: network.{name} must be a list of strings")
             setattr(cfg, name, check_addrs(value, f"{path}: network.{name}"))
+    web = raw.get("web", {})
+    if not isinstance(web, dict):
+        raise bad_value(f"{path}: [web] must be a table")
+    port, host, remote = (
+        web.get("port", 0),
+        web.get("host", "127.0.0.1"),
+        web.get("allow_remote", False),
+    )
+    if type(port) is not int or not 0 <= port <= 65535:
+        raise bad_value(f"{path}: web.port must be a TCP port (0..65535)", "e.g. port = 8740")
+    if not isinstance(host, str) or type(remote) is not bool:
+        raise bad_value(f"{path}: web.host must be text and web.allow_remote true or false")
+    cfg.web_port, cfg.web_host, cfg.web_allow_remote = port, host, remote
     return cfg
 
 

@@ -24,6 +24,7 @@ def run_daemon(
     mdns: bool | None = None,
     relay: bool | None = None,
     passphrase_fd: int | None = None,
+    web: bool = False,
 ) -> None:
     cfg = load_config(o.data_dir)  # a broken config is reported before anything starts
     require_identity(o.data_dir)
@@ -36,6 +37,7 @@ def run_daemon(
     listen = check_addrs(listen, "--listen") or cfg.listen
     bootstrap = list(dict.fromkeys([*cfg.bootstrap, *check_addrs(bootstrap, "--bootstrap")]))
     _ports_free(listen)
+    web_cfg = _web_config(cfg, web)
     try:
         from node.identity import Identity
         from node.service import run as service_run
@@ -56,7 +58,30 @@ def run_daemon(
             passphrase=passphrase,
             mdns=mdns,
             relay_service=relay,
+            web=web_cfg,
         )
+
+
+def _web_config(cfg, web: bool):
+    """The web app's settings, or None when it stays off (no port in the config and no
+    ``--web``); a host beyond loopback without allow_remote is refused before the start."""
+    if not web and not cfg.web_port:
+        return None
+    from node.service.web import WebConfig
+
+    wc = WebConfig(host=cfg.web_host, port=cfg.web_port, allow_remote=cfg.web_allow_remote)
+    try:
+        wc.check()
+    except ValueError as exc:
+        raise UserError(str(exc), code="web_config") from None
+    if wc.allow_remote:
+        print(
+            f"WARNING: the web app will listen on {wc.host}, beyond this machine; anyone who "
+            "can reach it and holds the login link acts as you",
+            file=sys.stderr,
+            flush=True,
+        )
+    return wc
 
 
 def _claim(data_dir, wait: float = 10.0) -> ExitStack:
@@ -144,6 +169,8 @@ def detach_daemon(o, params: dict) -> None:
         args += ["--listen", a]
     for a in params.get("bootstrap") or ():
         args += ["--bootstrap", a]
+    if params.get("web"):
+        args.append("--web")
     if params.get("mdns") is not None:
         args.append("--mdns" if params["mdns"] else "--no-mdns")
     if params.get("relay") is not None:

@@ -58,6 +58,7 @@ COMMANDS = {
     "inbox": "inbox:inbox",
     "activity": "inbox:activity",
     "watch": "inbox:watch",
+    "web": "node_cmds:web",
     "completion": "node_cmds:completion",
 }
 

@@ -147,6 +147,7 @@ def _lock_for_node(data_dir: Path) -> tuple[int | None, list | None]:
 class Node:
     def __init__(self, data_dir: Path, identity: Identity, store: Any, service: Service):
         self.data_dir, self.identity, self.store, self.service = data_dir, identity, store, service
+        self.web_url: str | None = None  # the web app's address while it runs
 
     @classmethod
     @asynccontextmanager
@@ -165,6 +166,7 @@ class Node:
         control_socket: bool = False,
         unlock: bool = True,
         relay_service: bool = False,
+        web: Any = None,
     ) -> AsyncIterator[Node]:
         """Open (creating if needed) the node in ``data_dir`` and run it until the block ends.
         ``network=False``: no host at all (offline use; the store is still fully usable).
@@ -172,6 +174,8 @@ class Node:
         ``relay_service=True``: serve as a Circuit Relay v2 for members of the communities
         this node follows (for members behind NATs; limits in node/protocol/reach.py).
         ``control_socket=True``: also serve the JSON-RPC control API on ``control.sock``.
+        ``web=WebConfig(...)`` (``node.service.web``): also serve the local web app; its
+        address is ``node.web_url`` (log in with the link from ``web.login_url``).
         ``unlock=False`` (with ``network=False``, an existing key): read without the
         passphrase; the node signs only after :meth:`unlock`.
         Raises :class:`DataDirBusy` if another process (or node) has ``data_dir`` open."""
@@ -214,6 +218,10 @@ class Node:
                         from node.service.control import serve
 
                         await nursery.start(serve, node, data_dir)
+                    if web is not None:
+                        from node.service.web import serve as serve_web
+
+                        node.web_url = await nursery.start(serve_web, node, data_dir, web)
                     try:
                         yield node
                     except BaseException as exc:  # re-raised below, not wrapped in a group

@@ -100,6 +100,12 @@ def id_() -> None:
     help="Run in the background (asks the passphrase first); log to DATA_DIR/daemon.log. "
     "Stop it with `we daemon stop`.",
 )
+@click.option(
+    "--web",
+    is_flag=True,
+    help="Also serve the web app on 127.0.0.1 ([web] port in config.toml, else a free "
+    "port); `we web` prints the login link.",
+)
 @click.option("--passphrase-fd", type=int, hidden=True)  # how --detach hands the passphrase on
 @click.pass_context
 def daemon(
@@ -111,6 +117,7 @@ def daemon(
     verbose: int,
     log_format: str,
     detach: bool,
+    web: bool,
     passphrase_fd: int | None,
 ) -> None:
     """Run the node: sync with peers and serve the control socket (in the foreground, or in
@@ -128,8 +135,48 @@ def daemon(
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     logfmt.setup(level, log_format)
     run_daemon(
-        obj(), list(listen), list(bootstrap), mdns=mdns, relay=relay, passphrase_fd=passphrase_fd
+        obj(),
+        list(listen),
+        list(bootstrap),
+        mdns=mdns,
+        relay=relay,
+        passphrase_fd=passphrase_fd,
+        web=web,
     )
+
+
+@command("web")
+def web() -> None:
+    """Print the login link of the web app the daemon serves (keep it secret: it logs in
+    as you). Start the app with `we daemon --web`, or a [web] port in config.toml."""
+    import json
+
+    from node.service.web import login_url, read_or_create_token
+
+    from ..backend import daemon_answers
+    from ..errors import EXIT_DAEMON, UserError
+
+    o = obj()
+    try:
+        info = json.loads((o.data_dir / "daemon.json").read_text())
+    except (OSError, ValueError):
+        info = {}
+    if not daemon_answers(o.data_dir):
+        raise UserError(
+            f"no daemon is running for {o.data_dir}",
+            hint="start it with the web app: `we daemon --web`",
+            code="daemon_not_running",
+            exit_code=EXIT_DAEMON,
+        )
+    if not info.get("web"):
+        raise UserError(
+            "the running daemon does not serve the web app",
+            hint="restart it with `we daemon --web`, or set [web] port in config.toml",
+            code="web_off",
+            exit_code=EXIT_DAEMON,
+        )
+    url = login_url(info["web"], read_or_create_token(o.data_dir))
+    emit(o, {"url": url, "web": info["web"]}, lambda c, d: c.print(d["url"], soft_wrap=True))
 
 
 @daemon.command("stop")

@@ -14,6 +14,7 @@ import signal
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import trio
 
@@ -30,6 +31,7 @@ async def main(
     sync_interval: float = 10.0,
     mdns: bool = False,
     relay_service: bool = False,
+    web: Any = None,
 ) -> None:
     from node.api import Node
 
@@ -55,6 +57,7 @@ async def main(
                     mdns=mdns,
                     control_socket=True,
                     relay_service=relay_service,
+                    web=web,
                 ) as node:
                     doc = {
                         "pid": os.getpid(),
@@ -62,10 +65,14 @@ async def main(
                         "listen_addrs": node.listen_addrs,
                         "control": str(data_dir / "control.sock"),
                     }
+                    if node.web_url:
+                        doc["web"] = node.web_url
                     info.write_text(json.dumps(doc) + "\n")
                     for addr in node.listen_addrs:
                         print(f"listening {addr}", flush=True)
                     print(f"member {node.member_id}", flush=True)
+                    if node.web_url:
+                        print(f"web {node.web_url} (log in: `we web`)", flush=True)
                     await trio.sleep_forever()
             finally:
                 try:
@@ -84,6 +91,7 @@ def run(
     sync_interval: float = 10.0,
     mdns: bool | None = None,
     relay_service: bool | None = None,
+    web: Any = None,
 ) -> None:
     """Blocking entry point (``we daemon``). Returns after a clean stop."""
     if insecure_plaintext is None:
@@ -102,6 +110,7 @@ def run(
             sync_interval=sync_interval,
             mdns=mdns,
             relay_service=relay_service,
+            web=web,
         )
     )
     print("stopped", flush=True)

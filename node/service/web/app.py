@@ -1,0 +1,566 @@
+"""The pages and forms (Starlette). Each page reads the node's views; each form builds one op
+body and hands it to ``Node.publish`` (or ``Node.seal``); the node's rules say yes or no, and
+the answer comes back as a message on the next page.
+
+    /login?token=            trade the secret link for a session
+    /                        the communities this node holds (one: straight to it)
+    /c/{c}                   home: charter, members, what needs me, recent activity
+    /c/{c}/offers|needs      search, filter by category / text / place, post a new one
+    /c/{c}/offer/{id}        one offer: calendar of its reservations, reserve; answer requests
+    /c/{c}/projects          projects, contributions, attest; record a contribution
+    /c/{c}/scores            contribution scores and their curve over 90 days
+    /c/{c}/proposals         proposals, create one
+    /c/{c}/proposal/{id}     ballot form for its method, live tally, breakdown, seals
+    /c/{c}/delegation        delegate / revoke
+    /c/{c}/events            server-sent events: one per op applied in this community
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import trio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from . import pages
+from .auth import COOKIE, Sessions
+
+HERE = Path(__file__).parent
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+METHODS = ["basic", "single", "approval", "irv", "schulze", "score", "quadratic", "consent"]
+ACTIONS = ["lend", "give", "share-use", "service", "work"]
+STEPS = {  # reservation step -> who may take it (the node checks; this only picks buttons)
+    "accept": ("owner", ("requested",)),
+    "decline": ("owner", ("requested",)),
+    "cancel": ("either", ("requested", "accepted")),
+    "handover": ("requester", ("accepted",)),
+    "return": ("owner", ("handed_over",)),
+}
+
+
+class Forbidden(Exception):
+    pass
+
+
+def create_app(node: Any, token: str) -> Starlette:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,  # every member-written text is escaped, in attributes too
+    )
+    env.globals.update(when=pages.when, num=pages.number_text)
+    sessions = Sessions(token)
+    flashes: dict[str, list[tuple[str, str]]] = {}
+
+    # ---- plumbing -------------------------------------------------------------------------
+    def guard(request: Request) -> str:
+        allowed = getattr(app.state, "allowed_hosts", None)
+        if allowed is not None and request.headers.get("host") not in allowed:
+            raise Forbidden("unknown Host")
+        sid = request.cookies.get(COOKIE)
+        if sessions.csrf(sid) is None:
+            raise Forbidden("no session")
+        return sid
+
+    def render(request: Request, sid: str, name: str, status: int = 200, **ctx: Any) -> Response:
+        ctx.setdefault("cid", None)
+        html = env.get_template(name).render(
+            request=request,
+            csrf=sessions.csrf(sid),
+            flashes=flashes.pop(sid, []),
+            me=node.identity.public_key.hex(),
+            member_id=node.member_id,
+            **ctx,
+        )
+        return HTMLResponse(html, status_code=status, headers=_headers())
+
+    def flash(sid: str, text: str, kind: str = "ok") -> None:
+        kept = flashes.setdefault(sid, [])
+        del kept[:-9]  # a tab that never reloads does not pile them up
+        kept.append((kind, text))
+
+    def q(view: str, **args: Any) -> Any:
+        return node.query(view, **args)
+
+    def community(cid: str) -> dict:
+        info = q("community_info", community=cid)
+        if info is None:
+            raise LookupError(f"this node holds no community {cid[:12]}")
+        return info
+
+    def base(cid: str) -> dict:
+        info = community(cid)
+        members = q("members", community=cid)
+        return {"cid": cid, "info": info, "who": pages.names(members), "members": members}
+
+    def page(fn):
+        async def endpoint(request: Request) -> Response:
+            try:
+                sid = guard(request)
+            except Forbidden as exc:
+                return _forbidden(str(exc))
+            try:
+                return await fn(request, sid)
+            except LookupError as exc:
+                return render(request, sid, "error.html", 404, message=str(exc))
+
+        return endpoint
+
+    def action(fn, back):
+        """A POST: CSRF checked first, then ``fn`` publishes; any refusal becomes a message."""
+
+        async def endpoint(request: Request) -> Response:
+            try:
+                sid = guard(request)
+            except Forbidden as exc:
+                return _forbidden(str(exc))
+            form = await request.form()
+            if not sessions.check_csrf(sid, form.get("csrf")):
+                return _forbidden("missing or wrong CSRF token: reload the page and try again")
+            where = back(request, form)
+            try:
+                done = await fn(request, form)
+                if isinstance(done, tuple):  # (message, the page of what was made)
+                    done, where = done
+                flash(sid, done)
+            except Exception as exc:  # the node's verdict (or a bad field): say it, keep going
+                flash(sid, _say(exc), "error")
+            return RedirectResponse(where, status_code=303)
+
+        return endpoint
+
+    # ---- login and index ------------------------------------------------------------------
+    async def login(request: Request) -> Response:
+        allowed = getattr(app.state, "allowed_hosts", None)
+        if allowed is not None and request.headers.get("host") not in allowed:
+            return _forbidden("unknown Host")
+        if not sessions.check_token(request.query_params.get("token", "")):
+            return _forbidden("this login link is not valid: run `we web` for the current one")
+        sid = sessions.open()
+        resp = RedirectResponse("/", status_code=303)
+        resp.set_cookie(COOKIE, sid, httponly=True, samesite="strict", path="/")
+        return resp
+
+    async def index(request: Request, sid: str) -> Response:
+        from node.service.control import to_json
+
+        rows = [{"id": c["id"], "name": c["name"]} for c in to_json(node.status()["communities"])]
+        if len(rows) == 1:
+            return RedirectResponse(f"/c/{rows[0]['id']}", status_code=303)
+        return render(request, sid, "index.html", communities=rows)
+
+    # ---- home -----------------------------------------------------------------------------
+    async def home(request: Request, sid: str) -> Response:
+        cid = request.path_params["cid"]
+        ctx = base(cid)
+        from cli.commands.inbox import _activity, _inbox  # the CLI's own lists, no copy
+
+        me = node.identity.public_key.hex()
+        reader = _Reader(node)
+        return render(
+            request,
+            sid,
+            "home.html",
+            inbox=_inbox(reader, cid, me),
+            activity=_activity(reader, cid)[:30],
+            **ctx,
+        )
+
+    # ---- offers and needs -----------------------------------------------------------------
+    async def listings(request: Request, sid: str) -> Response:
+        cid, family = request.path_params["cid"], request.path_params["family"]
+        if family not in ("offers", "needs"):
+            raise LookupError(f"no page {family}")
+        qp = request.query_params
+        args: dict[str, Any] = {"community": cid, "status": qp.get("status") or "active"}
+        for name in ("text", "category", "near"):
+            if qp.get(name, "").strip():
+                args[name] = qp[name].strip().lower() if name != "text" else qp[name].strip()
+        if qp.get("within_km", "").strip().isdigit() and "near" in args:
+            args["within_m"] = int(qp["within_km"]) * 1000
+        error = ""
+        try:
+            rows = q(family, **args)
+        except Exception as exc:
+            rows, error = [], _say(exc)
+        return render(
+            request,
+            sid,
+            "listings.html",
+            family=family[:-1],
+            rows=rows,
+            filters=dict(qp),
+            error=error,
+            actions=ACTIONS,
+            **base(cid),
+        )
+
+    async def listing_create(request: Request, form: Any) -> str:
+        from cli.parse import parse_category, parse_expiry, parse_geohash
+
+        cid, family = request.path_params["cid"], request.path_params["family"]
+        if family not in ("offers", "needs"):
+            raise LookupError(family)
+        body: dict[str, Any] = {
+            "title": form.get("title", "").strip(),
+            "description": form.get("description", ""),
+            "category": parse_category(form.get("category", ""), "category"),
+            "action": form.get("action") or "lend",
+            "tags": [t.strip() for t in form.get("tags", "").split(",") if t.strip()],
+            "quantity": {"amount": int(form.get("quantity") or 1), "unit": "item"},
+            "windows": [],
+            "expires": parse_expiry(form.get("expires") or "+30d", "expires"),
+        }
+        if form.get("geohash", "").strip():
+            body["geohash"] = parse_geohash(form["geohash"], "place")
+            body["radius_m"] = int(form.get("radius_m") or 0)
+        elif form.get("remote"):
+            body["remote"] = True
+        op = await node.publish(_b(cid), f"{family[:-1]}.create", body)
+        return f"Posted {family[:-1]} {op.id.hex()[:10]}: {body['title']}"
+
+    async def offer(request: Request, sid: str) -> Response:
+        cid, oid = request.path_params["cid"], request.path_params["oid"]
+        rec = q("listing", listing_id=oid)
+        if rec is None:
+            raise LookupError(f"no offer or need {oid[:12]}")
+        res = q("reservations", community=cid, offer=oid)
+        me = node.identity.public_key.hex()
+        for r in res:
+            role = "owner" if r["owner"] == me else "requester" if r["requester"] == me else ""
+            r["can"] = [
+                s
+                for s, (who, states) in STEPS.items()
+                if role and r["status"] in states and who in (role, "either")
+            ]
+        grid = pages.month_grid(request.query_params.get("month"), rec, res)
+        return render(request, sid, "offer.html", rec=rec, reservations=res, grid=grid, **base(cid))
+
+    async def reserve(request: Request, form: Any) -> str:
+        cid, oid = request.path_params["cid"], request.path_params["oid"]
+        start, end = pages.day_ms(form["from"]), pages.day_ms(form["until"]) + pages.DAY_MS
+        if end <= start:
+            raise ValueError("the last day must not be before the first")
+        body: dict[str, Any] = {
+            "offer": _b(oid),
+            "window": [start, end],
+            "quantity": int(form.get("quantity") or 1),
+        }
+        if form.get("note", "").strip():
+            body["note"] = form["note"].strip()
+        op = await node.publish(_b(cid), "reservation.request", body, deps=[_b(oid)])
+        return f"Asked to reserve it ({op.id.hex()[:10]}); the owner answers."
+
+    async def reservation_step(request: Request, form: Any) -> str:
+        cid, rid, step = (request.path_params[k] for k in ("cid", "rid", "step"))
+        if step not in STEPS:
+            raise ValueError(f"no step {step!r}")
+        await node.publish(_b(cid), f"reservation.{step}", {"reservation": _b(rid)}, deps=[_b(rid)])
+        return f"Reservation {rid[:10]}: {step} recorded."
+
+    # ---- projects, contributions, scores --------------------------------------------------
+    async def projects(request: Request, sid: str) -> Response:
+        cid = request.path_params["cid"]
+        me = node.identity.public_key.hex()
+        contribs = q("contributions", community=cid)[::-1]
+        mine = {
+            a["contribution"]: a["verdict"]
+            for a in q("attestations", community=cid)
+            if a["attester"] == me and a["latest"]
+        }
+        for c in contribs:
+            c["my_verdict"] = mine.get(c["id"])
+        return render(
+            request,
+            sid,
+            "projects.html",
+            projects=q("projects", community=cid),
+            contributions=contribs,
+            **base(cid),
+        )
+
+    async def project_create(request: Request, form: Any) -> str:
+        cid = request.path_params["cid"]
+        body = {"name": form.get("name", "").strip(), "description": form.get("description", "")}
+        op = await node.publish(_b(cid), "project.create", body)
+        return f"Created project {op.id.hex()[:10]}: {body['name']}"
+
+    async def contribute(request: Request, form: Any) -> str:
+        from cli.parse import parse_hours
+
+        cid = request.path_params["cid"]
+        body: dict[str, Any] = {
+            "action": "work",
+            "effort_minutes": parse_hours(form.get("hours", "")),
+            "evidence": [],
+            "at": pages.now_ms(),
+        }
+        deps = []
+        if form.get("project"):
+            body["project"] = _b(form["project"])
+            deps.append(body["project"])
+        if form.get("note", "").strip():
+            body["note"] = form["note"].strip()
+        op = await node.publish(_b(cid), "contribution.record", body, deps=deps)
+        return f"Recorded contribution {op.id.hex()[:10]}: a peer can now attest it."
+
+    async def attest(request: Request, form: Any) -> str:
+        cid, kid = request.path_params["cid"], request.path_params["kid"]
+        verdict = "dispute" if form.get("verdict") == "dispute" else "confirm"
+        body = {"contribution": _b(kid), "verdict": verdict}
+        await node.publish(_b(cid), "attestation.set", body, deps=[_b(kid)])
+        return f"{verdict.capitalize()}ed contribution {kid[:10]}."
+
+    async def scores(request: Request, sid: str) -> Response:
+        cid = request.path_params["cid"]
+        now = pages.now_ms()
+        current = q("scores", community=cid, now=now)
+        top = [r["member"] for r in current[:6]]
+        series: dict[str, list] = {m: [] for m in top}
+        for t in pages.score_times(now):
+            at = {r["member"]: pages.frac(r["score"]) for r in q("scores", community=cid, now=t)}
+            for m in top:
+                series[m].append((t, at.get(m, pages.frac(0))))
+        ctx = base(cid)
+        chart = pages.score_lines({ctx["who"].get(m, m[:8]): s for m, s in series.items()})
+        return render(request, sid, "scores.html", scores=current, chart=chart, **ctx)
+
+    # ---- proposals ------------------------------------------------------------------------
+    async def proposals(request: Request, sid: str) -> Response:
+        cid = request.path_params["cid"]
+        return render(
+            request,
+            sid,
+            "proposals.html",
+            proposals=q("proposals", community=cid),
+            methods=METHODS,
+            **base(cid),
+        )
+
+    async def proposal_create(request: Request, form: Any) -> str:
+        from cli.parse import parse_share, parse_when
+
+        cid = request.path_params["cid"]
+        method = form.get("method", "basic")
+        options = [o.strip() for o in form.get("options", "").splitlines() if o.strip()]
+        if method in pages.FIXED:
+            options = []
+        opens = pages.now_ms()
+        closes = parse_when(form.get("closes") or "+7d")
+        body: dict[str, Any] = {
+            "title": form.get("title", "").strip(),
+            "text": form.get("text", ""),
+            "options": options,
+            "method": method,
+            "weights": {"base": form.get("weights") or "equal"},
+            "quorum": parse_share(form.get("quorum") or "0"),
+            "threshold": parse_share(form.get("threshold") or "1/2"),
+            "opens": opens,
+            "closes": closes,
+        }
+        op = await node.publish(_b(cid), "proposal.create", body)
+        where = f"/c/{cid}/proposal/{op.id.hex()}"
+        return f"Proposal {op.id.hex()[:10]} is open until {pages.when(closes)}.", where
+
+    def proposal_data(cid: str, pid: str) -> dict:
+        p = next((x for x in q("proposals", community=cid) if x["id"] == pid), None)
+        if p is None:
+            raise LookupError(f"no proposal {pid[:12]}")
+        t = q("proposal_tally", proposal=pid)
+        info = community(cid)
+        witnesses = p.get("witnesses") or info["charter"].get("witnesses") or []
+        detail = t.get("detail") or {}
+        matrix = None
+        if "d" in detail:
+            opts = list(detail["d"])
+            matrix = {
+                "options": opts,
+                "rows": [[None if a == b else detail["d"][a][b] for b in opts] for a in opts],
+                "wins": [
+                    [
+                        a != b and pages.frac(detail["d"][a][b]) > pages.frac(detail["d"][b][a])
+                        for b in opts
+                    ]
+                    for a in opts
+                ],
+            }
+        me = node.identity.public_key.hex()
+        return {
+            "p": p,
+            "t": t,
+            "choices": pages.choices(p),
+            "chart": pages.bars(t.get("totals") or {}, t.get("winner")),
+            "rounds": [{**r, "chart": pages.bars(r["counts"])} for r in detail.get("rounds", [])],
+            "matrix": matrix,
+            "credits": detail.get("credits") or (p.get("params") or {}).get("credits", 100),
+            "max_score": (p.get("params") or {}).get("max_score", 5),
+            "witnesses": witnesses,
+            "i_witness": me in witnesses,
+            "my_choice": next(
+                (v["choice"] for v in t.get("voters", []) if v["member"] == me), None
+            ),
+            "voted": me in (t.get("counted") or {}),
+        }
+
+    async def proposal(request: Request, sid: str) -> Response:
+        cid, pid = request.path_params["cid"], request.path_params["pid"]
+        return render(request, sid, "proposal.html", **proposal_data(cid, pid), **base(cid))
+
+    async def vote(request: Request, form: Any) -> str:
+        cid, pid = request.path_params["cid"], request.path_params["pid"]
+        p = next((x for x in q("proposals", community=cid) if x["id"] == pid), None)
+        if p is None:
+            raise LookupError(f"no proposal {pid[:12]}")
+        value = pages.ballot_value(p, form)
+        await node.publish(
+            _b(cid), "ballot.cast", {"proposal": _b(pid), "choice": value}, deps=[_b(pid)]
+        )
+        return "Your ballot is in (a later one replaces it)."
+
+    async def seal(request: Request, form: Any) -> str:
+        cid, pid = request.path_params["cid"], request.path_params["pid"]
+        ops = await node.seal(_b(cid), _b(pid))
+        return f"Sealed ({sum(len(o.body['heads']) for o in ops)} heads named)."
+
+    # ---- delegation -----------------------------------------------------------------------
+    async def delegation(request: Request, sid: str) -> Response:
+        cid = request.path_params["cid"]
+        d = q("delegations", community=cid, member=node.identity.public_key.hex())
+        return render(request, sid, "delegation.html", d=d, **base(cid))
+
+    async def delegate(request: Request, form: Any) -> str:
+        cid = request.path_params["cid"]
+        topic = form.get("topic", "").strip()
+        if form.get("revoke"):
+            await node.publish(_b(cid), "delegation.revoke", {"topic": topic} if topic else {})
+            return "Delegation revoked."
+        body: dict[str, Any] = {"delegate": _b(form.get("delegate", ""))}
+        if topic:
+            body["topic"] = topic
+        await node.publish(_b(cid), "delegation.set", body)
+        return "Delegated."
+
+    # ---- live -----------------------------------------------------------------------------
+    async def events(request: Request, sid: str) -> Response:
+        cid = _b(request.path_params["cid"])
+        recv = node.service.subscribe(256)
+
+        async def stream():
+            async with recv:
+                yield "retry: 2000\n\n"
+                while True:
+                    with trio.move_on_after(15) as idle:
+                        event = await recv.receive()
+                    if idle.cancelled_caught:
+                        yield ": still here\n\n"  # finds a closed tab; keeps proxies open
+                        continue
+                    if event.kind == "op" and event.community == cid:
+                        data = json.dumps({"kind": event.op_kind, "op": event.op_id.hex()})
+                        yield f"event: op\ndata: {data}\n\n"
+
+        headers = {"Cache-Control": "no-store", **_headers()}
+        return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+    def to_community(request: Request, form: Any, tail: str = "") -> str:
+        return f"/c/{request.path_params['cid']}{tail}"
+
+    def cpath(tail):
+        return lambda request, form: to_community(request, form, tail)
+
+    def back_family(request, form):
+        return to_community(request, form, f"/{request.path_params['family']}")
+
+    def back_offer(request, form):
+        return to_community(request, form, f"/offer/{request.path_params['oid']}")
+
+    def back_reservation(request, form):
+        return to_community(request, form, f"/offer/{form.get('offer', '')}")
+
+    def back_proposal(request, form):
+        return to_community(request, form, f"/proposal/{request.path_params['pid']}")
+
+    C = "/c/{cid:str}"
+    routes = [
+        Route("/login", login),
+        Route("/", page(index)),
+        Route(C, page(home)),
+        Route(C + "/events", page(events)),
+        Route(C + "/offer/{oid:str}", page(offer)),
+        Route(C + "/offer/{oid:str}/reserve", action(reserve, back_offer), methods=["POST"]),
+        Route(
+            C + "/reservation/{rid:str}/{step:str}",
+            action(reservation_step, back_reservation),
+            methods=["POST"],
+        ),
+        Route(C + "/projects", page(projects)),
+        Route(C + "/projects", action(project_create, cpath("/projects")), methods=["POST"]),
+        Route(C + "/contribute", action(contribute, cpath("/projects")), methods=["POST"]),
+        Route(C + "/attest/{kid:str}", action(attest, cpath("/projects")), methods=["POST"]),
+        Route(C + "/scores", page(scores)),
+        Route(C + "/proposals", page(proposals)),
+        Route(C + "/proposals", action(proposal_create, cpath("/proposals")), methods=["POST"]),
+        Route(C + "/proposal/{pid:str}", page(proposal)),
+        Route(C + "/proposal/{pid:str}/vote", action(vote, back_proposal), methods=["POST"]),
+        Route(C + "/proposal/{pid:str}/seal", action(seal, back_proposal), methods=["POST"]),
+        Route(C + "/delegation", page(delegation)),
+        Route(C + "/delegation", action(delegate, cpath("/delegation")), methods=["POST"]),
+        Route(C + "/{family:str}", page(listings)),
+        Route(C + "/{family:str}", action(listing_create, back_family), methods=["POST"]),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+    app = Starlette(routes=routes)
+    app.state.allowed_hosts = None
+    return app
+
+
+class _Reader:
+    """``.query(view, **args)`` over the node, the shape the CLI's inbox code reads from."""
+
+    def __init__(self, node: Any):
+        self.node = node
+
+    def query(self, view: str, **args: Any) -> Any:
+        return self.node.query(view, **args)
+
+
+def _b(hex_text: str) -> bytes:
+    try:
+        b = bytes.fromhex(hex_text)
+    except (TypeError, ValueError):
+        b = b""
+    if len(b) != 32:
+        raise ValueError("that is not an id (64 hex characters)")
+    return b
+
+
+def _say(exc: BaseException) -> str:
+    """What went wrong, in the words the CLI uses (its hint included)."""
+    from cli.errors import translate
+
+    err = translate(exc)
+    if err is not None:
+        return err.message + (f" ({err.hint})" if err.hint else "")
+    return str(exc) or type(exc).__name__
+
+
+def _headers() -> dict[str, str]:
+    return {
+        "Content-Security-Policy": CSP,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "X-Frame-Options": "DENY",
+    }
+
+
+def _forbidden(why: str) -> Response:
+    text = f"403 Forbidden: {why}. Open the web app with the link `we web` prints."
+    return Response(text, status_code=403, media_type="text/plain", headers=_headers())
