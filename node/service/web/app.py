@@ -59,6 +59,9 @@ def create_app(node: Any, token: str) -> Starlette:
     )
     env.globals.update(when=pages.when, num=pages.number_text)
     sessions = Sessions(token)
+    # Browsers share cookies across the ports of one host: each node's cookie has its own
+    # name, so one browser can be logged in to two local nodes (two members, or tests).
+    cookie = f"{COOKIE}_{node.member_id[-10:]}"
     flashes: dict[str, list[tuple[str, str]]] = {}
 
     # ---- plumbing -------------------------------------------------------------------------
@@ -66,7 +69,7 @@ def create_app(node: Any, token: str) -> Starlette:
         allowed = getattr(app.state, "allowed_hosts", None)
         if allowed is not None and request.headers.get("host") not in allowed:
             raise Forbidden("unknown Host")
-        sid = request.cookies.get(COOKIE)
+        sid = request.cookies.get(cookie)
         if sessions.csrf(sid) is None:
             raise Forbidden("no session")
         return sid
@@ -147,7 +150,7 @@ def create_app(node: Any, token: str) -> Starlette:
             return _forbidden("this login link is not valid: run `we web` for the current one")
         sid = sessions.open()
         resp = RedirectResponse("/", status_code=303)
-        resp.set_cookie(COOKIE, sid, httponly=True, samesite="strict", path="/")
+        resp.set_cookie(cookie, sid, httponly=True, samesite="strict", path="/")
         return resp
 
     async def index(request: Request, sid: str) -> Response:
@@ -318,7 +321,8 @@ def create_app(node: Any, token: str) -> Starlette:
         verdict = "dispute" if form.get("verdict") == "dispute" else "confirm"
         body = {"contribution": _b(kid), "verdict": verdict}
         await node.publish(_b(cid), "attestation.set", body, deps=[_b(kid)])
-        return f"{verdict.capitalize()}ed contribution {kid[:10]}."
+        done = "Confirmed" if verdict == "confirm" else "Disputed"
+        return f"{done} contribution {kid[:10]}."
 
     async def scores(request: Request, sid: str) -> Response:
         cid = request.path_params["cid"]
@@ -467,8 +471,7 @@ def create_app(node: Any, token: str) -> Starlette:
                         data = json.dumps({"kind": event.op_kind, "op": event.op_id.hex()})
                         yield f"event: op\ndata: {data}\n\n"
 
-        headers = {"Cache-Control": "no-store", **_headers()}
-        return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+        return StreamingResponse(stream(), media_type="text/event-stream", headers=_headers())
 
     def to_community(request: Request, form: Any, tail: str = "") -> str:
         return f"/c/{request.path_params['cid']}{tail}"
@@ -554,6 +557,7 @@ def _say(exc: BaseException) -> str:
 
 def _headers() -> dict[str, str]:
     return {
+        "Cache-Control": "no-store",  # member data: never kept by the browser's caches
         "Content-Security-Policy": CSP,
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",

@@ -29,14 +29,25 @@
       .catch(function () {});
   }
 
-  if (url && window.EventSource) {
-    var source = new EventSource(url);
+  // A browser holds at most 6 connections to one host:port: a stream left open by a page
+  // kept in the back/forward cache would starve the next ones, so it closes on pagehide.
+  var source = null;
+  function connect() {
+    if (!url || !window.EventSource || source) return;
+    source = new EventSource(url);
     source.addEventListener("open", function () { if (state) state.textContent = "· live"; });
     source.addEventListener("error", function () { if (state) state.textContent = "· offline"; });
     source.addEventListener("op", function () {
       if (!timer) timer = setTimeout(refresh, 150); // a burst of ops: one fetch
     });
   }
+  window.addEventListener("pagehide", function () {
+    if (source) { source.close(); source = null; }
+  });
+  window.addEventListener("pageshow", function (e) {
+    if (e.persisted) { connect(); refresh(); }
+  });
+  connect();
 
   // Quadratic ballots: show the credits the numbers cost (the node checks the bound).
   var ballot = document.getElementById("ballot");
