@@ -17,6 +17,7 @@ the answer comes back as a message on the next page.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -52,12 +53,18 @@ class Forbidden(Exception):
     pass
 
 
-def create_app(node: Any, token: str) -> Starlette:
+@functools.cache
+def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=True,  # every member-written text is escaped, in attributes too
     )
     env.globals.update(when=pages.when, num=pages.number_text)
+    return env
+
+
+def create_app(node: Any, token: str) -> Starlette:
+    env = environment()
     sessions = Sessions(token)
     # Browsers share cookies across the ports of one host: each node's cookie has its own
     # name, so one browser can be logged in to two local nodes (two members, or tests).

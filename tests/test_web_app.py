@@ -1,0 +1,208 @@
+"""The web app without a browser: a real node (real store) with the app served by Hypercorn
+inside the test's trio run, driven over real HTTP by httpx. Fast enough for every ballot
+method and for hypothesis over hostile text; the browser tests are in test_web.py."""
+
+from __future__ import annotations
+
+import re
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from node import Node
+from node.service.web import WebConfig, login_url, read_or_create_token
+
+
+@asynccontextmanager
+async def app_node(tmp_path):
+    async with Node.open(
+        tmp_path / "n", insecure_plaintext=True, network=False, web=WebConfig()
+    ) as node:
+        cid = await node.create_community({"name": "Garden", "membership": {"rule": "open"}})
+        async with httpx.AsyncClient(base_url=node.web_url, follow_redirects=True) as client:
+            token = read_or_create_token(node.data_dir)
+            r = await client.get(login_url(node.web_url, token))
+            assert r.status_code == 200 and r.url.path == f"/c/{cid.hex()}"
+            yield node, cid.hex(), client
+
+
+def csrf_of(page: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+
+
+async def post(client, path: str, data: dict) -> httpx.Response:
+    page = await client.get(path)
+    return await client.post(path, data={"csrf": csrf_of(page.text), **data})
+
+
+BALLOTS = [  # method, options, form fields, the choice the tally must show
+    ("basic", "", {"choice": "yes"}, "yes"),
+    ("consent", "", {"choice": "object"}, "object"),
+    ("single", "A\nB", {"choice": "B"}, "B"),
+    ("approval", "A\nB\nC", {"opt0": "1", "opt2": "1"}, ["A", "C"]),
+    ("irv", "A\nB\nC", {"rank0": "2", "rank1": "", "rank2": "1"}, ["C", "A"]),
+    ("schulze", "A\nB\nC", {"rank0": "3", "rank1": "1", "rank2": "2"}, ["B", "C", "A"]),
+    ("score", "A\nB", {"n0": "5", "n1": "2"}, {"A": 5, "B": 2}),
+    ("quadratic", "A\nB", {"n0": "3", "n1": "-2"}, {"A": 3, "B": -2}),
+]
+
+
+async def test_a_ballot_form_for_every_method(tmp_path):
+    async with app_node(tmp_path) as (node, cid, client):
+        for method, options, fields, want in BALLOTS:
+            r = await post(
+                client,
+                f"/c/{cid}/proposals",
+                {"title": f"By {method}", "method": method, "options": options, "closes": "+1h"},
+            )
+            assert "/proposal/" in r.url.path, (method, r.text[:400])
+            pid = r.url.path.rsplit("/", 1)[1]
+            assert 'id="ballot"' in r.text
+            r = await client.post(
+                f"/c/{cid}/proposal/{pid}/vote", data={"csrf": csrf_of(r.text), **fields}
+            )
+            assert "Your ballot is in" in r.text, (method, re.findall(r"flash[^<]+<", r.text))
+            tally = node.query("proposal_tally", proposal=pid)
+            me = node.identity.public_key.hex()
+            assert [v["choice"] for v in tally["voters"] if v["member"] == me] == [want], method
+            if method == "irv":
+                assert "Instant-runoff rounds" in r.text
+            if method == "schulze":
+                assert "Schulze: pairwise preferences" in r.text
+
+
+async def test_a_refused_ballot_says_why_and_changes_nothing(tmp_path):
+    async with app_node(tmp_path) as (node, cid, client):
+        r = await post(
+            client,
+            f"/c/{cid}/proposals",
+            {"title": "Q", "method": "quadratic", "options": "A\nB", "closes": "+1h"},
+        )
+        pid = r.url.path.rsplit("/", 1)[1]
+        over = {"csrf": csrf_of(r.text), "n0": "10", "n1": "1"}  # 101 credits of 100
+        r = await client.post(f"/c/{cid}/proposal/{pid}/vote", data=over)
+        assert 'class="flash error"' in r.text
+        assert node.query("proposal_tally", proposal=pid)["voters"] == []
+        tie = {"csrf": csrf_of(r.text), "n0": "x"}
+        r = await client.post(f"/c/{cid}/proposal/{pid}/vote", data=tie)
+        assert "a whole number" in r.text
+
+
+async def test_a_post_without_the_csrf_field_is_refused(tmp_path):
+    async with app_node(tmp_path) as (node, cid, client):
+        before = node.query("offers", community=cid)
+        fields = {"title": "Forged", "category": "tools", "expires": "+30d"}
+        r = await client.post(f"/c/{cid}/offers", data=fields)
+        assert r.status_code == 403
+        other = httpx.AsyncClient(base_url=node.web_url)  # no session: the field is not enough
+        page = await client.get(f"/c/{cid}/offers")
+        r = await other.post(f"/c/{cid}/offers", data={**fields, "csrf": csrf_of(page.text)})
+        assert r.status_code == 403
+        await other.aclose()
+        assert node.query("offers", community=cid) == before
+        r = await post(client, f"/c/{cid}/offers", fields)
+        assert "Posted offer" in r.text and len(node.query("offers", community=cid)) == 1
+
+
+async def test_pages_carry_security_headers_and_the_cookie_flags(tmp_path):
+    async with app_node(tmp_path) as (node, cid, client):
+        r = await client.get(f"/c/{cid}")
+        assert "script-src 'self'" in r.headers["content-security-policy"]
+        assert r.headers["cache-control"] == "no-store"
+        fresh = httpx.AsyncClient(base_url=node.web_url)
+        token = read_or_create_token(node.data_dir)
+        r = await fresh.get(login_url(node.web_url, token))
+        cookie = r.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie
+        await fresh.aclose()
+        assert (node.data_dir / "web.token").stat().st_mode & 0o777 == 0o600
+
+
+async def test_the_event_stream_tells_of_a_new_op(tmp_path):
+    async with app_node(tmp_path) as (node, cid, client):
+        got = trio.Event()
+
+        async def listen():
+            async with client.stream("GET", f"/c/{cid}/events") as resp:
+                assert resp.headers["content-type"].startswith("text/event-stream")
+                async for line in resp.aiter_lines():
+                    if line.startswith("data:") and "offer.create" in line:
+                        got.set()
+                        return
+
+        async with trio.open_nursery() as n:
+            n.start_soon(listen)
+            await trio.sleep(0.2)  # the stream subscribes when its request arrives
+            for _ in range(50):  # each offer is one more chance to be seen
+                await post(client, f"/c/{cid}/offers", {"title": "Spade", "category": "tools"})
+                with trio.move_on_after(0.5):
+                    await got.wait()
+                if got.is_set():
+                    break
+            n.cancel_scope.cancel()
+        assert got.is_set()
+
+
+HOSTILE = st.text(
+    alphabet=st.sampled_from(list("<>&\"'/= abimgonerror()\n")), min_size=1, max_size=40
+)
+TAG = re.compile(r"<(/?[a-zA-Z][^\s>/]*)")
+
+
+def _pages(env, title: str, name: str, option: str) -> str:
+    from node.service.web import pages
+
+    common = {
+        "cid": "c" * 64,
+        "info": {"charter": {"name": name, "witnesses": []}},
+        "who": {"a" * 64: name},
+        "members": [{"member": "a" * 64, "status": "member"}],
+        "csrf": "x",
+        "flashes": [("error", title)],
+        "me": "b" * 64,
+        "member_id": "12D3KooW",
+    }
+    row = {"id": "d" * 64, "title": title, "description": title, "author": "a" * 64}
+    page = env.get_template("listings.html").render(
+        family="offer", rows=[row], filters={"text": title}, error=title, actions=[], **common
+    )
+    p = {"id": "e" * 64, "title": title, "text": title, "method": "irv", "phase": "open"}
+    tally = {"status": "final", "winner": option, "tied": [], "voters": [], "seals": []}
+    return page + env.get_template("proposal.html").render(
+        p={**p, "weights": {"base": "equal"}, "author": "a" * 64, "closes": 0},
+        t={**tally, "participation": "1", "eligible": "1", "needed_seals": 1},
+        choices=[option, "B"],
+        chart=pages.bars({option: "1", "B": "0"}, option),
+        rounds=[],
+        matrix=None,
+        credits=100,
+        max_score=5,
+        witnesses=[],
+        i_witness=False,
+        my_choice=None,
+        voted=False,
+        **common,
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(title=HOSTILE, name=HOSTILE, option=HOSTILE)
+def test_member_text_never_adds_markup(title, name, option):
+    """Whatever members write (titles, names, options), the pages have exactly the tags they
+    have with plain words in those places: member text is escaped, in text and attributes."""
+    from node.service.web.app import environment
+
+    env = environment()
+    plain = TAG.findall(_pages(env, "title", "name", "option"))
+    assert TAG.findall(_pages(env, title, name, option)) == plain
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.7", "example.org"])
+def test_web_config_refuses_beyond_loopback(host):
+    with pytest.raises(ValueError, match="allow_remote"):
+        WebConfig(host=host).check()
+    WebConfig(host=host, allow_remote=True).check()
