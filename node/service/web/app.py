@@ -12,6 +12,9 @@ the answer comes back as a message on the next page.
     /c/{c}/proposals         proposals, create one
     /c/{c}/proposal/{id}     ballot form for its method, live tally, breakdown, seals
     /c/{c}/delegation        delegate / revoke
+    /c/{c}/threads           discussion: every thread, open a community thread
+    /c/{c}/thread/{id}       one thread: comments and replies, reactions, edit, retract
+                             (threads about an offer or a proposal show on its page too)
     /c/{c}/events            server-sent events: one per op applied in this community
 """
 
@@ -112,6 +115,42 @@ def create_app(node: Any, token: str) -> Starlette:
         members = q("members", community=cid)
         return {"cid": cid, "info": info, "who": pages.names(members), "members": members}
 
+    def has_discussion() -> bool:
+        from node.service.control import views
+
+        return "threads" in views() and "thread" in views()
+
+    def discussion(cid: str, target: str | None) -> list[dict] | None:
+        """The threads about ``target`` (None: all of the community), each with its comments
+        and their reply depth; None when this build has no discussion records."""
+        if not has_discussion():
+            return None
+        me = node.identity.public_key.hex()
+        args = {"community": cid} if target is None else {"community": cid, "target": target}
+        out = []
+        for summary in q("threads", **args):
+            t = q("thread", thread_id=summary["id"], member=me)
+            if t is None:
+                continue
+            depth: dict[str, int] = {}
+            for c in t["comments"]:  # causal order: a parent comes before its replies
+                c["depth"] = depth[c["id"]] = depth.get(c.get("reply_to") or "", -1) + 1
+            out.append(t)
+        return out
+
+    def mentioned(cid: str, text: str) -> list[bytes]:
+        """Members named as @Name (their display name) or @<start of member id> in ``text``."""
+        if "@" not in text:
+            return []
+        from node.identity import member_id
+
+        found = []
+        for m in q("members", community=cid, include_pending=False):
+            names_ = {pages.names([m])[m["member"]], member_id(bytes.fromhex(m["member"]))}
+            if any(f"@{n}" in text for n in names_ if n):
+                found.append(bytes.fromhex(m["member"]))
+        return found[:16]
+
     def page(fn):
         async def endpoint(request: Request) -> Response:
             try:
@@ -176,11 +215,16 @@ def create_app(node: Any, token: str) -> Starlette:
 
         me = node.identity.public_key.hex()
         reader = _Reader(node)
+        inbox = _inbox(reader, cid, me)
+        if any(i["kind"] == "mention" for i in inbox):
+            where = {m["id"]: m["thread"] for m in q("mentions", community=cid, member=me)}
+            for i in inbox:
+                i["thread"] = where.get(i["id"])
         return render(
             request,
             sid,
             "home.html",
-            inbox=_inbox(reader, cid, me),
+            inbox=inbox,
             activity=_activity(reader, cid)[:30],
             **ctx,
         )
@@ -424,7 +468,15 @@ def create_app(node: Any, token: str) -> Starlette:
 
     async def proposal(request: Request, sid: str) -> Response:
         cid, pid = request.path_params["cid"], request.path_params["pid"]
-        return render(request, sid, "proposal.html", **proposal_data(cid, pid), **base(cid))
+        return render(
+            request,
+            sid,
+            "proposal.html",
+            discussion=discussion(cid, pid),
+            back=f"/c/{cid}/proposal/{pid}",
+            **proposal_data(cid, pid),
+            **base(cid),
+        )
 
     async def vote(request: Request, form: Any) -> str:
         cid, pid = request.path_params["cid"], request.path_params["pid"]
@@ -459,6 +511,95 @@ def create_app(node: Any, token: str) -> Starlette:
             body["topic"] = topic
         await node.publish(_b(cid), "delegation.set", body)
         return "Delegated."
+
+    # ---- discussion -----------------------------------------------------------------------
+    async def threads_page(request: Request, sid: str) -> Response:
+        cid = request.path_params["cid"]
+        ok = has_discussion()
+        return render(
+            request,
+            sid,
+            "threads.html",
+            available=ok,
+            all=q("threads", community=cid) if ok else [],
+            threads=[],  # the list above; the form below opens a community thread
+            target=None,
+            back=f"/c/{cid}/threads",
+            **base(cid),
+        )
+
+    async def thread_page(request: Request, sid: str) -> Response:
+        cid, tid = request.path_params["cid"], request.path_params["tid"]
+        t = (
+            q("thread", thread_id=tid, member=node.identity.public_key.hex())
+            if (has_discussion())
+            else None
+        )
+        if t is None:
+            raise LookupError(f"no thread {tid[:12]}")
+        one = [x for x in discussion(cid, t["target"]) or [] if x["id"] == tid]
+        return render(
+            request,
+            sid,
+            "thread.html",
+            threads=one,
+            target=t["target"],
+            back=f"/c/{cid}/thread/{tid}",
+            **base(cid),
+        )
+
+    async def thread_create(request: Request, form: Any) -> Any:
+        cid = request.path_params["cid"]
+        text = form.get("text", "")
+        body: dict[str, Any] = {"title": form.get("title", "").strip(), "text": text}
+        deps = []
+        if form.get("target"):
+            body["target"] = _b(form["target"])
+            deps.append(body["target"])
+        if who := mentioned(cid, text):
+            body["mentions"] = who
+        op = await node.publish(_b(cid), "thread.create", body, deps=deps)
+        where = back_to(request, form) if deps else f"/c/{cid}/thread/{op.id.hex()}"
+        return f"Opened the thread “{body['title']}”.", where
+
+    async def comment_create(request: Request, form: Any) -> str:
+        cid, tid = request.path_params["cid"], request.path_params["tid"]
+        text = form.get("text", "")
+        body: dict[str, Any] = {"thread": _b(tid), "text": text}
+        deps = [body["thread"]]
+        if form.get("reply_to"):
+            body["reply_to"] = _b(form["reply_to"])
+            deps.append(body["reply_to"])
+        if who := mentioned(cid, text):
+            body["mentions"] = who
+        await node.publish(_b(cid), "comment.create", body, deps=deps)
+        return "Your comment is posted."
+
+    async def comment_edit(request: Request, form: Any) -> str:
+        cid, kid = request.path_params["cid"], request.path_params["kid"]
+        body = {"comment": _b(kid), "text": form.get("text", "")}
+        await node.publish(_b(cid), "comment.edit", body, deps=[_b(kid)])
+        return "Comment edited (the earlier text stays in its history)."
+
+    async def comment_retract(request: Request, form: Any) -> str:
+        cid, kid = request.path_params["cid"], request.path_params["kid"]
+        await node.publish(_b(cid), "comment.retract", {"comment": _b(kid)}, deps=[_b(kid)])
+        return "Comment retracted."
+
+    async def react(request: Request, form: Any) -> str:
+        cid, ref = request.path_params["cid"], request.path_params["ref"]
+        stance = form.get("stance") or None  # the pressed stance again: clear it
+        body = {"target": _b(ref), "stance": stance}
+        await node.publish(_b(cid), "reaction.set", body, deps=[_b(ref)])
+        return f"Reaction: {stance}." if stance else "Reaction cleared."
+
+    def back_to(request: Request, form: Any) -> str:
+        """The page a discussion form came from (only a page of this community: never a
+        redirect elsewhere)."""
+        cid = request.path_params["cid"]
+        back = form.get("back", "")
+        ok = back.startswith(f"/c/{cid}/") and "//" not in back and "\\" not in back
+        return back if ok else f"/c/{cid}/threads"
 
     # ---- live -----------------------------------------------------------------------------
     async def events(request: Request, sid: str) -> Response:
@@ -521,6 +662,13 @@ def create_app(node: Any, token: str) -> Starlette:
         Route(C + "/proposal/{pid:str}", page(proposal)),
         Route(C + "/proposal/{pid:str}/vote", action(vote, back_proposal), methods=["POST"]),
         Route(C + "/proposal/{pid:str}/seal", action(seal, back_proposal), methods=["POST"]),
+        Route(C + "/threads", page(threads_page)),
+        Route(C + "/threads", action(thread_create, back_to), methods=["POST"]),
+        Route(C + "/thread/{tid:str}", page(thread_page)),
+        Route(C + "/thread/{tid:str}/comment", action(comment_create, back_to), methods=["POST"]),
+        Route(C + "/comment/{kid:str}/edit", action(comment_edit, back_to), methods=["POST"]),
+        Route(C + "/comment/{kid:str}/retract", action(comment_retract, back_to), methods=["POST"]),
+        Route(C + "/react/{ref:str}", action(react, back_to), methods=["POST"]),
         Route(C + "/delegation", page(delegation)),
         Route(C + "/delegation", action(delegate, cpath("/delegation")), methods=["POST"]),
         Route(C + "/{family:str}", page(listings)),
