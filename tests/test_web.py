@@ -166,8 +166,18 @@ def until(b, probe, what: str, timeout: float = 20):
 
 
 def shot(b, name: str) -> None:
+    """The whole page (not only the window), by Chrome's DevTools protocol."""
+    import base64
+
     SHOTS.mkdir(parents=True, exist_ok=True)
-    b.save_screenshot(str(SHOTS / f"{name}.png"))
+    size = b.execute_script(
+        "return [document.documentElement.scrollWidth, document.documentElement.scrollHeight]"
+    )
+    clip = {"x": 0, "y": 0, "width": size[0], "height": min(size[1], 4000), "scale": 1}
+    data = b.execute_cdp_cmd(
+        "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
+    )["data"]
+    (SHOTS / f"{name}.png").write_bytes(base64.b64decode(data))
 
 
 def flash(b) -> str:
@@ -286,6 +296,47 @@ def _vote(b, ranks: dict[str, int]) -> None:
     until(b, lambda d: "ballot is in" in flash(d), "ballot cast")
 
 
+def _has_discussion() -> bool:
+    from node.service.control import views
+
+    return "threads" in views()
+
+
+HAS_DISCUSSION = _has_discussion()
+
+
+def _discuss(world, pid: str) -> None:
+    """Alice opens a thread on the proposal, Bob answers (with markup in his words): each
+    sees the other's part arrive without a reload."""
+    alice = on(world, "alice")
+    start = alice.find_element(By.CSS_SELECTOR, "details.start-thread")
+    if not start.get_attribute("open"):  # open by itself while there is no thread
+        start.find_element(By.TAG_NAME, "summary").click()
+    form = alice.find_element(By.CSS_SELECTOR, "form.thread-form")
+    form.find_element(By.NAME, "title").send_keys("Ladder first?")
+    form.find_element(By.NAME, "text").send_keys("The old one is broken.")
+    form.find_element(By.CSS_SELECTOR, "button").click()
+    until(alice, lambda d: "Opened the thread" in flash(d), "thread opened")
+    bob = on(world, "bob")
+    until(bob, lambda d: "Ladder first?" in d.find_element(By.ID, "threads").text, "thread live")
+    bob.refresh()  # the comment form of a new thread comes with the page (forms are not live)
+    box = bob.find_element(By.CSS_SELECTOR, "form.comment-form textarea")
+    box.send_keys("Yes, @Alice " + XSS)
+    bob.find_element(By.CSS_SELECTOR, "form.comment-form button").click()
+    until(bob, lambda d: "comment is posted" in flash(d), "comment posted")
+    alice = on(world, "alice")
+    until(
+        alice,
+        lambda d: d.find_elements(By.CSS_SELECTOR, "#threads .comment .text"),
+        "bob's comment live on alice's page",
+    )
+    assert alice.find_element(By.CSS_SELECTOR, "#threads .comment .text").text.endswith(XSS)
+    assert alice.title != "pwned"
+    alice.find_element(By.CSS_SELECTOR, "#threads .comment button[value=agree]").click()
+    until(alice, lambda d: "Reaction: agree" in flash(d), "reaction")
+    shot(alice, "proposal-discussion")
+
+
 def test_ranked_vote_seal_and_the_same_final_chart_on_both_pages(world):
     alice = go(world, "alice", "/proposals")
     form = alice.find_element(By.ID, "proposal-form")
@@ -312,6 +363,8 @@ def test_ranked_vote_seal_and_the_same_final_chart_on_both_pages(world):
         alice, lambda d: "Ballots counted (2)" in d.find_element(By.ID, "tally").text, "2 ballots"
     )
 
+    if HAS_DISCUSSION:  # talk it through while the vote runs
+        _discuss(world, pid)
     time.sleep(max(0.0, 12.5 - (time.monotonic() - opened)))  # the vote closes by wall time
     until(alice, lambda d: d.refresh() or d.find_elements(By.ID, "seal"), "seal button")
     alice.find_element(By.ID, "seal").click()
