@@ -21,6 +21,7 @@ DAEMON_ONLY = {
     "community join",
     "peers",
     "seal",
+    "web",  # test_web checks its output against the schema
 }  # test_cli_issue11
 
 

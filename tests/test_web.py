@@ -131,6 +131,7 @@ def world(tmp_path_factory):
             "bob": bob,
             "cid": cid,
             "web": {"alice": links[0]["web"], "bob": links[1]["web"]},
+            "links": links,
             "browser": browser,
             "tabs": tabs,
         }
@@ -185,6 +186,11 @@ def flash(b) -> str:
 
 
 def test_login_link_opens_the_community(world):
+    from test_cli_schema import SCHEMA, check
+
+    for link in world["links"]:  # `we web --json`, as the fixture got them
+        check(link, SCHEMA["commands"]["web"], "web")
+        assert link["url"].startswith(link["web"] + "login?token=")
     b = on(world, "alice")
     assert f"/c/{world['cid']}" in b.current_url  # one community: straight to it
     assert "token=" not in b.current_url  # the secret left the address bar
@@ -366,7 +372,8 @@ def test_ranked_vote_seal_and_the_same_final_chart_on_both_pages(world):
     if HAS_DISCUSSION:  # talk it through while the vote runs
         _discuss(world, pid)
     time.sleep(max(0.0, 12.5 - (time.monotonic() - opened)))  # the vote closes by wall time
-    until(alice, lambda d: d.refresh() or d.find_elements(By.ID, "seal"), "seal button")
+    # the page looks again by itself when the vote closes: the seal button comes, no reload
+    until(alice, lambda d: d.find_elements(By.ID, "seal"), "seal button")
     alice.find_element(By.ID, "seal").click()
     until(alice, lambda d: "Sealed" in flash(d), "sealed")
     tally = alice.find_element(By.ID, "tally")

@@ -49,6 +49,12 @@
   });
   connect();
 
+  // A vote opens and closes by the clock, not by an op: look again at that moment.
+  document.querySelectorAll("[data-refresh-at]").forEach(function (el) {
+    var wait = Number(el.dataset.refreshAt) - Date.now() + 500;
+    if (wait > 0 && wait < 7 * 86400000) setTimeout(refresh, wait);
+  });
+
   // Quadratic ballots: show the credits the numbers cost (the node checks the bound).
   var ballot = document.getElementById("ballot");
   if (ballot && ballot.dataset.method === "quadratic") {
