@@ -418,6 +418,17 @@ def test_contribution_and_attestation_buttons(world):
     assert row.find_element(By.CSS_SELECTOR, "button[value=confirm]").get_attribute("aria-pressed")
 
 
+def test_a_need_shows_the_matching_offer(world):
+    bob = go(world, "bob", "/needs")
+    form = bob.find_element(By.CSS_SELECTOR, "form[method=post]")
+    form.find_element(By.NAME, "title").send_keys("Something to drill holes")
+    form.find_element(By.NAME, "category").send_keys("tools/power")
+    form.find_element(By.NAME, "title").submit()
+    until(bob, lambda d: "Posted need" in flash(d), "need posted")
+    found = bob.find_element(By.ID, "matches").text  # alice's drill: another member's offer
+    assert "Something to drill holes" in found and "Cordless drill" in found
+
+
 def test_every_page_renders_and_screenshots(world):
     for path, name in (
         ("", "home"),

@@ -252,11 +252,24 @@ def create_app(node: Any, token: str) -> Starlette:
             "listings.html",
             family=family[:-1],
             rows=rows,
+            matches=my_matches(cid, family[:-1]),
             filters=dict(qp),
             error=error,
             actions=ACTIONS,
             **base(cid),
         )
+
+    def my_matches(cid: str, family: str) -> list[dict]:
+        """The node's ranked matches for this member's own active offers or needs (the
+        ``matches`` view: computed here, announced, committing nobody)."""
+        me = node.identity.public_key.hex()
+        other = "offer" if family == "need" else "need"
+        out = []
+        for mine in q(f"{family}s", community=cid, author=me):
+            for m in q("matches", community=cid, **{family: mine["id"]}, limit=5):
+                rec = q("listing", listing_id=m[other]) or {}
+                out.append({"mine": mine, "other": rec, "kind": other, **m})
+        return out
 
     async def listing_create(request: Request, form: Any) -> str:
         from cli.parse import parse_category, parse_expiry, parse_geohash
@@ -676,7 +689,7 @@ def create_app(node: Any, token: str) -> Starlette:
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     app = Starlette(routes=routes)
-    app.state.allowed_hosts = None
+    app.state.allowed_hosts = set()  # nobody until serve() knows the address it listens on
     return app
 
 
