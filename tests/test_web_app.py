@@ -244,6 +244,7 @@ async def test_discuss_a_proposal_reply_react_edit_retract(tmp_path):
         r = await client.post(f"/c/{cid}/thread/{tid}/comment", data=comment)
         assert "Your comment is posted." in r.text
         [c] = node.query("thread", thread_id=tid)["comments"]
+        assert c["mentions"] == [node.identity.public_key.hex()]  # "@Ann" named a member
         reply = {**comment, "text": "Agreed", "reply_to": c["id"]}
         r = await client.post(f"/c/{cid}/thread/{tid}/comment", data=reply)
         assert 'class="comment depth1"' in r.text
