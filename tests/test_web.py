@@ -156,14 +156,22 @@ def go(world, who: str, path: str):
 
 
 def until(b, probe, what: str, timeout: float = 20):
-    from selenium.common.exceptions import TimeoutException
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 
-    try:
-        return WebDriverWait(b, timeout, poll_frequency=0.1).until(lambda d: probe(d), what)
+    try:  # a live update may swap an element between finding and reading it: look again
+        wait = WebDriverWait(
+            b, timeout, poll_frequency=0.1, ignored_exceptions=[StaleElementReferenceException]
+        )
+        return wait.until(lambda d: probe(d), what)
     except TimeoutException:
         shot(b, f"failed-{what.replace(' ', '-')}")
         main = b.find_element(By.TAG_NAME, "main").text[:1500]
         raise AssertionError(f"{what}: not seen at {b.current_url}\n{main}") from None
+
+
+def click(b, css: str) -> None:
+    """Click the element ``css`` names, found afresh if a live update replaced it."""
+    until(b, lambda d: d.find_element(By.CSS_SELECTOR, css).click() or True, f"click {css}")
 
 
 def shot(b, name: str) -> None:
@@ -225,7 +233,7 @@ def test_post_an_offer_and_reserve_it_from_the_other_page(world):
     until(bob, lambda d: d.find_elements(By.CSS_SELECTOR, "#list a.title"), "offer on bob's page")
     assert bob.find_element(By.CSS_SELECTOR, "#list a.title").text.endswith(XSS)
     assert bob.title != "pwned" and not bob.find_elements(By.CSS_SELECTOR, "#list img")
-    bob.find_element(By.CSS_SELECTOR, "#list a.title").click()
+    click(bob, "#list a.title")
     day = datetime.now(UTC).date() + timedelta(days=1)
     bob.execute_script(
         "document.querySelector('[name=from]').value = arguments[0];"
@@ -238,9 +246,9 @@ def test_post_an_offer_and_reserve_it_from_the_other_page(world):
     assert bob.find_element(By.CSS_SELECTOR, ".reservation .status").text == "requested"
 
     alice = on(world, "alice")
-    alice.find_element(By.CSS_SELECTOR, "#list a.title").click()
+    click(alice, "#list a.title")
     until(alice, lambda d: d.find_elements(By.CSS_SELECTOR, ".reservation"), "request on alice")
-    alice.find_element(By.CSS_SELECTOR, ".reservation button[value=accept]").click()
+    click(alice, ".reservation button[value=accept]")
     until(alice, lambda d: "accept recorded" in flash(d), "accepted")
     cell = alice.find_element(By.CSS_SELECTOR, f"td[data-day='{day.isoformat()}']")
     assert "held" in cell.get_attribute("class")
@@ -338,7 +346,7 @@ def _discuss(world, pid: str) -> None:
     )
     assert alice.find_element(By.CSS_SELECTOR, "#threads .comment .text").text.endswith(XSS)
     assert alice.title != "pwned"
-    alice.find_element(By.CSS_SELECTOR, "#threads .comment button[value=agree]").click()
+    click(alice, "#threads .comment button[value=agree]")
     until(alice, lambda d: "Reaction: agree" in flash(d), "reaction")
     shot(alice, "proposal-discussion")
 
@@ -374,7 +382,7 @@ def test_ranked_vote_seal_and_the_same_final_chart_on_both_pages(world):
     time.sleep(max(0.0, 12.5 - (time.monotonic() - opened)))  # the vote closes by wall time
     # the page looks again by itself when the vote closes: the seal button comes, no reload
     until(alice, lambda d: d.find_elements(By.ID, "seal"), "seal button")
-    alice.find_element(By.ID, "seal").click()
+    click(alice, "#seal")
     until(alice, lambda d: "Sealed" in flash(d), "sealed")
     tally = alice.find_element(By.ID, "tally")
     assert tally.get_attribute("data-status") == "final"
@@ -391,7 +399,11 @@ def test_ranked_vote_seal_and_the_same_final_chart_on_both_pages(world):
         "final on bob's page (live)",
     )
     charts = [
-        on(world, who).find_element(By.ID, "chart").get_attribute("innerHTML")
+        until(
+            on(world, who),
+            lambda d: d.find_element(By.ID, "chart").get_attribute("innerHTML"),
+            "the chart",
+        )
         for who in ("alice", "bob")
     ]
     assert charts[0] == charts[1] and "<rect" in charts[0]
@@ -411,7 +423,7 @@ def test_contribution_and_attestation_buttons(world):
     until(bob, lambda d: "Recorded contribution" in flash(d), "contribution recorded")
     alice = go(world, "alice", "/projects")
     until(alice, lambda d: "toasters" in d.find_element(By.ID, "contributions").text, "on alice")
-    alice.find_element(By.CSS_SELECTOR, "#contributions button[value=confirm]").click()
+    click(alice, "#contributions button[value=confirm]")
     until(alice, lambda d: "Confirmed contribution" in flash(d), "attested")
     row = alice.find_element(By.CSS_SELECTOR, "#contributions tbody tr")
     assert "2h30" in row.text and "Fixed three toasters" in row.text
