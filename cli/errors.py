@@ -7,8 +7,6 @@ exits with the code below. A traceback is printed only for real bugs (or with ``
 
 from __future__ import annotations
 
-import os
-
 # Exit codes are part of the CLI contract (documented in `we --help` epilog and README).
 EXIT_ERROR = 1  # anything else that is the user's to fix
 EXIT_USAGE = 2  # bad arguments or values (click uses 2 for usage errors too)
@@ -71,56 +69,19 @@ def unavailable(feature: str, detail: str = "") -> UserError:
     return UserError(msg, code="not_available", exit_code=EXIT_UNAVAILABLE)
 
 
-# Lower-layer exceptions, recognised by class name so this module imports nothing heavy and
-# keeps working while those layers evolve. name -> (code, exit code); then code -> hint.
-_KNOWN = {
-    "Rejected": ("rejected", EXIT_DENIED),
-    "OpError": ("invalid_op", EXIT_ERROR),
-    "WrongPassphraseError": ("wrong_passphrase", EXIT_AUTH),
-    "PassphraseUnavailableError": ("passphrase_required", EXIT_AUTH),
-    "KeystoreNotFoundError": ("no_identity", EXIT_ERROR),
-    "KeystoreExistsError": ("identity_exists", EXIT_ERROR),
-    "InsecurePermissionsError": ("insecure_keystore", EXIT_AUTH),
-    "KeystoreError": ("keystore", EXIT_AUTH),
-    "MemberIdError": ("bad_member_id", EXIT_USAGE),
-    "NotMember": ("not_member", EXIT_DENIED),
-    "QueryError": ("bad_query", EXIT_USAGE),
-    "DataDirBusy": ("data_dir_busy", EXIT_ERROR),
-}
-_HINTS = {
-    "no_identity": "create your identity with `we init`",
-    "identity_exists": "this data dir already has an identity; use another --data-dir",
-    "bad_member_id": "member ids look like 12D3KooW... (see `we member list`)",
-    "not_member": "ask a member to vouch for you (`we member vouch`)",
-    "data_dir_busy": "is a daemon already running for it? (`we status`)",
-}
+_EXIT = {"error": EXIT_ERROR, "usage": EXIT_USAGE, "denied": EXIT_DENIED, "auth": EXIT_AUTH}
 
 
 def translate(exc: BaseException) -> UserError | None:
-    """Map an exception to a UserError, or None when it is a bug (show a traceback)."""
+    """Map an exception to a UserError, or None when it is a bug (show a traceback). The words
+    are the node's (``node.service.words``, shared with the web app); the exit code is ours."""
+    from node.service.words import explain
+
     if isinstance(exc, UserError):
         return exc
     if isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         return translate(exc.exceptions[0])  # trio wraps what a node task raised
-    for cls in type(exc).__mro__:
-        known = _KNOWN.get(cls.__name__)
-        if known:
-            code, exit_code = known
-            hint = _HINTS.get(code, "")
-            detail = getattr(exc, "detail", "")
-            reason = getattr(exc, "reason", "")
-            msg = str(exc) or cls.__name__
-            if reason and detail and reason in msg and detail in msg:
-                msg = f"{reason.replace('_', ' ')}: {detail}"
-            if code == "rejected":
-                msg = f"the community's rules reject this: {msg}"
-            # the library's word for what the CLI calls `we init --plaintext`
-            msg = msg.replace("use insecure_plaintext", "use `we init --plaintext`")
-            if code == "passphrase_required" and os.environ.get("WE_PASSPHRASE") == "":
-                hint = "WE_PASSPHRASE is set but empty: export the passphrase, or unset it"
-            return UserError(msg, hint=hint, code=reason or code, exit_code=exit_code)
-    if isinstance(exc, PermissionError):
-        return UserError(str(exc), code="permission", exit_code=EXIT_ERROR)
-    if isinstance(exc, FileNotFoundError):
-        return UserError(str(exc), code="file_not_found", exit_code=EXIT_ERROR)
-    return None
+    said = explain(exc)
+    if said is None:
+        return None
+    return UserError(said.message, hint=said.hint, code=said.code, exit_code=_EXIT[said.kind])

@@ -15,6 +15,7 @@ from fractions import Fraction
 from typing import Any
 
 from node.crdt.text import UNSAFE
+from node.service.words import rel_time  # noqa: F401  (one implementation, both faces)
 
 from .errors import UserError, bad_value, not_found
 
@@ -235,26 +236,6 @@ def resolve(prefix: str, candidates: Iterable[str], what: str) -> str:
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def rel_time(ms: int | None, now: int | None = None) -> str:
-    if ms is None:
-        return ""
-    now = now_ms() if now is None else now
-    delta = (ms - now) // 1000
-    future = delta > 0
-    s = abs(delta)
-    # Nearest unit, not truncated: `--closes +1d` read a second later is "in 1d", not "in 23h".
-    # A unit is used from 95% of it on; ties round down (90 s is "1m").
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if s * 20 >= size * 19:
-            text = f"{(2 * s + size - 1) // (2 * size)}{unit}"
-            break
-    else:
-        if s < 5:
-            return "just now"
-        text = f"{s}s"
-    return f"in {text}" if future else f"{text} ago"
 
 
 def bar(fraction_num: int, fraction_den: int, width: int = 24) -> str:

@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cli.errors import UserError
+from cli.errors import UserError, translate
 from cli.output import Shortener, bar, rel_time, resolve, shortest_unique
-from cli.parse import parse_hours, parse_share, parse_when, parse_window
+from node.service.parse import parse_hours, parse_share, parse_when, parse_window
+from node.service.words import BadValue
 
 
 def test_prefixes_are_unambiguous():
@@ -57,10 +58,10 @@ def test_dates_and_amounts():
     assert parse_when("2026-01-02", now=now) == base + 86400_000
     assert parse_when("2026-01-01T10:30", now=now) == base + (10 * 60 + 30) * 60_000
     for bad in ("tomorrow", "+2x", "2026-02-30", ""):
-        with pytest.raises(UserError) as e:
+        with pytest.raises(BadValue) as e:
             parse_when(bad, now=now)
         assert (
-            e.value.exit_code == 2
+            translate(e.value).exit_code == 2
             and "bad date" in e.value.message
             or "duration" in e.value.message
         )
@@ -68,12 +69,12 @@ def test_dates_and_amounts():
         parse_window("2026-01-01..2026-01-02")[1] - parse_window("2026-01-01..2026-01-02")[0]
         == 86400_000
     )
-    with pytest.raises(UserError):
+    with pytest.raises(BadValue):
         parse_window("2026-01-02..2026-01-01")
     assert parse_hours("1.5") == 90 and parse_hours("2") == 120 and parse_hours("45m") == 45
     assert parse_hours("0.25") == 15
     assert (
         parse_share("50%") == [1, 2] and parse_share("2/3") == [2, 3] and parse_share("0") == [0, 1]
     )
-    with pytest.raises(UserError):
+    with pytest.raises(BadValue):
         parse_share("3/2")

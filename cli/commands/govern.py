@@ -20,6 +20,8 @@ from typing import Any
 
 import click
 
+from node.service.parse import DATE_HELP, duration_seconds, parse_share, parse_when
+
 from ..context import command, group
 from ..errors import UserError, bad_value
 from ..output import (
@@ -32,7 +34,6 @@ from ..output import (
     rel_time,
     safe_markup,
 )
-from ..parse import DATE_HELP, duration_seconds, parse_share, parse_when
 from ._common import (
     community_option,
     in_community,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import click
 
+from node.service.parse import DATE_HELP, parse_category, parse_expiry, parse_geohash, parse_window
+
 from ..context import group
 from ..errors import bad_value
 from ..output import Shortener, emit, emit_table, more_line, rel_time
-from ..parse import DATE_HELP, parse_category, parse_expiry, parse_geohash, parse_window
 from ._common import (
     community_option,
     in_community,

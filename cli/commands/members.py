@@ -83,8 +83,9 @@ profile = group("profile", help="Your member profile: name, skills, rough locati
 @community_option
 def profile_set(name, bio, skills, geohash, addrs, community) -> None:
     """Set parts of your profile in a community (what you do not give stays as it was)."""
+    from node.service.parse import parse_geohash, parse_skill
+
     from ..config import check_addrs
-    from ..parse import parse_geohash, parse_skill
 
     changes = {}
     if name is not None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import click
 
+from node.service.parse import DATE_HELP, parse_hours, parse_skill, parse_when
+
 from ..context import command, group
 from ..errors import bad_value
 from ..output import Shortener, emit, emit_table, more_line, now_ms, rel_time
-from ..parse import DATE_HELP, parse_hours, parse_skill, parse_when
 from ._common import (
     community_option,
     in_community,

@@ -4,6 +4,15 @@
 ``we daemon``; it stops cleanly on SIGINT/SIGTERM.
 """
 
-from .daemon import run
+
+def __getattr__(name: str):
+    # Lazy: the CLI imports ``node.service.parse`` and ``node.service.words`` for every command;
+    # they must not pull in trio/libp2p through the package.
+    if name == "run":
+        from .daemon import run
+
+        return run
+    raise AttributeError(name)
+
 
 __all__ = ["run"]

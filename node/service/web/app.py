@@ -211,11 +211,10 @@ def create_app(node: Any, token: str) -> Starlette:
     async def home(request: Request, sid: str) -> Response:
         cid = request.path_params["cid"]
         ctx = base(cid)
-        from cli.commands.inbox import _activity, _inbox  # the CLI's own lists, no copy
+        from ..inbox import activity, needs_me  # the lists `we inbox` and `we activity` show
 
         me = node.identity.public_key.hex()
-        reader = _Reader(node)
-        inbox = _inbox(reader, cid, me)
+        inbox = needs_me(node.query, cid, me)
         if any(i["kind"] == "mention" for i in inbox):
             where = {m["id"]: m["thread"] for m in q("mentions", community=cid, member=me)}
             for i in inbox:
@@ -225,7 +224,7 @@ def create_app(node: Any, token: str) -> Starlette:
             sid,
             "home.html",
             inbox=inbox,
-            activity=_activity(reader, cid)[:30],
+            activity=activity(node.query, cid)[:30],
             **ctx,
         )
 
@@ -272,7 +271,7 @@ def create_app(node: Any, token: str) -> Starlette:
         return out
 
     async def listing_create(request: Request, form: Any) -> str:
-        from cli.parse import parse_category, parse_expiry, parse_geohash
+        from ..parse import parse_category, parse_expiry, parse_geohash
 
         cid, family = request.path_params["cid"], request.path_params["family"]
         if family not in ("offers", "needs"):
@@ -362,7 +361,7 @@ def create_app(node: Any, token: str) -> Starlette:
         return f"Created project {op.id.hex()[:10]}: {body['name']}"
 
     async def contribute(request: Request, form: Any) -> str:
-        from cli.parse import parse_hours
+        from ..parse import parse_hours
 
         cid = request.path_params["cid"]
         body: dict[str, Any] = {
@@ -415,7 +414,7 @@ def create_app(node: Any, token: str) -> Starlette:
         )
 
     async def proposal_create(request: Request, form: Any) -> str:
-        from cli.parse import parse_share, parse_when
+        from ..parse import parse_share, parse_when
 
         cid = request.path_params["cid"]
         method = form.get("method", "basic")
@@ -693,16 +692,6 @@ def create_app(node: Any, token: str) -> Starlette:
     return app
 
 
-class _Reader:
-    """``.query(view, **args)`` over the node, the shape the CLI's inbox code reads from."""
-
-    def __init__(self, node: Any):
-        self.node = node
-
-    def query(self, view: str, **args: Any) -> Any:
-        return self.node.query(view, **args)
-
-
 def _b(hex_text: str) -> bytes:
     try:
         b = bytes.fromhex(hex_text)
@@ -715,9 +704,9 @@ def _b(hex_text: str) -> bytes:
 
 def _say(exc: BaseException) -> str:
     """What went wrong, in the words the CLI uses (its hint included)."""
-    from cli.errors import translate
+    from ..words import explain
 
-    err = translate(exc)
+    err = explain(exc)
     if err is not None:
         return err.message + (f" ({err.hint})" if err.hint else "")
     return str(exc) or type(exc).__name__

@@ -1,11 +1,15 @@
-"""Parsing what people type: dates, durations, quantities. Errors say what was expected."""
+"""Parsing what people type: dates, durations, quantities. Errors say what was expected.
+
+Shared by both faces (the `we` CLI and the web app): a bad value raises
+:class:`node.service.words.BadValue`, which each face turns into its own error (the CLI: exit 2).
+"""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
 
-from .errors import bad_value
+from .words import BadValue
 
 _DUR = re.compile(r"^\s*(\d+)\s*(s|m|min|h|d|w)\s*$")
 _UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -16,7 +20,7 @@ DATE_HELP = "a date: YYYY-MM-DD, YYYY-MM-DDTHH:MM (UTC), 'now', or a delay like 
 def duration_seconds(text: str) -> int:
     m = _DUR.match(text)
     if not m:
-        raise bad_value(f"bad duration {text!r}", "use a number and a unit: 30m, 2h, 7d, 2w")
+        raise BadValue(f"bad duration {text!r}", "use a number and a unit: 30m, 2h, 7d, 2w")
     return int(m.group(1)) * _UNITS[m.group(2)]
 
 
@@ -32,7 +36,7 @@ def parse_when(text: str, *, now: datetime | None = None) -> int:
     try:
         dt = datetime.fromisoformat(t)
     except ValueError:
-        raise bad_value(f"bad date {text!r}", f"expected {DATE_HELP}") from None
+        raise BadValue(f"bad date {text!r}", f"expected {DATE_HELP}") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return int(dt.timestamp() * 1000)
@@ -41,11 +45,11 @@ def parse_when(text: str, *, now: datetime | None = None) -> int:
 def parse_window(text: str) -> list[int]:
     """An availability window START..END."""
     if ".." not in text:
-        raise bad_value(f"bad window {text!r}", "write START..END, e.g. 2026-12-01..2026-12-05")
+        raise BadValue(f"bad window {text!r}", "write START..END, e.g. 2026-12-01..2026-12-05")
     a, b = text.split("..", 1)
     start, end = parse_when(a), parse_when(b)
     if end <= start:
-        raise bad_value(f"bad window {text!r}: it ends before it starts")
+        raise BadValue(f"bad window {text!r}: it ends before it starts")
     return [start, end]
 
 
@@ -61,7 +65,7 @@ def parse_geohash(text: str, option: str, max_len: int = 12) -> str:
     bad = sorted({c for c in g if c not in GEOHASH_ALPHABET})
     if not 1 <= len(g) <= max_len or bad:
         why = f"it has {', '.join(map(repr, bad))}" if bad else f"1 to {max_len} characters"
-        raise bad_value(
+        raise BadValue(
             f"{option} {text!r} is not a geohash ({why})",
             "a geohash uses 0-9 and b-z without a, i, l, o, e.g. u0vu1 "
             "(fewer characters: a larger area)",
@@ -72,7 +76,7 @@ def parse_geohash(text: str, option: str, max_len: int = 12) -> str:
 def parse_category(text: str, option: str = "--category") -> str:
     c = text.strip().lower()
     if not _CATEGORY.match(c):
-        raise bad_value(
+        raise BadValue(
             f"{option} {text!r} is not a category",
             'write a "/"-path of lowercase words, digits, - or _, e.g. tools/power/drill',
         )
@@ -82,7 +86,7 @@ def parse_category(text: str, option: str = "--category") -> str:
 def parse_skill(text: str) -> str:
     s = text.strip().lower().replace(" ", "-")
     if not _SKILL.match(s):
-        raise bad_value(
+        raise BadValue(
             f"--skill {text!r} is not a skill tag",
             "write it with latin letters, digits, -, _ or /, e.g. electronics or bike-repair",
         )
@@ -94,9 +98,9 @@ def parse_expiry(text: str, option: str = "--expires") -> int:
 
     at, now = parse_when(text), int(time.time() * 1000)
     if at <= now:
-        raise bad_value(f"{option} {text} is in the past", "give a later date, e.g. +30d")
+        raise BadValue(f"{option} {text} is in the past", "give a later date, e.g. +30d")
     if at > now + MAX_EXPIRY_MS:
-        raise bad_value(
+        raise BadValue(
             f"{option} {text} is more than a year away", "give at most one year, e.g. +365d"
         )
     return at
@@ -109,16 +113,16 @@ def parse_hours(text: str) -> int:
         return int(t[:-1])
     m = re.fullmatch(r"(\d+)(?:\.(\d{1,2}))?h?", t)
     if not m:
-        raise bad_value(
+        raise BadValue(
             f"bad effort {text!r}", "give hours like 2, 1.5 or 1.25, or minutes like 90m"
         )
     whole = int(m.group(1)) * 60
     frac = m.group(2) or "0"
     minutes = whole + (int(frac) * 60) // (10 ** len(frac))
     if minutes < 1:
-        raise bad_value(f"bad effort {text!r}: it must be at least one minute")
+        raise BadValue(f"bad effort {text!r}: it must be at least one minute")
     if minutes > MAX_EFFORT_MINUTES:
-        raise bad_value(
+        raise BadValue(
             f"effort {text!r} is more than {MAX_EFFORT_MINUTES // 60} hours",
             "record a long effort as several contributions, one per stretch of work",
         )
@@ -141,9 +145,9 @@ def parse_share(text: str) -> list[int]:
 
             f = Fraction(t)
     except (ValueError, ZeroDivisionError):
-        raise bad_value(
+        raise BadValue(
             f"bad share {text!r}", "use a percentage (50%), a fraction (2/3) or 0.5"
         ) from None
     if not 0 <= f <= 1:
-        raise bad_value(f"share {text!r} must be between 0 and 100%")
+        raise BadValue(f"share {text!r} must be between 0 and 100%")
     return [f.numerator, f.denominator]

@@ -1,0 +1,44 @@
+"""Lower layers never import higher ones (ARCHITECTURE.md): nothing under node/ imports the
+CLI. What both faces share (the inbox lists, the input parsers, errors in people's words)
+lives in node/service, and the CLI imports it from there."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+NODE = Path(__file__).resolve().parent.parent / "node"
+
+
+def cli_imports(source: str) -> list[str]:
+    """The names of the `cli` modules a module's source imports (at any depth of the code)."""
+    found = []
+    for n in ast.walk(ast.parse(source)):
+        if isinstance(n, ast.Import):
+            names = [a.name for a in n.names]
+        elif isinstance(n, ast.ImportFrom) and n.level == 0 and n.module:
+            names = [n.module]
+        else:
+            continue
+        found += [name for name in names if name == "cli" or name.startswith("cli.")]
+    return found
+
+
+def test_the_check_sees_every_form_of_import():
+    src = (
+        "import cli\nimport os, cli.output\nfrom cli.errors import translate\n"
+        "def f():\n    from cli import main\n"
+        "import client\nfrom .cli import x\nfrom clinic import y\n"
+    )
+    assert cli_imports(src) == ["cli", "cli.output", "cli.errors", "cli"]
+
+
+def test_node_imports_nothing_from_cli():
+    files = sorted(NODE.rglob("*.py"))
+    assert len(files) > 50  # the walk found the package
+    bad = {
+        str(p.relative_to(NODE.parent)): names
+        for p in files
+        if (names := cli_imports(p.read_text(encoding="utf-8")))
+    }
+    assert bad == {}, f"node/ must not import the CLI (move the shared part to node/): {bad}"
