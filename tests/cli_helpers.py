@@ -73,8 +73,12 @@ def base_env(home: Path | str | None = None) -> dict:
 class Daemon:
     """`we daemon` as a real background process; stopped with SIGTERM."""
 
-    def __init__(self, home: Path):
+    def __init__(self, home: Path, *args: str, timeout: float = 30):
+        """``args``: extra `we daemon` options (e.g. ``--relay``); ``timeout``: seconds it
+        may take to answer ``status`` with its addresses."""
         self.home = Path(home)
+        self.args = args
+        self.timeout = timeout
         self.log = self.home.parent / f"{self.home.name}.daemon.log"
         self.proc: subprocess.Popen | None = None
 
@@ -83,13 +87,14 @@ class Daemon:
 
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "cli.main", "--data-dir", str(self.home), "daemon"],
+                [sys.executable, "-m", "cli.main", "--data-dir", str(self.home), "daemon"]
+                + list(self.args),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=base_env(),
                 cwd=ROOT,
             )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, self.log.read_text()
             if (self.home / "control.sock").exists():
