@@ -48,8 +48,10 @@ __all__ = ["DataDirBusy", "Event", "Node", "claim_data_dir"]
 
 def _guard_for(data_dir: Path, public_key: bytes, store: Any) -> ChainGuard:
     def own_seq(community: bytes) -> int:
-        head = store.heights(community).get(public_key)
-        return head[0] if head is not None else 0
+        # The replica's own head table (the store may replace its replica on a reload), not
+        # ``heights``, which copies every author's head of the community on each write.
+        head = store.replica.heads.get(community, {}).get(public_key)
+        return head.seq if head is not None else 0
 
     return ChainGuard(data_dir, public_key, own_seq, store.communities)
 
