@@ -4,6 +4,7 @@ working (the layout is converted once, on open)."""
 import sqlite3
 
 from node.store import Store
+from node.store.schema import SCHEMA_VERSION
 from tests.factory import PUT_HANDLERS, history, keys, twin
 
 
@@ -70,7 +71,7 @@ def test_schema_1_file_opens_as_2_and_then_logs_fork_branches(tmp_path):  # then
     last = OPS[39]
     with Store.open(path, HANDLERS) as store:
         assert _rows(store) == before
-        assert store._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (3,)
+        assert store._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (SCHEMA_VERSION,)
         assert (
             store._db.execute("SELECT 1 FROM meta WHERE key = 'rebuild_state'").fetchone() is None
         )
@@ -104,7 +105,34 @@ def test_schema_2_file_rebuilds_so_past_removals_cut_their_chains(tmp_path):
     db.execute("UPDATE meta SET value = 2 WHERE key = 'schema'")
     db.close()
     with Store.open(path) as store:
-        assert store._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (3,)
+        assert store._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (SCHEMA_VERSION,)
         assert _rows(store) == want
         assert [store.status(op.id) for op in MUTUAL.ops] == statuses
         assert store.status(E1.id)[0] == "rejected"
+
+
+def test_schema_3_file_rebuilds_rows_with_the_signing_key(tmp_path):
+    """Version 4 keeps, in each record, the member it counts for and the key that signed it
+    (``by``). A version 3 file (rows as version 3 wrote them: no ``by``) opens as 4 with the
+    rows a fresh store computes."""
+    import cbor2
+
+    from test_records_support import World, offer_body
+
+    w = World({"name": "migrate", "membership": {"rule": "open"}})
+    w.do(1, "member.join", {})
+    w.do(1, "offer.create", offer_body())
+    path = tmp_path / "store.db"
+    with Store.open(path) as store:
+        store.ingest(w.ops)
+        want = _rows(store)
+    db = sqlite3.connect(path, isolation_level=None)
+    for rid, value in db.execute("SELECT id, value FROM state WHERE tbl = 'offer'").fetchall():
+        row = cbor2.loads(value)
+        del row["by"]
+        db.execute("UPDATE state SET value = ? WHERE id = ?", (cbor2.dumps(row), rid))
+    db.execute("UPDATE meta SET value = 3 WHERE key = 'schema'")
+    db.close()
+    with Store.open(path) as store:
+        assert store._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (4,)
+        assert _rows(store) == want

@@ -554,6 +554,13 @@ class Replica:
             suspect = self._past_has_cut(meta)
             outcome = self._call_handler(op)
             self._take_cuts(meta, suspect)
+            # A handler may cut its own op's chain (a device link whose signer was revoked
+            # concurrently: ``records/devices.py``); it then writes nothing else, and the op
+            # is void like the link that arrived before the revocation and was cut by it.
+            reason = self._void_reason(meta)
+            if reason is not None:
+                self.rejections.pop(op.id, None)
+                return Outcome(op.id, VOID, reason)
             return outcome
         return self._call_handler(op)
 
@@ -597,7 +604,7 @@ class Replica:
             if old is not None and old <= seq:
                 continue
             self.cuts[key] = seq
-            reached = self._applied_above(key, seq, old)
+            reached = [oid for oid in self._applied_above(key, seq, old) if oid != meta.id]
             if self._pass is not None:  # rebuilding: only ops this pass already ran matter
                 if any(
                     (m.lamport, m.author, m.seq) < self._pass for m in map(self.metas.get, reached)
@@ -607,6 +614,8 @@ class Replica:
                 self._stale.add(community)
             else:
                 for oid in self._logged_above(key, seq, old):
+                    if oid == meta.id:
+                        continue  # the cutting op itself: its own outcome says void
                     self.rejections.pop(oid, None)
                     self._changes.restatus.append((oid, VOID, "author removed"))
         if suspect and self._pass is None:

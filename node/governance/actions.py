@@ -36,6 +36,7 @@ def enact(ctx: Context, op: Op, pid: bytes, action: dict) -> None:
     else:
         # The cutoff: the member's highest seq the enactment has seen (its clock is already
         # computed and memoized by the tally this handler just ran).
-        cutoff = ctx.causal.vector_clock(x).get(action["member"], 0)
-        remove_member(ctx.state, op.community_id, action["member"], x, cutoff)
+        clock = ctx.causal.vector_clock(x)
+        cutoff = clock.get(action["member"], 0)
+        remove_member(ctx.state, op.community_id, action["member"], x, cutoff, clock)
     ctx.state.put(ENACTED, pid, sorted({*done, op.id}))

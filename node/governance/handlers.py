@@ -3,21 +3,27 @@ raises ``Rejected`` before writing anything, so state is a pure function of the 
 
 State written here (plain CBOR values):
 
-* ``gov.proposal[proposal_id]`` = {community, author, ts, versions: [{id, seq, body}]}
-* ``gov.ballot[proposal_id + voter]`` = [{id, seq, ts, choice}] (every ballot, chain order)
-* ``gov.delegation[community + member]`` = [{seq, topic, delegate | None}] (None: revoked)
-* ``gov.seal[proposal_id + witness]`` = {heads: [[author, seq]], final: {id, seq, ts} | None}
-  (the witness's one seal: the heads of all its parts, and the part that completed it)
+* ``gov.proposal[proposal_id]`` = {community, author, by, ts, versions: [{id, seq, body}]}
+* ``gov.ballot[proposal_id + voter]`` = [{id, seq, ts, choice, v, by, lamport}] (every
+  ballot of the member, from any of its keys ``by``, sorted by (lamport, by, seq))
+* ``gov.delegation[community + member]`` = [{seq, topic, delegate | None, by, lamport}]
+  (None: revoked; sorted the same way)
+* ``gov.seal[proposal_id + signing key]`` = {heads: [[author, seq]], final: {id, seq, ts,
+  lamport} | None} (one seal per key of a witness: the heads of all its parts, and the part
+  that completed it; the tally takes the witness's first complete one)
 * ``gov.enacted[proposal_id]`` = [ids of the decision.enact ops that applied it]
 
-Per-author lists only ever receive that author's own ops, which every node applies in
-chain order, so appending keeps them identical everywhere.
+A voter, delegator or witness is a member; its ops may come from several keys (its root and
+its devices: ``records/devices.py``). Lists kept per member are sorted by (lamport, key, seq)
+(a linear extension of causality: within one chain it is chain order), so they are the same
+everywhere whatever order the ops arrive in; lists that need one chain's order (proposal
+versions, seal parts) are kept per signing key.
 """
 
 from __future__ import annotations
 
 from ..crdt.op import Op
-from ..crdt.records import capped
+from ..crdt.records import capped, keys_of
 from ..crdt.records.common import in_past
 from ..crdt.state import Context, HandlerMap, Rejected, cuts_chains
 from . import actions
@@ -33,7 +39,7 @@ from .proposal import (
     options_of,
     version_entry,
 )
-from .tally import BALLOT, DELEGATION, SEAL, key, tally, witnesses_of
+from .tally import BALLOT, DELEGATION, SEAL, entry_order, key, tally, witnesses_of
 
 MAX_HEADS = 1500  # a seal's named heads; the rest of what it saw is its causal past
 MAX_BALLOTS = 64  # per member and proposal: changing one's mind is fine, flooding is not
@@ -66,24 +72,27 @@ def _proposal(op: Op, ctx: Context, pid) -> tuple[dict, dict]:
 def make_handlers(electorate: Electorate) -> HandlerMap:
     """Handlers bound to an electorate (how membership is read from records)."""
 
-    def _floored(op: Op, ctx: Context, body: dict, created_ts: int, pid: bytes) -> dict:
+    def _floored(
+        op: Op, ctx: Context, body: dict, created_ts: int, pid: bytes, author: bytes
+    ) -> dict:
         """``body`` checked against the charter's floor at the proposal's cut (§1.7)."""
         cut = ctx.causal.vector_clock(ctx.causal.meta(pid))
         cut = capped(cut, electorate.cutoffs(ctx.state, op.community_id, cut))
         charter = electorate.charter(ctx.state, op.community_id, cut)
         members = electorate.members(ctx.state, ctx.causal, op.community_id, cut)
-        return apply_floor(body, charter, members, op.author, created_ts)
+        return apply_floor(body, charter, members, author, created_ts)
 
     def proposal_create(op: Op, ctx: Context) -> None:
-        electorate.require_member(op, ctx)
+        m = electorate.require_member(op, ctx)
         check_proposal(op.body)
-        body = _floored(op, ctx, dict(op.body), op.ts, op.id)
+        body = _floored(op, ctx, dict(op.body), op.ts, op.id, m.member)
         ctx.state.put(
             PROPOSAL,
             op.id,
             {
                 "community": op.community_id,
-                "author": op.author,
+                "author": m.member,
+                "by": op.author,  # the key that edits it: versions follow one chain
                 "ts": op.ts,
                 "versions": [{"id": op.id, "seq": op.seq, "body": body}],
             },
@@ -93,8 +102,8 @@ def make_handlers(electorate: Electorate) -> HandlerMap:
         electorate.require_member(op, ctx)  # cheap checks first: no causal walk for strangers
         pid = op.body.get("proposal")
         row = _row(op, ctx, pid)
-        if op.author != row["author"]:
-            raise Rejected("not_author", "only the proposal's author may edit it")
+        if op.author != row.get("by", row["author"]):
+            raise Rejected("not_author", "only the proposal's author may edit it (from its key)")
         changes = op.body.get("changes")
         if set(op.body) != {"proposal", "changes"} or type(changes) is not dict:
             raise bad("proposal.edit: {proposal, changes: map}")
@@ -114,13 +123,13 @@ def make_handlers(electorate: Electorate) -> HandlerMap:
             raise Rejected("already_open", "a proposal may be edited only before it opens")
         body = {k: v for k, v in {**seen, **changes}.items() if k != "witnesses"}
         check_proposal(body)
-        body = _floored(op, ctx, body, row["ts"], pid)
+        body = _floored(op, ctx, body, row["ts"], pid, row["author"])
         body["witnesses"] = seen["witnesses"]
         versions = [*row["versions"], {"id": op.id, "seq": op.seq, "body": body}]
         ctx.state.put(PROPOSAL, pid, {**row, "versions": versions})
 
     def ballot_cast(op: Op, ctx: Context) -> None:
-        electorate.require_member(op, ctx)
+        m = electorate.require_member(op, ctx)
         if set(op.body) != {"proposal", "choice"}:
             raise bad("ballot.cast: {proposal, choice}")
         pid = op.body["proposal"]
@@ -134,21 +143,26 @@ def make_handlers(electorate: Electorate) -> HandlerMap:
         choice = op.body["choice"]
         if not valid_choice(seen["method"], choice, options_of(seen), seen.get("params")):
             raise Rejected("bad_choice", f"not a valid {seen['method']} ballot")
-        rows = ctx.state.get(BALLOT, key(pid, op.author)) or []
-        if len(rows) >= MAX_BALLOTS:
+        rows = ctx.state.get(BALLOT, key(pid, m.member)) or []
+        if sum(1 for r in rows if r.get("by", m.member) == op.author) >= MAX_BALLOTS:
             raise Rejected("too_many_ballots", f"at most {MAX_BALLOTS} ballots per proposal")
         # "v": the version this ballot saw; it counts only for that version (tally step 4).
         entry = {"id": op.id, "seq": op.seq, "ts": op.ts, "choice": choice, "v": version["id"]}
-        ctx.state.put(BALLOT, key(pid, op.author), [*rows, entry])
+        entry |= {"by": op.author, "lamport": op.lamport}
+        ctx.state.put(BALLOT, key(pid, m.member), sorted([*rows, entry], key=entry_order))
 
     def _delegation(op: Op, ctx: Context, delegate) -> None:
         topic = op.body.get("topic", "")
         if TOPIC(topic) is not None:
             raise bad(f"topic: {TOPIC(topic)} ('' or absent: global)")
-        electorate.require_member(op, ctx)
-        k = key(op.community_id, op.author)
+        m = electorate.require_member(op, ctx)
+        if delegate is not None and delegate == m.member:
+            raise Rejected("self_delegation", "a member cannot delegate to itself")
+        k = key(op.community_id, m.member)
         rows = ctx.state.get(DELEGATION, k) or []
-        ctx.state.put(DELEGATION, k, [*rows, {"seq": op.seq, "topic": topic, "delegate": delegate}])
+        entry = {"seq": op.seq, "topic": topic, "delegate": delegate}
+        entry |= {"by": op.author, "lamport": op.lamport}
+        ctx.state.put(DELEGATION, k, sorted([*rows, entry], key=entry_order))
 
     def delegation_set(op: Op, ctx: Context) -> None:
         delegate = op.body.get("delegate")
@@ -167,7 +181,7 @@ def make_handlers(electorate: Electorate) -> HandlerMap:
         """A seal may come in parts (``final: false``) so that a witness can name more heads
         than one op holds; the part with ``final: true`` (the default) completes it. The
         cheap checks (membership, the stored witness list) come before any causal walk."""
-        electorate.require_member(op, ctx)
+        m = electorate.require_member(op, ctx)
         if set(op.body) - {"proposal", "heads", "final"}:
             raise bad("seal.create: {proposal, heads?, final?}")
         final = op.body.get("final", True)
@@ -175,7 +189,7 @@ def make_handlers(electorate: Electorate) -> HandlerMap:
             raise bad("final: true or false")
         pid = op.body.get("proposal")
         row = _row(op, ctx, pid)
-        if op.author not in witnesses_of(row):
+        if m.member not in witnesses_of(row):
             raise Rejected("not_witness", "only a witness of the proposal may seal it")
         seal = ctx.state.get(SEAL, key(pid, op.author)) or {"heads": [], "final": None}
         if seal["final"] is not None:
@@ -194,7 +208,7 @@ def make_handlers(electorate: Electorate) -> HandlerMap:
         seen = _seen(op, ctx, pid, row)["body"]
         if op.ts < seen["closes"]:
             raise Rejected("seal_early", "a seal's ts must be at or after the close time")
-        done = {"id": op.id, "seq": op.seq, "ts": op.ts} if final else None
+        done = {"id": op.id, "seq": op.seq, "ts": op.ts, "lamport": op.lamport} if final else None
         ctx.state.put(SEAL, key(pid, op.author), {"heads": seal["heads"] + heads, "final": done})
 
     @cuts_chains  # a removal cuts the member's chain (records.remove_member)
@@ -215,9 +229,11 @@ def make_handlers(electorate: Electorate) -> HandlerMap:
         x = ctx.causal.meta(op.id)
         sealed = 0
         for w in witnesses:
-            seal = ctx.state.get(SEAL, key(pid, w))
-            if seal and seal["final"] and in_past(ctx, ctx.causal.meta(seal["final"]["id"]), x):
-                sealed += 1
+            for k in keys_of(ctx.state, op.community_id, w):
+                seal = ctx.state.get(SEAL, key(pid, k))
+                if seal and seal["final"] and in_past(ctx, ctx.causal.meta(seal["final"]["id"]), x):
+                    sealed += 1
+                    break
         if not witnesses or sealed < len(witnesses) // 2 + 1:
             raise Rejected("not_final", "a majority of witness seals is not in the op's past")
         _seen(op, ctx, pid, row)

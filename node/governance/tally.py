@@ -9,9 +9,10 @@ Steps (each one a rule in ``specs/governance.md``):
    the causal past of its final part plus the heads named by all its parts. With a majority of the
    witnesses sealed the tally is ``final`` and a member's ballot counts only if a majority of
    the seals cover it; otherwise the tally is ``provisional`` and counts every ballot held.
-4. Ballots: per eligible member, the newest ballot (highest seq: one author's ops form one
-   chain, so a later ballot always has the earlier in its past) with opens <= ts < closes
-   that the seal majority covers. A member with a fork proof is an equivocator: no ballot.
+4. Ballots: per eligible member, the newest ballot (highest (lamport, key, seq): within one
+   key's chain a later ballot always has the earlier in its past; across a member's devices
+   the order is the same on every node) with opens <= ts < closes that the seal majority
+   covers. A member with a fork proof is an equivocator: no ballot.
 5. Delegation (:mod:`.delegation`), then the method and quorum/threshold (:mod:`.outcome`).
 """
 
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from ..crdt.causal import CausalIndex, OpMeta
-from ..crdt.records import capped
+from ..crdt.records import capped, keys_of
 from ..crdt.state import State
 from .delegation import Flow, resolve
 from .electorate import Electorate
@@ -68,6 +69,13 @@ def key(a: bytes, b: bytes) -> bytes:
     return a + b
 
 
+def entry_order(entry: Mapping) -> tuple:
+    """Where a member's ballot or delegation stands among the member's others, from any of
+    its keys: (lamport, key, seq), a linear extension of causality (rows written before
+    devices carry neither: their member's one chain, by seq)."""
+    return (entry.get("lamport", 0), entry.get("by", b""), entry["seq"])
+
+
 def witnesses_of(row: Mapping) -> list[bytes]:
     """The keys that seal a proposal: fixed when it is created (resolved by the charter's
     floor, ``proposal.apply_floor``); an edit cannot change them."""
@@ -92,13 +100,13 @@ def tally(
         raise KeyError("unknown proposal")
     community = row["community"]
     witnesses = witnesses_of(row)
-    coverage, bad = _seals(state, causal, proposal_id, witnesses, scope)
+    coverage, bad = _seals(state, causal, proposal_id, community, witnesses, scope)
     # Removals as this tally sees them (all known; as an op: those in its past): a removed
     # member's ops above the cutoff do not count anywhere below (§2 step 2, records §3.6).
     # (The scope's clock is taken after the seals' so that its walk stops at theirs.)
     horizon = causal.vector_clock(scope) if scope is not None else None
     cutoffs = electorate.cutoffs(state, community, horizon)
-    for w in [w for w, c in coverage.items() if w in cutoffs and c["seq"] > cutoffs[w]]:
+    for w in [w for w, c in coverage.items() if c["seq"] > cutoffs.get(c["by"], c["seq"])]:
         bad[w] = "removed"  # sealed after (or concurrently with) the witness's removal
         del coverage[w]
     need = len(witnesses) // 2 + 1 if witnesses else 0
@@ -168,27 +176,37 @@ def _version(row, causal, scope, clocks, need) -> dict:
     the witnesses sealed (whatever ``ts`` it claims) is not covered and never counted."""
     upto = None
     if clocks is not None and len(clocks) >= need > 0:
-        upto = sorted([c.get(row["author"], 0) for c in clocks], reverse=True)[need - 1]
+        by = row.get("by", row["author"])
+        upto = sorted([c.get(by, 0) for c in clocks], reverse=True)[need - 1]
     return version_entry(row, causal, scope, upto) or row["versions"][0]
 
 
-def _seals(state, causal, pid, witnesses, scope):
-    """witness -> {clock: coverage, ts: of the final part} for every complete seal in scope.
+def _seals(state, causal, pid, community, witnesses, scope):
+    """witness -> {clock: coverage, ts: of the final part, seq, by} for every witness with a
+    complete seal in scope: from any of its keys, the first complete one by (lamport, key).
     Coverage = the final part's vector clock raised by every head named in any part."""
     coverage: dict[bytes, dict] = {}
     bad: dict[bytes, str] = {}
     for w in witnesses:
-        seal = state.get(SEAL, key(pid, w))
-        if seal is None or seal["final"] is None:
-            continue  # not sealed, or only some parts so far
-        meta = causal.meta(seal["final"]["id"])
-        if scope is not None and not causal.in_past(meta, scope):
+        best = None
+        for k in keys_of(state, community, w):
+            seal = state.get(SEAL, key(pid, k))
+            if seal is None or seal["final"] is None:
+                continue  # not sealed, or only some parts so far
+            meta = causal.meta(seal["final"]["id"])
+            if scope is not None and not causal.in_past(meta, scope):
+                continue
+            if best is None or (meta.lamport, k) < (best[0].lamport, best[1]):
+                best = (meta, k, seal)
+        if best is None:
             continue
+        meta, k, seal = best
         clock = dict(causal.vector_clock(meta))
         for author, seq in seal["heads"]:
             if clock.get(author, 0) < seq:
                 clock[author] = seq
-        coverage[w] = {"clock": clock, "ts": seal["final"]["ts"], "seq": seal["final"]["seq"]}
+        final = seal["final"]
+        coverage[w] = {"clock": clock, "ts": final["ts"], "seq": final["seq"], "by": k}
     return coverage, bad
 
 
@@ -222,10 +240,11 @@ def _pick_ballots(state, pid, voters, body, version, limits):
         ballots = table.get(pid + m)
         if not ballots:
             continue
-        limit = limits.of(m)
-        cutoff = limits.cutoffs.get(m)
         best = None
         for b in ballots:
+            by = b.get("by", m)  # the signing key: limits and cutoffs are per chain
+            limit = limits.of(by)
+            cutoff = limits.cutoffs.get(by)
             if cutoff is not None and b["seq"] > cutoff:
                 ignored.setdefault("removed", []).append(m)
             elif b.get("v", version["id"]) != version["id"]:
@@ -234,7 +253,7 @@ def _pick_ballots(state, pid, voters, body, version, limits):
                 ignored.setdefault("outside_window", []).append(m)
             elif limit is not None and b["seq"] > limit:
                 ignored.setdefault("not_sealed", []).append(m)
-            elif best is None or b["seq"] > best["seq"]:
+            elif best is None or entry_order(b) > entry_order(best):
                 best = b
         if best is not None:
             counted[m] = best["seq"]
@@ -257,12 +276,12 @@ def _delegates(state, community, members, cut, topic) -> dict[bytes, bytes]:
         rows = table.get(community + m)
         if not rows:
             continue
-        inside = [r for r in rows if r["seq"] <= cut.get(m, 0)]
+        inside = [r for r in rows if r["seq"] <= cut.get(r.get("by", m), 0)]
         chosen = None
         for scope_topic in ([topic] if topic else []) + [""]:
             latest = max(
                 (r for r in inside if r["topic"] == scope_topic),
-                key=lambda r: r["seq"],
+                key=entry_order,
                 default=None,
             )
             if latest is not None and latest["delegate"] is not None:

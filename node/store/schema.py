@@ -17,7 +17,7 @@ except ImportError:  # not POSIX: no single-writer lock
 
 # 2: several ops may share a chain position (fork branches); 3: a removal cuts the member's
 # chain (state table ``chain.cut``, ops above it void)
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # A chain is one author's log in one community; ops name it by a small integer so that the
 # rows and the (chain, seq) index stay small (two 32-byte keys per op cost ~30% of ingest).
@@ -151,6 +151,9 @@ def connect(path: str | Path) -> sqlite3.Connection:
     if row is not None and row[0] == 2:
         _migrate_v2(db)
         row = (3,)
+    if row is not None and row[0] == 3:
+        _migrate_v3(db)
+        row = (4,)
     if row is None:
         db.execute("INSERT INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
     elif row[0] != SCHEMA_VERSION:
@@ -195,6 +198,18 @@ def _migrate_v2(db: sqlite3.Connection) -> None:
     on the first open (flag ``rebuild_state``), so past removals cut their chains too."""
     db.execute("BEGIN IMMEDIATE")
     db.execute("UPDATE meta SET value = 3 WHERE key = 'schema'")
+    db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('rebuild_state', 1)")
+    db.execute("COMMIT")
+
+
+def _migrate_v3(db: sqlite3.Connection) -> None:
+    """Version 4 knows devices (``device.link``/``device.revoke``): records carry the member
+    they count for and the key that signed them (``by``), per-member lists (ballots,
+    delegations, attestations) are ordered by (lamport, key, seq), and membership periods keep
+    their leave op. The ops are unchanged; state and statuses are rebuilt once, on the first
+    open (flag ``rebuild_state``)."""
+    db.execute("BEGIN IMMEDIATE")
+    db.execute("UPDATE meta SET value = 4 WHERE key = 'schema'")
     db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('rebuild_state', 1)")
     db.execute("COMMIT")
 

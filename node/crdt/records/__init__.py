@@ -9,10 +9,11 @@ Queries, matching, scores and export are pure functions over a :class:`~node.crd
 from __future__ import annotations
 
 from ..state import HandlerMap
-from . import community, contributions, discussion, listings, projects, reservations
+from . import community, contributions, devices, discussion, listings, projects, reservations
 from .common import note_member, require_member
 from .community import apply_charter_amendment, capped, removal_cutoffs, remove_member
 from .deps import suggested_deps
+from .devices import cert_message, devices_of, keys_of, member_of
 from .discussion import mentions, thread, threads
 from .export import to_csv, to_jsonld
 from .matching import Match, needs_for_offer, offers_for_need, pair_fit
@@ -43,6 +44,7 @@ from .score import contribution_scores, contribution_view, decay
 
 HANDLERS: HandlerMap = {
     **community.HANDLERS,
+    **devices.HANDLERS,
     **listings.HANDLERS,
     **reservations.HANDLERS,
     **projects.HANDLERS,
@@ -77,6 +79,10 @@ __all__ = [
     "remove_member",
     "removal_cutoffs",
     "capped",
+    "cert_message",
+    "devices_of",
+    "keys_of",
+    "member_of",
     "require_member",
     "reservation_conflicts",
     "reservations_of",

@@ -22,7 +22,7 @@ from ..causal import OpMeta
 from ..op import Op
 from ..state import Context, Rejected, State
 
-COMMUNITY, MEMBER, PROFILE = "community", "member", "profile"
+COMMUNITY, MEMBER, PROFILE, DEVICE = "community", "member", "profile", "device"
 OFFER, NEED, RESERVATION = "offer", "need", "reservation"
 PROJECT, CONTRIBUTION, ATTESTATION = "project", "contribution", "attestation"
 
@@ -59,13 +59,15 @@ def order_key(op: Op) -> list:
 
 
 class Membership(NamedTuple):
-    """What ``require_member`` found: the community row, the member row, and whether
-    admission was first observed at this op (then ``note_member`` records it)."""
+    """What ``require_member`` found: the community row, the member row, whether admission
+    was first observed at this op (then ``note_member`` records it), and the member the op
+    counts for (its author, or the member whose device signed it: ``devices.py``)."""
 
     community: bytes
     com: dict | None  # None on the fast path (not needed there)
     row: dict
     fresh: bool
+    member: bytes
 
 
 def in_past(ctx: Context, a: OpMeta, x: OpMeta) -> bool:
@@ -143,6 +145,11 @@ def require_member(op: Op, ctx: Context) -> Membership:
     cid = op.community_id
     row = ctx.state.get(MEMBER, member_key(cid, op.author))
     if row is None:
+        dev = ctx.state.get(DEVICE, cid + op.author)
+        if dev is not None:
+            from .devices import device_membership
+
+            return device_membership(op, ctx, dev)
         community_row(ctx.state, cid)  # unknown_community before not_member
     if row is None or row["join"] is None or row["join"] > op.seq:
         raise Rejected("not_member", "the author has not joined this community")
@@ -156,9 +163,14 @@ def require_member(op: Op, ctx: Context) -> Membership:
                 raise Rejected("not_member", "the author was removed by a decision")
     since = row["since"]
     if since is not None and since <= op.seq:
-        return Membership(cid, None, row, False)  # member rows exist only in known communities
+        return Membership(cid, None, row, False, op.author)  # rows exist only in known communities
     com = community_row(ctx.state, cid)
     x = x or op_meta(op, ctx)
+    _require_vouches(ctx, cid, com, row, x)
+    return Membership(cid, com, row, True, op.author)
+
+
+def _require_vouches(ctx: Context, cid: bytes, com: dict, row: dict, x: OpMeta) -> None:
     need = vouches_needed(com, ctx, x)
     if need and com["amendments"]:
         # A rule change never hurts a pending candidate: the easier of the rule in force at
@@ -170,7 +182,22 @@ def require_member(op: Op, ctx: Context) -> Membership:
             raise Rejected(
                 "not_member", f"admission needs {need} vouches in the op's causal past, has {seen}"
             )
-    return Membership(cid, com, row, True)
+
+
+def root_admitted(ctx: Context, cid: bytes, row: dict, x: OpMeta) -> bytes:
+    """For a device link ``x``: the member (``row``) must be an admitted member at its own
+    chain position in x's causal past; returns the join op id of that membership period.
+    Only the member's ops up to that position decide (later ones may not have arrived)."""
+    have = ctx.causal.vector_clock(x).get(row["member"], 0)
+    period = next(
+        (p for p in membership_periods(row) if p[0] <= have and (p[2] is None or have < p[2])),
+        None,
+    )
+    if period is None:
+        raise Rejected("not_member", "the member is not in the community in the op's past")
+    if period[3] is None or period[3] > have:
+        _require_vouches(ctx, cid, community_row(ctx.state, cid), row, x)
+    return period[1]
 
 
 def _vouch_seen(ctx: Context, cid: bytes, v: list, x: OpMeta) -> bool:
@@ -179,6 +206,8 @@ def _vouch_seen(ctx: Context, cid: bytes, v: list, x: OpMeta) -> bool:
     vmeta = ctx.causal.meta(v[1])
     if not in_past(ctx, vmeta, x):
         return False
+    if vmeta.author != v[0]:  # a device's vouch: a cut of its chain voids it (devices.py)
+        return True
     voucher = ctx.state.get(MEMBER, member_key(cid, v[0])) or {}
     for eid, _author, _seq, cutoff in voucher.get("cutoffs", ()):
         if vmeta.seq > cutoff and in_past(ctx, ctx.causal.meta(eid), x):
@@ -189,22 +218,23 @@ def _vouch_seen(ctx: Context, cid: bytes, v: list, x: OpMeta) -> bool:
 def vouch_count(vouchers: list, need: int, inside) -> int:
     """The vouches that count for admission among ``vouchers`` ([voucher, op id, ts,
     founding?]) for which ``inside(entry)`` holds: a founding vouch (the founder's first
-    ``membership.founding`` vouches) counts as ``need`` alone."""
-    seen = 0
+    ``membership.founding`` vouches) counts as ``need`` alone. A member counts once, however
+    many of its devices vouched."""
+    seen: set[bytes] = set()
     for v in vouchers:
-        if inside(v):
+        if v[0] not in seen and inside(v):
             if len(v) > 3 and v[3]:
                 return need
-            seen += 1
-    return seen
+            seen.add(v[0])
+    return len(seen)
 
 
 def membership_periods(row: dict) -> list[list]:
     """Every membership period of a member row, oldest first: ``[join seq, join op id,
-    leave seq or None, since or None]`` (the last one is the current period)."""
+    leave seq or None, since or None, leave op id or None]`` (the last one is current)."""
     if row["join"] is None:
         return []
-    current = [row["join"], row["join_id"], row["left"], row["since"]]
+    current = [row["join"], row["join_id"], row["left"], row["since"], row.get("left_id")]
     return [*row.get("periods", []), current]
 
 

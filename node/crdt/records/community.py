@@ -17,6 +17,7 @@ from ..op import Op
 from ..state import Context, Rejected, State, cut_chain
 from .common import (
     COMMUNITY,
+    DEVICE,
     MEMBER,
     PROFILE,
     charter_at,
@@ -193,13 +194,15 @@ def new_member_row(community: bytes, member: bytes) -> dict:
         "member": member,
         "join": None,  # seq of the member's latest join op
         "left": None,  # seq of the member's leave op after that join
+        "left_id": None,  # and its id
         "since": None,  # first seq seen to be a member op (see common.py)
         "join_ts": None,
         "join_id": None,
         "vouchers": [],  # [voucher, vouch op id, vouch ts], sorted by voucher
         "removed": [],  # ids of enacting ops of removal decisions, sorted
         # Earlier (ended) membership periods, oldest first: [join seq, join op id, leave seq,
-        # since]. Kept so that a cut inside an earlier period is judged exactly (governance).
+        # since, leave op id]. Kept so that a cut inside an earlier period is judged exactly
+        # (governance), and a device's ops by the period it was linked in (devices.py).
         "periods": [],
     }
 
@@ -219,10 +222,16 @@ def community_create(op: Op, ctx: Context) -> None:
     ctx.state.put(MEMBER, member_key(cid, op.author), row)
 
 
+def _not_a_device(op: Op, ctx: Context) -> None:
+    if ctx.state.get(DEVICE, op.community_id + op.author) is not None:
+        raise Rejected("device", "a device does not join or leave: its member's key does")
+
+
 def member_join(op: Op, ctx: Context) -> None:
     check_body(op.kind, op.body, NOTE)
     cid = op.community_id
     com = community_row(ctx.state, cid)
+    _not_a_device(op, ctx)
     key = member_key(cid, op.author)
     row = ctx.state.get(MEMBER, key) or new_member_row(cid, op.author)
     if row["join"] is not None and row["left"] is None:
@@ -233,8 +242,10 @@ def member_join(op: Op, ctx: Context) -> None:
     is_open = charter_at(com, ctx, x)["membership"]["rule"] == "open"
     periods = row.get("periods", [])
     if row["join"] is not None:  # joining again: the ended period is kept
-        periods = [*periods, [row["join"], row["join_id"], row["left"], row["since"]]]
-    row = {**row, "join": op.seq, "left": None, "join_ts": op.ts, "join_id": op.id}
+        ended = [row["join"], row["join_id"], row["left"], row["since"], row.get("left_id")]
+        periods = [*periods, ended]
+    row = {**row, "join": op.seq, "left": None, "left_id": None, "join_ts": op.ts}
+    row["join_id"] = op.id
     row["periods"] = periods
     row["since"] = op.seq if is_open else None
     ctx.state.put(MEMBER, key, row)
@@ -244,14 +255,18 @@ def member_vouch(op: Op, ctx: Context) -> None:
     body = check_body(op.kind, op.body, VOUCH)
     m = require_member(op, ctx)
     candidate = body["member"]
-    if candidate == op.author:
+    if candidate == m.member:
         raise Rejected("self_vouch", "a member cannot vouch for themselves")
+    if ctx.state.get(DEVICE, m.community + candidate) is not None:
+        raise Rejected("device", "that key is a device of a member, not a candidate")
     key = member_key(m.community, candidate)
     row = ctx.state.get(MEMBER, key) or new_member_row(m.community, candidate)
-    if any(v[0] == op.author for v in row["vouchers"]):
+    # One vouch per signing key (its chain orders them). Two devices of one member may both
+    # vouch (concurrently, so neither may refuse the other): the member counts once.
+    if any(v[0] == m.member and ctx.causal.meta(v[1]).author == op.author for v in row["vouchers"]):
         raise Rejected("duplicate_vouch", "this member already vouched for that member")
     note_member(ctx, m, op)
-    entry = [op.author, op.id, op.ts]
+    entry = [m.member, op.id, op.ts]
     com = m.com or community_row(ctx.state, m.community)
     if op.author == com["founder"]:
         # The founder's first ``founding`` vouches admit alone, counted in its own chain
@@ -269,20 +284,28 @@ def member_vouch(op: Op, ctx: Context) -> None:
 
 def member_leave(op: Op, ctx: Context) -> None:
     check_body(op.kind, op.body, NOTE)
+    _not_a_device(op, ctx)
     m = require_member(op, ctx)
-    ctx.state.put(MEMBER, member_key(m.community, op.author), {**m.row, "left": op.seq})
+    row = {**m.row, "left": op.seq, "left_id": op.id}
+    ctx.state.put(MEMBER, member_key(m.community, op.author), row)
 
 
 def profile_set(op: Op, ctx: Context) -> None:
-    """The profile key is the author, so only the member writes their own profile. The whole
-    profile is replaced; the author's chain is linear, so the latest op wins everywhere."""
+    """The profile key is the member, so only the member (any of its devices) writes it. The
+    whole profile is replaced; the latest op by (lamport, author, id) wins everywhere (within
+    one chain that is chain order; across devices it commutes)."""
     body = check_body(op.kind, op.body, PROFILE_BODY)
     m = require_member(op, ctx)
     note_member(ctx, m, op)
+    key = member_key(m.community, m.member)
+    order = [op.lamport, op.author, op.id]
+    old = ctx.state.get(PROFILE, key)
+    if old is not None and old.get("order", order) > order:
+        return  # a later profile of this member (another device) is already in place
     ctx.state.put(
         PROFILE,
-        member_key(m.community, op.author),
-        {"c": m.community, "member": op.author, "seq": op.seq, "ts": op.ts, **body},
+        key,
+        {"c": m.community, "member": m.member, "seq": op.seq, "ts": op.ts, "order": order, **body},
     )
 
 
@@ -322,14 +345,20 @@ def apply_charter_amendment(
 
 
 def remove_member(
-    state: State, community: bytes, member: bytes, effective: OpMeta, cutoff: int | None = None
+    state: State,
+    community: bytes,
+    member: bytes,
+    effective: OpMeta,
+    cutoff: int | None = None,
+    clock: Mapping[bytes, int] | None = None,
 ) -> None:
     """Remove a member after a decision: their ops that have ``effective`` in their causal
     past are rejected, and they cannot join again. ``cutoff``: the member's highest seq in
     ``effective``'s causal past; views cut by a vector clock that holds ``effective`` ignore
     the member's ops above it (vouches, ballots, seals, attestations, delegations:
     ``removal_cutoffs``), so ops signed concurrently with the removal, whatever order they
-    arrive in, cannot admit anyone or decide anything there."""
+    arrive in, cannot admit anyone or decide anything there. ``clock`` (the enacting op's
+    vector clock) cuts the member's devices the same way (``devices.cut_devices``)."""
     community_row(state, community)
     key = member_key(community, member)
     row = state.get(MEMBER, key) or new_member_row(community, member)
@@ -343,6 +372,10 @@ def remove_member(
         # (``specs/ops.md`` §8): none of those ops is in the enactment's past.
         cut_chain(state, community, member, cutoff)
     state.put(MEMBER, key, row)
+    if clock is not None:
+        from .devices import cut_devices
+
+        cut_devices(state, community, member, clock, effective)
 
 
 def removal_cutoffs(state: State, community: bytes, clock: Mapping[bytes, int] | None) -> dict:
@@ -355,6 +388,12 @@ def removal_cutoffs(state: State, community: bytes, clock: Mapping[bytes, int] |
         for _id, author, seq, cutoff in row["cutoffs"]:
             if clock is None or clock.get(author, 0) >= seq:
                 out[row["member"]] = min(cutoff, out.get(row["member"], cutoff))
+    for key, dev in state.table(DEVICE).items():  # a removed member's devices, by key
+        if key[:32] != community:
+            continue
+        for _id, author, seq, cutoff in dev.get("cutoffs", ()):
+            if clock is None or clock.get(author, 0) >= seq:
+                out[dev["device"]] = min(cutoff, out.get(dev["device"], cutoff))
     return out
 
 

@@ -103,7 +103,8 @@ def contribution_record(op: Op, ctx: Context) -> None:
         {
             "c": m.community,
             "id": op.id,
-            "contributor": op.author,
+            "contributor": m.member,
+            "by": op.author,  # the key whose chain corrects it (and whose seq is "seq")
             "project": body.get("project"),
             "seq": op.seq,
             "ts": op.ts,
@@ -118,7 +119,9 @@ def contribution_correct(op: Op, ctx: Context) -> None:
     body = check_body(op.kind, op.body, CORRECT)
     m = require_member(op, ctx)
     row = require_ref(op, ctx, CONTRIBUTION, body["id"], "contribution")
-    if row["contributor"] != op.author:
+    if row.get("by", row["contributor"]) != op.author:
+        if row["contributor"] == m.member:
+            raise Rejected("other_device", "correct it from the device that recorded it")
         raise Rejected("not_author", "only the contributor corrects a contribution")
     if row["retracted"]:
         raise Rejected("retracted", "the contribution was retracted")
@@ -144,20 +147,23 @@ def attestation_set(op: Op, ctx: Context) -> None:
     body = check_body(op.kind, op.body, ATTEST)
     m = require_member(op, ctx)
     row = require_ref(op, ctx, CONTRIBUTION, body["contribution"], "contribution")
-    if row["contributor"] == op.author:
+    if row["contributor"] == m.member:
         raise Rejected("own_contribution", "a member cannot attest their own contribution")
     x = op_meta(op, ctx)
     version = sum(1 for c in row["corrections"] if in_past(ctx, ctx.causal.meta(c[1]), x))
     note_member(ctx, m, op)
-    key = row["id"] + op.author
+    key = row["id"] + m.member
     att = ctx.state.get(ATTESTATION, key) or {
         "c": m.community,
         "contribution": row["id"],
-        "attester": op.author,
-        "entries": [],  # [verdict, version, seq, op id], in the attester's chain order
+        "attester": m.member,
+        # [verdict, version, seq, op id, signing key, lamport], sorted by (lamport, key,
+        # seq): the member's latest verdict is the last one, whichever device gave it.
+        "entries": [],
     }
-    entry = [body["verdict"], version, op.seq, op.id]
-    ctx.state.put(ATTESTATION, key, {**att, "entries": [*att["entries"], entry]})
+    entry = [body["verdict"], version, op.seq, op.id, op.author, op.lamport]
+    entries = sorted([*att["entries"], entry], key=lambda e: (e[5], e[4], e[2]))
+    ctx.state.put(ATTESTATION, key, {**att, "entries": entries})
 
 
 HANDLERS = {

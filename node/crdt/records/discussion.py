@@ -53,6 +53,7 @@ from .common import (
     require_member,
     require_ref,
 )
+from .devices import member_of
 from .schema import Field, check_body, key32, list_of, one_of, opt, plain_text
 
 THREAD, COMMENT, REACTION = "thread", "comment", "reaction"
@@ -140,7 +141,8 @@ def thread_create(op: Op, ctx: Context) -> None:
         {
             "c": m.community,
             "id": op.id,
-            "author": op.author,
+            "author": m.member,
+            "by": op.author,
             "title": body["title"],
             "text": body["text"],
             "target": target,
@@ -174,7 +176,8 @@ def comment_create(op: Op, ctx: Context) -> None:
             "c": m.community,
             "id": op.id,
             "thread": thread["id"],
-            "author": op.author,
+            "author": m.member,
+            "by": op.author,  # the key that edits or retracts it (one chain orders them)
             "reply_to": reply_to,
             "text": body["text"],
             "text_ts": op.ts,  # when the current text was written
@@ -195,7 +198,9 @@ def comment_create(op: Op, ctx: Context) -> None:
 
 def _own_comment(op: Op, ctx: Context) -> dict:
     row = require_ref(op, ctx, COMMENT, op.body["comment"], "comment")
-    if row["author"] != op.author:
+    if row.get("by", row["author"]) != op.author:
+        if row["author"] == member_of(ctx.state, op.community_id, op.author):
+            raise Rejected("other_device", "change the comment from the device that wrote it")
         raise Rejected("not_author", "only the comment's author may change it")
     if row["retracted"] is not None:  # the author's own earlier op: in the chain, everywhere
         raise Rejected("retracted", "the comment was retracted")
@@ -233,8 +238,11 @@ def reaction_set(op: Op, ctx: Context) -> None:
     if target is None or target["c"] != m.community:
         raise Rejected("bad_target", f"{_short(ref)} is not a thread or comment of this community")
     note_member(ctx, m, op)
-    key = ref + op.author
+    key = ref + m.member
     old = ctx.state.get(REACTION, key)
+    order = [op.lamport, op.author, op.id]
+    if old is not None and old.get("order", order) > order:
+        return  # the member's later reaction (from another device) stays: it commutes
     counts = dict(target["reactions"])
     if old is not None and old["stance"] is not None:
         counts[old["stance"]] -= 1
@@ -247,10 +255,11 @@ def reaction_set(op: Op, ctx: Context) -> None:
         {
             "c": m.community,
             "target": ref,
-            "member": op.author,
+            "member": m.member,
             "stance": body["stance"],
             "op": op.id,
             "seq": op.seq,
+            "order": order,
         },
     )
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from ..op import Op
 from ..state import Context, Rejected
 from .common import NEED, OFFER, YEAR_MS, in_past, note_member, require_member, require_ref
+from .devices import member_of
 from .schema import (
     Field,
     boolean,
@@ -117,7 +118,8 @@ def _create(table: str):
                 "c": m.community,
                 "id": op.id,
                 "family": table,
-                "author": op.author,
+                "author": m.member,
+                "by": op.author,  # the key that edits it (devices.py)
                 "ts": op.ts,
                 "lamport": op.lamport,
                 "fields": {**DEFAULTS, **body},
@@ -133,7 +135,9 @@ def _create(table: str):
 
 def _own(op: Op, ctx: Context, table: str) -> dict:
     row = require_ref(op, ctx, table, op.body["id"], table)
-    if row["author"] != op.author:
+    if row.get("by", row["author"]) != op.author:
+        if row["author"] == member_of(ctx.state, op.community_id, op.author):
+            raise Rejected("other_device", f"change this {table} from the device that made it")
         raise Rejected("not_author", f"only the author may change this {table}")
     if row["status"] in FINAL:
         raise Rejected("status_final", f"the {table} is {row['status']}")
@@ -157,7 +161,7 @@ def _update(table: str):
             new["quantities"] = [*row.get("quantities", []), _quantity_entry(op, fields)]
         ctx.state.put(table, row["id"], new)
 
-    handler.__doc__ = f"{table}.update: the author changes some fields (chain order wins)."
+    handler.__doc__ = f"{table}.update: its key changes some fields (chain order wins)."
     return handler
 
 

@@ -47,7 +47,8 @@ def project_create(op: Op, ctx: Context) -> None:
         {
             "c": m.community,
             "id": op.id,
-            "creator": op.author,
+            "creator": m.member,
+            "by": op.author,  # the key that changes its maintainers (one chain orders them)
             "ts": op.ts,
             "fields": fields,
             "keys": {name: key for name in fields},
@@ -72,10 +73,12 @@ def project_update(op: Op, ctx: Context) -> None:
     changes = dict(body["set"])
     if not changes:
         raise Rejected("bad_body", f"{op.kind}: 'set' is empty")
-    is_creator = row["creator"] == op.author
+    is_creator = row["creator"] == m.member
     if "maintainers" in changes and not is_creator:
         raise Rejected("not_allowed", "only the project's creator changes its maintainers")
-    if not is_creator and op.author not in maintainers_in_past(row, op, ctx):
+    if "maintainers" in changes and row.get("by", row["creator"]) != op.author:
+        raise Rejected("other_device", "change the maintainers from the device that made it")
+    if not is_creator and m.member not in maintainers_in_past(row, op, ctx):
         raise Rejected("not_allowed", "only the creator and maintainers update a project")
     note_member(ctx, m, op)
     new = lww_update(row, {k: v for k, v in changes.items() if k != "maintainers"}, order_key(op))

@@ -129,7 +129,7 @@ def members_in_cut(state: State, causal, community: bytes, clock) -> set[bytes]:
         )
         if period is None or any(inside(r) for r in row["removed"]):
             continue
-        _join, join_id, _left, since = period
+        _join, join_id, _left, since, *_ = period
         if since is not None and since <= have:
             out.add(row["member"])
             continue
@@ -429,7 +429,7 @@ def attestations(state: State, community: bytes) -> list[dict]:
         if att["c"] != community:
             continue
         entries = att["entries"]
-        for i, (verdict, version, seq, op_id) in enumerate(entries):
+        for i, (verdict, version, seq, op_id, *_) in enumerate(entries):
             out.append(
                 {
                     "id": op_id,

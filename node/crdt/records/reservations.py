@@ -55,7 +55,7 @@ def reservation_request(op: Op, ctx: Context) -> None:
     body = check_body(op.kind, op.body, REQUEST)
     m = require_member(op, ctx)
     offer = require_ref(op, ctx, OFFER, body["offer"], "offer")
-    if offer["author"] == op.author:
+    if offer["author"] == m.member:
         raise Rejected("own_offer", "the offer's author cannot reserve it")
     x = op_meta(op, ctx)
     seen = status_in_past(offer, ctx, x)
@@ -73,14 +73,14 @@ def reservation_request(op: Op, ctx: Context) -> None:
             "id": op.id,
             "offer": body["offer"],
             "owner": offer["author"],
-            "requester": op.author,
+            "requester": m.member,
             "window": body["window"],
             "quantity": body.get("quantity", 1),
             "note": body.get("note", ""),
             "ts": op.ts,
             "status": "requested",
             # [precedence, status, op id, author, ts]; sorted, so arrival order does not matter
-            "steps": [[0, "requested", op.id, op.author, op.ts]],
+            "steps": [[0, "requested", op.id, m.member, op.ts]],
         },
     )
 
@@ -107,20 +107,21 @@ def _step(kind: str):
         m = require_member(op, ctx)
         row = require_ref(op, ctx, RESERVATION, body["reservation"], "reservation")
         roles = {"owner": row["owner"], "requester": row["requester"]}
-        if op.author not in {roles[r] for r in signers}:
+        if m.member not in {roles[r] for r in signers}:
             raise Rejected("not_allowed", f"{kind} is signed by the {' or '.join(signers)}")
         seen = _status_in_past(row, op, ctx)
         if seen not in follows:
             raise Rejected("bad_transition", f"{seen} -> {produces}")
         if kind == "reservation.accept":
-            # The owner's own chain is the only writer of the offer (status, quantity), so
-            # the row seen now is exactly the offer in this op's causal past.
+            # The offer as this op has seen it: the owner may accept from another device
+            # than the one that edits the offer, concurrently with an edit.
             offer = ctx.state.get(OFFER, row["offer"])
-            if offer is None or offer["status"] != "active":
+            x = op_meta(op, ctx)
+            if offer is None or status_in_past(offer, ctx, x) != "active":
                 raise Rejected("offer_inactive", "only an active offer can be reserved")
-            _check_quantity(row["quantity"], offer["fields"]["quantity"]["amount"])
+            _check_quantity(row["quantity"], amount_in_past(offer, ctx, x))
         note_member(ctx, m, op)
-        steps = sorted([*row["steps"], [PRECEDENCE[produces], produces, op.id, op.author, op.ts]])
+        steps = sorted([*row["steps"], [PRECEDENCE[produces], produces, op.id, m.member, op.ts]])
         ctx.state.put(RESERVATION, row["id"], {**row, "steps": steps, "status": steps[-1][1]})
 
     handler.__doc__ = f"{kind}: moves a reservation to {produces}."

@@ -110,12 +110,13 @@ def contribution_view(
     confirmations it needs (``confirmations_needed``; default the charter's). ``None`` when
     the contribution itself is outside the cut."""
     contributor = row["contributor"]
-    if not _within(clock, contributor, row["seq"]):
+    by = row.get("by", contributor)  # the signing key: the clock counts keys' chains
+    if not _within(clock, by, row["seq"]):
         return None
     fields = dict(row["base"])
     version, retracted = 0, False
     for seq, _id, changes, retract in row["corrections"]:
-        if _within(clock, contributor, seq):
+        if _within(clock, by, seq):
             fields.update(changes)
             version += 1
             retracted = retracted or retract
@@ -123,8 +124,8 @@ def contribution_view(
     for att in attestations:
         latest = None
         attester = att["attester"]
-        for entry in att["entries"]:  # chain order: the last one inside the cut wins
-            if _within(clock, attester, entry[2]):
+        for entry in att["entries"]:  # in order: the last one inside the cut wins
+            if _within(clock, entry[4] if len(entry) > 4 else attester, entry[2]):
                 latest = entry
         if latest is not None and latest[1] == version:
             if latest[0] == "confirm":

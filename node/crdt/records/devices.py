@@ -1,0 +1,234 @@
+"""Devices: one member, several keys (``specs/records.md`` §3.7).
+
+A member id is the key that joined: the member's *root*. A *device* is another key whose ops
+count as the member's everywhere (listings, reservations, contributions, attestations, threads,
+ballots, delegations, seals, scores). A device is admitted by a *certificate*: an Ed25519
+signature, by the root or by one of the member's linked devices, over the canonical CBOR of
+``["we-device-cert/1", member, device]``. The new device itself publishes the certificate as
+its first op in the community, ``device.link``. Signing a certificate takes no chain position,
+so a key restored from a backup (or an old laptop) can admit a new device without ever signing
+at a seq its chain may already hold: no fork by accident.
+
+Why the rules are what they are:
+
+* ``device.link`` is the device's first op (seq 1), so every later op of the device has it in
+  its causal past: "this key is a device of M" is the same for each of its ops, on every node.
+* The member must be a member in the link's causal past (the root's chain position there),
+  and later device ops count while that membership period lasts (no leave, no removal in the
+  op's past).
+* ``device.revoke {device}``, signed by any key of the member (a self-revoke retires a
+  device), cuts the revoked key's chain at its highest seq in the revoking op's causal past
+  (``state.cut_chain``, as a removal does): whatever it signs later or concurrently is void.
+  The root can be revoked too; the member id stays.
+* A revoked (or removed) key admits nobody it had not admitted before: links it certified
+  that the revoking op has not seen are cut whole (seq 0), with the devices they certified in
+  turn, and a link whose signer's chain is already cut, or whose member was removed, cuts its
+  own chain. So a stolen key, once revoked, cannot add devices, in any arrival order.
+* Records a device creates are attributed to the member, and edited by the key that created
+  them (``by``): their edits stay in one chain, whose order every node applies.
+"""
+
+from __future__ import annotations
+
+from ..op import Op, OpError, canonical, verify_signature
+from ..state import CHAIN_CUTS, Context, Rejected, State, cut_chain, cuts_chains
+from .common import (
+    DEVICE,
+    MEMBER,
+    Membership,
+    community_row,
+    in_past,
+    member_key,
+    op_meta,
+    root_admitted,
+)
+from .schema import Field, check_body, key32, opt, text
+
+CERT_TAG = "we-device-cert/1"
+
+
+def cert_message(member: bytes, device: bytes) -> bytes:
+    """What a device certificate signs (the same for every community of the member)."""
+    return canonical([CERT_TAG, member, device])
+
+
+def _sig64(x) -> str | None:
+    return None if type(x) is bytes and len(x) == 64 else "must be a 64-byte signature"
+
+
+LINK = {"member": Field(key32), "by": Field(key32), "sig": Field(_sig64)}
+REVOKE = {"device": Field(key32), "note": opt(text(1000, lines=True))}
+
+
+def member_of(state: State, community: bytes, key: bytes) -> bytes:
+    """The member a key signs for in ``community``: its member if it is a linked device,
+    else the key itself."""
+    dev = state.get(DEVICE, community + key)
+    return key if dev is None else dev["member"]
+
+
+def keys_of(state: State, community: bytes, member: bytes) -> list[bytes]:
+    """The member's root and every device ever linked (revoked ones too: their ops before the
+    cut still count)."""
+    row = state.get(MEMBER, member_key(community, member)) or {}
+    return [member, *row.get("devices", ())]
+
+
+def device_membership(op: Op, ctx: Context, dev: dict) -> Membership:
+    """``require_member`` for an op of a linked device: its member's period at the link must
+    not have ended, and no removal of the member may be in the op's causal past."""
+    cid = op.community_id
+    row = ctx.state.get(MEMBER, member_key(cid, dev["member"]))
+    x = op_meta(op, ctx)
+    for removal in row["removed"]:
+        if in_past(ctx, ctx.causal.meta(removal), x):
+            raise Rejected("not_member", "the member was removed by a decision")
+    left = _period_leave(row, dev["join_id"])
+    if left is not None and in_past(ctx, ctx.causal.meta(left), x):
+        raise Rejected("not_member", "the member left this community")
+    return Membership(cid, None, row, False, dev["member"])
+
+
+def _period_leave(row: dict, join_id: bytes) -> bytes | None:
+    """The leave op of the member's membership period that began with ``join_id``."""
+    if row["join_id"] == join_id:
+        return row.get("left_id")
+    for period in row.get("periods", ()):
+        if period[1] == join_id:
+            return period[4] if len(period) > 4 else None
+    return None
+
+
+# ------------------------------------------------------------------------- handlers
+@cuts_chains  # a link whose signer is revoked, or whose member is removed, cuts itself
+def device_link(op: Op, ctx: Context) -> None:
+    body = check_body(op.kind, op.body, LINK)
+    cid = op.community_id
+    community_row(ctx.state, cid)
+    member, signer = body["member"], body["by"]
+    if op.seq != 1:
+        raise Rejected("not_first", "device.link must be the device key's first op here")
+    if member == op.author:
+        raise Rejected("self_link", "a key cannot be its own device")
+    try:
+        verify_signature(signer, cert_message(member, op.author), body["sig"])
+    except OpError:
+        raise Rejected("bad_cert", "the certificate does not verify for this member") from None
+    row = ctx.state.get(MEMBER, member_key(cid, member))
+    if row is None or row["join"] is None:
+        raise Rejected("not_member", "the certificate's member has not joined this community")
+    x = op_meta(op, ctx)
+    if signer != member:
+        sdev = ctx.state.get(DEVICE, cid + signer)
+        if sdev is None or sdev["member"] != member:
+            cut = ctx.state.get(CHAIN_CUTS, cid + signer)
+            if cut is None:
+                raise Rejected("bad_signer", "the certificate's signer is not a device of it")
+        elif not in_past(ctx, ctx.causal.meta(sdev["link"]), x):
+            raise Rejected("bad_signer", "the signer's own link is not in the op's past")
+    if ctx.state.get(CHAIN_CUTS, cid + signer) is not None or row["removed"]:
+        # The signer was revoked (or its member removed) and this link is not in that op's
+        # past (it would have arrived before it): it admits no one. The link writes nothing.
+        cut_chain(ctx.state, cid, op.author, 0)
+        return
+    join_id = root_admitted(ctx, cid, row, x)
+    ctx.state.put(
+        DEVICE,
+        cid + op.author,
+        {
+            "c": cid,
+            "device": op.author,
+            "member": member,
+            "by": signer,
+            "link": op.id,
+            "join_id": join_id,
+            "ts": op.ts,
+            "revoked": [],  # ids of the revoking ops
+        },
+    )
+    devices = sorted({*row.get("devices", ()), op.author})
+    ctx.state.put(MEMBER, member_key(cid, member), {**row, "devices": devices})
+
+
+@cuts_chains
+def device_revoke(op: Op, ctx: Context) -> None:
+    body = check_body(op.kind, op.body, REVOKE)
+    from .common import require_member  # the shared rule (devices included)
+
+    m = require_member(op, ctx)
+    cid, target = m.community, body["device"]
+    x = op_meta(op, ctx)
+    if target != m.member:
+        tdev = ctx.state.get(DEVICE, cid + target)
+        if (
+            tdev is None
+            or tdev["member"] != m.member
+            or not in_past(ctx, ctx.causal.meta(tdev["link"]), x)
+        ):
+            raise Rejected("unknown_device", "not a device of this member in the op's past")
+    clock = ctx.causal.vector_clock(x)
+    cut_chain(ctx.state, cid, target, clock.get(target, 0))
+    for d in _certified_by(ctx.state, cid, m.member, target):
+        dev = ctx.state.get(DEVICE, cid + d)
+        if not in_past(ctx, ctx.causal.meta(dev["link"]), x):
+            cut_chain(ctx.state, cid, d, 0)  # certified by the revoked key, unseen: void
+    if target == m.member:
+        row = ctx.state.get(MEMBER, member_key(cid, target))
+        ctx.state.put(
+            MEMBER,
+            member_key(cid, target),
+            {**row, "root_revoked": sorted({*row.get("root_revoked", ()), op.id})},
+        )
+    else:
+        tdev = ctx.state.get(DEVICE, cid + target)
+        ctx.state.put(DEVICE, cid + target, {**tdev, "revoked": sorted({*tdev["revoked"], op.id})})
+
+
+def _certified_by(state: State, community: bytes, member: bytes, key: bytes) -> list[bytes]:
+    """The member's devices certified by ``key``, directly or through each other."""
+    found: list[bytes] = []
+    frontier = {key}
+    devices = [state.get(DEVICE, community + d) for d in keys_of(state, community, member)[1:]]
+    while frontier:
+        nxt = {d["device"] for d in devices if d["by"] in frontier and d["device"] not in found}
+        found.extend(sorted(nxt))
+        frontier = nxt
+    return found
+
+
+def cut_devices(state: State, community: bytes, member: bytes, clock, effective) -> None:
+    """A removal cuts every device of the member at its highest seq in ``clock`` (the
+    enacting op's causal past), and keeps the cutoff for views (``removal_cutoffs``)."""
+    for d in keys_of(state, community, member)[1:]:
+        dev = state.get(DEVICE, community + d)
+        cutoff = clock.get(d, 0)
+        entry = [effective.id, effective.author, effective.seq, cutoff]
+        cut_chain(state, community, d, cutoff)
+        state.put(
+            DEVICE, community + d, {**dev, "cutoffs": sorted([*dev.get("cutoffs", []), entry])}
+        )
+
+
+def devices_of(state: State, community: bytes, member: bytes | None = None) -> list[dict]:
+    """Linked devices (of ``member``, or of everyone), oldest link first: ``{device, member,
+    by, link, ts, status}`` with status ``active`` or ``revoked``; the chain cut if any."""
+    out = []
+    for key, dev in state.table(DEVICE).items():
+        if key[:32] != community or (member is not None and dev["member"] != member):
+            continue
+        cut = state.get(CHAIN_CUTS, key)
+        out.append(
+            {
+                "device": dev["device"],
+                "member": dev["member"],
+                "by": dev["by"],
+                "link": dev["link"],
+                "ts": dev["ts"],
+                "status": "revoked" if dev["revoked"] or cut is not None else "active",
+                "cut": cut,
+            }
+        )
+    return sorted(out, key=lambda d: (d["ts"], d["device"]))
+
+
+HANDLERS = {"device.link": device_link, "device.revoke": device_revoke}

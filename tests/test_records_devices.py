@@ -1,0 +1,148 @@
+"""Devices (``node/crdt/records/devices.py``, ``specs/records.md`` §3.7): a member's other keys
+count as the member everywhere; a revoked key, or a removed member's keys, sign nothing that
+counts from the cut on, and a revoked key admits no new device, in any arrival order."""
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_governance_helpers import HANDLERS, HOUR, World, key, pub
+from test_records_support import DAY, offer_body
+
+from node.crdt.records import cert_message, devices_of, member_of, offers
+from node.crdt.replica import Replica
+from node.governance.outcome import plain
+
+
+def cert(member: int, device: int, signer: int) -> dict:
+    sig = key(signer).sign(cert_message(pub(member), pub(device))).signature
+    return {"member": pub(member), "by": pub(signer), "sig": sig}
+
+
+def link(w, device: int, member: int, signer: int | None = None, **kw):
+    return w.do(
+        device, "device.link", cert(member, device, member if signer is None else signer), **kw
+    )
+
+
+def test_a_device_counts_as_its_member():
+    w = World(3)
+    ln = link(w, 11, 1)
+    assert w.status(ln) == "applied"
+    assert member_of(w.replica.state, w.cid, pub(11)) == pub(1)
+    offer = w.do(11, "offer.create", offer_body(expires=100 * DAY))
+    assert w.status(offer) == "applied"
+    assert [o["author"] for o in offers(w.replica.state, w.cid, 5000)] == [pub(1)]
+    # One member, however many keys: a profile is the member's (the latest wins), a vouch
+    # from two of its keys counts once, a key of its own is not a candidate.
+    w.do(1, "profile.set", {"display_name": "root"})
+    w.do(11, "profile.set", {"display_name": "laptop"})
+    assert w.replica.state.get("profile", w.cid + pub(1))["display_name"] == "laptop"
+    assert w.status(w.do(11, "member.vouch", {"member": pub(1)})) == "rejected:self_vouch"
+    assert w.status(w.do(2, "member.vouch", {"member": pub(11)})) == "rejected:device"
+    # The device edits what it made; the member's other key is told where to do it.
+    bad = w.do(1, "offer.update", {"id": offer.id, "set": {"title": "x"}}, deps=[offer.id])
+    assert w.status(bad) == "rejected:other_device"
+    ok = w.do(11, "offer.update", {"id": offer.id, "set": {"title": "x"}})
+    assert w.status(ok) == "applied"
+    # Another member reserves it; the owner accepts from its root key.
+    req = w.do(2, "reservation.request", {"offer": offer.id, "window": [10, 20]}, deps=[ok.id])
+    acc = w.do(1, "reservation.accept", {"reservation": req.id}, deps=[req.id])
+    assert (w.status(req), w.status(acc)) == ("applied", "applied")
+    # A device neither joins nor leaves on its own.
+    assert w.status(w.do(11, "member.leave", {})) == "rejected:device"
+
+
+def test_a_link_is_checked():
+    w2 = World(3)
+    body = cert(1, 12, 2)  # signed by member 2, who is not a key of member 1
+    assert w2.status(w2.do(12, "device.link", body)) == "rejected:bad_signer"
+    forged = {**cert(1, 13, 1), "sig": bytes(64)}
+    assert w2.status(w2.do(13, "device.link", forged)) == "rejected:bad_cert"
+    assert w2.status(w2.do(14, "device.link", cert(7, 14, 7))) == "rejected:not_member"
+    assert w2.status(w2.do(5, "device.link", cert(5, 5, 5))) == "rejected:self_link"
+    # A key that already signed here (it joined as a member) cannot become a device.
+    assert w2.status(w2.do(2, "device.link", cert(1, 2, 1))) == "rejected:not_first"
+    # A device certifies another (the new one's link must follow its signer's).
+    assert w2.status(link(w2, 15, 1)) == "applied"
+    assert w2.status(link(w2, 16, 1, signer=15)) == "applied"
+    assert [d["by"] for d in devices_of(w2.replica.state, w2.cid, pub(1))] == [pub(1), pub(15)]
+
+
+def scenario():
+    """Member 1 uses its root, a laptop (11) and a phone (12, certified by the laptop); the
+    root revokes the laptop, which meanwhile votes again and certifies a new key (13) from a
+    node that never saw the revocation. Member 2's tablet (21) votes after member 2 was
+    removed, without the removal in its past."""
+    w = World(5)
+    link(w, 11, 1)
+    link(w, 12, 1, signer=11)
+    link(w, 21, 2)
+    p = w.propose(title="p")
+    w.vote(11, p, "yes")
+    w.vote(1, p, "no", ts=HOUR + 2)  # the member's later ballot, from the root: counts
+    w.do(12, "delegation.set", {"delegate": pub(3)})
+    w.do(12, "profile.set", {"display_name": "phone"})
+    side = Replica(HANDLERS)  # the laptop's node: never sees the revocation
+    side.ingest_many(w.ops)
+    revoke = w.do(1, "device.revoke", {"device": pub(11)})
+    late = side.compose(
+        key(11), w.cid, "ballot.cast", {"proposal": p.id, "choice": "yes"}, deps=[p.id], ts=HOUR + 3
+    )
+    side.ingest(late)
+    w._ingest(late)
+    sneaky = side.compose(key(13), w.cid, "device.link", cert(1, 13, 11))
+    side.ingest(sneaky)
+    w._ingest(sneaky)
+    r = w.propose(action={"kind": "member.remove", "member": pub(2)}, ts=1)
+    for i in (0, 1, 3, 4):
+        w.vote(i, r, "yes")
+    for i in range(3):
+        w.seal(i, p)
+        w.seal(i, r)
+    tablet = Replica(HANDLERS)  # member 2's tablet: never sees the enactment
+    tablet.ingest_many(w.ops)
+    enact = w.do(0, "decision.enact", {"proposal": r.id})
+    after = tablet.compose(key(21), w.cid, "profile.set", {"display_name": "tablet"})
+    w._ingest(after)
+    return w, p, {"revoke": revoke, "late": late, "sneaky": sneaky, "enact": enact, "after": after}
+
+
+WORLD, P, OPS = scenario()
+
+
+def test_scenario_is_interesting():
+    w = WORLD
+    assert [w.status(OPS[k]) for k in ("revoke", "late", "sneaky", "enact", "after")] == [
+        "applied",
+        "void",
+        "void",
+        "applied",
+        "void",
+    ]
+    t = w.tally(P)
+    assert t.final and t.choices[pub(1)] == "no"  # the member's newest ballot, not the void one
+    assert pub(11) not in t.counted and pub(12) not in t.counted
+    state = w.replica.state
+    status = {d["device"]: d["status"] for d in devices_of(state, w.cid)}
+    assert status == {pub(11): "revoked", pub(12): "active", pub(21): "revoked"}
+    assert state.get("profile", w.cid + pub(1))["display_name"] == "phone"
+    assert state.get("profile", w.cid + pub(2)) is None
+
+
+def _everything(r):
+    return sorted(plain([[t, k, v] for t, k, v in r.state.items()]), key=repr)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_same_membership_and_tally_for_any_interleaving(data):
+    ops = WORLD.ops
+    order = data.draw(st.permutations(ops))
+    split = data.draw(st.integers(0, len(ops)))
+    r = Replica(HANDLERS)
+    r.ingest_many(order[:split])
+    for op in order[split:]:  # one at a time: the incremental path
+        r.ingest(op)
+    r.settle()
+    assert [r.applied(op.id) for op in ops] == [WORLD.replica.applied(op.id) for op in ops]
+    assert _everything(r) == _everything(WORLD.replica)
+    assert plain(WORLD.tally(P, replica=r).choices) == plain(WORLD.tally(P).choices)
