@@ -71,7 +71,9 @@ def test_schema_1_file_opens_as_2_and_then_logs_fork_branches(tmp_path):  # then
     last = OPS[39]
     with Store.open(path, HANDLERS) as store:
         assert _rows(store) == before
-        assert store._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (SCHEMA_VERSION,)
+        assert store._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (
+            SCHEMA_VERSION,
+        )
         assert (
             store._db.execute("SELECT 1 FROM meta WHERE key = 'rebuild_state'").fetchone() is None
         )
@@ -105,7 +107,9 @@ def test_schema_2_file_rebuilds_so_past_removals_cut_their_chains(tmp_path):
     db.execute("UPDATE meta SET value = 2 WHERE key = 'schema'")
     db.close()
     with Store.open(path) as store:
-        assert store._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (SCHEMA_VERSION,)
+        assert store._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (
+            SCHEMA_VERSION,
+        )
         assert _rows(store) == want
         assert [store.status(op.id) for op in MUTUAL.ops] == statuses
         assert store.status(E1.id)[0] == "rejected"
@@ -116,7 +120,6 @@ def test_schema_3_file_rebuilds_rows_with_the_signing_key(tmp_path):
     (``by``). A version 3 file (rows as version 3 wrote them: no ``by``) opens as 4 with the
     rows a fresh store computes."""
     import cbor2
-
     from test_records_support import World, offer_body
 
     w = World({"name": "migrate", "membership": {"rule": "open"}})
