@@ -32,6 +32,8 @@ COMMANDS = {
     "block": "node_cmds:block",
     "unblock": "node_cmds:unblock",
     "key": "key:key",
+    "device": "key:device",
+    "recovery": "community:recovery",
     "community": "community:community",
     "member": "members:member",
     "profile": "members:profile",

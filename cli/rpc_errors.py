@@ -32,6 +32,13 @@ WHY = {
     "not_witness": "only a witness of the proposal may seal it",
     "seal_early": "a seal must come after the close time",
     "seal_twice": "you already sealed this proposal",
+    "other_device": "another of your devices made it: change it from that one",
+    "few_vouches": "not enough members vouched for this recovery yet",
+    "device": "a device of a member does not join, leave or get vouched for on its own",
+    "unknown_device": "that is not one of your devices here (`we device list`)",
+    "not_first": "this key already signed here, so it cannot become a device",
+    "bad_cert": "the device certificate does not verify",
+    "bad_signer": "the device certificate is not signed by a key of that member",
     "self_delegation": "nobody may delegate to themselves",
     "bad_choice": "that is not a valid ballot for this voting method",
 }
@@ -53,6 +60,7 @@ NOUN = {
 VALUE_REASONS = frozenset({"bad_body", "bad_expiry", "bad_choice"})
 
 HINTS = {
+    "few_vouches": "ask members to run `we recovery vouch MEMBER YOUR_ID` (`we id` prints it)",
     "closed": "`we proposal show ID` shows when it closed",
     "not_open": "`we proposal show ID` shows when it opens",
     "seal_early": "seal it after it closes (`we proposal show ID` shows when)",

@@ -7,9 +7,11 @@
         async for event in node.events():
             ...
 
-``data_dir`` holds ``identity.json`` (the member key; created on first open, encrypted with
+``data_dir`` holds ``identity.json`` (this node's key; created on first open, encrypted with
 ``passphrase`` or ``WE_PASSPHRASE`` unless ``insecure_plaintext``), ``store.db`` (SQLite) and,
-for the daemon, ``control.sock``. The peer id on the network is the member id.
+for the daemon, ``control.sock``. The peer id on the network is the key's id. When the key is
+a device of a member (``device.cert``, written by ``we key import``: ``specs/records.md``
+§3.7), the node signs for that member: :attr:`Node.member_key`.
 
 One process at a time: ``Node.open`` holds ``node.lock`` (an exclusive ``flock``) for as long
 as the node is open, so an embedder cannot write a store that a running daemon (or a ``we``
@@ -36,6 +38,7 @@ except ImportError:  # not on Windows: no lock there
 from node.crdt.op import Op
 from node.identity import Identity
 from node.identity.chainguard import ChainGuard
+from node.identity.device import DeviceCert, load_cert
 from node.service.control import run_query
 from node.service.service import Event, Service
 
@@ -150,6 +153,9 @@ class Node:
     def __init__(self, data_dir: Path, identity: Identity, store: Any, service: Service):
         self.data_dir, self.identity, self.store, self.service = data_dir, identity, store, service
         self.web_url: str | None = None  # the web app's address while it runs
+        # This key's certificate as a device of a member, if it is one.
+        self.cert: DeviceCert | None = load_cert(data_dir)
+        service.cert = self.cert
 
     @classmethod
     @asynccontextmanager
@@ -250,6 +256,11 @@ class Node:
         return self.identity.public_key
 
     @property
+    def member_key(self) -> bytes:
+        """The member this node signs for: its certificate's member, else its own key."""
+        return self.cert.member if self.cert is not None else self.identity.public_key
+
+    @property
     def listen_addrs(self) -> list[str]:
         host = self.service.host
         return host.listen_addrs if host is not None else []
@@ -288,8 +299,23 @@ class Node:
     ) -> Op:
         """Sign, store (durably) and gossip one op. Raises ``Rejected`` if its rules refuse
         it (nothing is stored then), and :class:`ChainGuardError` when signing now could
-        fork this member's chain (a restored or copied data dir: see ``chainguard.py``)."""
+        fork this member's chain (a restored or copied data dir: see ``chainguard.py``).
+
+        A device (``self.cert``) joins by its ``device.link`` (a ``member.join`` becomes it),
+        and publishes it first wherever it has not signed yet."""
         self.service.guard.check(community)
+        if self.cert is not None and not self._signed_in(community):
+            link = await self._append(community, "device.link", self.cert.body(), ())
+            if kind == "member.join":
+                return link
+        return await self._append(community, kind, body, deps)
+
+    def _signed_in(self, community: bytes) -> bool:
+        return self.identity.public_key in self.store.replica.heads.get(community, {})
+
+    async def _append(
+        self, community: bytes, kind: str, body: dict[str, Any], deps: Iterable[bytes]
+    ) -> Op:
         op = self.store.append(self.identity.signing_key, community, kind, body, deps=deps)
         self.service.guard.signed(community, op.seq, op.id)  # before anyone can see it
         await self.service.local_op(op)

@@ -73,11 +73,13 @@ def base_env(home: Path | str | None = None) -> dict:
 class Daemon:
     """`we daemon` as a real background process; stopped with SIGTERM."""
 
-    def __init__(self, home: Path, *args: str, timeout: float = 30):
+    def __init__(self, home: Path, *args: str, timeout: float = 30, env: dict | None = None):
         """``args``: extra `we daemon` options (e.g. ``--relay``); ``timeout``: seconds it
-        may take to answer ``status`` with its addresses."""
+        may take to answer ``status`` with its addresses; ``env``: more environment (e.g. a
+        passphrase)."""
         self.home = Path(home)
         self.args = args
+        self.env = env or {}
         self.timeout = timeout
         self.log = self.home.parent / f"{self.home.name}.daemon.log"
         self.proc: subprocess.Popen | None = None
@@ -91,7 +93,7 @@ class Daemon:
                 + list(self.args),
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=base_env(),
+                env={**base_env(), **self.env},
                 cwd=ROOT,
             )
         deadline = time.monotonic() + self.timeout

@@ -46,11 +46,12 @@ def test_export_passwd_import_and_a_copied_data_dir(tmp_path):
     r = we(laptop, "--json", "profile", "set", "--name", "Alice (laptop)", env=there)
     assert r.code == 0, r.err
 
-    # The key backup restored into a new data dir: same member, and it does not sign on a
-    # store it did not get from a peer.
+    # The key backup restored as the key itself (--same-key) into a new data dir: same
+    # member, and it does not sign on a store it did not get from a peer. (Without
+    # --same-key it becomes a new device: tests/test_cli_devices.py.)
     fresh = tmp_path / "restored"
     elsewhere = {"WE_PASSPHRASE": BACKUP, "WE_STATE_DIR": str(tmp_path / "third-machine")}
-    r = we(fresh, "--json", "key", "import", str(backup), env=elsewhere)
+    r = we(fresh, "--json", "key", "import", "--same-key", str(backup), env=elsewhere)
     assert r.code == 0, r.err
     assert r.json["member_id"] == me == we(fresh, "--json", "id").json["member_id"]
     r = we(fresh, "--json", "key", "import", str(backup), env=elsewhere)

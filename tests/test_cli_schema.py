@@ -22,6 +22,7 @@ DAEMON_ONLY = {
     "peers",
     "seal",
     "web",  # test_web checks its output against the schema
+    "recovery claim",  # test_cli_devices checks its output against the schema
 }  # test_cli_issue11
 
 
@@ -118,6 +119,7 @@ def scenario(tmp: Path):
     import trio
 
     from node import Node
+    from node.identity import member_id
 
     a = tmp / "alice"
     runs: list[tuple[str, object]] = []
@@ -237,6 +239,11 @@ def scenario(tmp: Path):
         r = we(restored, "--json", "key", *args, env={**pw, "WE_NEW_PASSPHRASE": "new phrase"})
         assert r.code == 0, (args, r.err)
         runs.append((name, json.loads(r.out)))
+    j("device add", "device", "add", str(tmp / "laptop.key"), env={"WE_NEW_PASSPHRASE": "p w"})
+    j("device list", "device", "list")
+    stranger = member_id(bytes(nacl.signing.SigningKey.generate().verify_key))
+    j("recovery vouch", "recovery", "vouch", "Bob", stranger)
+    j("device revoke", "device", "revoke", j("id", "id")["member_id"])  # retires alice's key
     # handover and return: the borrower hands over (in-process), the owner takes it back
     return runs, first, keys
 

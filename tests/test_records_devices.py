@@ -146,3 +146,62 @@ def test_same_membership_and_tally_for_any_interleaving(data):
     assert [r.applied(op.id) for op in ops] == [WORLD.replica.applied(op.id) for op in ops]
     assert _everything(r) == _everything(WORLD.replica)
     assert plain(WORLD.tally(P, replica=r).choices) == plain(WORLD.tally(P).choices)
+
+
+def recovery_scenario():
+    """Member 1 (root and laptop 11) loses both; members 2 and 3 vouch that key 15 is member
+    1 now, and 15 claims it. The old root, still running somewhere, signs an offer and a
+    certificate for a new device without having seen the claim: void."""
+    w = World(5)
+    link(w, 11, 1)
+    old = w.do(11, "offer.create", offer_body(expires=100 * DAY))
+    p = w.propose(title="p")
+    w.vote(1, p, "yes")
+    w.do(2, "recovery.vouch", {"member": pub(1), "key": pub(15)})
+    probe = Replica(HANDLERS)  # too early: refused (a node stores nothing then)
+    probe.ingest_many(w.ops)
+    early = probe.compose(key(15), w.cid, "recovery.claim", {"member": pub(1)})
+    assert probe.ingest(early).reason == "few_vouches"
+    w.do(3, "recovery.vouch", {"member": pub(1), "key": pub(15)})
+    thief = Replica(HANDLERS)  # the old root's node: never sees the claim
+    thief.ingest_many(w.ops)
+    claim = w.do(15, "recovery.claim", {"member": pub(1)})
+    w.vote(15, p, "no", ts=HOUR + 5)
+    stale = thief.compose(key(1), w.cid, "offer.create", offer_body(title="x", expires=DAY))
+    w._ingest(stale)
+    sneaky = thief.compose(key(16), w.cid, "device.link", cert(1, 16, 1))
+    w._ingest(sneaky)
+    for i in range(3):
+        w.seal(i if i != 1 else 15, p)
+    return w, p, {"old": old, "claim": claim, "stale": stale, "sneaky": sneaky}
+
+
+REC, REC_P, REC_OPS = recovery_scenario()
+
+
+def test_recovery_moves_the_member_to_a_new_key():
+    w, ops = REC, REC_OPS
+    statuses = [w.status(ops[k]) for k in ("old", "claim", "stale", "sneaky")]
+    assert statuses == ["applied", "applied", "void", "void"]
+    state = w.replica.state
+    assert member_of(state, w.cid, pub(15)) == pub(1)
+    # History stays the member's: the laptop's old offer, the member's vote (now from 15).
+    assert [o["author"] for o in offers(state, w.cid, 5000)] == [pub(1)]
+    t = w.tally(REC_P)
+    assert t.final and t.choices[pub(1)] == "no" and pub(1) in t.seals  # sealed by 15
+    status = {d["device"]: d["status"] for d in devices_of(state, w.cid)}
+    assert status == {pub(11): "revoked", pub(15): "active"}
+    assert state.get("chain.cut", w.cid + pub(1)) is not None  # the old root signs nothing
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_recovery_is_the_same_for_any_interleaving(data):
+    ops = REC.ops
+    order = data.draw(st.permutations(ops))
+    r = Replica(HANDLERS)
+    for op in order:
+        r.ingest(op)
+    r.settle()
+    assert [r.applied(op.id) for op in ops] == [REC.replica.applied(op.id) for op in ops]
+    assert _everything(r) == _everything(REC.replica)

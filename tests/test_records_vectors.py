@@ -337,6 +337,20 @@ def cases() -> list[Case]:
     c.op(1, "device.revoke", {"device": PUB[7]}, R + "unknown_device")
     c.op(2, "device.revoke", {"device": PUB[5]}, R + "unknown_device")
     c.op(5, "device.revoke", {"device": PUB[1]}, "void:author removed")
+    c = case("recovery.vouch", "members vouch that a new key is a member who lost theirs")
+    c.op(2, "recovery.vouch", {"member": PUB[1], "key": PUB[9]}, ok)
+    c.op(2, "recovery.vouch", {"member": PUB[1], "key": PUB[9]}, R + "duplicate_vouch")
+    c.op(1, "recovery.vouch", {"member": PUB[1], "key": PUB[9]}, R + "self_vouch")
+    c.op(2, "recovery.vouch", {"member": PUB[7], "key": PUB[9]}, R + "not_member")
+    c.op(6, "recovery.vouch", {"member": PUB[1], "key": PUB[9]}, R + "not_member")
+    c = case("recovery.claim", "the new key claims with enough vouches; the old keys are cut")
+    c.op(2, "recovery.vouch", {"member": PUB[1], "key": PUB[9]}, ok)
+    c.op(9, "recovery.claim", {"member": PUB[1]}, R + "few_vouches")
+    c.op(0, "recovery.vouch", {"member": PUB[1], "key": PUB[8]}, ok)
+    c.op(2, "recovery.vouch", {"member": PUB[1], "key": PUB[8]}, ok)
+    c.op(8, "recovery.claim", {"member": PUB[1]}, ok)
+    c.op(8, "offer.create", offer_body(), ok)
+    c.op(1, "offer.create", offer_body(), "void:author removed")
     return out
 
 

@@ -183,6 +183,13 @@ def names(b, community: str) -> dict[str, str]:
 
 
 def me(b) -> dict[str, Any]:
-    """This node's member id and public key (hex)."""
+    """The member this node signs for: its id and public key (hex); on a device of a member
+    (``we key import``), that member's, and ``device``: this node's own key's."""
     st = b.call("status")
+    if st.get("device"):
+        return {
+            "member_id": st["member"],
+            "public_key": st["member_key"],
+            "device": {"member_id": st["member_id"], "public_key": st["public_key"]},
+        }
     return {"member_id": st["member_id"], "public_key": st["public_key"]}

@@ -9,7 +9,7 @@ import click
 from ..context import group, obj
 from ..errors import UserError, bad_value
 from ..output import Shortener, emit, emit_table, rel_time
-from ._common import community_option, in_community, me, member_key
+from ._common import community_option, in_community, me, member_key, pick_member
 
 community = group("community", help="Create, list, share, join and leave communities.")
 
@@ -28,13 +28,17 @@ def _number(flag: str, low: int, high: int, default: int, help: str):
 )
 @_number("--attestations", 0, 1000, 2, "Confirmations a contribution needs to count.")
 @_number("--half-life", 1, 36500, 180, "Contribution score half-life in days.")
+@_number(
+    "--recovery-vouches", 1, 1000, 2, "Members who must vouch to move a member who lost every "
+    "key to a new one (`we recovery`)."
+)
 @click.option(
     "--witness",
     "witnesses",
     multiple=True,
     help="Full member id of a witness who seals votes (repeatable; default: you).",
 )
-def create(name, description, vouches, attestations, half_life, witnesses) -> None:
+def create(name, description, vouches, attestations, half_life, recovery_vouches, witnesses) -> None:
     """Create a community with you as its first member."""
     charter = {
         "name": name,
@@ -42,6 +46,7 @@ def create(name, description, vouches, attestations, half_life, witnesses) -> No
         "membership": {"rule": "open"} if vouches == 0 else {"rule": "vouched", "vouches": vouches},
         "attestation": {"confirmations": attestations, "max_disputes": 0},
         "half_life_days": half_life,
+        "recovery": {"vouches": recovery_vouches},
     }
     if witnesses:
         charter["witnesses"] = [member_key(w) for w in witnesses]
@@ -230,9 +235,86 @@ def join(line, note, timeout) -> None:
         o,
         {"community": cid, "op_id": op["op_id"], **you},
         lambda c, d: (
-            c.print(f"Asked to join community {cid[:12]}."),
-            c.print(f"A member admits you with `we member vouch {d['member_id']}`."),
+            c.print(f"Linked this device to {d['member_id']} in community {cid[:12]}.")
+            if d.get("device")
+            else (
+                c.print(f"Asked to join community {cid[:12]}."),
+                c.print(f"A member admits you with `we member vouch {d['member_id']}`."),
+            )
         ),
+    )
+
+
+recovery = group(
+    "recovery", help="Get a member who lost every key back: members vouch, the new key claims."
+)
+
+
+@recovery.command("vouch")
+@click.argument("member")
+@click.argument("new_key")
+@click.option("--note", default="", help="How you know it is them.")
+@community_option
+def recovery_vouch(member, new_key, note, community) -> None:
+    """Vouch that NEW_KEY (the member id the person's new node shows: `we id`) now belongs to
+    MEMBER, who lost every key. With the charter's number of such vouches (2 by default) the
+    new key can claim the membership: history, score, roles and delegations stay theirs."""
+    o, b, cid = in_community(community)
+    target = pick_member(b, member, cid)
+    body = {"member": "hex:" + member_key(target).hex(), "key": "hex:" + member_key(new_key).hex()}
+    if note:
+        body["note"] = note
+    op = b.publish(cid, "recovery.vouch", body)
+    emit(
+        o,
+        {"community": cid, "member_id": target, "key": new_key, "op_id": op["op_id"]},
+        lambda c, d: c.print(f"Vouched that {new_key} is now {target}."),
+    )
+
+
+@recovery.command("claim")
+@click.argument("member_id")
+@click.argument("line")
+@click.option(
+    "--timeout",
+    type=click.IntRange(1),
+    default=30,
+    show_default=True,
+    help="Seconds to wait for the community to sync.",
+)
+def recovery_claim(member_id, line, timeout) -> None:
+    """On a NEW node (`we init`, `we daemon`), before joining anything: take over MEMBER_ID's
+    membership in the community of LINE, once enough members ran `we recovery vouch
+    MEMBER_ID <this node's id>`. Every old key of the member stops counting."""
+    from ..backend import open_backend
+
+    o = obj()
+    cid, addrs = parse_join_line(line)
+    target = member_key(member_id)
+    b = open_backend(o.data_dir, require_daemon=True)
+    try:
+        held = any(c["id"] == cid for c in b.call("communities") or [])
+        b.call("follow", {"community": cid})
+        try:
+            progress = _Progress(o, cid)
+            try:
+                _connect_any(b, addrs)
+                progress.wait(b, timeout)
+            finally:
+                progress.close()
+            op = b.publish(cid, "recovery.claim", {"member": "hex:" + target.hex()})
+        except BaseException:
+            if not held:
+                b.call("unfollow", {"community": cid})
+            raise
+        you = me(b)
+    finally:
+        b.close()
+    _remember_bootstrap(o.data_dir, addrs)
+    emit(
+        o,
+        {"community": cid, "op_id": op["op_id"], **you},
+        lambda c, d: c.print(f"This node now signs for {d['member_id']} in {cid[:12]}."),
     )
 
 

@@ -170,8 +170,10 @@ class Identity:
         insecure_plaintext: bool = False,
         opslimit: int = DEFAULT_OPSLIMIT,
         memlimit: int = DEFAULT_MEMLIMIT,
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
-        """Write this identity to a new keystore file (mode 0600). Never overwrites."""
+        """Write this identity to a new keystore file (mode 0600). Never overwrites.
+        ``extra``: more fields for the file (covered by its checksum), e.g. ``device_cert``."""
         path = Path(path)
         if path.exists() or path.is_symlink():
             raise KeystoreExistsError(
@@ -200,6 +202,7 @@ class Identity:
                 "memlimit": memlimit,
             }
             doc["box"] = bytes(nacl.secret.SecretBox(key).encrypt(seed)).hex()
+        doc.update(extra or {})
         doc["checksum"] = _checksum(doc)
         _write_new(path, (json.dumps(doc, indent=2) + "\n").encode())
 
@@ -425,12 +428,25 @@ def export_key(
     to: str | os.PathLike[str],
     passphrase: str | bytes | None = None,
     new: str | bytes | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> Identity:
     """Write an encrypted copy of the key at ``path`` to ``to`` (``we key export``), under
-    a passphrase of its own. Never overwrites; the same file format as a keystore."""
+    a passphrase of its own. Never overwrites; the same file format as a keystore.
+    ``extra``: more fields (a device key's certificate, ``device_cert``)."""
     identity = Identity.load(path, passphrase)
-    identity.save(to, new_passphrase(Path(to), new))
+    identity.save(to, new_passphrase(Path(to), new), extra=extra)
     return identity
+
+
+def read_extra(path: str | os.PathLike[str], name: str) -> Any:
+    """A field that :meth:`Identity.save` wrote with ``extra`` (None if absent)."""
+    return _read_doc(Path(path)).get(name)
+
+
+def unlock_secret(path: str | os.PathLike[str], passphrase: str | bytes | None = None) -> bytes:
+    """The passphrase of the keystore at ``path`` (argument, ``WE_PASSPHRASE`` or asked), as
+    bytes, for opening it and protecting a key made from it with the same passphrase."""
+    return _passphrase_bytes(Path(path), passphrase, confirm=False)
 
 
 def import_key(

@@ -5,6 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 
+def _recovered(svc: Any) -> bytes:
+    """The member this node's key signs for without a certificate: the one it recovered
+    (``recovery.claim``) in a community it follows; else the key itself."""
+    from node.crdt.records import member_of
+
+    me = svc.identity.public_key
+    for c in sorted(svc.followed):
+        member = member_of(svc.store.state, c, me)
+        if member != me:
+            return member
+    return me
+
+
 def status(svc: Any) -> dict:
     from node.crdt.records import queries
 
@@ -30,9 +43,16 @@ def status(svc: Any) -> dict:
                 "fork_proofs": len(svc.store.fork_proofs(c)),
             }
         )
+    from node.identity import member_id
+
+    member = svc.cert.member if svc.cert is not None else _recovered(svc)
     return {
         "member_id": svc.member_id,
         "public_key": svc.identity.public_key,
+        # The member this node signs for: itself, or the member whose device it is.
+        "member": member_id(member),
+        "member_key": member,
+        "device": member != svc.identity.public_key,
         "listen_addrs": svc.host.listen_addrs if svc.host else [],
         "network": svc.network,
         "reachability": svc.host.reach.status if svc.host else "unknown",

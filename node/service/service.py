@@ -62,6 +62,7 @@ class Service:
         self.identity, self.store, self.data_dir = identity, store, data_dir
         self.relay_service = relay_service  # serve Circuit Relay v2 to members (opt-in)
         self.member_id: str = identity.member_id
+        self.cert: Any = None  # this key's device certificate (set by Node), if it is one
         self.listen, self.network = list(listen), network
         self.sync_interval, self.gossip_rate = sync_interval, gossip_rate
         self.idle_timeout = idle_timeout

@@ -129,6 +129,9 @@ def voting_rule(charter: Mapping[str, Any], kind: str) -> dict:
     return {**VOTING_DEFAULTS[kind], **(charter.get("voting") or {}).get(kind, {})}
 
 
+# Social recovery (records §3.8): a member who lost every key is linked to a new one by this
+# many other members' ``recovery.vouch`` ops.
+RECOVERY_RULE = {"vouches": Field(integer(1, 1000))}
 ATTESTATION_RULE = {
     "confirmations": Field(integer(0, 1000)),
     "max_disputes": Field(integer(0, 1000)),
@@ -142,6 +145,7 @@ CHARTER = {
     "score_cap": opt(_nullable(integer(1))),  # minutes of decayed effort; None: no cap
     "contribution": opt(record(CONTRIBUTION_RULE)),
     "voting": opt(record(VOTING)),  # floors for proposals, per kind (governance reads them)
+    "recovery": opt(record(RECOVERY_RULE)),
     "witnesses": opt(list_of(key32, 64, unique=True)),
     "visibility": opt(one_of("public", "members")),
 }
@@ -159,6 +163,7 @@ CHARTER_DEFAULTS = {
     "score_cap": None,
     "contribution": {"max_minutes": 720, "max_minutes_per_day": 960},
     "voting": {},
+    "recovery": {"vouches": 2},
     "witnesses": [],
     "visibility": "public",
 }

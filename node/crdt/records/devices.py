@@ -231,4 +231,91 @@ def devices_of(state: State, community: bytes, member: bytes | None = None) -> l
     return sorted(out, key=lambda d: (d["ts"], d["device"]))
 
 
-HANDLERS = {"device.link": device_link, "device.revoke": device_revoke}
+# ------------------------------------------------------------------- social recovery
+RECOVERY = "recovery"  # community ‖ member ‖ new key -> {c, member, key, vouchers}
+RECOVERY_VOUCH = {"member": Field(key32), "key": Field(key32), "note": opt(text(1000, lines=True))}
+RECOVERY_CLAIM = {"member": Field(key32)}
+
+
+def recovery_vouch(op: Op, ctx: Context) -> None:
+    """A member says that ``key`` is now ``member``'s (who lost every key of theirs)."""
+    from .common import note_member, require_member
+
+    body = check_body(op.kind, op.body, RECOVERY_VOUCH)
+    m = require_member(op, ctx)
+    member, new = body["member"], body["key"]
+    if member == m.member:
+        raise Rejected("self_vouch", "a member cannot vouch for their own recovery")
+    row = ctx.state.get(MEMBER, member_key(m.community, member))
+    if row is None or row["join"] is None:
+        raise Rejected("not_member", "that key is not a member of this community")
+    key = m.community + member + new
+    rec = ctx.state.get(RECOVERY, key) or {
+        "c": m.community,
+        "member": member,
+        "key": new,
+        "vouchers": [],
+    }
+    if any(ctx.causal.meta(v[1]).author == op.author for v in rec["vouchers"]):
+        raise Rejected("duplicate_vouch", "this key already vouched for that recovery")
+    note_member(ctx, m, op)
+    vouchers = sorted([*rec["vouchers"], [m.member, op.id]])
+    ctx.state.put(RECOVERY, key, {**rec, "vouchers": vouchers})
+
+
+@cuts_chains  # the claim cuts every old key of the member (and itself if the member is gone)
+def recovery_claim(op: Op, ctx: Context) -> None:
+    """The new key's first op: with the charter's ``recovery.vouches`` distinct members'
+    vouches for it in its causal past, it becomes a device of the member, and the member's
+    root and every other device are cut at their seqs in the claim's past."""
+    from .common import charter_at
+
+    body = check_body(op.kind, op.body, RECOVERY_CLAIM)
+    cid, member = op.community_id, body["member"]
+    com = community_row(ctx.state, cid)
+    if op.seq != 1:
+        raise Rejected("not_first", "recovery.claim must be the new key's first op here")
+    if member == op.author:
+        raise Rejected("self_link", "a key cannot recover itself")
+    row = ctx.state.get(MEMBER, member_key(cid, member))
+    if row is None or row["join"] is None:
+        raise Rejected("not_member", "the member to recover has not joined this community")
+    x = op_meta(op, ctx)
+    need = charter_at(com, ctx, x)["recovery"]["vouches"]
+    rec = ctx.state.get(RECOVERY, cid + member + op.author) or {"vouchers": []}
+    seen = {v[0] for v in rec["vouchers"] if in_past(ctx, ctx.causal.meta(v[1]), x)}
+    if len(seen) < need:
+        raise Rejected(
+            "few_vouches", f"recovery needs {need} members' vouches in its past, has {len(seen)}"
+        )
+    if row["removed"]:
+        cut_chain(ctx.state, cid, op.author, 0)  # removed: nobody recovers into the community
+        return
+    join_id = root_admitted(ctx, cid, row, x)
+    clock = ctx.causal.vector_clock(x)
+    for k in keys_of(ctx.state, cid, member):
+        cut_chain(ctx.state, cid, k, clock.get(k, 0))
+    ctx.state.put(
+        DEVICE,
+        cid + op.author,
+        {
+            "c": cid,
+            "device": op.author,
+            "member": member,
+            "by": None,  # admitted by the members' recovery vouches, not by a certificate
+            "link": op.id,
+            "join_id": join_id,
+            "ts": op.ts,
+            "revoked": [],
+        },
+    )
+    devices = sorted({*row.get("devices", ()), op.author})
+    ctx.state.put(MEMBER, member_key(cid, member), {**row, "devices": devices})
+
+
+HANDLERS = {
+    "device.link": device_link,
+    "device.revoke": device_revoke,
+    "recovery.vouch": recovery_vouch,
+    "recovery.claim": recovery_claim,
+}

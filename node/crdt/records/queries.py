@@ -141,6 +141,14 @@ def members_in_cut(state: State, causal, community: bytes, clock) -> set[bytes]:
     return out
 
 
+def devices(state: State, community: bytes, member: MemberRef | None = None) -> list[dict]:
+    """Linked devices (of ``member``, or of every member), oldest link first: ``{device,
+    member, by, link, ts, status (active | revoked), cut}`` (``devices.py``)."""
+    from .devices import devices_of
+
+    return devices_of(state, community, None if member is None else as_key(member))
+
+
 def vouches(state: State, community: bytes) -> list[dict]:
     out = []
     for row in state.table(MEMBER).values():
