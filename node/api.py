@@ -257,8 +257,9 @@ class Node:
 
     @property
     def member_key(self) -> bytes:
-        """The member this node signs for: its certificate's member, else its own key."""
-        return self.cert.member if self.cert is not None else self.identity.public_key
+        """The member this node signs for: its own key, or the member whose device it is
+        (a certificate, or a recovery it claimed)."""
+        return self.service.member_key()
 
     @property
     def listen_addrs(self) -> list[str]:

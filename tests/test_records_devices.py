@@ -205,3 +205,38 @@ def test_recovery_is_the_same_for_any_interleaving(data):
     r.settle()
     assert [r.applied(op.id) for op in ops] == [REC.replica.applied(op.id) for op in ops]
     assert _everything(r) == _everything(REC.replica)
+
+
+def test_an_honest_fork_is_outlived_by_a_new_device():
+    """A restored backup signed again at seqs the root had used (a fork): the root's ops from
+    the fork on are void everywhere. A new device, certified by that same root key (a
+    certificate takes no seq), signs for the member, whose ballot counts again."""
+    from node.crdt.op import sign_op
+
+    w = World(4)
+    p = w.propose(title="p")
+    w.vote(1, p, "yes")
+    seq, prev, lamport, deps = w.replica.next_fields(w.cid, pub(1), [p.id])
+    for title in ("a", "b"):  # the same seq twice: the backup did not know the first
+        body = offer_body(title=title, expires=100 * DAY)
+        op = sign_op(
+            key(1),
+            community=w.cid,
+            seq=seq,
+            prev=prev,
+            deps=deps,
+            lamport=lamport,
+            ts=HOUR,
+            kind="offer.create",
+            body=body,
+        )
+        w._ingest(op)
+    assert (w.cid, pub(1)) in w.replica.forks
+    w.replica.settle()
+    link(w, 12, 1)
+    ballot = w.vote(12, p, "no", ts=HOUR + 2)
+    assert w.status(ballot) == "applied"
+    for i in range(3):
+        w.seal(i if i != 1 else 12, p)
+    t = w.tally(p)
+    assert t.final and t.choices[pub(1)] == "no" and pub(1) in t.seals

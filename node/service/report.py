@@ -5,19 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 
-def _recovered(svc: Any) -> bytes:
-    """The member this node's key signs for without a certificate: the one it recovered
-    (``recovery.claim``) in a community it follows; else the key itself."""
-    from node.crdt.records import member_of
-
-    me = svc.identity.public_key
-    for c in sorted(svc.followed):
-        member = member_of(svc.store.state, c, me)
-        if member != me:
-            return member
-    return me
-
-
 def status(svc: Any) -> dict:
     from node.crdt.records import queries
 
@@ -45,7 +32,7 @@ def status(svc: Any) -> dict:
         )
     from node.identity import member_id
 
-    member = svc.cert.member if svc.cert is not None else _recovered(svc)
+    member = svc.member_key()
     return {
         "member_id": svc.member_id,
         "public_key": svc.identity.public_key,

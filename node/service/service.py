@@ -413,6 +413,20 @@ class Service:
                 self.schedule_sync(c, target)
 
     # ---- status ---------------------------------------------------------------------------
+    def member_key(self) -> bytes:
+        """The member this node signs for: its certificate's (a device), or the one its key
+        recovered (``recovery.claim``) in a community it follows, else its own key."""
+        if self.cert is not None:
+            return self.cert.member
+        from node.crdt.records import member_of
+
+        me = self.identity.public_key
+        for c in sorted(self.followed):
+            member = member_of(self.store.state, c, me)
+            if member != me:
+                return member
+        return me
+
     def status(self) -> dict:
         return report.status(self)
 

@@ -90,8 +90,8 @@ def create_app(node: Any, token: str) -> Starlette:
             request=request,
             csrf=sessions.csrf(sid),
             flashes=flashes.pop(sid, []),
-            me=node.identity.public_key.hex(),
-            member_id=node.member_id,
+            me=node.member_key.hex(),
+            member_id=_member_id(node.member_key),  # the member's, on a device too
             **ctx,
         )
         return HTMLResponse(html, status_code=status, headers=_headers())
@@ -125,7 +125,7 @@ def create_app(node: Any, token: str) -> Starlette:
         and their reply depth; None when this build has no discussion records."""
         if not has_discussion():
             return None
-        me = node.identity.public_key.hex()
+        me = node.member_key.hex()
         args = {"community": cid} if target is None else {"community": cid, "target": target}
         out = []
         for summary in q("threads", **args):
@@ -213,7 +213,7 @@ def create_app(node: Any, token: str) -> Starlette:
         ctx = base(cid)
         from ..inbox import activity, needs_me  # the lists `we inbox` and `we activity` show
 
-        me = node.identity.public_key.hex()
+        me = node.member_key.hex()
         inbox = needs_me(node.query, cid, me)
         if any(i["kind"] == "mention" for i in inbox):
             where = {m["id"]: m["thread"] for m in q("mentions", community=cid, member=me)}
@@ -261,7 +261,7 @@ def create_app(node: Any, token: str) -> Starlette:
     def my_matches(cid: str, family: str) -> list[dict]:
         """The node's ranked matches for this member's own active offers or needs (the
         ``matches`` view: computed here, announced, committing nobody)."""
-        me = node.identity.public_key.hex()
+        me = node.member_key.hex()
         other = "offer" if family == "need" else "need"
         out = []
         for mine in q(f"{family}s", community=cid, author=me):
@@ -300,7 +300,7 @@ def create_app(node: Any, token: str) -> Starlette:
         if rec is None:
             raise LookupError(f"no offer or need {oid[:12]}")
         res = q("reservations", community=cid, offer=oid)
-        me = node.identity.public_key.hex()
+        me = node.member_key.hex()
         for r in res:
             role = "owner" if r["owner"] == me else "requester" if r["requester"] == me else ""
             r["can"] = [
@@ -336,7 +336,7 @@ def create_app(node: Any, token: str) -> Starlette:
     # ---- projects, contributions, scores --------------------------------------------------
     async def projects(request: Request, sid: str) -> Response:
         cid = request.path_params["cid"]
-        me = node.identity.public_key.hex()
+        me = node.member_key.hex()
         contribs = q("contributions", community=cid)[::-1]
         mine = {
             a["contribution"]: a["verdict"]
@@ -460,7 +460,7 @@ def create_app(node: Any, token: str) -> Starlette:
                     for a in opts
                 ],
             }
-        me = node.identity.public_key.hex()
+        me = node.member_key.hex()
         return {
             "p": p,
             "t": t,
@@ -509,7 +509,7 @@ def create_app(node: Any, token: str) -> Starlette:
     # ---- delegation -----------------------------------------------------------------------
     async def delegation(request: Request, sid: str) -> Response:
         cid = request.path_params["cid"]
-        d = q("delegations", community=cid, member=node.identity.public_key.hex())
+        d = q("delegations", community=cid, member=node.member_key.hex())
         return render(request, sid, "delegation.html", d=d, **base(cid))
 
     async def delegate(request: Request, form: Any) -> str:
@@ -542,11 +542,7 @@ def create_app(node: Any, token: str) -> Starlette:
 
     async def thread_page(request: Request, sid: str) -> Response:
         cid, tid = request.path_params["cid"], request.path_params["tid"]
-        t = (
-            q("thread", thread_id=tid, member=node.identity.public_key.hex())
-            if (has_discussion())
-            else None
-        )
+        t = q("thread", thread_id=tid, member=node.member_key.hex()) if (has_discussion()) else None
         if t is None:
             raise LookupError(f"no thread {tid[:12]}")
         one = [x for x in discussion(cid, t["target"]) or [] if x["id"] == tid]
@@ -725,3 +721,9 @@ def _headers() -> dict[str, str]:
 def _forbidden(why: str) -> Response:
     text = f"403 Forbidden: {why}. Open the web app with the link `we web` prints."
     return Response(text, status_code=403, media_type="text/plain", headers=_headers())
+
+
+def _member_id(key: bytes) -> str:
+    from node.identity import member_id
+
+    return member_id(key)
