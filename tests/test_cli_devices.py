@@ -104,6 +104,12 @@ def test_add_use_and_revoke_a_device_and_import_a_backup_as_a_new_device(tmp_pat
         assert claimed["member_id"] == me["member_id"]
         check(claimed, SCHEMA["commands"]["recovery claim"], "recovery claim")
         assert ok(fresh, "status")["member"] == me["member_id"]
+        keys = ok(fresh, "device", "list")["devices"]
+        assert [(d["role"], d["status"], d["this_node"]) for d in keys] == [
+            ("member key", "revoked", False),
+            ("device", "revoked", False),
+            ("device", "active", True),
+        ]
         ok(fresh, "offer", "add", "Ladder", "--category", "tools")
         ok(alice, "offer", "add", "Stolen", "--category", "tools")  # the old root, unaware
         wait_until(lambda: ops(bob) == ops(alice) == ops(fresh), "every op at every node")

@@ -29,8 +29,11 @@ def _number(flag: str, low: int, high: int, default: int, help: str):
 @_number("--attestations", 0, 1000, 2, "Confirmations a contribution needs to count.")
 @_number("--half-life", 1, 36500, 180, "Contribution score half-life in days.")
 @_number(
-    "--recovery-vouches", 1, 1000, 2, "Members who must vouch to move a member who lost every "
-    "key to a new one (`we recovery`)."
+    "--recovery-vouches",
+    1,
+    1000,
+    2,
+    "Members who must vouch to move a member who lost every key to a new one (`we recovery`).",
 )
 @click.option(
     "--witness",
@@ -38,7 +41,9 @@ def _number(flag: str, low: int, high: int, default: int, help: str):
     multiple=True,
     help="Full member id of a witness who seals votes (repeatable; default: you).",
 )
-def create(name, description, vouches, attestations, half_life, recovery_vouches, witnesses) -> None:
+def create(
+    name, description, vouches, attestations, half_life, recovery_vouches, witnesses
+) -> None:
     """Create a community with you as its first member."""
     charter = {
         "name": name,

@@ -219,7 +219,9 @@ def device_list(community) -> None:
             "key": st["member_key"],
             "member_id": member_id(bytes.fromhex(st["member_key"])),
             "role": "member key",
-            "status": "active",
+            "status": "active"
+            if b.query("key_cut", community=cid, key=st["member_key"]) is None
+            else "revoked",
             "this_node": st["member_key"] == here,
         }
     ]
