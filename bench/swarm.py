@@ -528,6 +528,9 @@ def scenario(
         total = swarm.stats()
         ids = set(swarm.all({"cmd": "ids", "cid": cid, "node": "0"}, [swarm.workers[0]])[0])
         snaps = swarm.merged({"cmd": "snapshot", "cid": cid})
+        # honest peers scored down or banned (a sync peer silent for the idle timeout is
+        # scored down): on a starved machine they are what holds convergence back
+        dbg = swarm.merged({"cmd": "debug", "cid": cid}, timeout=patience)
         return {
             "nodes": n,
             "processes": len(swarm.workers),
@@ -543,6 +546,8 @@ def scenario(
             "phases_s": phases,
             "waits_s": waits,
             "patience_s": patience,
+            "peers_banned_at_end": sum(v["banned"] for v in dbg.values()),
+            "peers_scored_down_at_end": sum(v["scored_down"] for v in dbg.values()),
             "bytes_sent_per_op_per_node": round((total["sent"] - base["sent"]) / len(written) / n),
             "cpu_s_per_node": round((total["cpu"] - base["cpu"]) / n, 2),
             "cpu_share_per_node": round((total["cpu"] - base["cpu"]) / n / wall, 4),
