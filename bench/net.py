@@ -1,26 +1,34 @@
-"""The network under churn and through relays, real py-libp2p hosts on loopback (TCP + Noise +
-Yamux): ``python -m bench net [reconnects] [clients] [swarm nodes]`` (default 2,000 x 40, 50).
+"""The network under churn, through relays and NATs, and at 50 nodes (issue 14):
+``python -m bench net [reconnects] [clients] [swarm nodes] [--only SECTIONS] [--trials N]``
+(default 2,000 x 40, 50 nodes, every section, 5 trials). Each section's result carries the
+machine's load when it started: these machines are shared.
 
-1. Churn: ``clients`` peers connect to one host and disconnect, in turn, until ``reconnects``
-   connections were made (py-libp2p 0.8.1 alone refuses every inbound connection after the
-   250th: issue 14). Reported: reconnects made, failures, reconnects/s, the host's inbound
-   slots in use afterwards (equal to its live inbound connections), and a newcomer's connect.
-2. Connection set-up, median of 20: direct (TCP + Noise + Yamux) and relayed (Circuit Relay v2
-   through a third host, the destination holding a reservation). Punched connections need NATs:
-   tests/test_net_nat.py builds them in namespaces and prints the direct/relayed split.
-
-3. The swarm (``bench/swarm.py``): 50 real nodes in 5 processes, 10 writers, 10 nodes killed
+1. ``churn``: ``clients`` real py-libp2p hosts on loopback (TCP + Noise + Yamux) connect to
+   one host and disconnect, in turn, until ``reconnects`` connections were made (py-libp2p
+   0.8.1 alone refuses every inbound connection after the 250th). Reported: reconnects made,
+   failures, reconnects/s, the host's inbound slots in use afterwards (equal to its live
+   inbound connections), and a newcomer's connect.
+2. ``setup``: connection set-up on loopback, median of 20: direct and relayed (Circuit Relay
+   v2 through a third host, the destination holding a reservation).
+3. ``nat`` (``bench/natlab.py``, the namespaces of tests/test_net_nat.py; needs root, else it
+   says why and is skipped): a relay and two members behind NATs, per topology (both NATs
+   cone-like, one symmetric-like, both symmetric-like), ``trials`` times: b dials a's relayed
+   address and DCUtR may make it direct. Reported: "direct k of n", the relayed set-up time
+   and the punched one (from the dial until a direct connection holds).
+4. ``swarm`` (``bench/swarm.py``): 50 real nodes in 5 processes, 10 writers, 10 nodes killed
    (SIGKILL) and restarted, one partition and heal: the time from the heal until every node
-   holds every op, bytes sent per op per node, CPU per node (the same scenario as
-   tests/test_net_swarm.py, which runs 20 nodes).
+   holds every op, bytes sent per op per node, CPU per node, lost ops; every wait (start,
+   genesis spread, writes, heal) is bounded generously (``--patience``) and reported, so a run
+   that cannot finish on a loaded machine says where and after how long.
 
 Churn and set-up hosts run in this one process and thread, so times include the other side's
-CPU.
+CPU. ``--only`` runs some sections and keeps the others' last results in bench/results/net.json.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import sys
 import time
@@ -117,30 +125,68 @@ async def setup_times(n: int = 20) -> dict:
     }
 
 
-def swarm(n: int) -> dict:
+def swarm(n: int, patience: float = 900.0) -> dict:
+    """The swarm row; a swarm that cannot get through on a busy machine is recorded as
+    failed with what it measured up to there (the step, its bound, the waits)."""
     import tempfile
 
-    from bench.swarm import scenario
+    from bench.swarm import SwarmFailed, scenario
 
     with tempfile.TemporaryDirectory(prefix="we-bench-swarm-") as tmp:
-        return scenario(Path(tmp), n=n, per=max(1, n // 5))
+        try:
+            return scenario(Path(tmp), n=n, per=max(1, n // 5), patience=patience)
+        except SwarmFailed as exc:
+            return {**exc.partial, "failed": str(exc)[:1500]}
+
+
+def machine() -> dict:
+    """What else ran: these numbers come from a shared machine."""
+    return {
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "cores": os.cpu_count(),
+        "load_avg_1m_at_start": round(os.getloadavg()[0], 2),
+        "shared": "yes: other engineers' tests and benches ran on the same cores",
+    }
+
+
+SECTIONS = ("churn", "setup", "nat", "swarm")
 
 
 def main() -> None:
-    total = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
-    n_clients = int(sys.argv[2]) if len(sys.argv) > 2 else 40
-    n_swarm = int(sys.argv[3]) if len(sys.argv) > 3 else 50
-    res = {"churn": trio.run(churn, total, n_clients)}
-    print(json.dumps(res, indent=1), flush=True)
-    res["setup"] = trio.run(setup_times)
-    print(json.dumps(res["setup"], indent=1), flush=True)
-    if n_swarm:
-        try:
-            res["swarm"] = swarm(n_swarm)
-        except AssertionError as exc:  # a machine too busy for n nodes: say so, keep the rest
-            res["swarm"] = {"nodes": n_swarm, "failed": str(exc).splitlines()[0][:300]}
-    print(json.dumps(res, indent=1))
-    if total >= 2000:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m bench net", description=__doc__.split("\n")[0])
+    ap.add_argument("reconnects", type=int, nargs="?", default=2000)
+    ap.add_argument("clients", type=int, nargs="?", default=40)
+    ap.add_argument("swarm_nodes", type=int, nargs="?", default=50, help="0: no swarm")
+    ap.add_argument("--only", default=",".join(SECTIONS), help="sections: " + ",".join(SECTIONS))
+    ap.add_argument("--trials", type=int, default=5, help="NAT trials per topology")
+    ap.add_argument("--patience", type=float, default=900.0, help="bound of each swarm wait, s")
+    args = ap.parse_args()
+    only = [x for x in args.only.split(",") if x]
+    if unknown := set(only) - set(SECTIONS):
+        sys.exit(f"unknown sections {sorted(unknown)}: choose among {', '.join(SECTIONS)}")
+    # a partial run (--only) replaces its own sections and keeps the others' last results
+    res = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    res = {k: v for k, v in res.items() if k in SECTIONS}
+    ran = {}
+    for name in only:
+        m = machine()
+        if name == "churn":
+            ran[name] = trio.run(churn, args.reconnects, args.clients)
+        elif name == "setup":
+            ran[name] = trio.run(setup_times)
+        elif name == "nat":
+            from bench.natlab import nat_bench
+
+            ran[name] = nat_bench(args.trials)
+        elif name == "swarm" and args.swarm_nodes:
+            ran[name] = swarm(args.swarm_nodes, args.patience)
+        if name in ran:
+            ran[name]["machine"] = m
+            print(json.dumps({name: ran[name]}, indent=1), flush=True)
+    res.update(ran)
+    if args.reconnects >= 2000 or "churn" not in only:
         RESULTS.write_text(json.dumps(res, indent=1) + "\n")
 
 

@@ -86,6 +86,8 @@ def rows() -> list[tuple[str, str, str, str]]:
                 "1 round trip, a few hundred bytes",
             )
         )
+    if net := _load("net"):
+        out += _net_rows(net)
     if tally := _load("tally"):
         store = tally.get("store_ingest_basic_cpu_s")
         for row in tally["rows"]:
@@ -123,6 +125,75 @@ def rows() -> list[tuple[str, str, str, str]]:
         for r in adv["in_sync"]:
             got = f"fails: {r['fails']}" if "fails" in r else f"{r['bytes']:,} bytes"
             out.append(("adversarial", f"in-sync check, {r['authors']:,} authors", got, ""))
+    return out
+
+
+def _net_rows(net: dict) -> list[tuple[str, str, str, str]]:
+    out = []
+    if c := net.get("churn"):
+        out.append(
+            (
+                "net",
+                f"{c['reconnects']:,} reconnects (Noise) from {c['clients']} peers to one host: "
+                f"{c['failures']} refused, {c['reconnects_per_s']:.0f}/s",
+                f"slots in use after = live connections ({c['inbound_slots_used_after']} of "
+                f"{c['inbound_slots']})",
+                "none refused (py-libp2p alone: refused after 250)",
+            )
+        )
+    setup, nat = net.get("setup"), net.get("nat") or {}
+    topo = nat.get("topologies", {})
+    cone = topo.get("cone-cone", {})
+    if setup:
+        text = (
+            f"connection set-up on loopback: direct {setup['direct_ms_median']:.0f} ms "
+            f"(py-libp2p's 250 ms happy-eyeballs wait), relayed {setup['relayed_ms_median']:.0f} ms"
+        )
+        if cone.get("punched_ms_median"):
+            text += (
+                f"; through two cone-like NATs: relayed {cone['relayed_connect_ms_median']:.0f} ms,"
+                f" punched (DCUtR, from the relayed dial to a direct connection) "
+                f"{cone['punched_ms_median'] / 1000:.1f} s"
+            )
+        out.append(("net", text, "medians", ""))
+    if "skipped" in nat:
+        out.append(("net", f"NAT split: skipped ({nat['skipped']})", "", ""))
+    elif topo:
+        names = {"cone-cone": "both NATs cone-like", "cone-symmetric": "one symmetric-like",
+                 "symmetric-symmetric": "both symmetric-like"}  # fmt: skip
+        parts = [
+            f"{names.get(k, k)}: "
+            + (f"direct {r['direct']} of {r['trials']}" if "failed" not in r else "failed")
+            for k, r in topo.items()
+        ]
+        out.append(
+            (
+                "net",
+                f"share of direct connections (namespaces, {nat['trials']} trials per topology): "
+                + "; ".join(parts),
+                "",
+                "direct wherever the NATs allow a punch",
+            )
+        )
+    if sw := net.get("swarm"):
+        shape = (
+            f"swarm of {sw['nodes']} nodes in {sw['processes']} processes (10 writers, 20 % "
+            "SIGKILLed and restarted, a partition while both halves write, the heal)"
+        )
+        if "failed" in sw:
+            out.append(("net", f"{shape}: did not finish: {sw['failed'][:200]}", "", ""))
+        else:
+            out.append(
+                (
+                    "net",
+                    f"{shape}, {sw['ops']} ops: converged {sw['converge_after_heal_s']:.0f} s after "
+                    f"the heal, {sw['lost']} lost, {sw['states']} state",
+                    f"{sw['bytes_sent_per_op_per_node']:,} bytes sent per op per node; CPU "
+                    f"{sw['cpu_s_per_node']:.1f} s per node in a {sw['run_s']:.0f} s run "
+                    f"({sw['cpu_share_per_node'] * 100:.1f} % of a core)",
+                    "every node converges, 0 lost",
+                )
+            )
     return out
 
 

@@ -22,6 +22,7 @@ async def dialer(svc: Any) -> None:
         if now - pruned >= PRUNE_EVERY:
             svc.book.prune(now, connected)
             pruned = now
+        svc.lift_bans(now)
         for d in svc.book.due(now, connected):
             d.next_try = now + 3600  # in flight; _dial sets the real next time
             svc.nursery.start_soon(dial, svc, d)

@@ -68,6 +68,7 @@ class Service:
         self.idle_timeout = idle_timeout
         self.mdns = mdns
         self.book = PeerBook(self.member_id)
+        self.blacklisted: set[str] = set()  # banned peers pubsub drops; lifted when bans end
         self.cpu = CpuBudget()  # CPU each peer's input may cost this node
         self._forks_seen: dict[tuple[bytes, bytes], int] = {}  # (community, author) -> seq
         self._fork_changes = 0  # the store's replica.fork_changes when we last looked
@@ -311,9 +312,24 @@ class Service:
 
         try:
             self.host.pubsub.add_to_blacklist(ID.from_base58(peer))
+            self.blacklisted.add(peer)
         except Exception as exc:
             log.debug("blacklist %s: %r", peer, exc)
         await self.host.disconnect(peer)
+
+    def lift_bans(self, now: float) -> None:
+        """A ban ends: pubsub takes the peer back. py-libp2p's blacklist has no end, and it
+        drops every gossip message the peer wrote, even one another peer forwards: without
+        this, a peer banned once (four sync silences of a CPU-starved honest node suffice)
+        reached this node by sync only, until a restart."""
+        from libp2p.peer.id import ID
+
+        for peer in [p for p in self.blacklisted if not self.book.is_banned(p, now)]:
+            self.blacklisted.discard(peer)
+            try:
+                self.host.pubsub.remove_from_blacklist(ID.from_base58(peer))
+            except Exception as exc:
+                log.debug("unblacklist %s: %r", peer, exc)
 
     async def block(self, peer: str) -> None:
         """Cut this peer off until :meth:`unblock` (an administrative partition): no
