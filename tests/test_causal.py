@@ -95,7 +95,8 @@ def test_answers_are_exact_whatever_was_memoized(wired, script):
     # Tiny constants so that anchors, the search limit and LRU eviction all happen.
     with pytest.MonkeyPatch.context() as mp:
         for name, value in (("ANCHOR_EVERY", 3), ("SEARCH_LIMIT", 2), ("CLOCK_BUDGET", 12),
-                            ("TARGET_IDS", 3), ("TARGETS", 4)):  # fmt: skip
+                            ("TARGET_IDS", 3), ("TARGETS", 4), ("NEAR", 2), ("KEEP", 1),
+                            ("ANCHOR_SPREAD", 1)):  # fmt: skip
             mp.setattr(causal, name, value)
         _check_script(wired, *script)
 
@@ -260,3 +261,34 @@ def test_expensive_kinds_cost_the_same_on_a_ten_times_longer_log():
     print(small, large)
     for kind in small:
         assert large[kind] <= 2 * small[kind] + 2 * causal.ANCHOR_EVERY, (kind, small, large)
+
+
+def test_concurrent_ops_on_one_old_op_walk_its_past_once():
+    """The tally bench's shape: a long history (members joining, each naming the last op), one
+    op naming its end (a proposal, its clock not memoized: never asked, or evicted), then many
+    concurrent ops naming it (ballots). Each ballot's anchor used to walk the whole history
+    again (members x ballots / 64 lookups) and keep a clock of one entry per member; now the
+    proposal's clock is kept once and the ballots near it need no anchor of their own."""
+    n = 2000
+    g = Graph()
+    idx = CausalIndex(Counting(g.metas.get))
+    authors = [i.to_bytes(2, "big") * 16 for i in range(n)]
+    joins = [g.add(authors[0], None, [])]
+    idx.note(joins[0])
+    for a in authors[1:]:
+        joins.append(g.add(a, None, [joins[-1]]))
+        idx.note(joins[-1])
+    proposal = g.add(authors[0], joins[0], [joins[-1]])
+    idx.note(proposal)
+    idx._clocks.clear()  # as if the LRU had let every clock go (other proposals' cuts)
+    idx._entries = 0
+    lookups = idx._lookup
+    before = lookups.calls
+    ballots = [g.add(a, j, [proposal]) for a, j in zip(authors[1:], joins[1:], strict=True)]
+    for b in ballots:
+        idx.note(b)
+    assert lookups.calls - before <= 2 * n + 8 * len(ballots), lookups.calls - before
+    assert idx.memory()["clocks"] <= 2  # the proposal's (and the first ballot anchor's)
+    for b in ballots[1 :: n // 20]:  # and every answer is still exact
+        assert idx.vector_clock(b) == g.clock(b)
+        assert idx.in_past(joins[-1], b) and not idx.in_past(ballots[0], b)

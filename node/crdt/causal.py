@@ -32,8 +32,19 @@ or any key could make a node slow by pointing at old ops):
   long ``in_past`` searches (the searched op's clock is then computed and kept, so the next op
   of that chain, or any op that names it, stops there) and from ``note``: every
   ``ANCHOR_EVERY``-th applied op becomes an anchor (an amortized walk of about
-  ``ANCHOR_EVERY`` ops plus a clock copy). So the cost of a query is bounded by the ops applied
-  since the newest anchor in its past, not by the log.
+  ``ANCHOR_EVERY`` ops plus a clock copy), unless anchors already cover its past but a few ops
+  (``NEAR``): a clock has one entry per member, so anchoring each 64th of 100,000 concurrent
+  ballots on one proposal would copy members x ballots / 64 entries for nothing. In a community
+  whose clocks are larger than ``ANCHOR_EVERY`` x ``ANCHOR_SPREAD`` entries, anchors are spaced
+  by len(clock) / ``ANCHOR_SPREAD`` ops instead, so that their copies cost each op at most
+  ``ANCHOR_SPREAD`` entries (else every op of a 100,000-member community would pay ~1,600).
+  So the cost of a query is bounded by the ops applied since the newest anchor in its past
+  (and by its community's size), not by the log.
+* A clock walk that expands more than ``SEARCH_LIMIT`` ops keeps the clock of the op's newest
+  parent as well as the op's: its siblings (the next ballots on a proposal whose clock the LRU
+  let go) then stop there instead of walking the whole past again, each one. The LRU keeps the
+  newest ``KEEP`` clocks whatever the budget, since one clock of a large community can be
+  larger than the budget.
 * ``in_past(a, x)`` first tries the cheap answers (same author, lamport, x's memoized clock),
   then searches from x and stops at the first proof either way: an op of a's author at a's seq
   or later (True), an anchor (its clock decides, or prunes everything it covers), an op not
@@ -81,9 +92,12 @@ class OpMeta(NamedTuple):
 
 VectorClock = dict[bytes, int]
 
-ANCHOR_EVERY = 64  # note(): every 64th applied op's clock is kept
+ANCHOR_EVERY = 64  # note(): every 64th applied op's clock is kept (unless it is _near)
+ANCHOR_SPREAD = 64  # clock entries an op pays for anchors, amortized (see note)
+NEAR = 16  # ops a walk from that op may expand before it meets anchors, for it to need none
 CLOCK_BUDGET = 250_000  # entries over all memoized clocks (LRU)
 SEARCH_LIMIT = 256  # ops an in_past search expands before it computes x's clock instead
+KEEP = 3  # the newest clocks the LRU keeps even above CLOCK_BUDGET (see _keep)
 TARGETS = 256  # per-target memos kept (LRU)
 TARGET_IDS = 1024  # op ids remembered per target and answer (ids are shared with the metas)
 
@@ -101,6 +115,8 @@ class CausalIndex:
         self._entries = 0  # sum of len() of the memoized clocks
         self._targets: OrderedDict[bytes, tuple[set[bytes], set[bytes]]] = OrderedDict()
         self._noted = 0  # ops noted; skipping covered ops is on once this is > 0
+        self._since = 0  # ops noted since note() last considered an anchor
+        self._span = 0  # entries in the clock of note()'s last anchor
         self._forks: dict[tuple[bytes, bytes], int] = {}  # (community, author) -> fork seq
 
     def meta(self, op_id: bytes) -> OpMeta:
@@ -112,10 +128,18 @@ class CausalIndex:
     def note(self, meta: OpMeta) -> None:
         """The replica applied the op ``meta`` (call it once per applied op, after the op's
         metadata is indexed and before its handler runs). Keeps an anchor every
-        ``ANCHOR_EVERY`` ops, so that no later walk has to go further back than that."""
+        ``ANCHOR_EVERY`` ops, so that no later walk has to go further back than that; in a
+        community so large that the last anchor's clock has more than ``ANCHOR_EVERY`` x
+        ``ANCHOR_SPREAD`` entries, every len(clock) / ``ANCHOR_SPREAD`` ops: copying a clock is
+        then the dearer part, and spread so it costs at most ``ANCHOR_SPREAD`` entries an op,
+        while the longer walk it allows (a step costs some 20 entries' copy) stays under the
+        copy that every clock query pays anyway."""
         self._noted += 1
-        if self._noted % ANCHOR_EVERY == 0:
-            self.vector_clock(meta)
+        self._since += 1
+        if self._since >= max(ANCHOR_EVERY, self._span // ANCHOR_SPREAD):
+            self._since = 0
+            if not self._near(meta):
+                self._span = len(self.vector_clock(meta))
 
     def fork(self, community: bytes, author: bytes, seq: int) -> None:
         """The author forked its chain in ``community`` at ``seq`` (the replica calls this for
@@ -177,14 +201,28 @@ class CausalIndex:
 
     def vector_clock(self, x: OpMeta) -> VectorClock:
         """The full causal past of ``x`` (including ``x``) as author -> highest seq.
-        Memoized (do not change the returned dict)."""
+        Memoized (do not change the returned dict).
+
+        A walk that expands more than ``SEARCH_LIMIT`` ops found no anchor near x, so x's
+        siblings (ops naming the same newest parent: concurrent ballots on one proposal, whose
+        clock the LRU let go) would each walk that far again. It starts over from x's newest
+        parent: that parent's clock is kept too, and x's is that clock plus the rest."""
         clock = self._clock(x.id)
         if clock is not None:
             return clock
-        clock = self._walk(x)
-        self._clocks[x.id] = clock
+        clock = self._walk(x, SEARCH_LIMIT)
+        if clock is None:
+            top = max(map(self.meta, x.parents), key=lambda m: (m.lamport, m.id))
+            seed = self._clock(top.id) or self._keep(top.id, self._walk(top))
+            clock = self._walk(x, seed=(top.id, seed))
+        return self._keep(x.id, clock)
+
+    def _keep(self, op_id: bytes, clock: VectorClock) -> VectorClock:
+        self._clocks[op_id] = clock
         self._entries += len(clock)
-        while self._entries > CLOCK_BUDGET and len(self._clocks) > 1:
+        # The newest KEEP clocks stay whatever their size: a clock holds every member of a
+        # community, and a budget under two of them would evict the parent kept just above.
+        while self._entries > CLOCK_BUDGET and len(self._clocks) > KEEP:
             self._entries -= len(self._clocks.popitem(last=False)[1])
         return clock
 
@@ -239,14 +277,55 @@ class CausalIndex:
             if expanded > SEARCH_LIMIT and self._noted:  # unwired: no cheaper way than on
                 return None
 
-    def _walk(self, x: OpMeta) -> VectorClock:
-        """x's clock: a walk back in descending lamport order that takes the memoized clocks
-        it meets whole and skips what they cover."""
+    def _near(self, x: OpMeta) -> bool:
+        """A walk from x meets anchors that cover all of x's past but fewer than ``NEAR`` ops:
+        an anchor at x would spare later walks almost nothing, and copying its clock (one
+        entry per member) is the dearest part of an anchor. Concurrent ops that each name an
+        anchored op (ballots on one proposal) are all near; a chain since the last anchor is
+        not. Only clocks met are read, none is copied (as in :meth:`_search`)."""
         clocks, meta = self._clocks, self.meta
-        base: VectorClock = {}  # union of the anchors met
-        own: VectorClock = {x.author: x.seq}  # the ops walked
+        covered: list[VectorClock] = []  # anchors met
         heap: list[tuple[int, bytes, OpMeta]] = []
         seen: set[bytes] = set()
+        expanded = 0
+        y = x
+        while True:
+            for p in y.parents:
+                if p not in seen:
+                    seen.add(p)
+                    m = meta(p)
+                    heapq.heappush(heap, (-m.lamport, p, m))
+            while heap:
+                _, p, y = heapq.heappop(heap)
+                clock = clocks.get(p)
+                if clock is not None:
+                    clocks.move_to_end(p)
+                    covered.append(clock)
+                    continue
+                if covered and any(self._covered(y, c) for c in covered):
+                    continue
+                break
+            else:
+                return True
+            expanded += 1
+            if expanded >= NEAR:
+                return False
+
+    def _walk(
+        self,
+        x: OpMeta,
+        limit: int | None = None,
+        seed: tuple[bytes, VectorClock] | None = None,
+    ) -> VectorClock | None:
+        """x's clock: a walk back in descending lamport order that takes the memoized clocks
+        it meets whole and skips what they cover. None when it expanded more than ``limit``
+        ops. ``seed``: (a parent of x, its clock), taken as an anchor already met."""
+        clocks, meta = self._clocks, self.meta
+        base: VectorClock = dict(seed[1]) if seed else {}  # union of the anchors met
+        own: VectorClock = {x.author: x.seq}  # the ops walked
+        heap: list[tuple[int, bytes, OpMeta]] = []
+        seen: set[bytes] = {seed[0]} if seed else set()
+        expanded = 0
         y = x
         while True:
             for p in y.parents:
@@ -274,6 +353,9 @@ class CausalIndex:
                 break
             if y is None:
                 break
+            expanded += 1
+            if limit is not None and expanded > limit:
+                return None
             if own.get(y.author, 0) < y.seq:
                 own[y.author] = y.seq
         for author, s in own.items():
