@@ -510,9 +510,45 @@ def test_inbox_and_activity(tmp_path):
 
 
 # ------------------------------------------------------------------------ export --ops (6)
+def _stderr_on_a_terminal(home, *args) -> tuple[int, str, str]:
+    """Run `we` with its stderr on a pseudo-terminal (as a person at a shell has it; stdout
+    piped): returns (exit code, stdout, what the terminal received)."""
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+
+    from cli_helpers import ROOT, base_env
+
+    master, slave = pty.openpty()
+    p = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "--data-dir", str(home), *args],
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        env=base_env(),
+        cwd=ROOT,
+    )
+    os.close(slave)
+    got = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 60)
+        try:
+            chunk = os.read(master, 65536) if ready else b""
+        except OSError:  # EIO: the process closed the terminal
+            chunk = b""
+        if not chunk:
+            break
+        got += chunk
+    os.close(master)
+    out = p.stdout.read().decode()
+    return p.wait(timeout=60), out, got.decode(errors="replace")
+
+
 def test_export_ops_and_import_replay_a_community(tmp_path):
     """`we export` was said to allow replaying the exact ops but exported only ValueFlows
-    records; `we export --ops` writes the signed ops and `we import` reads them."""
+    records; `we export --ops` writes the signed ops and `we import` reads them. Issue 11 also asks that long operations show progress: `we
+    import` of a large file does (on a terminal only; `we community join` likewise)."""
     import json
 
     a, b = tmp_path / "a", tmp_path / "b"
@@ -526,12 +562,15 @@ def test_export_ops_and_import_replay_a_community(tmp_path):
     assert r.code == 0, r.err
     doc = json.loads(out.read_text())
     assert doc["format"] == "we-ops/1" and len(doc["ops"]) == 4
-    r = we(b, "--json", "import", str(out))
-    assert r.code == 0 and r.json["statuses"] == {"applied": 4}, r.err
+    # a long operation: on a terminal, how far it got (stderr); piped or --json, nothing
+    code, said, terminal = _stderr_on_a_terminal(b, "import", str(out))
+    assert code == 0 and "Imported 4 ops: 4 applied" in said, (said, terminal)
+    assert "importing 4 ops" in terminal, terminal
     titles = lambda h: sorted(x["title"] for x in we(h, "--json", "offer", "list").json)  # noqa: E731
     assert titles(b) == titles(a) == ["Ladder", "Saw", "Tent"]
     again = we(b, "--json", "import", str(out))
     assert again.code == 0 and "applied" not in again.json["statuses"]  # idempotent
+    assert again.err == ""
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
     assert we(b, "import", str(bad)).code == 2
@@ -593,3 +632,16 @@ def test_readme_names_only_commands_and_options_that_exist():
     assert "any unique prefix" not in readme.split("we member vouch")[-1][:200]
     assert "Witnesses are the founder by default" in readme
     assert "`we export --ops" in readme and "`we import FILE`" in readme
+
+
+def test_status_says_how_far_a_sync_got():
+    """`we status` while a daemon's session receives ops (node/service/report.py
+    ``receiving``; the daemon side is tests/test_control_stream.py)."""
+    from cli.commands.node_cmds import receiving
+
+    assert receiving({"done": 12000, "expected": 48200, "sessions": 1}) == (
+        "12,000 of 48,200 ops received from 1 peer so far"
+    )
+    assert receiving({"done": 5, "expected": None, "sessions": 2}) == (
+        "5 ops received from 2 peers so far"
+    )

@@ -131,7 +131,8 @@ async def test_a_reader_that_stops_reading_is_dropped_and_the_node_never_waits(
 
 
 async def test_a_large_sync_reports_its_progress(tmp_path, monkeypatch):
-    """``sync_progress`` events count the ops received of the ops the peer announced."""
+    """``sync_progress`` events count the ops received of the ops the peer announced, and
+    `we status` (``receiving``) says the same while the session runs."""
     monkeypatch.setattr(syncing, "PROGRESS_EVERY", 0.02)  # several ticks in a short sync
     async with nodes(tmp_path, 2, sync_interval=3600.0) as (a, b):
         c = await a.create_community(OPEN)
@@ -143,10 +144,24 @@ async def test_a_large_sync_reports_its_progress(tmp_path, monkeypatch):
         a.store.ingest(ops)
         total = sum(seq for seq, _ in a.store.heights(c).values())
         events = b.service.subscribe()
+        said = []  # `we status` at each sync_progress event: (event, what status says)
+        emit = b.service.emit
+
+        def emit_and_look(ev):
+            if ev.kind == "sync_progress" and ev.community == c:
+                row = next(x for x in b.status()["communities"] if x["id"] == c)
+                said.append(((ev.done, ev.expected), row["receiving"]))
+            emit(ev)
+
+        monkeypatch.setattr(b.service, "emit", emit_and_look)
         await b.follow(c)
         await b.connect(a.listen_addrs[0])
         await wait_until(lambda: len(b.store.heights(c)) == len(a.store.heights(c)), 120)
         await wait_until(lambda: b.store.heights(c) == a.store.heights(c), 120)
+        # while a session received, status said how far it got; once done, nothing
+        assert said and all(r == {"done": d, "expected": e, "sessions": 1} for (d, e), r in said)
+        await wait_until(lambda: not b.service.syncer.receiving)
+        assert all(x["receiving"] is None for x in b.status()["communities"])
         progress = []
         while True:
             try:

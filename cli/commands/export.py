@@ -109,23 +109,33 @@ def import_(file) -> None:
         ) from None
     if doc.get("format") != "we-ops/1" or not all(isinstance(r, str) for r in raws):
         raise bad_value(f"{file.name} is not a we-ops/1 file", "write one with `we export --ops`")
+    from rich.console import Console
+    from rich.progress import Progress
+
     o = obj()
     b = o.backend()
     statuses: dict[str, int] = {}
     communities: set[str] = set()
     batch: list[str] = []
     size = 0
-    for raw in [*raws, None]:
-        if raw is None or (batch and size + len(raw) > IMPORT_BATCH):
-            if batch:
-                r = b.call("import_ops", {"ops": batch})
-                for k, v in r["statuses"].items():
-                    statuses[k] = statuses.get(k, 0) + v
-                communities |= set(r["communities"])
-            batch, size = [], 0
-        if raw is not None:
-            batch.append(raw)
-            size += len(raw)
+    # a large file takes a while (each op is checked as from a peer): how far, on a terminal
+    shown = Progress(
+        transient=True, console=Console(stderr=True), disable=o.json or not sys.stderr.isatty()
+    )
+    with shown:
+        task = shown.add_task(f"importing {len(raws):,} ops", total=len(raws))
+        for raw in [*raws, None]:
+            if raw is None or (batch and size + len(raw) > IMPORT_BATCH):
+                if batch:
+                    r = b.call("import_ops", {"ops": batch})
+                    for k, v in r["statuses"].items():
+                        statuses[k] = statuses.get(k, 0) + v
+                    communities |= set(r["communities"])
+                    shown.update(task, advance=len(batch))
+                batch, size = [], 0
+            if raw is not None:
+                batch.append(raw)
+                size += len(raw)
     data = {"ops": len(raws), "statuses": statuses, "communities": sorted(communities)}
     emit(
         o,

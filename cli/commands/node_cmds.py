@@ -287,8 +287,18 @@ def status() -> None:
                     rows,
                 )
             )
+        for cm in comms:
+            if cm.get("receiving"):
+                c.print(f"Syncing {cm.get('name') or cm['id'][:12]}: {receiving(cm['receiving'])}")
 
     emit(o, data, render)
+
+
+def receiving(r: dict) -> str:
+    """ "12,000 of 48,200 ops received from 1 peer": a sync in progress, as `we status` says."""
+    done, expected, n = r["done"], r.get("expected"), r.get("sessions", 1)
+    got = f"{done:,} of {expected:,} ops" if expected else f"{done:,} ops"
+    return f"{got} received from {n} peer{'s' if n != 1 else ''} so far"
 
 
 def _chain_warnings(c, d) -> None:

@@ -28,6 +28,7 @@ def status(svc: Any) -> dict:
                 "peers_synced": synced,
                 "last_sync_ms": max((int(r.at * 1000) for r in recs.values()), default=None),
                 "fork_proofs": len(svc.store.fork_proofs(c)),
+                "receiving": _receiving(svc, c),
             }
         )
     from node.identity import member_id
@@ -48,6 +49,17 @@ def status(svc: Any) -> dict:
         "chain_guard": svc.guard.status() if svc.guard is not None else None,
         "own_forks": _own_forks(svc),
     }
+
+
+def _receiving(svc: Any, community: bytes) -> dict | None:
+    """The sync sessions receiving ops of ``community`` right now (a join, a node catching up
+    after a long time away): ops received so far and of how many (None when a session has
+    not said), as of their last ``sync_progress`` event. None when none is."""
+    now = [(d, e) for c, d, e in svc.syncer.receiving.values() if c == community]
+    if not now:
+        return None
+    expected = None if any(e is None for _, e in now) else sum(e for _, e in now)
+    return {"done": sum(d for d, _ in now), "expected": expected, "sessions": len(now)}
 
 
 def _own_forks(svc: Any) -> list[dict]:

@@ -61,6 +61,9 @@ class Syncer:
         self.records: dict[bytes, dict[str, SyncRecord]] = {}  # community -> peer -> last
         self.inbound: dict[str, int] = {}  # peer -> sessions it opened that still run
         self._running: set[tuple[bytes, str]] = set()
+        # session -> (community, ops received, ops expected) while it receives ops: what
+        # `we status` shows of a large sync in progress (set with each sync_progress event)
+        self.receiving: dict[SyncSession, tuple[bytes, int, int | None]] = {}
         self._slots: dict[str, trio.Semaphore] = {}  # peer -> outgoing sessions at once
         self._again: set[tuple[bytes, str]] = set()
         self._synced: dict[tuple[bytes, str], float] = {}  # last completed session (trio time)
@@ -193,6 +196,7 @@ class Syncer:
                 await drive(stream, session, idle_timeout=svc.idle_timeout, charge=svc.charge(peer))
         finally:
             ticker.cancel()
+            self.receiving.pop(session, None)
         if not scope.cancelled_caught:
             return True
         self.stats["deadline"] += 1
@@ -205,8 +209,8 @@ class Syncer:
 
     async def _progress(self, session: SyncSession, peer: str, scope: trio.CancelScope) -> None:
         """While a session receives ops, say how far it got (``sync_progress`` events, for
-        `we community join` and `we watch`): at most every ``PROGRESS_EVERY`` seconds, and
-        only when something came in."""
+        `we community join`; ``receiving`` for `we status`): at most every ``PROGRESS_EVERY``
+        seconds, and only when something came in."""
         said = 0
         with scope:
             while True:
@@ -214,6 +218,7 @@ class Syncer:
                 st = session.stats
                 if st.ops_in != said and session.community is not None:
                     said = st.ops_in
+                    self.receiving[session] = (session.community, st.ops_in, st.ops_expected)
                     event = Event(
                         "sync_progress",
                         session.community,
