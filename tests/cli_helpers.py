@@ -70,6 +70,36 @@ def base_env(home: Path | str | None = None) -> dict:
     return env
 
 
+def we_on_a_terminal(home: Path | str, *args: str) -> tuple[int, str, str]:
+    """Run `we` with its stderr on a pseudo-terminal (as a person at a shell has it; stdout
+    piped): returns (exit code, stdout, what the terminal received)."""
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    p = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "--data-dir", str(home), *args],
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        env=base_env(),
+        cwd=ROOT,
+    )
+    os.close(slave)
+    got = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 60)
+        try:
+            chunk = os.read(master, 65536) if ready else b""
+        except OSError:  # EIO: the process closed the terminal
+            chunk = b""
+        if not chunk:
+            break
+        got += chunk
+    os.close(master)
+    out, _ = p.communicate(timeout=60)
+    return p.returncode, out.decode(), got.decode(errors="replace")
+
+
 class Daemon:
     """`we daemon` as a real background process; stopped with SIGTERM."""
 

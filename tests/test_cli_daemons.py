@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from cli_helpers import Daemon, wait_until, we
+from cli_helpers import Daemon, wait_until, we, we_on_a_terminal
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +54,10 @@ def test_join_vouch_and_replicate(pair):
     assert "causal past" not in r.error["message"] and "not_member" not in r.error["message"]
     r = we(bob, "--json", "community", "join", info["line"])  # asking twice
     assert r.code == 4 and "already asked to join" in r.error["message"]
+    # on a terminal, the join says what it waits for (issue 11: long operations show progress)
+    code, _, terminal = we_on_a_terminal(bob, "community", "join", info["line"])
+    assert code == 4 and f"syncing community {cid[:12]}" in terminal, terminal
+    assert "already asked to join" in terminal
 
     wait_until(
         lambda: any(m["member_id"] == bob_id for m in json_of(alice, "member", "list")),

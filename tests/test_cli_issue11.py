@@ -5,7 +5,7 @@ Each defect of the issue is a real `we` subprocess here; the pure helpers are te
 from __future__ import annotations
 
 import pytest
-from cli_helpers import we
+from cli_helpers import we, we_on_a_terminal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -457,6 +457,10 @@ def test_a_double_booking_is_refused_where_it_is_made(tmp_path):
     assert we(home, "reservation", "accept", second[:10], "--force").code == 0
     table = we(home, "reservation", "list").out
     assert table.count("overlaps ") == 2
+    # an overlap with a reservation that no longer holds the item is no warning (the issue:
+    # `conflicts_with` listed an already returned one)
+    assert we(home, "reservation", "cancel", first[:10]).code == 0
+    assert "overlaps" not in we(home, "reservation", "list").out
 
 
 # ------------------------------------------------------ what needs me, what happened (inbox)
@@ -498,8 +502,11 @@ def test_inbox_and_activity(tmp_path):
     human = we(home, "inbox").out
     assert "we reservation accept" in human and "we vote" in human and "we attest" in human
     pid = next(i["id"] for i in items if i["kind"] == "vote")
+    needs = we(home, "--json", "proposal", "list", "--needs-vote").json  # the list filter
+    assert [p["id"] for p in needs] == [pid]
     assert we(home, "vote", pid[:10], "yes").code == 0
     assert "vote" not in [i["kind"] for i in we(home, "--json", "inbox").json]
+    assert we(home, "--json", "proposal", "list", "--needs-vote").json == []
     events = we(home, "--json", "activity").json
     whats = " ".join(e["what"] for e in events)
     assert "offer active: Drill" in whats and "proposal (open): Buy glue" in whats
@@ -510,41 +517,6 @@ def test_inbox_and_activity(tmp_path):
 
 
 # ------------------------------------------------------------------------ export --ops (6)
-def _stderr_on_a_terminal(home, *args) -> tuple[int, str, str]:
-    """Run `we` with its stderr on a pseudo-terminal (as a person at a shell has it; stdout
-    piped): returns (exit code, stdout, what the terminal received)."""
-    import os
-    import pty
-    import select
-    import subprocess
-    import sys
-
-    from cli_helpers import ROOT, base_env
-
-    master, slave = pty.openpty()
-    p = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "--data-dir", str(home), *args],
-        stdout=subprocess.PIPE,
-        stderr=slave,
-        env=base_env(),
-        cwd=ROOT,
-    )
-    os.close(slave)
-    got = b""
-    while True:
-        ready, _, _ = select.select([master], [], [], 60)
-        try:
-            chunk = os.read(master, 65536) if ready else b""
-        except OSError:  # EIO: the process closed the terminal
-            chunk = b""
-        if not chunk:
-            break
-        got += chunk
-    os.close(master)
-    out = p.stdout.read().decode()
-    return p.wait(timeout=60), out, got.decode(errors="replace")
-
-
 def test_export_ops_and_import_replay_a_community(tmp_path):
     """`we export` was said to allow replaying the exact ops but exported only ValueFlows
     records; `we export --ops` writes the signed ops and `we import` reads them. Issue 11 also asks that long operations show progress: `we
@@ -563,7 +535,7 @@ def test_export_ops_and_import_replay_a_community(tmp_path):
     doc = json.loads(out.read_text())
     assert doc["format"] == "we-ops/1" and len(doc["ops"]) == 4
     # a long operation: on a terminal, how far it got (stderr); piped or --json, nothing
-    code, said, terminal = _stderr_on_a_terminal(b, "import", str(out))
+    code, said, terminal = we_on_a_terminal(b, "import", str(out))
     assert code == 0 and "Imported 4 ops: 4 applied" in said, (said, terminal)
     assert "importing 4 ops" in terminal, terminal
     titles = lambda h: sorted(x["title"] for x in we(h, "--json", "offer", "list").json)  # noqa: E731
