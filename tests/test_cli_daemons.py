@@ -245,6 +245,9 @@ def test_vote_seal_and_tally_agree(pair):
     time.sleep(max(0.0, closes / 1000 - time.time()) + 0.3)
     r = we(bob, "--json", "vote", pid[:8], "no")
     assert r.code == 4 and r.error["code"] == "closed"
+    # a witness's inbox says a seal is due (issue 11, "what needs me"), until it sealed
+    due = [i for i in json_of(alice, "inbox") if i["kind"] == "seal"]
+    assert [i["id"] for i in due] == [pid] and due[0]["do"] == f"we seal {pid[:10]}"
     sealed = json_of(alice, "seal", pid[:8])
     assert sealed["heads"] == 2 and sealed["op_ids"] == [sealed["op_id"]]  # alice's and bob's
     json_of(bob, "seal", pid[:8])
@@ -257,6 +260,7 @@ def test_vote_seal_and_tally_agree(pair):
         for h in (alice, bob)
     ]
     assert finals[0] == finals[1]
+    assert "seal" not in [i["kind"] for i in json_of(alice, "inbox")]
     assert (finals[0]["passed"], finals[0]["winner"]) == (True, "yes")
     assert sorted(v["choice"] for v in finals[0]["voters"]) == ["yes", "yes"]
     human = we(bob, "tally", pid[:8]).out
