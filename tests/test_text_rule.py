@@ -127,3 +127,12 @@ def test_a_hostile_members_escape_sequence_is_rejected_by_the_replica():
         ("member.leave", {"note": "bye\x08\x08\x08"}),
     ):
         w.rejected(1, kind, body, "bad_body")
+
+
+def test_skill_tags_in_any_script_but_no_space_capital_or_control():
+    from node.crdt.records.schema import skill
+
+    for ok in ("carpentry", "bike-repair", "électronique", "木工", "tools/power", "3d-print"):
+        assert skill(ok) is None, ok
+    for bad in ("", "Carpentry", "bike repair", "-x", "/x", "_x", "a\u202eb", "x\x1b", "a" * 65, 3):
+        assert skill(bad) is not None, bad

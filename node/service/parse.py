@@ -7,6 +7,7 @@ Shared by both faces (the `we` CLI and the web app): a bad value raises
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, datetime, timedelta
 
 from .words import BadValue
@@ -55,7 +56,6 @@ def parse_window(text: str) -> list[int]:
 
 GEOHASH_ALPHABET = "0123456789bcdefghjkmnpqrstuvwxyz"
 _CATEGORY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}(/[a-z0-9][a-z0-9_-]{0,39}){0,7}$")
-_SKILL = re.compile(r"^[a-z0-9][a-z0-9_/-]{0,63}$")
 DAY_MS = 86_400_000
 MAX_EXPIRY_MS = 365 * DAY_MS  # the records' bound: at most one year ahead
 
@@ -84,11 +84,14 @@ def parse_category(text: str, option: str = "--category") -> str:
 
 
 def parse_skill(text: str) -> str:
-    s = text.strip().lower().replace(" ", "-")
-    if not _SKILL.match(s):
+    """A skill tag: lower-cased, spaces become ``-`` (the records rule: ``schema.skill``)."""
+    from node.crdt.records.schema import skill
+
+    s = "-".join(unicodedata.normalize("NFC", text).lower().split())
+    if skill(s) is not None:
         raise BadValue(
             f"--skill {text!r} is not a skill tag",
-            "write it with latin letters, digits, -, _ or /, e.g. electronics or bike-repair",
+            "write a word or two, e.g. electronics, bike-repair or électronique",
         )
     return s
 

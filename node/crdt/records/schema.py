@@ -31,7 +31,6 @@ Validator = Callable[[Any], str | None]
 MAX_INT = 2**63 - 1
 GEOHASH_ALPHABET = "0123456789bcdefghjkmnpqrstuvwxyz"
 _CATEGORY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}(/[a-z0-9][a-z0-9_-]{0,39}){0,7}$")
-_SKILL = re.compile(r"^[a-z0-9][a-z0-9_/-]{0,63}$")
 
 
 class Field(NamedTuple):
@@ -187,7 +186,21 @@ def pattern(regex: re.Pattern[str], what: str) -> Validator:
 
 
 category = pattern(_CATEGORY, 'a lowercase "/"-path such as "tools/power/drill"')
-skill = pattern(_SKILL, "a lowercase skill tag")
+_ASCII_UPPER = re.compile("[A-Z]")
+
+
+def skill(x: Any) -> str | None:
+    """A skill tag in any script ("électronique", "木工", "bike-repair"): 1..64 characters
+    under the text rule, no whitespace, no ASCII capital, not starting with ``_``, ``/`` or
+    ``-``. Case in other scripts is the writer's (clients lower-case what they send): a rule
+    that every node applies alike must not lean on a Unicode case table, which differs
+    between Python versions."""
+    msg = text(64, min_len=1)(x)
+    if msg is not None:
+        return msg
+    if any(c.isspace() for c in x) or _ASCII_UPPER.search(x) or x[0] in "_/-":
+        return "must be a skill tag: no space or capital, not starting with _, / or -"
+    return None
 
 
 def geohash(max_len: int = 12) -> Validator:
