@@ -10,6 +10,7 @@ async def test_an_address_announced_in_a_profile_is_dialled(tmp_path):
         cid = await a.create_community({"name": "hub", "membership": {"rule": "open"}})
         await c.follow(cid)
         await c.connect(a.listen_addrs[0])
+        await wait_until(lambda: cid in c.store.replica.heads)  # the genesis came
         await c.publish(cid, "member.join", {})
         await c.publish(cid, "profile.set", {"display_name": "c", "addrs": c.listen_addrs[:1]})
         await wait_until(lambda: op_ids(a, cid) == op_ids(c, cid))

@@ -220,7 +220,7 @@ def device_list(community) -> None:
             "member_id": member_id(bytes.fromhex(st["member_key"])),
             "role": "member key",
             "status": "active"
-            if b.query("key_cut", community=cid, key=st["member_key"]) is None
+            if b.query("key_cut", community=cid, member=st["member_key"]) is None
             else "revoked",
             "this_node": st["member_key"] == here,
         }

@@ -149,12 +149,12 @@ def devices(state: State, community: bytes, member: MemberRef | None = None) -> 
     return devices_of(state, community, None if member is None else as_key(member))
 
 
-def key_cut(state: State, community: bytes, key: MemberRef) -> int | None:
-    """The seq above which ``key``'s ops in the community are void (revoked, removed,
-    recovered away), or None."""
+def key_cut(state: State, community: bytes, member: MemberRef) -> int | None:
+    """The seq above which the ops of key ``member`` (a member's key or a device's) in the
+    community are void (revoked, removed, recovered away), or None."""
     from ..state import CHAIN_CUTS
 
-    return state.get(CHAIN_CUTS, community + as_key(key))
+    return state.get(CHAIN_CUTS, community + as_key(member))
 
 
 def vouches(state: State, community: bytes) -> list[dict]:
