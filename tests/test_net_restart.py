@@ -90,7 +90,8 @@ async def test_the_restarted_member_is_synced_on_its_new_connection(tmp_path):
         # the session S started on the new connection brings everything (its last batch may
         # still be committing when L counts the skip)
         await wait_until(lambda: op_ids(big, cid) == op_ids(s, cid), timeout=10)
-        # S's session on the new connection completed within L's grace: L did not need one
-        assert (st["connect_skipped"], st["connect_attempts"]) == (1, 0)
+        # S started a session on the new connection; L decided once: it skipped its own
+        # (S's completed within L's grace) or, on a loaded machine, started one after it.
+        assert st["connect_skipped"] + st["connect_attempts"] == 1
         assert s.service.syncer.stats["connect_attempts"] >= 1
         nursery.cancel_scope.cancel()
