@@ -292,3 +292,16 @@ def test_concurrent_ops_on_one_old_op_walk_its_past_once():
     for b in ballots[1 :: n // 20]:  # and every answer is still exact
         assert idx.vector_clock(b) == g.clock(b)
         assert idx.in_past(joins[-1], b) and not idx.in_past(ballots[0], b)
+
+
+def test_a_pure_log_keeps_no_anchors_and_answers_the_same():
+    """A replica without handlers asks no causal question while ingesting, so it keeps no
+    anchor clocks (they cost a walk every ANCHOR_EVERY ops); a query afterwards is exact."""
+    cid, ops = factory.history(6, 3 * causal.ANCHOR_EVERY)
+    bare, full = Replica({}), Replica({GENESIS_KIND: lambda op, ctx: None, "note": lambda o, c: 0})
+    for r in (bare, full):
+        for op in ops:
+            assert r.ingest(op).status == "applied"
+    assert bare.causal.memory()["clocks"] == 0 and full.causal.memory()["clocks"] >= 3
+    last = bare.metas[ops[-1].id]
+    assert bare.causal.vector_clock(last) == full.causal.vector_clock(full.metas[ops[-1].id])

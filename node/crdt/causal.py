@@ -109,8 +109,13 @@ class CausalIndex:
     applies an op once its whole past is present, so this holds for applied ops.
     """
 
-    def __init__(self, lookup: Callable[[bytes], OpMeta | None]):
+    def __init__(self, lookup: Callable[[bytes], OpMeta | None], *, anchors: bool = True):
+        """``anchors=False``: :meth:`note` keeps no anchor clocks (for a log whose ingest asks
+        no causal question, e.g. a store without handlers: an anchor there costs ~10 us an op
+        of bulk ingest and serves nobody). Queries stay exact; the first walk then goes
+        through the whole past once, as after an open, and its clock becomes an anchor."""
         self._lookup = lookup
+        self._anchors = anchors
         self._clocks: OrderedDict[bytes, VectorClock] = OrderedDict()
         self._entries = 0  # sum of len() of the memoized clocks
         self._targets: OrderedDict[bytes, tuple[set[bytes], set[bytes]]] = OrderedDict()
@@ -135,6 +140,8 @@ class CausalIndex:
         while the longer walk it allows (a step costs some 20 entries' copy) stays under the
         copy that every clock query pays anyway."""
         self._noted += 1
+        if not self._anchors:
+            return
         self._since += 1
         if self._since >= max(ANCHOR_EVERY, self._span // ANCHOR_SPREAD):
             self._since = 0

@@ -152,7 +152,8 @@ class Replica:
         self.handlers = handlers or {}
         self.state = State()
         self.metas: dict[bytes, OpMeta] = {}
-        self.causal = CausalIndex(self.metas.get)
+        # Without handlers nothing asks causal questions while ingesting: no anchors to keep.
+        self.causal = CausalIndex(self.metas.get, anchors=bool(self.handlers))
         self.heads: dict[bytes, dict[bytes, Head]] = {}
         self.positions = Positions()
         self.forks: dict[ChainKey, ForkProof] = {}
