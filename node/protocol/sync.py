@@ -341,7 +341,9 @@ class SyncSession:
         forked: set[bytes] = set()
         for run, outcomes in zip(runs, results, strict=True):
             for o in outcomes:
-                status = getattr(o, "status", str(o))
+                status = getattr(o, "status", None)
+                if status is None:  # a log that reports plain strings (not per op: str costs)
+                    status = str(o)
                 self.stats.outcomes[status] = self.stats.outcomes.get(status, 0) + 1
                 if status == "invalid":
                     raise SyncError(getattr(o, "reason", "invalid") or "invalid", "op rejected")
