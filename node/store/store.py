@@ -275,7 +275,13 @@ class Store(Queries):
 
     def ingest_ranges(self, ranges: Iterable[Iterable[bytes | Op]]) -> list[list[Outcome]]:
         """Several ranges (as :meth:`ingest_range`, each checked on its own) in ONE
-        transaction: what a sync round delivers. Checking happens before the transaction."""
+        transaction: what a sync round delivers. Checking happens before the transaction.
+
+        The ops of all ranges are applied in lamport order (each range's own order kept: its
+        lamports grow), a causal order: a sync batch holds one range per author, and an op
+        whose deps are in a later range would otherwise wait in the pending area and be
+        decoded again on release (a quarter of a catch-up's ops did). Outcomes are the same
+        kind either way; they come back range by range, as the ranges were given."""
         checked: list[list[Op] | list[Outcome]] = []
         for items in ranges:
             items = list(items)
@@ -287,11 +293,21 @@ class Store(Queries):
                 continue
             checked.append(ops)
         ingest = self.replica.ingest
+        if len(checked) == 1:
+            with self._transaction():
+                return [[ingest(x) if type(x) is Op else x for x in checked[0]]]
+        todo = [
+            (op.lamport, i, j)
+            for i, ops in enumerate(checked)
+            if ops and type(ops[0]) is Op
+            for j, op in enumerate(ops)
+        ]
+        todo.sort()
+        results: list[list[Any]] = [list(x) for x in checked]
         with self._transaction():
-            return [
-                [ingest(x) if type(x) is Op else x for x in ops_or_outcomes]
-                for ops_or_outcomes in checked
-            ]
+            for _, i, j in todo:
+                results[i][j] = ingest(checked[i][j])
+        return results
 
     def ingest_fork_proof(self, proof: bytes | ForkProof) -> Outcome:
         """A fork proof forwarded by a peer (checked here: two valid, different ops)."""
