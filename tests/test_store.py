@@ -228,6 +228,15 @@ def test_fork_detected_persisted_and_voids(tmp_path):
         assert s.status(chain[0].id) == ("applied", "")
         assert sorted(s.state.items()) == state
         assert s.status(twin.id) == ("void", "author forked")  # the branch is logged too
+        # what sync's outbox reads: one row per seq (the first logged at a forked seq), with
+        # the lamport and seq of the op whose bytes it is
+        for author in {op.author for op in ops}:
+            for lo, n in ((1, None), (2, 1), (2, 5)):
+                entries = s.entries_from(ops[0].id, author, lo, n)
+                assert [raw for _, _, raw in entries] == s.raw_from(ops[0].id, author, lo, n)
+                assert entries == [(o.lamport, o.seq, o.raw) for o in s.ops_from(
+                    ops[0].id, author, lo, n)]  # fmt: skip
+        assert [e[1] for e in s.entries_from(ops[0].id, twin.author, 1)] == [1, 2, 3]
     with Store.open(tmp_path / "other.db", HANDLERS) as s:
         # a proof whose ops cannot attach here (no genesis) is checked, then not kept
         assert s.ingest_fork_proof(proofs[0].encode()).status == "ignored"
@@ -305,3 +314,21 @@ def test_one_writer_per_file(tmp_path):
         Store.open(path, HANDLERS)
     first.close()
     Store.open(path, HANDLERS).close()  # released on close
+
+
+def test_ranges_of_one_batch_apply_in_causal_order_whatever_their_order(tmp_path):
+    """A sync batch holds one run per author; an op naming another run's op as a dep applies
+    at once (lamport order across runs), not after a stay in the pending area."""
+    from tests.factory import history
+
+    cid, ops = history(4, 40, seed=3)
+    runs: dict[bytes, list] = {}
+    for op in ops:
+        runs.setdefault(op.author, []).append(op.raw)
+    with Store.open(tmp_path / "n.db", {}) as s:
+        results = s.ingest_ranges(list(runs.values())[::-1])  # the genesis author's run last
+        assert [[o.status for o in r] for r in results] == [
+            ["applied"] * len(r) for r in list(runs.values())[::-1]
+        ]
+        assert s.pending_count() == 0
+        assert sum(h[0] for h in s.heights(cid).values()) == len(ops)

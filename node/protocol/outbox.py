@@ -11,13 +11,15 @@ import cbor2
 class Outbox:
     """The ops this side must push, merged across authors in causal (lamport) order.
 
-    Entries are (lamport, seq, raw). With a log that has ``raw_from`` (the store), ops are not
-    decoded at all: only the lamport field is read out of the canonical CBOR map."""
+    Entries are (lamport, seq, raw). With a log that has ``entries_from`` (the store), ops are
+    not decoded at all: lamport and seq come from the log's own rows; with ``raw_from``, only
+    the bytes are decoded (no Op is built)."""
 
     CHUNK = 512
 
     def __init__(self, log: Any, community: bytes, ranges: list[tuple[bytes, int, int]]):
         self._log, self._community = log, community
+        self._entries = getattr(log, "entries_from", None)
         self._raw = hasattr(log, "raw_from")
         self._next: dict[bytes, tuple[int, int]] = {}  # author -> (next seq, last seq)
         self._buf: dict[bytes, list[tuple[int, int, bytes]]] = {}
@@ -28,7 +30,9 @@ class Outbox:
             self._refill(author)
 
     def _load(self, author: bytes, lo: int, n: int) -> list[tuple[int, int, bytes]]:
-        if self._raw:
+        if self._entries is not None:
+            entries = self._entries(self._community, author, lo, n)
+        elif self._raw:
             raws = self._log.raw_from(self._community, author, lo, n)
             maps = [cbor2.loads(r) for r in raws]
             entries = [(m["lamport"], m["seq"], r) for m, r in zip(maps, raws, strict=True)]

@@ -39,7 +39,8 @@ class LocalLog(Protocol):
     - ``ingest_ranges(list of runs) -> list of outcome lists`` in ONE transaction (a batch
       holds one run per author); a run's first op may have an unknown ``prev`` (it waits in
       the pending area);
-    - ``raw_from`` like ``ops_from`` but encoded bytes;
+    - ``raw_from`` like ``ops_from`` but encoded bytes; ``entries_from`` the same as
+      (lamport, seq, raw) tuples (the outbox then decodes nothing);
     - ``missing(community, limit) -> list[bytes]``: ids that pending ops of the community wait
       for and that the log does not hold, most wanted first;
     - ``chain_back(community, op_id, limit) -> list[Op]``: the logged op ``op_id`` (any status,

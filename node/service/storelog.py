@@ -49,6 +49,11 @@ class StoreLog:
     def raw_from(self, community: bytes, author: bytes, from_seq: int, limit: int) -> list[bytes]:
         return self.store.raw_from(community, author, from_seq, limit)
 
+    def entries_from(
+        self, community: bytes, author: bytes, from_seq: int, limit: int
+    ) -> list[tuple[int, int, bytes]]:
+        return self.store.entries_from(community, author, from_seq, limit)
+
     def ingest_range(self, ops: list[Op]) -> list[Any]:
         outs = self.store.ingest_range(ops)
         self.on_outcomes(ops, outs)

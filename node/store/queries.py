@@ -32,26 +32,33 @@ class Queries:
         self, community: bytes, author: bytes, from_seq: int, limit: int | None = None
     ) -> list[bytes]:
         """Like :meth:`ops_from`, but the encoded bytes (what sync sends; no decoding)."""
+        return [raw for _, _, raw in self.entries_from(community, author, from_seq, limit)]
+
+    def entries_from(
+        self, community: bytes, author: bytes, from_seq: int, limit: int | None = None
+    ) -> list[tuple[int, int, bytes]]:
+        """Like :meth:`raw_from`, as (lamport, seq, raw): what sync's outbox orders its pushes
+        by, read from the row instead of decoded from the bytes."""
         chain = self.chains.get(community, author)
         if chain is None:
             return []
         if (community, author) not in self.replica.forks:
-            rows = self._db.execute(
-                "SELECT raw FROM ops WHERE chain = ? AND seq >= ? ORDER BY seq LIMIT ?",
+            return self._db.execute(
+                "SELECT lamport, seq, raw FROM ops WHERE chain = ? AND seq >= ? ORDER BY seq"
+                " LIMIT ?",
                 (chain, from_seq, -1 if limit is None else limit),
-            )
-            return [raw for (raw,) in rows]
+            ).fetchall()
         # A forked author may have several ops at one seq: the first logged one (the one in
         # ``positions``, as below the fork seq there is only one) stands for its seq here.
         out, last = [], None
         rows = self._db.execute(
-            "SELECT seq, raw FROM ops WHERE chain = ? AND seq >= ? ORDER BY seq, rowid",
+            "SELECT lamport, seq, raw FROM ops WHERE chain = ? AND seq >= ? ORDER BY seq, rowid",
             (chain, from_seq),
         )
-        for seq, raw in rows:
-            if seq != last:
-                out.append(raw)
-                last = seq
+        for row in rows:
+            if row[1] != last:
+                out.append(row)
+                last = row[1]
                 if limit is not None and len(out) >= limit:
                     break
         return out
