@@ -369,10 +369,18 @@ def _check_types(m: dict[str, Any]) -> bool:
         raise OpError("wrong_type", "sig must be 64 bytes")
     if type(community) is not bytes or len(community) != ID_SIZE:
         raise OpError("wrong_type", "community must be 32 bytes")
-    seq, lamport = m["seq"], m["lamport"]
-    for name, x in (("seq", seq), ("lamport", lamport), ("ts", m["ts"])):
-        if type(x) is not int or not 0 <= x < 2**64:
-            raise OpError("wrong_type", f"{name} must be an unsigned integer")
+    seq, lamport, ts = m["seq"], m["lamport"], m["ts"]
+    if not (
+        type(seq) is int
+        and type(lamport) is int
+        and type(ts) is int
+        and 0 <= seq < _INT_END
+        and 0 <= lamport < _INT_END
+        and 0 <= ts < _INT_END
+    ):  # one test for the usual case; the loop names the first field that fails
+        for name, x in (("seq", seq), ("lamport", lamport), ("ts", ts)):
+            if type(x) is not int or not 0 <= x < _INT_END:
+                raise OpError("wrong_type", f"{name} must be an unsigned integer")
     kind = m["kind"]
     if type(kind) is not str or not 0 < len(kind) <= MAX_KIND_LEN or not kind.isascii():
         raise OpError("bad_kind", "kind must be 1-64 ASCII characters")
@@ -403,14 +411,15 @@ def _check_types(m: dict[str, Any]) -> bool:
         raise OpError("wrong_type", "deps must be an array")
     if len(deps) > MAX_DEPS:
         raise OpError("bad_deps", f"more than {MAX_DEPS} deps")
-    last = None
-    for d in deps:
-        if type(d) is not bytes or len(d) != ID_SIZE:
-            raise OpError("wrong_type", "each dep is 32 bytes")
-    for d in deps:
-        if last is not None and not last < d:
-            raise OpError("bad_deps", "deps must be strictly ascending")
-        last = d
+    if deps:
+        last = b""
+        for d in deps:  # types first for every dep, then the order (the reasons' priority)
+            if type(d) is not bytes or len(d) != ID_SIZE:
+                raise OpError("wrong_type", "each dep is 32 bytes")
+        for d in deps:
+            if not last < d:
+                raise OpError("bad_deps", "deps must be strictly ascending")
+            last = d
     if prev is not None and prev in deps:
         raise OpError("bad_deps", "prev must not be repeated in deps")
     return ordered

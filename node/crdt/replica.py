@@ -70,6 +70,23 @@ class Outcome:
     detail: str = ""
 
 
+_OUTCOME_SETTERS = tuple(
+    Outcome.__dict__[f].__set__ for f in ("op_id", "status", "reason", "detail")
+)
+
+
+def _applied(op_id: bytes) -> Outcome:
+    """``Outcome(op_id, APPLIED)`` without the frozen dataclass's ``__init__`` (a third of the
+    cost; made for every op applied)."""
+    out = object.__new__(Outcome)
+    s0, s1, s2, s3 = _OUTCOME_SETTERS
+    s0(out, op_id)
+    s1(out, APPLIED)
+    s2(out, "")
+    s3(out, "")
+    return out
+
+
 @dataclass
 class Changes:
     """What happened since the last :meth:`Replica.take_changes`; the store persists it."""
@@ -550,7 +567,7 @@ class Replica:
             if reason is not None:
                 return Outcome(op.id, VOID, reason)
         if not self.handlers:
-            return Outcome(op.id, APPLIED)
+            return _applied(op.id)
         if op.kind in self._cutting:
             suspect = self._past_has_cut(meta)
             outcome = self._call_handler(op)
@@ -578,7 +595,7 @@ class Replica:
             log.exception("handler for %s failed on op %s", op.kind, op.id.hex())
             self.rejections[op.id] = "internal_error"
             return Outcome(op.id, REJECTED, f"internal_error: {exc.__class__.__name__}", str(exc))
-        return Outcome(op.id, APPLIED)
+        return _applied(op.id)
 
     # -------------------------------------------------------------------- chain cuts
     def _cuts_in_state(self, community: bytes | None) -> dict[ChainKey, int]:
