@@ -2,7 +2,8 @@
 
 ``python -m bench ingest [authors] [ops_per_author] [--profile]`` (default 50 x 1000).
 
-Measured in one process pinned to one core:
+Measured in one process pinned to one core (then the per-op ingest once more with both cores,
+where ``Store.ingest`` checks signatures on the second one):
 - raw verify: ``nacl.bindings.crypto_sign_open`` (what node/crdt/op.py calls) on prebuilt
   signed messages: the ceiling for anything that checks every signature;
 - per-op ingest: ``Store.ingest`` of the encoded ops in batches of 1,000 (decode, verify each
@@ -26,12 +27,14 @@ canonical check built in, or fewer rows/objects per op than one SQLite row + Op 
 
 The store runs with NO handlers (pure log ingest: ops are validated and logged, no records or
 governance state is built), so the numbers isolate the log; handler cost is in other benches.
-Targets (issue 2): per-op >= 0.8 x raw verify rate, bulk >= 4 x.
+Targets (issues 2 and 13): per-op >= 0.8 x raw verify rate, bulk >= 4 x. The fixtures are
+frozen out of the garbage collector (``gc.freeze``) before anything is timed.
 """
 
 from __future__ import annotations
 
 import cProfile
+import gc
 import json
 import os
 import pstats
@@ -222,14 +225,20 @@ def main() -> None:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     authors = int(args[0]) if args else 50
     per_author = int(args[1]) if len(args) > 1 else 1000
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
+    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
+    if cores:
+        os.sched_setaffinity(0, {min(cores)})  # one core
     t0 = time.perf_counter()
     ranges = make_ops(authors, per_author)
     ops = [op for r in ranges for op in r]
     raws = [op.raw for op in ops]
     raw_ranges = [[op.raw for op in r] for r in ranges]
     print(f"generated {len(ops)} ops by {authors} authors in {time.perf_counter() - t0:.1f}s")
+    # The fixtures (every Op, its bytes, the paired verify's messages) live through the whole
+    # run: keep them out of the garbage collector's full passes, which would otherwise walk
+    # them over and over and bill the ingest for memory a node would not hold.
+    gc.collect()
+    gc.freeze()
     # The machine may be shared: each ingest batch is paired with a raw verify of as many
     # ops just before it (see Clock), and each ratio is taken against its own paired verify
     # time, summed over ROUNDS rounds (sums, not the best round: picking the best ratio would
@@ -249,13 +258,26 @@ def main() -> None:
                 total.wall += t.wall
                 total.cpu += t.cpu
             measured[kind] = (total, clock.timer)
+        if len(cores) > 1:
+            # Store.ingest checks signatures on a second core when it may use one: the same
+            # per-op ingest with both cores, against the same one-thread verify (wall only:
+            # process CPU time adds up both threads).
+            os.sched_setaffinity(0, cores)
+            clock, total = Clock(ops), Timer()
+            for i in range(ROUNDS):
+                t = per_op_ingest(raws, Path(tmp) / f"q{i}.db", clock)
+                total.wall += t.wall
+                total.cpu += t.cpu
+            measured["per_op_2cores"] = (total, clock.timer)
+            os.sched_setaffinity(0, {min(cores)})
         steps = phases(raws, Path(tmp) / "steps.db")
         profiles = {}
         if "--profile" in sys.argv:
             profiles["per_op"] = profile(per_op_ingest, raws, Path(tmp) / "p1.db")
             profiles["bulk"] = profile(bulk_ingest, raw_ranges, Path(tmp) / "p2.db", len(ops))
-    verify_wall = sum(v.wall for _, v in measured.values())
-    verify_cpu = sum(v.cpu for _, v in measured.values())
+    one_core = [measured[k] for k in ("per_op", "bulk")]
+    verify_wall = sum(v.wall for _, v in one_core)
+    verify_cpu = sum(v.cpu for _, v in one_core)
     result: dict = {
         "ops": len(ops),
         "authors": authors,
@@ -272,19 +294,29 @@ def main() -> None:
         f"{'measure':36} {'ops/s (wall)':>12} {'x verify wall':>14} {'x verify cpu':>13} {'target':>7}"
     )
     print(f"{'raw verify (crypto_sign_open)':36} {2 * n / verify_wall:12,.0f} {1:14.2f} {1:13.2f}")
-    names = {"per_op": "per-op ingest (Store.ingest)", "bulk": "bulk ingest (Store.ingest_ranges)"}
+    names = {
+        "per_op": "per-op ingest (Store.ingest)",
+        "bulk": "bulk ingest (Store.ingest_ranges)",
+        "per_op_2cores": "per-op ingest, 2 cores",
+    }
     for kind, (t, v) in measured.items():
         wall_ratio, cpu_ratio = v.wall / t.wall, v.cpu / t.cpu
-        mark = "ok" if min(wall_ratio, cpu_ratio) >= TARGETS[kind] else "MISSED"
+        target = TARGETS[kind.split("_2")[0]]
+        if kind == "per_op_2cores":  # CPU time counts both threads: wall only
+            mark = "ok" if wall_ratio >= target else "MISSED"
+            cpu_text = f"{'-':>13}"
+        else:
+            mark = "ok" if min(wall_ratio, cpu_ratio) >= target else "MISSED"
+            cpu_text = f"{cpu_ratio:13.2f}"
         print(
-            f"{names[kind]:36} {n / t.wall:12,.0f} {wall_ratio:14.2f} {cpu_ratio:13.2f}"
-            f" {TARGETS[kind]:7.1f} {mark}"
+            f"{names[kind]:36} {n / t.wall:12,.0f} {wall_ratio:14.2f} {cpu_text}"
+            f" {target:7.1f} {mark}"
         )
         result[kind] = {
             "ops_per_s_wall": round(n / t.wall),
             "ops_per_s_cpu": round(n / t.cpu),
             "ratio_wall": round(wall_ratio, 3),
-            "ratio_cpu": round(cpu_ratio, 3),
+            "ratio_cpu": None if kind == "per_op_2cores" else round(cpu_ratio, 3),
         }
     result["per_op_steps_us"] = steps
     print(
