@@ -3,7 +3,9 @@
 Reading and writing are separate tasks, because both sides push ops at the same time and a
 single task blocked in ``write`` (the peer's receive window is full) would never read the ACKs
 that let the peer go on. Every read has an idle timeout, so a peer that opens a stream and then
-says nothing costs one task for ``idle_timeout`` seconds, no more.
+says nothing costs one task for ``idle_timeout`` seconds, no more. The timeout's reason says
+whether the peer never wrote a byte on the stream (``silent``) or went quiet half way
+(``timeout``): the service weighs them differently (``node/service/peers.py``).
 """
 
 from __future__ import annotations
@@ -54,18 +56,21 @@ async def drive(
                 wake = trio.Event()
 
     async def reader(cancel: trio.CancelScope) -> None:
+        heard = False
         while not session.done:
             try:
                 with trio.fail_after(idle_timeout):
                     chunk = await stream.read(READ_CHUNK)
             except trio.TooSlowError:
-                failure.append(SyncError("timeout", f"peer silent for {idle_timeout}s"))
+                reason = "timeout" if heard else "silent"
+                failure.append(SyncError(reason, f"peer silent for {idle_timeout}s"))
                 break
             except Exception as exc:  # StreamEOF / reset: the peer went away mid-session
                 if session.done:
                     break
                 failure.append(SyncError("disconnected", repr(exc), blame=False))
                 break
+            heard = heard or bool(chunk)
             spent = time.process_time()
             try:
                 session.receive_data(chunk)

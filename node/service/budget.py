@@ -40,3 +40,28 @@ class CpuBudget:
 
     def forget(self, peer: str) -> None:
         self._buckets.pop(peer, None)
+
+
+@dataclass
+class LoopLag:
+    """How late this node's own event loop runs. A sleeper task wakes every ``tick`` seconds
+    and reports here (:meth:`woke`); waking ``threshold`` seconds late or more means the node is
+    starved (its process shares the CPU with too much). A peer's timeout seen meanwhile says
+    nothing about the peer: we may not have read what it sent in time. Plain data: the clock is
+    passed in."""
+
+    tick: float = 0.5
+    threshold: float = 1.0
+    last_tick: float | None = None  # when the sleeper last woke
+    last_late: float = float("-inf")  # when it last woke late
+
+    def woke(self, slept_at: float, now: float) -> None:
+        if now - slept_at - self.tick >= self.threshold:
+            self.last_late = now
+        self.last_tick = now
+
+    def starved(self, now: float, window: float) -> bool:
+        """Was the loop late within the last ``window`` seconds, or is it late now (the
+        sleeper is overdue: it has not run yet after the stall that fired this timeout)?"""
+        overdue = self.last_tick is not None and now - self.last_tick >= self.tick + self.threshold
+        return overdue or now - self.last_late <= window

@@ -3,6 +3,14 @@
 Scores start at 0 and go down with misbehaviour; at or below ``BAN_SCORE`` a peer is
 disconnected and banned for ``BAN_SECONDS`` (its connections are dropped on sight, its
 streams refused). Honest network trouble (a reset stream, a dead connection) costs nothing.
+As in GossipSub v1.1 peer scoring, a score decays back toward 0 (half-life
+``SCORE_HALF_LIFE``, computed lazily from the time of the last change: no timers), and the
+evidence is weighed: provable misbehaviour (garbage, a bad signature, a broken chain) bans at
+once; a stream the peer opened and never wrote a byte to (``silent``: it holds our slots) costs
+a quarter of the way; a session that went quiet half way (``timeout``) is weak evidence, since a
+CPU-starved honest peer does it too: timeouts alone never take a score below ``WEAK_FLOOR``, so
+they never ban (issue 14: four timeouts of slow honest peers banned them for 10 minutes, the
+whole heal delay of a 50-node swarm).
 
 The book is bounded (:meth:`PeerBook.prune`, run by the dialer): a peer that is neither
 connected, configured, banned nor scored down is forgotten once it goes (nothing to remember about it); past
@@ -18,22 +26,33 @@ from node.protocol.addrs import dialable
 
 BAN_SCORE = -100
 BAN_SECONDS = 600.0
+SCORE_HALF_LIFE = 120.0  # seconds: a -100 ban score is back to -3 when the ban ends
 PENALTY = {
     "invalid": 100,  # forged signature, broken chain, malformed frame: disconnect at once
-    "timeout": 25,  # opened a stream and went silent
+    "silent": 30,  # opened a stream and never wrote a byte: holds our slot (4 in a minute ban)
     "flood": 20,  # over its gossip budget
+    "timeout": 10,  # a session went quiet half way (or our stream was never answered)
     "other": 10,
 }
+WEAK = {"timeout"}  # what honest slowness does too: never bans on its own
+WEAK_FLOOR = -50
 BACKOFF_MIN, BACKOFF_MAX = 0.5, 60.0
 MAX_PEERS = 1024
 MAX_DIALS = 512
 MAX_DIAL_FAILURES = 10  # ~8 minutes of backoff: a member's old address is gone
 
 
+def is_weak(reason: str) -> bool:
+    """Evidence an honest but slow peer gives too (see ``WEAK_FLOOR``)."""
+    return reason != "silent" and "timeout" in reason
+
+
 def penalty_for(reason: str) -> int:
     """Provable misbehaviour (garbage, a bad signature, a broken chain, an op outside what was
     announced) bans at once; a limit or a version mismatch is never blamed: the sync session
     reports those with ``blame=False`` and they do not reach here."""
+    if reason == "silent":
+        return PENALTY["silent"]
     if "timeout" in reason:
         return PENALTY["timeout"]
     if "flood" in reason:
@@ -66,7 +85,8 @@ BLAME_INVALID = {
 @dataclass
 class Peer:
     member_id: str
-    score: int = 0
+    score: float = 0.0  # as of ``scored_at``: read it through PeerBook.score (it decays)
+    scored_at: float = 0.0
     banned_until: float = 0.0
     connected: bool = False
     last_seen: float | None = None
@@ -97,10 +117,31 @@ class PeerBook:
             p = self.peers[member_id] = Peer(member_id)
         return p
 
+    def score(self, member_id: str, now: float) -> float:
+        """The peer's score now (0 for an unknown peer)."""
+        p = self.peers.get(member_id)
+        if p is None:
+            return 0.0
+        self._decay(p, now)
+        return p.score
+
+    @staticmethod
+    def _decay(p: Peer, now: float) -> None:
+        if p.score and now > p.scored_at:
+            p.score *= 0.5 ** ((now - p.scored_at) / SCORE_HALF_LIFE)
+            if p.score > -1.0:
+                p.score = 0.0  # forgiven: the book may forget the peer
+        p.scored_at = max(p.scored_at, now)
+
     def penalize(self, member_id: str, reason: str, now: float) -> bool:
         """Score the peer down; True when it must be disconnected and banned now."""
         p = self.get(member_id)
-        p.score -= penalty_for(reason)
+        self._decay(p, now)
+        cost = penalty_for(reason)
+        if is_weak(reason):
+            p.score = min(p.score, max(p.score - cost, WEAK_FLOOR))
+        else:
+            p.score -= cost
         p.reasons = (p.reasons + [reason])[-10:]
         if p.score <= BAN_SCORE and p.banned_until <= now:
             p.banned_until = now + BAN_SECONDS
@@ -142,6 +183,7 @@ class PeerBook:
         pinned = {d.member_id for d in self.dials.values() if d.pinned}
         keep = {}
         for m, p in self.peers.items():
+            self._decay(p, now)
             if m in connected or m in pinned or p.banned_until > now or p.score < 0:
                 keep[m] = p
         if len(keep) > MAX_PEERS:

@@ -74,7 +74,10 @@ def _own_forks(svc: Any) -> list[dict]:
 
 
 def peers(svc: Any) -> list[dict]:
+    import trio
+
     connected = set(svc.connected())
+    now = trio.current_time()
     out = []
     for p in sorted(svc.book.peers.values(), key=lambda p: p.member_id):
         addrs = [d.addr for d in svc.book.dials.values() if d.member_id == p.member_id]
@@ -82,7 +85,7 @@ def peers(svc: Any) -> list[dict]:
             {
                 "member_id": p.member_id,
                 "connected": p.member_id in connected,
-                "score": p.score,
+                "score": round(svc.book.score(p.member_id, now)),  # it decays toward 0
                 "addrs": addrs,
                 "rtt_ms": p.rtt_ms,
                 "direct": bool(

@@ -5,7 +5,9 @@ communities and the peers; when and with whom sync runs is :mod:`node.service.sy
 finding peers is :mod:`node.service.discovery`.
 
 Bad peers: every protocol violation is reported to the :class:`PeerBook`; at the ban score the
-peer is disconnected, blacklisted in pubsub, its streams refused and it is not redialled.
+peer is disconnected, blacklisted in pubsub, its streams refused and it is not redialled. A
+timeout while this node's own event loop runs late (:class:`budget.LoopLag`) is not reported:
+the node was too busy to read, the peer may be blameless.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from node.crdt.op import Op
 from node.protocol.wire import PROTOCOL_ID
 
 from . import discovery, report
-from .budget import CpuBudget
-from .peers import PeerBook
+from .budget import CpuBudget, LoopLag
+from .peers import PeerBook, is_weak
 from .storelog import Event, StoreLog, SyncRecord
 from .syncing import Syncer
 
@@ -70,6 +72,8 @@ class Service:
         self.book = PeerBook(self.member_id)
         self.blacklisted: set[str] = set()  # banned peers pubsub drops; lifted when bans end
         self.cpu = CpuBudget()  # CPU each peer's input may cost this node
+        self.lag = LoopLag()  # is this node itself starved? (its timeouts are then its own)
+        self.excused = 0  # peer timeouts not blamed because this node was starved
         self._forks_seen: dict[tuple[bytes, bytes], int] = {}  # (community, author) -> seq
         self._fork_changes = 0  # the store's replica.fork_changes when we last looked
         self.book.blocked = self._load_blocked()
@@ -115,6 +119,7 @@ class Service:
                     await self.gossip.join(c)
             self.host.set_handler(PROTOCOL_ID, self.syncer.serve)
             nursery.start_soon(self._connection_events)
+            nursery.start_soon(self._watch_lag)
             nursery.start_soon(discovery.dialer, self)
             nursery.start_soon(self.syncer.periodic)
             nursery.start_soon(discovery.address_scan, self)
@@ -303,9 +308,19 @@ class Service:
         if peer in ("?", self.member_id):
             return
         now = trio.current_time()
+        if (is_weak(reason) or reason == "silent") and self.lag.starved(now, self.idle_timeout):
+            self.excused += 1
+            log.info("peer %s: %s while this node was starved, not blamed", peer, reason)
+            return
         log.info("bad peer %s: %s", peer, reason)
         if self.book.penalize(peer, reason, now) and self.nursery is not None:
             self.nursery.start_soon(self._ban, peer)
+
+    async def _watch_lag(self) -> None:
+        while True:
+            slept_at = trio.current_time()
+            await trio.sleep(self.lag.tick)
+            self.lag.woke(slept_at, trio.current_time())
 
     async def _ban(self, peer: str) -> None:
         from libp2p.peer.id import ID

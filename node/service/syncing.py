@@ -164,7 +164,9 @@ class Syncer:
             record.reason = exc.reason
             retry = not exc.blame and exc.reason == "disconnected"
             if exc.blame:
-                svc.report_bad_peer(peer, exc.reason)
+                # a peer that never answered our stream is slow, not hostile: it holds no slot
+                # of ours but the one we chose to open (only a silent *opener* does)
+                svc.report_bad_peer(peer, "timeout" if exc.reason == "silent" else exc.reason)
         except Exception as exc:  # the peer went away, the stream timed out
             record.reason, retry = type(exc).__name__, True
         finally:
