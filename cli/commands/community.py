@@ -217,19 +217,7 @@ def join(line, note, timeout) -> None:
     cid, addrs = parse_join_line(line)
     b = open_backend(o.data_dir, require_daemon=True)
     try:
-        held = any(c["id"] == cid for c in b.call("communities") or [])
-        b.call("follow", {"community": cid})
-        try:
-            progress = _Progress(o, cid)  # subscribed before the first session can start
-            try:
-                _connect_any(b, addrs)
-                progress.wait(b, timeout)
-            finally:
-                progress.close()
-        except BaseException:
-            if not held:  # a failed join leaves nothing behind (no "(syncing)" for good)
-                b.call("unfollow", {"community": cid})
-            raise
+        _follow_and_sync(o, b, cid, addrs, timeout)
         body = {"note": note} if note else {}
         op = b.publish(cid, "member.join", body)
         you = me(b)
@@ -298,20 +286,10 @@ def recovery_claim(member_id, line, timeout) -> None:
     target = member_key(member_id)
     b = open_backend(o.data_dir, require_daemon=True)
     try:
-        held = any(c["id"] == cid for c in b.call("communities") or [])
-        b.call("follow", {"community": cid})
-        try:
-            progress = _Progress(o, cid)
-            try:
-                _connect_any(b, addrs)
-                progress.wait(b, timeout)
-            finally:
-                progress.close()
-            op = b.publish(cid, "recovery.claim", {"member": "hex:" + target.hex()})
-        except BaseException:
-            if not held:
-                b.call("unfollow", {"community": cid})
-            raise
+        claim = {"member": "hex:" + target.hex()}
+        op = _follow_and_sync(
+            o, b, cid, addrs, timeout, then=lambda: b.publish(cid, "recovery.claim", claim)
+        )
         you = me(b)
     finally:
         b.close()
@@ -344,6 +322,26 @@ def leave(community, note) -> None:
             f"Left community {cid[:12]}" + ("; the members were told." if op_id else ".")
         ),
     )
+
+
+def _follow_and_sync(o, b, cid: str, addrs: list[str], timeout: int, then=None):
+    """Follow ``cid``, reach it through ``addrs`` and wait for its sync (join, recovery
+    claim); returns ``then()`` if given. If any of it fails, a community this node did not
+    hold before is left again: a failed attempt leaves nothing behind (no "(syncing)")."""
+    held = any(c["id"] == cid for c in b.call("communities") or [])
+    b.call("follow", {"community": cid})
+    try:
+        progress = _Progress(o, cid)  # subscribed before the first session can start
+        try:
+            _connect_any(b, addrs)
+            progress.wait(b, timeout)
+        finally:
+            progress.close()
+        return then() if then is not None else None
+    except BaseException:
+        if not held:
+            b.call("unfollow", {"community": cid})
+        raise
 
 
 def _connect_any(b, addrs: list[str]) -> None:

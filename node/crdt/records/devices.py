@@ -36,10 +36,13 @@ from .common import (
     DEVICE,
     MEMBER,
     Membership,
+    charter_at,
     community_row,
     in_past,
     member_key,
+    note_member,
     op_meta,
+    require_member,
     root_admitted,
 )
 from .schema import Field, check_body, key32, opt, text
@@ -131,7 +134,12 @@ def device_link(op: Op, ctx: Context) -> None:
         # past (it would have arrived before it): it admits no one. The link writes nothing.
         cut_chain(ctx.state, cid, op.author, 0)
         return
-    join_id = root_admitted(ctx, cid, row, x)
+    _add_device(ctx, op, row, signer, root_admitted(ctx, cid, row, x))
+
+
+def _add_device(ctx: Context, op: Op, row: dict, by: bytes | None, join_id: bytes) -> None:
+    """``op.author`` becomes a device of the member of ``row`` (by a link or a claim)."""
+    cid, member = op.community_id, row["member"]
     ctx.state.put(
         DEVICE,
         cid + op.author,
@@ -139,7 +147,7 @@ def device_link(op: Op, ctx: Context) -> None:
             "c": cid,
             "device": op.author,
             "member": member,
-            "by": signer,
+            "by": by,  # the certificate's signer; None: the members' recovery vouches
             "link": op.id,
             "join_id": join_id,
             "ts": op.ts,
@@ -153,8 +161,6 @@ def device_link(op: Op, ctx: Context) -> None:
 @cuts_chains
 def device_revoke(op: Op, ctx: Context) -> None:
     body = check_body(op.kind, op.body, REVOKE)
-    from .common import require_member  # the shared rule (devices included)
-
     m = require_member(op, ctx)
     cid, target = m.community, body["device"]
     x = op_meta(op, ctx)
@@ -239,8 +245,6 @@ RECOVERY_CLAIM = {"member": Field(key32)}
 
 def recovery_vouch(op: Op, ctx: Context) -> None:
     """A member says that ``key`` is now ``member``'s (who lost every key of theirs)."""
-    from .common import note_member, require_member
-
     body = check_body(op.kind, op.body, RECOVERY_VOUCH)
     m = require_member(op, ctx)
     member, new = body["member"], body["key"]
@@ -268,8 +272,6 @@ def recovery_claim(op: Op, ctx: Context) -> None:
     """The new key's first op: with the charter's ``recovery.vouches`` distinct members'
     vouches for it in its causal past, it becomes a device of the member, and the member's
     root and every other device are cut at their seqs in the claim's past."""
-    from .common import charter_at
-
     body = check_body(op.kind, op.body, RECOVERY_CLAIM)
     cid, member = op.community_id, body["member"]
     com = community_row(ctx.state, cid)
@@ -295,22 +297,7 @@ def recovery_claim(op: Op, ctx: Context) -> None:
     clock = ctx.causal.vector_clock(x)
     for k in keys_of(ctx.state, cid, member):
         cut_chain(ctx.state, cid, k, clock.get(k, 0))
-    ctx.state.put(
-        DEVICE,
-        cid + op.author,
-        {
-            "c": cid,
-            "device": op.author,
-            "member": member,
-            "by": None,  # admitted by the members' recovery vouches, not by a certificate
-            "link": op.id,
-            "join_id": join_id,
-            "ts": op.ts,
-            "revoked": [],
-        },
-    )
-    devices = sorted({*row.get("devices", ()), op.author})
-    ctx.state.put(MEMBER, member_key(cid, member), {**row, "devices": devices})
+    _add_device(ctx, op, row, None, join_id)
 
 
 HANDLERS = {
