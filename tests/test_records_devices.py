@@ -240,3 +240,24 @@ def test_an_honest_fork_is_outlived_by_a_new_device():
         w.seal(i if i != 1 else 12, p)
     t = w.tally(p)
     assert t.final and t.choices[pub(1)] == "no" and pub(1) in t.seals
+
+
+def test_many_keys_of_one_member_count_once():
+    """One person with many keys: vouches from a member's root and device admit no more than
+    one member's vouch, and two of its keys sealing make one witness's seal."""
+    w = World(3, {"membership": {"rule": "vouched", "vouches": 2, "founding": 2}})
+    w.do(0, "member.vouch", {"member": pub(1)})  # founding vouches: 1 and 2 are members
+    w.do(0, "member.vouch", {"member": pub(2)})
+    link(w, 11, 1)
+    w.do(3, "member.join", {})
+    w.do(1, "member.vouch", {"member": pub(3)})
+    w.do(11, "member.vouch", {"member": pub(3)})  # the same member again, another key
+    assert w.status(w.do(3, "profile.set", {"display_name": "c"})) == "rejected:not_member"
+    w.do(2, "member.vouch", {"member": pub(3)})
+    assert w.status(w.do(3, "profile.set", {"display_name": "c"})) == "applied"
+    p = w.propose(title="p")
+    w.vote(1, p, "yes")
+    for k in (1, 11):  # witness 1 seals from both of its keys
+        w.seal(k, p)
+    t = w.tally(p)
+    assert t.seals == [pub(1)] and not t.final  # one witness of three: no majority
