@@ -1,5 +1,5 @@
-"""A store file from before state rows were numbered opens with the same state, and keeps
-working (the layout is converted once, on open)."""
+"""Store files of older schema versions open with the same state, and keep working (each
+layout is converted once, on open). ``data/store_v4.db`` was written by the node of schema 4."""
 
 import sqlite3
 
@@ -17,17 +17,21 @@ HANDLERS = {**PUT_HANDLERS, "note": _note}
 C, OPS = history(3, 60, seed=3)
 
 
-def _to_keyed_layout(path):
-    """Rewrite the state table the way older files stored it: keyed by (tbl, key)."""
+def _to_version_4(path):
+    """Rewrite the file the way schema 4 stored it: numbered state rows, no id index, no
+    anchors."""
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("BEGIN")
     db.execute(
-        "CREATE TABLE state_old (tbl TEXT NOT NULL, key NOT NULL, value BLOB NOT NULL,"
-        " PRIMARY KEY (tbl, key)) WITHOUT ROWID"
+        "CREATE TABLE state_old (id INTEGER PRIMARY KEY, tbl TEXT NOT NULL, key NOT NULL,"
+        " value BLOB NOT NULL)"
     )
-    db.execute("INSERT INTO state_old SELECT tbl, key, value FROM state")
+    db.execute("INSERT INTO state_old (tbl, key, value) SELECT tbl, key, value FROM state")
     db.execute("DROP TABLE state")
     db.execute("ALTER TABLE state_old RENAME TO state")
+    db.execute("DROP INDEX ops_id")
+    db.execute("DROP TABLE anchors")
+    db.execute("UPDATE meta SET value = 4 WHERE key = 'schema'")
     db.execute("COMMIT")
     db.close()
 
@@ -36,14 +40,17 @@ def _rows(store):
     return sorted(store.state.items())
 
 
-def test_keyed_state_layout_is_converted_on_open(tmp_path):
+def test_numbered_state_layout_is_converted_on_open(tmp_path):
     path = tmp_path / "store.db"
     with Store.open(path, HANDLERS) as store:
         store.ingest(OPS[:40])
         before = _rows(store)
     assert before, "the workload must leave state rows"
-    _to_keyed_layout(path)
+    _to_version_4(path)
     with Store.open(path, HANDLERS) as store:
+        assert store._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (
+            SCHEMA_VERSION,
+        )
         assert _rows(store) == before
         store.ingest(OPS[40:])
         after = _rows(store)
@@ -130,12 +137,16 @@ def test_schema_3_file_rebuilds_rows_with_the_signing_key(tmp_path):
         store.ingest(w.ops)
         want = _rows(store)
     db = sqlite3.connect(path, isolation_level=None)
-    for rid, value in db.execute("SELECT id, value FROM state WHERE tbl = 'offer'").fetchall():
+    for key, value in db.execute("SELECT key, value FROM state WHERE tbl = 'offer'").fetchall():
         row = cbor2.loads(value)
         del row["by"]
-        db.execute("UPDATE state SET value = ? WHERE id = ?", (cbor2.dumps(row), rid))
+        db.execute(
+            "UPDATE state SET value = ? WHERE tbl = 'offer' AND key = ?", (cbor2.dumps(row), key)
+        )
     db.execute("UPDATE meta SET value = 3 WHERE key = 'schema'")
     db.close()
     with Store.open(path) as store:
-        assert store._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (4,)
+        assert store._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (
+            SCHEMA_VERSION,
+        )
         assert _rows(store) == want

@@ -601,7 +601,7 @@ class Replica:
     def _cuts_in_state(self, community: bytes | None) -> dict[ChainKey, int]:
         return {
             (k[:32], k[32:]): seq
-            for k, seq in self.state.table(CHAIN_CUTS).items()
+            for k, seq in self.state.scan(CHAIN_CUTS)
             if community is None or k[:32] == community
         }
 
@@ -739,7 +739,7 @@ class Replica:
         seeds: dict[ChainKey, int] = {}
         while True:
             if community is None:
-                self.state = State()
+                self.state.clear()
             for oid in before:
                 self.rejections.pop(oid, None)
             for op in ops:  # this pass's verdicts, not the last state's
@@ -758,10 +758,11 @@ class Replica:
         for op, out in outcomes:
             was = before.get(op.id)
             now = out.reason if out.status == REJECTED else None
-            if out.status == VOID or now != was:
+            # a whole rebuild reports every op that did not apply: the store sets all others
+            # applied (an op void under older rules may apply now)
+            if out.status == VOID or now != was or (community is None and now is not None):
                 self._changes.restatus.append((op.id, out.status, now or out.reason))
         if community is None:
-            self.state.take_dirty()
             self._changes.rebuilt = True
 
     def _rebuild_pass(self, ops: list[Op]) -> list[tuple[Op, Outcome]] | None:
@@ -782,7 +783,7 @@ class Replica:
         """Delete (through the state, so the store sees it) every row of ``community``;
         False, deleting nothing, if some row's key cannot be attributed to a community."""
         metas, doomed = self.metas, []
-        for table, key, _ in self.state.items():
+        for table, key in self.state.keys():
             owner = metas.get(key[:32]) if isinstance(key, bytes) else None
             if owner is None:
                 return False

@@ -1,8 +1,8 @@
 """Materialized state: the records that ops build, as plain values in named tables.
 
-Handlers (the pure functions that apply one op) read and write a :class:`State`. It remembers
-which keys changed so that the store can persist exactly those rows in the same transaction as
-the ops, and a node never has to replay history when it opens.
+Handlers (the pure functions that apply one op) read and write a :class:`State`. A store's
+State writes its rows to SQLite in the same transaction as the ops that changed them, so a node
+never has to replay history when it opens, nor hold every row in memory.
 
 Values must be plain CBOR-encodable data (dict, list, str, bytes, int, bool, None).
 """
@@ -15,8 +15,6 @@ from typing import Any, Protocol
 
 from .causal import CausalIndex
 from .op import Op
-
-Key = tuple[str, bytes | str]
 
 # A handler may *cut* an author's chain in a community (a removal does): the author's ops
 # there above the cut seq are void, like a forked author's from the fork seq on. The table
@@ -35,9 +33,18 @@ class Rejected(Exception):
 
 
 class State:
+    """State rows in memory: what a :class:`~node.crdt.replica.Replica` of its own uses (tests,
+    tools). A store keeps its rows in SQLite instead (``node/store/rows.py``), behind the same
+    methods; handlers and views see no difference.
+
+    Rows of one table are read by key (:meth:`get`) or by key prefix (:meth:`scan`): keys that
+    group rows (a proposal's ballots are ``proposal id ‖ member``) are what an index answers
+    without reading the whole table. No caller may depend on the order of a scan."""
+
     def __init__(self, rows: dict[str, dict[bytes | str, Any]] | None = None):
         self._tables: dict[str, dict[bytes | str, Any]] = rows or {}
-        self.dirty: set[Key] = set()
+        # Writes so far: a caller that must know whether something wrote compares two reads.
+        self.writes = 0
 
     # get/put run several times per op: no throwaway {} per call (it showed in profiles).
     def get(self, table: str, key: bytes | str, default: Any = None) -> Any:
@@ -49,25 +56,46 @@ class State:
         if rows is None:
             rows = self._tables[table] = {}
         rows[key] = value
-        self.dirty.add((table, key))
+        self.writes += 1
 
     def delete(self, table: str, key: bytes | str) -> None:
         if self._tables.get(table, {}).pop(key, None) is not None:
-            self.dirty.add((table, key))
+            self.writes += 1
+
+    def scan(
+        self, table: str, prefix: bytes | str | None = None
+    ) -> Iterator[tuple[bytes | str, Any]]:
+        """(key, value) of the rows of ``table`` whose key starts with ``prefix`` (all without
+        one). Do not write the table while the scan runs."""
+        rows = self._tables.get(table)
+        if not rows:
+            return iter(())
+        if prefix is None:
+            return iter(rows.items())
+        n = len(prefix)
+        return ((k, v) for k, v in rows.items() if k[:n] == prefix)
+
+    def rows(self, table: str, prefix: bytes | str | None = None) -> Iterator[Any]:
+        """The values of :meth:`scan`."""
+        return (v for _, v in self.scan(table, prefix))
 
     def table(self, table: str) -> dict[bytes | str, Any]:
-        """Read-only view intent: callers must write through :meth:`put`."""
-        rows = self._tables.get(table)
-        return {} if rows is None else rows
+        """A copy of a whole table, key -> value (for tests and small tables)."""
+        return dict(self.scan(table))
 
     def items(self) -> Iterator[tuple[str, bytes | str, Any]]:
-        for name, rows in self._tables.items():
-            for key, value in rows.items():
+        for name, rows in list(self._tables.items()):
+            for key, value in list(rows.items()):
                 yield name, key, value
 
-    def take_dirty(self) -> set[Key]:
-        dirty, self.dirty = self.dirty, set()
-        return dirty
+    def keys(self) -> list[tuple[str, bytes | str]]:
+        """(table, key) of every row."""
+        return [(name, key) for name, rows in self._tables.items() for key in rows]
+
+    def clear(self) -> None:
+        """Delete every row (a rebuild from the log starts here)."""
+        self._tables = {}
+        self.writes += 1
 
 
 def cut_chain(state: State, community: bytes, author: bytes, seq: int) -> None:

@@ -232,12 +232,12 @@ def _pick_ballots(state, pid, voters, body, version, limits):
     """Per member, the ballot that counts: the highest seq inside the time window and the
     limit, among the ballots that saw the counted version. Returns (member -> seq,
     member -> choice, reason -> members ignored)."""
-    table, opens, closes = state.table(BALLOT), body["opens"], body["closes"]
+    opens, closes = body["opens"], body["closes"]
     counted: dict[bytes, int] = {}
     choices: dict[bytes, object] = {}
     ignored: dict[str, list[bytes]] = {}
     for m in voters:
-        ballots = table.get(pid + m)
+        ballots = state.get(BALLOT, pid + m)
         if not ballots:
             continue
         best = None
@@ -263,7 +263,7 @@ def _pick_ballots(state, pid, voters, body, version, limits):
 
 def _outsiders(state: State, pid: bytes, members: set[bytes]) -> list[bytes]:
     """Authors of ballots on this proposal who are not eligible at the cut (reported only)."""
-    return [k[32:] for k in state.table(BALLOT) if k[:32] == pid and k[32:] not in members]
+    return [k[32:] for k, _ in state.scan(BALLOT, pid) if k[32:] not in members]
 
 
 def _delegates(state, community, members, cut, topic) -> dict[bytes, bytes]:
@@ -271,9 +271,8 @@ def _delegates(state, community, members, cut, topic) -> dict[bytes, bytes]:
     newest op for the proposal's topic wins; without one (or after its revoke) the newest
     global one does."""
     out: dict[bytes, bytes] = {}
-    table = state.table(DELEGATION)
     for m in members:
-        rows = table.get(community + m)
+        rows = state.get(DELEGATION, community + m)
         if not rows:
             continue
         inside = [r for r in rows if r["seq"] <= cut.get(r.get("by", m), 0)]

@@ -30,7 +30,7 @@ def proposals(state: State, community: bytes, now_ms: int) -> list[dict]:
     """Every proposal of the community (newest version), newest first, with its phase at
     ``now_ms``: "upcoming", "open" or "closed"."""
     out = []
-    for pid, row in state.table(PROPOSAL).items():
+    for pid, row in state.scan(PROPOSAL):
         if row["community"] != community:
             continue
         body = max(row["versions"], key=lambda v: v["seq"])["body"]
@@ -59,11 +59,10 @@ def delegations(state: State, community: bytes, member: bytes) -> dict:
                 latest[r["topic"]] = r
         return {t: r["delegate"] for t, r in latest.items() if r["delegate"] is not None}
 
-    table = state.table(DELEGATION)
-    mine = current(table.get(community + member, []))
+    mine = current(state.get(DELEGATION, community + member, []))
     to_me = []
-    for k, rows in table.items():
-        if k[:32] == community and k[32:] != member:
+    for k, rows in state.scan(DELEGATION, community):
+        if k[32:] != member:
             for topic, delegate in current(rows).items():
                 if delegate == member:
                     to_me.append({"member": k[32:], "topic": topic})

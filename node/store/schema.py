@@ -16,8 +16,9 @@ except ImportError:  # not POSIX: no single-writer lock
     fcntl = None  # type: ignore[assignment]
 
 # 2: several ops may share a chain position (fork branches); 3: a removal cuts the member's
-# chain (state table ``chain.cut``, ops above it void)
-SCHEMA_VERSION = 4
+# chain (state table ``chain.cut``, ops above it void); 4: devices; 5: nothing of history is
+# loaded at open (state rows keyed by (tbl, key), ops found by id through ``ops_id``, anchors)
+SCHEMA_VERSION = 5
 
 # A chain is one author's log in one community; ops name it by a small integer so that the
 # rows and the (chain, seq) index stay small (two 32-byte keys per op cost ~30% of ingest).
@@ -25,16 +26,22 @@ SCHEMA_VERSION = 4
 # is the OpMeta the replica needs at open, so opening never decodes or replays the ops.
 # ``status`` is applied | rejected | void (invalid ops are never stored).
 # The rowid is the order ops entered the log, which is a causal order.
-# There is deliberately no index on ``id``: ids are random, so such an index gets pages dirtied
-# all over the file by every batch (it doubled the cost of writing an op, and grows with the
-# store). The replica holds every logged op's (community, author, seq) in memory, so an op is
-# found by id through the (chain, seq) index instead.
-# ``state`` has no index on (tbl, key) for the same reason: keys are mostly op ids, so keyed
-# rows (or an index) land on random pages and a batch of 1,000 ops dirtied ~1,000 pages of it
-# (that was half the cost of materializing records). Rows are numbered instead, new ones at
-# the end; the store keeps (tbl, key) -> id in memory (``flush.StateRows``) and writes by id.
-# (tbl, key) is unique by construction: only StateRows writes this table.
-DDL = """
+# An op is found by id through ``ops_id``, an index on the first 8 bytes of the id (an index
+# on the whole id is four times the size; ids are random, so every batch dirties pages all over
+# such an index, and a small one stays in the page cache). Queries by id name both:
+# ``substr(id, 1, 8) = ? AND id = ?``.
+# ``state`` holds the rows of ``node.crdt.state``, keyed by (tbl, key) (``rows.SqlState``).
+# ``anchors`` keeps a few recent vector clocks per community (``node/crdt/causal.py``), so that
+# the first causal walk after an open stops near the heads instead of walking all history.
+_STATE_DDL = """
+CREATE TABLE IF NOT EXISTS state (
+    tbl TEXT NOT NULL,
+    key NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (tbl, key)
+) WITHOUT ROWID
+"""
+DDL = _STATE_DDL + """;
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value
@@ -57,6 +64,7 @@ CREATE TABLE IF NOT EXISTS ops (
     raw BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS ops_position ON ops (chain, seq);
+CREATE INDEX IF NOT EXISTS ops_id ON ops (substr(id, 1, 8));
 CREATE INDEX IF NOT EXISTS ops_rejected ON ops (status) WHERE status = 'rejected';
 CREATE TABLE IF NOT EXISTS heads (
     community BLOB NOT NULL,
@@ -77,11 +85,11 @@ CREATE TABLE IF NOT EXISTS pending (
     id BLOB PRIMARY KEY,
     raw BLOB NOT NULL
 );
-CREATE TABLE IF NOT EXISTS state (
-    id INTEGER PRIMARY KEY,
-    tbl TEXT NOT NULL,
-    key NOT NULL,
-    value BLOB NOT NULL
+CREATE TABLE IF NOT EXISTS anchors (
+    id BLOB PRIMARY KEY,
+    community BLOB NOT NULL,
+    lamport INTEGER NOT NULL,
+    clock BLOB NOT NULL
 );
 """
 
@@ -142,7 +150,6 @@ def connect(path: str | Path) -> sqlite3.Connection:
     # batch dirties index pages all over the file; checkpointing less often writes each of
     # those pages back once for many batches (~20% faster bulk ingest, measured).
     db.execute("PRAGMA wal_autocheckpoint=10000")
-    _migrate_state(db)
     db.executescript(DDL)
     row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
     if row is not None and row[0] == 1:
@@ -154,29 +161,15 @@ def connect(path: str | Path) -> sqlite3.Connection:
     if row is not None and row[0] == 3:
         _migrate_v3(db)
         row = (4,)
+    if row is not None and row[0] == 4:
+        _migrate_v4(db)
+        row = (5,)
     if row is None:
         db.execute("INSERT INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
     elif row[0] != SCHEMA_VERSION:
         db.close()
         raise StoreError(f"{path}: schema version {row[0]}, this node knows {SCHEMA_VERSION}")
     return db
-
-
-def _migrate_state(db: sqlite3.Connection) -> None:
-    """Files written before state rows were numbered keyed them by (tbl, key) WITHOUT ROWID:
-    copy them into the numbered layout (same schema version: nothing else changed)."""
-    cols = [r[1] for r in db.execute("PRAGMA table_info(state)")]
-    if not cols or "id" in cols:
-        return
-    db.execute("BEGIN IMMEDIATE")
-    db.execute("ALTER TABLE state RENAME TO state_keyed")
-    db.execute(
-        "CREATE TABLE state (id INTEGER PRIMARY KEY, tbl TEXT NOT NULL, key NOT NULL,"
-        " value BLOB NOT NULL)"
-    )
-    db.execute("INSERT INTO state (tbl, key, value) SELECT tbl, key, value FROM state_keyed")
-    db.execute("DROP TABLE state_keyed")
-    db.execute("COMMIT")
 
 
 def _migrate_v1(db: sqlite3.Connection) -> None:
@@ -211,6 +204,25 @@ def _migrate_v3(db: sqlite3.Connection) -> None:
     db.execute("BEGIN IMMEDIATE")
     db.execute("UPDATE meta SET value = 4 WHERE key = 'schema'")
     db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('rebuild_state', 1)")
+    db.execute("COMMIT")
+
+
+def _migrate_v4(db: sqlite3.Connection) -> None:
+    """Version 5 reads history from the file instead of memory: state rows are keyed by
+    (tbl, key) instead of numbered (copied over; files older than the numbering were keyed
+    already), ``ops_id`` finds an op by id (built by the DDL), ``anchors`` is new. No rebuild:
+    the rows themselves are unchanged."""
+    db.execute("BEGIN IMMEDIATE")
+    cols = [r[1] for r in db.execute("PRAGMA table_info(state)")]
+    if "id" in cols:
+        db.execute("ALTER TABLE state RENAME TO state_numbered")
+        db.execute(_STATE_DDL)
+        db.execute(
+            "INSERT INTO state (tbl, key, value) SELECT tbl, key, value FROM state_numbered"
+            " ORDER BY tbl, key"
+        )
+        db.execute("DROP TABLE state_numbered")
+    db.execute("UPDATE meta SET value = 5 WHERE key = 'schema'")
     db.execute("COMMIT")
 
 

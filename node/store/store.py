@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import cbor2
 import nacl.signing
 
 from node.crdt.causal import CausalIndex, OpMeta
@@ -42,11 +41,12 @@ from node.crdt.replica import (
     Outcome,
     Replica,
 )
-from node.crdt.state import HandlerMap, Rejected, State
+from node.crdt.state import HandlerMap, Rejected
 
 from . import schema
 from .flush import write_changes
 from .queries import Queries
+from .rows import SqlState
 
 HANDLER_MODULES = ("node.crdt.records", "node.governance")
 
@@ -171,16 +171,13 @@ class Store(Queries):
                 "SELECT id, chain, seq, lamport, parents FROM ops ORDER BY rowid"
             )
         )
-        rows: dict[str, dict[Any, Any]] = {}
-        for tbl, key, value in db.execute("SELECT tbl, key, value FROM state"):
-            rows.setdefault(tbl, {})[key] = cbor2.loads(value)
         pending = [decode_op(raw, verify=False) for (raw,) in db.execute("SELECT raw FROM pending")]
         forks = [ForkProof.decode(p) for (p,) in db.execute("SELECT proof FROM forks")]
         rejected = dict(db.execute("SELECT id, reason FROM ops WHERE status = 'rejected'"))
         # Restoring re-parks the pending ops under today's rules (``Replica.restore``), which
         # may drop some or apply them: written in one transaction like any other change.
         with self._transaction(reload=False):  # a failed open reloads nothing: it fails
-            self.replica.restore(metas, State(rows), pending, forks, rejected)
+            self.replica.restore(metas, SqlState(db), pending, forks, rejected)
             self.replica.settle()
             if db.execute("SELECT 1 FROM meta WHERE key = 'rebuild_state'").fetchone():
                 self.replica.rebuild()  # state rows of an older layout (schema.py migrations)
@@ -188,7 +185,7 @@ class Store(Queries):
 
     # ---------------------------------------------------------------------- properties
     @property
-    def state(self) -> State:
+    def state(self) -> SqlState:
         """Materialized state (read only: write through ops)."""
         return self.replica.state
 
@@ -363,9 +360,10 @@ class Store(Queries):
         # the op survives power loss too. That matters for local ops only: losing one would
         # let this node sign a different op at the same seq later, i.e. fork its own chain.
         with self._transaction(durable=True):
+            writes = self.replica.state.writes
             outcome = self.replica.ingest(op)
             if outcome.status == REJECTED:
-                if self.replica.state.dirty:  # a handler broke "reject before mutating"
+                if self.replica.state.writes != writes:  # "reject before mutating" broken
                     raise RuntimeError(f"handler for {kind} changed state, then rejected")
                 # Not published: undo it in memory (cheap; nothing else happened in this
                 # transaction) and commit nothing.

@@ -387,13 +387,13 @@ def removal_cutoffs(state: State, community: bytes, clock: Mapping[bytes, int] |
     """member -> the lowest cutoff of their removals whose enacting op is within ``clock``
     (``None``: every removal)."""
     out: dict[bytes, int] = {}
-    for row in state.table(MEMBER).values():
+    for row in state.rows(MEMBER, community):
         if row["c"] != community or not row.get("cutoffs"):
             continue
         for _id, author, seq, cutoff in row["cutoffs"]:
             if clock is None or clock.get(author, 0) >= seq:
                 out[row["member"]] = min(cutoff, out.get(row["member"], cutoff))
-    for key, dev in state.table(DEVICE).items():  # a removed member's devices, by key
+    for key, dev in state.scan(DEVICE, community):  # a removed member's devices, by key
         if key[:32] != community:
             continue
         for _id, author, seq, cutoff in dev.get("cutoffs", ()):

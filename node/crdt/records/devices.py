@@ -219,7 +219,7 @@ def devices_of(state: State, community: bytes, member: bytes | None = None) -> l
     """Linked devices (of ``member``, or of everyone), oldest link first: ``{device, member,
     by, link, ts, status}`` with status ``active`` or ``revoked``; the chain cut if any."""
     out = []
-    for key, dev in state.table(DEVICE).items():
+    for key, dev in state.scan(DEVICE, community):
         if key[:32] != community or (member is not None and dev["member"] != member):
             continue
         cut = state.get(CHAIN_CUTS, key)

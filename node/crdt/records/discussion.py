@@ -300,7 +300,7 @@ def threads(
     last_activity_ts, reactions: {agree, disagree, question}}``; ``offset``/``limit`` page."""
     rows = [
         r
-        for r in state.table(THREAD).values()
+        for r in state.rows(THREAD)
         if r["c"] == community and (target is None or r["target"] == target)
     ]
     rows.sort(key=lambda r: (-r["last_ts"], r["id"]))
@@ -346,7 +346,7 @@ def thread(state: State, thread_id: bytes, member: MemberRef | None = None) -> d
         return None
     who = None if member is None else as_key(member)
     comments = sorted(
-        (c for c in state.table(COMMENT).values() if c["thread"] == thread_id),
+        (c for c in state.rows(COMMENT) if c["thread"] == thread_id),
         key=lambda c: (c["lamport"], c["author"], c["id"]),
     )
     view = {
@@ -374,14 +374,14 @@ def mentions(
     who = as_key(member)
     found: list[tuple[dict, dict]] = []  # (mentioning row, its thread row)
     own_comments: dict[bytes, list[bytes]] = {}  # thread id -> the member's comment ids
-    for c in state.table(COMMENT).values():
+    for c in state.rows(COMMENT):
         if c["c"] != community:
             continue
         if c["author"] == who:
             own_comments.setdefault(c["thread"], []).append(c["id"])
         elif who in c["mentions"] and c["retracted"] is None:
             found.append((c, state.get(THREAD, c["thread"])))
-    for t in state.table(THREAD).values():
+    for t in state.rows(THREAD):
         if t["c"] == community and t["author"] != who and who in t["mentions"]:
             found.append((t, t))
 

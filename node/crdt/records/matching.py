@@ -170,7 +170,7 @@ def match_listing(
         return []
     category = row["fields"]["category"]
     if index is None:
-        cands = _fitting(state.table(other).values(), row["c"], category)
+        cands = _fitting(state.rows(other), row["c"], category)
     else:
         cands = compatible(index, category)
     cache: dict = {}
@@ -205,7 +205,7 @@ def by_category(state: State, family: str, community: bytes) -> dict[str, list]:
     """The listings of ``family`` in ``community``, by category: one pass over the table,
     after which a listing's candidates are found without looking at the others."""
     index: dict[str, list] = {}
-    for row in state.table(family).values():
+    for row in state.rows(family):
         if row["c"] == community:
             index.setdefault(row["fields"]["category"], []).append(row)
     return index

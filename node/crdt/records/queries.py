@@ -83,7 +83,7 @@ def members(state: State, community: bytes, include_pending: bool = True) -> lis
         return []
     rule = charter_in_clock(com, None)["membership"]
     out = []
-    for row in state.table(MEMBER).values():
+    for row in state.rows(MEMBER, community):
         if row["c"] != community:
             continue
         out.append(
@@ -119,7 +119,7 @@ def members_in_cut(state: State, causal, community: bytes, clock) -> set[bytes]:
     rule = charter_in_clock(com, clock)["membership"]
     need_now = 0 if rule["rule"] == "open" else rule["vouches"]
     out = set()
-    for row in state.table(MEMBER).values():
+    for row in state.rows(MEMBER, community):
         if row["c"] != community or row["join"] is None:
             continue
         have = clock.get(row["member"], 0)
@@ -159,7 +159,7 @@ def key_cut(state: State, community: bytes, member: MemberRef) -> int | None:
 
 def vouches(state: State, community: bytes) -> list[dict]:
     out = []
-    for row in state.table(MEMBER).values():
+    for row in state.rows(MEMBER, community):
         if row["c"] == community:
             for voucher, op_id, ts, *founding in row["vouchers"]:
                 out.append(
@@ -235,7 +235,7 @@ def listings(
     # The scan keeps references to existing rows (no new object per row: allocating 100,000
     # tuples here made the garbage collector walk the whole state every other call).
     kept: list = []
-    for row in state.table(family).values():
+    for row in state.rows(family):
         if row["c"] != community:
             continue
         if who is not None and row["author"] != who:
@@ -312,7 +312,7 @@ def reservations(
     carries ``conflicts_with``: overlapping accepted reservations (single-unit offers)."""
     member = None if member is None else as_key(member)
     out = []
-    for row in state.table(RESERVATION).values():
+    for row in state.rows(RESERVATION):
         if row["c"] != community:
             continue
         if member is not None and member not in (row["owner"], row["requester"]):
@@ -346,7 +346,7 @@ def reservation_conflicts(state: State, offer_id: bytes) -> list[dict]:
         return []
     amount = offer["fields"]["quantity"]["amount"]
     held = []
-    for row in state.table(RESERVATION).values():
+    for row in state.rows(RESERVATION):
         if row["offer"] == offer_id and row["status"] in HOLDING:
             accept = next(s for s in row["steps"] if s[1] == "accepted")
             held.append((row["id"], row["window"], accept, row["quantity"]))
@@ -376,7 +376,7 @@ def custody_history(state: State, offer_id: bytes) -> list[dict]:
     """Who held the offered resource when: handovers move custody to the requester, returns
     move it back to the owner. Sorted by ts, then op id."""
     events = []
-    for row in state.table(RESERVATION).values():
+    for row in state.rows(RESERVATION):
         if row["offer"] != offer_id:
             continue
         for _rank, status, op_id, _by, ts in row["steps"]:
@@ -401,7 +401,7 @@ def projects(state: State, community: bytes) -> list[dict]:
             "ts": r["ts"],
             **r["fields"],
         }
-        for r in state.table(PROJECT).values()
+        for r in state.rows(PROJECT)
         if r["c"] == community
     ]
     return sorted(out, key=lambda p: (p["ts"], p["id"]))
@@ -425,7 +425,7 @@ def contributions(
     need = confirmations_needed(state, community, ch, clock)
     index = attestation_index(state, community)
     out = []
-    for row in state.table(CONTRIBUTION).values():
+    for row in state.rows(CONTRIBUTION):
         if row["c"] != community:
             continue
         if member is not None and row["contributor"] != member:
@@ -441,7 +441,7 @@ def contributions(
 def attestations(state: State, community: bytes) -> list[dict]:
     """Every attestation entry (including superseded ones, marked ``latest: False``)."""
     out = []
-    for att in state.table(ATTESTATION).values():
+    for att in state.rows(ATTESTATION):
         if att["c"] != community:
             continue
         entries = att["entries"]

@@ -74,7 +74,7 @@ def _within(clock: Clock, author: bytes, seq: int) -> bool:
 def attestation_index(state: State, community: bytes) -> dict[bytes, list[dict]]:
     """Attestation rows of a community grouped by contribution id (one pass)."""
     index: dict[bytes, list[dict]] = {}
-    for att in state.table(ATTESTATION).values():
+    for att in state.rows(ATTESTATION):
         if att["c"] == community:
             index.setdefault(att["contribution"], []).append(att)
     return index
@@ -89,7 +89,7 @@ def confirmations_needed(state: State, community: bytes, charter: Mapping, clock
     if want <= 1:
         return want
     n = 0
-    for row in state.table(MEMBER).values():
+    for row in state.rows(MEMBER, community):
         if row["c"] == community and row["since"] is not None and not row["removed"]:
             if _within(clock, row["member"], row["since"]):
                 n += 1
@@ -165,7 +165,7 @@ def contribution_scores(
     per_day = bounds.get("max_minutes_per_day")
     counted: list[tuple[bytes, int, bytes, int]] = []  # (member, at, id, minutes)
     index = attestation_index(state, community)
-    for row in state.table(CONTRIBUTION).values():
+    for row in state.rows(CONTRIBUTION):
         if row["c"] != community:
             continue
         view = contribution_view(row, charter, clock, index.get(row["id"], []), need)

@@ -71,7 +71,7 @@ def matches(
         who = None if author is None else as_key(author)
         index = by_category(state, OFFER, community)
         found = []
-        for row in state.table(NEED).values():
+        for row in state.rows(NEED):
             if row["c"] == community and (who is None or row["author"] == who):
                 found += match_listing(state, NEED, row["id"], now_ms, limit, index)
         found.sort(key=lambda m: (-m.score, m.need, m.offer))
@@ -142,7 +142,7 @@ def attestations_asked(state: State, community: bytes, member: MemberRef) -> lis
         if a["attester"] == me
     }
     holders: dict[str, set[bytes]] = {}  # skill -> members whose profile lists it
-    for prof in state.table(PROFILE).values():
+    for prof in state.rows(PROFILE):
         if prof["c"] == community:
             for sk in prof.get("skills") or []:
                 holders.setdefault(sk, set()).add(prof["member"])

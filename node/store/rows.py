@@ -1,0 +1,158 @@
+"""State rows in SQLite: the store's :class:`~node.crdt.state.State`.
+
+A node's state grows with its community (every offer, ballot and contribution ever made), so it
+lives in the ``state`` table, keyed by (table, key), and memory holds only what is in use:
+
+* a bounded cache of decoded rows (LRU, ``CACHE_ROWS``; a miss is cached too: handlers often
+  look up rows that do not exist, a member's ballot on a proposal for instance);
+* the rows written since the last :meth:`SqlState.save`, which the store calls inside the
+  transaction that logs the ops that wrote them, so rows and ops commit together. A batch
+  large enough to hold more than ``UNSAVED_ROWS`` of them (a rebuild) saves early, still inside
+  that transaction.
+
+A scan (rows by key prefix) reads SQLite in key order after saving what is unsaved, so it
+sees every write before it. Rows never leave the node: values are plain (not canonical) CBOR,
+which keeps each dict's key order as it was written and costs half of canonical encoding.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import Any
+
+import cbor2
+
+from node.crdt.state import State
+
+CACHE_ROWS = 20_000  # decoded rows kept (a listing row is ~1-2 KB decoded: ~30 MB at most)
+UNSAVED_ROWS = 50_000  # rows written but not yet saved, before a save inside the transaction
+
+_ABSENT = object()  # the row does not exist (cached, or written as a deletion)
+_MISS = object()
+_GET = "SELECT value FROM state WHERE tbl = ? AND key = ?"
+_PUT = (
+    "INSERT INTO state (tbl, key, value) VALUES (?, ?, ?)"
+    " ON CONFLICT (tbl, key) DO UPDATE SET value = excluded.value"
+)
+_DELETE = "DELETE FROM state WHERE tbl = ? AND key = ?"
+
+
+def _after(prefix: bytes) -> bytes | None:
+    """The smallest byte string above every string that starts with ``prefix``; None when
+    there is none (the prefix is all 0xff)."""
+    stripped = prefix.rstrip(b"\xff")
+    if not stripped:
+        return None
+    return stripped[:-1] + bytes([stripped[-1] + 1])
+
+
+class SqlState(State):
+    """State rows in the store's ``state`` table (see the module docstring). Writes must
+    happen inside a store transaction (handlers only run inside one); reads may happen
+    anywhere."""
+
+    def __init__(self, db: sqlite3.Connection, *, cache_rows: int = CACHE_ROWS):
+        self._db = db
+        self._cache: OrderedDict[tuple[str, Any], Any] = OrderedDict()
+        self._unsaved: dict[tuple[str, Any], Any] = {}
+        self._cache_rows = cache_rows
+        self.writes = 0
+
+    def get(self, table: str, key: bytes | str, default: Any = None) -> Any:
+        k = (table, key)
+        value = self._unsaved.get(k, _MISS)
+        if value is _MISS:
+            cache = self._cache
+            value = cache.get(k, _MISS)
+            if value is _MISS:
+                row = self._db.execute(_GET, k).fetchone()
+                value = _ABSENT if row is None else cbor2.loads(row[0])
+                cache[k] = value
+                if len(cache) > self._cache_rows:
+                    cache.popitem(last=False)
+            else:
+                cache.move_to_end(k)
+        return default if value is _ABSENT else value
+
+    def put(self, table: str, key: bytes | str, value: Any) -> None:
+        self._unsaved[(table, key)] = value
+        self.writes += 1
+        if len(self._unsaved) > UNSAVED_ROWS:
+            self.save()
+
+    def delete(self, table: str, key: bytes | str) -> None:
+        if self.get(table, key) is not None:
+            self._unsaved[(table, key)] = _ABSENT
+            self.writes += 1
+
+    def scan(
+        self, table: str, prefix: bytes | str | None = None
+    ) -> Iterator[tuple[bytes | str, Any]]:
+        if self._unsaved:
+            self.save()
+        loads = cbor2.loads
+        if prefix is None:
+            rows = self._db.execute("SELECT key, value FROM state WHERE tbl = ?", (table,))
+            return ((k, loads(v)) for k, v in rows)
+        if isinstance(prefix, str):
+            # text keys compare as UTF-8 bytes; U+10FFFF is the highest code point
+            rows = self._db.execute(
+                "SELECT key, value FROM state WHERE tbl = ? AND key >= ? AND key < ?",
+                (table, prefix, prefix + "\U0010ffff"),
+            )
+            return ((k, loads(v)) for k, v in rows if k.startswith(prefix))
+        end = _after(prefix)
+        if end is None:
+            rows = self._db.execute(
+                "SELECT key, value FROM state WHERE tbl = ? AND key >= ?", (table, prefix)
+            )
+        else:
+            rows = self._db.execute(
+                "SELECT key, value FROM state WHERE tbl = ? AND key >= ? AND key < ?",
+                (table, prefix, end),
+            )
+        return ((k, loads(v)) for k, v in rows)
+
+    def items(self) -> Iterator[tuple[str, bytes | str, Any]]:
+        if self._unsaved:
+            self.save()
+        loads = cbor2.loads
+        rows = self._db.execute("SELECT tbl, key, value FROM state").fetchall()
+        return ((t, k, loads(v)) for t, k, v in rows)
+
+    def keys(self) -> list[tuple[str, bytes | str]]:
+        """(table, key) of every row (what a rebuild sorts out by community)."""
+        if self._unsaved:
+            self.save()
+        return self._db.execute("SELECT tbl, key FROM state").fetchall()
+
+    def clear(self) -> None:
+        self._unsaved.clear()
+        self._cache.clear()
+        self._db.execute("DELETE FROM state")
+        self.writes += 1
+
+    def save(self) -> None:
+        """Write the unsaved rows (inside the caller's transaction), in key order: a batch's
+        new rows then land on few pages."""
+        unsaved = self._unsaved
+        if not unsaved:
+            return
+        dumps = cbor2.dumps
+        puts, deletes = [], []
+        for (t, k), v in unsaved.items():
+            if v is _ABSENT:
+                deletes.append((t, k))
+            else:
+                puts.append((t, k, dumps(v)))
+        puts.sort(key=lambda r: (r[0], isinstance(r[1], str), r[1]))
+        db = self._db
+        db.executemany(_DELETE, deletes)
+        db.executemany(_PUT, puts)
+        cache = self._cache
+        cache.update(unsaved)
+        while len(cache) > self._cache_rows:
+            cache.popitem(last=False)
+        unsaved.clear()
