@@ -178,7 +178,7 @@ async def _obey(cmd: dict, nodes: dict[str, Any], sent: list[int]) -> Any:
         return {name: cid in node.store.communities() for name, node in nodes.items()}
     if what == "snapshot":
         return {
-            name: hashlib.sha256(repr(_canon(node.store.state._tables)).encode()).hexdigest()
+            name: hashlib.sha256(repr(_canon(list(node.store.state.items()))).encode()).hexdigest()
             for name, node in nodes.items()
         }
     if what == "peers":

@@ -22,8 +22,10 @@ async def nodes(tmp_path, n: int, **kw):
 
 
 def snapshot(node) -> dict:
-    st = node.store.state
-    return {name: dict(rows) for name, rows in st._tables.items()}
+    out: dict = {}
+    for name, key, value in node.store.state.items():
+        out.setdefault(name, {})[key] = value
+    return out
 
 
 def op_ids(node, community: bytes) -> set[bytes]:

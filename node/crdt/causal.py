@@ -70,7 +70,7 @@ from __future__ import annotations
 import heapq
 import sys
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 
@@ -123,6 +123,9 @@ class CausalIndex:
         self._since = 0  # ops noted since note() last considered an anchor
         self._span = 0  # entries in the clock of note()'s last anchor
         self._forks: dict[tuple[bytes, bytes], int] = {}  # (community, author) -> fork seq
+        # The op of note()'s newest anchor, until the store takes it (``take_anchor``): a store
+        # keeps a few recent anchors in its file so that a walk after an open stops near them.
+        self._fresh: OpMeta | None = None
 
     def meta(self, op_id: bytes) -> OpMeta:
         m = self._lookup(op_id)
@@ -147,6 +150,22 @@ class CausalIndex:
             self._since = 0
             if not self._near(meta):
                 self._span = len(self.vector_clock(meta))
+                self._fresh = meta
+
+    def take_anchor(self) -> tuple[OpMeta, VectorClock] | None:
+        """note()'s newest anchor since the last call, with its clock (for a store to keep)."""
+        meta, self._fresh = self._fresh, None
+        if meta is None:
+            return None
+        clock = self._clocks.get(meta.id)
+        return None if clock is None else (meta, clock)
+
+    def load(self, anchors: Iterable[tuple[bytes, VectorClock]]) -> None:
+        """Anchors a store kept (op id, its clock), oldest first. Call after every fork is
+        known (:meth:`fork`): skipping covered ops is on from here."""
+        for op_id, clock in anchors:
+            self._keep(op_id, clock)
+        self._noted = max(self._noted, 1)
 
     def fork(self, community: bytes, author: bytes, seq: int) -> None:
         """The author forked its chain in ``community`` at ``seq`` (the replica calls this for

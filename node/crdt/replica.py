@@ -58,6 +58,7 @@ IGNORED = "ignored"  # a fork proof about an author with no logged op in the com
 LOGGED = (APPLIED, REJECTED, VOID)  # statuses of ops that entered the log
 
 ChainKey = tuple[bytes, bytes]  # (community, author)
+_NO_HEADS: dict = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +135,10 @@ class Positions:
             return oid
         return old
 
+    def add(self, key: tuple[bytes, bytes, int], oid: bytes) -> None:
+        """A position above the chain's head (nobody holds it yet)."""
+        self.setdefault(key, oid)
+
     def __delitem__(self, key: tuple[bytes, bytes, int]) -> None:
         chain = (key[0], key[1])
         ids = self._chains[chain]
@@ -161,18 +166,32 @@ class Replica:
         pending_bytes: int = 64 * 2**20,
         log_source: Callable[[bytes | None], Iterable[Op]] | None = None,
         op_lookup: Callable[[bytes], Op | None] | None = None,
+        index: Any = None,
     ):
         """``log_source(community)`` yields every logged op of a community (of all: ``None``;
         used only to rebuild state after a fork);
         ``op_lookup`` finds a logged op by id (used to build fork proofs). Without them the
-        replica keeps logged ops in memory itself."""
+        replica keeps logged ops in memory itself.
+
+        ``index``: where the log's metadata lives, an object with ``metas`` (op id ->
+        :class:`OpMeta`), ``positions`` (as :class:`Positions`) and ``rejections`` (op id ->
+        reason, with ``in_community``), all as mappings (a store's reads its file:
+        ``node/store/log.py``). Without one, plain in-memory maps."""
         self.handlers = handlers or {}
         self.state = State()
-        self.metas: dict[bytes, OpMeta] = {}
+        if index is None:
+            self.metas: Any = {}
+            self.positions: Any = Positions()
+            self.rejections: Any = {}
+        else:
+            self.metas, self.positions, self.rejections = (
+                index.metas,
+                index.positions,
+                index.rejections,
+            )
         # Without handlers nothing asks causal questions while ingesting: no anchors to keep.
         self.causal = CausalIndex(self.metas.get, anchors=bool(self.handlers))
         self.heads: dict[bytes, dict[bytes, Head]] = {}
-        self.positions = Positions()
         self.forks: dict[ChainKey, ForkProof] = {}
         self.cuts: dict[ChainKey, int] = {}  # (community, author) -> their ops above are void
         # Kinds whose handlers may cut a chain: their ops are checked against the cuts.
@@ -181,7 +200,6 @@ class Replica:
         )
         self._pass: tuple | None = None  # during a rebuild pass: the sort key of the op run
         self._restart = False  # a rebuild pass must start again (see :meth:`rebuild`)
-        self.rejections: dict[bytes, str] = {}
         self.fork_changes = 0
         self._pending = PendingArea(pending_bytes)
         self._memory: dict[bytes, Op] | None = None
@@ -204,20 +222,20 @@ class Replica:
     # ----------------------------------------------------------------- restore from a store
     def restore(
         self,
-        metas: Iterable[OpMeta],
+        heads: Iterable[tuple[bytes, bytes, Head]],
         state: State,
         pending: Iterable[Op] = (),
         forks: Iterable[ForkProof] = (),
-        rejections: dict[bytes, str] | None = None,
     ) -> None:
-        """Load persisted data without replaying history."""
-        for meta in metas:
-            self._index(meta)
+        """Load persisted data without replaying history: the head of each chain
+        (community, author, head), the state, the pending ops and fork proofs. The log itself
+        stays where the replica's ``index`` reads it."""
+        for community, author, head in heads:
+            self.heads.setdefault(community, {})[author] = head
         self.state = state
         self.cuts = self._cuts_in_state(None)
         for proof in forks:
             self._note_fork(proof)
-        self.rejections = dict(rejections or {})
         self._changes = Changes()
         # Through the same rules as at ingest, with each author's class as of now (known
         # first, then by lamport): what was parked under other bounds, or became applicable
@@ -417,7 +435,13 @@ class Replica:
             return Outcome(oid, PENDING, "already waiting")
         community = oid if op.kind == GENESIS_KIND else op.community
         fork = None
-        other = self.positions.get((community, op.author, op.seq))
+        # a chain's logged ops run from seq 1 to its head: above it no position is held
+        head = self.heads.get(community, _NO_HEADS).get(op.author)
+        other = (
+            None
+            if head is None or head.seq < op.seq
+            else self.positions.get((community, op.author, op.seq))
+        )
         if other is not None:
             fork = self._fork(op, other)
             if fork.status == INVALID:
@@ -553,13 +577,16 @@ class Replica:
 
     def _index(self, meta: OpMeta) -> None:
         self.metas[meta.id] = meta
-        self.positions.setdefault((meta.community, meta.author, meta.seq), meta.id)
         heads = self.heads.get(meta.community)
         if heads is None:
             heads = self.heads[meta.community] = {}
         head = heads.get(meta.author)
+        position = (meta.community, meta.author, meta.seq)
         if head is None or head.seq < meta.seq:
+            self.positions.add(position, meta.id)  # above the head: a position nobody holds
             heads[meta.author] = Head(meta.seq, meta.id, meta.lamport)
+        else:
+            self.positions.setdefault(position, meta.id)
 
     def _run_handler(self, op: Op, meta: OpMeta) -> Outcome:
         if self.forks or self.cuts:
@@ -726,14 +753,9 @@ class Replica:
         op in the pass; when it voids an op the pass already applied, the pass starts over
         with that cut known from the start. Cuts only accumulate, so this ends, after at most
         one more pass per cut (removals are rare)."""
-        metas = self.metas
         if community is not None and not self._drop_rows(community):
             community = None
-        before = {
-            oid: reason
-            for oid, reason in self.rejections.items()
-            if community is None or metas[oid].community == community
-        }
+        before = self._rejected_in(community)
         ops = sorted(self._log_source(community), key=lambda o: (o.lamport, o.author, o.seq))
         mine = (lambda key: True) if community is None else (lambda key: key[0] == community)
         seeds: dict[ChainKey, int] = {}
@@ -778,6 +800,17 @@ class Replica:
         finally:
             self._pass = None
         return outcomes
+
+    def _rejected_in(self, community: bytes | None) -> dict[bytes, str]:
+        """The rejected ops of ``community`` (of all: ``None``) -> reason."""
+        if isinstance(self.rejections, dict):
+            metas = self.metas
+            return {
+                oid: reason
+                for oid, reason in self.rejections.items()
+                if community is None or metas[oid].community == community
+            }
+        return self.rejections.in_community(community)
 
     def _drop_rows(self, community: bytes) -> bool:
         """Delete (through the state, so the store sees it) every row of ``community``;

@@ -15,6 +15,8 @@ _INSERT_OP = (
 _UPSERT_HEAD = (
     "INSERT OR REPLACE INTO heads (community, author, seq, id, lamport) VALUES (?,?,?,?,?)"
 )
+
+
 def write_changes(db: sqlite3.Connection, replica: Replica, chains: Chains) -> None:
     changes = replica.take_changes()
     if changes.logged:

@@ -10,6 +10,8 @@ import os
 import sqlite3
 from pathlib import Path
 
+import cbor2
+
 try:
     import fcntl
 except ImportError:  # not POSIX: no single-writer lock
@@ -41,7 +43,9 @@ CREATE TABLE IF NOT EXISTS state (
     PRIMARY KEY (tbl, key)
 ) WITHOUT ROWID
 """
-DDL = _STATE_DDL + """;
+DDL = (
+    _STATE_DDL
+    + """;
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value
@@ -92,6 +96,7 @@ CREATE TABLE IF NOT EXISTS anchors (
     clock BLOB NOT NULL
 );
 """
+)
 
 
 class StoreError(Exception):
@@ -250,6 +255,23 @@ class Chains:
             self.ids[key] = chain
             self.keys[chain] = key
         return chain
+
+
+ANCHORS_KEPT = 8  # per community, the newest by lamport
+
+
+def keep_anchor(db: sqlite3.Connection, meta, clock: dict) -> None:
+    """Keep the clock of ``meta`` (an op) in ``anchors``, and only the community's newest
+    ``ANCHORS_KEPT`` (call inside a transaction)."""
+    db.execute(
+        "INSERT OR REPLACE INTO anchors (id, community, lamport, clock) VALUES (?, ?, ?, ?)",
+        (meta.id, meta.community, meta.lamport, cbor2.dumps(clock)),
+    )
+    db.execute(
+        "DELETE FROM anchors WHERE community = ? AND id NOT IN (SELECT id FROM anchors"
+        " WHERE community = ? ORDER BY lamport DESC LIMIT ?)",
+        (meta.community, meta.community, ANCHORS_KEPT),
+    )
 
 
 def split_parents(blob: bytes) -> tuple[bytes, ...]:

@@ -3,7 +3,9 @@
 The replica decides everything (causal order, pending area, forks, handlers); the store checks
 what the replica trusts the caller to check (decoding, signatures, chain links for ranges),
 and writes what the replica reports in the same transaction as the ops that caused it. Opening
-loads op metadata, state rows, pending ops and fork proofs: history is never replayed.
+loads the chains' heads, pending ops and fork proofs: history is neither replayed nor held in
+memory (the replica reads op metadata through ``log.LogIndex``, state rows through
+``rows.SqlState``, each with a bounded cache).
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import cbor2
 import nacl.signing
 
-from node.crdt.causal import CausalIndex, OpMeta
+from node.crdt.causal import CausalIndex
 from node.crdt.chain import ForkProof, verify_range
 from node.crdt.op import (
     GENESIS_KIND,
@@ -38,6 +41,7 @@ from node.crdt.replica import (
     INVALID,
     REJECTED,
     VOID,
+    Head,
     Outcome,
     Replica,
 )
@@ -45,6 +49,7 @@ from node.crdt.state import HandlerMap, Rejected
 
 from . import schema
 from .flush import write_changes
+from .log import LogIndex
 from .queries import Queries
 from .rows import SqlState
 
@@ -147,37 +152,32 @@ class Store(Queries):
     def _load(self) -> None:
         """(Re)build the in-memory replica from what is committed in the file."""
         db = self._db
+        self.chains = schema.Chains(db)
+        self.log = LogIndex(db, self.chains)
         self.replica = Replica(
             self.handlers,
             pending_bytes=self.pending_bytes,
             log_source=self._log_source,
             op_lookup=self._op_lookup,
+            index=self.log,
         )
         self.replica.defer_settle = True  # settled once per transaction (``_transaction``)
-        self.chains = schema.Chains(db)
-        keys = self.chains.keys
-        known = self.replica.metas  # filled by ``restore`` as it reads the generator below
-
-        def parents(blob: bytes) -> tuple[bytes, ...]:
-            # Ops come in log order, so an op's parents are indexed before it: share their
-            # id objects instead of holding a second copy of each (~230 B an op).
-            return tuple(
-                m.id if (m := known.get(p)) is not None else p for p in schema.split_parents(blob)
+        heads = [
+            (c, a, Head(s, i, lam))
+            for c, a, s, i, lam in db.execute(
+                "SELECT community, author, seq, id, lamport FROM heads"
             )
-
-        metas = (
-            OpMeta(i, keys[ch][1], s, lam, parents(p), keys[ch][0])
-            for i, ch, s, lam, p in db.execute(
-                "SELECT id, chain, seq, lamport, parents FROM ops ORDER BY rowid"
-            )
-        )
+        ]
         pending = [decode_op(raw, verify=False) for (raw,) in db.execute("SELECT raw FROM pending")]
         forks = [ForkProof.decode(p) for (p,) in db.execute("SELECT proof FROM forks")]
-        rejected = dict(db.execute("SELECT id, reason FROM ops WHERE status = 'rejected'"))
         # Restoring re-parks the pending ops under today's rules (``Replica.restore``), which
         # may drop some or apply them: written in one transaction like any other change.
         with self._transaction(reload=False):  # a failed open reloads nothing: it fails
-            self.replica.restore(metas, SqlState(db), pending, forks, rejected)
+            self.replica.restore(heads, SqlState(db), pending, forks)
+            self.replica.causal.load(
+                (oid, cbor2.loads(clock))
+                for oid, clock in db.execute("SELECT id, clock FROM anchors ORDER BY lamport")
+            )
             self.replica.settle()
             if db.execute("SELECT 1 FROM meta WHERE key = 'rebuild_state'").fetchone():
                 self.replica.rebuild()  # state rows of an older layout (schema.py migrations)
@@ -410,6 +410,10 @@ class Store(Queries):
     def _flush(self) -> None:
         """Write what the replica reported since the last flush (inside the transaction)."""
         write_changes(self._db, self.replica, self.chains)
+        self.log.written()
+        anchor = self.replica.causal.take_anchor()
+        if anchor is not None:
+            schema.keep_anchor(self._db, *anchor)
 
     # The replica calls these only on a fork (to build a proof, then to rebuild state). Writing
     # what it logged so far first makes the file hold the whole log; we are inside the

@@ -1,0 +1,210 @@
+"""The replica's view of the log, read from the ``ops`` table instead of held in memory.
+
+A :class:`~node.crdt.replica.Replica` asks three things about logged ops: an op's metadata by
+id (``metas``: its author, seq, lamport and parents, for causal checks and walks), which op
+holds a chain position (``positions``: fork detection), and which ops a rule rejected
+(``rejections``). Held in memory, they grew with every op ever written (~1 KB an op with the
+state rows). Here each is a bounded cache in front of the file:
+
+* what this transaction logged and did not write yet is kept aside (``_new``/``_changed``),
+  until :meth:`LogIndex.written` says the store wrote it (inside the same transaction, so a
+  lookup then finds it in the file; a rollback reloads everything);
+* recently used answers stay in an LRU (``CACHE_METAS``): ingest asks about the newest ops
+  (the parents of what arrives), and causal walks go back from there.
+
+An op is found by id through the ``ops_id`` index (``schema.py``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import OrderedDict
+from collections.abc import Iterator
+
+from node.crdt.causal import OpMeta
+
+from .schema import Chains, split_parents
+
+CACHE_METAS = 65_536  # OpMeta kept (~300 B each with its parents: ~20 MB)
+CACHE_REJECTIONS = 8_192  # answers about rejection kept (heads are asked about on every append)
+
+_META = "SELECT chain, seq, lamport, parents FROM ops WHERE substr(id, 1, 8) = ? AND id = ?"
+_POSITION = "SELECT id FROM ops WHERE chain = ? AND seq = ? ORDER BY rowid LIMIT 1"
+_REJECTED = "SELECT reason FROM ops WHERE substr(id, 1, 8) = ? AND id = ? AND status = 'rejected'"
+_MISSING = object()
+
+
+class Metas:
+    """op id -> :class:`OpMeta` of a logged op (a mapping, as far as the replica uses one)."""
+
+    def __init__(self, db: sqlite3.Connection, chains: Chains):
+        self._db = db
+        self._chains = chains
+        self._new: dict[bytes, OpMeta] = {}
+        self._cache: OrderedDict[bytes, OpMeta] = OrderedDict()
+
+    def get(self, oid: bytes, default: OpMeta | None = None) -> OpMeta | None:
+        meta = self._new.get(oid)
+        if meta is not None:
+            return meta
+        cache = self._cache
+        meta = cache.get(oid)
+        if meta is not None:
+            cache.move_to_end(oid)
+            return meta
+        row = self._db.execute(_META, (oid[:8], oid)).fetchone()
+        if row is None:
+            return default
+        community, author = self._chains.keys[row[0]]
+        meta = OpMeta(oid, author, row[1], row[2], split_parents(row[3]), community)
+        cache[oid] = meta
+        if len(cache) > CACHE_METAS:
+            cache.popitem(last=False)
+        return meta
+
+    def __contains__(self, oid: object) -> bool:
+        return self.get(oid) is not None  # type: ignore[arg-type]
+
+    def __getitem__(self, oid: bytes) -> OpMeta:
+        meta = self.get(oid)
+        if meta is None:
+            raise KeyError(oid)
+        return meta
+
+    def __setitem__(self, oid: bytes, meta: OpMeta) -> None:
+        self._new[oid] = meta
+
+    def __delitem__(self, oid: bytes) -> None:
+        del self._new[oid]  # only an op not written yet is ever forgotten (``retract``)
+
+    def written(self) -> None:
+        cache = self._cache
+        cache.update(self._new)
+        self._new.clear()
+        while len(cache) > CACHE_METAS:
+            cache.popitem(last=False)
+
+
+class Positions:
+    """(community, author, seq) -> the first op logged at that chain position."""
+
+    def __init__(self, db: sqlite3.Connection, chains: Chains):
+        self._db = db
+        self._chains = chains
+        self._new: dict[tuple[bytes, bytes, int], bytes] = {}
+
+    def get(self, key: tuple[bytes, bytes, int], default: bytes | None = None) -> bytes | None:
+        oid = self._new.get(key)
+        if oid is not None:
+            return oid
+        chain = self._chains.get(key[0], key[1])
+        if chain is None:
+            return default
+        row = self._db.execute(_POSITION, (chain, key[2])).fetchone()
+        return default if row is None else row[0]
+
+    def __contains__(self, key: object) -> bool:
+        return self.get(key) is not None  # type: ignore[arg-type]
+
+    def setdefault(self, key: tuple[bytes, bytes, int], oid: bytes) -> bytes:
+        old = self.get(key)
+        if old is None:
+            self._new[key] = oid
+            return oid
+        return old
+
+    def add(self, key: tuple[bytes, bytes, int], oid: bytes) -> None:
+        """A position the chain has not reached yet (above its head): no lookup needed."""
+        self._new[key] = oid
+
+    def __delitem__(self, key: tuple[bytes, bytes, int]) -> None:
+        del self._new[key]
+
+    def written(self) -> None:
+        self._new.clear()
+
+
+class Rejections:
+    """op id -> reason, for the logged ops that a rule rejected (their ``status``)."""
+
+    def __init__(self, db: sqlite3.Connection, metas: Metas, chains: Chains):
+        self._db = db
+        self._metas = metas
+        self._chains = chains
+        self._changed: dict[bytes, str | None] = {}  # None: no longer rejected
+        self._cache: OrderedDict[bytes, str | None] = OrderedDict()
+
+    def get(self, oid: bytes, default: str | None = None) -> str | None:
+        reason = self._changed.get(oid, _MISSING)
+        if reason is _MISSING:
+            cache = self._cache
+            reason = cache.get(oid, _MISSING)
+            if reason is _MISSING:
+                row = self._db.execute(_REJECTED, (oid[:8], oid)).fetchone()
+                reason = None if row is None else row[0]
+                cache[oid] = reason
+                if len(cache) > CACHE_REJECTIONS:
+                    cache.popitem(last=False)
+        return default if reason is None else reason  # type: ignore[return-value]
+
+    def __contains__(self, oid: object) -> bool:
+        return self.get(oid) is not None  # type: ignore[arg-type]
+
+    def __setitem__(self, oid: bytes, reason: str) -> None:
+        self._changed[oid] = reason
+
+    def pop(self, oid: bytes, default: str | None = None) -> str | None:
+        old = self.get(oid)
+        if old is not None:
+            self._changed[oid] = None
+            return old
+        return default
+
+    def __delitem__(self, oid: bytes) -> None:
+        del self._changed[oid]  # only an op not written yet is ever forgotten (``retract``)
+
+    def in_community(self, community: bytes | None) -> dict[bytes, str]:
+        """Every rejected op of ``community`` (all: ``None``) -> its reason."""
+        if community is None:
+            rows = self._db.execute("SELECT id, reason FROM ops WHERE status = 'rejected'")
+        else:
+            rows = self._db.execute(
+                "SELECT ops.id, ops.reason FROM ops JOIN chains ON ops.chain = chains.id"
+                " WHERE ops.status = 'rejected' AND chains.community = ?",
+                (community,),
+            )
+        out = dict(rows.fetchall())
+        metas = self._metas
+        for oid, reason in self._changed.items():
+            if community is not None and metas[oid].community != community:
+                continue
+            if reason is None:
+                out.pop(oid, None)
+            else:
+                out[oid] = reason
+        return out
+
+    def items(self) -> Iterator[tuple[bytes, str]]:
+        return iter(self.in_community(None).items())
+
+    def written(self) -> None:
+        cache = self._cache
+        cache.update(self._changed)
+        self._changed.clear()
+        while len(cache) > CACHE_REJECTIONS:
+            cache.popitem(last=False)
+
+
+class LogIndex:
+    """The three views above over one store file."""
+
+    def __init__(self, db: sqlite3.Connection, chains: Chains):
+        self.metas = Metas(db, chains)
+        self.positions = Positions(db, chains)
+        self.rejections = Rejections(db, self.metas, chains)
+
+    def written(self) -> None:
+        """The store wrote what the replica reported (``flush.write_changes``)."""
+        self.metas.written()
+        self.positions.written()
+        self.rejections.written()
