@@ -3,6 +3,7 @@ layout is converted once, on open). ``data/store_v4.db`` was written by the node
 
 import sqlite3
 
+from node.crdt.op import op_id
 from node.store import Store
 from node.store.schema import SCHEMA_VERSION
 from tests.factory import PUT_HANDLERS, history, keys, twin
@@ -150,3 +151,32 @@ def test_schema_3_file_rebuilds_rows_with_the_signing_key(tmp_path):
             SCHEMA_VERSION,
         )
         assert _rows(store) == want
+
+
+def test_a_file_written_by_the_schema_4_node_opens_as_5(tmp_path):
+    """``data/store_v4.db`` was written by the schema 4 node (``data/make_store_v4.py`` run
+    on that commit: 700 record ops, a stranger's rejected offer, a forked chain). It opens
+    with the rows and statuses a fresh store computes from the same ops, reads and writes as
+    version 5, and keeps them across a reopen."""
+    import shutil
+    from pathlib import Path
+
+    path = tmp_path / "store.db"
+    shutil.copy(Path(__file__).parent / "data" / "store_v4.db", path)
+    db = sqlite3.connect(path)
+    raws = [raw for (raw,) in db.execute("SELECT raw FROM ops ORDER BY rowid")]
+    forks = [proof for (proof,) in db.execute("SELECT proof FROM forks")]
+    db.close()
+    with Store.open(tmp_path / "fresh.db") as fresh:
+        fresh.ingest(raws)
+        fresh.ingest_fork_proofs(forks)
+        want = _rows(fresh), [fresh.status(op_id(r)) for r in raws]
+    assert ("rejected", "not_member") in want[1] and ("void", "author forked") in want[1]
+    with Store.open(path) as store:
+        assert store._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (
+            SCHEMA_VERSION,
+        )
+        assert (_rows(store), [store.status(op_id(r)) for r in raws]) == want
+        assert store.ingest(raws[-5:])[0].status == "duplicate"
+    with Store.open(path) as store:
+        assert (_rows(store), [store.status(op_id(r)) for r in raws]) == want

@@ -1,0 +1,173 @@
+"""State rows and log metadata in the store file (issue 13): the SQLite-backed views answer
+exactly as the in-memory ones, whatever the cache lets go, and memory stays bounded."""
+
+import sqlite3
+
+import hypothesis.strategies as st
+from hypothesis import HealthCheck, given, settings
+
+from node.crdt.state import Rejected, State
+from node.store import Store, rows, schema
+from node.store.rows import ZSTD_MAGIC, SqlState
+from tests.factory import PUT_HANDLERS, history
+
+KEYS = st.one_of(
+    st.binary(min_size=0, max_size=3).map(lambda b: b"\x00" * 1 + b),
+    st.binary(min_size=1, max_size=3).map(lambda b: b"\xff" + b),
+    st.text(alphabet="ab\U0010ffff", min_size=0, max_size=3),
+)
+VALUES = st.one_of(
+    st.integers(-20, 20),  # -9 encodes as the byte 0x28, the first byte of a zstd frame
+    st.dictionaries(st.sampled_from(["a", "b"]), st.binary(max_size=80), max_size=2),
+)
+STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("put"), st.sampled_from(["t", "u"]), KEYS, VALUES),
+        st.tuples(st.just("delete"), st.sampled_from(["t", "u"]), KEYS),
+        st.tuples(st.just("get"), st.sampled_from(["t", "u"]), KEYS),
+        st.tuples(st.just("scan"), st.sampled_from(["t", "u"]), st.one_of(st.none(), KEYS)),
+        st.tuples(st.just("save")),
+    ),
+    max_size=60,
+)
+
+
+def _note(op, ctx):
+    """A row per note, some rejected: the store has rows and rejections to look up."""
+    if op.body["i"] % 7 == 0:
+        raise Rejected("seventh", "every seventh note is refused")
+    ctx.state.put("note", op.id, {"i": op.body["i"], "author": op.author})
+
+
+HANDLERS = {**PUT_HANDLERS, "note": _note}
+
+
+def _db(tmp_path):
+    return schema.connect(tmp_path / "rows.db")
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(steps=STEPS)
+def test_sql_rows_answer_as_memory_rows(tmp_path, steps):
+    """Any sequence of writes, reads, prefix scans and saves, with a cache of 2 rows: the
+    file-backed state and the in-memory one agree at every step, and after a reopen."""
+    path = tmp_path / "rows.db"
+    path.unlink(missing_ok=True)
+    db = schema.connect(path)
+    db.execute("BEGIN")
+    sql, mem = SqlState(db, cache_rows=2), State()
+    for step in steps:
+        what, *args = step
+        if what == "put":
+            sql.put(*args)
+            mem.put(*args)
+        elif what == "delete":
+            sql.delete(*args)
+            mem.delete(*args)
+        elif what == "get":
+            assert sql.get(*args) == mem.get(*args)
+        elif what == "scan":
+            assert sorted(sql.scan(*args), key=repr) == sorted(mem.scan(*args), key=repr)
+        else:
+            sql.save()
+    sql.save()
+    db.execute("COMMIT")
+    again = SqlState(db)
+    assert sorted(again.items(), key=repr) == sorted(mem.items(), key=repr)
+    db.close()
+
+
+def test_rows_are_packed_once_the_store_has_a_dictionary(tmp_path, monkeypatch):
+    """After TRAIN_ROWS rows the store trains a zstd dictionary on them; later rows are
+    stored packed (smaller), earlier ones stay plain, and both read back, after a reopen too."""
+    monkeypatch.setattr(rows, "TRAIN_ROWS", 200)
+    db = _db(tmp_path)
+
+    def row(i):
+        return {
+            "title": f"drill {i}",
+            "category": "tools/power",
+            "status": "active",
+            "i": i,
+            "description": "a cordless drill with two batteries, ask before noon",
+        }
+
+    db.execute("BEGIN")
+    state = SqlState(db)
+    for i in range(300):
+        state.put("offer", i.to_bytes(4, "big"), row(i))
+        if i % 50 == 49:
+            state.save()
+    db.execute("COMMIT")
+    assert db.execute("SELECT 1 FROM meta WHERE key = 'state_dict'").fetchone()
+    db.execute("BEGIN")
+    for i in range(300, 400):
+        state.put("offer", i.to_bytes(4, "big"), row(i))
+    state.save()
+    db.execute("COMMIT")
+    blobs = dict(db.execute("SELECT key, value FROM state WHERE tbl = 'offer'").fetchall())
+    plain, packed = blobs[(5).to_bytes(4, "big")], blobs[(350).to_bytes(4, "big")]
+    assert not plain.startswith(ZSTD_MAGIC) and packed.startswith(ZSTD_MAGIC)
+    assert len(packed) < len(plain)
+    fresh = SqlState(db)
+    assert [fresh.get("offer", i.to_bytes(4, "big")) for i in range(400)] == [
+        row(i) for i in range(400)
+    ]
+    db.close()
+
+
+def test_memory_does_not_hold_history(tmp_path, monkeypatch):
+    """With small caches, a store's memory holds at most the caches' bounds after a long
+    ingest; the state and statuses are those of a store with large caches, and a reopen
+    loads no op and no row."""
+    from node.store import log
+
+    monkeypatch.setattr(log, "CACHE_METAS", 32)
+    monkeypatch.setattr(log, "CACHE_REJECTIONS", 8)
+    monkeypatch.setattr(rows, "CACHE_ROWS", 16)
+    community, ops = history(4, 400, seed=11)
+    with Store.open(tmp_path / "small.db", HANDLERS) as small:
+        for i in range(0, len(ops), 37):
+            small.ingest(ops[i : i + 37])
+        assert len(small.log.metas._cache) <= 32 and not small.log.metas._new
+        assert len(small.log.rejections._cache) <= 8
+        assert len(small.state._cache) <= 16 and not small.state._unsaved
+        got = sorted(small.state.items()), [small.status(op.id) for op in ops]
+    monkeypatch.undo()
+    with Store.open(tmp_path / "big.db", HANDLERS) as big:
+        big.ingest(ops)
+        assert (sorted(big.state.items()), [big.status(op.id) for op in ops]) == got
+    with Store.open(tmp_path / "small.db", HANDLERS) as again:
+        assert not again.log.metas._cache and not again.state._cache
+        assert (sorted(again.state.items()), [again.status(op.id) for op in ops]) == got
+
+
+def test_a_reopened_store_walks_from_its_kept_anchors(tmp_path):
+    """The store keeps a few recent anchors in its file: after a reopen, the first causal
+    query about a recent op stops at them instead of walking the whole history (the same
+    query with the anchors dropped from the file walks it all)."""
+    community, ops = history(3, 900, seed=5)
+    path = tmp_path / "store.db"
+    with Store.open(path, HANDLERS) as store:
+        store.ingest(ops)
+    db = sqlite3.connect(path, isolation_level=None)
+    kept = db.execute("SELECT count(*) FROM anchors").fetchone()[0]
+    assert 1 <= kept <= schema.ANCHORS_KEPT
+
+    def first_walk():
+        with Store.open(path, HANDLERS) as store:
+            looked = []
+            causal = store.replica.causal
+            lookup = causal._lookup
+            causal._lookup = lambda oid: looked.append(oid) or lookup(oid)
+            clock = causal.vector_clock(store.replica.metas[ops[-1].id])
+            return clock, len(looked)
+
+    clock, with_anchors = first_walk()
+    db.execute("DELETE FROM anchors")
+    db.close()
+    again, without = first_walk()
+    assert clock == again and sum(clock.values()) == 901  # with the genesis
+    assert without > 800 and with_anchors < without / 4
