@@ -6,7 +6,7 @@ import sqlite3
 import hypothesis.strategies as st
 from hypothesis import HealthCheck, given, settings
 
-from node.crdt.state import Rejected, State
+from node.crdt.state import Rejected, State, ordered_by
 from node.store import Store, rows, schema
 from node.store.rows import ZSTD_MAGIC, SqlState
 from tests.factory import PUT_HANDLERS, history
@@ -30,6 +30,60 @@ STEPS = st.lists(
     ),
     max_size=60,
 )
+
+
+ordered_by("test.ordered", lambda key, row: (row["g"], row["r"]))
+MOVES = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("put"),
+            st.binary(min_size=1, max_size=2),
+            st.sampled_from([b"g", b"h"]),
+            st.integers(-3, 3),
+        ),
+        st.tuples(st.just("delete"), st.binary(min_size=1, max_size=2)),
+        st.tuples(st.just("save")),
+    ),
+    max_size=50,
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(moves=MOVES)
+def test_ordered_rows_come_in_the_declared_order(tmp_path, moves):
+    """Rows of a table that declares an order, written, moved to another group or rank and
+    deleted in any sequence: the store's index lists each group as the in-memory sort does,
+    and a reopened state (or one whose index is rebuilt) too."""
+    path = tmp_path / "ordered.db"
+    path.unlink(missing_ok=True)
+    db = schema.connect(path)
+    db.execute("BEGIN")
+    sql, mem = SqlState(db, cache_rows=2), State()
+    for move in moves:
+        if move[0] == "put":
+            _, key, group, rank = move
+            for state in (sql, mem):
+                state.put("test.ordered", key, {"g": group, "r": rank})
+        elif move[0] == "delete":
+            for state in (sql, mem):
+                state.delete("test.ordered", move[1])
+        else:
+            sql.save()
+        for group in (b"g", b"h"):
+            assert list(sql.ordered("test.ordered", group)) == list(
+                mem.ordered("test.ordered", group)
+            )
+    sql.save()
+    db.execute("DELETE FROM meta WHERE key = 'state_order'")
+    db.execute("COMMIT")
+    again = SqlState(db)  # rebuilds the index from the rows
+    for group in (b"g", b"h"):
+        assert list(again.ordered("test.ordered", group)) == list(
+            mem.ordered("test.ordered", group)
+        )
+    db.close()
 
 
 def _note(op, ctx):
@@ -97,22 +151,22 @@ def test_rows_are_packed_once_the_store_has_a_dictionary(tmp_path, monkeypatch):
     db.execute("BEGIN")
     state = SqlState(db)
     for i in range(300):
-        state.put("offer", i.to_bytes(4, "big"), row(i))
+        state.put("thing", i.to_bytes(4, "big"), row(i))
         if i % 50 == 49:
             state.save()
     db.execute("COMMIT")
     assert db.execute("SELECT 1 FROM meta WHERE key = 'state_dict'").fetchone()
     db.execute("BEGIN")
     for i in range(300, 400):
-        state.put("offer", i.to_bytes(4, "big"), row(i))
+        state.put("thing", i.to_bytes(4, "big"), row(i))
     state.save()
     db.execute("COMMIT")
-    blobs = dict(db.execute("SELECT key, value FROM state WHERE tbl = 'offer'").fetchall())
+    blobs = dict(db.execute("SELECT key, value FROM state WHERE tbl = 'thing'").fetchall())
     plain, packed = blobs[(5).to_bytes(4, "big")], blobs[(350).to_bytes(4, "big")]
     assert not plain.startswith(ZSTD_MAGIC) and packed.startswith(ZSTD_MAGIC)
     assert len(packed) < len(plain)
     fresh = SqlState(db)
-    assert [fresh.get("offer", i.to_bytes(4, "big")) for i in range(400)] == [
+    assert [fresh.get("thing", i.to_bytes(4, "big")) for i in range(400)] == [
         row(i) for i in range(400)
     ]
     db.close()

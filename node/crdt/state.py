@@ -32,6 +32,18 @@ class Rejected(Exception):
         super().__init__(f"{reason}: {detail}" if detail else reason)
 
 
+Order = Callable[[Any, Any], tuple[bytes, int]]
+# table -> (key, value) -> (group, rank): :meth:`State.ordered` yields a group's rows by rank
+# (then key). Declared by the modules that own the tables (``ordered_by``), so that a store can
+# keep an index of them as rows are written; a row's group and rank should rarely change.
+ORDERS: dict[str, Order] = {}
+
+
+def ordered_by(table: str, order: Order) -> None:
+    """Declare the order :meth:`State.ordered` lists ``table`` in (records do, at import)."""
+    ORDERS[table] = order
+
+
 class State:
     """State rows in memory: what a :class:`~node.crdt.replica.Replica` of its own uses (tests,
     tools). A store keeps its rows in SQLite instead (``node/store/rows.py``), behind the same
@@ -74,6 +86,19 @@ class State:
             return iter(rows.items())
         n = len(prefix)
         return ((k, v) for k, v in rows.items() if k[:n] == prefix)
+
+    def ordered(self, table: str, group: bytes) -> Iterator[tuple[bytes | str, Any]]:
+        """(key, value) of the rows of ``table`` in ``group``, by rank then key, as the
+        table's declared order (``ordered_by``) says. Lazy: a caller that needs the first
+        few rows reads only those (from a store's index). Do not write the table meanwhile."""
+        order = ORDERS[table]
+        rows = []
+        for key, value in self.scan(table):
+            g, rank = order(key, value)
+            if g == group:
+                rows.append((rank, key, value))
+        rows.sort(key=lambda r: (r[0], r[1]))
+        return ((k, v) for _, k, v in rows)
 
     def rows(self, table: str, prefix: bytes | str | None = None) -> Iterator[Any]:
         """The values of :meth:`scan`."""

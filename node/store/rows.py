@@ -30,7 +30,7 @@ from typing import Any
 import cbor2
 import zstandard
 
-from node.crdt.state import State
+from node.crdt.state import ORDERS, State
 
 CACHE_ROWS = 20_000  # decoded rows kept (a listing row is ~1-2 KB decoded: ~30 MB at most)
 UNSAVED_ROWS = 50_000  # rows written but not yet saved, before a save inside the transaction
@@ -130,6 +130,37 @@ class SqlState(State):
         self._unsaved: dict[tuple[str, Any], Any] = {}
         self._cache_rows = CACHE_ROWS if cache_rows is None else cache_rows
         self.writes = 0
+        # (tbl, key) -> [(group, rank) before this save or None, after it or None], for the
+        # rows of ordered tables written since the last save
+        self._moved: dict[tuple[str, Any], list] = {}
+        self._index_orders()
+
+    def _index_orders(self) -> None:
+        """Build ``state_order`` if the declared orders are not those it was built for (a new
+        file, a migrated one, or a table that declares an order now)."""
+        have = self._db.execute("SELECT value FROM meta WHERE key = 'state_order'").fetchone()
+        want = ",".join(sorted(ORDERS))
+        if have is not None and have[0] == want:
+            return
+        db = self._db
+        inside = db.in_transaction
+        if not inside:
+            db.execute("BEGIN IMMEDIATE")
+        db.execute("DELETE FROM state_order")
+        loads = self._packer.loads
+        for table, order in ORDERS.items():
+            db.executemany(
+                "INSERT OR IGNORE INTO state_order (tbl, grp, rank, key) VALUES (?, ?, ?, ?)",
+                (
+                    (table, *order(k, loads(v)), k)
+                    for k, v in db.execute(
+                        "SELECT key, value FROM state WHERE tbl = ?", (table,)
+                    ).fetchall()
+                ),
+            )
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('state_order', ?)", (want,))
+        if not inside:
+            db.execute("COMMIT")
 
     def get(self, table: str, key: bytes | str, default: Any = None) -> Any:
         k = (table, key)
@@ -148,6 +179,9 @@ class SqlState(State):
         return default if value is _ABSENT else value
 
     def put(self, table: str, key: bytes | str, value: Any) -> None:
+        order = ORDERS.get(table)
+        if order is not None:
+            self._move(table, key, order(key, value))
         self._unsaved[(table, key)] = value
         self.writes += 1
         if len(self._unsaved) > UNSAVED_ROWS:
@@ -155,8 +189,31 @@ class SqlState(State):
 
     def delete(self, table: str, key: bytes | str) -> None:
         if self.get(table, key) is not None:
+            if table in ORDERS:
+                self._move(table, key, None)
             self._unsaved[(table, key)] = _ABSENT
             self.writes += 1
+
+    def _move(self, table: str, key: Any, to: tuple[bytes, int] | None) -> None:
+        moved = self._moved.get((table, key))
+        if moved is None:
+            old = self.get(table, key)
+            was = None if old is None else ORDERS[table](key, old)
+            self._moved[(table, key)] = [was, to]
+        else:
+            moved[1] = to
+
+    def ordered(self, table: str, group: bytes) -> Iterator[tuple[bytes | str, Any]]:
+        if self._unsaved:
+            self.save()
+        loads = self._packer.loads
+        rows = self._db.execute(
+            "SELECT s.key, s.value FROM state_order o JOIN state s"
+            " ON s.tbl = o.tbl AND s.key = o.key"
+            " WHERE o.tbl = ? AND o.grp = ? ORDER BY o.rank, o.key",
+            (table, group),
+        )
+        return ((k, loads(v)) for k, v in rows)
 
     def scan(
         self, table: str, prefix: bytes | str | None = None
@@ -202,7 +259,9 @@ class SqlState(State):
     def clear(self) -> None:
         self._unsaved.clear()
         self._cache.clear()
+        self._moved.clear()
         self._db.execute("DELETE FROM state")
+        self._db.execute("DELETE FROM state_order")
         self.writes += 1
 
     def save(self) -> None:
@@ -223,6 +282,21 @@ class SqlState(State):
         db.executemany(_DELETE, deletes)
         db.executemany(_PUT, puts)
         self._packer.saved(len(puts))
+        if self._moved:
+            gone, new = [], []
+            for (t, k), (was, now) in self._moved.items():
+                if was != now:
+                    if was is not None:
+                        gone.append((t, *was, k))
+                    if now is not None:
+                        new.append((t, *now, k))
+            db.executemany(
+                "DELETE FROM state_order WHERE tbl = ? AND grp = ? AND rank = ? AND key = ?", gone
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO state_order (tbl, grp, rank, key) VALUES (?, ?, ?, ?)", new
+            )
+            self._moved.clear()
         cache = self._cache
         cache.update(unsaved)
         while len(cache) > self._cache_rows:

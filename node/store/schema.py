@@ -33,6 +33,8 @@ SCHEMA_VERSION = 5
 # such an index, and a small one stays in the page cache). Queries by id name both:
 # ``substr(id, 1, 8) = ? AND id = ?``.
 # ``state`` holds the rows of ``node.crdt.state``, keyed by (tbl, key) (``rows.SqlState``).
+# ``state_order`` lists the rows of the tables that declare an order (``state.ordered_by``) by
+# (group, rank), so that the first page of a list reads only that page (``rows.SqlState``).
 # ``anchors`` keeps a few recent vector clocks per community (``node/crdt/causal.py``), so that
 # the first causal walk after an open stops near the heads instead of walking all history.
 _STATE_DDL = """
@@ -89,6 +91,13 @@ CREATE TABLE IF NOT EXISTS pending (
     id BLOB PRIMARY KEY,
     raw BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS state_order (
+    tbl TEXT NOT NULL,
+    grp BLOB NOT NULL,
+    rank INTEGER NOT NULL,
+    key NOT NULL,
+    PRIMARY KEY (tbl, grp, rank, key)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS anchors (
     id BLOB PRIMARY KEY,
     community BLOB NOT NULL,

@@ -14,7 +14,7 @@ listing has expired is decided at query time from ``now``, never by an op.
 from __future__ import annotations
 
 from ..op import Op
-from ..state import Context, Rejected
+from ..state import Context, Rejected, ordered_by
 from .common import NEED, OFFER, YEAR_MS, in_past, note_member, require_member, require_ref
 from .devices import member_of
 from .schema import (
@@ -186,8 +186,14 @@ def _status(table: str):
     return handler
 
 
+def newest_first(key: bytes, row: dict) -> tuple[bytes, int]:
+    """A listing's place in its community's list: newest first (then by id)."""
+    return row["c"], -row["ts"]
+
+
 HANDLERS = {}
 for _table in (OFFER, NEED):
+    ordered_by(_table, newest_first)
     HANDLERS[f"{_table}.create"] = _create(_table)
     HANDLERS[f"{_table}.update"] = _update(_table)
     HANDLERS[f"{_table}.status"] = _status(_table)
