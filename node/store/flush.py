@@ -9,8 +9,8 @@ from node.crdt.replica import REJECTED, Replica
 from .schema import Chains
 
 _INSERT_OP = (
-    "INSERT INTO ops (id, chain, seq, lamport, kind, parents, status, reason, raw)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO ops (id, chain, seq, lamport, parents, status, reason, raw)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _UPSERT_HEAD = (
     "INSERT OR REPLACE INTO heads (community, author, seq, id, lamport) VALUES (?,?,?,?,?)"
@@ -54,7 +54,7 @@ def _write_ops(db, replica, chains, logged) -> None:
             # the short code, as a rebuild would record it (Outcome may carry more detail)
             reason = rejections.get(op.id, reason)
         rows.append(
-            (op.id, chain, op.seq, op.lamport, op.kind, parents, outcome.status, reason, op.raw)
+            (op.id, chain, op.seq, op.lamport, parents, outcome.status, reason, op.raw)
         )
         touched.add(key)
     db.executemany(_INSERT_OP, rows)

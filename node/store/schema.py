@@ -63,7 +63,6 @@ CREATE TABLE IF NOT EXISTS ops (
     chain INTEGER NOT NULL,
     seq INTEGER NOT NULL,
     lamport INTEGER NOT NULL,
-    kind TEXT NOT NULL,
     parents BLOB NOT NULL,
     status TEXT NOT NULL,
     reason TEXT NOT NULL DEFAULT '',
@@ -224,7 +223,8 @@ def _migrate_v3(db: sqlite3.Connection) -> None:
 def _migrate_v4(db: sqlite3.Connection) -> None:
     """Version 5 reads history from the file instead of memory: state rows are keyed by
     (tbl, key) instead of numbered (copied over; files older than the numbering were keyed
-    already), ``ops_id`` finds an op by id (built by the DDL), ``anchors`` is new. No rebuild:
+    already), ``ops_id`` finds an op by id and ``state_order`` lists ordered tables (both
+    built on open), ``anchors`` is new, ``ops.kind`` is gone (nothing read it). No rebuild:
     the rows themselves are unchanged."""
     db.execute("BEGIN IMMEDIATE")
     cols = [r[1] for r in db.execute("PRAGMA table_info(state)")]
@@ -236,6 +236,8 @@ def _migrate_v4(db: sqlite3.Connection) -> None:
             " ORDER BY tbl, key"
         )
         db.execute("DROP TABLE state_numbered")
+    if "kind" in [r[1] for r in db.execute("PRAGMA table_info(ops)")]:
+        db.execute("ALTER TABLE ops DROP COLUMN kind")  # never read (15 bytes an op)
     db.execute("UPDATE meta SET value = 5 WHERE key = 'schema'")
     db.execute("COMMIT")
 
