@@ -53,9 +53,7 @@ def _write_ops(db, replica, chains, logged) -> None:
         if outcome.status == REJECTED:
             # the short code, as a rebuild would record it (Outcome may carry more detail)
             reason = rejections.get(op.id, reason)
-        rows.append(
-            (op.id, chain, op.seq, op.lamport, parents, outcome.status, reason, op.raw)
-        )
+        rows.append((op.id, chain, op.seq, op.lamport, parents, outcome.status, reason, op.raw))
         touched.add(key)
     db.executemany(_INSERT_OP, rows)
     heads = replica.heads
