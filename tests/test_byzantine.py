@@ -336,3 +336,39 @@ def test_a_conversation_catches_up_in_one_session_despite_junk_pending(tmp_path)
     assert sorted(b.state.items()) == sorted(a.state.items())
     a.close()
     b.close()
+
+
+def test_a_fork_rebuild_reads_the_log_op_by_op(tmp_path, monkeypatch):
+    """A fork that voids applied ops rebuilds the community from the log, which the store
+    reads and decodes one op at a time as the rebuild reaches it (a rebuild of a community
+    with a million ops holds no history in memory); the state is a fresh store's."""
+    import node.store.store as store_module
+
+    a, b, c = two_nodes(tmp_path)
+    for i in range(150):
+        a.append(H, c, "profile.set", {"display_name": f"h{i}"})
+        a.append(X, c, "profile.set", {"display_name": f"x{i}"})
+    xa = x_op(a, c, "a")
+    a.ingest([xa])
+    decoded, at_first_handler = [0], []
+    real_decode, real_run = store_module.decode_op, a.replica._run_handler
+
+    def counting_decode(raw, verify=True):
+        decoded[0] += 1
+        return real_decode(raw, verify=verify)
+
+    def first_handler(op, meta):
+        if a.replica._pass is not None and not at_first_handler:
+            at_first_handler.append(decoded[0])
+        return real_run(op, meta)
+
+    monkeypatch.setattr(store_module, "decode_op", counting_decode)
+    a.replica._run_handler = first_handler
+    assert a.ingest([twin(X, xa, body={"display_name": "b"})])[0].status == "fork"
+    assert decoded[0] > 300 and at_first_handler == [1]
+    monkeypatch.undo()
+    fresh = Store.open(tmp_path / "fresh.db")
+    fresh.ingest(logged(a))
+    assert sorted(fresh.state.items()) == sorted(a.state.items())
+    for s in (a, b, fresh):
+        s.close()

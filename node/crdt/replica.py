@@ -168,8 +168,8 @@ class Replica:
         op_lookup: Callable[[bytes], Op | None] | None = None,
         index: Any = None,
     ):
-        """``log_source(community)`` yields every logged op of a community (of all: ``None``;
-        used only to rebuild state after a fork);
+        """``log_source(community)`` yields every logged op of a community (of all: ``None``)
+        in (lamport, author, seq) order (used only to rebuild state after a fork);
         ``op_lookup`` finds a logged op by id (used to build fork proofs). Without them the
         replica keeps logged ops in memory itself.
 
@@ -206,9 +206,10 @@ class Replica:
         self._own_clocks: dict[ChainKey, tuple[bytes, dict[bytes, int]]] = {}
         if log_source is None or op_lookup is None:
             self._memory = {}
-            log_source = lambda c: [  # noqa: E731
-                o for o in self._memory.values() if c is None or o.community_id == c
-            ]
+            log_source = lambda c: sorted(  # noqa: E731
+                (o for o in self._memory.values() if c is None or o.community_id == c),
+                key=lambda o: (o.lamport, o.author, o.seq),
+            )
             op_lookup = self._memory.get
         self._log_source = log_source
         self._op_lookup = op_lookup
@@ -753,10 +754,11 @@ class Replica:
         op in the pass; when it voids an op the pass already applied, the pass starts over
         with that cut known from the start. Cuts only accumulate, so this ends, after at most
         one more pass per cut (removals are rare)."""
+        if community is not None and len(self.heads) == 1:
+            community = None  # the only community: the same work, and no rows to sort out
         if community is not None and not self._drop_rows(community):
             community = None
         before = self._rejected_in(community)
-        ops = sorted(self._log_source(community), key=lambda o: (o.lamport, o.author, o.seq))
         mine = (lambda key: True) if community is None else (lambda key: key[0] == community)
         seeds: dict[ChainKey, int] = {}
         while True:
@@ -764,11 +766,10 @@ class Replica:
                 self.state.clear()
             for oid in before:
                 self.rejections.pop(oid, None)
-            for op in ops:  # this pass's verdicts, not the last state's
-                self.rejections.pop(op.id, None)
             self.cuts = {k: v for k, v in self.cuts.items() if not mine(k)} | seeds
-            outcomes = self._rebuild_pass(ops)
-            if outcomes is not None:
+            # the log is read afresh by each pass, op by op: a rebuild holds no history
+            report = self._rebuild_pass(self._log_source(community), before, community is None)
+            if report is not None:
                 break
             seeds = {k: v for k, v in self.cuts.items() if mine(k)}
             if community is not None:
@@ -777,29 +778,33 @@ class Replica:
             key = c + author
             if self.state.get(CHAIN_CUTS, key, seq + 1) > seq:
                 self.state.put(CHAIN_CUTS, key, seq)
-        for op, out in outcomes:
-            was = before.get(op.id)
-            now = out.reason if out.status == REJECTED else None
-            # a whole rebuild reports every op that did not apply: the store sets all others
-            # applied (an op void under older rules may apply now)
-            if out.status == VOID or now != was or (community is None and now is not None):
-                self._changes.restatus.append((op.id, out.status, now or out.reason))
+        self._changes.restatus.extend(report)
         if community is None:
             self._changes.rebuilt = True
 
-    def _rebuild_pass(self, ops: list[Op]) -> list[tuple[Op, Outcome]] | None:
-        """Run every op's handler in order; None when a cut asks for a new pass."""
-        metas, outcomes = self.metas, []
+    def _rebuild_pass(
+        self, ops: Iterable[Op], before: dict[bytes, str], whole: bool
+    ) -> list[tuple[bytes, str, str]] | None:
+        """Run every op's handler in order; None when a cut asks for a new pass. Otherwise
+        the ops whose status to report: those whose verdict changed from ``before``, every
+        void one, and (``whole``: every community rebuilt, the store then sets all others
+        applied) every one that did not apply."""
+        metas, rejections, report = self.metas, self.rejections, []
         self._restart = False
         try:
             for op in ops:
+                rejections.pop(op.id, None)  # this pass's verdict, not the last state's
                 self._pass = (op.lamport, op.author, op.seq)
-                outcomes.append((op, self._run_handler(op, metas[op.id])))
+                out = self._run_handler(op, metas[op.id])
                 if self._restart:
                     return None
+                was = before.get(op.id)
+                now = out.reason if out.status == REJECTED else None
+                if out.status == VOID or now != was or (whole and now is not None):
+                    report.append((op.id, out.status, now or out.reason))
         finally:
             self._pass = None
-        return outcomes
+        return report
 
     def _rejected_in(self, community: bytes | None) -> dict[bytes, str]:
         """The rejected ops of ``community`` (of all: ``None``) -> reason."""

@@ -419,16 +419,21 @@ class Store(Queries):
     # what it logged so far first makes the file hold the whole log; we are inside the
     # batch's transaction, so this is still all-or-nothing.
     def _log_source(self, community: bytes | None) -> Iterator[Op]:
+        """The logged ops of ``community`` (all: ``None``) in (lamport, author, seq) order,
+        one at a time: SQLite sorts their row ids (a few dozen bytes an op, in its own
+        memory), and each op is read and decoded when the rebuild reaches it."""
         self._flush()
+        db = self._db
+        order = (
+            "SELECT ops.rowid FROM ops JOIN chains ON ops.chain = chains.id{}"
+            " ORDER BY ops.lamport, chains.author, ops.seq"
+        )
         if community is None:
-            rows = self._db.execute("SELECT raw FROM ops ORDER BY rowid").fetchall()
+            rowids = db.execute(order.format(""))
         else:
-            rows = self._db.execute(
-                "SELECT ops.raw FROM ops JOIN chains ON ops.chain = chains.id"
-                " WHERE chains.community = ? ORDER BY ops.rowid",
-                (community,),
-            ).fetchall()
-        for (raw,) in rows:
+            rowids = db.execute(order.format(" WHERE chains.community = ?"), (community,))
+        for (rowid,) in rowids:
+            (raw,) = db.execute("SELECT raw FROM ops WHERE rowid = ?", (rowid,)).fetchone()
             yield decode_op(raw, verify=False)
 
     def _op_lookup(self, oid: bytes) -> Op | None:
