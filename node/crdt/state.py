@@ -33,8 +33,8 @@ class Rejected(Exception):
 
 
 Order = Callable[[Any, Any], tuple[bytes, int]]
-# table -> (key, value) -> (group, rank): :meth:`State.ordered` yields a group's rows by rank
-# (then key). Declared by the modules that own the tables (``ordered_by``), so that a store can
+# table -> (key, value) -> (group, rank): :meth:`State.ordered` yields a group's rows highest
+# rank first (then highest key). Declared by the modules that own the tables (``ordered_by``), so that a store can
 # keep an index of them as rows are written; a row's group and rank should rarely change.
 ORDERS: dict[str, Order] = {}
 
@@ -88,8 +88,8 @@ class State:
         return ((k, v) for k, v in rows.items() if k[:n] == prefix)
 
     def ordered(self, table: str, group: bytes) -> Iterator[tuple[bytes | str, Any]]:
-        """(key, value) of the rows of ``table`` in ``group``, by rank then key, as the
-        table's declared order (``ordered_by``) says. Lazy: a caller that needs the first
+        """(key, value) of the rows of ``table`` in ``group``, highest rank first (then
+        highest key), as the table's declared order (``ordered_by``) ranks them. Lazy: a caller that needs the first
         few rows reads only those (from a store's index). Do not write the table meanwhile."""
         order = ORDERS[table]
         rows = []
@@ -97,7 +97,7 @@ class State:
             g, rank = order(key, value)
             if g == group:
                 rows.append((rank, key, value))
-        rows.sort(key=lambda r: (r[0], r[1]))
+        rows.sort(key=lambda r: (r[0], r[1]), reverse=True)
         return ((k, v) for _, k, v in rows)
 
     def rows(self, table: str, prefix: bytes | str | None = None) -> Iterator[Any]:

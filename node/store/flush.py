@@ -9,8 +9,7 @@ from node.crdt.replica import REJECTED, Replica
 from .schema import Chains
 
 _INSERT_OP = (
-    "INSERT INTO ops (id, chain, seq, lamport, parents, status, reason, raw)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO ops (id, chain, seq, lamport, status, reason, raw) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _UPSERT_HEAD = (
     "INSERT OR REPLACE INTO heads (community, author, seq, id, lamport) VALUES (?,?,?,?,?)"
@@ -41,19 +40,17 @@ def _write_ops(db, replica, chains, logged) -> None:
     rows = []
     touched = set()
     metas = replica.metas
-    join = b"".join
     for op, outcome in logged:
-        meta = metas[op.id]  # the replica's view of the op: community and parents ready-made
+        meta = metas[op.id]  # the replica's view of the op: its community ready-made
         key = (meta.community, meta.author)
         chain = chain_ids.get(key)
         if chain is None:
             chain = chains.ensure(*key)
-        parents = join(meta.parents)
         reason = outcome.reason
         if outcome.status == REJECTED:
             # the short code, as a rebuild would record it (Outcome may carry more detail)
             reason = rejections.get(op.id, reason)
-        rows.append((op.id, chain, op.seq, op.lamport, parents, outcome.status, reason, op.raw))
+        rows.append((op.id, chain, op.seq, op.lamport, outcome.status, reason, op.raw))
         touched.add(key)
     db.executemany(_INSERT_OP, rows)
     heads = replica.heads

@@ -12,7 +12,8 @@ state rows). Here each is a bounded cache in front of the file:
 * recently used answers stay in an LRU (``CACHE_METAS``): ingest asks about the newest ops
   (the parents of what arrives), and causal walks go back from there.
 
-An op is found by id through the ``ops_id`` index (``schema.py``).
+An op is found by id through the ``ops_id`` index (``schema.py``); its parents are read from
+its bytes.
 """
 
 from __future__ import annotations
@@ -21,17 +22,27 @@ import sqlite3
 from collections import OrderedDict
 from collections.abc import Iterator
 
+import cbor2
+
 from node.crdt.causal import OpMeta
 
-from .schema import Chains, split_parents
+from .schema import Chains
 
 CACHE_METAS = 65_536  # OpMeta kept (~300 B each with its parents: ~20 MB)
 CACHE_REJECTIONS = 8_192  # answers about rejection kept (heads are asked about on every append)
 
-_META = "SELECT chain, seq, lamport, parents FROM ops WHERE substr(id, 1, 8) = ? AND id = ?"
+_META = "SELECT chain, seq, lamport, raw FROM ops WHERE substr(id, 1, 8) = ? AND id = ?"
 _POSITION = "SELECT id FROM ops WHERE chain = ? AND seq = ? ORDER BY rowid LIMIT 1"
 _REJECTED = "SELECT reason FROM ops WHERE substr(id, 1, 8) = ? AND id = ? AND status = 'rejected'"
 _MISSING = object()
+
+
+def parents_of(raw: bytes) -> tuple[bytes, ...]:
+    """prev (if any) then deps of a logged op, from its bytes (checked when it was logged: a
+    plain decode suffices, ~8 us)."""
+    m = cbor2.loads(raw)
+    prev = m.get("prev")
+    return (prev, *m["deps"]) if prev is not None else tuple(m["deps"])
 
 
 class Metas:
@@ -56,7 +67,7 @@ class Metas:
         if row is None:
             return default
         community, author = self._chains.keys[row[0]]
-        meta = OpMeta(oid, author, row[1], row[2], split_parents(row[3]), community)
+        meta = OpMeta(oid, author, row[1], row[2], parents_of(row[3]), community)
         cache[oid] = meta
         if len(cache) > CACHE_METAS:
             cache.popitem(last=False)

@@ -139,7 +139,7 @@ class SqlState(State):
         """Build ``state_order`` if the declared orders are not those it was built for (a new
         file, a migrated one, or a table that declares an order now)."""
         have = self._db.execute("SELECT value FROM meta WHERE key = 'state_order'").fetchone()
-        want = ",".join(sorted(ORDERS))
+        want = ",".join(sorted(ORDERS)) + ";desc"  # the tables and how the index runs
         if have is not None and have[0] == want:
             return
         db = self._db
@@ -210,7 +210,7 @@ class SqlState(State):
         rows = self._db.execute(
             "SELECT s.key, s.value FROM state_order o JOIN state s"
             " ON s.tbl = o.tbl AND s.key = o.key"
-            " WHERE o.tbl = ? AND o.grp = ? ORDER BY o.rank, o.key",
+            " WHERE o.tbl = ? AND o.grp = ? ORDER BY o.rank DESC, o.key DESC",
             (table, group),
         )
         return ((k, loads(v)) for k, v in rows)

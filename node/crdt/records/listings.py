@@ -187,8 +187,9 @@ def _status(table: str):
 
 
 def newest_first(key: bytes, row: dict) -> tuple[bytes, int]:
-    """A listing's place in its community's list: newest first (then by id)."""
-    return row["c"], -row["ts"]
+    """A listing's place in its community's list: newest first (then by id, highest first).
+    The rank grows with time, so new entries of a store's index land at its end."""
+    return row["c"], row["ts"]
 
 
 HANDLERS = {}
