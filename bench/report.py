@@ -86,6 +86,19 @@ def rows() -> list[tuple[str, str, str, str]]:
                 "1 round trip, a few hundred bytes",
             )
         )
+    if scale := _load("scale"):
+        for r in scale:
+            out.append(
+                (
+                    "scale",
+                    f"records workload, {r['ops']:,} ops: Store.open {r['open_s']:.2f} s,"
+                    f" RSS {r['rss_mb']:.0f} MB after open, {r['rss_after_tail_mb']:.0f} MB after"
+                    f" {2_000:,} more ops; idle daemon {r.get('daemon_rss_mb', 0):.0f} MB;"
+                    f" `we offer list` {r.get('cli_offer_list_s', 0):.2f} s",
+                    f"disk {r['disk_ratio']:.2f} x the encoded ops ({r['file_bytes_per_op']:.0f} B/op)",
+                    "at 1,000,000: open < 1 s, RSS < 250 MB, disk <= 2 x",
+                )
+            )
     if net := _load("net"):
         out += _net_rows(net)
     if tally := _load("tally"):

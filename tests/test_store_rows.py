@@ -4,7 +4,7 @@ exactly as the in-memory ones, whatever the cache lets go, and memory stays boun
 import sqlite3
 
 import hypothesis.strategies as st
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 
 from node.crdt.state import Rejected, State, ordered_by
 from node.store import Store, rows, schema
@@ -104,6 +104,7 @@ def _db(tmp_path):
     max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(steps=STEPS)
+@example(steps=[("put", "t", "\U0010ffff", 0), ("scan", "t", "")])  # no text above it
 def test_sql_rows_answer_as_memory_rows(tmp_path, steps):
     """Any sequence of writes, reads, prefix scans and saves, with a cache of 2 rows: the
     file-backed state and the in-memory one agree at every step, and after a reopen."""

@@ -118,6 +118,13 @@ def _after(prefix: bytes) -> bytes | None:
     return stripped[:-1] + bytes([stripped[-1] + 1])
 
 
+def _while_prefixed(rows, prefix: str, loads) -> Iterator[tuple[str, Any]]:
+    for k, v in rows:
+        if type(k) is not str or not k.startswith(prefix):
+            return
+        yield k, loads(v)
+
+
 class SqlState(State):
     """State rows in the store's ``state`` table (see the module docstring). Writes must
     happen inside a store transaction (handlers only run inside one); reads may happen
@@ -225,12 +232,13 @@ class SqlState(State):
             rows = self._db.execute("SELECT key, value FROM state WHERE tbl = ?", (table,))
             return ((k, loads(v)) for k, v in rows)
         if isinstance(prefix, str):
-            # text keys compare as UTF-8 bytes; U+10FFFF is the highest code point
+            # Text keys sort as their UTF-8 bytes, so those with the prefix come first from
+            # it, together; there is no text just above them all to bound the range with.
             rows = self._db.execute(
-                "SELECT key, value FROM state WHERE tbl = ? AND key >= ? AND key < ?",
-                (table, prefix, prefix + "\U0010ffff"),
+                "SELECT key, value FROM state WHERE tbl = ? AND key >= ? ORDER BY key",
+                (table, prefix),
             )
-            return ((k, loads(v)) for k, v in rows if k.startswith(prefix))
+            return _while_prefixed(rows, prefix, loads)
         end = _after(prefix)
         if end is None:
             rows = self._db.execute(
