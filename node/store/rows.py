@@ -14,6 +14,10 @@ A scan (rows by key prefix) reads SQLite in key order after saving what is unsav
 sees every write before it. Rows never leave the node: values are plain (not canonical) CBOR,
 which keeps each dict's key order as it was written and costs half of canonical encoding.
 
+Tables that declare an order (``state.ordered_by``: offers and needs, newest first) are also
+listed in ``state_order`` by (group, rank, key), kept as rows are saved, so that the first page
+of a list reads that page and stops (:meth:`SqlState.ordered`).
+
 Values take half the disk compressed (``Packer``): zstd with a dictionary that the store
 trains on its own first rows (records repeat their field names and much of their shape, which
 a small record alone cannot compress). Measured on the records workload: 0.40 x the bytes,
