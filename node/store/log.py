@@ -53,11 +53,16 @@ class Metas:
         self._chains = chains
         self._new: dict[bytes, OpMeta] = {}
         self._cache: OrderedDict[bytes, OpMeta] = OrderedDict()
+        # ids that :meth:`logged` found not logged, until the next write: a batch asks about
+        # its new ops once, in one query, instead of once per op and place that asks
+        self._absent: set[bytes] = set()
 
     def get(self, oid: bytes, default: OpMeta | None = None) -> OpMeta | None:
         meta = self._new.get(oid)
         if meta is not None:
             return meta
+        if oid in self._absent:
+            return default
         cache = self._cache
         meta = cache.get(oid)
         if meta is not None:
@@ -84,6 +89,29 @@ class Metas:
 
     def __setitem__(self, oid: bytes, meta: OpMeta) -> None:
         self._new[oid] = meta
+        self._absent.discard(oid)
+
+    def logged(self, ids: list[bytes]) -> set[bytes]:
+        """Those of ``ids`` that are logged, asked of the file in a few queries; the others
+        are remembered as absent until the next write (``written``)."""
+        new, cache = self._new, self._cache
+        found = {i for i in ids if i in new or i in cache}
+        ask = [i for i in ids if i not in found]
+        db = self._db
+        for start in range(0, len(ask), 500):
+            chunk = ask[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            wanted = set(chunk)
+            found.update(
+                oid
+                for (oid,) in db.execute(
+                    f"SELECT id FROM ops WHERE substr(id, 1, 8) IN ({marks})",
+                    [i[:8] for i in chunk],
+                )
+                if oid in wanted
+            )
+        self._absent.update(i for i in ask if i not in found)
+        return found
 
     def __delitem__(self, oid: bytes) -> None:
         del self._new[oid]  # only an op not written yet is ever forgotten (``retract``)
@@ -92,6 +120,7 @@ class Metas:
         cache = self._cache
         cache.update(self._new)
         self._new.clear()
+        self._absent.clear()
         while len(cache) > CACHE_METAS:
             cache.popitem(last=False)
 
