@@ -32,7 +32,7 @@ STEPS = st.lists(
 )
 
 
-ordered_by("test.ordered", lambda key, row: (row["g"], row["r"]))
+ordered_by("test.ordered", lambda key, row: ((row["g"], b"all"), row["r"]))  # two groups each
 MOVES = st.lists(
     st.one_of(
         st.tuples(
@@ -71,7 +71,7 @@ def test_ordered_rows_come_in_the_declared_order(tmp_path, moves):
                 state.delete("test.ordered", move[1])
         else:
             sql.save()
-        for group in (b"g", b"h"):
+        for group in (b"g", b"h", b"all"):
             assert list(sql.ordered("test.ordered", group)) == list(
                 mem.ordered("test.ordered", group)
             )
@@ -79,7 +79,7 @@ def test_ordered_rows_come_in_the_declared_order(tmp_path, moves):
     db.execute("DELETE FROM meta WHERE key = 'state_order'")
     db.execute("COMMIT")
     again = SqlState(db)  # rebuilds the index from the rows
-    for group in (b"g", b"h"):
+    for group in (b"g", b"h", b"all"):
         assert list(again.ordered("test.ordered", group)) == list(
             mem.ordered("test.ordered", group)
         )
@@ -226,3 +226,36 @@ def test_a_reopened_store_walks_from_its_kept_anchors(tmp_path):
     again, without = first_walk()
     assert clock == again and sum(clock.values()) == 901  # with the genesis
     assert without > 800 and with_anchors < without / 4
+
+
+def test_a_store_lists_and_matches_from_its_index_as_from_a_full_pass(tmp_path):
+    """On a records workload in a real store: newest-first pages (all, one author's, an id
+    prefix) and a need's matches read through the state's order give what a full pass over
+    the rows gives."""
+    from bench.records import workload
+    from node.crdt.records import queries
+    from node.crdt.records.common import NEED, OFFER
+    from node.crdt.records.matching import by_category, match_listing
+
+    community, ops, _ = workload(3_000, seed=4)
+    now = max(op.ts for op in ops)
+    with Store.open(tmp_path / "store.db") as store:
+        store.ingest([op.raw for op in ops])
+        state = store.state
+        offers = list(state.rows(OFFER))
+        newest = sorted(offers, key=lambda r: (r["ts"], r["id"]), reverse=True)
+        page = queries.offers(state, community, now, status=None, limit=30, offset=10)
+        assert [v["id"] for v in page] == [r["id"] for r in newest[10:40]]
+        author = newest[0]["author"]
+        mine = queries.offers(state, community, now, status=None, author=author, limit=None)
+        assert len(mine) == sum(r["author"] == author for r in offers) > 0
+        target = newest[5]["id"].hex()[:7]
+        found = queries.offers(state, community, now, status=None, id_prefix=target)
+        assert len(found) == sum(r["id"].hex().startswith(target) for r in offers) == 1
+        index = by_category(state, OFFER, community)
+        needs = [r["id"] for r in state.rows(NEED)][:25]
+        assert needs
+        for need in needs:
+            assert match_listing(state, NEED, need, now, 20) == match_listing(
+                state, NEED, need, now, 20, index
+            )

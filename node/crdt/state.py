@@ -9,6 +9,7 @@ Values must be plain CBOR-encodable data (dict, list, str, bytes, int, bool, Non
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -32,11 +33,20 @@ class Rejected(Exception):
         super().__init__(f"{reason}: {detail}" if detail else reason)
 
 
-Order = Callable[[Any, Any], tuple[bytes, int]]
-# table -> (key, value) -> (group, rank): :meth:`State.ordered` yields a group's rows highest
-# rank first (then highest key). Declared by the modules that own the tables (``ordered_by``), so that a store can
-# keep an index of them as rows are written; a row's group and rank should rarely change.
+Order = Callable[[Any, Any], tuple[tuple[bytes, ...], int]]
+# table -> (key, value) -> (groups, rank): :meth:`State.ordered` yields the rows of a group
+# highest rank first (then highest key); a row may be in several groups (a listing: its
+# community's, and its author's in that community). Declared by the modules that own the
+# tables (``ordered_by``), so that a store can keep an index of them as rows are written; a
+# row's groups and rank should rarely change.
 ORDERS: dict[str, Order] = {}
+
+
+def group(*parts: bytes) -> bytes:
+    """A group's key: 8 bytes of a hash of its parts (a store keeps one index entry per group
+    a row is in, so the key is short; a caller checks the rows it gets, as two groups may
+    share a key)."""
+    return hashlib.blake2b(b"\x00".join(parts), digest_size=8).digest()
 
 
 def ordered_by(table: str, order: Order) -> None:
@@ -94,11 +104,22 @@ class State:
         order = ORDERS[table]
         rows = []
         for key, value in self.scan(table):
-            g, rank = order(key, value)
-            if g == group:
+            groups, rank = order(key, value)
+            if group in groups:
                 rows.append((rank, key, value))
         rows.sort(key=lambda r: (r[0], r[1]), reverse=True)
         return ((k, v) for _, k, v in rows)
+
+    def rows_in(self, table: str, group: bytes) -> Iterator[Any]:
+        """The values of :meth:`ordered`."""
+        return (v for _, v in self.ordered(table, group))
+
+    def groups(self, table: str, prefix: bytes) -> list[bytes]:
+        """The groups of ``table``'s declared order that start with ``prefix`` and hold a row,
+        in byte order (groups whose key says what they are: a listing's category)."""
+        order = ORDERS[table]
+        n = len(prefix)
+        return sorted({g for k, v in self.scan(table) for g in order(k, v)[0] if g[:n] == prefix})
 
     def rows(self, table: str, prefix: bytes | str | None = None) -> Iterator[Any]:
         """The values of :meth:`scan`."""

@@ -52,31 +52,35 @@ class Metas:
         self._db = db
         self._chains = chains
         self._new: dict[bytes, OpMeta] = {}
-        self._cache: OrderedDict[bytes, OpMeta] = OrderedDict()
+        # A plain dict (the fastest lookup: causal walks make hundreds of thousands), emptied
+        # down to its newest half by insertion when full (``_trim``), not an LRU.
+        self._cache: dict[bytes, OpMeta] = {}
         # ids that :meth:`logged` found not logged, until the next write: a batch asks about
         # its new ops once, in one query, instead of once per op and place that asks
         self._absent: set[bytes] = set()
 
     def get(self, oid: bytes, default: OpMeta | None = None) -> OpMeta | None:
+        meta = self._cache.get(oid)
+        if meta is not None:
+            return meta
         meta = self._new.get(oid)
         if meta is not None:
             return meta
         if oid in self._absent:
             return default
-        cache = self._cache
-        meta = cache.get(oid)
-        if meta is not None:
-            cache.move_to_end(oid)
-            return meta
         row = self._db.execute(_META, (oid[:8], oid)).fetchone()
         if row is None:
             return default
         community, author = self._chains.keys[row[0]]
         meta = OpMeta(oid, author, row[1], row[2], parents_of(row[3]), community)
-        cache[oid] = meta
-        if len(cache) > CACHE_METAS:
-            cache.popitem(last=False)
+        self._cache[oid] = meta
+        if len(self._cache) > CACHE_METAS:
+            self._trim()
         return meta
+
+    def _trim(self) -> None:
+        keep = list(self._cache.items())[-(CACHE_METAS // 2) :]
+        self._cache = dict(keep)
 
     def __contains__(self, oid: object) -> bool:
         return self.get(oid) is not None  # type: ignore[arg-type]
@@ -117,12 +121,11 @@ class Metas:
         del self._new[oid]  # only an op not written yet is ever forgotten (``retract``)
 
     def written(self) -> None:
-        cache = self._cache
-        cache.update(self._new)
+        self._cache.update(self._new)
         self._new.clear()
         self._absent.clear()
-        while len(cache) > CACHE_METAS:
-            cache.popitem(last=False)
+        if len(self._cache) > CACHE_METAS:
+            self._trim()
 
 
 class Positions:

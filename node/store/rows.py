@@ -150,7 +150,7 @@ class SqlState(State):
         """Build ``state_order`` if the declared orders are not those it was built for (a new
         file, a migrated one, or a table that declares an order now)."""
         have = self._db.execute("SELECT value FROM meta WHERE key = 'state_order'").fetchone()
-        want = ",".join(sorted(ORDERS)) + ";desc"  # the tables and how the index runs
+        want = ",".join(sorted(ORDERS)) + ";groups"  # the tables and how the index runs
         if have is not None and have[0] == want:
             return
         db = self._db
@@ -163,10 +163,12 @@ class SqlState(State):
             db.executemany(
                 "INSERT OR IGNORE INTO state_order (tbl, grp, rank, key) VALUES (?, ?, ?, ?)",
                 (
-                    (table, *order(k, loads(v)), k)
+                    (table, g, rank, k)
                     for k, v in db.execute(
                         "SELECT key, value FROM state WHERE tbl = ?", (table,)
                     ).fetchall()
+                    for groups, rank in (order(k, loads(v)),)
+                    for g in groups
                 ),
             )
         db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('state_order', ?)", (want,))
@@ -225,6 +227,23 @@ class SqlState(State):
             (table, group),
         )
         return ((k, loads(v)) for k, v in rows)
+
+    def groups(self, table: str, prefix: bytes) -> list[bytes]:
+        # one step of the index per group, not per row: each query jumps past a whole group
+        if self._unsaved:
+            self.save()
+        out, n, db = [], len(prefix), self._db
+        row = db.execute(
+            "SELECT grp FROM state_order WHERE tbl = ? AND grp >= ? ORDER BY grp LIMIT 1",
+            (table, prefix),
+        ).fetchone()
+        while row is not None and row[0][:n] == prefix:
+            out.append(row[0])
+            row = db.execute(
+                "SELECT grp FROM state_order WHERE tbl = ? AND grp > ? ORDER BY grp LIMIT 1",
+                (table, row[0]),
+            ).fetchone()
+        return out
 
     def scan(
         self, table: str, prefix: bytes | str | None = None
@@ -299,9 +318,9 @@ class SqlState(State):
             for (t, k), (was, now) in self._moved.items():
                 if was != now:
                     if was is not None:
-                        gone.append((t, *was, k))
+                        gone.extend((t, g, was[1], k) for g in was[0])
                     if now is not None:
-                        new.append((t, *now, k))
+                        new.extend((t, g, now[1], k) for g in now[0])
             db.executemany(
                 "DELETE FROM state_order WHERE tbl = ? AND grp = ? AND rank = ? AND key = ?", gone
             )

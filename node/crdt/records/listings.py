@@ -14,7 +14,7 @@ listing has expired is decided at query time from ``now``, never by an op.
 from __future__ import annotations
 
 from ..op import Op
-from ..state import Context, Rejected, ordered_by
+from ..state import Context, Rejected, group, ordered_by
 from .common import NEED, OFFER, YEAR_MS, in_past, note_member, require_member, require_ref
 from .devices import member_of
 from .schema import (
@@ -186,10 +186,22 @@ def _status(table: str):
     return handler
 
 
-def newest_first(key: bytes, row: dict) -> tuple[bytes, int]:
-    """A listing's place in its community's list: newest first (then by id, highest first).
-    The rank grows with time, so new entries of a store's index land at its end."""
-    return row["c"], row["ts"]
+def newest_first(key: bytes, row: dict) -> tuple[tuple[bytes, ...], int]:
+    """A listing's place in its community's list and in its author's (``--mine``): newest
+    first (then by id, highest first). The rank grows with time, so new entries of a store's
+    index land at its end."""
+    return (
+        group(row["c"]),
+        group(row["c"], row["author"]),
+        category_group(row["c"], row["fields"]["category"]),
+    ), row["ts"]
+
+
+def category_group(community: bytes, category: str) -> bytes:
+    """The group of a community's listings in one category (not below it). Unlike other
+    groups it says what it is, so that the categories in use can be listed
+    (``State.groups``): 8 bytes of the community id, "/", the category."""
+    return community[:8] + b"/" + category.encode()
 
 
 HANDLERS = {}

@@ -25,6 +25,7 @@ from typing import NamedTuple
 from ..state import State
 from .common import NEED, OFFER
 from .geo import Point, decode, distance_m
+from .listings import category_group
 from .queries import effective_status
 
 # (need action, offer action) -> points
@@ -170,7 +171,11 @@ def match_listing(
         return []
     category = row["fields"]["category"]
     if index is None:
-        cands = _fitting(state.rows(other), row["c"], category)
+        # the other family's categories in use, then the rows of those that fit: a need
+        # reads the offers of its own categories, not every offer of the community
+        prefix = category_group(row["c"], "")
+        fit = [g for g in state.groups(other, prefix) if fits(g[len(prefix) :].decode(), category)]
+        cands = _fitting((r for g in fit for r in state.rows_in(other, g)), row["c"], category)
     else:
         cands = compatible(index, category)
     cache: dict = {}
@@ -188,17 +193,19 @@ def match_listing(
 def _fitting(rows, community: bytes, category: str):
     """The rows of ``community`` whose category equals ``category`` or contains it or lies
     below it (pair_fit's category condition, as plain string tests)."""
-    below, n = category + "/", len(category)
     for row in rows:
-        if row["c"] != community:
-            continue
-        cat = row["fields"]["category"]
-        if (
-            cat == category
-            or cat.startswith(below)
-            or (len(cat) < n and category[len(cat)] == "/" and category.startswith(cat))
-        ):
+        if row["c"] == community and fits(row["fields"]["category"], category):
             yield row
+
+
+def fits(cat: str, category: str) -> bool:
+    """``cat`` equals ``category``, lies below it, or contains it."""
+    n = len(category)
+    return (
+        cat == category
+        or cat.startswith(category + "/")
+        or (len(cat) < n and category[len(cat)] == "/" and category.startswith(cat))
+    )
 
 
 def by_category(state: State, family: str, community: bytes) -> dict[str, list]:

@@ -11,7 +11,7 @@ import heapq
 from collections.abc import Iterable
 from typing import Any
 
-from ..state import Context, State
+from ..state import Context, State, group
 from .common import (
     ATTESTATION,
     COMMUNITY,
@@ -238,7 +238,17 @@ def listings(
     # about 50 rows, not 100,000. With ``near`` every listing is measured and sorted.
     ordered = origin is None
     want = None if limit is None else max(0, offset) + max(0, limit)
-    rows = (v for _, v in state.ordered(family, community)) if ordered else state.rows(family)
+    if prefix is not None and len(prefix) >= 2:  # keys are ids: a range of the table
+        ordered = False
+        try:
+            rows = state.rows(family, bytes.fromhex(prefix[: len(prefix) // 2 * 2]))
+        except ValueError:  # not hex: no id starts so
+            rows = iter(())
+    elif ordered:
+        whose = group(community) if who is None else group(community, who)
+        rows = (v for _, v in state.ordered(family, whose))
+    else:
+        rows = state.rows(family)
     kept: list = []
     for row in rows:
         if row["c"] != community:
@@ -268,6 +278,9 @@ def listings(
     offset = max(0, offset)
     if ordered:
         page = kept[offset:]
+    elif origin is None:  # an id prefix: newest first, as the state's order runs
+        kept.sort(key=lambda r: (r["ts"], r["id"]), reverse=True)
+        page = kept[offset:] if limit is None else kept[offset : offset + max(0, limit)]
     elif limit is None:
         kept.sort(key=_first)
         page = kept[offset:]
