@@ -63,6 +63,10 @@ class State:
     group rows (a proposal's ballots are ``proposal id ‖ member``) are what an index answers
     without reading the whole table. No caller may depend on the order of a scan."""
 
+    # True where :meth:`ordered` and :meth:`groups` read an index (a store's); here they sort
+    # the whole table, so a caller with a cheaper way round them takes it.
+    indexed = False
+
     def __init__(self, rows: dict[str, dict[bytes | str, Any]] | None = None):
         self._tables: dict[str, dict[bytes | str, Any]] = rows or {}
         # Writes so far: a caller that must know whether something wrote compares two reads.

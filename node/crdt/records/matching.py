@@ -170,7 +170,9 @@ def match_listing(
     if row is None or not _active(row, now_ms):
         return []
     category = row["fields"]["category"]
-    if index is None:
+    if index is None and not state.indexed:
+        cands = _fitting(state.rows(other), row["c"], category)
+    elif index is None:
         # the other family's categories in use, then the rows of those that fit: a need
         # reads the offers of its own categories, not every offer of the community
         prefix = category_group(row["c"], "")
