@@ -166,9 +166,8 @@ class SqlState(State):
                 "INSERT OR IGNORE INTO state_order (tbl, grp, rank, key) VALUES (?, ?, ?, ?)",
                 (
                     (table, g, rank, k)
-                    for k, v in db.execute(
-                        "SELECT key, value FROM state WHERE tbl = ?", (table,)
-                    ).fetchall()
+                    # streamed, not fetched whole: a migrated store may hold a million rows
+                    for k, v in db.execute("SELECT key, value FROM state WHERE tbl = ?", (table,))
                     for groups, rank in (order(k, loads(v)),)
                     for g in groups
                 ),
