@@ -9,8 +9,11 @@ state rows). Here each is a bounded cache in front of the file:
 * what this transaction logged and did not write yet is kept aside (``_new``/``_changed``),
   until :meth:`LogIndex.written` says the store wrote it (inside the same transaction, so a
   lookup then finds it in the file; a rollback reloads everything);
-* recently used answers stay in an LRU (``CACHE_METAS``): ingest asks about the newest ops
-  (the parents of what arrives), and causal walks go back from there.
+* recent answers stay in a cache (``CACHE_METAS``; trimmed to its newest half when full):
+  ingest asks about the newest ops (the parents of what arrives), and causal walks go back
+  from there;
+* a batch's own ids are looked up once, together (:meth:`Metas.logged`), so that asking
+  about an op that is not logged yet costs no query.
 
 An op is found by id through the ``ops_id`` index (``schema.py``); its parents are read from
 its bytes.
