@@ -263,7 +263,7 @@ class CausalIndex:
         """Whether ``a`` is in x's past, by a walk from x that stops at the first proof; None
         when it expanded ``SEARCH_LIMIT`` ops without an answer."""
         author, seq, floor = a.author, a.seq, a.lamport
-        clocks, meta = self._clocks, self.meta
+        meta = self.meta
         covered: list[VectorClock] = []  # anchors met that lack a: what they cover lacks it too
         heap: list[tuple[int, bytes, OpMeta]] = []
         seen: set[bytes] = set()
@@ -283,25 +283,36 @@ class CausalIndex:
                     continue  # before a in a's own chain: its past cannot hold a
                 if m.lamport > floor and p not in lacks:  # not newer than a: cannot hold it
                     heapq.heappush(heap, (-m.lamport, p, m))
-            if not heap:
-                return False
-            while heap:
-                _, p, y = heapq.heappop(heap)
-                clock = clocks.get(p)
-                if clock is not None:
-                    clocks.move_to_end(p)
-                    if clock.get(author, 0) >= seq:
-                        return True
-                    covered.append(clock)
-                    continue
-                if covered and any(self._covered(y, c) for c in covered):
-                    continue
-                break
-            else:
+            met = len(covered)
+            y = self._next_uncovered(heap, covered)
+            # an anchor met holds a; the others lack it, and so does all that they cover
+            if any(c.get(author, 0) >= seq for c in covered[met:]):
+                return True
+            if y is None:
                 return False
             expanded += 1
             if expanded > SEARCH_LIMIT and self._noted:  # unwired: no cheaper way than on
                 return None
+
+    def _next_uncovered(
+        self, heap: list[tuple[int, bytes, OpMeta]], covered: list[VectorClock]
+    ) -> OpMeta | None:
+        """Pop ``heap`` (newest first) down to the first op that no anchor met so far covers,
+        and return it; None when the heap runs dry. Anchors popped on the way are added to
+        ``covered`` (their clocks are taken whole: what they cover is never expanded). The
+        step that :meth:`_search` and :meth:`_near` share."""
+        clocks = self._clocks
+        while heap:
+            _, p, y = heapq.heappop(heap)
+            clock = clocks.get(p)
+            if clock is not None:
+                clocks.move_to_end(p)
+                covered.append(clock)
+                continue
+            if covered and any(self._covered(y, c) for c in covered):
+                continue
+            return y
+        return None
 
     def _near(self, x: OpMeta) -> bool:
         """A walk from x meets anchors that cover all of x's past but fewer than ``NEAR`` ops:
@@ -309,29 +320,20 @@ class CausalIndex:
         entry per member) is the dearest part of an anchor. Concurrent ops that each name an
         anchored op (ballots on one proposal) are all near; a chain since the last anchor is
         not. Only clocks met are read, none is copied (as in :meth:`_search`)."""
-        clocks, meta = self._clocks, self.meta
+        meta = self.meta
         covered: list[VectorClock] = []  # anchors met
         heap: list[tuple[int, bytes, OpMeta]] = []
         seen: set[bytes] = set()
         expanded = 0
-        y = x
+        y: OpMeta | None = x
         while True:
             for p in y.parents:
                 if p not in seen:
                     seen.add(p)
                     m = meta(p)
                     heapq.heappush(heap, (-m.lamport, p, m))
-            while heap:
-                _, p, y = heapq.heappop(heap)
-                clock = clocks.get(p)
-                if clock is not None:
-                    clocks.move_to_end(p)
-                    covered.append(clock)
-                    continue
-                if covered and any(self._covered(y, c) for c in covered):
-                    continue
-                break
-            else:
+            y = self._next_uncovered(heap, covered)
+            if y is None:
                 return True
             expanded += 1
             if expanded >= NEAR:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Iterator
 
 import cbor2
 
@@ -229,9 +228,6 @@ class Rejections:
             else:
                 out[oid] = reason
         return out
-
-    def items(self) -> Iterator[tuple[bytes, str]]:
-        return iter(self.in_community(None).items())
 
     def written(self) -> None:
         cache = self._cache
