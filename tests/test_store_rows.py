@@ -56,11 +56,7 @@ def test_ordered_rows_come_in_the_declared_order(tmp_path, moves):
     """Rows of a table that declares an order, written, moved to another group or rank and
     deleted in any sequence: the store's index lists each group as the in-memory sort does,
     and a reopened state (or one whose index is rebuilt) too."""
-    path = tmp_path / "ordered.db"
-    path.unlink(missing_ok=True)
-    db = schema.connect(path)
-    db.execute("BEGIN")
-    sql, mem = SqlState(db, cache_rows=2), State()
+    db, sql, mem = _twin_states(tmp_path / "ordered.db")
     for move in moves:
         if move[0] == "put":
             _, key, group, rank = move
@@ -96,6 +92,15 @@ def _note(op, ctx):
 HANDLERS = {**PUT_HANDLERS, "note": _note}
 
 
+def _twin_states(path):
+    """A fresh store file in a transaction, its state with a 2-row cache, and a memory state
+    (hypothesis runs a test many times in one tmp_path: each example starts afresh)."""
+    path.unlink(missing_ok=True)
+    db = schema.connect(path)
+    db.execute("BEGIN")
+    return db, SqlState(db, cache_rows=2), State()
+
+
 def _db(tmp_path):
     return schema.connect(tmp_path / "rows.db")
 
@@ -108,11 +113,7 @@ def _db(tmp_path):
 def test_sql_rows_answer_as_memory_rows(tmp_path, steps):
     """Any sequence of writes, reads, prefix scans and saves, with a cache of 2 rows: the
     file-backed state and the in-memory one agree at every step, and after a reopen."""
-    path = tmp_path / "rows.db"
-    path.unlink(missing_ok=True)
-    db = schema.connect(path)
-    db.execute("BEGIN")
-    sql, mem = SqlState(db, cache_rows=2), State()
+    db, sql, mem = _twin_states(tmp_path / "rows.db")
     for step in steps:
         what, *args = step
         if what == "put":
