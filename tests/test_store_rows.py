@@ -253,6 +253,9 @@ def test_a_store_lists_and_matches_from_its_index_as_from_a_full_pass(tmp_path):
         target = newest[5]["id"].hex()[:7]
         found = queries.offers(state, community, now, status=None, id_prefix=target)
         assert len(found) == sum(r["id"].hex().startswith(target) for r in offers) == 1
+        for bad in ("zz", "0g", target[0]):  # not hex, and one hex digit: a full pass's answer
+            got = queries.offers(state, community, now, status=None, id_prefix=bad, limit=None)
+            assert len(got) == sum(r["id"].hex().startswith(bad) for r in offers)
         index = by_category(state, OFFER, community)
         needs = [r["id"] for r in state.rows(NEED)][:25]
         assert needs
