@@ -3,7 +3,7 @@
 ``python -m bench ingest [authors] [ops_per_author] [--profile]`` (default 50 x 1000).
 
 Measured in one process pinned to one core (then the per-op ingest once more with both cores,
-where ``Store.ingest`` checks signatures on the second one):
+where ``Store.ingest`` shares the signature checks with a worker process, ``store/verify.py``):
 - raw verify: ``nacl.bindings.crypto_sign_open`` (what node/crdt/op.py calls) on prebuilt
   signed messages: the ceiling for anything that checks every signature;
 - per-op ingest: ``Store.ingest`` of the encoded ops in batches of 1,000 (decode, verify each
@@ -259,9 +259,9 @@ def main() -> None:
                 total.cpu += t.cpu
             measured[kind] = (total, clock.timer)
         if len(cores) > 1:
-            # Store.ingest checks signatures on a second core when it may use one: the same
-            # per-op ingest with both cores, against the same one-thread verify (wall only:
-            # process CPU time adds up both threads).
+            # Store.ingest shares the signature checks with a worker process when it may use
+            # two cores: the same per-op ingest with both cores, against the same one-core
+            # verify (wall only: the worker's CPU time is another process's).
             os.sched_setaffinity(0, cores)
             clock, total = Clock(ops), Timer()
             for i in range(ROUNDS):

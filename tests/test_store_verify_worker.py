@@ -1,6 +1,7 @@
-"""Store.ingest checks signatures on a worker thread for large batches (when a second core is
-there): the outcomes, the log and the state are exactly those of the one-thread path, bad
-signatures anywhere in the batch included, and an op is never applied before its verdict."""
+"""Store.ingest shares the signature checks of a large batch with a worker process (when a
+second core is there): the outcomes, the log and the state are exactly those of the
+one-thread path, bad signatures anywhere in the batch included, whether the worker answers,
+dies or answers out of turn."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import node.store.store as store_mod
+import node.store.verify as verify_mod
+from node.crdt import sigcheck
 from node.crdt.op import canonical
 from node.crdt.replica import Replica
 from node.store import Store
@@ -17,7 +19,8 @@ from tests.factory import PUT_HANDLERS as HANDLERS
 from tests.factory import keys
 
 KEYS = keys(4)
-OPS = 3 * store_mod.VERIFY_CHUNK + 7  # several chunks and a partial tail
+VERIFY_CHUNK = verify_mod.VERIFY_CHUNK
+OPS = 3 * VERIFY_CHUNK + 7  # several chunks and a partial tail
 
 
 def _log() -> list:
@@ -41,23 +44,45 @@ def _forged(raw: bytes) -> bytes:
     return canonical(m)
 
 
-class CountingPool:
-    """The real worker pool, counting the chunks handed to it."""
+class CountingWorker(verify_mod.SigWorker):
+    """The real worker process, counting the chunks sent to it."""
 
-    def __init__(self, pool):
-        self.pool, self.chunks = pool, 0
+    def __init__(self):
+        super().__init__()
+        self.chunks = 0
 
-    def submit(self, fn, *args):
+    def send(self, checks):
         self.chunks += 1
-        return self.pool.submit(fn, *args)
+        return super().send(checks)
 
 
-def _run(path, batch, pool):
+class DyingWorker(CountingWorker):
+    """A worker process killed after its first chunk: what it was sent, and everything after,
+    is checked by the ingesting thread."""
+
+    def send(self, checks):
+        serial = super().send(checks)
+        self._proc.kill()
+        self._proc.wait()
+        return serial
+
+
+class MuddledWorker(CountingWorker):
+    """A worker whose replies come back out of turn (a bug, or bytes from elsewhere)."""
+
+    def receive(self):
+        self.sent.rotate(1)
+        return super().receive()
+
+
+def _run(path, batch, worker):
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(store_mod, "_verifier", lambda: pool)
+        mp.setattr(verify_mod, "worker", lambda: worker)
+        mp.setattr(verify_mod, "_BROKEN", False)
         with Store.open(path, HANDLERS) as s:
             out = [(o.op_id, o.status, o.reason) for o in s.ingest(batch)]
-            return out, s.heights(LOG[0].id), sorted(s.state.items())
+            result = out, s.heights(LOG[0].id), sorted(s.state.items())
+            return result, verify_mod._BROKEN
 
 
 @settings(max_examples=15, deadline=None)
@@ -66,16 +91,53 @@ def _run(path, batch, pool):
     dupes=st.lists(st.integers(0, OPS), max_size=4),
     junk=st.booleans(),
 )
-def test_worker_thread_gives_the_one_thread_outcomes(tmp_path_factory, forged, dupes, junk):
+def test_worker_process_gives_the_one_thread_outcomes(tmp_path_factory, forged, dupes, junk):
     batch = [_forged(op.raw) if i in forged else op.raw for i, op in enumerate(LOG)]
     batch += [LOG[i].raw for i in dupes] + ([b"junk"] if junk else [])
-    pool = CountingPool(store_mod.ThreadPoolExecutor(max_workers=1))
+    worker = CountingWorker()
     try:
-        alone = _run(tmp_path_factory.mktemp("one") / "n.db", batch, None)
-        worker = _run(tmp_path_factory.mktemp("two") / "n.db", batch, pool)
+        alone, _ = _run(tmp_path_factory.mktemp("one") / "n.db", batch, None)
+        split, gave_up = _run(tmp_path_factory.mktemp("two") / "n.db", batch, worker)
     finally:
-        pool.pool.shutdown()
-    assert pool.chunks >= 3  # the worker did check signatures
-    assert worker == alone
-    statuses = [status for _, status, _ in worker[0][: len(LOG)]]
+        worker.stop()
+    assert worker.chunks >= 1 and not gave_up  # the worker did check signatures
+    assert split == alone
+    statuses = [status for _, status, _ in split[0][: len(LOG)]]
     assert statuses.count("invalid") == len(forged)
+
+
+@pytest.mark.parametrize("kind", [DyingWorker, MuddledWorker])
+def test_a_failing_worker_changes_no_verdict(tmp_path, kind):
+    forged = {2, VERIFY_CHUNK + 1, OPS - 1}
+    batch = [_forged(op.raw) if i in forged else op.raw for i, op in enumerate(LOG)]
+    worker = kind()
+    try:
+        alone, _ = _run(tmp_path / "one.db", batch, None)
+        split, gave_up = _run(tmp_path / "two.db", batch, worker)
+    finally:
+        worker.stop()
+    assert worker.chunks >= 1 and gave_up
+    assert split == alone
+    assert [s for _, s, _ in split[0]].count("invalid") == len(forged)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.binary(max_size=300), st.sampled_from(["good", "bad_sig", "other_key"])),
+        max_size=12,
+    ),
+    st.integers(0, 2**32 - 1),
+)
+def test_the_worker_frames_give_the_verdicts_of_a_check_here(items, serial):
+    checks = []
+    for message, how in items:
+        signed = KEYS[0].sign(message)
+        sig = signed.signature if how != "bad_sig" else bytes(64)
+        author = bytes((KEYS[0] if how != "other_key" else KEYS[1]).verify_key)
+        checks.append((author, sig, message))
+    request = sigcheck.pack_request(serial, checks)
+    assert int.from_bytes(request[:4], "big") == len(request) - 4
+    got_serial, bad = sigcheck.unpack_reply(sigcheck.check_request(request[4:]))
+    assert got_serial == serial
+    assert bad == [i for i, (_, how) in enumerate(items) if how != "good"]

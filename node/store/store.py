@@ -11,10 +11,8 @@ memory (the replica reads op metadata through ``log.LogIndex``, state rows throu
 from __future__ import annotations
 
 import importlib
-import os
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -33,7 +31,6 @@ from node.crdt.op import (
     decode_unverified,
     op_id,
     signing_input_of,
-    verify_signature,
 )
 from node.crdt.replica import (
     APPLIED,
@@ -52,6 +49,7 @@ from .flush import write_changes
 from .log import LogIndex
 from .queries import Queries
 from .rows import SqlState
+from .verify import BatchChecks
 
 HANDLER_MODULES = ("node.crdt.records", "node.governance")
 
@@ -66,35 +64,6 @@ def default_handlers() -> HandlerMap:
             continue
         merged.update(getattr(module, "HANDLERS", None) or {})
     return merged
-
-
-# Signatures checked per chunk on the worker thread (see Store.ingest): big enough that
-# handing a chunk over costs little, small enough that applying starts soon.
-VERIFY_CHUNK = 64
-_POOL: ThreadPoolExecutor | None = None
-
-
-def _verifier() -> ThreadPoolExecutor | None:
-    """The signature worker, or None when this thread may run on one core only (then a
-    second thread would only add switching). One thread for the process: it only computes
-    (``crypto_sign_open`` on bytes it is handed), so every store may share it."""
-    global _POOL
-    if not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2:
-        return None
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="we-verify")
-    return _POOL
-
-
-def _verify_all(checks: list[tuple[int, Op, bytes]]) -> list[tuple[int, str]]:
-    """(slot, reason) of each op in ``checks`` whose signature does not verify."""
-    bad = []
-    for i, op, message in checks:
-        try:
-            verify_signature(op.author, message, op.sig)
-        except OpError as exc:
-            bad.append((i, exc.reason))
-    return bad
 
 
 def _id_of(item: bytes | Op) -> bytes:
@@ -207,18 +176,15 @@ class Store(Queries):
         validator does). Bytes are always checked.
 
         Decode all, check the signatures, then apply in order; only applying holds the write
-        transaction. With a second core, signatures are checked on it (:func:`_verifier`) in
-        chunks while this thread decodes the next ops and applies the ops already checked:
-        the signature is ~2/3 of an op's cost, and PyNaCl lets go of the GIL while it checks.
-        An op is applied only after its own chunk's verdict is in; the outcomes are the same
-        either way."""
+        transaction. With a second core, this thread and a worker share the signature checks
+        (``verify.py``: PyNaCl lets go of the GIL while it checks), so signatures are checked
+        while ops are decoded and applied. An op is applied only after its own chunk's verdict
+        is in; the outcomes are the same either way."""
         items = list(items)
         ids = [_id_of(item) for item in items]
         known = self.log.metas.logged([i for i in ids if i])  # one query per 500 ops
         slots: list[Outcome | Op] = []
-        checks: list[tuple[int, Op, bytes]] = []  # the chunk not handed out yet
-        chunks: list[tuple[int, Future]] = []  # (first slot of the chunk, its verdicts)
-        pool = _verifier()
+        checks = BatchChecks()
         for item, oid in zip(items, ids, strict=True):
             if type(item) is Op:
                 if oid in known:
@@ -240,31 +206,19 @@ class Store(Queries):
                 except OpError as exc:
                     slots.append(Outcome(oid, INVALID, exc.reason))
                     continue
-            checks.append((len(slots), op, message))
+            checks.add(len(slots), op, message)
             slots.append(op)
-            if pool is not None and len(checks) == VERIFY_CHUNK:
-                chunks.append((checks[0][0], pool.submit(_verify_all, checks)))
-                checks = []
-        if checks and chunks:  # the tail of a large batch: on the worker too
-            chunks.append((checks[0][0], pool.submit(_verify_all, checks)))
-        elif checks:  # a small batch (or one core): here, in one tight loop
-            for i, reason in _verify_all(checks):
-                slots[i] = Outcome(slots[i].id, INVALID, reason)
+        for i, reason in checks.close():
+            slots[i] = Outcome(slots[i].id, INVALID, reason)
         ingest = self.replica.ingest
+        outcomes = []
         with self._transaction():
-            if not chunks:
-                return [ingest(x) if type(x) is Op else x for x in slots]
-            outcomes = []
-            waiting = iter(chunks)
-            next_chunk = next(waiting, None)
             for i, x in enumerate(slots):
-                while next_chunk is not None and next_chunk[0] <= i:
-                    for j, reason in next_chunk[1].result():  # an op only after its verdict
-                        slots[j] = Outcome(slots[j].id, INVALID, reason)
-                    next_chunk = next(waiting, None)
+                for j, reason in checks.verdicts_through(i):  # an op only after its verdict
+                    slots[j] = Outcome(slots[j].id, INVALID, reason)
                 x = slots[i]
                 outcomes.append(ingest(x) if type(x) is Op else x)
-            return outcomes
+        return outcomes
 
     def ingest_range(self, items: Iterable[bytes | Op]) -> list[Outcome]:
         """Ingest one author's contiguous range (ascending seq) with ONE signature check: the
