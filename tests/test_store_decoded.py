@@ -4,6 +4,7 @@ authenticated, and stored exactly as the same ops given as bytes."""
 import cbor2
 
 import node.store.store as store_module
+import node.store.verify as verify_module
 from node.crdt.op import canonical, decode_unverified
 from node.store import Store
 from tests.factory import PUT_HANDLERS, community, key, twin
@@ -61,8 +62,8 @@ def test_verified_skips_only_the_signature_check_of_decoded_ops(tmp_path, monkey
     k = key(52)
     ops = community(k, 3)
     checks = []
-    real = store_module.verify_signature
-    monkeypatch.setattr(store_module, "verify_signature", lambda *a: checks.append(a) or real(*a))
+    real = verify_module.verify_signature
+    monkeypatch.setattr(verify_module, "verify_signature", lambda *a: checks.append(a) or real(*a))
     forged = canonical(dict(cbor2.loads(ops[2].raw), sig=bytes(64)))
     with Store.open(tmp_path / "v.db", {}) as s:
         assert [o.status for o in s.ingest(ops[:2], verified=True)] == ["applied"] * 2

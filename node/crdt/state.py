@@ -63,14 +63,18 @@ class State:
     group rows (a proposal's ballots are ``proposal id ‖ member``) are what an index answers
     without reading the whole table. No caller may depend on the order of a scan."""
 
-    # True where :meth:`ordered` and :meth:`groups` read an index (a store's); here they sort
-    # the whole table, so a caller with a cheaper way round them takes it.
-    indexed = False
-
     def __init__(self, rows: dict[str, dict[bytes | str, Any]] | None = None):
         self._tables: dict[str, dict[bytes | str, Any]] = rows or {}
         # Writes so far: a caller that must know whether something wrote compares two reads.
         self.writes = 0
+        # The declared orders' index (what a store keeps in ``state_order``): table -> group
+        # -> key -> rank, and the (groups, rank) each row of an ordered table is filed under.
+        self._groups: dict[str, dict[bytes, dict[bytes | str, int]]] = {}
+        self._filed: dict[tuple[str, bytes | str], tuple[tuple[bytes, ...], int]] = {}
+        for table, rows_of in self._tables.items():
+            if table in ORDERS:
+                for key, value in rows_of.items():
+                    self._file(table, key, ORDERS[table](key, value))
 
     # get/put run several times per op: no throwaway {} per call (it showed in profiles).
     def get(self, table: str, key: bytes | str, default: Any = None) -> Any:
@@ -83,10 +87,33 @@ class State:
             rows = self._tables[table] = {}
         rows[key] = value
         self.writes += 1
+        order = ORDERS.get(table)
+        if order is not None:
+            self._file(table, key, order(key, value))
 
     def delete(self, table: str, key: bytes | str) -> None:
         if self._tables.get(table, {}).pop(key, None) is not None:
             self.writes += 1
+            if table in ORDERS:
+                self._file(table, key, None)
+
+    def _file(self, table: str, key: bytes | str, to: tuple[tuple[bytes, ...], int] | None):
+        was = self._filed.pop((table, key), None)
+        if was == to:
+            if to is not None:
+                self._filed[(table, key)] = to
+            return
+        groups = self._groups.setdefault(table, {})
+        if was is not None:
+            for g in was[0]:
+                members = groups[g]
+                del members[key]
+                if not members:
+                    del groups[g]
+        if to is not None:
+            for g in to[0]:
+                groups.setdefault(g, {})[key] = to[1]
+            self._filed[(table, key)] = to
 
     def scan(
         self, table: str, prefix: bytes | str | None = None
@@ -103,16 +130,15 @@ class State:
 
     def ordered(self, table: str, group: bytes) -> Iterator[tuple[bytes | str, Any]]:
         """(key, value) of the rows of ``table`` in ``group``, highest rank first (then
-        highest key), as the table's declared order (``ordered_by``) ranks them. Lazy: a caller that needs the first
-        few rows reads only those (from a store's index). Do not write the table meanwhile."""
-        order = ORDERS[table]
-        rows = []
-        for key, value in self.scan(table):
-            groups, rank = order(key, value)
-            if group in groups:
-                rows.append((rank, key, value))
-        rows.sort(key=lambda r: (r[0], r[1]), reverse=True)
-        return ((k, v) for _, k, v in rows)
+        highest key), as the table's declared order (``ordered_by``) ranks them. Lazy: a
+        caller that needs the first few rows reads only those (from a store's index). Do not
+        write the table meanwhile."""
+        members = self._groups.get(table, {}).get(group)
+        if not members:
+            return iter(())
+        rows = self._tables[table]
+        ranked = sorted(members.items(), key=lambda kr: (kr[1], kr[0]), reverse=True)
+        return ((k, rows[k]) for k, _ in ranked)
 
     def rows_in(self, table: str, group: bytes) -> Iterator[Any]:
         """The values of :meth:`ordered`."""
@@ -121,9 +147,8 @@ class State:
     def groups(self, table: str, prefix: bytes) -> list[bytes]:
         """The groups of ``table``'s declared order that start with ``prefix`` and hold a row,
         in byte order (groups whose key says what they are: a listing's category)."""
-        order = ORDERS[table]
         n = len(prefix)
-        return sorted({g for k, v in self.scan(table) for g in order(k, v)[0] if g[:n] == prefix})
+        return sorted(g for g in self._groups.get(table, {}) if g[:n] == prefix)
 
     def rows(self, table: str, prefix: bytes | str | None = None) -> Iterator[Any]:
         """The values of :meth:`scan`."""
@@ -145,6 +170,8 @@ class State:
     def clear(self) -> None:
         """Delete every row (a rebuild from the log starts here)."""
         self._tables = {}
+        self._groups.clear()
+        self._filed.clear()
         self.writes += 1
 
 

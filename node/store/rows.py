@@ -134,8 +134,6 @@ class SqlState(State):
     happen inside a store transaction (handlers only run inside one); reads may happen
     anywhere."""
 
-    indexed = True
-
     def __init__(self, db: sqlite3.Connection, *, cache_rows: int | None = None):
         self._db = db
         self._packer = Packer(db)

@@ -17,7 +17,7 @@ can pick the latest attestation inside it.
 from __future__ import annotations
 
 from ..op import Op
-from ..state import Context, Rejected
+from ..state import Context, Rejected, group, ordered_by
 from .common import (
     ATTESTATION,
     CONTRIBUTION,
@@ -165,6 +165,16 @@ def attestation_set(op: Op, ctx: Context) -> None:
     entries = sorted([*att["entries"], entry], key=lambda e: (e[5], e[4], e[2]))
     ctx.state.put(ATTESTATION, key, {**att, "entries": entries})
 
+
+def by_contributor(key: bytes, row: dict) -> tuple[tuple[bytes, ...], int]:
+    """A contribution is listed under its contributor in the community (a member's score and
+    contributions read theirs, not the community's). Rank 0: the views sort what they read.
+    Its attestations need no order: their keys start with the contribution's id (a prefix
+    scan)."""
+    return (group(row["c"], row["contributor"]),), 0
+
+
+ordered_by(CONTRIBUTION, by_contributor)
 
 HANDLERS = {
     "contribution.record": contribution_record,

@@ -163,16 +163,14 @@ def match_listing(
 ) -> list[Match]:
     """Active listings of the other family that fit the active listing ``listing_id``.
     ``index``: :func:`by_category` of the other family, when several listings are matched
-    against it (built once, not once per listing); without it one pass over the other
-    family keeps the listings whose category fits (a string test, before anything else)."""
+    against it (built once, not once per listing); without it the other family's
+    categories in use give the groups to read (``State.groups``)."""
     other = OFFER if family == NEED else NEED
     row = state.get(family, listing_id)
     if row is None or not _active(row, now_ms):
         return []
     category = row["fields"]["category"]
-    if index is None and not state.indexed:
-        cands = _fitting(state.rows(other), row["c"], category)
-    elif index is None:
+    if index is None:
         # the other family's categories in use, then the rows of those that fit: a need
         # reads the offers of its own categories, not every offer of the community
         prefix = category_group(row["c"], "")

@@ -8,14 +8,13 @@ ops print the same thing.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..state import Context, State, group
 from .common import (
     ATTESTATION,
     COMMUNITY,
-    CONTRIBUTION,
     MEMBER,
     NEED,
     OFFER,
@@ -32,7 +31,7 @@ from .common import (
 )
 from .community import CHARTER_DEFAULTS, PROPOSAL_KINDS, voting_rule
 from .geo import decode, distance_m
-from .score import attestation_index, confirmations_needed, contribution_view
+from .score import confirmations_needed, contribution_rows, contribution_view
 
 
 # ---------------------------------------------------------------------- community
@@ -326,10 +325,18 @@ def reservations(
     state: State, community: bytes, *, member: MemberRef | None = None, offer: bytes | None = None
 ) -> list[dict]:
     """Reservations where ``member`` is owner or requester, and/or on ``offer``; by ts. Each
-    carries ``conflicts_with``: overlapping accepted reservations (single-unit offers)."""
+    carries ``conflicts_with``: overlapping accepted reservations (single-unit offers).
+    With either, only that member's or the offer's owner's rows are read
+    (``reservations.by_party``)."""
     member = None if member is None else as_key(member)
     out = []
-    for row in state.rows(RESERVATION):
+    if offer is not None:
+        rows = _offer_reservations(state, offer)
+    elif member is not None:
+        rows = state.rows_in(RESERVATION, group(community, member))
+    else:
+        rows = state.rows(RESERVATION)
+    for row in rows:
         if row["c"] != community:
             continue
         if member is not None and member not in (row["owner"], row["requester"]):
@@ -349,6 +356,16 @@ def reservations(
     return views
 
 
+def _offer_reservations(state: State, offer_id: bytes) -> Iterator[dict]:
+    """The reservations of an offer: among its owner's (every one of them is a party)."""
+    offer = state.get(OFFER, offer_id)
+    if offer is None:
+        return
+    for row in state.rows_in(RESERVATION, group(offer["c"], offer["author"])):
+        if row["offer"] == offer_id:
+            yield row
+
+
 HOLDING = frozenset({"accepted", "handed_over", "returned"})
 
 
@@ -363,8 +380,8 @@ def reservation_conflicts(state: State, offer_id: bytes) -> list[dict]:
         return []
     amount = offer["fields"]["quantity"]["amount"]
     held = []
-    for row in state.rows(RESERVATION):
-        if row["offer"] == offer_id and row["status"] in HOLDING:
+    for row in _offer_reservations(state, offer_id):
+        if row["status"] in HOLDING:
             accept = next(s for s in row["steps"] if s[1] == "accepted")
             held.append((row["id"], row["window"], accept, row["quantity"]))
     held.sort()
@@ -393,9 +410,7 @@ def custody_history(state: State, offer_id: bytes) -> list[dict]:
     """Who held the offered resource when: handovers move custody to the requester, returns
     move it back to the owner. Sorted by ts, then op id."""
     events = []
-    for row in state.rows(RESERVATION):
-        if row["offer"] != offer_id:
-            continue
+    for row in _offer_reservations(state, offer_id):
         for _rank, status, op_id, _by, ts in row["steps"]:
             if status == "handed_over":
                 events.append((ts, op_id, row["id"], "handover", row["requester"]))
@@ -440,16 +455,11 @@ def contributions(
         return []
     ch = charter_in_clock(com, clock)
     need = confirmations_needed(state, community, ch, clock)
-    index = attestation_index(state, community)
     out = []
-    for row in state.rows(CONTRIBUTION):
-        if row["c"] != community:
-            continue
-        if member is not None and row["contributor"] != member:
-            continue
+    for row, atts in contribution_rows(state, community, member):
         if project is not None and row["project"] != project:
             continue
-        view = contribution_view(row, ch, clock, index.get(row["id"], []), need)
+        view = contribution_view(row, ch, clock, atts, need)
         if view is not None:
             out.append(view)
     return sorted(out, key=lambda v: (v["fields"]["at"], v["id"]))

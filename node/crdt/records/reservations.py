@@ -20,7 +20,7 @@ nodes concurrently): queries flag them (see ``queries.reservation_conflicts``).
 from __future__ import annotations
 
 from ..op import Op
-from ..state import Context, Rejected
+from ..state import Context, Rejected, group, ordered_by
 from .common import OFFER, RESERVATION, in_past, note_member, op_meta, require_member, require_ref
 from .listings import amount_in_past, status_in_past
 from .schema import Field, check_body, integer, key32, opt, text, window
@@ -127,6 +127,16 @@ def _step(kind: str):
     handler.__doc__ = f"{kind}: moves a reservation to {produces}."
     return handler
 
+
+def by_party(key: bytes, row: dict) -> tuple[tuple[bytes, ...], int]:
+    """A reservation is listed under each party in the community: what ``we inbox`` reads
+    (a member's own rows, not every reservation), and an offer's page (its owner's rows).
+    Rank 0: the views sort what they read (by ts), and an index entry holding 0 is smaller."""
+    c = row["c"]
+    return (group(c, row["owner"]), group(c, row["requester"])), 0
+
+
+ordered_by(RESERVATION, by_party)
 
 HANDLERS = {"reservation.request": reservation_request}
 for _kind in STEPS:

@@ -23,11 +23,11 @@ most 20 truncations loses under 2^-62.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from fractions import Fraction
 from math import isqrt
 
-from ..state import State
+from ..state import State, group
 from .common import ATTESTATION, COMMUNITY, CONTRIBUTION, DAY_MS, MEMBER, charter_in_clock
 
 SCALE_BITS = 62
@@ -80,6 +80,23 @@ def attestation_index(state: State, community: bytes) -> dict[bytes, list[dict]]
     return index
 
 
+def contribution_rows(
+    state: State, community: bytes, member: bytes | None = None
+) -> Iterator[tuple[Mapping, list[dict]]]:
+    """(contribution row, its attestation rows) of a community, or of one member of it. For
+    one member only their rows are read (``contributions.by_contributor``) and each one's
+    attestations by key prefix; for the community, every attestation in one pass."""
+    if member is not None:
+        for row in state.rows_in(CONTRIBUTION, group(community, member)):
+            if row["c"] == community and row["contributor"] == member:
+                yield row, list(state.rows(ATTESTATION, row["id"]))
+        return
+    index = attestation_index(state, community)
+    for row in state.rows(CONTRIBUTION):
+        if row["c"] == community:
+            yield row, index.get(row["id"], [])
+
+
 def confirmations_needed(state: State, community: bytes, charter: Mapping, clock: Clock) -> int:
     """The charter's ``attestation.confirmations``, lowered while the community is too small to
     give that many: at most the number of other members (at least 1 when the charter asks
@@ -106,7 +123,7 @@ def contribution_view(
     need: int | None = None,
 ) -> dict | None:
     """The contribution as seen in a cut: its fields, version, attestation counts and whether
-    it counts. ``attestations``: its rows from ``attestation_index``; ``need``: the
+    it counts. ``attestations``: its rows from ``contribution_rows``; ``need``: the
     confirmations it needs (``confirmations_needed``; default the charter's). ``None`` when
     the contribution itself is outside the cut."""
     contributor = row["contributor"]
@@ -149,11 +166,12 @@ def contribution_view(
 
 
 def contribution_scores(
-    state: State, community: bytes, clock: Clock, now_ms: int
+    state: State, community: bytes, clock: Clock, now_ms: int, member: bytes | None = None
 ) -> dict[bytes, Fraction]:
     """Score per member (members without counted effort are absent, i.e. 0). ``clock``
     (author -> seq, e.g. ``CausalIndex.vector_clock`` of a proposal) restricts every input to
-    that cut: contributions, corrections, attestations and charter amendments."""
+    that cut: contributions, corrections, attestations and charter amendments. ``member``:
+    that member's score alone, from their rows alone (a score depends on nobody else's)."""
     com = state.get(COMMUNITY, community)
     if com is None:
         return {}
@@ -164,11 +182,8 @@ def contribution_scores(
     per_record = bounds.get("max_minutes")
     per_day = bounds.get("max_minutes_per_day")
     counted: list[tuple[bytes, int, bytes, int]] = []  # (member, at, id, minutes)
-    index = attestation_index(state, community)
-    for row in state.rows(CONTRIBUTION):
-        if row["c"] != community:
-            continue
-        view = contribution_view(row, charter, clock, index.get(row["id"], []), need)
+    for row, atts in contribution_rows(state, community, member):
+        view = contribution_view(row, charter, clock, atts, need)
         if view is None or not view["counts"]:
             continue
         minutes = view["fields"].get("effort_minutes", 0)

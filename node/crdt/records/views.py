@@ -27,9 +27,9 @@ def scores(
     from .queries import as_key, contributions
 
     who = None if member is None else as_key(member)
-    values = contribution_scores(state, community, clock, now)
+    values = contribution_scores(state, community, clock, now, member=who)
     counted: dict[bytes, int] = {}
-    for v in contributions(state, community, clock=clock):
+    for v in contributions(state, community, member=who, clock=clock):
         if v["counts"]:
             counted[v["contributor"]] = counted.get(v["contributor"], 0) + 1
     rows = [
