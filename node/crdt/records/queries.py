@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..state import Context, State, group
+from . import score
 from .common import (
     ATTESTATION,
     COMMUNITY,
@@ -31,7 +32,7 @@ from .common import (
 )
 from .community import CHARTER_DEFAULTS, PROPOSAL_KINDS, voting_rule
 from .geo import decode, distance_m
-from .score import confirmations_needed, contribution_rows, contribution_view
+from .score import confirmations_needed, contribution_view
 
 
 # ---------------------------------------------------------------------- community
@@ -456,7 +457,7 @@ def contributions(
     ch = charter_in_clock(com, clock)
     need = confirmations_needed(state, community, ch, clock)
     out = []
-    for row, atts in contribution_rows(state, community, member):
+    for row, atts in score.contribution_rows(state, community, member):
         if project is not None and row["project"] != project:
             continue
         view = contribution_view(row, ch, clock, atts, need)
