@@ -1,7 +1,8 @@
 """``python -m bench report``: the benchmark results as one markdown table and two plots.
 
 Reads ``bench/results/*.json`` (written by the other benchmarks), writes
-``bench/results/summary.md`` (pasted into the README) and ``ratios.png`` / ``tally.png``.
+``bench/results/summary.md`` (pasted into the README) and ``ratios.png`` / ``tally.png`` /
+``scale.png``.
 Only ratios measured side by side in one run are reported: these machines are shared.
 """
 
@@ -32,6 +33,16 @@ def rows() -> list[tuple[str, str, str, str]]:
                     f"{label}: {r['ops_per_s_cpu']:,} ops/s",
                     f"{r['ratio_cpu']:.2f} x verify",
                     f">= {ingest['targets'][key]} x",
+                )
+            )
+        if two := ingest.get("per_op_2cores"):
+            out.append(
+                (
+                    "ingest",
+                    f"per-op ingest on 2 cores (signatures shared with a worker process):"
+                    f" {two['ops_per_s_wall']:,} ops/s",
+                    f"{two['ratio_wall']:.2f} x one-core verify (wall)",
+                    f">= {ingest['targets']['per_op']} x",
                 )
             )
     if rec := _load("records"):
@@ -87,14 +98,23 @@ def rows() -> list[tuple[str, str, str, str]]:
             )
         )
     if scale := _load("scale"):
-        for r in scale:
+        sizes = scale["sizes"] if isinstance(scale, dict) else scale  # older files: a list
+        for r in sizes:
+            views = r.get("member_views_s") or {}
+            mine = (
+                "; one member's reservations / score / inbox "
+                f"{views['reservations'] * 1000:.0f} / {views['score'] * 1000:.0f} /"
+                f" {views['inbox'] * 1000:.0f} ms"
+                if views
+                else ""
+            )
             out.append(
                 (
                     "scale",
                     f"records workload, {r['ops']:,} ops: Store.open {r['open_s']:.2f} s,"
                     f" RSS {r['rss_mb']:.0f} MB after open, {r['rss_after_tail_mb']:.0f} MB after"
                     f" {2_000:,} more ops; idle daemon {r.get('daemon_rss_mb', 0):.0f} MB;"
-                    f" `we offer list` {r.get('cli_offer_list_s', 0):.2f} s",
+                    f" `we offer list` {r.get('cli_offer_list_s', 0):.2f} s{mine}",
                     f"disk {r['disk_ratio']:.2f} x the encoded ops ({r['file_bytes_per_op']:.0f} B/op)",
                     "at 1,000,000: open < 1 s, RSS < 250 MB, disk <= 2 x",
                 )
@@ -237,6 +257,8 @@ def plots() -> list[Path]:
         written.append(RESULTS / "ratios.png")
         fig.savefig(written[-1], dpi=100)
         plt.close(fig)
+    if (scale := _load("scale")) and isinstance(scale, dict):
+        written.append(_scale_plot(plt, scale["sizes"]))
     if tally := _load("tally"):
         fig, ax = plt.subplots(figsize=(6, 3))
         methods = [r["method"] for r in tally["rows"]]
@@ -251,6 +273,41 @@ def plots() -> list[Path]:
         fig.savefig(written[-1], dpi=100)
         plt.close(fig)
     return written
+
+
+def _scale_plot(plt, sizes: list[dict]) -> Path:
+    """scale.png: what grows with history and what does not, against the ops in the store."""
+    ops = [r["ops"] for r in sizes]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    ax = axes[0]
+    ax.plot(ops, [r["daemon_rss_mb"] for r in sizes], "o-", label="idle daemon RSS (MB)")
+    ax.plot(ops, [r["rss_mb"] for r in sizes], "s-", label="RSS after Store.open (MB)")
+    ax.axhline(250, color="r", linestyle="--", label="target 250 MB")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=7)
+    ax = axes[1]
+    ax.plot(ops, [r["disk_ratio"] for r in sizes], "o-", label="file / encoded ops")
+    ax.axhline(2.0, color="r", linestyle="--", label="target 2 x")
+    ax.set_ylim(0, max(2.5, 1.1 * max(r["disk_ratio"] for r in sizes)))
+    ax.legend(fontsize=7)
+    ax = axes[2]
+    ax.plot(ops, [r["open_s"] * 1000 for r in sizes], "o-", label="Store.open")
+    ax.plot(ops, [r["offer_page_s"] * 1000 for r in sizes], "s-", label="first page of offers")
+    for name in ("reservations", "score", "inbox"):
+        if all(name in r.get("member_views_s", {}) for r in sizes):
+            ax.plot(ops, [r["member_views_s"][name] * 1000 for r in sizes], ".-",
+                    label=f"one member's {name}")  # fmt: skip
+    ax.set_yscale("log")
+    ax.set_ylabel("ms")
+    ax.legend(fontsize=7)
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_xlabel("ops in the store (records workload)")
+    fig.tight_layout()
+    path = RESULTS / "scale.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
 
 
 def main() -> None:

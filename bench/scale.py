@@ -32,7 +32,8 @@ import cbor2
 
 from bench.records import workload
 
-OUT = Path(__file__).parent / "results" / "scale.json"
+ROOT = Path(__file__).parent.parent
+OUT = ROOT / "bench" / "results" / "scale.json"
 
 # Run in a fresh process: RSS added by opening, and the open time, without this process's
 # workload objects in the way.
@@ -64,11 +65,29 @@ list_s = time.perf_counter() - t
 t = time.perf_counter()
 people = queries.members(s.state, community)
 members_s = time.perf_counter() - t
+# a member's own views (the member in the middle of the list): what `we inbox` and
+# `we score --member` read; and the whole inbox, in-process
+from node.crdt.records import views
+from node.service.control import run_query
+from node.service.inbox import needs_me
+me = people[len(people) // 2]["member"]
+def timed(fn):
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+member_s = {
+    "reservations": timed(lambda: queries.reservations(s.state, community, member=me)),
+    "contributions": timed(lambda: queries.contributions(s.state, community, member=me)),
+    "score": timed(lambda: views.scores(s.state, community, now, member=me)),
+    "attestations_asked": timed(lambda: views.attestations_asked(s.state, community, me)),
+    "inbox": timed(lambda: needs_me(lambda v, **a: run_query(s, v, a), community.hex(), me.hex())),
+}
 busy = rss()
 s.close()
 print(json.dumps({"open_s": opened, "rss_added": after - before, "rss": after,
     "tail_ops_per_s": tail_rate, "rss_after_tail": busy, "list_s": list_s,
-    "members_s": members_s, "listed": len(page), "members": len(people)}))
+    "members_s": members_s, "listed": len(page), "members": len(people),
+    "member_s": member_s}))
 """
 TAIL = 2_000  # ops ingested after the reopen, in batches of 100 (a node's day-to-day)
 
@@ -131,7 +150,7 @@ def measure(n: int) -> dict:
             capture_output=True,
             text=True,
             check=True,
-            cwd=Path(__file__).parent.parent,
+            cwd=ROOT,
         )
         opened = json.loads(probe.stdout)
         daemon = idle_daemon(Path(tmp), path)
@@ -145,10 +164,29 @@ def measure(n: int) -> dict:
         "rss_after_tail_mb": opened["rss_after_tail"] / 1e6,
         "offer_page_s": opened["list_s"],
         "members_s": opened["members_s"],
+        "member_views_s": opened["member_s"],
         **daemon,
         "file_bytes_per_op": size / len(ops),
         "encoded_bytes_per_op": encoded / len(ops),
         "disk_ratio": size / encoded,
+    }
+
+
+def ratios() -> dict:
+    """The ingest and sync ratios (``bench ingest``, ``bench sync``), run here, one after the
+    other in fresh processes, so that they stand beside the scale figures of the same run."""
+    out = {}
+    for name in ("ingest", "sync"):
+        subprocess.run([sys.executable, "-m", "bench", name], check=True, cwd=ROOT)
+        out[name] = json.loads((OUT.parent / f"{name}.json").read_text())
+    i, s = out["ingest"], out["sync"]
+    return {
+        "per_op": i["per_op"]["ratio_wall"],
+        "per_op_2cores": i.get("per_op_2cores", {}).get("ratio_wall"),
+        "bulk": i["bulk"]["ratio_wall"],
+        "catchup_vs_local": s["catchup_vs_local"],
+        "catchup_2proc_vs_local": s["catchup_2proc_vs_local"],
+        "time_vs_pycrdt": s["time_vs_pycrdt"],
     }
 
 
@@ -173,8 +211,23 @@ def main() -> None:
         " daemon: an idle `we daemon` on the store; we list: `we --json offer list` through it."
         " Targets at 1,000,000 ops: open < 1 s, RSS < 250 MB, disk <= 2 x"
     )
+    names = list(rows[0]["member_views_s"])
+    print(f"{'ops':>9} " + " ".join(f"{n:>18}" for n in names) + "   (ms, one member, in-process)")
+    for r in rows:
+        print(
+            f"{r['ops']:>9,} " + " ".join(f"{r['member_views_s'][n] * 1000:>18.1f}" for n in names)
+        )
+    result: dict = {"sizes": rows}
+    if "--no-ratios" not in sys.argv:
+        result["ratios"] = ratio = ratios()
+        print(
+            "same run: per-op ingest {per_op:.2f} x verify (2 cores {per_op_2cores:.2f} x),"
+            " bulk {bulk:.2f} x; catch-up {catchup_vs_local:.2f} x local ingest (sender in"
+            " another process {catchup_2proc_vs_local:.2f} x); pycrdt's sync takes"
+            " 1/{time_vs_pycrdt:.1f} of ours".format(**ratio)
+        )
     OUT.parent.mkdir(exist_ok=True)
-    OUT.write_text(json.dumps(rows, indent=1) + "\n")
+    OUT.write_text(json.dumps(result, indent=1) + "\n")
 
 
 if __name__ == "__main__":
