@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 # Two workers (the machine has two cores; many tests wait on real daemons and sockets); a
 # module stays on one worker, so module-wide fixtures (one daemon per module) are shared.
+# Then the tests marked ``alone`` (the 50-node swarm fills both cores by itself).
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not alone"
+	$(BIN)/python -m pytest -m alone
 
 demo: $(STAMP)
 	$(BIN)/python -m cli.demo
