@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import node.store.verify as verify_mod
 from node.crdt import sigcheck
-from node.crdt.op import canonical
+from node.crdt.op import canonical, signing_input_of
 from node.crdt.replica import Replica
 from node.store import Store
 from tests.factory import PUT_HANDLERS as HANDLERS
@@ -141,3 +141,34 @@ def test_the_worker_frames_give_the_verdicts_of_a_check_here(items, serial):
     got_serial, bad = sigcheck.unpack_reply(sigcheck.check_request(request[4:]))
     assert got_serial == serial
     assert bad == [i for i, (_, how) in enumerate(items) if how != "good"]
+
+
+def test_a_batch_given_up_half_way_leaves_the_worker_usable():
+    """An exception while applying ends a batch with replies still in flight: the next batch
+    skips them and keeps the worker (it does not fall back to one core for good)."""
+    ops = LOG[1:]
+    forged = {3, 2 * VERIFY_CHUNK + 1}
+    messages = [
+        (op, signing_input_of(op) if i not in forged else b"forged " + signing_input_of(op))
+        for i, op in enumerate(ops)
+    ]
+    worker = verify_mod.SigWorker()
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(verify_mod, "worker", lambda: worker)
+            mp.setattr(verify_mod, "_BROKEN", False)
+            first = verify_mod.BatchChecks()
+            for i, (op, message) in enumerate(messages):
+                first.add(i, op, message)
+            first.close()
+            first.verdicts_through(0)  # then the batch is given up: the rest is in flight
+            assert worker.sent
+            again = verify_mod.BatchChecks()
+            for i, (op, message) in enumerate(messages):
+                again.add(i, op, message)
+            assert again.close() == []
+            bad = again.verdicts_through(len(messages))
+            assert sorted(i for i, _ in bad) == sorted(forged)
+            assert not verify_mod._BROKEN and verify_mod.worker() is worker
+    finally:
+        worker.stop()

@@ -213,8 +213,13 @@ class BatchChecks:
 
     def _receive(self) -> None:
         assert self._worker is not None
-        serial, failed = self._worker.receive()
-        chunk = self._serials.pop(serial)
+        while True:
+            serial, failed = self._worker.receive()
+            chunk = self._serials.pop(serial, None)
+            if chunk is not None:
+                break
+            # a reply to a batch that was given up half way (an exception while applying):
+            # it was in flight when that batch ended, and is of no use now
         checks = self._chunks[chunk]
         self._verdicts[chunk] = [(checks[i][0], "bad_signature") for i in failed]
 
