@@ -65,6 +65,7 @@ list_s = time.perf_counter() - t
 t = time.perf_counter()
 people = queries.members(s.state, community)
 members_s = time.perf_counter() - t
+busy = rss()  # after the tail: before the views below, which build their own lists
 # a member's own views (the member in the middle of the list): what `we inbox` and
 # `we score --member` read; and the whole inbox, in-process
 from node.crdt.records import views
@@ -82,12 +83,12 @@ member_s = {
     "attestations_asked": timed(lambda: views.attestations_asked(s.state, community, me)),
     "inbox": timed(lambda: needs_me(lambda v, **a: run_query(s, v, a), community.hex(), me.hex())),
 }
-busy = rss()
+viewed = rss()
 s.close()
 print(json.dumps({"open_s": opened, "rss_added": after - before, "rss": after,
     "tail_ops_per_s": tail_rate, "rss_after_tail": busy, "list_s": list_s,
     "members_s": members_s, "listed": len(page), "members": len(people),
-    "member_s": member_s}))
+    "member_s": member_s, "rss_after_views": viewed}))
 """
 TAIL = 2_000  # ops ingested after the reopen, in batches of 100 (a node's day-to-day)
 
@@ -165,6 +166,7 @@ def measure(n: int) -> dict:
         "offer_page_s": opened["list_s"],
         "members_s": opened["members_s"],
         "member_views_s": opened["member_s"],
+        "rss_after_views_mb": opened["rss_after_views"] / 1e6,
         **daemon,
         "file_bytes_per_op": size / len(ops),
         "encoded_bytes_per_op": encoded / len(ops),

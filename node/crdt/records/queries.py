@@ -347,8 +347,20 @@ def reservations(
         out.append((row["ts"], row["id"], _reservation_view(row)))
     views = [v for _, _, v in sorted(out)]
     flags: dict[bytes, list[bytes]] = {}
-    for offer_id in {v["offer"] for v in views}:
-        for pair in reservation_conflicts(state, offer_id):
+    # an offer's reservations are among its owner's: each owner's group is read once, not
+    # once per offer (a member's list names many offers of few owners)
+    of_offer: dict[bytes, list[dict]] = {}
+    owners: set[bytes] = set()
+    for offer_id in sorted({v["offer"] for v in views}):
+        listing = state.get(OFFER, offer_id)
+        if listing is None:
+            continue
+        if listing["author"] not in owners:
+            owners.add(listing["author"])
+            for row in state.rows_in(RESERVATION, group(listing["c"], listing["author"])):
+                if row["owner"] == listing["author"]:  # not what the owner asked of others
+                    of_offer.setdefault(row["offer"], []).append(row)
+        for pair in _conflicts(listing, of_offer.get(offer_id, [])):
             a, b = pair["reservations"]
             flags.setdefault(a, []).append(b)
             flags.setdefault(b, []).append(a)
@@ -379,10 +391,16 @@ def reservation_conflicts(state: State, offer_id: bytes) -> list[dict]:
     offer = state.get(OFFER, offer_id)
     if offer is None:
         return []
+    return _conflicts(offer, _offer_reservations(state, offer_id))
+
+
+def _conflicts(offer: dict, rows: Iterable[dict]) -> list[dict]:
+    """:func:`reservation_conflicts` of ``offer`` among ``rows`` (its reservations, maybe
+    with others, which are left out)."""
     amount = offer["fields"]["quantity"]["amount"]
     held = []
-    for row in _offer_reservations(state, offer_id):
-        if row["status"] in HOLDING:
+    for row in rows:
+        if row["offer"] == offer["id"] and row["status"] in HOLDING:
             accept = next(s for s in row["steps"] if s[1] == "accepted")
             held.append((row["id"], row["window"], accept, row["quantity"]))
     held.sort()
