@@ -150,7 +150,9 @@ class SqlState(State):
         """Build ``state_order`` if the declared orders are not those it was built for (a new
         file, a migrated one, or a table that declares an order now)."""
         have = self._db.execute("SELECT value FROM meta WHERE key = 'state_order'").fetchone()
-        want = ",".join(sorted(ORDERS)) + ";groups"  # the tables and how the index runs
+        # the ordered tables and the version of their orders: bump it when a declared order
+        # changes what groups a row is in, so that stores rebuild the index on their next open
+        want = ",".join(sorted(ORDERS)) + ";groups 2"
         if have is not None and have[0] == want:
             return
         db = self._db

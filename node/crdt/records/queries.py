@@ -327,14 +327,14 @@ def reservations(
 ) -> list[dict]:
     """Reservations where ``member`` is owner or requester, and/or on ``offer``; by ts. Each
     carries ``conflicts_with``: overlapping accepted reservations (single-unit offers).
-    With either, only that member's or the offer's owner's rows are read
-    (``reservations.by_party``)."""
+    With either, only that offer's rows, or the member's requests and the rows of their
+    offers, are read (``reservations.by_offer_and_requester``)."""
     member = None if member is None else as_key(member)
     out = []
     if offer is not None:
-        rows = _offer_reservations(state, offer)
+        rows = state.rows_in(RESERVATION, group(offer))
     elif member is not None:
-        rows = state.rows_in(RESERVATION, group(community, member))
+        rows = _member_reservations(state, community, member)
     else:
         rows = state.rows(RESERVATION)
     for row in rows:
@@ -347,20 +347,8 @@ def reservations(
         out.append((row["ts"], row["id"], _reservation_view(row)))
     views = [v for _, _, v in sorted(out)]
     flags: dict[bytes, list[bytes]] = {}
-    # an offer's reservations are among its owner's: each owner's group is read once, not
-    # once per offer (a member's list names many offers of few owners)
-    of_offer: dict[bytes, list[dict]] = {}
-    owners: set[bytes] = set()
-    for offer_id in sorted({v["offer"] for v in views}):
-        listing = state.get(OFFER, offer_id)
-        if listing is None:
-            continue
-        if listing["author"] not in owners:
-            owners.add(listing["author"])
-            for row in state.rows_in(RESERVATION, group(listing["c"], listing["author"])):
-                if row["owner"] == listing["author"]:  # not what the owner asked of others
-                    of_offer.setdefault(row["offer"], []).append(row)
-        for pair in _conflicts(listing, of_offer.get(offer_id, [])):
+    for offer_id in {v["offer"] for v in views}:
+        for pair in reservation_conflicts(state, offer_id):
             a, b = pair["reservations"]
             flags.setdefault(a, []).append(b)
             flags.setdefault(b, []).append(a)
@@ -369,14 +357,20 @@ def reservations(
     return views
 
 
-def _offer_reservations(state: State, offer_id: bytes) -> Iterator[dict]:
-    """The reservations of an offer: among its owner's (every one of them is a party)."""
-    offer = state.get(OFFER, offer_id)
-    if offer is None:
-        return
-    for row in state.rows_in(RESERVATION, group(offer["c"], offer["author"])):
-        if row["offer"] == offer_id:
-            yield row
+def _member_reservations(state: State, community: bytes, member: bytes) -> Iterator[dict]:
+    """What ``member`` asked of others, then what others asked of the member's offers (each
+    row once, should two groups share a key)."""
+    seen: set[bytes] = set()
+    mine = (
+        state.rows_in(RESERVATION, group(listing["id"]))
+        for listing in state.rows_in(OFFER, group(community, member))  # their offers
+        if listing["c"] == community and listing["author"] == member
+    )
+    for rows in (state.rows_in(RESERVATION, group(community, member)), *mine):
+        for row in rows:
+            if row["id"] not in seen:
+                seen.add(row["id"])
+                yield row
 
 
 HOLDING = frozenset({"accepted", "handed_over", "returned"})
@@ -391,16 +385,10 @@ def reservation_conflicts(state: State, offer_id: bytes) -> list[dict]:
     offer = state.get(OFFER, offer_id)
     if offer is None:
         return []
-    return _conflicts(offer, _offer_reservations(state, offer_id))
-
-
-def _conflicts(offer: dict, rows: Iterable[dict]) -> list[dict]:
-    """:func:`reservation_conflicts` of ``offer`` among ``rows`` (its reservations, maybe
-    with others, which are left out)."""
     amount = offer["fields"]["quantity"]["amount"]
     held = []
-    for row in rows:
-        if row["offer"] == offer["id"] and row["status"] in HOLDING:
+    for row in state.rows_in(RESERVATION, group(offer_id)):
+        if row["offer"] == offer_id and row["status"] in HOLDING:
             accept = next(s for s in row["steps"] if s[1] == "accepted")
             held.append((row["id"], row["window"], accept, row["quantity"]))
     held.sort()
@@ -429,7 +417,9 @@ def custody_history(state: State, offer_id: bytes) -> list[dict]:
     """Who held the offered resource when: handovers move custody to the requester, returns
     move it back to the owner. Sorted by ts, then op id."""
     events = []
-    for row in _offer_reservations(state, offer_id):
+    for row in state.rows_in(RESERVATION, group(offer_id)):
+        if row["offer"] != offer_id:
+            continue
         for _rank, status, op_id, _by, ts in row["steps"]:
             if status == "handed_over":
                 events.append((ts, op_id, row["id"], "handover", row["requester"]))

@@ -128,15 +128,16 @@ def _step(kind: str):
     return handler
 
 
-def by_party(key: bytes, row: dict) -> tuple[tuple[bytes, ...], int]:
-    """A reservation is listed under each party in the community: what ``we inbox`` reads
-    (a member's own rows, not every reservation), and an offer's page (its owner's rows).
-    Rank 0: the views sort what they read (by ts), and an index entry holding 0 is smaller."""
-    c = row["c"]
-    return (group(c, row["owner"]), group(c, row["requester"])), 0
+def by_offer_and_requester(key: bytes, row: dict) -> tuple[tuple[bytes, ...], int]:
+    """A reservation is listed under its offer (the offer's page, its conflicts and custody
+    read that offer's rows) and under its requester in the community (what they asked of
+    others). A member's own list is their requests plus the rows of their offers: read from
+    those groups, it grows with the member's dealings, not with the community. Rank 0: the
+    views sort what they read (by ts), and an index entry holding 0 is smaller."""
+    return (group(row["offer"]), group(row["c"], row["requester"])), 0
 
 
-ordered_by(RESERVATION, by_party)
+ordered_by(RESERVATION, by_offer_and_requester)
 
 HANDLERS = {"reservation.request": reservation_request}
 for _kind in STEPS:
