@@ -248,9 +248,8 @@ def test_any_equivocation_any_order_same_state(tmp_path_factory, seed, depth, wr
     b.close()
 
 
-def test_a_batch_of_proofs_rebuilds_a_community_once(tmp_path):
-    """A member who equivocates at every one of 20 seqs: proofs that each lower the fork seq,
-    handed in as one batch (one FORKS frame), rebuild the community once, not 20 times."""
+def _twenty_ops_watching_rebuilds(tmp_path):
+    """Two nodes; X's ops x0..x19 on the first; the communities its rebuilds run for."""
     a, b, c = two_nodes(tmp_path)
     ops = [x_op(a, c, "x0")]
     a.ingest(ops)
@@ -258,10 +257,17 @@ def test_a_batch_of_proofs_rebuilds_a_community_once(tmp_path):
         op = x_op(a, c, f"x{i}")
         a.ingest([op])
         ops.append(op)
-    proofs = [ForkProof.of(op, twin(X, op)) for op in reversed(ops)]  # seq falls each time
-    rebuilds = []
+    rebuilds: list = []
     real = a.replica.rebuild
     a.replica.rebuild = lambda community=None: rebuilds.append(community) or real(community)
+    return a, b, c, ops, rebuilds
+
+
+def test_a_batch_of_proofs_rebuilds_a_community_once(tmp_path):
+    """A member who equivocates at every one of 20 seqs: proofs that each lower the fork seq,
+    handed in as one batch (one FORKS frame), rebuild the community once, not 20 times."""
+    a, b, c, ops, rebuilds = _twenty_ops_watching_rebuilds(tmp_path)
+    proofs = [ForkProof.of(op, twin(X, op)) for op in reversed(ops)]  # seq falls each time
     outcomes = a.ingest_fork_proofs([p.encode() for p in proofs])
     assert [o.status for o in outcomes] == ["fork"] * 20
     assert rebuilds == [c]
@@ -282,16 +288,7 @@ def test_proofs_at_falling_seqs_one_at_a_time_rebuild_a_community_at_most_twice(
     sync session each): one member key must not force a rebuild of the whole community per
     op it ever wrote. Today it forces 19 (a rebuild at 1,000,000 ops takes minutes); the
     planned rule voids an author with two fork seqs from seq 1, so at most 2."""
-    a, b, c = two_nodes(tmp_path)
-    ops = [x_op(a, c, "x0")]
-    a.ingest(ops)
-    for i in range(1, 20):
-        op = x_op(a, c, f"x{i}")
-        a.ingest([op])
-        ops.append(op)
-    rebuilds = []
-    real = a.replica.rebuild
-    a.replica.rebuild = lambda community=None: rebuilds.append(community) or real(community)
+    a, b, c, ops, rebuilds = _twenty_ops_watching_rebuilds(tmp_path)
     for op in reversed(ops):  # the fork seq falls with each proof
         assert a.ingest_fork_proofs([ForkProof.of(op, twin(X, op)).encode()])[0].status == "fork"
     try:

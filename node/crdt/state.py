@@ -98,13 +98,13 @@ class State:
                 self._file(table, key, None)
 
     def _file(self, table: str, key: bytes | str, to: tuple[tuple[bytes, ...], int] | None):
-        was = self._filed.pop((table, key), None)
+        """File the row under ``to`` (groups, rank), out of the groups it was in (None: out)."""
+        was = self._filed.get((table, key))
         if was == to:
-            if to is not None:
-                self._filed[(table, key)] = to
             return
         groups = self._groups.setdefault(table, {})
         if was is not None:
+            del self._filed[(table, key)]
             for g in was[0]:
                 members = groups[g]
                 del members[key]
