@@ -119,6 +119,8 @@ def check_ingest(v):
     logged = sorted(i.hex() for i in replica.metas)
     assert logged == v["expect"]["logged"]
     assert replica.pending_count() == 0
+    void_from = {author.hex(): seq for (_, author), seq in replica.void_from.items()}
+    assert void_from == v["expect"]["void_from"]
 
 
 CHECKS = {

@@ -4,9 +4,9 @@ Every permission rule is judged against an op's causal past (the ops reachable t
 ``prev`` and ``deps``), never against whatever else a node happens to hold, so that every
 node reaches the same verdict whatever order ops arrive in.
 
-Within one community an author's chain is linear below its lowest fork seq, so the causal past
-of an op that is not void is downward-closed per author and can be written as a vector clock:
-author -> highest seq. (An author's ops from its fork seq on are void: they have no effect, so
+Within one community an author's chain is linear below the seq its forks void it from, so the
+causal past of an op that is not void is downward-closed per author and can be written as a
+vector clock: author -> highest seq. (An author's ops from its fork seq on are void: they have no effect, so
 no query is asked *about* them or *from* them; they may still lie in some op's past.)
 
 What a query costs, and why (an op's checks must cost a bounded amount whatever the log's size,

@@ -128,3 +128,64 @@ class ForkProof:
         proof = cls(decode_op(pair[0], verify=False), decode_op(pair[1], verify=False))
         proof.check()
         return proof
+
+    @property
+    def split(self) -> bool:
+        """Both ops name the same ``prev``: the proof shows where the chain split. (Twins that
+        name different prevs continue a split further down: their prevs are two ops at
+        ``seq - 1``.)"""
+        return self.a.prev == self.b.prev
+
+
+@dataclass(frozen=True, slots=True)
+class Forked:
+    """The fork proofs a node keeps against one author in one community: one per seq where
+    the chain split (``ForkProof.split``), in the order they came, at most two.
+
+    ``seq``: the author's ops there from this seq on are void: the split's seq when there is
+    one, 1 when there are two. It is a function of the set of splits the node knows (only
+    whether there are two, and else the one), so it cannot depend on the order proofs came
+    in, and it only falls: none -> s -> 1. So one key can make a node rebuild a community at
+    most twice, however many ops it wrote (``specs/ops.md`` §8)."""
+
+    proofs: tuple[ForkProof, ...]
+
+    @property
+    def seq(self) -> int:
+        return self.proofs[0].seq if len(self.proofs) == 1 else 1
+
+    @property
+    def community(self) -> bytes:
+        return self.proofs[0].community
+
+    @property
+    def author(self) -> bytes:
+        return self.proofs[0].author
+
+    @property
+    def latest(self) -> ForkProof:
+        return self.proofs[-1]
+
+    def final(self) -> bool:
+        """No proof can change ``seq`` any more."""
+        return self.seq == 1
+
+    def knows(self, seq: int) -> bool:
+        return self.final() or any(p.seq == seq for p in self.proofs)
+
+    def plus(self, proof: ForkProof) -> Forked | None:
+        """With ``proof`` (a split of this author here) added; None when it changes nothing."""
+        if not proof.split or self.knows(proof.seq):
+            return None
+        return Forked((*self.proofs, proof))
+
+    @classmethod
+    def of(cls, proofs: Sequence[ForkProof]) -> Forked | None:
+        """What ``proofs`` (one author's, in one community) amount to: their splits."""
+        forked = None
+        for p in proofs:
+            if forked is None:
+                forked = cls((p,)) if p.split else None
+            else:
+                forked = forked.plus(p) or forked
+        return forked

@@ -10,12 +10,15 @@ Rules decided here (normative text in ``specs/ops.md``):
   prev is the author's op at ``seq - 1``; deps belong to the same community.
 - A non-genesis op at ``seq`` 1 must name at least one dep, so that every op's causal past
   reaches its community's genesis.
-- Two authentic ops at one (community, author, seq) are a fork. The author's ops in that
-  community from the lowest fork seq on are *void*: they have no effect, but every branch is
-  logged as soon as its parents are known, so that an honest op that names a branch op as a
-  dep applies once that op is *known* (whatever its status): one author's misbehaviour never
-  holds back another's op. ``positions`` keeps the first op logged at each chain position;
-  below the lowest fork seq there is only one.
+- Two authentic ops at one (community, author, seq) are a fork; two that name one ``prev``
+  are a *split*. The author's ops in that community are *void* from the split's seq on, and
+  from seq 1 once there are splits at two seqs (``chain.Forked``; the founder's genesis
+  excepted): so they turn void at most twice, whatever the proofs. Void ops have no effect,
+  but every branch is logged as soon as its parents are known, so that an honest op that
+  names a branch op as a dep applies once that op is *known* (whatever its status): one
+  author's misbehaviour never holds back another's op. ``positions`` keeps the first op
+  logged at each chain position (and, apart, the others: splits are found against every
+  op there); below the seq an author is void from there is only one.
 - A fork proof costs work in proportion to the forked author's ops: proofs about an author
   with no logged op in the community are not kept; a proof rebuilds state only when it voids
   ops that had applied, and then only the state of that community, once per batch
@@ -45,7 +48,7 @@ from typing import Any
 import nacl.signing
 
 from .causal import CausalIndex, OpMeta
-from .chain import ForkProof
+from .chain import Forked, ForkProof
 from .op import GENESIS_KIND, MAX_DEPS, NO_COMMUNITY, Op, OpError, sign_op
 from .pending import PendingArea
 from .state import CHAIN_CUTS, Context, HandlerMap, Rejected, State
@@ -76,6 +79,10 @@ _OUTCOME_SETTERS = tuple(
 )
 
 
+def _prev_of(meta: OpMeta) -> bytes | None:
+    return meta.parents[0] if meta.seq > 1 else None
+
+
 def _applied(op_id: bytes) -> Outcome:
     """``Outcome(op_id, APPLIED)`` without the frozen dataclass's ``__init__`` (a third of the
     cost; made for every op applied)."""
@@ -104,12 +111,19 @@ class Changes:
 class Positions:
     """(community, author, seq) -> the first op id logged at that chain position. One list
     per chain, indexed by seq: a chain's logged ops are contiguous from seq 1 (an op is
-    logged only after its ``prev``), and a tuple key per op cost ~150 B of memory."""
+    logged only after its ``prev``), and a tuple key per op cost ~150 B of memory. The other
+    ops logged at a position (fork branches: rare) are kept apart, for :meth:`all`."""
 
-    __slots__ = ("_chains",)
+    __slots__ = ("_chains", "_twins")
 
     def __init__(self) -> None:
         self._chains: dict[ChainKey, list[bytes | None]] = {}
+        self._twins: dict[tuple[bytes, bytes, int], list[bytes]] = {}
+
+    def all(self, key: tuple[bytes, bytes, int]) -> list[bytes]:
+        """Every op logged at the position, the first one first."""
+        first = self.get(key)
+        return [] if first is None else [first, *self._twins.get(key, ())]
 
     def get(self, key: tuple[bytes, bytes, int], default: bytes | None = None) -> bytes | None:
         ids = self._chains.get((key[0], key[1]))
@@ -133,6 +147,8 @@ class Positions:
         if old is None:
             ids[seq - 1] = oid
             return oid
+        if old != oid:
+            self._twins.setdefault(key, []).append(oid)
         return old
 
     def add(self, key: tuple[bytes, bytes, int], oid: bytes) -> None:
@@ -192,7 +208,10 @@ class Replica:
         # Without handlers nothing asks causal questions while ingesting: no anchors to keep.
         self.causal = CausalIndex(self.metas.get, anchors=bool(self.handlers))
         self.heads: dict[bytes, dict[bytes, Head]] = {}
-        self.forks: dict[ChainKey, ForkProof] = {}
+        self.forks: dict[ChainKey, Forked] = {}  # the splits known (chain.Forked)
+        # (community, author) -> their ops there from this seq on are void: the forks' seq,
+        # but never below 2 for the community's founder (the genesis is the community)
+        self.void_from: dict[ChainKey, int] = {}
         self.cuts: dict[ChainKey, int] = {}  # (community, author) -> their ops above are void
         # Kinds whose handlers may cut a chain: their ops are checked against the cuts.
         self._cutting = frozenset(
@@ -235,8 +254,13 @@ class Replica:
             self.heads.setdefault(community, {})[author] = head
         self.state = state
         self.cuts = self._cuts_in_state(None)
+        by_chain: dict[ChainKey, list[ForkProof]] = {}
         for proof in forks:
-            self._note_fork(proof)
+            by_chain.setdefault((proof.community, proof.author), []).append(proof)
+        for proofs in by_chain.values():
+            forked = Forked.of(proofs)
+            if forked is not None:
+                self._note_fork(forked)
         self._changes = Changes()
         # Through the same rules as at ingest, with each author's class as of now (known
         # first, then by lamport): what was parked under other bounds, or became applicable
@@ -262,15 +286,15 @@ class Replica:
 
     def heights(self, community: bytes) -> dict[bytes, Head]:
         """author -> head of the author's chain. For a forked author: the head of the prefix
-        below the lowest fork seq (the part every branch shares), or nothing at fork seq 1;
+        below the seq it is void from (the part every branch shares), or nothing at seq 1;
         its ops from the fork seq on travel in fork proofs and by id (``specs/sync.md``)."""
         heads = dict(self.heads.get(community, {}))
         if self.forks:
-            for (c, author), proof in self.forks.items():
+            for (c, author), seq in self.void_from.items():
                 head = heads.get(author)
-                if c != community or head is None or head.seq < proof.seq:
+                if c != community or head is None or head.seq < seq:
                     continue  # below the fork seq a chain is one branch: its head stands
-                below = self.positions.get((c, author, proof.seq - 1))
+                below = self.positions.get((c, author, seq - 1))
                 if below is None:
                     del heads[author]
                 else:
@@ -295,8 +319,8 @@ class Replica:
 
     def _void_reason(self, meta: OpMeta) -> str | None:
         key = (meta.community, meta.author)
-        proof = self.forks.get(key)
-        if proof is not None and meta.seq >= proof.seq:
+        seq = self.void_from.get(key)
+        if seq is not None and meta.seq >= seq:
             return "author forked"
         cut = self.cuts.get(key)
         if cut is not None and meta.seq > cut:
@@ -674,9 +698,9 @@ class Replica:
         if head is None:
             return []
         top = head.seq if old is None else old
-        proof = self.forks.get(key)
-        if proof is not None:
-            top = min(top, proof.seq - 1)
+        void = self.void_from.get(key)
+        if void is not None:
+            top = min(top, void - 1)
         positions = self.positions
         return [
             oid for s in range(seq + 1, top + 1) if (oid := positions.get((*key, s))) is not None
@@ -687,15 +711,32 @@ class Replica:
         return [oid for oid in self._logged_above(key, seq, old) if oid not in rejections]
 
     def _fork(self, op: Op, other_id: bytes) -> Outcome:
-        """``op`` is authentic and another op holds its chain position: a fork proof."""
-        known = self.forks.get((self.metas[other_id].community, op.author))
-        if known is not None and known.seq <= op.seq:  # nothing new: no proof to build
+        """``op`` is authentic and another op holds its chain position: a fork. It is a split
+        at this seq when it names the same ``prev`` as an op logged here: then a proof is
+        built, if the split is news. Otherwise ``op`` continues a split further down (its
+        prev is one of two ops at ``seq - 1``: logged, they made that split known), or waits
+        for its prev (this runs again when it is released). Every op logged at the position
+        is looked at, so the splits found are the same whatever order the ops came in."""
+        community = self.metas[other_id].community
+        known = self.forks.get((community, op.author))
+        if known is not None and known.knows(op.seq):
             return Outcome(op.id, FORK, "already known")
-        other = self._op_lookup(other_id)
-        if other is None:
+        metas, prev = self.metas, op.prev
+        twin_id = next(
+            (
+                oid
+                for oid in self.positions.all((community, op.author, op.seq))
+                if oid != op.id and _prev_of(metas[oid]) == prev
+            ),
+            None,
+        )
+        if twin_id is None:
+            return Outcome(op.id, FORK, "a branch of a split further down")
+        twin = self._op_lookup(twin_id)
+        if twin is None:
             return Outcome(op.id, INVALID, "fork partner is not in the log")
         try:
-            proof = ForkProof.of(other, op)
+            proof = ForkProof.of(twin, op)
         except OpError as exc:
             return Outcome(op.id, INVALID, exc.reason)
         outcome = self.add_fork_proof(proof)
@@ -704,6 +745,12 @@ class Replica:
     def add_fork_proof(self, proof: ForkProof) -> Outcome:
         """Accept a (checked) fork proof, from our own detection or from a peer.
 
+        Only a split is kept (``ForkProof.split``): twins that name different prevs say that
+        the chain split further down, and their ops, once logged, show where. What turns
+        void is a function of the splits known (``chain.Forked``): from the split's seq, or
+        from seq 1 once there are two, so however the proofs come, one author's make this
+        node rebuild a community at most twice.
+
         Its cost is bounded by the author's ops in the community: a proof about an author
         with no logged op there is not kept (nothing of theirs can be voided; if their ops
         arrive later, the fork shows again, or a peer sends the proof again); a proof that
@@ -711,18 +758,21 @@ class Replica:
         proof that voids applied ops marks the community's state stale (:meth:`settle`)."""
         community, author = proof.community, proof.author
         key = (community, author)
+        if not proof.split:
+            return Outcome(proof.b.id, IGNORED, "not a split: its ops name different prevs")
         known = self.forks.get(key)
-        if known is not None and known.seq <= proof.seq:
+        forked = Forked((proof,)) if known is None else known.plus(proof)
+        if forked is None:
             return Outcome(proof.b.id, FORK, "already known")
         if (community, author, 1) not in self.positions:
             return Outcome(proof.b.id, IGNORED, "no logged op of this author")
-        upto = known.seq if known is not None else self.heads[community][author].seq + 1
+        upto = self.void_from.get(key, self.heads[community][author].seq + 1)
+        self._note_fork(forked)
         newly_void = [
             oid
-            for seq in range(proof.seq, upto)
+            for seq in range(self.void_from[key], upto)
             if (oid := self.positions.get((community, author, seq))) is not None
         ]
-        self._note_fork(proof)
         self._changes.forks.append(proof)
         if any(oid not in self.rejections for oid in newly_void):
             self._stale.add(community)
@@ -730,11 +780,16 @@ class Replica:
             for oid in newly_void:
                 self.rejections.pop(oid, None)
                 self._changes.restatus.append((oid, VOID, "author forked"))
-        return Outcome(proof.b.id, FORK, f"author forked at seq {proof.seq}")
+        return Outcome(proof.b.id, FORK, f"author forked: void from seq {forked.seq}")
 
-    def _note_fork(self, proof: ForkProof) -> None:
-        self.forks[(proof.community, proof.author)] = proof
-        self.causal.fork(proof.community, proof.author, proof.seq)  # its chain branches
+    def _note_fork(self, forked: Forked) -> None:
+        key = (forked.community, forked.author)
+        self.forks[key] = forked
+        seq = forked.seq
+        if seq == 1 and self.positions.get((*key, 1)) == forked.community:
+            seq = 2  # the founder's genesis: voiding it would void the community for all
+        self.void_from[key] = seq
+        self.causal.fork(forked.community, forked.author, seq)  # its chain branches
         self.fork_changes += 1  # lets a watcher (the service) see news without a scan
 
     def settle(self) -> None:

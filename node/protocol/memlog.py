@@ -7,8 +7,9 @@ sync state machine and to serve as the reference for what the protocol needs fro
   their status); otherwise it waits in the pending area for the ids it lacks.
 - An equivocating author may have several logged ops at one (community, author, seq): every
   authentic op whose parents are known is logged, also on a fork branch. Two logged ops at one
-  position make a fork proof; the proof at the author's lowest fork seq f is kept, and the
-  author's ops from f on are void (logged, no effect here).
+  position that name one ``prev`` are a split (a fork proof, kept: ``chain.Forked``); the
+  author's ops from f on are void (logged, no effect here), where f is the split's seq, or 1
+  once there are two.
 - ``heights``: per author the single-branch prefix: (top seq, its id), or for a forked author
   (min(top, f - 1), its id), absent when that is 0.
 - ``missing`` / ``chain_back``: what the sync protocol's WANT / GOT need (``fetch.py``).
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from node.crdt.chain import ForkProof, verify_range
+from node.crdt.chain import Forked, ForkProof, verify_range
 from node.crdt.op import Op, OpError
 
 ChainKey = tuple[bytes, bytes]  # (community, author)
@@ -38,7 +39,7 @@ class MemoryLog:
         self.status: dict[bytes, str] = {}  # id -> applied | fork | void
         self.at: dict[ChainKey, dict[int, list[bytes]]] = {}  # seq -> logged ids there
         self.top: dict[ChainKey, int] = {}
-        self.proofs: dict[ChainKey, ForkProof] = {}  # the proof at the lowest fork seq
+        self.proofs: dict[ChainKey, Forked] = {}  # the splits known
         self.pending: dict[bytes, Op] = {}  # id -> op waiting (insertion order = priority)
         self.waits: dict[bytes, set[bytes]] = {}  # pending id -> ids it lacks
         self.waiters: dict[bytes, set[bytes]] = {}  # lacking id -> pending ids waiting for it
@@ -56,8 +57,8 @@ class MemoryLog:
         for (c, a), top in self.top.items():
             if c != community:
                 continue
-            proof = self.proofs.get((c, a))
-            s = top if proof is None else min(top, proof.seq - 1)
+            v = self._void_from((c, a))
+            s = top if v is None else min(top, v - 1)
             if s >= 1:
                 out[a] = (s, self.at[(c, a)][s][0])
         return out
@@ -71,8 +72,17 @@ class MemoryLog:
 
     def heights_of(self, community: bytes, author: bytes) -> int:
         top = self.top.get((community, author), 0)
-        proof = self.proofs.get((community, author))
-        return top if proof is None else min(top, proof.seq - 1)
+        v = self._void_from((community, author))
+        return top if v is None else min(top, v - 1)
+
+    def _void_from(self, key: ChainKey) -> int | None:
+        """The author's ops from this seq on are void (never the founder's genesis)."""
+        forked = self.proofs.get(key)
+        if forked is None:
+            return None
+        if forked.seq == 1 and self.at.get(key, {}).get(1, [b""])[0] == key[0]:
+            return 2
+        return forked.seq
 
     def missing(self, community: bytes, limit: int) -> list[bytes]:
         """Ids that pending ops of ``community`` wait for and that we do not hold (neither
@@ -104,7 +114,7 @@ class MemoryLog:
         return out
 
     def fork_proofs(self, community: bytes) -> list[ForkProof]:
-        return [p for (c, _), p in sorted(self.proofs.items()) if c == community]
+        return [p for (c, _), f in sorted(self.proofs.items()) if c == community for p in f.proofs]
 
     # ---- ingest ------------------------------------------------------------------------------
     def ingest_range(self, ops: list[Op]) -> list[Outcome]:
@@ -122,7 +132,7 @@ class MemoryLog:
         return results
 
     def add_fork_proof(self, proof: ForkProof) -> None:
-        """A checked proof: keep it if it is the author's lowest, and take both ops (they are
+        """A checked proof: keep it if it is a new split, and take both ops (they are
         authentic; each is logged once its parents are known)."""
         self._note_proof(proof)
         self._ingest(proof.a)
@@ -131,8 +141,9 @@ class MemoryLog:
     def _note_proof(self, proof: ForkProof) -> None:
         key = (proof.community, proof.author)
         have = self.proofs.get(key)
-        if have is None or proof.seq < have.seq:
-            self.proofs[key] = proof
+        forked = Forked.of([proof]) if have is None else have.plus(proof)
+        if forked is not None:
+            self.proofs[key] = forked
 
     def _ingest(self, op: Op) -> Outcome:
         if op.id in self.logged or op.id in self.pending:
@@ -154,9 +165,11 @@ class MemoryLog:
         here = self.at.setdefault(key, {}).setdefault(op.seq, [])
         status = "applied"
         if here:
-            self._note_proof(ForkProof.of(self.logged[here[0]], op))
+            twin = next((x for x in here if self.logged[x].prev == op.prev), None)
+            if twin is not None:
+                self._note_proof(ForkProof.of(self.logged[twin], op))
             status = "fork"
-        elif key in self.proofs and op.seq >= self.proofs[key].seq:
+        elif (v := self._void_from(key)) is not None and op.seq >= v:
             status = "void"
         here.append(op.id)
         self.logged[op.id] = op

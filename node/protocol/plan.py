@@ -30,8 +30,8 @@ class LocalLog(Protocol):
     """What a session needs from the node's op log (``node.store.Store`` satisfies it).
 
     ``heights``: author -> (seq, id of the op at seq) for the single-branch prefix of each
-    chain; for an author with a fork proof at lowest seq f it is the prefix below f (absent
-    when f == 1 and nothing below). ``ops_from`` returns ops of that prefix, ascending, one per seq.
+    chain; for an author void from seq f (fork proofs: ``specs/ops.md`` §8) it is the prefix
+    below f (absent when f == 1 and nothing below). ``ops_from`` returns ops of that prefix, ascending, one per seq.
 
     Optional (a session uses them when present; see :mod:`node.protocol.memlog` for the
     reference behaviour):

@@ -191,15 +191,15 @@ class Service:
         if replica.fork_changes == self._fork_changes:
             return
         self._fork_changes, forks, news = replica.fork_changes, replica.forks, set()
-        for (community, author), proof in forks.items():
-            if self._forks_seen.get((community, author)) != proof.seq:
-                self._forks_seen[(community, author)] = proof.seq
+        for (community, author), forked in forks.items():
+            if self._forks_seen.get((community, author)) != forked.seq:
+                self._forks_seen[(community, author)] = forked.seq  # news when it falls
                 news.add(community)
                 # The author's ops from the fork seq on are void everywhere; that is the
                 # whole penalty. Its node is not banned: an honest member who restored a
                 # backup forks by accident, and a ban would keep it from ever learning so
                 # (or recovering); what it sends costs its CPU budget like anyone's.
-                self.emit(Event("fork", community, proof.b.id, proof.b.kind))
+                self.emit(Event("fork", community, forked.latest.b.id, forked.latest.b.kind))
         if self.nursery is not None:
             for community in news:
                 for peer in self.connected():

@@ -24,7 +24,7 @@ def write_changes(db: sqlite3.Connection, replica: Replica, chains: Chains) -> N
         _write_pending(db, replica, changes.pending_added, changes.pending_removed)
     for proof in changes.forks:
         db.execute(
-            "INSERT OR REPLACE INTO forks (community, author, seq, proof) VALUES (?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO forks (community, author, seq, proof) VALUES (?, ?, ?, ?)",
             (proof.community, proof.author, proof.seq, proof.encode()),
         )
     replica.state.save()  # the rows these ops wrote (``rows.SqlState``)

@@ -35,6 +35,7 @@ CACHE_REJECTIONS = 8_192  # answers about rejection kept (heads are asked about 
 
 _META = "SELECT chain, seq, lamport, raw FROM ops WHERE substr(id, 1, 8) = ? AND id = ?"
 _POSITION = "SELECT id FROM ops WHERE chain = ? AND seq = ? ORDER BY rowid LIMIT 1"
+_POSITION_ALL = "SELECT id FROM ops WHERE chain = ? AND seq = ? ORDER BY rowid"
 _REJECTED = "SELECT reason FROM ops WHERE substr(id, 1, 8) = ? AND id = ? AND status = 'rejected'"
 _MISSING = object()
 
@@ -131,12 +132,28 @@ class Metas:
 
 
 class Positions:
-    """(community, author, seq) -> the first op logged at that chain position."""
+    """(community, author, seq) -> the first op logged at that chain position; :meth:`all`
+    lists every op there (fork branches)."""
 
     def __init__(self, db: sqlite3.Connection, chains: Chains):
         self._db = db
         self._chains = chains
         self._new: dict[tuple[bytes, bytes, int], bytes] = {}
+        self._twins: dict[tuple[bytes, bytes, int], list[bytes]] = {}  # not written yet
+
+    def all(self, key: tuple[bytes, bytes, int]) -> list[bytes]:
+        """Every op logged at the position, in the order they were logged."""
+        chain = self._chains.get(key[0], key[1])
+        out = (
+            []
+            if chain is None
+            else [r[0] for r in self._db.execute(_POSITION_ALL, (chain, key[2]))]
+        )
+        new = self._new.get(key)
+        for oid in ([] if new is None else [new]) + self._twins.get(key, []):
+            if oid not in out:
+                out.append(oid)
+        return out
 
     def get(self, key: tuple[bytes, bytes, int], default: bytes | None = None) -> bytes | None:
         oid = self._new.get(key)
@@ -156,6 +173,8 @@ class Positions:
         if old is None:
             self._new[key] = oid
             return oid
+        if old != oid:
+            self._twins.setdefault(key, []).append(oid)
         return old
 
     def add(self, key: tuple[bytes, bytes, int], oid: bytes) -> None:
@@ -167,6 +186,7 @@ class Positions:
 
     def written(self) -> None:
         self._new.clear()
+        self._twins.clear()
 
 
 class Rejections:

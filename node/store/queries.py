@@ -118,8 +118,15 @@ class Queries:
         return None
 
     def fork_proofs(self, community: bytes) -> list[ForkProof]:
-        proofs = [p for p in self.replica.forks.values() if p.community == community]
-        return sorted(proofs, key=lambda p: p.author)
+        """Every proof kept about the community's authors (``chain.Forked``), by author and
+        seq. Two nodes may keep different proofs for an author void from seq 1 (the first two
+        splits each learnt of): :meth:`forked` is what they agree on."""
+        kept = [p for (c, _), f in self.replica.forks.items() if c == community for p in f.proofs]
+        return sorted(kept, key=lambda p: (p.author, p.seq))
+
+    def forked(self, community: bytes) -> dict[bytes, int]:
+        """author -> the seq from which their ops in ``community`` are void (fork proofs)."""
+        return {a: s for (c, a), s in self.replica.void_from.items() if c == community}
 
     def communities(self) -> list[bytes]:
         return self.replica.communities()

@@ -19,8 +19,9 @@ except ImportError:  # not POSIX: no single-writer lock
 
 # 2: several ops may share a chain position (fork branches); 3: a removal cuts the member's
 # chain (state table ``chain.cut``, ops above it void); 4: devices; 5: nothing of history is
-# loaded at open (state rows keyed by (tbl, key), ops found by id through ``ops_id``, anchors)
-SCHEMA_VERSION = 5
+# loaded at open (state rows keyed by (tbl, key), ops found by id through ``ops_id``, anchors);
+# 6: a fork proof per seq where a chain split, two at most (``forks`` keyed by seq too)
+SCHEMA_VERSION = 6
 
 # A chain is one author's log in one community; ops name it by a small integer so that the
 # rows and the (chain, seq) index stay small (two 32-byte keys per op cost ~30% of ingest).
@@ -43,6 +44,15 @@ CREATE TABLE IF NOT EXISTS state (
     key NOT NULL,
     value BLOB NOT NULL,
     PRIMARY KEY (tbl, key)
+) WITHOUT ROWID
+"""
+_FORKS_DDL = """
+CREATE TABLE IF NOT EXISTS forks (
+    community BLOB NOT NULL,
+    author BLOB NOT NULL,
+    seq INTEGER NOT NULL,
+    proof BLOB NOT NULL,
+    PRIMARY KEY (community, author, seq)
 ) WITHOUT ROWID
 """
 DDL = (
@@ -78,13 +88,9 @@ CREATE TABLE IF NOT EXISTS heads (
     lamport INTEGER NOT NULL,
     PRIMARY KEY (community, author)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS forks (
-    community BLOB NOT NULL,
-    author BLOB NOT NULL,
-    seq INTEGER NOT NULL,
-    proof BLOB NOT NULL,
-    PRIMARY KEY (community, author)
-) WITHOUT ROWID;
+"""
+    + _FORKS_DDL
+    + """;
 CREATE TABLE IF NOT EXISTS pending (
     id BLOB PRIMARY KEY,
     raw BLOB NOT NULL
@@ -176,6 +182,9 @@ def connect(path: str | Path) -> sqlite3.Connection:
     if row is not None and row[0] == 4:
         _migrate_v4(db)
         row = (5,)
+    if row is not None and row[0] == 5:
+        _migrate_v5(db)
+        row = (6,)
     if row is None:
         db.execute("INSERT INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
     elif row[0] != SCHEMA_VERSION:
@@ -240,6 +249,56 @@ def _migrate_v4(db: sqlite3.Connection) -> None:
         if unread in columns:
             db.execute(f"ALTER TABLE ops DROP COLUMN {unread}")
     db.execute("UPDATE meta SET value = 5 WHERE key = 'schema'")
+    db.execute("COMMIT")
+
+
+def _migrate_v5(db: sqlite3.Connection) -> None:
+    """Version 6 keeps a fork proof per seq where an author's chain split (its two ops name
+    one ``prev``), two at most, instead of one proof at the lowest fork seq: two splits void
+    the author from seq 1 (``specs/ops.md`` §8). The splits are found again in the log (each
+    chain position that holds ops naming one prev) and among the kept proofs; a kept proof
+    that is no split is dropped. Where that changes what is void, the state and statuses
+    are rebuilt once, on the first open (flag ``rebuild_state``)."""
+    from node.crdt.chain import Forked, ForkProof
+    from node.crdt.op import decode_op
+
+    db.execute("BEGIN IMMEDIATE")
+    found: dict[tuple[bytes, bytes], list[ForkProof]] = {}
+    was: dict[tuple[bytes, bytes], int] = {}
+    for c, a, seq, raw in db.execute("SELECT community, author, seq, proof FROM forks"):
+        was[(c, a)] = seq
+        found.setdefault((c, a), []).append(ForkProof.decode(raw))
+    twins = db.execute(
+        "SELECT chain, seq FROM ops GROUP BY chain, seq HAVING count(*) > 1 ORDER BY chain, seq"
+    ).fetchall()
+    for chain, seq in twins:
+        c, a = db.execute("SELECT community, author FROM chains WHERE id = ?", (chain,)).fetchone()
+        ops = [
+            decode_op(raw, verify=False)
+            for (raw,) in db.execute(
+                "SELECT raw FROM ops WHERE chain = ? AND seq = ? ORDER BY rowid", (chain, seq)
+            )
+        ]
+        pair = next(
+            ((x, y) for i, x in enumerate(ops) for y in ops[i + 1 :] if x.prev == y.prev), None
+        )
+        if pair is not None:
+            found.setdefault((c, a), []).append(ForkProof.of(*pair))
+    db.execute("ALTER TABLE forks RENAME TO forks_v5")
+    db.execute(_FORKS_DDL)
+    rebuild = False
+    for (c, a), proofs in found.items():
+        forked = Forked.of(sorted(proofs, key=lambda p: p.seq))
+        for p in forked.proofs if forked is not None else ():
+            db.execute(
+                "INSERT INTO forks (community, author, seq, proof) VALUES (?, ?, ?, ?)",
+                (c, a, p.seq, p.encode()),
+            )
+        rebuild = rebuild or (None if forked is None else forked.seq) != was.get((c, a))
+    db.execute("DROP TABLE forks_v5")
+    db.execute("UPDATE meta SET value = 6 WHERE key = 'schema'")
+    if rebuild:
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('rebuild_state', 1)")
     db.execute("COMMIT")
 
 

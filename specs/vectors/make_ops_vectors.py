@@ -602,8 +602,16 @@ def fork_vectors() -> None:
     )
 
 
-def ingest(name: str, desc: str, ops: list[bytes], statuses: list, logged: list[bytes]) -> None:
-    """``statuses``: per ingested op, a status or (status, reason) when the reason is a code."""
+def ingest(
+    name: str,
+    desc: str,
+    ops: list[bytes],
+    statuses: list,
+    logged: list[bytes],
+    void_from: dict[Key, int] | None = None,
+) -> None:
+    """``statuses``: per ingested op, a status or (status, reason) when the reason is a code.
+    ``void_from``: per forked author, the seq from which their ops are void at the end."""
     VECTORS.append(
         {
             "name": name,
@@ -614,6 +622,7 @@ def ingest(name: str, desc: str, ops: list[bytes], statuses: list, logged: list[
             "expect": {
                 "outcomes": [[s, ""] if isinstance(s, str) else list(s) for s in statuses],
                 "logged": sorted(op_id(o).hex() for o in logged),
+                "void_from": {k.pub.hex(): s for k, s in (void_from or {}).items()},
             },
         }
     )
@@ -680,6 +689,7 @@ def ingest_vectors() -> None:
         [G, A2, twin, a3],
         ["applied", "applied", "fork", "void"],
         [G, A2, twin, a3],
+        {alice: 2},
     )
     on_twin = bob.op(community=GID, deps=[op_id(twin)], lamport=3, kind="note.post")
     ingest(
@@ -690,6 +700,7 @@ def ingest_vectors() -> None:
         [G, A2, on_twin, twin],
         ["applied", "applied", "pending", "fork"],
         [G, A2, twin, on_twin],
+        {alice: 2},
     )
     twin3 = alice.op(community=GID, seq=3, prev=op_id(twin), lamport=3, kind="note.post")
     ingest(
@@ -699,6 +710,7 @@ def ingest_vectors() -> None:
         [G, A2, twin3, twin],
         ["applied", "applied", "pending", "fork"],
         [G, A2, twin, twin3],
+        {alice: 2},
     )
 
 
@@ -738,6 +750,64 @@ def item_vectors() -> None:
     )
 
 
+def split_vectors() -> None:
+    """Where a chain split, and what two splits do (§8). Last, so the earlier vector files
+    keep their names."""
+
+    def b(seq: int, prev: bytes, x: int) -> bytes:
+        return bob.op(community=GID, seq=seq, prev=op_id(prev), lamport=seq + 1,
+                      ts=TS + 5000 + x, kind="note.post", body={"x": x})  # fmt: skip
+
+    b2, b2t = b(2, B1, 0), b(2, B1, 1)
+    b3, b3t = b(3, b2, 0), b(3, b2, 1)
+    ingest(
+        "ingest-two-splits-void-from-seq-1",
+        "Bob splits his chain at seq 3, then at seq 2 (each twin names the same prev as the op "
+        "it doubles). One split voids from its seq; two void from seq 1, and no later proof "
+        "can change that.",
+        [G, B1, b2, b3, b3t, b2t],
+        ["applied", "applied", "applied", "applied", "fork", "fork"],
+        [G, B1, b2, b3, b3t, b2t],
+        {bob: 1},
+    )
+    on_b2t = b(3, b2t, 2)
+    ingest(
+        "ingest-a-branch-going-on-is-no-second-split",
+        "Bob splits at seq 2; b3 goes on from b2 and another seq 3 op from the twin: they name "
+        "different prevs, so seq 3 is no split (the branches go on from the one at seq 2).",
+        [G, B1, b2, b2t, b3, on_b2t],
+        ["applied", "applied", "applied", "fork", "void", "fork"],
+        [G, B1, b2, b2t, b3, on_b2t],
+        {bob: 2},
+    )
+    ingest(
+        "ingest-a-split-is-found-against-every-op-at-its-seq",
+        "After a split at seq 2, the first seq 3 op logged is on the twin; then b3 and b3t, "
+        "both on b2, arrive: b3t names the same prev as b3 (not as the first op there), so "
+        "seq 3 is a second split.",
+        [G, B1, b2, b2t, on_b2t, b3, b3t],
+        ["applied", "applied", "applied", "fork", "void", "fork", "fork"],
+        [G, B1, b2, b2t, on_b2t, b3, b3t],
+        {bob: 1},
+    )
+
+    def a(seq: int, prev: bytes, x: int) -> bytes:
+        return alice.op(community=GID, seq=seq, prev=op_id(prev), lamport=seq,
+                        ts=TS + 6000 + x, kind="note.post", body={"x": x})  # fmt: skip
+
+    a2t = a(2, G, 1)
+    a3, a3t = a(3, A2, 0), a(3, A2, 1)
+    ingest(
+        "ingest-the-genesis-is-never-void",
+        "Alice, the founder, splits at seq 3 and at seq 2: her ops are void from seq 2, not 1: "
+        "the genesis is the community.",
+        [G, A2, a3, a3t, a2t],
+        ["applied", "applied", "applied", "fork", "fork"],
+        [G, A2, a3, a3t, a2t],
+        {alice: 2},
+    )
+
+
 def build() -> list[dict[str, Any]]:
     VECTORS.clear()
     op_vectors()
@@ -745,6 +815,7 @@ def build() -> list[dict[str, Any]]:
     fork_vectors()
     ingest_vectors()
     item_vectors()
+    split_vectors()
     names = [v["name"] for v in VECTORS]
     assert len(names) == len(set(names)), "vector names must be unique"
     return list(VECTORS)
