@@ -351,10 +351,55 @@ def byzantine_world(seeds: int, steps: int, nodes: int, tmp: Path) -> dict:
     }
 
 
+def falling_forks(total: int, proofs: int, tmp: Path) -> dict:
+    """The records workload of ``total`` ops; the member with the most ops gets a twin of each
+    of its last ``proofs`` applied ops, one proof per call, the seq falling (each proof, under
+    a rule of the lowest fork seq, voided more of the chain). Counted: community rebuilds,
+    their seconds, and the seconds of all the calls."""
+    from bench.records import workload
+
+    _, ops, _ = workload(total, seed=3)
+    keys = {bytes(k.verify_key): k for k in Writer(random.Random(0)).keys}
+    store = Store.open(tmp / f"forks-{total}.db")
+    try:
+        store.ingest([o.raw for o in ops])
+        counts: dict[bytes, int] = {}
+        for o in ops[1:]:
+            counts[o.author] = counts.get(o.author, 0) + 1
+        x = max(counts, key=counts.__getitem__)
+        mine = [o for o in ops if o.author == x and store.status(o.id)[0] == "applied"]
+        rebuilds: list[float] = []
+        real = store.replica.rebuild
+
+        def timed(community=None):
+            t = time.perf_counter()
+            real(community)
+            rebuilds.append(time.perf_counter() - t)
+
+        store.replica.rebuild = timed
+        t0 = time.perf_counter()
+        for o in reversed(mine[-proofs:]):
+            tw = sign_op(keys[x], community=o.community,
+                         seq=o.seq, prev=o.prev, deps=o.deps, lamport=o.lamport, ts=o.ts + 1,
+                         kind=o.kind, body=o.body)  # fmt: skip
+            store.ingest_fork_proofs([ForkProof.of(o, tw).encode()])
+        return {
+            "ops": total,
+            "proofs": proofs,
+            "rebuilds": len(rebuilds),
+            "rebuild_s": round(sum(rebuilds), 2),
+            "seconds": round(time.perf_counter() - t0, 2),
+            "void_from": store.forked(store.communities()[0])[x],
+        }
+    finally:
+        store.close()
+
+
 def main() -> None:
     sizes = [int(x) for x in sys.argv[1:3]] or [20_000, 200_000]
     results: dict = {"sizes": sizes, "logs": [], "in_sync": []}
     with tempfile.TemporaryDirectory() as d:
+        results["falling_forks"] = falling_forks(sizes[0], 30, Path(d))
         results["byzantine_world"] = byzantine_world(100, 200, 4, Path(d))
         for total in sizes:
             results["logs"].append(measure(total, Path(d)))
@@ -395,6 +440,12 @@ def main() -> None:
         what = r.get("fails") and f"fails: {r['fails']}"
         what = what or f"{r['bytes']:,} bytes in {r['messages']} messages"
         print(f"  {r['authors']:>7,} authors: {what}")
+    f = results["falling_forks"]
+    print(
+        f"fork proofs at falling seqs, one at a time, on {f['ops']:,} ops: {f['proofs']} proofs"
+        f" -> {f['rebuilds']} community rebuilds ({f['rebuild_s']} s), {f['seconds']} s in all"
+        f" (void from seq {f['void_from']}; one rebuild per proof before schema 6)"
+    )
     w = results["byzantine_world"]
     print(
         f"byzantine world: {w['seeds']} seeds x {w['steps']} steps on {w['nodes']} nodes, "
