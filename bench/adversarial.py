@@ -27,7 +27,8 @@ node does when a peer sends them) and as verified ``Op`` objects (apply only). K
   no logged op (one per call: 3 calls on the small log, 1 on the large).
 
 Each is reported as a ratio to the plain op measured the same way (target <= 10 x, flat as the
-log grows). Then the sync in-sync check (two ``SyncSession`` s over identical logs, wired in
+log grows). On a records log of the small size: one member's last 30 ops each get a twin, one
+fork proof per call with the seq falling (community rebuilds and seconds; at most 2 rebuilds). Then the sync in-sync check (two ``SyncSession`` s over identical logs, wired in
 memory) with 1,000, 10,000 and 100,000 authors: bytes and round trips, or ``fails: reason``.
 Writes ``results/adversarial.json``.
 """
