@@ -93,6 +93,7 @@ class OpMeta(NamedTuple):
 VectorClock = dict[bytes, int]
 
 ANCHOR_EVERY = 64  # note(): every 64th applied op's clock is kept (unless it is _near)
+ANCHOR_MAX = 256  # ... or every n-th, n the ops the last anchor's walks expanded, up to this
 ANCHOR_SPREAD = 64  # clock entries an op pays for anchors, amortized (see note)
 NEAR = 16  # ops a walk from that op may expand before it meets anchors, for it to need none
 CLOCK_BUDGET = 250_000  # entries over all memoized clocks (LRU)
@@ -122,6 +123,8 @@ class CausalIndex:
         self._noted = 0  # ops noted; skipping covered ops is on once this is > 0
         self._since = 0  # ops noted since note() last considered an anchor
         self._span = 0  # entries in the clock of note()'s last anchor
+        self._walked = 0  # ops that the walks for note()'s last anchor expanded
+        self._expanded = 0  # ops every walk (:meth:`_walk`) expanded, in all
         self._forks: dict[tuple[bytes, bytes], int] = {}  # (community, author) -> fork seq
         # The op of note()'s newest anchor, until the store takes it (``take_anchor``): a store
         # keeps a few recent anchors in its file so that a walk after an open stops near them.
@@ -141,15 +144,23 @@ class CausalIndex:
         ``ANCHOR_SPREAD`` entries, every len(clock) / ``ANCHOR_SPREAD`` ops: copying a clock is
         then the dearer part, and spread so it costs at most ``ANCHOR_SPREAD`` entries an op,
         while the longer walk it allows (a step costs some 20 entries' copy) stays under the
-        copy that every clock query pays anyway."""
+        copy that every clock query pays anyway. Likewise every n-th op when the last anchor's
+        walks expanded n ops (up to ``ANCHOR_MAX``): where ops name few parents, an op's past
+        lacks hundreds of recent ops that no anchor covers, whatever the anchors' spacing, so
+        each anchor costs that many steps however close the last one is (records bench: 660
+        a walk); spaced so, an anchor costs about one step an op, and a later walk goes at most
+        ``ANCHOR_MAX`` ops further back."""
         self._noted += 1
         if not self._anchors:
             return
         self._since += 1
-        if self._since >= max(ANCHOR_EVERY, self._span // ANCHOR_SPREAD):
+        every = max(ANCHOR_EVERY, self._span // ANCHOR_SPREAD, min(self._walked, ANCHOR_MAX))
+        if self._since >= every:
             self._since = 0
             if not self._near(meta):
+                before = self._expanded
                 self._span = len(self.vector_clock(meta))
+                self._walked = self._expanded - before
                 self._fresh = meta
 
     def take_anchor(self) -> tuple[OpMeta, VectorClock] | None:
@@ -382,6 +393,7 @@ class CausalIndex:
             if y is None:
                 break
             expanded += 1
+            self._expanded += 1
             if limit is not None and expanded > limit:
                 return None
             if own.get(y.author, 0) < y.seq:
