@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from node.crdt.chain import ForkProof
 from node.crdt.op import sign_op
+from node.crdt.records.common import member_key
 from node.protocol.sync import SyncSession
 from node.service.storelog import StoreLog
 from node.store import Store
@@ -537,3 +538,59 @@ def test_two_nodes_each_knowing_one_split_agree_on_seq_1_after_one_sync(tmp_path
     same(a, b)
     a.close()
     b.close()
+
+
+def test_rebuilds_are_spaced_out_and_the_ones_put_off_survive_a_restart(tmp_path):
+    """Many keys can each cost a rebuild of the community (a member can mint device keys):
+    after a rebuild that took T seconds, the next waits 3 x (T - 0.5 s). Meanwhile the state
+    (and the ops' statuses) still show what the void ops did, and the file says a rebuild
+    waits; once due, or at the next open, the state is what a fresh store computes from the
+    same ops and proofs."""
+    a, b, c = two_nodes(tmp_path)
+    y = key(4)
+    a.append(y, c, "member.join", {})
+    xa, ya = x_op(a, c, "x"), a.replica.compose(y, c, "profile.set", {"display_name": "y"})
+    a.ingest([xa, ya])
+    now = [1000.0]
+    a._clock = lambda: now[0]
+    real = a.replica.settle
+
+    def slow_settle():  # a rebuild that takes 10 s
+        real()
+        now[0] += 10
+
+    a.replica.settle = slow_settle
+    a.ingest([twin(X, xa, body={"display_name": "x twin"})])  # rebuilt at once
+    assert not a.rebuild_pending and author(X) in a.forked(c)
+    a.ingest([twin(y, ya, body={"display_name": "y twin"})])  # put off: 28.5 s to wait
+    assert a.rebuild_pending and a.forked(c)[author(y)] == ya.seq
+    assert a.status(ya.id) == ("applied", "")  # its effect is still in the state
+    assert a.state.get("profile", member_key(c, author(y)))["display_name"] == "y"
+    assert a._db.execute("SELECT 1 FROM meta WHERE key = 'stale'").fetchone()
+    fresh = Store.open(tmp_path / "fresh.db")
+    fresh.ingest(logged(a))
+    for p in a.fork_proofs(c):
+        fresh.ingest_fork_proof(p)
+    now[0] += 20
+    assert not a.settle_due() and a.rebuild_pending  # 20 s of 28.5
+    a.close()
+    again = Store.open(tmp_path / "a.db")  # a restart rebuilds what waited
+    assert not again.rebuild_pending
+    assert sorted(again.state.items()) == sorted(fresh.state.items())
+    assert again.state.get("profile", member_key(c, author(y))) is None
+    assert again.status(ya.id) == ("void", "author forked")
+    assert not again._db.execute("SELECT 1 FROM meta WHERE key = 'stale'").fetchone()
+    # the same wait, then settle_due once it is over
+    z = key(5)
+    again.append(z, c, "member.join", {})
+    za = again.replica.compose(z, c, "profile.set", {"display_name": "z"})
+    again.ingest([za])
+    again._rebuild_after, clock = 100.0, [50.0]
+    again._clock = lambda: clock[0]
+    again.ingest([twin(z, za, body={"display_name": "z twin"})])
+    assert again.rebuild_pending and not again.settle_due()
+    clock[0] = 100.0
+    assert again.settle_due() and not again.rebuild_pending
+    assert again.state.get("profile", member_key(c, author(z))) is None
+    for s in (again, b, fresh):
+        s.close()

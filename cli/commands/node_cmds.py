@@ -290,6 +290,11 @@ def status() -> None:
         for cm in comms:
             if cm.get("receiving"):
                 c.print(f"Syncing {cm.get('name') or cm['id'][:12]}: {receiving(cm['receiving'])}")
+            if cm.get("rebuild_pending"):
+                c.print(
+                    f"Rebuilding soon {cm.get('name') or cm['id'][:12]}: its state still shows "
+                    "ops that fork proofs or a removal made void"
+                )
 
     emit(o, data, render)
 

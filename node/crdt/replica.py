@@ -792,6 +792,15 @@ class Replica:
         self.causal.fork(forked.community, forked.author, seq)  # its chain branches
         self.fork_changes += 1  # lets a watcher (the service) see news without a scan
 
+    @property
+    def stale(self) -> frozenset[bytes]:
+        """Communities whose state waits for :meth:`settle`."""
+        return frozenset(self._stale)
+
+    def mark_stale(self, communities: Iterable[bytes]) -> None:
+        """Communities to rebuild at the next :meth:`settle` (a store's rebuilds put off)."""
+        self._stale.update(communities)
+
     def settle(self) -> None:
         """Rebuild the state of every community a fork proof made stale (see
         :meth:`add_fork_proof`)."""

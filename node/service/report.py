@@ -28,6 +28,9 @@ def status(svc: Any) -> dict:
                 "peers_synced": synced,
                 "last_sync_ms": max((int(r.at * 1000) for r in recs.values()), default=None),
                 "fork_proofs": len(svc.store.fork_proofs(c)),
+                # its state still shows ops that fork proofs or a removal voided: the rebuild
+                # waits (a recent one ran long: ``store.REBUILD_PAUSE``)
+                "rebuild_pending": c in svc.store.replica.stale,
                 "receiving": _receiving(svc, c),
             }
         )

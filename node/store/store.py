@@ -53,6 +53,15 @@ from .verify import BatchChecks
 
 HANDLER_MODULES = ("node.crdt.records", "node.governance")
 
+# A rebuild replays a community's whole log: minutes at 1,000,000 ops. Hostile keys can each
+# cause a couple (two splits per key, ``specs/ops.md`` §8; a member can mint device keys),
+# so after a rebuild that took T seconds the next one waits REBUILD_PAUSE x (T - REBUILD_FREE):
+# rebuilds take at most about a quarter of the node's time, however many keys cause them.
+# Meanwhile the community's state still shows what the now-void ops did (``rebuild_pending``),
+# and the file says which communities wait (meta ``stale``), so a restart rebuilds them.
+REBUILD_FREE = 0.5  # seconds: a rebuild this short (a small community) never delays the next
+REBUILD_PAUSE = 3.0
+
 
 def default_handlers() -> HandlerMap:
     """Records' and governance's handlers, for whichever of those packages exist."""
@@ -88,6 +97,8 @@ class Store(Queries):
         self.handlers = handlers
         self.pending_bytes = pending_bytes
         self._in_tx = False
+        self._clock = time.monotonic
+        self._rebuild_after = 0.0  # no rebuild starts before this (``_settle``)
         self._load()
 
     @classmethod
@@ -151,7 +162,10 @@ class Store(Queries):
                 (oid, cbor2.loads(clock))
                 for oid, clock in db.execute("SELECT id, clock FROM anchors ORDER BY lamport")
             )
-            self.replica.settle()
+            row = db.execute("SELECT value FROM meta WHERE key = 'stale'").fetchone()
+            self._put_off = row is not None  # the file names communities whose rebuild waits
+            self.replica.mark_stale(cbor2.loads(row[0]) if row else ())
+            self._settle(now=True)  # rebuilds put off before a restart are done now
             if db.execute("SELECT 1 FROM meta WHERE key = 'rebuild_state'").fetchone():
                 self.replica.rebuild()  # state rows of an older layout (schema.py migrations)
                 db.execute("DELETE FROM meta WHERE key = 'rebuild_state'")
@@ -351,7 +365,7 @@ class Store(Queries):
         self._in_tx = True
         try:
             yield
-            self.replica.settle()
+            self._settle()
             self._flush()
             db.execute("COMMIT")
         except BaseException:
@@ -365,6 +379,41 @@ class Store(Queries):
             self._in_tx = False
             if durable:
                 db.execute("PRAGMA synchronous=NORMAL")
+
+    def _settle(self, now: bool = False) -> None:
+        """Rebuild the communities the replica marked stale, unless a rebuild is not due yet
+        (``REBUILD_PAUSE``; ``now``: whatever the pause): then write them down instead, for
+        :meth:`settle_due` (inside the transaction)."""
+        stale = self.replica.stale
+        db = self._db
+        if stale and not now and self._clock() < self._rebuild_after:
+            db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('stale', ?)",
+                (cbor2.dumps(sorted(stale)),),
+            )
+            self._put_off = True
+            return
+        if stale:
+            start = self._clock()
+            self.replica.settle()
+            took = self._clock() - start
+            self._rebuild_after = self._clock() + REBUILD_PAUSE * max(0.0, took - REBUILD_FREE)
+        if self._put_off:
+            db.execute("DELETE FROM meta WHERE key = 'stale'")
+            self._put_off = False
+
+    @property
+    def rebuild_pending(self) -> bool:
+        """Some community's state waits for a rebuild (fork proofs or a removal voided ops
+        that had applied, and the last rebuild was too recent: ``REBUILD_PAUSE``)."""
+        return bool(self.replica.stale)
+
+    def settle_due(self) -> bool:
+        """Do the rebuilds put off, if they are due now; True when none is left waiting."""
+        if self.replica.stale and self._clock() >= self._rebuild_after:
+            with self._transaction():
+                pass  # the transaction's end settles
+        return not self.replica.stale
 
     def _flush(self) -> None:
         """Write what the replica reported since the last flush (inside the transaction)."""
