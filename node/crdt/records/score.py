@@ -71,15 +71,6 @@ def _within(clock: Clock, author: bytes, seq: int) -> bool:
     return clock is None or clock.get(author, 0) >= seq
 
 
-def attestation_index(state: State, community: bytes) -> dict[bytes, list[dict]]:
-    """Attestation rows of a community grouped by contribution id (one pass)."""
-    index: dict[bytes, list[dict]] = {}
-    for att in state.rows(ATTESTATION):
-        if att["c"] == community:
-            index.setdefault(att["contribution"], []).append(att)
-    return index
-
-
 def contribution_rows(
     state: State, community: bytes, member: bytes | None = None
 ) -> Iterator[tuple[Mapping, list[dict]]]:
@@ -91,7 +82,10 @@ def contribution_rows(
             if row["c"] == community and row["contributor"] == member:
                 yield row, list(state.rows(ATTESTATION, row["id"]))
         return
-    index = attestation_index(state, community)
+    index: dict[bytes, list[dict]] = {}  # contribution id -> its attestation rows
+    for att in state.rows(ATTESTATION):
+        if att["c"] == community:
+            index.setdefault(att["contribution"], []).append(att)
     for row in state.rows(CONTRIBUTION):
         if row["c"] == community:
             yield row, index.get(row["id"], [])
