@@ -491,15 +491,16 @@ def test_three_ops_at_one_seq_make_the_same_splits_in_any_order(tmp_path):
 
 def test_a_founder_split_twice_keeps_the_genesis_and_the_community_lives(tmp_path):
     """Two splits void a key from seq 1, except the founder's genesis: it is the community.
-    The founder's other ops are void, the members go on, and a new node catches up."""
+    The founder's other ops are void, the members go on, and a new node catches up (the
+    genesis then travels by id, as the founder has no height)."""
     a, b, c = two_nodes(tmp_path)
     f = [a.append(F, c, "profile.set", {"display_name": f"f{i}"}) for i in range(3)]
     for op in (f[2], f[0]):
         a.ingest([twin(F, op, body={"display_name": "twin"})])
-    assert a.forked(c) == {author(F): 2}
+    assert a.forked(c) == {author(F): 1}
     assert a.status(c) == ("applied", "")
     assert {a.status(op.id) for op in f} == {("void", "author forked")}
-    assert a.heights(c)[author(F)][0] == 1  # the genesis stands as the founder's height
+    assert author(F) not in a.heights(c)
     h = a.append(H, c, "profile.set", {"display_name": "still here"})
     assert a.status(h.id) == ("applied", "")
     exchange(a, b)
@@ -594,3 +595,22 @@ def test_rebuilds_are_spaced_out_and_the_ones_put_off_survive_a_restart(tmp_path
     assert again.state.get("profile", member_key(c, author(z))) is None
     for s in (again, b, fresh):
         s.close()
+
+
+def test_a_founder_op_at_seq_1_beside_the_genesis_is_void_and_the_genesis_stands(tmp_path):
+    """The founder signs a non-genesis op at seq 1 in its own community: with the genesis it
+    is a split at seq 1 (both name no prev). The op is void; the genesis is not."""
+    a, b, c = two_nodes(tmp_path)
+    beside = sign_op(F, community=c, seq=1, prev=None, deps=[c], lamport=2, ts=0,
+                     kind="profile.set", body={"display_name": "beside"})  # fmt: skip
+    assert a.ingest([beside])[0].status == "fork"
+    assert a.forked(c) == {author(F): 1}
+    assert a.status(beside.id) == ("void", "author forked")
+    assert a.status(c) == ("applied", "")
+    assert a.state.get("profile", member_key(c, author(F))) is None
+    h = a.append(H, c, "profile.set", {"display_name": "still here"})
+    assert a.status(h.id) == ("applied", "")
+    exchange(a, b)
+    same(a, b)
+    a.close()
+    b.close()

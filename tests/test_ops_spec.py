@@ -121,6 +121,8 @@ def check_ingest(v):
     assert replica.pending_count() == 0
     void_from = {author.hex(): seq for (_, author), seq in replica.void_from.items()}
     assert void_from == v["expect"]["void_from"]
+    void = sorted(i.hex() for i, m in replica.metas.items() if replica.is_void(m))
+    assert void == v["expect"]["void"]
 
 
 CHECKS = {

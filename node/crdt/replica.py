@@ -209,8 +209,8 @@ class Replica:
         self.causal = CausalIndex(self.metas.get, anchors=bool(self.handlers))
         self.heads: dict[bytes, dict[bytes, Head]] = {}
         self.forks: dict[ChainKey, Forked] = {}  # the splits known (chain.Forked)
-        # (community, author) -> their ops there from this seq on are void: the forks' seq,
-        # but never below 2 for the community's founder (the genesis is the community)
+        # (community, author) -> their ops there from this seq on are void (``Forked.seq``;
+        # a community's genesis excepted: it is the community, see _void_reason)
         self.void_from: dict[ChainKey, int] = {}
         self.cuts: dict[ChainKey, int] = {}  # (community, author) -> their ops above are void
         # Kinds whose handlers may cut a chain: their ops are checked against the cuts.
@@ -320,8 +320,8 @@ class Replica:
     def _void_reason(self, meta: OpMeta) -> str | None:
         key = (meta.community, meta.author)
         seq = self.void_from.get(key)
-        if seq is not None and meta.seq >= seq:
-            return "author forked"
+        if seq is not None and meta.seq >= seq and meta.id != meta.community:
+            return "author forked"  # (never the genesis: voiding it would void the community)
         cut = self.cuts.get(key)
         if cut is not None and meta.seq > cut:
             return "author removed"
@@ -785,11 +785,8 @@ class Replica:
     def _note_fork(self, forked: Forked) -> None:
         key = (forked.community, forked.author)
         self.forks[key] = forked
-        seq = forked.seq
-        if seq == 1 and self.positions.get((*key, 1)) == forked.community:
-            seq = 2  # the founder's genesis: voiding it would void the community for all
-        self.void_from[key] = seq
-        self.causal.fork(forked.community, forked.author, seq)  # its chain branches
+        self.void_from[key] = forked.seq
+        self.causal.fork(forked.community, forked.author, forked.seq)  # its chain branches
         self.fork_changes += 1  # lets a watcher (the service) see news without a scan
 
     @property

@@ -76,13 +76,9 @@ class MemoryLog:
         return top if v is None else min(top, v - 1)
 
     def _void_from(self, key: ChainKey) -> int | None:
-        """The author's ops from this seq on are void (never the founder's genesis)."""
+        """The author's ops from this seq on are void (never a community's genesis)."""
         forked = self.proofs.get(key)
-        if forked is None:
-            return None
-        if forked.seq == 1 and self.at.get(key, {}).get(1, [b""])[0] == key[0]:
-            return 2
-        return forked.seq
+        return None if forked is None else forked.seq
 
     def missing(self, community: bytes, limit: int) -> list[bytes]:
         """Ids that pending ops of ``community`` wait for and that we do not hold (neither
@@ -169,7 +165,7 @@ class MemoryLog:
             if twin is not None:
                 self._note_proof(ForkProof.of(self.logged[twin], op))
             status = "fork"
-        elif (v := self._void_from(key)) is not None and op.seq >= v:
+        elif (v := self._void_from(key)) is not None and op.seq >= v and op.id != key[0]:
             status = "void"
         here.append(op.id)
         self.logged[op.id] = op

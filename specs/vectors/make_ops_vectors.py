@@ -609,9 +609,11 @@ def ingest(
     statuses: list,
     logged: list[bytes],
     void_from: dict[Key, int] | None = None,
+    void: list[bytes] = (),
 ) -> None:
     """``statuses``: per ingested op, a status or (status, reason) when the reason is a code.
-    ``void_from``: per forked author, the seq from which their ops are void at the end."""
+    ``void_from``: per forked author, the seq from which their ops are void at the end;
+    ``void``: the logged ops that are void at the end."""
     VECTORS.append(
         {
             "name": name,
@@ -623,6 +625,7 @@ def ingest(
                 "outcomes": [[s, ""] if isinstance(s, str) else list(s) for s in statuses],
                 "logged": sorted(op_id(o).hex() for o in logged),
                 "void_from": {k.pub.hex(): s for k, s in (void_from or {}).items()},
+                "void": sorted(op_id(o).hex() for o in void),
             },
         }
     )
@@ -690,6 +693,7 @@ def ingest_vectors() -> None:
         ["applied", "applied", "fork", "void"],
         [G, A2, twin, a3],
         {alice: 2},
+        [A2, twin, a3],
     )
     on_twin = bob.op(community=GID, deps=[op_id(twin)], lamport=3, kind="note.post")
     ingest(
@@ -701,6 +705,7 @@ def ingest_vectors() -> None:
         ["applied", "applied", "pending", "fork"],
         [G, A2, twin, on_twin],
         {alice: 2},
+        [A2, twin],
     )
     twin3 = alice.op(community=GID, seq=3, prev=op_id(twin), lamport=3, kind="note.post")
     ingest(
@@ -711,6 +716,7 @@ def ingest_vectors() -> None:
         ["applied", "applied", "pending", "fork"],
         [G, A2, twin, twin3],
         {alice: 2},
+        [A2, twin, twin3],
     )
 
 
@@ -769,6 +775,7 @@ def split_vectors() -> None:
         ["applied", "applied", "applied", "applied", "fork", "fork"],
         [G, B1, b2, b3, b3t, b2t],
         {bob: 1},
+        [B1, b2, b3, b3t, b2t],
     )
     on_b2t = b(3, b2t, 2)
     ingest(
@@ -779,6 +786,7 @@ def split_vectors() -> None:
         ["applied", "applied", "applied", "fork", "void", "fork"],
         [G, B1, b2, b2t, b3, on_b2t],
         {bob: 2},
+        [b2, b2t, b3, on_b2t],
     )
     ingest(
         "ingest-a-split-is-found-against-every-op-at-its-seq",
@@ -789,6 +797,7 @@ def split_vectors() -> None:
         ["applied", "applied", "applied", "fork", "void", "fork", "fork"],
         [G, B1, b2, b2t, on_b2t, b3, b3t],
         {bob: 1},
+        [B1, b2, b2t, on_b2t, b3, b3t],
     )
 
     def a(seq: int, prev: bytes, x: int) -> bytes:
@@ -799,12 +808,13 @@ def split_vectors() -> None:
     a3, a3t = a(3, A2, 0), a(3, A2, 1)
     ingest(
         "ingest-the-genesis-is-never-void",
-        "Alice, the founder, splits at seq 3 and at seq 2: her ops are void from seq 2, not 1: "
-        "the genesis is the community.",
+        "Alice, the founder, splits at seq 3 and at seq 2: her ops are void from seq 1, "
+        "except the genesis: it is the community.",
         [G, A2, a3, a3t, a2t],
         ["applied", "applied", "applied", "fork", "fork"],
         [G, A2, a3, a3t, a2t],
-        {alice: 2},
+        {alice: 1},
+        [A2, a3, a3t, a2t],
     )
 
 
