@@ -186,10 +186,12 @@ def test_a_file_written_by_the_schema_5_node_keeps_splits_and_opens_as_6(tmp_pat
     """``data/store_v5.db`` was written by the schema 5 node (``data/make_store_v5.py`` on
     that commit): member X split its chain at seq 8 and at seq 4, of which schema 5 kept the
     proof at 4; member Y was sent twins naming different prevs (no split: the twin they
-    continue never came), which schema 5 kept as a proof; a stranger split at seq 1. Opened
-    as 6, it finds X's two splits in its log (void from seq 1, the join too), drops Y's
-    proof (Y's ops apply again), and holds the rows and statuses a fresh store computes from
-    the same ops and proofs, across a reopen."""
+    continue never came), which schema 5 kept as a proof; a stranger split at seq 1; in a
+    second community, its founder signed an op beside the genesis, and schema 5 voided the
+    genesis (that community was gone). Opened as 6, it finds X's two splits in its log (void
+    from seq 1, the join too), drops Y's proof (Y's ops apply again), brings the second
+    community back, and holds the rows and statuses a fresh store computes from the same ops
+    and proofs, across a reopen."""
     import shutil
     from pathlib import Path
 
@@ -201,22 +203,36 @@ def test_a_file_written_by_the_schema_5_node_keeps_splits_and_opens_as_6(tmp_pat
     raws = [raw for (raw,) in db.execute("SELECT raw FROM ops ORDER BY rowid")]
     waiting = [raw for (raw,) in db.execute("SELECT raw FROM pending")]
     forks = [proof for (proof,) in db.execute("SELECT proof FROM forks")]
-    was = dict(db.execute("SELECT author, seq FROM forks"))
+    c, second = (raw_id for (raw_id,) in db.execute("SELECT id FROM ops WHERE chain IN"
+                 " (SELECT id FROM chains WHERE community = ops.id) ORDER BY rowid"))  # fmt: skip
+    was = {(cc, a): seq for cc, a, seq in db.execute("SELECT community, author, seq FROM forks")}
     db.close()
     with Store.open(tmp_path / "fresh.db") as fresh:
         fresh.ingest(raws + waiting)
         fresh.ingest_fork_proofs(forks)
-        (c,) = fresh.communities()
-        want = _rows(fresh), [fresh.status(op_id(r)) for r in raws], fresh.forked(c)
-    x, y, stranger = (bytes(SigningKey(bytes([i]) * 32).verify_key) for i in (2, 3, 4))
-    assert was == {x: 4, y: 4, stranger: 1}  # what schema 5 voided from
-    assert want[2] == {x: 1, stranger: 1}
+        assert sorted(fresh.communities()) == sorted([c, second])
+        want = (
+            _rows(fresh),
+            [fresh.status(op_id(r)) for r in raws],
+            fresh.forked(c),
+            fresh.forked(second),
+        )
+    x, y, s = (bytes(SigningKey(bytes([i]) * 32).verify_key) for i in (2, 3, 4))
+    assert was == {(c, x): 4, (c, y): 4, (c, s): 1, (second, s): 1}  # what schema 5 voided
+    assert want[2:] == ({x: 1, s: 1}, {s: 1})
+    assert want[1][[op_id(r) for r in raws].index(second)] == ("applied", "")  # its genesis
     for _ in range(2):  # the migration, then a plain reopen
         with Store.open(path) as store:
             assert store._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (
                 SCHEMA_VERSION,
             )
-            got = _rows(store), [store.status(op_id(r)) for r in raws], store.forked(c)
+            got = (
+                _rows(store),
+                [store.status(op_id(r)) for r in raws],
+                store.forked(c),
+                store.forked(second),
+            )
             assert got == want
             assert sorted(p.seq for p in store.fork_proofs(c)) == [1, 4, 8]
+            assert store.state.get("community", second) is not None
             assert store.pending_count() == len(waiting) == 1

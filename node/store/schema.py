@@ -257,8 +257,9 @@ def _migrate_v5(db: sqlite3.Connection) -> None:
     one ``prev``), two at most, instead of one proof at the lowest fork seq: two splits void
     the author from seq 1 (``specs/ops.md`` §8). The splits are found again in the log (each
     chain position that holds ops naming one prev) and among the kept proofs; a kept proof
-    that is no split is dropped. Where that changes what is void, the state and statuses
-    are rebuilt once, on the first open (flag ``rebuild_state``)."""
+    that is no split is dropped. Where that changes what is void (or a founder is void from
+    seq 1: its genesis no longer is), the state and statuses are rebuilt once, on the first
+    open (flag ``rebuild_state``)."""
     from node.crdt.chain import Forked, ForkProof
     from node.crdt.op import decode_op
 
@@ -295,6 +296,13 @@ def _migrate_v5(db: sqlite3.Connection) -> None:
                 (c, a, p.seq, p.encode()),
             )
         rebuild = rebuild or (None if forked is None else forked.seq) != was.get((c, a))
+        # a founder void from seq 1 had its genesis void too (the community with it): no more
+        founder = db.execute(
+            "SELECT 1 FROM ops JOIN chains ON ops.chain = chains.id WHERE chains.community = ?"
+            " AND chains.author = ? AND ops.seq = 1 AND substr(ops.id, 1, 8) = ? AND ops.id = ?",
+            (c, a, c[:8], c),
+        ).fetchone()
+        rebuild = rebuild or (forked is not None and forked.seq == 1 and founder is not None)
     db.execute("DROP TABLE forks_v5")
     db.execute("UPDATE meta SET value = 6 WHERE key = 'schema'")
     if rebuild:

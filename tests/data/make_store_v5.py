@@ -3,7 +3,9 @@ PYTHONPATH=. python tests/data/make_store_v5.py tests/data/store_v5.db
 
 A community where member X split its chain twice (at seq 8, then at seq 4: schema 5 kept the
 proof at 4 and voided X from there), member Y was sent a proof whose two ops name different
-prevs (schema 5 kept it and voided Y from seq 4), and a stranger split at seq 1."""
+prevs (schema 5 kept it and voided Y from seq 4), and a stranger split at seq 1. In a
+second community, its founder signed an op at seq 1 beside the genesis: schema 5 voided the
+genesis, and with it that community."""
 
 import sqlite3
 import sys
@@ -41,6 +43,11 @@ with Store.open(path) as s:
     print(s.ingest_fork_proofs([ForkProof.of(ys[3], y4).encode()]))
     a = s.replica.compose(S, c, "profile.set", {"display_name": "s"})
     print([o.status for o in s.ingest([a.raw, twin(S, a, "s twin").raw])])
+    g2 = s.create_community(S, {"name": "second", "membership": {"rule": "open"}})
+    s.append(F, g2.id, "member.join", {})
+    beside = sign_op(S, community=g2.id, seq=1, prev=None, deps=[g2.id], lamport=2, ts=0,
+                     kind="profile.set", body={"display_name": "beside"})  # fmt: skip
+    print([o.status for o in s.ingest([beside.raw])])
     print(s._db.execute("select community, author, seq from forks").fetchall())
     print(s._db.execute("select status, count(*) from ops group by status").fetchall())
     s._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
