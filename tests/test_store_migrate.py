@@ -41,6 +41,10 @@ def _rows(store):
     return sorted(store.state.items())
 
 
+def _raws(store):
+    return [raw for (raw,) in store._db.execute("SELECT raw FROM ops ORDER BY rowid")]
+
+
 def test_numbered_state_layout_is_converted_on_open(tmp_path):
     path = tmp_path / "store.db"
     with Store.open(path, HANDLERS) as store:
@@ -236,3 +240,24 @@ def test_a_file_written_by_the_schema_5_node_keeps_splits_and_opens_as_6(tmp_pat
             assert sorted(p.seq for p in store.fork_proofs(c)) == [1, 4, 8]
             assert store.state.get("community", second) is not None
             assert store.pending_count() == len(waiting) == 1
+
+
+def test_a_schema_5_file_whose_founder_voided_the_genesis_gets_its_community_back(tmp_path):
+    """``data/store_v5_founder.db`` (``make_store_v5.py --founder-only`` on the schema 5
+    commit): a founder's op at seq 1 beside the genesis made schema 5 void the genesis, so
+    the community was gone and a member's join rejected. Nothing else in the file changes
+    what is void, so only the rule "the genesis is never void" can bring it back on open."""
+    import shutil
+    from pathlib import Path
+
+    path = tmp_path / "store.db"
+    shutil.copy(Path(__file__).parent / "data" / "store_v5_founder.db", path)
+    db = sqlite3.connect(path)
+    statuses = dict(db.execute("SELECT status, count(*) FROM ops GROUP BY status"))
+    (genesis,) = db.execute("SELECT id FROM ops ORDER BY rowid LIMIT 1").fetchone()
+    db.close()
+    assert statuses == {"void": 2, "rejected": 1}  # schema 5: genesis and twin void, join out
+    with Store.open(path) as store:
+        assert store.state.get("community", genesis) is not None
+        assert store.status(genesis) == ("applied", "")
+        assert [s for s, _ in (store.status(op_id(r)) for r in _raws(store))].count("void") == 1

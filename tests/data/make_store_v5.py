@@ -1,5 +1,6 @@
 """Writes tests/data/store_v5.db. Run on the schema 5 commit (096600d), from its checkout:
 PYTHONPATH=. python tests/data/make_store_v5.py tests/data/store_v5.db
+(and with ``--founder-only`` tests/data/store_v5_founder.db: the second community alone)
 
 A community where member X split its chain twice (at seq 8, then at seq 4: schema 5 kept the
 proof at 4 and voided X from there), member Y was sent a proof whose two ops name different
@@ -24,8 +25,8 @@ def twin(k, op, name):
                    lamport=op.lamport, ts=op.ts, kind=op.kind, body={"display_name": name})  # fmt: skip
 
 
-path = sys.argv[1]
-with Store.open(path) as s:
+def splits_and_a_graft(s: Store) -> None:
+    """X splits at 8 then 4, Y gets a proof that is no split, a stranger splits at seq 1."""
     g = s.create_community(F, {"name": "v5", "membership": {"rule": "open"}})
     c = g.id
     xs = [s.append(X, c, "member.join", {})]
@@ -43,11 +44,22 @@ with Store.open(path) as s:
     print(s.ingest_fork_proofs([ForkProof.of(ys[3], y4).encode()]))
     a = s.replica.compose(S, c, "profile.set", {"display_name": "s"})
     print([o.status for o in s.ingest([a.raw, twin(S, a, "s twin").raw])])
+
+
+def founder_beside_genesis(s: Store) -> None:
+    """A community whose founder signs an op at seq 1 beside the genesis."""
     g2 = s.create_community(S, {"name": "second", "membership": {"rule": "open"}})
     s.append(F, g2.id, "member.join", {})
     beside = sign_op(S, community=g2.id, seq=1, prev=None, deps=[g2.id], lamport=2, ts=0,
                      kind="profile.set", body={"display_name": "beside"})  # fmt: skip
     print([o.status for o in s.ingest([beside.raw])])
+
+
+path = sys.argv[1]
+with Store.open(path) as s:
+    if "--founder-only" not in sys.argv:
+        splits_and_a_graft(s)
+    founder_beside_genesis(s)
     print(s._db.execute("select community, author, seq from forks").fetchall())
     print(s._db.execute("select status, count(*) from ops group by status").fetchall())
     s._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
