@@ -756,16 +756,20 @@ def item_vectors() -> None:
     )
 
 
+def note(k: Key, seq: int, prev: bytes, x: int) -> bytes:
+    """``k``'s note.post ``x`` at ``seq`` on top of ``prev``: the ops the split vectors fork
+    with (alice's chain starts at the genesis, lamport 1; bob's one higher)."""
+    lamport = seq if k is alice else seq + 1
+    ts = TS + (6000 if k is alice else 5000) + x
+    return k.op(community=GID, seq=seq, prev=op_id(prev), lamport=lamport, ts=ts,
+                kind="note.post", body={"x": x})  # fmt: skip
+
+
 def split_vectors() -> None:
     """Where a chain split, and what two splits do (§8). Last, so the earlier vector files
     keep their names."""
-
-    def b(seq: int, prev: bytes, x: int) -> bytes:
-        return bob.op(community=GID, seq=seq, prev=op_id(prev), lamport=seq + 1,
-                      ts=TS + 5000 + x, kind="note.post", body={"x": x})  # fmt: skip
-
-    b2, b2t = b(2, B1, 0), b(2, B1, 1)
-    b3, b3t = b(3, b2, 0), b(3, b2, 1)
+    b2, b2t = note(bob, 2, B1, 0), note(bob, 2, B1, 1)
+    b3, b3t = note(bob, 3, b2, 0), note(bob, 3, b2, 1)
     ingest(
         "ingest-two-splits-void-from-seq-1",
         "Bob splits his chain at seq 3, then at seq 2 (each twin names the same prev as the op "
@@ -777,7 +781,7 @@ def split_vectors() -> None:
         {bob: 1},
         [B1, b2, b3, b3t, b2t],
     )
-    on_b2t = b(3, b2t, 2)
+    on_b2t = note(bob, 3, b2t, 2)
     ingest(
         "ingest-a-branch-going-on-is-no-second-split",
         "Bob splits at seq 2; b3 goes on from b2 and another seq 3 op from the twin: they name "
@@ -800,12 +804,8 @@ def split_vectors() -> None:
         [B1, b2, b2t, on_b2t, b3, b3t],
     )
 
-    def a(seq: int, prev: bytes, x: int) -> bytes:
-        return alice.op(community=GID, seq=seq, prev=op_id(prev), lamport=seq,
-                        ts=TS + 6000 + x, kind="note.post", body={"x": x})  # fmt: skip
-
-    a2t = a(2, G, 1)
-    a3, a3t = a(3, A2, 0), a(3, A2, 1)
+    a2t = note(alice, 2, G, 1)
+    a3, a3t = note(alice, 3, A2, 0), note(alice, 3, A2, 1)
     ingest(
         "ingest-the-genesis-is-never-void",
         "Alice, the founder, splits at seq 3 and at seq 2: her ops are void from seq 1, "
