@@ -119,7 +119,7 @@ def check_ingest(v):
     logged = sorted(i.hex() for i in replica.metas)
     assert logged == v["expect"]["logged"]
     assert replica.pending_count() == 0
-    void_from = {author.hex(): seq for (_, author), seq in replica.void_from.items()}
+    void_from = {author.hex(): f.seq for (_, author), f in replica.forks.items()}
     assert void_from == v["expect"]["void_from"]
     void = sorted(i.hex() for i, m in replica.metas.items() if replica.is_void(m))
     assert void == v["expect"]["void"]

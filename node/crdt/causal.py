@@ -6,8 +6,9 @@ node reaches the same verdict whatever order ops arrive in.
 
 Within one community an author's chain is linear below the seq its forks void it from, so the
 causal past of an op that is not void is downward-closed per author and can be written as a
-vector clock: author -> highest seq. (An author's ops from its fork seq on are void: they have no effect, so
-no query is asked *about* them or *from* them; they may still lie in some op's past.)
+vector clock: author -> highest seq. (An author's ops from that seq on are void: they have no
+effect, so no query is asked *about* them or *from* them; they may still lie in some op's
+past.)
 
 What a query costs, and why (an op's checks must cost a bounded amount whatever the log's size,
 or any key could make a node slow by pointing at old ops):

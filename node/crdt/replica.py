@@ -208,10 +208,9 @@ class Replica:
         # Without handlers nothing asks causal questions while ingesting: no anchors to keep.
         self.causal = CausalIndex(self.metas.get, anchors=bool(self.handlers))
         self.heads: dict[bytes, dict[bytes, Head]] = {}
-        self.forks: dict[ChainKey, Forked] = {}  # the splits known (chain.Forked)
-        # (community, author) -> their ops there from this seq on are void (``Forked.seq``;
-        # a community's genesis excepted: it is the community, see _void_reason)
-        self.void_from: dict[ChainKey, int] = {}
+        # the splits known: (community, author) -> their ops there from ``Forked.seq`` on are
+        # void (a community's genesis excepted: it is the community, see _void_reason)
+        self.forks: dict[ChainKey, Forked] = {}
         self.cuts: dict[ChainKey, int] = {}  # (community, author) -> their ops above are void
         # Kinds whose handlers may cut a chain: their ops are checked against the cuts.
         self._cutting = frozenset(
@@ -290,7 +289,8 @@ class Replica:
         its ops from the fork seq on travel in fork proofs and by id (``specs/sync.md``)."""
         heads = dict(self.heads.get(community, {}))
         if self.forks:
-            for (c, author), seq in self.void_from.items():
+            for (c, author), forked in self.forks.items():
+                seq = forked.seq
                 head = heads.get(author)
                 if c != community or head is None or head.seq < seq:
                     continue  # below the fork seq a chain is one branch: its head stands
@@ -319,8 +319,8 @@ class Replica:
 
     def _void_reason(self, meta: OpMeta) -> str | None:
         key = (meta.community, meta.author)
-        seq = self.void_from.get(key)
-        if seq is not None and meta.seq >= seq and meta.id != meta.community:
+        forked = self.forks.get(key)
+        if forked is not None and meta.seq >= forked.seq and meta.id != meta.community:
             return "author forked"  # (never the genesis: voiding it would void the community)
         cut = self.cuts.get(key)
         if cut is not None and meta.seq > cut:
@@ -698,9 +698,9 @@ class Replica:
         if head is None:
             return []
         top = head.seq if old is None else old
-        void = self.void_from.get(key)
-        if void is not None:
-            top = min(top, void - 1)
+        forked = self.forks.get(key)
+        if forked is not None:
+            top = min(top, forked.seq - 1)
         positions = self.positions
         return [
             oid for s in range(seq + 1, top + 1) if (oid := positions.get((*key, s))) is not None
@@ -766,11 +766,11 @@ class Replica:
             return Outcome(proof.b.id, FORK, "already known")
         if (community, author, 1) not in self.positions:
             return Outcome(proof.b.id, IGNORED, "no logged op of this author")
-        upto = self.void_from.get(key, self.heads[community][author].seq + 1)
+        upto = known.seq if known is not None else self.heads[community][author].seq + 1
         self._note_fork(forked)
         newly_void = [
             oid
-            for seq in range(self.void_from[key], upto)
+            for seq in range(forked.seq, upto)
             if (oid := self.positions.get((community, author, seq))) is not None
         ]
         self._changes.forks.append(proof)
@@ -783,9 +783,7 @@ class Replica:
         return Outcome(proof.b.id, FORK, f"author forked: void from seq {forked.seq}")
 
     def _note_fork(self, forked: Forked) -> None:
-        key = (forked.community, forked.author)
-        self.forks[key] = forked
-        self.void_from[key] = forked.seq
+        self.forks[(forked.community, forked.author)] = forked
         self.causal.fork(forked.community, forked.author, forked.seq)  # its chain branches
         self.fork_changes += 1  # lets a watcher (the service) see news without a scan
 

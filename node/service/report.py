@@ -70,8 +70,8 @@ def _own_forks(svc: Any) -> list[dict]:
     ``seq`` on. Said loudly by `we status` (an honest restore or a copy run twice does it)."""
     me = svc.identity.public_key
     return [
-        {"community": c, "seq": seq}
-        for (c, author), seq in sorted(svc.store.replica.void_from.items())
+        {"community": c, "seq": forked.seq}
+        for (c, author), forked in sorted(svc.store.replica.forks.items())
         if author == me
     ]
 

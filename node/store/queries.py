@@ -126,7 +126,7 @@ class Queries:
 
     def forked(self, community: bytes) -> dict[bytes, int]:
         """author -> the seq from which their ops in ``community`` are void (fork proofs)."""
-        return {a: s for (c, a), s in self.replica.void_from.items() if c == community}
+        return {a: f.seq for (c, a), f in self.replica.forks.items() if c == community}
 
     def communities(self) -> list[bytes]:
         return self.replica.communities()

@@ -40,15 +40,6 @@ CACHE_ROWS = 20_000  # decoded rows kept (a listing row is ~1-2 KB decoded: ~30 
 UNSAVED_ROWS = 50_000  # rows written but not yet saved, before a save inside the transaction
 
 _ABSENT = object()  # the row does not exist (cached, or written as a deletion)
-
-
-def _codes() -> dict[str, str]:
-    """The one-letter code ``state_order`` names each ordered table by (its name cost a
-    dozen bytes an entry: ~2 % of the file). By the names' order, so a table that declares an
-    order changes the codes, and with them the list the index was built for (rebuilt then)."""
-    return {t: chr(ord("a") + i) for i, t in enumerate(sorted(ORDERS))}
-
-
 _MISS = object()
 _GET = "SELECT value FROM state WHERE tbl = ? AND key = ?"
 _PUT = (
@@ -61,6 +52,13 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"  # a zstd frame; a CBOR item that starts so is 
 TRAIN_ROWS = 2_000  # rows saved before a dictionary is trained on them
 DICT_BYTES = 16_384
 PACK_MIN = 64  # smaller values stay plain CBOR
+
+
+def _codes() -> dict[str, str]:
+    """The one-letter code ``state_order`` names each ordered table by (its name cost a
+    dozen bytes an entry: ~2 % of the file). By the names' order, so a table that declares an
+    order changes the codes, and with them the list the index was built for (rebuilt then)."""
+    return {t: chr(ord("a") + i) for i, t in enumerate(sorted(ORDERS))}
 
 
 class Packer:
