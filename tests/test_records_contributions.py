@@ -245,3 +245,102 @@ def test_attestations_asked_of_a_member_follow_the_documented_rule():
     w.ok(3, "contribution.correct", {"id": anyone.id, "retract": True}, deps=[anyone.id])
     assert anyone.id not in asked(0)
     assert attestations_asked(w.state, w.community, PUB[7]) == []  # not a member
+
+
+def _asked_by_full_scan(state, community, me):
+    """The rule of ``attestations_asked`` read over every contribution of the community (how
+    it was computed before it read only what concerns the member): the oracle below."""
+    from node.crdt.records.common import MEMBER, PROFILE, PROJECT, member_key
+    from node.crdt.records.queries import attestations
+
+    if state.get(MEMBER, member_key(community, me)) is None:
+        return []
+    done = {
+        (a["contribution"], a["version"])
+        for a in attestations(state, community)
+        if a["attester"] == me
+    }
+    holders = {}
+    for prof in state.rows(PROFILE):
+        if prof["c"] == community:
+            for sk in prof.get("skills") or []:
+                holders.setdefault(sk, set()).add(prof["member"])
+    out = []
+    for c in contributions_of(state, community):
+        who = c["contributor"]
+        if c["counts"] or c["retracted"] or who == me or (c["id"], c["version"]) in done:
+            continue
+        project = state.get(PROJECT, c["project"]) if c["project"] else None
+        runners = set() if project is None else {project["creator"], *project["maintainers"]}
+        if runners - {who}:
+            why = "you run its project" if me in runners else None
+        else:
+            row = state.get(MEMBER, member_key(community, who)) or {}
+            vouchers = {v[0] for v in row.get("vouchers", [])} - {who}
+            skill = c["fields"].get("skill")
+            skilled = holders.get(skill, set()) - {who} if skill else set()
+            if me in vouchers:
+                why = "you vouched for its author"
+            elif me in skilled:
+                why = f"it uses your skill {skill}"
+            elif not vouchers and not skilled:
+                why = "any member may attest it (no project team, voucher or skill holder)"
+            else:
+                why = None
+        if why is not None:
+            out.append({**c, "why": why})
+    return out
+
+
+STEP = st.tuples(
+    st.sampled_from(["vouch", "skills", "project", "team", "work", "correct", "attest"]),
+    st.integers(1, 5),  # who
+    st.integers(0, 50),  # which: a member, a project, a contribution
+    st.sampled_from([None, "carpentry", "cooking"]),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(STEP, min_size=5, max_size=40))
+def test_attestations_asked_read_from_the_member_equal_the_full_scan(tmp_path_factory, steps):
+    """Whatever members vouch, list as skills, run, record, correct and attest, the inbox's
+    list read from what concerns a member (project, own-work and skill steps of the
+    contribution order) is the rule applied to every contribution, in memory and in a
+    store (whose index files rows as they are saved)."""
+    from node.crdt.records import HANDLERS
+    from node.crdt.records.views import attestations_asked
+    from node.store import Store
+
+    w = World(CHARTER)
+    w.join(1, 2, 3, 4, 5)
+    projects, works = [], []
+    for what, who, which, skill in steps:
+        if what == "vouch":
+            w.do(who, "member.vouch", {"member": PUB[1 + which % 5]})
+        elif what == "skills":
+            w.do(who, "profile.set", {"skills": [skill] if skill else []})
+        elif what == "project":
+            team = [PUB[1 + which % 5]] if which % 3 else []
+            projects.append(w.ok(who, "project.create", {"name": "p", "maintainers": team}))
+        elif what == "team" and projects:
+            p = projects[which % len(projects)]
+            team = [PUB[1 + which % 5]] if which % 2 else []
+            w.do(who, "project.update", {"id": p.id, "set": {"maintainers": team}}, deps=[p.id])
+        elif what == "work":
+            p = projects[which % len(projects)] if projects and which % 3 else None
+            works.append(record(w, who, p, at=T0 + which, **({"skill": skill} if skill else {})))
+        elif what == "correct" and works:
+            c = works[which % len(works)]
+            change = {"retract": True} if which % 7 == 0 else {"set": {"skill": skill or "sewing"}}
+            w.do(who, "contribution.correct", {"id": c.id, **change}, deps=[c.id])
+        elif what == "attest" and works:
+            c = works[which % len(works)]
+            verdict = "dispute" if which % 5 == 0 else "confirm"
+            w.do(who, "attestation.set", {"contribution": c.id, "verdict": verdict}, deps=[c.id])
+    path = tmp_path_factory.mktemp("asked") / "store.db"
+    with Store.open(path, HANDLERS) as store:
+        store.ingest([op.raw for op in w.ops])
+        for state in (w.state, store.state):
+            for who in range(7):
+                want = _asked_by_full_scan(state, w.community, PUB[who])
+                assert attestations_asked(state, w.community, PUB[who]) == want

@@ -10,7 +10,7 @@ Values must be plain CBOR-encodable data (dict, list, str, bytes, int, bool, Non
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -128,21 +128,34 @@ class State:
         n = len(prefix)
         return ((k, v) for k, v in rows.items() if k[:n] == prefix)
 
-    def ordered(self, table: str, group: bytes) -> Iterator[tuple[bytes | str, Any]]:
+    def ordered(
+        self, table: str, group: bytes, ranks: Collection[int] | None = None
+    ) -> Iterator[tuple[bytes | str, Any]]:
         """(key, value) of the rows of ``table`` in ``group``, highest rank first (then
-        highest key), as the table's declared order (``ordered_by``) ranks them. Lazy: a
+        highest key), as the table's declared order (``ordered_by``) ranks them; with
+        ``ranks``, only the rows of those ranks (a store seeks each in its index). Lazy: a
         caller that needs the first few rows reads only those (from a store's index). Do not
         write the table meanwhile."""
+        rows = self._tables.get(table, {})
+        return ((k, rows[k]) for k in self.keys_in(table, group, ranks))
+
+    def rows_in(
+        self, table: str, group: bytes, ranks: Collection[int] | None = None
+    ) -> Iterator[Any]:
+        """The values of :meth:`ordered`."""
+        return (v for _, v in self.ordered(table, group, ranks))
+
+    def keys_in(
+        self, table: str, group: bytes, ranks: Collection[int] | None = None
+    ) -> list[bytes | str]:
+        """The keys of :meth:`ordered`, in its order: from a store's index alone, no row read."""
         members = self._groups.get(table, {}).get(group)
         if not members:
-            return iter(())
-        rows = self._tables[table]
-        ranked = sorted(members.items(), key=lambda kr: (kr[1], kr[0]), reverse=True)
-        return ((k, rows[k]) for k, _ in ranked)
-
-    def rows_in(self, table: str, group: bytes) -> Iterator[Any]:
-        """The values of :meth:`ordered`."""
-        return (v for _, v in self.ordered(table, group))
+            return []
+        ranked = sorted(
+            ((r, k) for k, r in members.items() if ranks is None or r in ranks), reverse=True
+        )
+        return [k for _, k in ranked]
 
     def groups(self, table: str, prefix: bytes) -> list[bytes]:
         """The groups of ``table``'s declared order that start with ``prefix`` and hold a row,

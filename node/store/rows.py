@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 import cbor2
@@ -159,7 +159,7 @@ class SqlState(State):
         have = self._db.execute("SELECT value FROM meta WHERE key = 'state_order'").fetchone()
         # the ordered tables and the version of their orders: bump it when a declared order
         # changes what groups a row is in, so that stores rebuild the index on their next open
-        want = ",".join(sorted(ORDERS)) + ";groups 2;codes"
+        want = ",".join(sorted(ORDERS)) + ";groups 3;codes"
         self._codes = _codes()
         if have is not None and have[0] == want:
             return
@@ -225,17 +225,38 @@ class SqlState(State):
         else:
             moved[1] = to
 
-    def ordered(self, table: str, group: bytes) -> Iterator[tuple[bytes | str, Any]]:
+    def ordered(
+        self, table: str, group: bytes, ranks: Collection[int] | None = None
+    ) -> Iterator[tuple[bytes | str, Any]]:
         if self._unsaved:
             self.save()
         loads = self._packer.loads
+        where, args = self._where(table, group, ranks)
         rows = self._db.execute(
-            "SELECT s.key, s.value FROM state_order o JOIN state s"
-            " ON s.tbl = ? AND s.key = o.key"
-            " WHERE o.tbl = ? AND o.grp = ? ORDER BY o.rank DESC, o.key DESC",
-            (table, self._codes[table], group),
+            "SELECT s.key, s.value FROM state_order o JOIN state s ON s.tbl = ? AND s.key = o.key"
+            f" WHERE {where} ORDER BY o.rank DESC, o.key DESC",
+            (table, *args),
         )
         return ((k, loads(v)) for k, v in rows)
+
+    def keys_in(
+        self, table: str, group: bytes, ranks: Collection[int] | None = None
+    ) -> list[bytes | str]:
+        if self._unsaved:
+            self.save()
+        where, args = self._where(table, group, ranks)
+        rows = self._db.execute(
+            f"SELECT o.key FROM state_order o WHERE {where} ORDER BY o.rank DESC, o.key DESC", args
+        )
+        return [k for (k,) in rows]
+
+    def _where(self, table: str, group: bytes, ranks: Collection[int] | None) -> tuple[str, list]:
+        where, args = "o.tbl = ? AND o.grp = ?", [self._codes[table], group]
+        if ranks is not None:
+            ranks = sorted(set(ranks))
+            where += f" AND o.rank IN ({','.join('?' * len(ranks))})"  # a seek each
+            args += ranks
+        return where, args
 
     def groups(self, table: str, prefix: bytes) -> list[bytes]:
         # one step of the index per group, not per row: each query jumps past a whole group

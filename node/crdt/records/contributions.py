@@ -16,6 +16,8 @@ can pick the latest attestation inside it.
 
 from __future__ import annotations
 
+import hashlib
+
 from ..op import Op
 from ..state import Context, Rejected, group, ordered_by
 from .common import (
@@ -166,12 +168,38 @@ def attestation_set(op: Op, ctx: Context) -> None:
     ctx.state.put(ATTESTATION, key, {**att, "entries": entries})
 
 
+def project_rank(project: bytes | None) -> int:
+    """A contribution's rank in its groups: 0 without a project, else a 23-bit hash of the
+    project (1 .. 2^23 - 1: three bytes an index entry). A member's work on one project is
+    then one step of the index: ``state.rows_in(CONTRIBUTION, group(c, member),
+    project_rank(p))`` (callers check ``project``: two projects may share a rank)."""
+    if project is None:
+        return 0
+    return 1 + int.from_bytes(hashlib.blake2b(project, digest_size=3).digest()) % (2**23 - 1)
+
+
+def current_skill(row: dict) -> str | None:
+    """The skill of a contribution's latest version (its corrections applied)."""
+    skill = row["base"].get("skill")
+    for correction in row["corrections"]:
+        skill = correction[2].get("skill", skill)
+    return skill
+
+
 def by_contributor(key: bytes, row: dict) -> tuple[tuple[bytes, ...], int]:
     """A contribution is listed under its contributor in the community (a member's score and
-    contributions read theirs, not the community's). Rank 0: the views sort what they read.
-    Its attestations need no order: their keys start with the contribution's id (a prefix
-    scan)."""
-    return (group(row["c"], row["contributor"]),), 0
+    contributions read theirs, not the community's), under its project and under its
+    current skill (whom its attestation is asked of: the project's team, the members who list
+    the skill; ``views.attestations_asked``), ranked by its project (``project_rank``): the
+    views sort what they read. Its attestations need no order: their keys start with the
+    contribution's id (a prefix scan)."""
+    c, project, skill = row["c"], row["project"], current_skill(row)
+    groups = [group(c, row["contributor"])]
+    if project is not None:
+        groups.append(group(c, b"project", project))
+    if skill is not None:
+        groups.append(group(c, b"skill", skill.encode()))
+    return tuple(groups), project_rank(project)
 
 
 ordered_by(CONTRIBUTION, by_contributor)

@@ -10,7 +10,7 @@ the latest version in the update's causal past.
 from __future__ import annotations
 
 from ..op import Op
-from ..state import Context, Rejected
+from ..state import Context, Rejected, group, ordered_by
 from .common import (
     PROJECT,
     in_past,
@@ -88,5 +88,20 @@ def project_update(op: Op, ctx: Context) -> None:
         new["versions"] = [*row["versions"], [op.seq, op.id, maintainers]]
     ctx.state.put(PROJECT, row["id"], new)
 
+
+def runners(row: dict) -> set[bytes]:
+    """The project's team: its creator and its maintainers."""
+    return {row["creator"], *row["maintainers"]}
+
+
+def by_runner(key: bytes, row: dict) -> tuple[tuple[bytes, ...], int]:
+    """A project is listed under each member of its team in the community (the projects a
+    member runs: whose contributions they are asked to attest), ranked by the team's size:
+    rank 1 in a member's group are the projects they run alone."""
+    team = runners(row)
+    return tuple(group(row["c"], m) for m in sorted(team)), len(team)
+
+
+ordered_by(PROJECT, by_runner)
 
 HANDLERS = {"project.create": project_create, "project.update": project_update}

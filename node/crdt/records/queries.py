@@ -465,9 +465,7 @@ def contributions(
     ch = charter_in_clock(com, clock)
     need = confirmations_needed(state, community, ch, clock)
     out = []
-    for row, atts in score.contribution_rows(state, community, member):
-        if project is not None and row["project"] != project:
-            continue
+    for row, atts in score.contribution_rows(state, community, member, project):
         view = contribution_view(row, ch, clock, atts, need)
         if view is not None:
             out.append(view)

@@ -29,6 +29,7 @@ from math import isqrt
 
 from ..state import State, group
 from .common import ATTESTATION, COMMUNITY, CONTRIBUTION, DAY_MS, MEMBER, charter_in_clock
+from .contributions import project_rank
 
 SCALE_BITS = 62
 FRAC_BITS = 20
@@ -72,15 +73,26 @@ def _within(clock: Clock, author: bytes, seq: int) -> bool:
 
 
 def contribution_rows(
-    state: State, community: bytes, member: bytes | None = None
+    state: State, community: bytes, member: bytes | None = None, project: bytes | None = None
 ) -> Iterator[tuple[Mapping, list[dict]]]:
-    """(contribution row, its attestation rows) of a community, or of one member of it. For
-    one member only their rows are read (``contributions.by_contributor``) and each one's
-    attestations by key prefix; for the community, every attestation in one pass."""
-    if member is not None:
-        for row in state.rows_in(CONTRIBUTION, group(community, member)):
-            if row["c"] == community and row["contributor"] == member:
-                yield row, list(state.rows(ATTESTATION, row["id"]))
+    """(contribution row, its attestation rows) of a community, or of one member or one
+    project of it. For a member or a project only its rows are read (the contribution order,
+    ``contributions.by_contributor``) and each one's attestations by key prefix; for the
+    community, every attestation in one pass."""
+    if member is not None or project is not None:
+        if member is not None:
+            ranks = None if project is None else (project_rank(project),)
+            rows = state.rows_in(CONTRIBUTION, group(community, member), ranks)
+        else:
+            rows = state.rows_in(CONTRIBUTION, group(community, b"project", project))
+        for row in rows:
+            if row["c"] != community:
+                continue
+            if member is not None and row["contributor"] != member:
+                continue
+            if project is not None and row["project"] != project:
+                continue
+            yield row, list(state.rows(ATTESTATION, row["id"]))
         return
     index: dict[bytes, list[dict]] = {}  # contribution id -> its attestation rows
     for att in state.rows(ATTESTATION):

@@ -3,11 +3,25 @@ export. Pure, like every query: ``now`` is an argument."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from fractions import Fraction
 
-from ..state import State
-from .common import NEED, OFFER
-from .score import contribution_scores
+from ..state import State, group
+from .common import (
+    ATTESTATION,
+    COMMUNITY,
+    CONTRIBUTION,
+    MEMBER,
+    NEED,
+    OFFER,
+    PROFILE,
+    PROJECT,
+    charter_in_clock,
+    member_key,
+)
+from .contributions import project_rank
+from .projects import runners
+from .score import confirmations_needed, contribution_scores, contribution_view
 
 MemberRef = bytes | str  # see queries.as_key
 
@@ -129,45 +143,85 @@ def attestations_asked(state: State, community: bytes, member: MemberRef) -> lis
     creator and maintainers of its project; else (a contribution to the community, or to a
     project the contributor alone runs) the members who vouched for the contributor and the
     members whose profile lists the contribution's skill; and when that names nobody, every
-    member. Oldest work first."""
-    from .common import MEMBER, PROFILE, PROJECT, member_key
-    from .queries import as_key, attestations, contributions
+    member. Oldest work first.
+
+    Read from what concerns ``member``, not from the community's history (the contribution
+    and project orders): the work on the projects they run, the own work (``own_work``) of
+    the members they vouched for and of the members nobody vouched for, and the work that
+    uses a skill their profile lists. Each of those is then judged by the rule above."""
+    from .queries import as_key
 
     me = as_key(member)
-    if state.get(MEMBER, member_key(community, me)) is None:
+    com = state.get(COMMUNITY, community)
+    if com is None or state.get(MEMBER, member_key(community, me)) is None:
         return []
-    done = {
-        (a["contribution"], a["version"])
-        for a in attestations(state, community)
-        if a["attester"] == me
-    }
     holders: dict[str, set[bytes]] = {}  # skill -> members whose profile lists it
-    for prof in state.rows(PROFILE):
+    for prof in state.rows(PROFILE, community):
         if prof["c"] == community:
             for sk in prof.get("skills") or []:
                 holders.setdefault(sk, set()).add(prof["member"])
+    vouchers: dict[bytes, set[bytes]] = {
+        row["member"]: {v[0] for v in row.get("vouchers", [])} - {row["member"]}
+        for row in state.rows(MEMBER, community)
+        if row["c"] == community
+    }
+    found: dict[bytes, dict] = {}
+    for project in state.rows_in(PROJECT, group(community, me)):
+        if project["c"] == community and me in runners(project):
+            for row in state.rows_in(CONTRIBUTION, group(community, b"project", project["id"])):
+                found.setdefault(row["id"], row)
+    for who, theirs in vouchers.items():
+        if who != me and (me in theirs or not theirs):
+            for row in own_work(state, community, who):
+                found.setdefault(row["id"], row)
+    for sk, members in holders.items():
+        if me in members:
+            for row in state.rows_in(CONTRIBUTION, group(community, b"skill", sk.encode())):
+                found.setdefault(row["id"], row)
+
+    charter = charter_in_clock(com, None)
+    need = confirmations_needed(state, community, charter, None)
     out = []
-    for c in contributions(state, community):
-        who = c["contributor"]
-        if c["counts"] or c["retracted"] or who == me or (c["id"], c["version"]) in done:
+    for row in found.values():
+        who = row["contributor"]
+        if row["c"] != community or who == me:
             continue
-        project = state.get(PROJECT, c["project"]) if c["project"] else None
-        runners = set() if project is None else {project["creator"], *project["maintainers"]}
-        if runners - {who}:
-            why = "you run its project" if me in runners else None
+        atts = list(state.rows(ATTESTATION, row["id"]))
+        c = contribution_view(row, charter, None, atts, need)
+        if c is None or c["counts"] or c["retracted"]:
+            continue
+        mine = (a for a in atts if a["attester"] == me)
+        if any(entry[1] == c["version"] for a in mine for entry in a["entries"]):
+            continue  # attested by ``member`` in its current version
+        project = state.get(PROJECT, row["project"]) if row["project"] else None
+        team = set() if project is None else runners(project)
+        if team - {who}:
+            why = "you run its project" if me in team else None
         else:
-            row = state.get(MEMBER, member_key(community, who)) or {}
-            vouchers = {v[0] for v in row.get("vouchers", [])} - {who}
+            theirs = vouchers.get(who, set())
             skill = c["fields"].get("skill")
             skilled = holders.get(skill, set()) - {who} if skill else set()
-            if me in vouchers:
+            if me in theirs:
                 why = "you vouched for its author"
             elif me in skilled:
                 why = f"it uses your skill {skill}"
-            elif not vouchers and not skilled:
+            elif not theirs and not skilled:
                 why = "any member may attest it (no project team, voucher or skill holder)"
             else:
                 why = None
         if why is not None:
             out.append({**c, "why": why})
-    return out
+    return sorted(out, key=lambda v: (v["fields"]["at"], v["id"]))
+
+
+def own_work(state: State, community: bytes, member: bytes) -> Iterator[dict]:
+    """``member``'s contributions to the community itself or to projects they alone run:
+    those whose attesters are named by the member's vouchers and skills, or are everyone.
+    Read from the indexes: the projects of rank 1 in the member's project group (a team of
+    one), then the contributions of those projects' ranks in the member's contribution
+    group; not every contribution of theirs."""
+    alone = {None, *state.keys_in(PROJECT, group(community, member), ranks=(1,))}
+    ranks = {project_rank(p) for p in alone}
+    for row in state.rows_in(CONTRIBUTION, group(community, member), ranks):
+        if row["c"] == community and row["contributor"] == member and row["project"] in alone:
+            yield row
