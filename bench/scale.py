@@ -7,8 +7,9 @@ a fresh SQLite store in batches of 5,000 (signatures checked, records handlers o
 
 - a fresh Python process opens the store (the time ``Store.open`` takes and the process's
   resident memory), ingests ``TAIL`` more ops of the workload in batches of 100 (a node's
-  day-to-day after the reopen: its rate, and the memory after it), and reads the first page
-  of 50 offers and the member list in-process;
+  day-to-day after the reopen: its rate, and the memory after it), and reads in-process the
+  first page of 50 offers, the member list, one member's own views and whole inbox, and the
+  community's lists (the score table, the activity feed, every contribution);
 - a real ``we daemon`` runs on that store file: its resident memory once up and idle, and one
   ``we --json offer list`` round trip through it.
 
@@ -83,12 +84,20 @@ member_s = {
     "attestations_asked": timed(lambda: views.attestations_asked(s.state, community, me)),
     "inbox": timed(lambda: needs_me(lambda v, **a: run_query(s, v, a), community.hex(), me.hex())),
 }
+# the community's own lists: the score table, the activity feed, every contribution (what
+# `we score`, `we activity` and `we contribution list` read, in-process)
+from node.service.inbox import activity
+community_s = {
+    "scores": timed(lambda: views.scores(s.state, community, now)),
+    "activity": timed(lambda: activity(lambda v, **a: run_query(s, v, a), community.hex())),
+    "contributions": timed(lambda: queries.contributions(s.state, community)),
+}
 viewed = rss()
 s.close()
 print(json.dumps({"open_s": opened, "rss_added": after - before, "rss": after,
     "tail_ops_per_s": tail_rate, "rss_after_tail": busy, "list_s": list_s,
     "members_s": members_s, "listed": len(page), "members": len(people),
-    "member_s": member_s, "rss_after_views": viewed}))
+    "member_s": member_s, "community_s": community_s, "rss_after_views": viewed}))
 """
 TAIL = 2_000  # ops ingested after the reopen, in batches of 100 (a node's day-to-day)
 
@@ -166,6 +175,7 @@ def measure(n: int) -> dict:
         "offer_page_s": opened["list_s"],
         "members_s": opened["members_s"],
         "member_views_s": opened["member_s"],
+        "community_views_s": opened["community_s"],
         "rss_after_views_mb": opened["rss_after_views"] / 1e6,
         **daemon,
         "file_bytes_per_op": size / len(ops),
@@ -219,6 +229,10 @@ def main() -> None:
         print(
             f"{r['ops']:>9,} " + " ".join(f"{r['member_views_s'][n] * 1000:>18.1f}" for n in names)
         )
+    names = list(rows[0]["community_views_s"])
+    print(f"{'ops':>9} " + " ".join(f"{n:>18}" for n in names) + "   (s, the community's)")
+    for r in rows:
+        print(f"{r['ops']:>9,} " + " ".join(f"{r['community_views_s'][n]:>18.2f}" for n in names))
     result: dict = {"sizes": rows}
     if "--no-ratios" not in sys.argv:
         result["ratios"] = ratio = ratios()
