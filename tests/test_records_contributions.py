@@ -344,3 +344,34 @@ def test_attestations_asked_read_from_the_member_equal_the_full_scan(tmp_path_fa
             for who in range(7):
                 want = _asked_by_full_scan(state, w.community, PUB[who])
                 assert attestations_asked(state, w.community, PUB[who]) == want
+
+
+def test_a_records_file_of_the_previous_order_version_is_indexed_again_on_open(tmp_path):
+    """``data/store_records_v6.db`` was written by the node before contributions were filed
+    under their project and skill (``data/make_store_records_v6.py`` on that commit). Opened
+    now, its index is built again, once: every member's inbox list equals the rule applied
+    to every contribution, and a project's contributions read from its group are all of its
+    contributions."""
+    import shutil
+    from pathlib import Path
+
+    from node.crdt.records import HANDLERS
+    from node.crdt.records.common import PROJECT
+    from node.crdt.records.views import attestations_asked
+    from node.store import Store
+
+    path = tmp_path / "store.db"
+    shutil.copy(Path(__file__).parent / "data" / "store_records_v6.db", path)
+    for _ in range(2):  # the index built again, then a plain reopen
+        with Store.open(path, HANDLERS) as store:
+            (c,) = store.communities()
+            kinds = set()
+            for who in range(6):
+                want = _asked_by_full_scan(store.state, c, PUB[who])
+                assert attestations_asked(store.state, c, PUB[who]) == want
+                kinds |= {a["why"].split(" ")[1] for a in want}
+            assert kinds == {"run", "vouched", "uses", "member"}  # every branch of the rule
+            everything = contributions_of(store.state, c)
+            for project in store.state.rows(PROJECT):
+                mine = [v for v in everything if v["project"] == project["id"]]
+                assert mine and contributions_of(store.state, c, project=project["id"]) == mine

@@ -32,7 +32,7 @@ STEPS = st.lists(
 )
 
 
-ordered_by("test.ordered", lambda key, row: ((row["g"], b"all"), row["r"]))  # two groups each
+ordered_by("test.ordered", lambda key, row: ((row["g"], row["r"]), (b"all", row["r"])))  # two
 MOVES = st.lists(
     st.one_of(
         st.tuples(
@@ -54,8 +54,9 @@ MOVES = st.lists(
 @given(moves=MOVES)
 def test_ordered_rows_come_in_the_declared_order(tmp_path, moves):
     """Rows of a table that declares an order, written, moved to another group or rank and
-    deleted in any sequence: the store's index and the in-memory one list each group as a
-    sort of the whole table does, and a reopened state (or one whose index is rebuilt) too."""
+    deleted in any sequence: the store's index and the in-memory one list each group (and
+    the rows of some ranks in it, and their keys alone) as a sort of the whole table does,
+    and a reopened state (or one whose index is rebuilt) too."""
     db, sql, mem = _twin_states(tmp_path / "ordered.db")
     for move in moves:
         if move[0] == "put":
@@ -70,6 +71,12 @@ def test_ordered_rows_come_in_the_declared_order(tmp_path, moves):
         for group in (b"g", b"h", b"all"):
             assert list(sql.ordered("test.ordered", group)) == _sorted_group(mem, group)
             assert list(mem.ordered("test.ordered", group)) == _sorted_group(mem, group)
+            for ranks in ((0,), (-3, 3), (2, -1, 1)):  # only those ranks: a seek each
+                want = [(k, r) for k, r in _sorted_group(mem, group) if r["r"] in ranks]
+                assert list(sql.ordered("test.ordered", group, ranks)) == want
+                assert list(mem.ordered("test.ordered", group, ranks)) == want
+                assert sql.keys_in("test.ordered", group, ranks) == [k for k, _ in want]
+                assert mem.keys_in("test.ordered", group, ranks) == [k for k, _ in want]
         held = sorted({g for _, r in mem.scan("test.ordered") for g in (r["g"], b"all")})
         assert sql.groups("test.ordered", b"") == mem.groups("test.ordered", b"") == held
     sql.save()

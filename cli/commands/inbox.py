@@ -48,10 +48,10 @@ def inbox(community) -> None:
 def activity(community, limit, page) -> None:
     """What happened lately in the community, newest first."""
     o, b, cid = in_community(community)
-    rows = activity_events(b.query, cid)
     args = page_args(limit, page)
+    rows = activity_events(b.query, cid, args["offset"] + limit if args else None)
     if args:
-        rows = rows[args["offset"] : args["offset"] + limit]
+        rows = rows[args["offset"] :]
     who = names(b, cid) if rows and not o.json else {}
     short = Shortener(r["id"] for r in rows)
     emit_table(
@@ -67,6 +67,11 @@ def activity(community, limit, page) -> None:
     )
 
 
+# Offline, each look reads the newest events only: an event older than these when its op
+# arrives is not shown (a running daemon pushes every op as it is applied).
+WATCHED = 500
+
+
 @command("watch")
 @community_option
 @click.option("--interval", default=2.0, show_default=True, help="Offline: seconds between looks.")
@@ -79,7 +84,7 @@ def watch(community, interval, count, max_events) -> None:
     if b.kind == "daemon":
         _watch_live(o, b, cid, max_events)
         return
-    seen = {(e["id"], e["what"]) for e in activity_events(b.query, cid)}
+    seen = {(e["id"], e["what"]) for e in activity_events(b.query, cid, WATCHED)}
     who = names(b, cid)
     looks = said = 0
     while (count is None or looks < count) and (max_events is None or said < max_events):
@@ -87,7 +92,9 @@ def watch(community, interval, count, max_events) -> None:
         time.sleep(interval)
         o.close()  # offline: let a daemon or a writer in between looks
         b = o.backend()
-        fresh = [e for e in activity_events(b.query, cid) if (e["id"], e["what"]) not in seen]
+        fresh = [
+            e for e in activity_events(b.query, cid, WATCHED) if (e["id"], e["what"]) not in seen
+        ]
         for e in reversed(fresh[: None if max_events is None else max_events - said]):
             seen.add((e["id"], e["what"]))
             if e["who"] not in who:

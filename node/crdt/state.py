@@ -33,12 +33,14 @@ class Rejected(Exception):
         super().__init__(f"{reason}: {detail}" if detail else reason)
 
 
-Order = Callable[[Any, Any], tuple[tuple[bytes, ...], int]]
-# table -> (key, value) -> (groups, rank): :meth:`State.ordered` yields the rows of a group
-# highest rank first (then highest key); a row may be in several groups (a listing: its
-# community's, and its author's in that community). Declared by the modules that own the
-# tables (``ordered_by``), so that a store can keep an index of them as rows are written; a
-# row's groups and rank should rarely change.
+Filed = tuple[tuple[bytes, int], ...]  # (group, rank) pairs: where a row is listed
+Order = Callable[[Any, Any], Filed]
+# table -> (key, value) -> the (group, rank) pairs the row is filed under: :meth:`State.ordered`
+# yields the rows of a group highest rank first (then highest key); a row may be in several
+# groups, ranked in each by what that list sorts by (a contribution: by its project in its
+# contributor's group, by the time of the work in its community's). Declared by the modules
+# that own the tables (``ordered_by``), so that a store can keep an index of them as rows are
+# written; where a row is filed should rarely change.
 ORDERS: dict[str, Order] = {}
 
 
@@ -68,9 +70,9 @@ class State:
         # Writes so far: a caller that must know whether something wrote compares two reads.
         self.writes = 0
         # The declared orders' index (what a store keeps in ``state_order``): table -> group
-        # -> key -> rank, and the (groups, rank) each row of an ordered table is filed under.
+        # -> key -> rank, and the (group, rank) pairs each row of an ordered table is filed under.
         self._groups: dict[str, dict[bytes, dict[bytes | str, int]]] = {}
-        self._filed: dict[tuple[str, bytes | str], tuple[tuple[bytes, ...], int]] = {}
+        self._filed: dict[tuple[str, bytes | str], Filed] = {}
         for table, rows_of in self._tables.items():
             if table in ORDERS:
                 for key, value in rows_of.items():
@@ -97,22 +99,22 @@ class State:
             if table in ORDERS:
                 self._file(table, key, None)
 
-    def _file(self, table: str, key: bytes | str, to: tuple[tuple[bytes, ...], int] | None):
-        """File the row under ``to`` (groups, rank), out of the groups it was in (None: out)."""
+    def _file(self, table: str, key: bytes | str, to: Filed | None):
+        """File the row under ``to`` ((group, rank) pairs), out of where it was (None: out)."""
         was = self._filed.get((table, key))
         if was == to:
             return
         groups = self._groups.setdefault(table, {})
         if was is not None:
             del self._filed[(table, key)]
-            for g in was[0]:
+            for g, _ in was:
                 members = groups[g]
                 del members[key]
                 if not members:
                     del groups[g]
         if to is not None:
-            for g in to[0]:
-                groups.setdefault(g, {})[key] = to[1]
+            for g, rank in to:
+                groups.setdefault(g, {})[key] = rank
             self._filed[(table, key)] = to
 
     def scan(

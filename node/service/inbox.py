@@ -106,11 +106,14 @@ def needs_me(query: Query, cid: str, key: str) -> list[dict]:
     return items
 
 
-def activity(query: Query, cid: str) -> list[dict]:
-    """Events the records carry a time for, newest first."""
+def activity(query: Query, cid: str, limit: int | None = None) -> list[dict]:
+    """Events the records carry a time for, newest first: the ``limit`` newest (None: all).
+    The newest ``limit`` events of all are among the newest ``limit`` of each kind of record,
+    so each list is read from its newest end (the community's time lines), not whole."""
     ev: list[dict] = []
+    newest = {} if limit is None else {"newest": limit}
     for fam in ("offer", "need"):
-        for r in query(f"{fam}s", community=cid, status=None, limit=200) or []:
+        for r in query(f"{fam}s", community=cid, status=None, limit=limit) or []:
             ev.append(
                 {
                     "ts": r["ts"],
@@ -119,7 +122,7 @@ def activity(query: Query, cid: str) -> list[dict]:
                     "what": f"{fam} {r['status']}: {r.get('title', '')}",
                 }
             )
-    for r in query("reservations", community=cid) or []:
+    for r in query("reservations", community=cid, **newest) or []:
         for s in r.get("steps", []):
             ev.append(
                 {
@@ -129,7 +132,7 @@ def activity(query: Query, cid: str) -> list[dict]:
                     "what": f"reservation {s['status']} ({r['id'][:10]})",
                 }
             )
-    for c in query("contributions", community=cid) or []:
+    for c in query("contributions", community=cid, **newest) or []:
         ev.append(
             {
                 "ts": c["fields"].get("at"),
@@ -147,7 +150,7 @@ def activity(query: Query, cid: str) -> list[dict]:
                 "what": f"proposal ({p.get('phase')}): {p.get('title', '')}",
             }
         )
-    for t in query("threads", community=cid, limit=200) or []:
+    for t in query("threads", community=cid, limit=limit) or []:
         ev.append(
             {
                 "ts": t["ts"],
@@ -167,5 +170,5 @@ def activity(query: Query, cid: str) -> list[dict]:
                 }
             )
     ev = [e for e in ev if e["ts"] is not None]
-    ev.sort(key=lambda e: (-e["ts"], e["id"]))
-    return ev
+    ev.sort(key=lambda e: (e["ts"], e["id"]), reverse=True)  # as the time lines: ties by id
+    return ev if limit is None else ev[:limit]

@@ -34,7 +34,7 @@ from typing import Any
 import cbor2
 import zstandard
 
-from node.crdt.state import ORDERS, State
+from node.crdt.state import ORDERS, Filed, State
 
 CACHE_ROWS = 20_000  # decoded rows kept (a listing row is ~1-2 KB decoded: ~30 MB at most)
 UNSAVED_ROWS = 50_000  # rows written but not yet saved, before a save inside the transaction
@@ -162,7 +162,7 @@ class SqlState(State):
         have = self._db.execute("SELECT value FROM meta WHERE key = 'state_order'").fetchone()
         # the ordered tables and the version of their orders: bump it when a declared order
         # changes what groups a row is in, so that stores rebuild the index on their next open
-        want = ",".join(sorted(ORDERS)) + ";groups 3;codes"
+        want = ",".join(sorted(ORDERS)) + ";groups 4;codes"
         self._codes = _codes()
         if have is not None and have[0] == want:
             return
@@ -179,8 +179,7 @@ class SqlState(State):
                     (self._codes[table], g, rank, k)
                     # streamed, not fetched whole: a migrated store may hold a million rows
                     for k, v in db.execute("SELECT key, value FROM state WHERE tbl = ?", (table,))
-                    for groups, rank in (order(k, loads(v)),)
-                    for g in groups
+                    for g, rank in order(k, loads(v))
                 ),
             )
         db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('state_order', ?)", (want,))
@@ -219,7 +218,7 @@ class SqlState(State):
             self._unsaved[(table, key)] = _ABSENT
             self.writes += 1
 
-    def _move(self, table: str, key: Any, to: tuple[bytes, int] | None) -> None:
+    def _move(self, table: str, key: Any, to: Filed | None) -> None:
         moved = self._moved.get((table, key))
         if moved is None:
             old = self.get(table, key)
@@ -350,10 +349,9 @@ class SqlState(State):
             gone, new, codes = [], [], self._codes
             for (t, k), (was, now) in self._moved.items():
                 if was != now:
-                    if was is not None:
-                        gone.extend((codes[t], g, was[1], k) for g in was[0])
-                    if now is not None:
-                        new.extend((codes[t], g, now[1], k) for g in now[0])
+                    was, now = set(was or ()), set(now or ())
+                    gone.extend((codes[t], g, rank, k) for g, rank in was - now)
+                    new.extend((codes[t], g, rank, k) for g, rank in now - was)
             db.executemany(
                 "DELETE FROM state_order WHERE tbl = ? AND grp = ? AND rank = ? AND key = ?", gone
             )

@@ -25,6 +25,7 @@ from ..state import Context, Rejected, State
 COMMUNITY, MEMBER, PROFILE, DEVICE = "community", "member", "profile", "device"
 OFFER, NEED, RESERVATION = "offer", "need", "reservation"
 PROJECT, CONTRIBUTION, ATTESTATION = "project", "contribution", "attestation"
+TIME = b"time"  # group(community, TIME): a table's rows of a community, newest first
 
 YEAR_MS = 365 * 24 * 3600 * 1000
 DAY_MS = 24 * 3600 * 1000

@@ -19,11 +19,12 @@ from __future__ import annotations
 import hashlib
 
 from ..op import Op
-from ..state import Context, Rejected, group, ordered_by
+from ..state import Context, Filed, Rejected, group, ordered_by
 from .common import (
     ATTESTATION,
     CONTRIBUTION,
     PROJECT,
+    TIME,
     charter_at,
     community_row,
     in_past,
@@ -186,20 +187,30 @@ def current_skill(row: dict) -> str | None:
     return skill
 
 
-def by_contributor(key: bytes, row: dict) -> tuple[tuple[bytes, ...], int]:
+def current_at(row: dict) -> int:
+    """When the work of a contribution's latest version happened (ms)."""
+    at = row["base"]["at"]
+    for correction in row["corrections"]:
+        at = correction[2].get("at", at)
+    return at
+
+
+def by_contributor(key: bytes, row: dict) -> Filed:
     """A contribution is listed under its contributor in the community (a member's score and
-    contributions read theirs, not the community's), under its project and under its
-    current skill (whom its attestation is asked of: the project's team, the members who list
-    the skill; ``views.attestations_asked``), ranked by its project (``project_rank``): the
-    views sort what they read. Its attestations need no order: their keys start with the
-    contribution's id (a prefix scan)."""
+    contributions read theirs, not the community's), ranked by its project
+    (``project_rank``); under its project and its current skill (whom its attestation is asked
+    of: the project's team, the members who list the skill; ``views.attestations_asked``),
+    rank 0; and in its community's time line, by the time of the work (the activity feed reads
+    the newest). Its attestations need no order: their keys start with the contribution's id
+    (a prefix scan)."""
     c, project, skill = row["c"], row["project"], current_skill(row)
-    groups = [group(c, row["contributor"])]
+    filed = [(group(c, row["contributor"]), project_rank(project))]
     if project is not None:
-        groups.append(group(c, b"project", project))
+        filed.append((group(c, b"project", project), 0))
     if skill is not None:
-        groups.append(group(c, b"skill", skill.encode()))
-    return tuple(groups), project_rank(project)
+        filed.append((group(c, b"skill", skill.encode()), 0))
+    filed.append((group(c, TIME), current_at(row)))
+    return tuple(filed)
 
 
 ordered_by(CONTRIBUTION, by_contributor)

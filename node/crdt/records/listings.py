@@ -14,7 +14,7 @@ listing has expired is decided at query time from ``now``, never by an op.
 from __future__ import annotations
 
 from ..op import Op
-from ..state import Context, Rejected, group, ordered_by
+from ..state import Context, Filed, Rejected, group, ordered_by
 from .common import NEED, OFFER, YEAR_MS, in_past, note_member, require_member, require_ref
 from .devices import member_of
 from .schema import (
@@ -186,15 +186,16 @@ def _status(table: str):
     return handler
 
 
-def newest_first(key: bytes, row: dict) -> tuple[tuple[bytes, ...], int]:
-    """A listing's place in its community's list and in its author's (``--mine``): newest
-    first (then by id, highest first). The rank grows with time, so new entries of a store's
-    index land at its end."""
+def newest_first(key: bytes, row: dict) -> Filed:
+    """A listing's place in its community's list, in its author's (``--mine``) and in its
+    category's: newest first (then by id, highest first). The rank grows with time, so new
+    entries of a store's index land at its end."""
+    c, ts = row["c"], row["ts"]
     return (
-        group(row["c"]),
-        group(row["c"], row["author"]),
-        category_group(row["c"], row["fields"]["category"]),
-    ), row["ts"]
+        (group(c), ts),
+        (group(c, row["author"]), ts),
+        (category_group(c, row["fields"]["category"]), ts),
+    )
 
 
 def category_group(community: bytes, category: str) -> bytes:

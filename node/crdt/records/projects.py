@@ -10,7 +10,7 @@ the latest version in the update's causal past.
 from __future__ import annotations
 
 from ..op import Op
-from ..state import Context, Rejected, group, ordered_by
+from ..state import Context, Filed, Rejected, group, ordered_by
 from .common import (
     PROJECT,
     in_past,
@@ -94,12 +94,12 @@ def runners(row: dict) -> set[bytes]:
     return {row["creator"], *row["maintainers"]}
 
 
-def by_runner(key: bytes, row: dict) -> tuple[tuple[bytes, ...], int]:
+def by_runner(key: bytes, row: dict) -> Filed:
     """A project is listed under each member of its team in the community (the projects a
     member runs: whose contributions they are asked to attest), ranked by the team's size:
     rank 1 in a member's group are the projects they run alone."""
     team = runners(row)
-    return tuple(group(row["c"], m) for m in sorted(team)), len(team)
+    return tuple((group(row["c"], m), len(team)) for m in sorted(team))
 
 
 ordered_by(PROJECT, by_runner)

@@ -16,12 +16,14 @@ from . import score
 from .common import (
     ATTESTATION,
     COMMUNITY,
+    CONTRIBUTION,
     MEMBER,
     NEED,
     OFFER,
     PROFILE,
     PROJECT,
     RESERVATION,
+    TIME,
     MemberRef,
     as_key,
     charter_in_clock,
@@ -323,18 +325,27 @@ def _reservation_view(row: dict) -> dict:
 
 
 def reservations(
-    state: State, community: bytes, *, member: MemberRef | None = None, offer: bytes | None = None
+    state: State,
+    community: bytes,
+    *,
+    member: MemberRef | None = None,
+    offer: bytes | None = None,
+    newest: int | None = None,
 ) -> list[dict]:
     """Reservations where ``member`` is owner or requester, and/or on ``offer``; by ts. Each
     carries ``conflicts_with``: overlapping accepted reservations (single-unit offers).
     With either, only that offer's rows, or the member's requests and the rows of their
-    offers, are read (``reservations.by_offer_and_requester``)."""
+    offers, are read (``reservations.by_offer_and_requester``). Else with ``newest``, only
+    the community's ``newest`` reservations whose latest step is latest (its time line)."""
     member = None if member is None else as_key(member)
     out = []
     if offer is not None:
         rows = state.rows_in(RESERVATION, group(offer))
     elif member is not None:
         rows = _member_reservations(state, community, member)
+    elif newest is not None:
+        timeline = state.rows_in(RESERVATION, group(community, TIME))
+        rows = _newest(timeline, community, newest, lambda r: max(s[4] for s in r["steps"]))
     else:
         rows = state.rows(RESERVATION)
     for row in rows:
@@ -355,6 +366,20 @@ def reservations(
     for v in views:
         v["conflicts_with"] = sorted(flags.get(v["id"], []))
     return views
+
+
+def _newest(timeline: Iterator[dict], community: bytes, n: int, rank) -> Iterator[dict]:
+    """The first ``n`` rows of the community in a time line (newest first), and those after
+    them that tie with the last: a list merged from several by time is then cut at the same
+    place whatever order ties came in."""
+    last = None
+    for row in timeline:
+        if row["c"] != community:
+            continue
+        if n <= 0 and rank(row) != last:
+            return
+        yield row
+        n, last = n - 1, rank(row)
 
 
 def _member_reservations(state: State, community: bytes, member: bytes) -> Iterator[dict]:
@@ -455,9 +480,12 @@ def contributions(
     member: MemberRef | None = None,
     project: bytes | None = None,
     clock=None,
+    newest: int | None = None,
 ) -> list[dict]:
     """Contributions (as views with attestation counts and ``counts``), filtered by
-    contributor and/or project, sorted by the time of the work then id."""
+    contributor and/or project, sorted by the time of the work then id. With ``newest``:
+    the latest that many by the time of the work, latest first, read from the community's
+    time line (``contributions.by_contributor``) until that many pass the filters."""
     member = None if member is None else as_key(member)
     com = state.get(COMMUNITY, community)
     if com is None:
@@ -465,6 +493,19 @@ def contributions(
     ch = charter_in_clock(com, clock)
     need = confirmations_needed(state, community, ch, clock)
     out = []
+    if newest is not None:
+        for row in state.rows_in(CONTRIBUTION, group(community, TIME)):
+            if len(out) >= newest:
+                break
+            if row["c"] != community or member not in (None, row["contributor"]):
+                continue
+            if project not in (None, row["project"]):
+                continue
+            atts = list(state.rows(ATTESTATION, row["id"]))
+            view = contribution_view(row, ch, clock, atts, need)
+            if view is not None:
+                out.append(view)
+        return out
     for row, atts in score.contribution_rows(state, community, member, project):
         view = contribution_view(row, ch, clock, atts, need)
         if view is not None:

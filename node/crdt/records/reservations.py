@@ -20,8 +20,17 @@ nodes concurrently): queries flag them (see ``queries.reservation_conflicts``).
 from __future__ import annotations
 
 from ..op import Op
-from ..state import Context, Rejected, group, ordered_by
-from .common import OFFER, RESERVATION, in_past, note_member, op_meta, require_member, require_ref
+from ..state import Context, Filed, Rejected, group, ordered_by
+from .common import (
+    OFFER,
+    RESERVATION,
+    TIME,
+    in_past,
+    note_member,
+    op_meta,
+    require_member,
+    require_ref,
+)
 from .listings import amount_in_past, status_in_past
 from .schema import Field, check_body, integer, key32, opt, text, window
 
@@ -128,13 +137,16 @@ def _step(kind: str):
     return handler
 
 
-def by_offer_and_requester(key: bytes, row: dict) -> tuple[tuple[bytes, ...], int]:
+def by_offer_and_requester(key: bytes, row: dict) -> Filed:
     """A reservation is listed under its offer (the offer's page, its conflicts and custody
     read that offer's rows) and under its requester in the community (what they asked of
-    others). A member's own list is their requests plus the rows of their offers: read from
-    those groups, it grows with the member's dealings, not with the community. Rank 0: the
-    views sort what they read (by ts), and an index entry holding 0 is smaller."""
-    return (group(row["offer"]), group(row["c"], row["requester"])), 0
+    others), rank 0 (the views sort what they read, and an index entry holding 0 is smaller);
+    and in its community's time line, by the time of its latest step (the activity feed reads
+    the newest). A member's own list is their requests plus the rows of their offers: read
+    from those groups, it grows with the member's dealings, not with the community."""
+    c = row["c"]
+    latest = max(step[4] for step in row["steps"])
+    return (group(row["offer"]), 0), (group(c, row["requester"]), 0), (group(c, TIME), latest)
 
 
 ordered_by(RESERVATION, by_offer_and_requester)

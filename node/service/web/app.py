@@ -224,7 +224,7 @@ def create_app(node: Any, token: str) -> Starlette:
             sid,
             "home.html",
             inbox=inbox,
-            activity=activity(node.query, cid)[:30],
+            activity=activity(node.query, cid, 30),
             **ctx,
         )
 

@@ -1,0 +1,79 @@
+"""The activity feed read from the community's time lines (``we activity``, the web app's home
+page): its newest ``limit`` events are the newest ``limit`` of the whole feed, whatever was
+listed, reserved, stepped through, recorded and corrected, with ties in time, in memory and
+in a store."""
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_records_support import DAY, T0, World, offer_body
+
+from node.crdt.records import HANDLERS
+from node.service.control import run_query
+from node.service.inbox import activity
+from node.store import Store
+
+STEP = st.tuples(
+    st.sampled_from(["offer", "need", "request", "request", "step", "step", "work", "correct"]),
+    st.integers(1, 4),  # who
+    st.integers(0, 40),  # which offer / reservation / contribution, and a step kind
+    st.integers(0, 3),  # a time, from a few: ties
+)
+STEPS = ["reservation.accept", "reservation.decline", "reservation.cancel"]
+
+
+def _world(steps):
+    w = World({"name": "c"})
+    w.join(1, 2, 3, 4)
+    offers, asked, works = [], [], []
+    for what, who, which, t in steps:
+        ts = T0 + DAY + t * 1000  # a claimed time: several ops share one
+        if what in ("offer", "need"):
+            op = w.ok(who, f"{what}.create", offer_body(title=f"{what} {which}"), ts=ts)
+            if what == "offer":
+                offers.append(op)
+        elif what == "request" and offers:
+            o = offers[which % len(offers)]
+            body = {"offer": o.id, "window": [T0 + 2 * DAY, T0 + 3 * DAY]}
+            op, out = w.do(who, "reservation.request", body, deps=[o.id], ts=ts)
+            if out.status == "applied":
+                asked.append(op)
+        elif what == "step" and asked:
+            r = asked[which % len(asked)]
+            kind = STEPS[which % len(STEPS)]
+            for by in (who, 1, 2, 3, 4):  # whoever may take the step
+                if w.do(by, kind, {"reservation": r.id}, deps=[r.id], ts=ts)[1].status == "applied":
+                    break
+        elif what == "work":
+            body = {"action": "work", "effort_minutes": 30, "at": T0 + t, "note": f"w{which}"}
+            works.append((who, w.ok(who, "contribution.record", body, ts=ts)))
+        elif what == "correct" and works:
+            who, c = works[which % len(works)]
+            body = {"id": c.id, "set": {"at": T0 + (which % 4)}}
+            w.do(who, "contribution.correct", body, deps=[c.id], ts=ts)
+    return w
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(STEP, min_size=10, max_size=40))
+def test_the_newest_events_are_read_from_the_time_lines(tmp_path_factory, steps):
+    w = _world(steps)
+    path = tmp_path_factory.mktemp("activity") / "store.db"
+    with Store.open(path, HANDLERS) as store:
+        store.ingest([op.raw for op in w.ops])
+        for source in (w.replica, store):
+            cid = w.community.hex()
+
+            def query(view, **args):
+                return run_query(source, view, args)  # noqa: B023
+
+            everything = activity(query, cid)
+            assert [e["ts"] for e in everything] == sorted(e["ts"] for e in everything)[::-1]
+            for limit in range(1, len(everything) + 2):
+                assert activity(query, cid, limit) == everything[:limit]
+            contributions = query("contributions", community=cid)
+            for n in (1, 2, 5):
+                newest = query("contributions", community=cid, newest=n)
+                latest = sorted(contributions, key=lambda v: (v["fields"]["at"], v["id"]))
+                assert newest == latest[::-1][:n]
