@@ -108,6 +108,13 @@ def rows() -> list[tuple[str, str, str, str]]:
                 if views
                 else ""
             )
+            whole = r.get("community_views_s") or {}
+            if "activity_page" in whole:
+                mine += (
+                    f"; a page of activity {whole['activity_page'] * 1000:.0f} ms; all history:"
+                    f" the score table {whole['scores']:.1f} s, every contribution"
+                    f" {whole['contributions']:.1f} s"
+                )
             out.append(
                 (
                     "scale",
@@ -297,6 +304,10 @@ def _scale_plot(plt, sizes: list[dict]) -> Path:
         if all(name in r.get("member_views_s", {}) for r in sizes):
             ax.plot(ops, [r["member_views_s"][name] * 1000 for r in sizes], ".-",
                     label=f"one member's {name}")  # fmt: skip
+    for name, label in (("activity_page", "a page of activity"), ("scores", "the score table")):
+        if all(name in r.get("community_views_s", {}) for r in sizes):
+            ax.plot(ops, [r["community_views_s"][name] * 1000 for r in sizes], "x--",
+                    label=label)  # fmt: skip
     ax.set_yscale("log")
     ax.set_ylabel("ms")
     ax.legend(fontsize=7)

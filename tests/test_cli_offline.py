@@ -143,6 +143,18 @@ def test_project_contribution_and_self_attestation(node):
     assert [(c["id"], c["counts"]) for c in listed] == [(cid, False)]
     projects = we(home, "--json", "project", "list").json
     assert projects[0]["contributions"] == 1
+    more = [
+        we(home, "--json", "contribute", pid[:8], "--hours", "1", "--what", f"w{i}").json["id"]
+        for i in range(4)
+    ]
+    every = [c["id"] for c in we(home, "--json", "contribution", "list", "--limit", "0").json]
+    assert sorted(every) == sorted([cid, *more])
+    paged = [  # pages of the community's list, read from its newest end
+        c["id"]
+        for p in (1, 2, 3)
+        for c in we(home, "--json", "contribution", "list", "--limit", "2", "--page", str(p)).json
+    ]
+    assert paged == every
     r = we(home, "--json", "attest", cid[:8])
     assert r.code == 4
     assert r.error["code"] == "own_contribution"

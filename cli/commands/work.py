@@ -162,8 +162,11 @@ def contribution_list(who, project_id, mine, community, limit, page) -> None:
         args["member"] = member_key(pick_member(b, who, cid)).hex()
     if project_id:
         args["project"] = pick_record(b, "projects", "project", project_id, community=cid)["id"]
-    # newest first (the view orders by the time of the work, oldest first)
-    rows, more = paginate(list(b.query("contributions", **args) or [])[::-1], limit, page)
+    if limit and len(args) == 1:  # the community's: read from its newest end, a page at a time
+        newest = list(b.query("contributions", **args, newest=page * limit + 1) or [])
+        rows, more = paginate(newest, limit, page)
+    else:  # newest first (the view orders by the time of the work, oldest first)
+        rows, more = paginate(list(b.query("contributions", **args) or [])[::-1], limit, page)
     short = Shortener(r["id"] for r in rows)
     names_ = names(b, cid) if rows and not o.json else {}
     emit_table(
