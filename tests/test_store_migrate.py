@@ -5,6 +5,7 @@ import sqlite3
 
 from node.crdt.op import op_id
 from node.store import Store
+from node.store.rows import TABLE_CODES
 from node.store.schema import SCHEMA_VERSION
 from tests.factory import PUT_HANDLERS, history, keys, twin
 
@@ -18,10 +19,18 @@ HANDLERS = {**PUT_HANDLERS, "note": _note}
 C, OPS = history(3, 60, seed=3)
 
 
+def _as_named(db):
+    """State rows under their tables' names, as every schema before 7 stored them."""
+    for name, code in TABLE_CODES.items():
+        db.execute("UPDATE state SET tbl = ? WHERE tbl = ?", (name, code))
+    db.execute("DELETE FROM state_order")
+
+
 def _to_version_4(path):
     """Rewrite the file the way schema 4 stored it: numbered state rows, no id index, no
     anchors."""
     db = sqlite3.connect(path, isolation_level=None)
+    _as_named(db)
     db.execute("BEGIN")
     db.execute(
         "CREATE TABLE state_old (id INTEGER PRIMARY KEY, tbl TEXT NOT NULL, key NOT NULL,"
@@ -78,6 +87,7 @@ def test_schema_1_file_opens_as_2_and_then_logs_fork_branches(tmp_path):  # then
     db.execute("DROP INDEX ops_position")
     db.execute("CREATE UNIQUE INDEX ops_chain ON ops (chain, seq)")
     db.execute("UPDATE meta SET value = 1 WHERE key = 'schema'")
+    _as_named(db)
     db.execute("UPDATE state SET value = x'a0'")  # rows of an older shape: rebuilt on open
     db.close()
     last = OPS[39]
@@ -114,8 +124,9 @@ def test_schema_2_file_rebuilds_so_past_removals_cut_their_chains(tmp_path):
         statuses = [store.status(op.id) for op in MUTUAL.ops]
     assert ("void", "author removed") in statuses
     db = sqlite3.connect(path, isolation_level=None)
+    _as_named(db)
     db.execute("UPDATE ops SET status = 'applied', reason = ''")
-    db.execute("DELETE FROM state WHERE tbl = 'chain.cut'")
+    assert db.execute("DELETE FROM state WHERE tbl = 'chain.cut'").rowcount
     db.execute("UPDATE meta SET value = 2 WHERE key = 'schema'")
     db.close()
     with Store.open(path) as store:
@@ -142,7 +153,10 @@ def test_schema_3_file_rebuilds_rows_with_the_signing_key(tmp_path):
         store.ingest(w.ops)
         want = _rows(store)
     db = sqlite3.connect(path, isolation_level=None)
-    for key, value in db.execute("SELECT key, value FROM state WHERE tbl = 'offer'").fetchall():
+    _as_named(db)
+    offers = db.execute("SELECT key, value FROM state WHERE tbl = 'offer'").fetchall()
+    assert offers
+    for key, value in offers:
         row = cbor2.loads(value)
         del row["by"]
         db.execute(
@@ -261,3 +275,42 @@ def test_a_schema_5_file_whose_founder_voided_the_genesis_gets_its_community_bac
         assert store.state.get("community", genesis) is not None
         assert store.status(genesis) == ("applied", "")
         assert [s for s, _ in (store.status(op_id(r)) for r in _raws(store))].count("void") == 1
+
+
+def test_a_file_written_by_the_schema_6_node_opens_as_7(tmp_path):
+    """``data/store_records_v6.db`` was written by the schema 6 node (``data/
+    make_store_records_v6.py`` on that commit): state rows named their table in full. Opened
+    as 7, every row is under its table's code, and the rows (by table name), the statuses
+    and the lists read from the index are those of a fresh store given the same ops, across
+    a reopen."""
+    import shutil
+    from pathlib import Path
+
+    from node.crdt.records import queries
+
+    path = tmp_path / "store.db"
+    shutil.copy(Path(__file__).parent / "data" / "store_records_v6.db", path)
+    db = sqlite3.connect(path)
+    raws = [raw for (raw,) in db.execute("SELECT raw FROM ops ORDER BY rowid")]
+    named = {t for (t,) in db.execute("SELECT DISTINCT tbl FROM state")}
+    db.close()
+    assert {"contribution", "attestation", "project", "member"} <= named  # as 6 wrote them
+    with Store.open(tmp_path / "fresh.db") as fresh:
+        fresh.ingest(raws)
+        (c,) = fresh.communities()
+        want = (_rows(fresh), [fresh.status(op_id(r)) for r in raws])
+        lists = (queries.contributions(fresh.state, c, newest=3), queries.offers(fresh.state, c, 0))
+    for _ in range(2):  # the migration, then a plain reopen
+        with Store.open(path) as store:
+            db = store._db
+            assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (
+                SCHEMA_VERSION,
+            )
+            stored = {t for (t,) in db.execute("SELECT DISTINCT tbl FROM state")}
+            assert stored == {TABLE_CODES.get(t, t) for t in named}
+            assert (_rows(store), [store.status(op_id(r)) for r in raws]) == want
+            got = (
+                queries.contributions(store.state, c, newest=3),
+                queries.offers(store.state, c, 0),
+            )
+            assert got == lists

@@ -57,11 +57,38 @@ DICT_BYTES = 65_536
 PACK_MIN = 64  # smaller values stay plain CBOR
 
 
-def _codes() -> dict[str, str]:
-    """The one-letter code ``state_order`` names each ordered table by (its name cost a
-    dozen bytes an entry: ~2 % of the file). By the names' order, so a table that declares an
-    order changes the codes, and with them the list the index was built for (rebuilt then)."""
-    return {t: chr(ord("a") + i) for i, t in enumerate(sorted(ORDERS))}
+# The tables a node writes, stored under a one-character code instead of their name (in
+# ``state`` and ``state_order``; a name in every row cost ~8 bytes an op, 1 % of the file).
+# Fixed here for every store file, whatever is imported: never change or reuse a code. Other
+# tables keep their names (a name never starts with a digit or an upper-case letter).
+TABLE_CODES = {
+    "attestation": "0",
+    "contribution": "1",
+    "offer": "2",
+    "reservation": "3",
+    "need": "4",
+    "project": "5",
+    "member": "6",
+    "gov.ballot": "7",
+    "gov.delegation": "8",
+    "gov.proposal": "9",
+    "thread": "A",
+    "comment": "B",
+    "reaction": "C",
+    "profile": "D",
+    "device": "E",
+    "community": "F",
+    "chain.cut": "G",
+    "gov.seal": "H",
+    "gov.enacted": "I",
+    "recovery": "J",
+}
+TABLE_NAMES = {code: name for name, code in TABLE_CODES.items()}
+
+
+def stored(table: str) -> str:
+    """What a store names ``table`` by in its rows (``TABLE_CODES``, else the name)."""
+    return TABLE_CODES.get(table, table)
 
 
 class Packer:
@@ -162,8 +189,7 @@ class SqlState(State):
         have = self._db.execute("SELECT value FROM meta WHERE key = 'state_order'").fetchone()
         # the ordered tables and the version of their orders: bump it when a declared order
         # changes what groups a row is in, so that stores rebuild the index on their next open
-        want = ",".join(sorted(ORDERS)) + ";groups 4;codes"
-        self._codes = _codes()
+        want = ",".join(sorted(ORDERS)) + ";groups 4;keys 6;codes 7"
         if have is not None and have[0] == want:
             return
         db = self._db
@@ -176,9 +202,11 @@ class SqlState(State):
             db.executemany(
                 "INSERT OR IGNORE INTO state_order (tbl, grp, rank, key) VALUES (?, ?, ?, ?)",
                 (
-                    (self._codes[table], g, rank, k)
+                    (stored(table), g, rank, k)
                     # streamed, not fetched whole: a migrated store may hold a million rows
-                    for k, v in db.execute("SELECT key, value FROM state WHERE tbl = ?", (table,))
+                    for k, v in db.execute(
+                        "SELECT key, value FROM state WHERE tbl = ?", (stored(table),)
+                    )
                     for g, rank in order(k, loads(v))
                 ),
             )
@@ -193,7 +221,7 @@ class SqlState(State):
             cache = self._cache
             value = cache.get(k, _MISS)
             if value is _MISS:
-                row = self._db.execute(_GET, k).fetchone()
+                row = self._db.execute(_GET, (stored(table), key)).fetchone()
                 value = _ABSENT if row is None else self._packer.loads(row[0])
                 cache[k] = value
                 if len(cache) > self._cache_rows:
@@ -237,7 +265,7 @@ class SqlState(State):
         rows = self._db.execute(
             "SELECT s.key, s.value FROM state_order o JOIN state s ON s.tbl = ? AND s.key = o.key"
             f" WHERE {where} ORDER BY o.rank DESC, o.key DESC",
-            (table, *args),
+            (stored(table), *args),
         )
         return ((k, loads(v)) for k, v in rows)
 
@@ -253,7 +281,7 @@ class SqlState(State):
         return [k for (k,) in rows]
 
     def _where(self, table: str, group: bytes, ranks: Collection[int] | None) -> tuple[str, list]:
-        where, args = "o.tbl = ? AND o.grp = ?", [self._codes[table], group]
+        where, args = "o.tbl = ? AND o.grp = ?", [stored(table), group]
         if ranks is not None:
             ranks = sorted(set(ranks))
             where += f" AND o.rank IN ({','.join('?' * len(ranks))})"  # a seek each
@@ -267,13 +295,13 @@ class SqlState(State):
         out, n, db = [], len(prefix), self._db
         row = db.execute(
             "SELECT grp FROM state_order WHERE tbl = ? AND grp >= ? ORDER BY grp LIMIT 1",
-            (self._codes[table], prefix),
+            (stored(table), prefix),
         ).fetchone()
         while row is not None and row[0][:n] == prefix:
             out.append(row[0])
             row = db.execute(
                 "SELECT grp FROM state_order WHERE tbl = ? AND grp > ? ORDER BY grp LIMIT 1",
-                (self._codes[table], row[0]),
+                (stored(table), row[0]),
             ).fetchone()
         return out
 
@@ -283,6 +311,7 @@ class SqlState(State):
         if self._unsaved:
             self.save()
         loads = self._packer.loads
+        table = stored(table)
         if prefix is None:
             rows = self._db.execute("SELECT key, value FROM state WHERE tbl = ?", (table,))
             return ((k, loads(v)) for k, v in rows)
@@ -311,13 +340,14 @@ class SqlState(State):
             self.save()
         loads = self._packer.loads
         rows = self._db.execute("SELECT tbl, key, value FROM state").fetchall()
-        return ((t, k, loads(v)) for t, k, v in rows)
+        return ((TABLE_NAMES.get(t, t), k, loads(v)) for t, k, v in rows)
 
     def keys(self) -> list[tuple[str, bytes | str]]:
         """(table, key) of every row (what a rebuild sorts out by community)."""
         if self._unsaved:
             self.save()
-        return self._db.execute("SELECT tbl, key FROM state").fetchall()
+        rows = self._db.execute("SELECT tbl, key FROM state").fetchall()
+        return [(TABLE_NAMES.get(t, t), k) for t, k in rows]
 
     def clear(self) -> None:
         self._unsaved.clear()
@@ -337,21 +367,21 @@ class SqlState(State):
         puts, deletes = [], []
         for (t, k), v in unsaved.items():
             if v is _ABSENT:
-                deletes.append((t, k))
+                deletes.append((stored(t), k))
             else:
-                puts.append((t, k, dumps(v)))
+                puts.append((stored(t), k, dumps(v)))
         puts.sort(key=lambda r: (r[0], isinstance(r[1], str), r[1]))
         db = self._db
         db.executemany(_DELETE, deletes)
         db.executemany(_PUT, puts)
         self._packer.saved(len(puts))
         if self._moved:
-            gone, new, codes = [], [], self._codes
+            gone, new = [], []
             for (t, k), (was, now) in self._moved.items():
                 if was != now:
-                    was, now = set(was or ()), set(now or ())
-                    gone.extend((codes[t], g, rank, k) for g, rank in was - now)
-                    new.extend((codes[t], g, rank, k) for g, rank in now - was)
+                    was, now, t = set(was or ()), set(now or ()), stored(t)
+                    gone.extend((t, g, rank, k) for g, rank in was - now)
+                    new.extend((t, g, rank, k) for g, rank in now - was)
             db.executemany(
                 "DELETE FROM state_order WHERE tbl = ? AND grp = ? AND rank = ? AND key = ?", gone
             )

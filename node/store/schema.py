@@ -20,8 +20,9 @@ except ImportError:  # not POSIX: no single-writer lock
 # 2: several ops may share a chain position (fork branches); 3: a removal cuts the member's
 # chain (state table ``chain.cut``, ops above it void); 4: devices; 5: nothing of history is
 # loaded at open (state rows keyed by (tbl, key), ops found by id through ``ops_id``, anchors);
-# 6: a fork proof per seq where a chain split, two at most (``forks`` keyed by seq too)
-SCHEMA_VERSION = 6
+# 6: a fork proof per seq where a chain split, two at most (``forks`` keyed by seq too); 7: state
+# rows name their table by a short code (``rows.TABLE_CODES``)
+SCHEMA_VERSION = 7
 
 # A chain is one author's log in one community; ops name it by a small integer so that the
 # rows and the (chain, seq) index stay small (two 32-byte keys per op cost ~30% of ingest).
@@ -185,6 +186,9 @@ def connect(path: str | Path) -> sqlite3.Connection:
     if row is not None and row[0] == 5:
         _migrate_v5(db)
         row = (6,)
+    if row is not None and row[0] == 6:
+        _migrate_v6(db)
+        row = (7,)
     if row is None:
         db.execute("INSERT INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
     elif row[0] != SCHEMA_VERSION:
@@ -307,6 +311,31 @@ def _migrate_v5(db: sqlite3.Connection) -> None:
     db.execute("UPDATE meta SET value = 6 WHERE key = 'schema'")
     if rebuild:
         db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('rebuild_state', 1)")
+    db.execute("COMMIT")
+
+
+def _migrate_v6(db: sqlite3.Connection) -> None:
+    """Version 7 names a state row's table by a short code (``rows.TABLE_CODES``: a name in
+    every row cost ~8 bytes an op). The rows are copied over a table at a time in key order
+    (no sort), under their codes; ``state_order`` is built again on open, naming tables by
+    the same codes (``meta`` ``state_order`` says which). The rows themselves are unchanged:
+    no rebuild."""
+    from .rows import stored
+
+    db.execute("BEGIN IMMEDIATE")
+    names = [t for (t,) in db.execute("SELECT DISTINCT tbl FROM state")]
+    db.execute("ALTER TABLE state RENAME TO state_v6")
+    db.execute(_STATE_DDL)
+    for name in sorted(names, key=stored):  # in the new key order: each table appended
+        db.execute(
+            "INSERT INTO state (tbl, key, value) SELECT ?, key, value FROM state_v6"
+            " WHERE tbl = ? ORDER BY key",
+            (stored(name), name),
+        )
+    db.execute("DROP TABLE state_v6")
+    db.execute("DELETE FROM state_order")
+    db.execute("DELETE FROM meta WHERE key = 'state_order'")
+    db.execute("UPDATE meta SET value = 7 WHERE key = 'schema'")
     db.execute("COMMIT")
 
 
