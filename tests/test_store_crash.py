@@ -22,6 +22,7 @@ import cbor2
 from node.crdt.replica import Replica
 from node.crdt.state import Rejected
 from node.store import Store
+from node.store.schema import STATUS_NAMES
 from tests.factory import keys, twin
 from tests.factory import put_handler as register_put
 
@@ -77,7 +78,12 @@ def check_consistent(path: Path) -> set[bytes]:
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     db.close()
     with Store.open(path, HANDLERS) as store:
-        rows = store._db.execute("SELECT raw, status, reason FROM ops ORDER BY rowid").fetchall()
+        rows = [  # statuses by name (the file keeps a letter: schema.STATUS_CODES)
+            (raw, STATUS_NAMES[status], reason)
+            for raw, status, reason in store._db.execute(
+                "SELECT raw, status, reason FROM ops ORDER BY rowid"
+            )
+        ]
         fresh = Replica(HANDLERS)
         from node.crdt.op import decode_op
 

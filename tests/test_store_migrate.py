@@ -6,7 +6,7 @@ import sqlite3
 from node.crdt.op import op_id
 from node.store import Store
 from node.store.rows import TABLE_CODES
-from node.store.schema import SCHEMA_VERSION
+from node.store.schema import SCHEMA_VERSION, STATUS_CODES
 from tests.factory import PUT_HANDLERS, history, keys, twin
 
 
@@ -20,10 +20,15 @@ C, OPS = history(3, 60, seed=3)
 
 
 def _as_named(db):
-    """State rows under their tables' names, as every schema before 7 stored them."""
+    """State rows under their tables' names and statuses in full, as every schema before 7
+    stored them."""
     for name, code in TABLE_CODES.items():
         db.execute("UPDATE state SET tbl = ? WHERE tbl = ?", (name, code))
     db.execute("DELETE FROM state_order")
+    for name, code in STATUS_CODES.items():
+        db.execute("UPDATE ops SET status = ? WHERE status = ?", (name, code))
+    db.execute("DROP INDEX ops_rejected")
+    db.execute("CREATE INDEX ops_rejected ON ops (status) WHERE status = 'rejected'")
 
 
 def _to_version_4(path):
@@ -280,7 +285,8 @@ def test_a_schema_5_file_whose_founder_voided_the_genesis_gets_its_community_bac
 def test_a_file_written_by_the_schema_6_node_opens_as_7(tmp_path):
     """``data/store_records_v6.db`` was written by the schema 6 node (``data/
     make_store_records_v6.py`` on that commit): state rows named their table in full. Opened
-    as 7, every row is under its table's code, and the rows (by table name), the statuses
+    as 7, every row is under its table's code and every op's status a letter, and the rows
+    (by table name), the statuses
     and the lists read from the index are those of a fresh store given the same ops, across
     a reopen."""
     import shutil
@@ -293,6 +299,7 @@ def test_a_file_written_by_the_schema_6_node_opens_as_7(tmp_path):
     db = sqlite3.connect(path)
     raws = [raw for (raw,) in db.execute("SELECT raw FROM ops ORDER BY rowid")]
     named = {t for (t,) in db.execute("SELECT DISTINCT tbl FROM state")}
+    assert {s for (s,) in db.execute("SELECT DISTINCT status FROM ops")} == {"applied"}
     db.close()
     assert {"contribution", "attestation", "project", "member"} <= named  # as 6 wrote them
     with Store.open(tmp_path / "fresh.db") as fresh:
@@ -308,6 +315,7 @@ def test_a_file_written_by_the_schema_6_node_opens_as_7(tmp_path):
             )
             stored = {t for (t,) in db.execute("SELECT DISTINCT tbl FROM state")}
             assert stored == {TABLE_CODES.get(t, t) for t in named}
+            assert {s for (s,) in db.execute("SELECT DISTINCT status FROM ops")} == {"a"}
             assert (_rows(store), [store.status(op_id(r)) for r in raws]) == want
             got = (
                 queries.contributions(store.state, c, newest=3),

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from node.crdt.replica import Replica
 from node.store import Store
+from node.store.schema import STATUS_CODES
 from tests.factory import keys, twin
 from tests.factory import put_handler as register_put
 
@@ -76,7 +77,8 @@ def contents(path: Path, forked: bytes | None):
             " JOIN chains c ON o.chain = c.id"
         ).fetchall()
         ops = sorted(
-            (r[1], r[2], r[3], r[4]) if r[1] == forked and r[3] == "void" else r for r in ops
+            (r[1], r[2], r[3], r[4]) if r[1] == forked and r[3] == STATUS_CODES["void"] else r
+            for r in ops
         )
         heads = sorted(
             (c, a, s, None if a == forked else i, lam)

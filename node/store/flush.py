@@ -6,7 +6,7 @@ import sqlite3
 
 from node.crdt.replica import REJECTED, Replica
 
-from .schema import Chains
+from .schema import STATUS_CODES, Chains
 
 _INSERT_OP = (
     "INSERT INTO ops (id, chain, seq, lamport, status, reason, raw) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -29,7 +29,7 @@ def write_changes(db: sqlite3.Connection, replica: Replica, chains: Chains) -> N
         )
     replica.state.save()  # the rows these ops wrote (``rows.SqlState``)
     if changes.rebuilt:  # every op that did not apply is in ``restatus``
-        db.execute("UPDATE ops SET status = 'applied', reason = '' WHERE status != 'applied'")
+        db.execute("UPDATE ops SET status = 'a', reason = '' WHERE status != 'a'")  # applied
     if changes.restatus:
         _write_statuses(db, replica, chains, changes.restatus)
 
@@ -50,7 +50,8 @@ def _write_ops(db, replica, chains, logged) -> None:
         if outcome.status == REJECTED:
             # the short code, as a rebuild would record it (Outcome may carry more detail)
             reason = rejections.get(op.id, reason)
-        rows.append((op.id, chain, op.seq, op.lamport, outcome.status, reason, op.raw))
+        status = STATUS_CODES.get(outcome.status, outcome.status)
+        rows.append((op.id, chain, op.seq, op.lamport, status, reason, op.raw))
         touched.add(key)
     db.executemany(_INSERT_OP, rows)
     heads = replica.heads
@@ -80,7 +81,8 @@ def _write_statuses(db, replica, chains, restatus) -> None:
     rows = []
     for oid, (status, reason) in last.items():
         meta = metas[oid]
-        rows.append((status, reason, chains.ensure(meta.community, meta.author), meta.seq, oid))
+        chain = chains.ensure(meta.community, meta.author)
+        rows.append((STATUS_CODES.get(status, status), reason, chain, meta.seq, oid))
     db.executemany(
         "UPDATE ops SET status = ?, reason = ? WHERE chain = ? AND seq = ? AND id = ?", rows
     )

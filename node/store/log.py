@@ -36,7 +36,7 @@ CACHE_REJECTIONS = 8_192  # answers about rejection kept (heads are asked about 
 _META = "SELECT chain, seq, lamport, raw FROM ops WHERE substr(id, 1, 8) = ? AND id = ?"
 _POSITION = "SELECT id FROM ops WHERE chain = ? AND seq = ? ORDER BY rowid LIMIT 1"
 _POSITION_ALL = "SELECT id FROM ops WHERE chain = ? AND seq = ? ORDER BY rowid"
-_REJECTED = "SELECT reason FROM ops WHERE substr(id, 1, 8) = ? AND id = ? AND status = 'rejected'"
+_REJECTED = "SELECT reason FROM ops WHERE substr(id, 1, 8) = ? AND id = ? AND status = 'r'"
 _MISSING = object()
 
 
@@ -231,11 +231,11 @@ class Rejections:
     def in_community(self, community: bytes | None) -> dict[bytes, str]:
         """Every rejected op of ``community`` (all: ``None``) -> its reason."""
         if community is None:
-            rows = self._db.execute("SELECT id, reason FROM ops WHERE status = 'rejected'")
+            rows = self._db.execute("SELECT id, reason FROM ops WHERE status = 'r'")
         else:
             rows = self._db.execute(
                 "SELECT ops.id, ops.reason FROM ops JOIN chains ON ops.chain = chains.id"
-                " WHERE ops.status = 'rejected' AND chains.community = ?",
+                " WHERE ops.status = 'r' AND chains.community = ?",
                 (community,),
             )
         out = dict(rows.fetchall())

@@ -8,7 +8,7 @@ from node.crdt.chain import ForkProof
 from node.crdt.op import Op, decode_op
 from node.crdt.replica import Replica
 
-from .schema import Chains
+from .schema import STATUS_NAMES, Chains
 
 
 class Queries:
@@ -112,7 +112,7 @@ class Queries:
                 (*where, oid),
             ).fetchone()
             if row is not None:
-                return row[0], row[1]
+                return STATUS_NAMES.get(row[0], row[0]), row[1]
         if self.replica.has(oid):
             return "pending", ""
         return None
