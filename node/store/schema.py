@@ -331,10 +331,15 @@ def _migrate_v6(db: sqlite3.Connection) -> None:
 
     db.execute("BEGIN IMMEDIATE")
     db.execute("DROP INDEX IF EXISTS ops_rejected")
-    db.execute(
-        "UPDATE ops SET status = CASE status WHEN 'applied' THEN 'a' WHEN 'rejected' THEN 'r'"
-        " WHEN 'void' THEN 'v' ELSE status END"
-    )
+    last = db.execute("SELECT max(rowid) FROM ops").fetchone()[0] or 0
+    # 50,000 rows a statement: a statement's undo journal lives in memory (temp_store), and
+    # one statement for every row held a copy of the whole table (0.5 GB at 10^6 ops)
+    for start in range(0, last + 1, 50_000):
+        db.execute(
+            "UPDATE ops SET status = CASE status WHEN 'applied' THEN 'a' WHEN 'rejected'"
+            " THEN 'r' WHEN 'void' THEN 'v' ELSE status END WHERE rowid BETWEEN ? AND ?",
+            (start, start + 49_999),
+        )
     db.execute("CREATE INDEX ops_rejected ON ops (status) WHERE status = 'r'")
     names = [t for (t,) in db.execute("SELECT DISTINCT tbl FROM state")]
     db.execute("ALTER TABLE state RENAME TO state_v6")
