@@ -368,16 +368,22 @@ def reservations(
     return views
 
 
+TIES = 100  # rows read past a page's end while they tie with its last (see ``_newest``)
+
+
 def _newest(timeline: Iterator[dict], community: bytes, n: int, rank) -> Iterator[dict]:
     """The first ``n`` rows of the community in a time line (newest first), and those after
-    them that tie with the last: a list merged from several by time is then cut at the same
-    place whatever order ties came in."""
-    last = None
+    them that tie with the last, ``TIES`` at most: a list merged from several by time is then
+    cut at the same place whatever order ties came in. Bounded, because times are claims: a
+    key that gives many rows one time cannot make every page read them all."""
+    last, extra = None, TIES
     for row in timeline:
         if row["c"] != community:
             continue
-        if n <= 0 and rank(row) != last:
-            return
+        if n <= 0:
+            if rank(row) != last or extra <= 0:
+                return
+            extra -= 1
         yield row
         n, last = n - 1, rank(row)
 
