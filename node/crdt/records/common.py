@@ -20,12 +20,11 @@ from typing import Any, NamedTuple
 
 from ..causal import OpMeta
 from ..op import Op
-from ..state import Context, Rejected, State
+from ..state import Context, Rejected, State, group
 
 COMMUNITY, MEMBER, PROFILE, DEVICE = "community", "member", "profile", "device"
 OFFER, NEED, RESERVATION = "offer", "need", "reservation"
 PROJECT, CONTRIBUTION, ATTESTATION = "project", "contribution", "attestation"
-TIME = b"time"  # group(community, TIME): a table's rows of a community, newest first
 
 YEAR_MS = 365 * 24 * 3600 * 1000
 DAY_MS = 24 * 3600 * 1000
@@ -52,6 +51,12 @@ def as_key(member: MemberRef) -> bytes:
 
 def member_key(community: bytes, member: bytes) -> bytes:
     return community + member
+
+
+def timeline(community: bytes) -> bytes:
+    """The group of a table's rows of ``community`` ranked by time (the activity feed reads
+    the newest end of each)."""
+    return group(community, b"time")
 
 
 def order_key(op: Op) -> list:

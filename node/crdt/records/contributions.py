@@ -24,7 +24,6 @@ from .common import (
     ATTESTATION,
     CONTRIBUTION,
     PROJECT,
-    TIME,
     charter_at,
     community_row,
     in_past,
@@ -32,6 +31,7 @@ from .common import (
     op_meta,
     require_member,
     require_ref,
+    timeline,
 )
 from .schema import (
     Field,
@@ -206,11 +206,21 @@ def by_contributor(key: bytes, row: dict) -> Filed:
     c, project, skill = row["c"], row["project"], current_skill(row)
     filed = [(group(c, row["contributor"]), project_rank(project))]
     if project is not None:
-        filed.append((group(c, b"project", project), 0))
+        filed.append((of_project(c, project), 0))
     if skill is not None:
-        filed.append((group(c, b"skill", skill.encode()), 0))
-    filed.append((group(c, TIME), current_at(row)))
+        filed.append((using_skill(c, skill), 0))
+    filed.append((timeline(c), current_at(row)))
     return tuple(filed)
+
+
+def of_project(community: bytes, project: bytes) -> bytes:
+    """The group of a project's contributions."""
+    return group(community, b"project", project)
+
+
+def using_skill(community: bytes, skill: str) -> bytes:
+    """The group of the contributions whose current version names ``skill``."""
+    return group(community, b"skill", skill.encode())
 
 
 ordered_by(CONTRIBUTION, by_contributor)

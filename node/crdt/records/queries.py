@@ -23,12 +23,12 @@ from .common import (
     PROFILE,
     PROJECT,
     RESERVATION,
-    TIME,
     MemberRef,
     as_key,
     charter_in_clock,
     member_key,
     membership_periods,
+    timeline,
     vouch_count,
     vouches_needed,
 )
@@ -344,8 +344,8 @@ def reservations(
     elif member is not None:
         rows = _member_reservations(state, community, member)
     elif newest is not None:
-        timeline = state.rows_in(RESERVATION, group(community, TIME))
-        rows = _newest(timeline, community, newest, lambda r: max(s[4] for s in r["steps"]))
+        latest = state.rows_in(RESERVATION, timeline(community))
+        rows = _newest(latest, community, newest, lambda r: max(s[4] for s in r["steps"]))
     else:
         rows = state.rows(RESERVATION)
     for row in rows:
@@ -500,7 +500,7 @@ def contributions(
     need = confirmations_needed(state, community, ch, clock)
     out = []
     if newest is not None:
-        for row in state.rows_in(CONTRIBUTION, group(community, TIME)):
+        for row in state.rows_in(CONTRIBUTION, timeline(community)):
             if len(out) >= newest:
                 break
             if row["c"] != community or member not in (None, row["contributor"]):

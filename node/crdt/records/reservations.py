@@ -24,12 +24,12 @@ from ..state import Context, Filed, Rejected, group, ordered_by
 from .common import (
     OFFER,
     RESERVATION,
-    TIME,
     in_past,
     note_member,
     op_meta,
     require_member,
     require_ref,
+    timeline,
 )
 from .listings import amount_in_past, status_in_past
 from .schema import Field, check_body, integer, key32, opt, text, window
@@ -146,7 +146,7 @@ def by_offer_and_requester(key: bytes, row: dict) -> Filed:
     from those groups, it grows with the member's dealings, not with the community."""
     c = row["c"]
     latest = max(step[4] for step in row["steps"])
-    return (group(row["offer"]), 0), (group(c, row["requester"]), 0), (group(c, TIME), latest)
+    return (group(row["offer"]), 0), (group(c, row["requester"]), 0), (timeline(c), latest)
 
 
 ordered_by(RESERVATION, by_offer_and_requester)

@@ -29,7 +29,7 @@ from math import isqrt
 
 from ..state import State, group
 from .common import ATTESTATION, COMMUNITY, CONTRIBUTION, DAY_MS, MEMBER, charter_in_clock
-from .contributions import project_rank
+from .contributions import of_project, project_rank
 
 SCALE_BITS = 62
 FRAC_BITS = 20
@@ -84,7 +84,7 @@ def contribution_rows(
             ranks = None if project is None else (project_rank(project),)
             rows = state.rows_in(CONTRIBUTION, group(community, member), ranks)
         else:
-            rows = state.rows_in(CONTRIBUTION, group(community, b"project", project))
+            rows = state.rows_in(CONTRIBUTION, of_project(community, project))
         for row in rows:
             if row["c"] != community:
                 continue

@@ -19,7 +19,7 @@ from .common import (
     charter_in_clock,
     member_key,
 )
-from .contributions import project_rank
+from .contributions import of_project, project_rank, using_skill
 from .projects import runners
 from .score import confirmations_needed, contribution_scores, contribution_view
 
@@ -168,7 +168,7 @@ def attestations_asked(state: State, community: bytes, member: MemberRef) -> lis
     found: dict[bytes, dict] = {}
     for project in state.rows_in(PROJECT, group(community, me)):
         if project["c"] == community and me in runners(project):
-            for row in state.rows_in(CONTRIBUTION, group(community, b"project", project["id"])):
+            for row in state.rows_in(CONTRIBUTION, of_project(community, project["id"])):
                 found.setdefault(row["id"], row)
     for who, theirs in vouchers.items():
         if who != me and (me in theirs or not theirs):
@@ -176,7 +176,7 @@ def attestations_asked(state: State, community: bytes, member: MemberRef) -> lis
                 found.setdefault(row["id"], row)
     for sk, members in holders.items():
         if me in members:
-            for row in state.rows_in(CONTRIBUTION, group(community, b"skill", sk.encode())):
+            for row in state.rows_in(CONTRIBUTION, using_skill(community, sk)):
                 found.setdefault(row["id"], row)
 
     charter = charter_in_clock(com, None)
