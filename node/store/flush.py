@@ -50,8 +50,9 @@ def _write_ops(db, replica, chains, logged) -> None:
         if outcome.status == REJECTED:
             # the short code, as a rebuild would record it (Outcome may carry more detail)
             reason = rejections.get(op.id, reason)
-        status = STATUS_CODES.get(outcome.status, outcome.status)
-        rows.append((op.id, chain, op.seq, op.lamport, status, reason, op.raw))
+        rows.append(
+            (op.id, chain, op.seq, op.lamport, STATUS_CODES[outcome.status], reason, op.raw)
+        )
         touched.add(key)
     db.executemany(_INSERT_OP, rows)
     heads = replica.heads
@@ -82,7 +83,7 @@ def _write_statuses(db, replica, chains, restatus) -> None:
     for oid, (status, reason) in last.items():
         meta = metas[oid]
         chain = chains.ensure(meta.community, meta.author)
-        rows.append((STATUS_CODES.get(status, status), reason, chain, meta.seq, oid))
+        rows.append((STATUS_CODES[status], reason, chain, meta.seq, oid))
     db.executemany(
         "UPDATE ops SET status = ?, reason = ? WHERE chain = ? AND seq = ? AND id = ?", rows
     )

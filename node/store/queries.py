@@ -112,7 +112,7 @@ class Queries:
                 (*where, oid),
             ).fetchone()
             if row is not None:
-                return STATUS_NAMES.get(row[0], row[0]), row[1]
+                return STATUS_NAMES[row[0]], row[1]
         if self.replica.has(oid):
             return "pending", ""
         return None

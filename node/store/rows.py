@@ -262,10 +262,10 @@ class SqlState(State):
             self.save()
         loads = self._packer.loads
         where, args = self._where(table, group, ranks)
-        rows = self._db.execute(
-            "SELECT s.key, s.value FROM state_order o JOIN state s ON s.tbl = ? AND s.key = o.key"
+        rows = self._db.execute(  # both tables name a table by the same code
+            "SELECT s.key, s.value FROM state_order o JOIN state s ON s.tbl = o.tbl AND s.key = o.key"
             f" WHERE {where} ORDER BY o.rank DESC, o.key DESC",
-            (stored(table), *args),
+            args,
         )
         return ((k, loads(v)) for k, v in rows)
 

@@ -23,6 +23,8 @@ except ImportError:  # not POSIX: no single-writer lock
 # 6: a fork proof per seq where a chain split, two at most (``forks`` keyed by seq too); 7: state
 # rows name their table by a short code (``rows.TABLE_CODES``), ops their status by a letter
 SCHEMA_VERSION = 7
+STATUS_CODES = {"applied": "a", "rejected": "r", "void": "v"}  # ``ops.status`` (schema 7)
+STATUS_NAMES = {code: name for name, code in STATUS_CODES.items()}
 
 # A chain is one author's log in one community; ops name it by a small integer so that the
 # rows and the (chain, seq) index stay small (two 32-byte keys per op cost ~30% of ingest).
@@ -35,8 +37,6 @@ SCHEMA_VERSION = 7
 # on the whole id is four times the size; ids are random, so every batch dirties pages all over
 # such an index, and a small one stays in the page cache). Queries by id name both:
 # ``substr(id, 1, 8) = ? AND id = ?``.
-STATUS_CODES = {"applied": "a", "rejected": "r", "void": "v"}
-STATUS_NAMES = {code: name for name, code in STATUS_CODES.items()}
 # ``state`` holds the rows of ``node.crdt.state``, keyed by (tbl, key) (``rows.SqlState``).
 # ``state_order`` lists the rows of the tables that declare an order (``state.ordered_by``) by
 # (group, rank), so that the first page of a list reads only that page (``rows.SqlState``).

@@ -132,9 +132,7 @@ def contribution_correct(op: Op, ctx: Context) -> None:
     retract = body.get("retract", False)
     if not changes and not retract:
         raise Rejected("bad_body", f"{op.kind}: needs 'set' or 'retract'")
-    fields = dict(row["base"])
-    for c in row["corrections"]:
-        fields.update(c[2])
+    fields = current_fields(row)
     fields.update(changes)
     _check_fields(op, ctx, fields)
     note_member(ctx, m, op)
@@ -179,20 +177,13 @@ def project_rank(project: bytes | None) -> int:
     return 1 + int.from_bytes(hashlib.blake2b(project, digest_size=3).digest()) % (2**23 - 1)
 
 
-def current_skill(row: dict) -> str | None:
-    """The skill of a contribution's latest version (its corrections applied)."""
-    skill = row["base"].get("skill")
+def current_fields(row: dict) -> dict:
+    """The fields of a contribution's latest version: as recorded, every correction applied
+    (``score.contribution_view`` applies those inside a cut)."""
+    fields = dict(row["base"])
     for correction in row["corrections"]:
-        skill = correction[2].get("skill", skill)
-    return skill
-
-
-def current_at(row: dict) -> int:
-    """When the work of a contribution's latest version happened (ms)."""
-    at = row["base"]["at"]
-    for correction in row["corrections"]:
-        at = correction[2].get("at", at)
-    return at
+        fields.update(correction[2])
+    return fields
 
 
 def by_contributor(key: bytes, row: dict) -> Filed:
@@ -203,13 +194,13 @@ def by_contributor(key: bytes, row: dict) -> Filed:
     rank 0; and in its community's time line, by the time of the work (the activity feed reads
     the newest). Its attestations need no order: their keys start with the contribution's id
     (a prefix scan)."""
-    c, project, skill = row["c"], row["project"], current_skill(row)
+    c, project, fields = row["c"], row["project"], current_fields(row)
     filed = [(group(c, row["contributor"]), project_rank(project))]
     if project is not None:
         filed.append((of_project(c, project), 0))
-    if skill is not None:
-        filed.append((using_skill(c, skill), 0))
-    filed.append((timeline(c), current_at(row)))
+    if "skill" in fields:
+        filed.append((using_skill(c, fields["skill"]), 0))
+    filed.append((timeline(c), fields["at"]))
     return tuple(filed)
 
 

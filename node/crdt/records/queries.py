@@ -16,7 +16,6 @@ from . import score
 from .common import (
     ATTESTATION,
     COMMUNITY,
-    CONTRIBUTION,
     MEMBER,
     NEED,
     OFFER,
@@ -34,6 +33,7 @@ from .common import (
 )
 from .community import CHARTER_DEFAULTS, PROPOSAL_KINDS, voting_rule
 from .geo import decode, distance_m
+from .reservations import latest_step
 from .score import confirmations_needed, contribution_view
 
 
@@ -344,8 +344,9 @@ def reservations(
     elif member is not None:
         rows = _member_reservations(state, community, member)
     elif newest is not None:
-        latest = state.rows_in(RESERVATION, timeline(community))
-        rows = _newest(latest, community, newest, lambda r: max(s[4] for s in r["steps"]))
+        rows = _latest_reservations(
+            state.rows_in(RESERVATION, timeline(community)), community, newest
+        )
     else:
         rows = state.rows(RESERVATION)
     for row in rows:
@@ -368,24 +369,26 @@ def reservations(
     return views
 
 
-TIES = 100  # rows read past a page's end while they tie with its last (see ``_newest``)
+TIES = 100  # rows read past a page's end while they tie with its last (times are claims)
 
 
-def _newest(timeline: Iterator[dict], community: bytes, n: int, rank) -> Iterator[dict]:
-    """The first ``n`` rows of the community in a time line (newest first), and those after
-    them that tie with the last, ``TIES`` at most: a list merged from several by time is then
-    cut at the same place whatever order ties came in. Bounded, because times are claims: a
-    key that gives many rows one time cannot make every page read them all."""
+def _latest_reservations(timeline: Iterator[dict], community: bytes, n: int) -> Iterator[dict]:
+    """The first ``n`` reservations of the community in its time line (latest step first),
+    and those after them whose latest step ties with the last, ``TIES`` at most: a list
+    merged from several by time (their steps) is then cut at the same place whatever order
+    ties came in. Bounded, because times are claims: a key that gives many rows one time
+    cannot make every page read them all."""
     last, extra = None, TIES
     for row in timeline:
         if row["c"] != community:
             continue
+        step = latest_step(row)
         if n <= 0:
-            if rank(row) != last or extra <= 0:
+            if step != last or extra <= 0:
                 return
             extra -= 1
         yield row
-        n, last = n - 1, rank(row)
+        n, last = n - 1, step
 
 
 def _member_reservations(state: State, community: bytes, member: bytes) -> Iterator[dict]:
@@ -499,23 +502,15 @@ def contributions(
     ch = charter_in_clock(com, clock)
     need = confirmations_needed(state, community, ch, clock)
     out = []
-    if newest is not None:
-        for row in state.rows_in(CONTRIBUTION, timeline(community)):
-            if len(out) >= newest:
-                break
-            if row["c"] != community or member not in (None, row["contributor"]):
-                continue
-            if project not in (None, row["project"]):
-                continue
-            atts = list(state.rows(ATTESTATION, row["id"]))
-            view = contribution_view(row, ch, clock, atts, need)
-            if view is not None:
-                out.append(view)
-        return out
-    for row, atts in score.contribution_rows(state, community, member, project):
+    rows = score.contribution_rows(state, community, member, project, newest is not None)
+    for row, atts in rows:
+        if newest is not None and len(out) >= newest:
+            return out  # the time line's order: latest work first
         view = contribution_view(row, ch, clock, atts, need)
         if view is not None:
             out.append(view)
+    if newest is not None:
+        return out
     return sorted(out, key=lambda v: (v["fields"]["at"], v["id"]))
 
 

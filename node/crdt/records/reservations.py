@@ -145,8 +145,16 @@ def by_offer_and_requester(key: bytes, row: dict) -> Filed:
     the newest). A member's own list is their requests plus the rows of their offers: read
     from those groups, it grows with the member's dealings, not with the community."""
     c = row["c"]
-    latest = max(step[4] for step in row["steps"])
-    return (group(row["offer"]), 0), (group(c, row["requester"]), 0), (timeline(c), latest)
+    return (
+        (group(row["offer"]), 0),
+        (group(c, row["requester"]), 0),
+        (timeline(c), latest_step(row)),
+    )
+
+
+def latest_step(row: dict) -> int:
+    """The ts of a reservation's latest step: its rank in the community's time line."""
+    return max(step[4] for step in row["steps"])
 
 
 ordered_by(RESERVATION, by_offer_and_requester)

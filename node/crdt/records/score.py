@@ -28,7 +28,15 @@ from fractions import Fraction
 from math import isqrt
 
 from ..state import State, group
-from .common import ATTESTATION, COMMUNITY, CONTRIBUTION, DAY_MS, MEMBER, charter_in_clock
+from .common import (
+    ATTESTATION,
+    COMMUNITY,
+    CONTRIBUTION,
+    DAY_MS,
+    MEMBER,
+    charter_in_clock,
+    timeline,
+)
 from .contributions import of_project, project_rank
 
 SCALE_BITS = 62
@@ -73,14 +81,21 @@ def _within(clock: Clock, author: bytes, seq: int) -> bool:
 
 
 def contribution_rows(
-    state: State, community: bytes, member: bytes | None = None, project: bytes | None = None
+    state: State,
+    community: bytes,
+    member: bytes | None = None,
+    project: bytes | None = None,
+    latest_first: bool = False,
 ) -> Iterator[tuple[Mapping, list[dict]]]:
     """(contribution row, its attestation rows) of a community, or of one member or one
     project of it. For a member or a project only its rows are read (the contribution order,
     ``contributions.by_contributor``) and each one's attestations by key prefix; for the
-    community, every attestation in one pass."""
-    if member is not None or project is not None:
-        if member is not None:
+    community, every attestation in one pass. ``latest_first``: the community's time line,
+    the latest work first (lazily: a caller that needs a few reads only those)."""
+    if member is not None or project is not None or latest_first:
+        if latest_first:
+            rows = state.rows_in(CONTRIBUTION, timeline(community))
+        elif member is not None:
             ranks = None if project is None else (project_rank(project),)
             rows = state.rows_in(CONTRIBUTION, group(community, member), ranks)
         else:
