@@ -375,3 +375,25 @@ def test_a_records_file_of_the_previous_order_version_is_indexed_again_on_open(t
             for project in store.state.rows(PROJECT):
                 mine = [v for v in everything if v["project"] == project["id"]]
                 assert mine and contributions_of(store.state, c, project=project["id"]) == mine
+
+
+def test_strangers_joining_cost_an_inbox_no_index_reads(monkeypatch):
+    """A stranger may send ``member.join`` with many keys: candidates nobody vouched for.
+    They have no work (only admitted members record it), so the inbox reads nothing for
+    them: its index reads are those of the admitted members, however many candidates wait."""
+    from node.crdt.records.views import attestations_asked
+    from node.crdt.state import State
+
+    w = World({"name": "c", "membership": {"rule": "vouched", "vouches": 1, "founding": 2}})
+    w.join(1, 2)  # the founder's first two vouches admit them alone
+    w.ok(0, "member.vouch", {"member": PUB[1]})
+    w.ok(0, "member.vouch", {"member": PUB[2]})
+    record(w, 1)
+    reads = []
+    monkeypatch.setattr(State, "keys_in", lambda s, *a, **k: reads.append(a) or [])
+    before = attestations_asked(w.state, w.community, PUB[2])
+    admitted = len(reads)
+    w.join(*range(3, 12))  # nine candidates nobody vouched for
+    reads.clear()
+    assert attestations_asked(w.state, w.community, PUB[2]) == before
+    assert len(reads) == admitted

@@ -18,6 +18,7 @@ from .common import (
     PROJECT,
     charter_in_clock,
     member_key,
+    membership_periods,
 )
 from .contributions import of_project, project_rank, using_skill
 from .projects import runners
@@ -160,18 +161,21 @@ def attestations_asked(state: State, community: bytes, member: MemberRef) -> lis
         if prof["c"] == community:
             for sk in prof.get("skills") or []:
                 holders.setdefault(sk, set()).add(prof["member"])
-    vouchers: dict[bytes, set[bytes]] = {
-        row["member"]: {v[0] for v in row.get("vouchers", [])} - {row["member"]}
-        for row in state.rows(MEMBER, community)
-        if row["c"] == community
-    }
+    vouchers: dict[bytes, set[bytes]] = {}  # who -> who vouched for them
+    worked: set[bytes] = set()  # members ever admitted: only they can have recorded work
+    for row in state.rows(MEMBER, community):
+        if row["c"] == community:
+            vouchers[row["member"]] = {v[0] for v in row.get("vouchers", [])} - {row["member"]}
+            if any(period[3] is not None for period in membership_periods(row)):
+                worked.add(row["member"])
     found: dict[bytes, dict] = {}
     for project in state.rows_in(PROJECT, group(community, me)):
         if project["c"] == community and me in runners(project):
             for row in state.rows_in(CONTRIBUTION, of_project(community, project["id"])):
                 found.setdefault(row["id"], row)
     for who, theirs in vouchers.items():
-        if who != me and (me in theirs or not theirs):
+        # a candidate never admitted has no work: strangers' joins cost no index reads
+        if who != me and who in worked and (me in theirs or not theirs):
             for row in own_work(state, community, who):
                 found.setdefault(row["id"], row)
     for sk, members in holders.items():
