@@ -273,8 +273,8 @@ def main() -> None:
         steps = phases(raws, Path(tmp) / "steps.db")
         profiles = {}
         if "--profile" in sys.argv:
-            profiles["per_op"] = profile(per_op_ingest, raws, Path(tmp) / "p1.db")
-            profiles["bulk"] = profile(bulk_ingest, raw_ranges, Path(tmp) / "p2.db", len(ops))
+            profiles["per_op"] = profile(per_op_ingest, raws, Path(tmp) / "prof_p.db")
+            profiles["bulk"] = profile(bulk_ingest, raw_ranges, Path(tmp) / "prof_b.db", len(ops))
     one_core = [measured[k] for k in ("per_op", "bulk")]
     verify_wall = sum(v.wall for _, v in one_core)
     verify_cpu = sum(v.cpu for _, v in one_core)

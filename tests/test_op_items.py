@@ -63,12 +63,15 @@ def test_decoding_rejects_exactly_the_ops_over_the_item_bound(leaf, other, neste
 
 
 def test_a_body_of_many_small_items_is_refused_before_it_is_decoded(monkeypatch):
-    """~60 KiB of one-byte integers: the item count stops it before the CBOR decoder (which
+    """~60 KiB of one-byte integers: the item count stops it before either CBOR decoder (which
     would build 60,000 objects) and the checks run."""
     raw = raw_op({"x": [1] * 60_000})
     calls = []
-    real = cbor2.loads
-    monkeypatch.setattr(cbor2, "loads", lambda *a, **k: calls.append(1) or real(*a, **k))
+    for module, name in ((cbor2, "loads"), (op_module, "_dag_loads")):
+        real = getattr(module, name)
+        monkeypatch.setattr(
+            module, name, lambda *a, real=real, **k: calls.append(1) or real(*a, **k)
+        )
     with pytest.raises(OpError) as exc:
         decode_op(raw)
     assert exc.value.reason == "too_many_items" and not calls

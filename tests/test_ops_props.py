@@ -2,11 +2,13 @@
 
 import hashlib
 
+import cbor2
 import nacl.signing
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
+from node.crdt import op as op_module
 from node.crdt.chain import ForkProof, verify_range
 from node.crdt.op import (
     MAX_BODY_DEPTH,
@@ -337,3 +339,77 @@ def test_oversized_fork_proof_is_refused_before_decoding():
     with pytest.raises(OpError) as e:
         ForkProof.decode("not bytes")
     assert e.value.reason == "malformed"
+
+
+# ---- the two decoders ------------------------------------------------------------------
+# ``decode_op`` lets libipld's decoder propose the op's map and accepts it only when the
+# fields type-check and cbor2 re-encodes it to the very bytes (op._loads_canonical); anything
+# else is decided by the cbor2 path. The property: the result (the op, or the reason it is
+# refused) is the cbor2 path's for every input, canonical or not.
+
+
+def _head(major: int, n: int, widen: int) -> bytes:
+    """A CBOR item head, ``widen`` sizes longer than the shortest form (non-canonical)."""
+    sizes = [(24, 0), (0x100, 1), (0x10000, 2), (2**32, 4), (2**64, 8)]
+    shortest = next(i for i, (bound, _) in enumerate(sizes) if n < bound)
+    i = min(shortest + widen, len(sizes) - 1)
+    if i == 0:
+        return bytes([major << 5 | n])
+    size = sizes[i][1]
+    return bytes([major << 5 | (23 + i)]) + n.to_bytes(size, "big")
+
+
+def _encode(x, draw) -> bytes:
+    """CBOR of ``x`` with drawn deviations from the canonical form: longer heads, map keys
+    out of order, byte strings as CID tags or in chunks, lists of indefinite length."""
+    widen = draw(st.sampled_from([0, 0, 0, 0, 1, 2]))
+    if x is None or isinstance(x, bool):
+        return {None: b"\xf6", True: b"\xf5", False: b"\xf4"}[x]
+    if isinstance(x, int):
+        return _head(0, x, widen) if x >= 0 else _head(1, -1 - x, widen)
+    if isinstance(x, bytes):
+        way = draw(st.sampled_from(["plain"] * 6 + ["cid", "chunks"]))
+        if way == "cid":
+            return b"\xd8\x2a" + _head(2, len(x) + 1, 0) + b"\x00" + x
+        if way == "chunks":
+            return b"\x5f" + _head(2, len(x), 0) + x + b"\xff"
+        return _head(2, len(x), widen) + x
+    if isinstance(x, str):
+        data = x.encode()
+        return _head(3, len(data), widen) + data
+    if isinstance(x, list):
+        items = b"".join(_encode(v, draw) for v in x)
+        if draw(st.sampled_from([False] * 6 + [True])):
+            return b"\x9f" + items + b"\xff"
+        return _head(4, len(x), widen) + items
+    keys = list(x)
+    if len(keys) > 1 and draw(st.sampled_from([False] * 6 + [True])):
+        keys = draw(st.permutations(keys))
+    return _head(5, len(x), widen) + b"".join(_encode(k, draw) + _encode(x[k], draw) for k in keys)
+
+
+def _refuse(data: bytes):
+    raise ValueError("the fast decoder is off")
+
+
+def _outcome(data: bytes):
+    try:
+        op = decode_op(data, verify=False)
+    except OpError as exc:
+        return ("refused", exc.reason)
+    return ("op", op.raw, op.id, op.author, op.seq, op.prev, op.deps, op.lamport, op.kind, op.body)
+
+
+@SETTINGS
+@given(keys, op_fields(), st.data())
+def test_the_fast_decoder_decides_as_the_cbor2_path(key, fields, data):
+    op = sign_op(key, **fields)
+    m = cbor2.loads(op.raw)
+    encoded = op.raw if data.draw(st.integers(0, 4)) == 0 else _encode(m, data.draw)
+    fast = _outcome(encoded)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(op_module, "_dag_loads", _refuse)  # the cbor2 path alone
+        slow = _outcome(encoded)
+    event("canonical" if encoded == op.raw else f"not canonical: {slow[-1]}")
+    assert fast == slow
+    assert (fast[0] == "op") == (encoded == op.raw)  # only the canonical encoding passes

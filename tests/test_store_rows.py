@@ -284,8 +284,10 @@ def test_member_views_read_their_groups_as_a_full_pass_filters(tmp_path):
     reservations, an offer's reservations and custody, a member's contributions and score,
     read through the members' groups (``by_party``, ``by_contributor``), equal the
     community-wide answer filtered to that member or offer."""
+    from fractions import Fraction
+
     from bench.records import workload
-    from node.crdt.records import queries, score
+    from node.crdt.records import queries, score, views
     from node.crdt.replica import Replica
     from node.store import default_handlers
 
@@ -302,6 +304,17 @@ def test_member_views_read_their_groups_as_a_full_pass_filters(tmp_path):
             contributions = queries.contributions(state, community)
             parties = {r["requester"] for r in every} | {r["owner"] for r in every}
             assert len(every) > 100 and len(parties) > 20 and len(scores) > 20
+            # the score table: scores and counted contributions from one pass over the rows
+            counted = {}
+            for c in contributions:
+                if c["counts"]:
+                    counted[c["contributor"]] = counted.get(c["contributor"], 0) + 1
+            table = views.scores(state, community, now)
+            assert {bytes(r["member"]): r["confirmed"] for r in table} == {
+                m: counted.get(m, 0) for m in scores
+            }
+            assert {bytes(r["member"]): Fraction(*r["score"]) for r in table} == scores
+            assert any(r["confirmed"] > 1 for r in table)
             for m in sorted(parties)[:20]:
                 mine = [r for r in every if m in (r["owner"], r["requester"])]
                 assert queries.reservations(state, community, member=m) == mine

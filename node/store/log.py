@@ -24,7 +24,7 @@ from __future__ import annotations
 import sqlite3
 from collections import OrderedDict
 
-import cbor2
+import libipld
 
 from node.crdt.causal import OpMeta
 
@@ -41,9 +41,9 @@ _MISSING = object()
 
 
 def parents_of(raw: bytes) -> tuple[bytes, ...]:
-    """prev (if any) then deps of a logged op, from its bytes (checked when it was logged: a
-    plain decode suffices, ~8 us)."""
-    m = cbor2.loads(raw)
+    """prev (if any) then deps of a logged op, from its bytes (checked when it was logged:
+    canonical CBOR of plain types, which libipld's decoder reads as cbor2 does, in ~2 us)."""
+    m = libipld.decode_dag_cbor(raw)
     prev = m.get("prev")
     return (prev, *m["deps"]) if prev is not None else tuple(m["deps"])
 

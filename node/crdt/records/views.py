@@ -22,7 +22,7 @@ from .common import (
 )
 from .contributions import of_project, project_rank, using_skill
 from .projects import runners
-from .score import confirmations_needed, contribution_scores, contribution_view
+from .score import confirmations_needed, contribution_view, scores_and_counts
 
 MemberRef = bytes | str  # see queries.as_key
 
@@ -39,14 +39,10 @@ def scores(
 ) -> list[dict]:
     """Contribution scores at ``now`` (ms), highest first: ``score`` as exact ``[num, den]``,
     ``score_text`` as a 2-decimal string (minutes), ``confirmed`` = counted contributions."""
-    from .queries import as_key, contributions
+    from .queries import as_key
 
     who = None if member is None else as_key(member)
-    values = contribution_scores(state, community, clock, now, member=who)
-    counted: dict[bytes, int] = {}
-    for v in contributions(state, community, member=who, clock=clock):
-        if v["counts"]:
-            counted[v["contributor"]] = counted.get(v["contributor"], 0) + 1
+    values, counted = scores_and_counts(state, community, clock, now, member=who)
     rows = [
         {
             "member": m,
