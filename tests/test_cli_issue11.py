@@ -462,6 +462,20 @@ def test_a_double_booking_is_refused_where_it_is_made(tmp_path):
     # `conflicts_with` listed an already returned one)
     assert we(home, "reservation", "cancel", first[:10]).code == 0
     assert "overlaps" not in we(home, "reservation", "list").out
+    # the community's list (--all) is read a page at a time from its time line: the pages put
+    # together are the whole list, the latest activity first (the second is cancelled last)
+    assert we(home, "reservation", "cancel", second[:10]).code == 0
+    whole = we(home, "--json", "reservation", "list", "--all", "--limit", "0").json
+    pages = [
+        r
+        for p in ("1", "2", "3")
+        for r in we(
+            home, "--json", "reservation", "list", "--all", "--limit", "1", "--page", p
+        ).json
+    ]
+    assert [r["id"] for r in pages] == [r["id"] for r in whole] == [second, first]
+    latest = [max(s["ts"] for s in r["steps"]) for r in whole]
+    assert latest == sorted(latest, reverse=True)
 
 
 # ------------------------------------------------------ what needs me, what happened (inbox)

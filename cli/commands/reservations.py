@@ -86,6 +86,12 @@ def reserve(offer_id, start, end, quantity, note, community) -> None:
     emit(o, {**data, "overlaps": [r["id"] for r in clash]}, render)
 
 
+def _latest_step(r: dict) -> tuple[int, str]:
+    """The order of every reservation list: by the time of the latest step, then by id (the
+    order of the community's time line, which a page of ``--all`` is read from)."""
+    return max(s["ts"] for s in r["steps"]), r["id"]
+
+
 reservation = group("reservation", help="Reservations: accept, decline, hand over, return, cancel.")
 
 
@@ -95,14 +101,17 @@ reservation = group("reservation", help="Reservations: accept, decline, hand ove
 @community_option
 @page_options
 def reservation_list(all_, offer_id, community, limit, page) -> None:
-    """Your reservations (as borrower or owner)."""
+    """Your reservations (as borrower or owner), the latest activity first."""
     o, b, cid = in_community(community)
     args = {"community": cid}
     if offer_id:
         args["offer"] = find_listing(b, "offer", offer_id, cid)["id"]
     elif not all_:
         args["member"] = me(b)["public_key"]
-    rows, more = paginate(list(b.query("reservations", **args) or []), limit, page)
+    if limit and len(args) == 1:  # the community's: read from its time line, a page at a time
+        args["newest"] = page * limit + 1
+    rows = sorted(b.query("reservations", **args) or [], key=_latest_step, reverse=True)
+    rows, more = paginate(rows, limit, page)
     short = Shortener([r["id"] for r in rows] + [r.get("offer", "") for r in rows])
     who = names(b, cid) if rows and not o.json else {}
     titles = {  # one lookup per offer shown, not the community's every listing
