@@ -203,3 +203,86 @@ def test_member_who_left_and_rejoined_is_judged_by_the_period_of_the_cut():
     t = w.tally(between)
     assert pub(3) in t.weights and pub(4) not in t.weights
     assert t.ignored["not_eligible"] == [pub(4)] and t.outcome.count.totals["yes"] == 1
+
+
+def _score_weighted_world(contributions: int, yes: bool):
+    """Members 1-3 record work that the next member confirms; a score-weighted proposal with
+    an action, ballots all ``yes`` (or all ``no``), sealed by witnesses 0 and 1."""
+    w = World(4)
+    for i in range(contributions):
+        c = w.do(
+            1 + i % 3, "contribution.record", {"action": "work", "effort_minutes": 60, "at": 0}
+        )
+        w.do(1 + (i + 1) % 3, "attestation.set", {"contribution": c.id, "verdict": "confirm"},
+             deps=[c.id])  # fmt: skip
+    action = {"kind": "charter.amend", "changes": {"half_life_days": 9}}
+    p = w.propose(weights={"base": "score"}, action=action)
+    for m in range(4):
+        w.vote(m, p, "yes" if yes else "no")
+    w.seal(0, p)
+    w.seal(1, p)
+    return w, p
+
+
+def _rows_read(monkeypatch):
+    """Counts the contribution rows that score computations read."""
+    from node.crdt.records import score
+
+    read, real = [0], score.contribution_rows
+
+    def counting(*args, **kw):
+        for item in real(*args, **kw):
+            read[0] += 1
+            yield item
+
+    monkeypatch.setattr(score, "contribution_rows", counting)
+    return read
+
+
+def test_enacting_a_score_weighted_proposal_again_reads_no_contribution(monkeypatch):
+    """Any member may sign ``decision.enact`` for a sealed proposal as often as they like, and
+    each op computes the tally as it sees it. A score-weighted tally reads every contribution
+    in the proposal's cut, so each op cost every node a pass over the community's work
+    (seconds at a million ops). The scores within a cut cannot change (``score.memo_key``):
+    the state keeps them, and later enactments, passed or not, read no contribution."""
+    for passed in (True, False):
+        w, p = _score_weighted_world(60, yes=passed)
+        read = _rows_read(monkeypatch)
+        first = w.do(1, "decision.enact", {"proposal": p.id}, ts=3 * HOUR)
+        assert w.status(first) == ("applied" if passed else "rejected:not_passed")
+        assert read[0] == 60  # the first tally reads the cut's contributions once
+        again = [w.do(2, "decision.enact", {"proposal": p.id}, ts=3 * HOUR) for _ in range(5)]
+        reason = "already_enacted" if passed else "not_passed"
+        assert {w.status(op) for op in again} == {"rejected:" + reason}
+        assert read[0] == 60
+        assert w.tally(p).passed == passed and read[0] == 60  # and no view reads them again
+        monkeypatch.undo()
+
+
+def test_a_rebuild_forgets_the_scores_it_kept():
+    """The kept scores hold until a rebuild deletes rows: member 1 forks at the seq of its
+    work, so from there its ops are void everywhere, and the tally after the rebuild gives it
+    no weight, in a replica's memory and in a store."""
+    import tempfile
+    from pathlib import Path
+
+    from test_governance_helpers import HANDLERS
+
+    from node.store import Store
+
+    w, p = _score_weighted_world(3, yes=True)
+    work = next(op for op in w.ops if op.kind == "contribution.record" and op.author == pub(1))
+    twin = sign_op(key(1), community=w.cid, seq=work.seq, prev=work.prev, deps=list(work.deps),
+                   lamport=work.lamport, ts=1, kind="profile.set", body={"display_name": "x"})  # fmt: skip
+    with tempfile.TemporaryDirectory() as d, Store.open(Path(d) / "s.db", HANDLERS) as store:
+        store.ingest([op.raw for op in w.ops])
+        for state, causal, ingest in (
+            (w.replica.state, w.replica.causal, w._ingest),
+            (store.state, store.causal, lambda op: store.ingest([op.raw])),
+        ):
+            before = governance.tally(state, causal, p.id, ELECTORATE)
+            assert before.weights[pub(1)] > 0 and state.memo  # kept
+            ingest(twin)
+        for state, causal in ((w.replica.state, w.replica.causal), (store.state, store.causal)):
+            after = governance.tally(state, causal, p.id, ELECTORATE)
+            assert after.weights.get(pub(1), 0) == 0, after.weights

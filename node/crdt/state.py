@@ -21,6 +21,7 @@ from .op import Op
 # there above the cut seq are void, like a forked author's from the fork seq on. The table
 # holds community ‖ author -> the lowest cut; the replica reads it (``Replica.cuts``).
 CHAIN_CUTS = "chain.cut"
+MEMO_SIZE = 32  # derived values a state keeps (``State.remember``): scores of ~500 members each
 
 
 class Rejected(Exception):
@@ -73,6 +74,7 @@ class State:
         # -> key -> rank, and the (group, rank) pairs each row of an ordered table is filed under.
         self._groups: dict[str, dict[bytes, dict[bytes | str, int]]] = {}
         self._filed: dict[tuple[str, bytes | str], Filed] = {}
+        self.memo: dict[tuple, Any] = {}  # see remember()
         for table, rows_of in self._tables.items():
             if table in ORDERS:
                 for key, value in rows_of.items():
@@ -93,7 +95,17 @@ class State:
         if order is not None:
             self._file(table, key, order(key, value))
 
+    def remember(self, key: tuple, value: Any) -> None:
+        """Keep a value derived from rows that no later write can change, only a deletion of
+        rows (a rebuild), which forgets them all: a score within a proposal's cut
+        (``records.score.memo_key``). The oldest go first past ``MEMO_SIZE``."""
+        memo = self.memo
+        memo[key] = value
+        while len(memo) > MEMO_SIZE:
+            del memo[next(iter(memo))]
+
     def delete(self, table: str, key: bytes | str) -> None:
+        self.memo.clear()
         if self._tables.get(table, {}).pop(key, None) is not None:
             self.writes += 1
             if table in ORDERS:
@@ -184,6 +196,7 @@ class State:
 
     def clear(self) -> None:
         """Delete every row (a rebuild from the log starts here)."""
+        self.memo.clear()
         self._tables = {}
         self._groups.clear()
         self._filed.clear()

@@ -181,6 +181,7 @@ class SqlState(State):
         # (tbl, key) -> [(group, rank) before this save or None, after it or None], for the
         # rows of ordered tables written since the last save
         self._moved: dict[tuple[str, Any], list] = {}
+        self.memo: dict[tuple, Any] = {}  # State.remember
         self._index_orders()
 
     def _index_orders(self) -> None:
@@ -240,6 +241,7 @@ class SqlState(State):
             self.save()
 
     def delete(self, table: str, key: bytes | str) -> None:
+        self.memo.clear()
         if self.get(table, key) is not None:
             if table in ORDERS:
                 self._move(table, key, None)
@@ -350,6 +352,7 @@ class SqlState(State):
         return [(TABLE_NAMES.get(t, t), k) for t, k in rows]
 
     def clear(self) -> None:
+        self.memo.clear()
         self._unsaved.clear()
         self._cache.clear()
         self._moved.clear()

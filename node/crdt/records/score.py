@@ -206,8 +206,47 @@ def scores_and_counts(
     if com is None:
         return {}, {}
     charter = charter_in_clock(com, clock)
-    half_life = charter["half_life_days"] * DAY_MS
     need = confirmations_needed(state, community, charter, clock)
+    if clock is None:  # the whole state: any new op may change it
+        return _scores_and_counts(state, community, charter, need, clock, now_ms, member)
+    # Within a cut the answer is fixed (see ``memo_key``): a tally asks it again for every
+    # view of the proposal and every ``decision.enact`` of it, which any member may sign
+    # again and again, and each answer reads every contribution in the cut.
+    key = memo_key(community, charter, need, clock, now_ms, member)
+    known = state.memo.get(key)
+    if known is None:
+        known = _scores_and_counts(state, community, charter, need, clock, now_ms, member)
+        state.remember(key, known)
+    scores, counts = known
+    return dict(scores), dict(counts)
+
+
+def memo_key(community, charter, need, clock, now_ms, member) -> tuple:
+    """What a score within a cut depends on besides the rows inside the cut, which no later
+    write changes: contributions and attestations only ever gain entries (corrections,
+    verdicts) signed outside the cut, which ``contribution_view`` leaves out by ``clock``, and
+    every op inside the cut was applied before any op that has the cut in its past. Only a
+    rebuild deletes rows, and a deletion forgets every memo (``State.remember``). What the
+    cut does not fix is in the key: the confirmations needed (``removed`` members are not
+    counted, whenever removed) and the charter's rules as read within the cut."""
+    rule, bounds = charter["attestation"], charter.get("contribution") or {}
+    return (
+        "scores",
+        community,
+        frozenset(clock.items()),
+        now_ms,
+        member,
+        need,
+        rule["max_disputes"],
+        charter["half_life_days"],
+        bounds.get("max_minutes"),
+        bounds.get("max_minutes_per_day"),
+        charter.get("score_cap"),
+    )
+
+
+def _scores_and_counts(state, community, charter, need, clock, now_ms, member):
+    half_life = charter["half_life_days"] * DAY_MS
     bounds = charter.get("contribution") or {}
     per_record = bounds.get("max_minutes")
     per_day = bounds.get("max_minutes_per_day")
