@@ -42,3 +42,37 @@ def test_node_imports_nothing_from_cli():
         if (names := cli_imports(p.read_text(encoding="utf-8")))
     }
     assert bad == {}, f"node/ must not import the CLI (move the shared part to node/): {bad}"
+
+
+def _record_imports() -> dict[str, set[str]]:
+    """module -> the modules of ``node/crdt/records`` it imports (at any depth of the code)."""
+    graph = {}
+    for p in (NODE / "crdt" / "records").glob("*.py"):
+        deps = set()
+        for n in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):
+            if isinstance(n, ast.ImportFrom) and n.level == 1:
+                deps |= {n.module.split(".")[0]} if n.module else {a.name for a in n.names}
+        graph[p.stem] = deps
+    return graph
+
+
+def test_the_records_modules_import_in_one_direction():
+    """Views build on queries, queries on the records' rules, never the other way (the control
+    API finds views in each module, no module re-exports another's). The one exception:
+    ``common.require_member`` asks ``devices`` whether a device key acts for a member."""
+    graph = _record_imports()
+    assert {"queries", "views", "discussion", "export", "matching"} <= graph.keys()
+    graph["common"].discard("devices")
+    done: set[str] = set()
+
+    def walk(module: str, path: list[str]) -> None:
+        if module in path:
+            raise AssertionError("import cycle: " + " -> ".join([*path, module]))
+        if module in done or module not in graph:
+            return
+        for dep in sorted(graph[module]):
+            walk(dep, [*path, module])
+        done.add(module)
+
+    for module in sorted(graph):
+        walk(module, [])

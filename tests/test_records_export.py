@@ -6,7 +6,7 @@ import json
 
 from test_records_support import DAY, PUB, T0, World, offer_body
 
-from node.crdt.records import queries, to_csv, to_jsonld
+from node.crdt.records import queries, to_csv, to_jsonld, views
 from node.identity import member_id
 
 
@@ -54,7 +54,7 @@ def test_csv_tables():
     assert rows[0]["effort_minutes"] == "90" and rows[0]["counts"] == "True"
     rows = list(csv.DictReader(io.StringIO(to_csv(w.state, w.community, "attestations", T0))))
     assert rows[0]["verdict"] == "confirm" and rows[0]["attester"] == PUB[2].hex()
-    text = queries.export(w.state, w.community, T0, format="csv")
+    text = views.export(w.state, w.community, T0, format="csv")
     assert [line for line in text.splitlines() if line.startswith("# ")] == [
         "# offers", "# needs", "# contributions", "# attestations"
     ]  # fmt: skip
@@ -63,14 +63,14 @@ def test_csv_tables():
 def test_api_views_accept_member_ids_and_are_json_shaped():
     w, offer, need, c, a = populated()
     mid = member_id(PUB[1])
-    (row,) = queries.scores(w.state, w.community, T0 + 180 * DAY, member=mid)
+    (row,) = views.scores(w.state, w.community, T0 + 180 * DAY, member=mid)
     assert row["score"] == [45, 1] and row["score_text"] == "45.00" and row["confirmed"] == 1
-    assert queries.scores(w.state, w.community, T0, member=PUB[2].hex())[0]["score"] == [0, 1]
+    assert views.scores(w.state, w.community, T0, member=PUB[2].hex())[0]["score"] == [0, 1]
     assert queries.profile(w.state, w.community, mid) is None
-    (m,) = queries.matches(w.state, w.community, T0)
+    (m,) = views.matches(w.state, w.community, T0)
     assert (m["need"], m["offer"]) == (need.id, offer.id) and m["reasons"]
-    assert queries.matches(w.state, w.community, T0, offer=offer.id)[0]["need"] == need.id
+    assert views.matches(w.state, w.community, T0, offer=offer.id)[0]["need"] == need.id
     assert len(queries.offers(w.state, w.community, T0 + 400 * DAY, status="any")) == 1
-    doc = queries.export(w.state, w.community, T0, what="contributions")
+    doc = views.export(w.state, w.community, T0, what="contributions")
     assert [n["@type"] for n in doc["@graph"]] == ["vf:EconomicEvent"]
     assert queries.members(w.state, w.community, include_pending=False)[0]["status"] == "member"

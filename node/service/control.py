@@ -183,22 +183,26 @@ def hex_id(x: Any, name: str) -> bytes:
 
 @functools.cache
 def views() -> dict[str, Any]:
-    """The views ``query`` serves: the public functions of ``node.crdt.records.queries`` and
-    ``node.governance`` whose first parameter is ``state`` (helpers, classes and whatever
-    those modules import are not views)."""
-    from node.crdt.records import queries
+    """The views ``query`` serves: the public functions defined in the records' view modules
+    (``queries``, ``views``, ``discussion``) and those ``node.governance`` exports, whose
+    first parameter is ``state`` (helpers, classes and what the records' modules import from
+    elsewhere are not views)."""
+    from node.crdt.records import discussion, queries
+    from node.crdt.records import views as shaped
 
     found: dict[str, Any] = {}
-    modules: list[Any] = [queries]
+    modules: list[tuple[Any, bool]] = [(queries, True), (shaped, True), (discussion, True)]
     try:
         import node.governance as gov
 
-        modules.append(gov)
+        modules.append((gov, False))  # its package exports the views of its modules
     except ImportError:
         pass
-    for module in modules:
+    for module, own in modules:
         for name, fn in vars(module).items():
             if name.startswith("_") or name in found or not inspect.isfunction(fn):
+                continue
+            if own and fn.__module__ != module.__name__:
                 continue
             params = list(inspect.signature(fn).parameters.values())
             if params and params[0].name == "state" and all(map(_servable, params[1:])):

@@ -211,3 +211,10 @@ for _table in (OFFER, NEED):
     HANDLERS[f"{_table}.create"] = _create(_table)
     HANDLERS[f"{_table}.update"] = _update(_table)
     HANDLERS[f"{_table}.status"] = _status(_table)
+
+
+def effective_status(row: dict, now_ms: int) -> str:
+    """ "expired" is derived from time: no op is ever needed for it."""
+    if row["status"] in ("active", "paused") and now_ms >= row["fields"]["expires"]:
+        return "expired"
+    return row["status"]

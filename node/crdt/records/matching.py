@@ -25,8 +25,7 @@ from typing import NamedTuple
 from ..state import State
 from .common import NEED, OFFER
 from .geo import Point, decode, distance_m
-from .listings import category_group
-from .queries import effective_status
+from .listings import category_group, effective_status
 
 # (need action, offer action) -> points
 ACTION_FIT = {

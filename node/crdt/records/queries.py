@@ -33,6 +33,7 @@ from .common import (
 )
 from .community import CHARTER_DEFAULTS, PROPOSAL_KINDS, voting_rule
 from .geo import decode, distance_m
+from .listings import effective_status
 from .reservations import latest_step
 from .score import confirmations_needed, contribution_view
 
@@ -181,13 +182,6 @@ def profile(state: State, community: bytes, member: MemberRef) -> dict | None:
 
 
 # ----------------------------------------------------------------- offers and needs
-def effective_status(row: dict, now_ms: int) -> str:
-    """ "expired" is derived from time: no op is ever needed for it."""
-    if row["status"] in ("active", "paused") and now_ms >= row["fields"]["expires"]:
-        return "expired"
-    return row["status"]
-
-
 def listing_view(row: dict, now_ms: int) -> dict:
     return {
         "id": row["id"],
@@ -534,9 +528,3 @@ def attestations(state: State, community: bytes) -> list[dict]:
                 }
             )
     return sorted(out, key=lambda a: (a["contribution"], a["attester"], a["seq"]))
-
-
-# Views shaped for the control API / CLI live in views.py, the discussion's in discussion.py;
-# re-exported here because the control API looks views up by name in this module.
-from .discussion import mentions, thread, threads  # noqa: E402, F401
-from .views import attestations_asked, export, matches, scores  # noqa: E402, F401

@@ -16,15 +16,17 @@ from .common import (
     OFFER,
     PROFILE,
     PROJECT,
+    MemberRef,
+    as_key,
     charter_in_clock,
     member_key,
     membership_periods,
 )
 from .contributions import of_project, project_rank, using_skill
+from .export import to_csv, to_jsonld
+from .matching import by_category, match_listing, needs_for_offer, offers_for_need
 from .projects import runners
 from .score import confirmations_needed, contribution_view, scores_and_counts
-
-MemberRef = bytes | str  # see queries.as_key
 
 
 def _decimal(x: Fraction, places: int = 2) -> str:
@@ -39,8 +41,6 @@ def scores(
 ) -> list[dict]:
     """Contribution scores at ``now`` (ms), highest first: ``score`` as exact ``[num, den]``,
     ``score_text`` as a 2-decimal string (minutes), ``confirmed`` = counted contributions."""
-    from .queries import as_key
-
     who = None if member is None else as_key(member)
     values, counted = scores_and_counts(state, community, clock, now, member=who)
     rows = [
@@ -71,9 +71,6 @@ def matches(
     community (``author``: only that member's needs), best first, with both titles. Never
     commits anyone. The candidates of a listing come from a category index (one pass over
     the other family), so a match costs the listings whose category fits, not all of them."""
-    from .matching import by_category, match_listing, needs_for_offer, offers_for_need
-    from .queries import as_key
-
     if need is not None:
         found = offers_for_need(state, need, now_ms, limit=limit)
     elif offer is not None:
@@ -111,8 +108,6 @@ def export(
 ) -> dict | str:
     """ValueFlows JSON-LD (a document) or CSV (text; with ``what="all"`` the four tables
     one after the other, each after a ``# name`` line)."""
-    from .export import to_csv, to_jsonld
-
     if format == "jsonld":
         doc = to_jsonld(state, community, now_ms)
         if what != "all":
@@ -143,11 +138,9 @@ def attestations_asked(state: State, community: bytes, member: MemberRef) -> lis
     member. Oldest work first.
 
     Read from what concerns ``member``, not from the community's history (the contribution
-    and project orders): the work on the projects they run, the own work (``own_work``) of
+    and project orders): the work on the projects they run, the own work (``_own_work``) of
     the members they vouched for and of the members nobody vouched for, and the work that
     uses a skill their profile lists. Each of those is then judged by the rule above."""
-    from .queries import as_key
-
     me = as_key(member)
     com = state.get(COMMUNITY, community)
     if com is None or state.get(MEMBER, member_key(community, me)) is None:
@@ -172,7 +165,7 @@ def attestations_asked(state: State, community: bytes, member: MemberRef) -> lis
     for who, theirs in vouchers.items():
         # a candidate never admitted has no work: strangers' joins cost no index reads
         if who != me and who in worked and (me in theirs or not theirs):
-            for row in own_work(state, community, who):
+            for row in _own_work(state, community, who):
                 found.setdefault(row["id"], row)
     for sk, members in holders.items():
         if me in members:
@@ -214,7 +207,7 @@ def attestations_asked(state: State, community: bytes, member: MemberRef) -> lis
     return sorted(out, key=lambda v: (v["fields"]["at"], v["id"]))
 
 
-def own_work(state: State, community: bytes, member: bytes) -> Iterator[dict]:
+def _own_work(state: State, community: bytes, member: bytes) -> Iterator[dict]:
     """``member``'s contributions to the community itself or to projects they alone run:
     those whose attesters are named by the member's vouchers and skills, or are everyone.
     Read from the indexes: the projects of rank 1 in the member's project group (a team of
