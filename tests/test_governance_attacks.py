@@ -286,3 +286,17 @@ def test_a_rebuild_forgets_the_scores_it_kept():
         for state, causal in ((w.replica.state, w.replica.causal), (store.state, store.causal)):
             after = governance.tally(state, causal, p.id, ELECTORATE)
             assert after.weights.get(pub(1), 0) == 0, after.weights
+
+
+def test_the_kept_scores_are_bounded_and_the_used_ones_stay():
+    """A state keeps at most ``MEMO_SIZE`` values, dropping the least recently used: a member
+    who enacts many sealed proposals in turn wears out only what nobody asks for."""
+    from node.crdt.state import MEMO_SIZE, State
+
+    state = State()
+    for i in range(MEMO_SIZE):
+        state.remember(("k", i), i)
+    assert state.recall(("k", 0)) == 0  # asked for: now the most recent
+    state.remember(("k", MEMO_SIZE), MEMO_SIZE)
+    assert len(state.memo) == MEMO_SIZE
+    assert state.recall(("k", 1)) is None and state.recall(("k", 0)) == 0

@@ -21,7 +21,10 @@ from .op import Op
 # there above the cut seq are void, like a forked author's from the fork seq on. The table
 # holds community ‖ author -> the lowest cut; the replica reads it (``Replica.cuts``).
 CHAIN_CUTS = "chain.cut"
-MEMO_SIZE = 32  # derived values a state keeps (``State.remember``): scores of ~500 members each
+# Derived values a state keeps (``State.remember``): the scores of a proposal's cut, ~75 KB
+# for 500 members. Enough that cycling through sealed proposals (which need honest witnesses'
+# seals) cannot wear it out; ~20 MB when full.
+MEMO_SIZE = 256
 
 
 class Rejected(Exception):
@@ -52,9 +55,24 @@ def group(*parts: bytes) -> bytes:
     return hashlib.blake2b(b"\x00".join(parts), digest_size=6).digest()
 
 
+# Ranks are kept as SQLite integers (signed 64-bit). Many are claimed times, which an op may
+# put anywhere below 2^64 (a step signed "in the year 292 million"): such a rank is listed at
+# the end of the range, after every honest time, instead of failing the whole batch's write.
+MIN_RANK, MAX_RANK = -(2**63), 2**63 - 1
+
+
 def ordered_by(table: str, order: Order) -> None:
-    """Declare the order :meth:`State.ordered` lists ``table`` in (records do, at import)."""
-    ORDERS[table] = order
+    """Declare the order :meth:`State.ordered` lists ``table`` in (records do, at import).
+    Its ranks are clamped into ``MIN_RANK .. MAX_RANK``."""
+
+    def clamped(key: Any, row: Any) -> Filed:
+        filed = order(key, row)
+        if all(MIN_RANK <= rank <= MAX_RANK for _, rank in filed):
+            return filed
+        return tuple((g, min(max(rank, MIN_RANK), MAX_RANK)) for g, rank in filed)
+
+    clamped.__doc__ = order.__doc__
+    ORDERS[table] = clamped
 
 
 class State:
@@ -98,11 +116,18 @@ class State:
     def remember(self, key: tuple, value: Any) -> None:
         """Keep a value derived from rows that no later write can change, only a deletion of
         rows (a rebuild), which forgets them all: a score within a proposal's cut
-        (``records.score.memo_key``). The oldest go first past ``MEMO_SIZE``."""
+        (``records.score.memo_key``). Past ``MEMO_SIZE`` the least recently used goes."""
         memo = self.memo
         memo[key] = value
         while len(memo) > MEMO_SIZE:
             del memo[next(iter(memo))]
+
+    def recall(self, key: tuple) -> Any:
+        """What :meth:`remember` kept under ``key`` (None if nothing), now the most recent."""
+        value = self.memo.pop(key, None)
+        if value is not None:
+            self.memo[key] = value
+        return value
 
     def delete(self, table: str, key: bytes | str) -> None:
         self.memo.clear()

@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from node.crdt.state import MAX_RANK
+
 from .words import rel_time
 
 Query = Callable[..., Any]
@@ -150,7 +152,7 @@ def activity(query: Query, cid: str, limit: int | None = None) -> list[dict]:
                 "what": f"proposal ({p.get('phase')}): {p.get('title', '')}",
             }
         )
-    for t in query("threads", community=cid, limit=limit) or []:
+    for t in query("threads", community=cid, **newest) or []:
         ev.append(
             {
                 "ts": t["ts"],
@@ -170,5 +172,7 @@ def activity(query: Query, cid: str, limit: int | None = None) -> list[dict]:
                 }
             )
     ev = [e for e in ev if e["ts"] is not None]
-    ev.sort(key=lambda e: (e["ts"], e["id"]), reverse=True)  # as the time lines: ties by id
+    # as the time lines: ties by id, and times past MAX_RANK (claims no honest clock makes)
+    # tie at MAX_RANK, where the lines rank them
+    ev.sort(key=lambda e: (min(e["ts"], MAX_RANK), e["id"]), reverse=True)
     return ev if limit is None else ev[:limit]

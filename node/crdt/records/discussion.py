@@ -27,7 +27,10 @@ of a thread or comment (-1 for the member's old stance, +1 for the new)). No rul
 anything but the op's causal past (rows other members may change concurrently are only
 counted, never judged).
 
-The queries at the end read these rows; ``queries.py`` re-exports them for the control API.
+The queries at the end read these rows (the control API serves them as views). A thread is
+listed in its community's time line by the time it was started (the activity feed reads the
+newest end), and by its latest activity in its community's list of threads and in the list of
+threads about its target (``by_activity``): a page reads only its rows.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..op import Op
-from ..state import Context, Rejected, State
+from ..state import Context, Filed, Rejected, State, group, ordered_by
 from .common import (
     MEMBER,
     NEED,
@@ -52,6 +55,7 @@ from .common import (
     ref_in_past,
     require_member,
     require_ref,
+    timeline,
 )
 from .devices import member_of
 from .schema import Field, check_body, key32, list_of, one_of, opt, plain_text
@@ -294,19 +298,50 @@ def threads(
     target: bytes | None = None,
     limit: int | None = None,
     offset: int = 0,
+    newest: int | None = None,
 ) -> list[dict]:
     """The community's threads (only those about ``target`` when given), newest activity
-    first (ties by id): ``{id, author, title, target, target_kind, ts, comments (live ones),
-    last_activity_ts, reactions: {agree, disagree, question}}``; ``offset``/``limit`` page."""
-    rows = [
-        r
-        for r in state.rows(THREAD)
-        if r["c"] == community and (target is None or r["target"] == target)
-    ]
-    rows.sort(key=lambda r: (-r["last_ts"], r["id"]))
-    offset = max(0, offset)
-    rows = rows[offset:] if limit is None else rows[offset : offset + max(0, limit)]
-    return [_thread_summary(r) for r in rows]
+    first (ties by id, highest first): ``{id, author, title, target, target_kind, ts, comments
+    (live ones), last_activity_ts, reactions: {agree, disagree, question}}``;
+    ``offset``/``limit`` page. ``newest``: instead, the ``newest`` threads started last
+    (by ``ts``, ties by id, highest first: the activity feed's order)."""
+    if newest is not None:
+        line, count = timeline(community), max(0, newest)
+    else:
+        line = active(community) if target is None else about(community, target)
+        count = None if limit is None else max(0, offset) + max(0, limit)
+    out = []
+    for row in state.rows_in(THREAD, line):  # the line's order: highest rank, then id, first
+        if count is not None and len(out) >= count:
+            break
+        if row["c"] == community and (target is None or row["target"] == target):
+            out.append(row)
+    if newest is None:
+        out = out[max(0, offset) :]
+    return [_thread_summary(r) for r in out]
+
+
+def active(community: bytes) -> bytes:
+    """The group of a community's threads ranked by their latest activity."""
+    return group(community, b"active")
+
+
+def about(community: bytes, target: bytes) -> bytes:
+    """The group of the threads about one record, ranked by their latest activity."""
+    return group(community, b"about", target)
+
+
+def by_activity(key: bytes, row: dict) -> Filed:
+    """Where a thread is listed (see the module docstring); a comment moves it up its lists
+    (a thread's ``last_ts`` only grows)."""
+    c, last = row["c"], row["last_ts"]
+    filed = [(timeline(c), row["ts"]), (active(c), last)]
+    if row["target"] is not None:
+        filed.append((about(c, row["target"]), last))
+    return tuple(filed)
+
+
+ordered_by(THREAD, by_activity)
 
 
 def _stance_of(state: State, ref: bytes, member: bytes | None) -> str | None:

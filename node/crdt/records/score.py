@@ -213,7 +213,7 @@ def scores_and_counts(
     # view of the proposal and every ``decision.enact`` of it, which any member may sign
     # again and again, and each answer reads every contribution in the cut.
     key = memo_key(community, charter, need, clock, now_ms, member)
-    known = state.memo.get(key)
+    known = state.recall(key)
     if known is None:
         known = _scores_and_counts(state, community, charter, need, clock, now_ms, member)
         state.remember(key, known)
