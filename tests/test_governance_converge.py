@@ -37,7 +37,10 @@ def scenario():
     w.vote(3, p, "no", ts=HOUR + 3)  # backdated, after the seals of p
     w.seal(2, q)
     r = w.propose(action={"kind": "member.remove", "member": pub(5)}, ts=1)
-    amend = w.propose(action={"kind": "charter.amend", "changes": {"half_life_days": 9}})
+    amend = w.propose(  # weighted by score: each enactment's tally reads the scores in its cut
+        action={"kind": "charter.amend", "changes": {"half_life_days": 9}},
+        weights={"base": "score"},
+    )
     for i in range(4):
         w.vote(i, r, "yes")
         w.vote(i, amend, "yes")
@@ -50,6 +53,7 @@ def scenario():
     side.ingest_many(w.ops)
     w.do(0, "decision.enact", {"proposal": r.id})
     w.do(1, "decision.enact", {"proposal": amend.id})
+    w.do(2, "decision.enact", {"proposal": amend.id})  # again: refused, from the kept scores
     # Member 5, removed, votes on `later` from its node, without the enactment in its past:
     # above its cutoff, so void (the removal cuts its chain), whatever the order.
     concurrent = {"proposal": later.id, "choice": "no"}
@@ -85,9 +89,10 @@ def test_reference_scenario_is_interesting():
     assert tq.final and tq.equivocators == [pub(6)]
     assert tp.flow.lost.get("cycle") and tp.flow.effective[pub(1)] == 2
     assert all(WORLD.tally(x).passed for x in PROPOSALS[2:])
-    assert [WORLD.status(op) for op in WORLD.ops[-6:-2]] == [
+    assert [WORLD.status(op) for op in WORLD.ops[-7:-2]] == [
         "applied",
         "applied",
+        "rejected:already_enacted",  # the second enactment of the score-weighted amendment
         "void",  # member 5's ballot concurrent with its removal...
         "void",
     ]
