@@ -4,6 +4,7 @@ method and for hypothesis over hostile text; the browser tests are in test_web.p
 
 from __future__ import annotations
 
+import functools
 import re
 from contextlib import asynccontextmanager
 
@@ -270,5 +271,28 @@ async def test_discuss_a_proposal_reply_react_edit_retract(tmp_path):
         assert r.headers["location"] == f"/c/{cid}/threads"
         r = await client.get(f"/c/{cid}/threads")
         assert "Which colour?" in r.text and f"/c/{cid}/thread/{tid}" in r.text
-        r = await client.get(f"/c/{cid}/thread/{tid}")
-        assert r.status_code == 200 and "Agreed" in r.text
+        # a thread's page reads that thread, not every thread about its target (nor every
+        # thread of the community for a community thread) with all their comments
+        from node.service.control import views
+
+        for i in range(3):
+            node.store.append(node.identity.signing_key, bytes.fromhex(cid), "thread.create",
+                              {"title": f"other {i}", "text": "", "target": bytes.fromhex(pid)},
+                              deps=[bytes.fromhex(pid)])  # fmt: skip
+        table, read = views(), []
+        real = table["thread"]
+
+        @functools.wraps(real)  # the same parameters, which the control API converts by
+        def counting(*args, **kw):
+            read.append(1)
+            return real(*args, **kw)
+
+        table["thread"] = counting
+        try:
+            r = await client.get(f"/c/{cid}/thread/{tid}")
+        finally:
+            table["thread"] = real
+        assert r.status_code == 200 and "Agreed" in r.text and "other 0" not in r.text
+        assert len(read) == 1
+        r = await client.get(f"/c/{cid}/thread/{'00' * 32}")
+        assert r.status_code == 404

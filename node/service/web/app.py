@@ -130,13 +130,16 @@ def create_app(node: Any, token: str) -> Starlette:
         out = []
         for summary in q("threads", **args):
             t = q("thread", thread_id=summary["id"], member=me)
-            if t is None:
-                continue
-            depth: dict[str, int] = {}
-            for c in t["comments"]:  # causal order: a parent comes before its replies
-                c["depth"] = depth[c["id"]] = depth.get(c.get("reply_to") or "", -1) + 1
-            out.append(t)
+            if t is not None:
+                out.append(with_depth(t))
         return out
+
+    def with_depth(t: dict) -> dict:
+        """The thread with each comment's reply depth (0: on the thread itself)."""
+        depth: dict[str, int] = {}
+        for c in t["comments"]:  # causal order: a parent comes before its replies
+            c["depth"] = depth[c["id"]] = depth.get(c.get("reply_to") or "", -1) + 1
+        return t
 
     def mentioned(cid: str, text: str) -> list[bytes]:
         """Members named as @Name (their display name) or @<start of member id> in ``text``."""
@@ -543,14 +546,15 @@ def create_app(node: Any, token: str) -> Starlette:
     async def thread_page(request: Request, sid: str) -> Response:
         cid, tid = request.path_params["cid"], request.path_params["tid"]
         t = q("thread", thread_id=tid, member=node.member_key.hex()) if (has_discussion()) else None
-        if t is None:
+        if t is None or t["community"] != cid:
             raise LookupError(f"no thread {tid[:12]}")
-        one = [x for x in discussion(cid, t["target"]) or [] if x["id"] == tid]
+        # this thread alone (it was every thread about its target, each with its comments,
+        # read to keep one: all of the community's for a community thread)
         return render(
             request,
             sid,
             "thread.html",
-            threads=one,
+            threads=[with_depth(t)],
             target=t["target"],
             back=f"/c/{cid}/thread/{tid}",
             **base(cid),
