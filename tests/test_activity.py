@@ -59,8 +59,8 @@ def _world(steps):
             body = {"title": f"t{which}", "text": ""}
             if offers and which % 2:
                 body["target"] = offers[which % len(offers)].id
-            threads.append(w.ok(who, "thread.create", body, deps=body.get("target", ()) and
-                                [body["target"]], ts=ts))  # fmt: skip
+            deps = [body["target"]] if "target" in body else []
+            threads.append(w.ok(who, "thread.create", body, deps=deps, ts=ts))
         elif what == "comment" and threads:
             th = threads[which % len(threads)]
             w.ok(who, "comment.create", {"thread": th.id, "text": "re"}, deps=[th.id], ts=ts)

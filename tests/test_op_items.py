@@ -88,3 +88,14 @@ def test_the_count_stops_at_the_limit_and_skips_string_contents():
     with pytest.raises(OpError) as exc:
         decode_op(indefinite)
     assert exc.value.reason == "too_many_items"
+
+
+@pytest.mark.parametrize("depth", [100, 4_000, 4_900])
+def test_deep_nesting_under_the_item_bound_is_refused_by_both_decoders(depth):
+    """Arrays nested thousands deep fit under the item bound: libipld gives up (a recursion
+    limit), and the op is refused with the cbor2 path's reason, never a crash."""
+    data = b"\xa1\x64body" + b"\x81" * depth + b"\x00"
+    assert op_module._loads_canonical(data) is None
+    with pytest.raises(OpError) as exc:
+        decode_op(data, verify=False)
+    assert exc.value.reason in ("malformed", "missing_field")

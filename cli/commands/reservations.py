@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from node.crdt.state import ranked
 from node.service.parse import DATE_HELP, parse_when
 
 from ..context import command, group
@@ -87,9 +88,9 @@ def reserve(offer_id, start, end, quantity, note, community) -> None:
 
 
 def _latest_step(r: dict) -> tuple[int, str]:
-    """The order of every reservation list: by the time of the latest step, then by id (the
-    order of the community's time line, which a page of ``--all`` is read from)."""
-    return max(s["ts"] for s in r["steps"]), r["id"]
+    """The order of every reservation list: by the time of the latest step, then by id, as
+    the community's time line ranks them (a page of ``--all`` is read from it)."""
+    return ranked(max(s["ts"] for s in r["steps"])), r["id"]
 
 
 reservation = group("reservation", help="Reservations: accept, decline, hand over, return, cancel.")

@@ -249,14 +249,28 @@ def _loads_canonical(data: bytes) -> dict[str, Any] | None:
         m = _dag_loads(data)
     except Exception:  # libipld raises ValueError and RecursionError on bad input
         return None
-    if type(m) is not dict or (keys := tuple(m)) != _ORDER_WITH_PREV and keys != _ORDER_NO_PREV:
-        return None
     try:
-        if _check_types(m) and cbor2.dumps(m) == data:
+        if type(m) is dict and _in_field_order(m) and _is_canonical(m, data):
             return m
     except OpError:
         pass
     return None
+
+
+def _in_field_order(m: dict[str, Any]) -> bool:
+    """Whether the top-level keys are exactly an op's fields in canonical order (every
+    canonical op's are)."""
+    keys = tuple(m)
+    return keys == _ORDER_WITH_PREV or keys == _ORDER_NO_PREV
+
+
+def _is_canonical(m: dict[str, Any], data: bytes) -> bool:
+    """For a map in field order (:func:`_in_field_order`): whether it is the canonical op
+    ``data`` (raises ``OpError`` for a field of the wrong type). Once the types are right, the
+    plain encoder differs from the canonical one only in the order of nested maps' keys, so
+    "nested maps ordered and plain re-encoding equal" is the same test as
+    ``canonical(m) == data``, at a third of the cost."""
+    return _check_types(m) and cbor2.dumps(m) == data
 
 
 def _decode_checking(data: bytes) -> dict[str, Any]:
@@ -268,13 +282,8 @@ def _decode_checking(data: bytes) -> dict[str, Any]:
         raise OpError("malformed", f"not valid CBOR ({exc.__class__.__name__})") from exc
     if type(m) is not dict:
         _require(isinstance(m, dict), "malformed", "op must be a CBOR map")
-    keys = tuple(m)
-    if keys == _ORDER_WITH_PREV or keys == _ORDER_NO_PREV:
-        # Fast path (every canonical op takes it): the top-level keys are exactly the fields in
-        # canonical order. Once the types are right, the plain encoder differs from the
-        # canonical one only in map key order, so "nested maps ordered and plain re-encoding
-        # equal" is the same test as ``canonical(m) == data``, at a third of the cost.
-        if not _check_types(m) or cbor2.dumps(m) != data:
+    if _in_field_order(m):  # every canonical op: the short test
+        if not _is_canonical(m, data):
             raise OpError("not_canonical", _NOT_CANONICAL)
     else:
         missing = [f for f in REQUIRED if f not in m]

@@ -61,15 +61,22 @@ def group(*parts: bytes) -> bytes:
 MIN_RANK, MAX_RANK = -(2**63), 2**63 - 1
 
 
+def ranked(rank: int) -> int:
+    """``rank`` as an index keeps it, clamped into ``MIN_RANK .. MAX_RANK``: what a view that
+    sorts by a claimed time sorts by, so that its pages cut the list where the index does."""
+    return min(max(rank, MIN_RANK), MAX_RANK)
+
+
 def ordered_by(table: str, order: Order) -> None:
     """Declare the order :meth:`State.ordered` lists ``table`` in (records do, at import).
-    Its ranks are clamped into ``MIN_RANK .. MAX_RANK``."""
+    Its ranks are kept :func:`ranked`."""
 
     def clamped(key: Any, row: Any) -> Filed:
         filed = order(key, row)
-        if all(MIN_RANK <= rank <= MAX_RANK for _, rank in filed):
-            return filed
-        return tuple((g, min(max(rank, MIN_RANK), MAX_RANK)) for g, rank in filed)
+        for _, rank in filed:  # a plain loop: this runs for every write of an ordered row
+            if not MIN_RANK <= rank <= MAX_RANK:
+                return tuple((g, ranked(r)) for g, r in filed)
+        return filed
 
     clamped.__doc__ = order.__doc__
     ORDERS[table] = clamped

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from node.crdt.state import MAX_RANK
+from node.crdt.state import ranked
 
 from .words import rel_time
 
@@ -172,7 +172,7 @@ def activity(query: Query, cid: str, limit: int | None = None) -> list[dict]:
                 }
             )
     ev = [e for e in ev if e["ts"] is not None]
-    # as the time lines: ties by id, and times past MAX_RANK (claims no honest clock makes)
-    # tie at MAX_RANK, where the lines rank them
-    ev.sort(key=lambda e: (min(e["ts"], MAX_RANK), e["id"]), reverse=True)
+    # as the time lines: ties by id, times as they rank them (a claim past 2^63 - 1 ms ties
+    # at 2^63 - 1: no honest clock makes one)
+    ev.sort(key=lambda e: (ranked(e["ts"]), e["id"]), reverse=True)
     return ev if limit is None else ev[:limit]

@@ -20,7 +20,7 @@ nodes concurrently): queries flag them (see ``queries.reservation_conflicts``).
 from __future__ import annotations
 
 from ..op import Op
-from ..state import MAX_RANK, Context, Filed, Rejected, group, ordered_by
+from ..state import Context, Filed, Rejected, group, ordered_by, ranked
 from .common import (
     OFFER,
     RESERVATION,
@@ -153,9 +153,9 @@ def by_offer_and_requester(key: bytes, row: dict) -> Filed:
 
 
 def latest_step(row: dict) -> int:
-    """The ts of a reservation's latest step: its rank in the community's time line (a time
-    past ``MAX_RANK`` ranks as ``MAX_RANK``, as the index keeps it)."""
-    return min(max(step[4] for step in row["steps"]), MAX_RANK)
+    """The ts of a reservation's latest step: its rank in the community's time line (as the
+    index keeps it: ``state.ranked``)."""
+    return ranked(max(step[4] for step in row["steps"]))
 
 
 ordered_by(RESERVATION, by_offer_and_requester)
