@@ -397,3 +397,64 @@ def test_strangers_joining_cost_an_inbox_no_index_reads(monkeypatch):
     reads.clear()
     assert attestations_asked(w.state, w.community, PUB[2]) == before
     assert len(reads) == admitted
+
+
+SCORE_STEP = st.tuples(
+    st.sampled_from(["work", "work", "correct", "retract", "confirm", "confirm", "dispute"]),
+    st.integers(1, 5),  # who
+    st.integers(0, 50),  # which contribution; the minutes and the day of the work
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(SCORE_STEP, min_size=8, max_size=40), st.randoms(use_true_random=False))
+def test_the_score_table_from_summaries_is_the_rule_over_the_rows(tmp_path_factory, steps, rnd):
+    """The score table (``views.scores`` of every member) reads the contributions' summaries,
+    whose verdicts the attestations count into the contribution rows; a member's own score
+    reads their rows and their attestations' rows. Whatever is recorded, corrected,
+    retracted, confirmed and disputed (members changing their mind, attesting versions a
+    correction replaced), the table and each member's own score agree, under a per-record and
+    a per-day bound: in memory, in a store given the ops in order, and in one given them in
+    another order (ops wait there for their parents)."""
+    from node.crdt.records import HANDLERS
+    from node.crdt.records.views import scores
+    from node.store import Store
+
+    bounds = {"max_minutes": 500, "max_minutes_per_day": 600}
+    attestation = {"confirmations": 2, "max_disputes": 1}
+    w = World({**CHARTER, "attestation": attestation, "contribution": bounds})
+    w.join(1, 2, 3, 4, 5)
+    works = []
+    for what, who, which in steps:
+        at, minutes = T0 - (which % 3) * DAY + which, 40 + 9 * which  # 3 days; 40..490
+        if what == "work":
+            body = {"action": "work", "effort_minutes": minutes, "at": at}
+            op, out = w.do(who, "contribution.record", body)
+            if out.status == "applied":
+                works.append((op, who))
+        elif works:
+            c, by = works[-1 - which % min(3, len(works))]  # the latest few: several verdicts
+            if what == "correct":
+                change = {"set": {"effort_minutes": minutes, "at": at}}
+                w.do(by, "contribution.correct", {"id": c.id, **change}, deps=[c.id])
+            elif what == "retract":
+                w.do(by, "contribution.correct", {"id": c.id, "retract": True}, deps=[c.id])
+            else:
+                w.do(who, "attestation.set", {"contribution": c.id, "verdict": what}, deps=[c.id])
+    now = T0 + DAY
+    raws = [op.raw for op in w.ops]
+    shuffled = rnd.sample(raws, len(raws))
+    path = tmp_path_factory.mktemp("scores")
+    with Store.open(path / "a.db", HANDLERS) as a, Store.open(path / "b.db", HANDLERS) as b:
+        a.ingest(raws)
+        b.ingest(shuffled)
+        assert b.pending_count() == 0
+        tables = []
+        for state in (w.state, a.state, b.state):
+            table = {r["member"]: r for r in scores(state, w.community, now)}
+            assert set(table) <= set(PUB[1:6])
+            for who in PUB[1:6]:
+                (own,) = scores(state, w.community, now, member=who)
+                assert table.get(who, {**own, "score": [0, 1], "score_text": "0.00"}) == own
+            tables.append(table)
+        assert tables[0] == tables[1] == tables[2]

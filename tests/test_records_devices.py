@@ -261,3 +261,33 @@ def test_many_keys_of_one_member_count_once():
         w.seal(k, p)
     t = w.tally(p)
     assert t.seals == [pub(1)] and not t.final  # one witness of three: no majority
+
+
+def test_a_member_s_verdicts_from_two_keys_count_once_in_any_order():
+    """A member confirms another's work from its root while its laptop, not having seen that,
+    disputes it: the later verdict (by lamport, then key) is the member's, whichever arrives
+    first. The contribution row counts it once (``contributions.tally_verdict``: an older
+    verdict arriving late changes no count), so the score table (read from the rows'
+    summaries) and the member's own score (read from the attestations) agree in both
+    orders, and the replicas hold the same rows."""
+    from node.crdt.records.views import scores
+
+    w = World(4, {"attestation": {"confirmations": 1, "max_disputes": 0}})
+    link(w, 11, 1)
+    work = w.do(2, "contribution.record", {"action": "work", "effort_minutes": 60, "at": 0})
+    w.do(3, "attestation.set", {"contribution": work.id, "verdict": "confirm"}, deps=[work.id])
+    body = {"contribution": work.id}
+    root = w.replica.compose(key(1), w.cid, "attestation.set", {**body, "verdict": "confirm"})
+    laptop = w.replica.compose(key(11), w.cid, "attestation.set", {**body, "verdict": "dispute"})
+    assert root.lamport == laptop.lamport  # concurrent: the keys decide which is later
+    later = max((root, laptop), key=lambda op: op.author)
+    seen = []
+    for last_two in ((root, laptop), (laptop, root)):
+        r = Replica(HANDLERS)
+        r.ingest_many([*w.ops, *last_two])
+        table = scores(r.state, w.cid, DAY)
+        own = scores(r.state, w.cid, DAY, member=pub(2))
+        assert table == (own if later is root else [])
+        assert own[0]["confirmed"] == (later is root)
+        seen.append(_everything(r))
+    assert seen[0] == seen[1]

@@ -322,3 +322,44 @@ def test_a_file_written_by_the_schema_6_node_opens_as_7(tmp_path):
                 queries.offers(store.state, c, 0),
             )
             assert got == lists
+
+
+def test_a_file_written_by_the_schema_7_node_opens_as_8(tmp_path):
+    """``data/store_records_v7.db`` was written by the schema 7 node (``data/
+    make_store_records_v7.py`` on that commit): contribution rows did not count their
+    verdicts and nothing kept summaries. Opened as 8, the rows, the summaries and the score
+    table are those of a fresh store given the same ops (members who changed their verdict,
+    attested a version a correction replaced, a retraction), across a reopen."""
+    import shutil
+    from pathlib import Path
+
+    from node.crdt.records import views
+    from node.crdt.records.common import CONTRIBUTION
+
+    path = tmp_path / "store.db"
+    shutil.copy(Path(__file__).parent / "data" / "store_records_v7.db", path)
+    db = sqlite3.connect(path)
+    raws = [raw for (raw,) in db.execute("SELECT raw FROM ops ORDER BY rowid")]
+    assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (7,)
+    db.close()
+
+    def seen(store):
+        (c,) = store.communities()
+        return (
+            _rows(store),
+            sorted(store.state.summaries(CONTRIBUTION, c)),
+            views.scores(store.state, c, 1_700_100_000_000),
+        )
+
+    with Store.open(tmp_path / "fresh.db") as fresh:
+        fresh.ingest(raws)
+        want = seen(fresh)
+    rows, summaries, table = want
+    assert len(summaries) == 7 and len(table) == 2  # two members have work that counts
+    assert any(len(r["verdicts"]) == 2 for t, _, r in rows if t == CONTRIBUTION)
+    for _ in range(2):  # the migration, then a plain reopen
+        with Store.open(path) as store:
+            assert store._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (
+                SCHEMA_VERSION,
+            )
+            assert seen(store) == want

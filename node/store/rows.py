@@ -16,7 +16,10 @@ which keeps each dict's key order as it was written and costs half of canonical 
 
 Tables that declare an order (``state.ordered_by``: offers and needs, newest first) are also
 listed in ``state_order`` by (group, rank, key), kept as rows are saved, so that the first page
-of a list reads that page and stops (:meth:`SqlState.ordered`).
+of a list reads that page and stops (:meth:`SqlState.ordered`). Tables that declare a summary
+(``state.summarized_by``: contributions, attestations) keep it in ``state_summary`` by
+(group, key), so that a view of every row of a group decodes a few fields of each, not the
+rows (:meth:`SqlState.summaries`).
 
 Values take half the disk compressed (``Packer``): zstd with a dictionary that the store
 trains on its own first rows (records repeat their field names and much of their shape, which
@@ -34,7 +37,7 @@ from typing import Any
 import cbor2
 import zstandard
 
-from node.crdt.state import ORDERS, Filed, State
+from node.crdt.state import ORDERS, SUMMARIES, Filed, State
 
 CACHE_ROWS = 20_000  # decoded rows kept (a listing row is ~1-2 KB decoded: ~30 MB at most)
 UNSAVED_ROWS = 50_000  # rows written but not yet saved, before a save inside the transaction
@@ -182,7 +185,11 @@ class SqlState(State):
         # rows of ordered tables written since the last save
         self._moved: dict[tuple[str, Any], list] = {}
         self.memo: dict[tuple, Any] = {}  # State.remember
+        # (tbl, key) -> (group, summary, False when the row is deleted), for the rows of
+        # summarized tables written since the last save
+        self._summed: dict[tuple[str, Any], tuple[bytes, Any, bool]] = {}
         self._index_orders()
+        self._index_summaries()
 
     def _index_orders(self) -> None:
         """Build ``state_order`` if the declared orders are not those it was built for (a new
@@ -215,6 +222,35 @@ class SqlState(State):
         if not inside:
             db.execute("COMMIT")
 
+    def _index_summaries(self) -> None:
+        """Build ``state_summary`` if the declared summaries are not those it was built for
+        (as :meth:`_index_orders`)."""
+        have = self._db.execute("SELECT value FROM meta WHERE key = 'state_summary'").fetchone()
+        # bump the version when a declared summary changes what it keeps of a row
+        want = ",".join(sorted(SUMMARIES)) + ";summaries 1"
+        if have is not None and have[0] == want:
+            return
+        db = self._db
+        inside = db.in_transaction
+        if not inside:
+            db.execute("BEGIN IMMEDIATE")
+        db.execute("DELETE FROM state_summary")
+        loads = self._packer.loads
+        for table, summarize in SUMMARIES.items():
+            db.executemany(
+                "INSERT INTO state_summary (tbl, grp, key, value) VALUES (?, ?, ?, ?)",
+                (
+                    (stored(table), g, k, cbor2.dumps(value))
+                    for k, v in db.execute(
+                        "SELECT key, value FROM state WHERE tbl = ?", (stored(table),)
+                    )
+                    for g, value in (summarize(k, loads(v)),)
+                ),
+            )
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('state_summary', ?)", (want,))
+        if not inside:
+            db.execute("COMMIT")
+
     def get(self, table: str, key: bytes | str, default: Any = None) -> Any:
         k = (table, key)
         value = self._unsaved.get(k, _MISS)
@@ -235,6 +271,10 @@ class SqlState(State):
         order = ORDERS.get(table)
         if order is not None:
             self._move(table, key, order(key, value))
+        summarize = SUMMARIES.get(table)
+        if summarize is not None:
+            g, summary = summarize(key, value)
+            self._summed[(table, key)] = (g, summary, True)
         self._unsaved[(table, key)] = value
         self.writes += 1
         if len(self._unsaved) > UNSAVED_ROWS:
@@ -242,9 +282,12 @@ class SqlState(State):
 
     def delete(self, table: str, key: bytes | str) -> None:
         self.memo.clear()
-        if self.get(table, key) is not None:
+        old = self.get(table, key)
+        if old is not None:
             if table in ORDERS:
                 self._move(table, key, None)
+            if table in SUMMARIES:
+                self._summed[(table, key)] = (SUMMARIES[table](key, old)[0], None, False)
             self._unsaved[(table, key)] = _ABSENT
             self.writes += 1
 
@@ -289,6 +332,16 @@ class SqlState(State):
             where += f" AND o.rank IN ({','.join('?' * len(ranks))})"  # a seek each
             args += ranks
         return where, args
+
+    def summaries(self, table: str, group: bytes) -> Iterator[tuple[bytes | str, Any]]:
+        if self._unsaved:
+            self.save()
+        rows = self._db.execute(
+            "SELECT key, value FROM state_summary WHERE tbl = ? AND grp = ?",
+            (stored(table), group),
+        )
+        loads = cbor2.loads
+        return ((k, loads(v)) for k, v in rows)
 
     def groups(self, table: str, prefix: bytes) -> list[bytes]:
         # one step of the index per group, not per row: each query jumps past a whole group
@@ -356,8 +409,10 @@ class SqlState(State):
         self._unsaved.clear()
         self._cache.clear()
         self._moved.clear()
+        self._summed.clear()
         self._db.execute("DELETE FROM state")
         self._db.execute("DELETE FROM state_order")
+        self._db.execute("DELETE FROM state_summary")
         self.writes += 1
 
     def save(self) -> None:
@@ -392,6 +447,19 @@ class SqlState(State):
                 "INSERT OR IGNORE INTO state_order (tbl, grp, rank, key) VALUES (?, ?, ?, ?)", new
             )
             self._moved.clear()
+        if self._summed:
+            kept, gone = [], []
+            for (t, k), (g, summary, present) in self._summed.items():
+                if present:
+                    kept.append((stored(t), g, k, cbor2.dumps(summary)))
+                else:
+                    gone.append((stored(t), g, k))
+            db.executemany("DELETE FROM state_summary WHERE tbl = ? AND grp = ? AND key = ?", gone)
+            db.executemany(
+                "INSERT OR REPLACE INTO state_summary (tbl, grp, key, value) VALUES (?, ?, ?, ?)",
+                kept,
+            )
+            self._summed.clear()
         cache = self._cache
         cache.update(unsaved)
         while len(cache) > self._cache_rows:

@@ -21,8 +21,10 @@ except ImportError:  # not POSIX: no single-writer lock
 # chain (state table ``chain.cut``, ops above it void); 4: devices; 5: nothing of history is
 # loaded at open (state rows keyed by (tbl, key), ops found by id through ``ops_id``, anchors);
 # 6: a fork proof per seq where a chain split, two at most (``forks`` keyed by seq too); 7: state
-# rows name their table by a short code (``rows.TABLE_CODES``), ops their status by a letter
-SCHEMA_VERSION = 7
+# rows name their table by a short code (``rows.TABLE_CODES``), ops their status by a letter;
+# 8: ``state_summary`` (a node that does not keep it must not write the file: its summaries
+# would go stale)
+SCHEMA_VERSION = 8
 STATUS_CODES = {"applied": "a", "rejected": "r", "void": "v"}  # ``ops.status`` (schema 7)
 STATUS_NAMES = {code: name for name, code in STATUS_CODES.items()}
 
@@ -40,6 +42,8 @@ STATUS_NAMES = {code: name for name, code in STATUS_CODES.items()}
 # ``state`` holds the rows of ``node.crdt.state``, keyed by (tbl, key) (``rows.SqlState``).
 # ``state_order`` lists the rows of the tables that declare an order (``state.ordered_by``) by
 # (group, rank), so that the first page of a list reads only that page (``rows.SqlState``).
+# ``state_summary`` keeps a few fields of each row of the tables that declare a summary
+# (``state.summarized_by``), by group, for views that read every row of a group.
 # ``anchors`` keeps a few recent vector clocks per community (``node/crdt/causal.py``), so that
 # the first causal walk after an open stops near the heads instead of walking all history.
 _STATE_DDL = """
@@ -105,6 +109,13 @@ CREATE TABLE IF NOT EXISTS state_order (
     rank INTEGER NOT NULL,
     key NOT NULL,
     PRIMARY KEY (tbl, grp, rank, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS state_summary (
+    tbl TEXT NOT NULL,
+    grp BLOB NOT NULL,
+    key NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (tbl, grp, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS anchors (
     id BLOB PRIMARY KEY,
@@ -196,6 +207,9 @@ def connect(path: str | Path) -> sqlite3.Connection:
     if row is not None and row[0] == 6:
         _migrate_v6(db)
         row = (7,)
+    if row is not None and row[0] == 7:
+        _migrate_v7(db)
+        row = (8,)
     if row is None:
         db.execute("INSERT INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
     elif row[0] != SCHEMA_VERSION:
@@ -354,6 +368,53 @@ def _migrate_v6(db: sqlite3.Connection) -> None:
     db.execute("DELETE FROM state_order")
     db.execute("DELETE FROM meta WHERE key = 'state_order'")
     db.execute("UPDATE meta SET value = 7 WHERE key = 'schema'")
+    db.execute("COMMIT")
+
+
+def _migrate_v7(db: sqlite3.Connection) -> None:
+    """Version 8 keeps ``state_summary`` (created empty by the DDL), built from the rows on
+    open like ``state_order`` (``rows.SqlState``: ``meta`` ``state_summary`` says for which
+    declared summaries), and a contribution row counts the verdicts on it (``verdicts``:
+    ``contributions.tally_verdict`` of each attester's latest verdict, from the attestation
+    rows): a page of contributions at a time, in key order, each with its attestations
+    (their keys start with its id). No rebuild."""
+    from node.crdt.records.contributions import tally_verdict
+
+    from .rows import Packer, stored
+
+    db.execute("BEGIN IMMEDIATE")
+    packer = Packer(db)
+    contribution, attestation = stored("contribution"), stored("attestation")
+    last = b""
+    while True:
+        page = db.execute(
+            "SELECT key, value FROM state WHERE tbl = ? AND key > ? ORDER BY key LIMIT 5000",
+            (contribution, last),
+        ).fetchall()
+        if not page:
+            break
+        verdicts: dict[bytes, list] = {}
+        for key, value in db.execute(
+            "SELECT key, value FROM state WHERE tbl = ? AND key >= ? AND key <= ?",
+            (attestation, page[0][0], page[-1][0] + b"\xff" * 32),
+        ):
+            latest = packer.loads(value)["entries"][-1]
+            verdicts[key[:32]] = tally_verdict(verdicts.get(key[:32], []), latest, 1)
+        db.executemany(
+            "UPDATE state SET value = ? WHERE tbl = ? AND key = ?",
+            [
+                (
+                    packer.dumps({**packer.loads(v), "verdicts": verdicts.get(k, [])}),
+                    contribution,
+                    k,
+                )
+                for k, v in page
+            ],
+        )
+        last = page[-1][0]
+    db.execute("DELETE FROM state_summary")
+    db.execute("DELETE FROM meta WHERE key = 'state_summary'")
+    db.execute("UPDATE meta SET value = 8 WHERE key = 'schema'")
     db.execute("COMMIT")
 
 

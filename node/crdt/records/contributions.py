@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 
 from ..op import Op
-from ..state import Context, Filed, Rejected, group, ordered_by
+from ..state import Context, Filed, Rejected, Summary, group, ordered_by, summarized_by
 from .common import (
     ATTESTATION,
     CONTRIBUTION,
@@ -114,6 +114,7 @@ def contribution_record(op: Op, ctx: Context) -> None:
             "base": dict(body),  # as recorded; views apply the corrections (score.py)
             "corrections": [],  # [contributor seq, op id, changes, retract]
             "retracted": False,
+            "verdicts": [],  # see tally_verdict
         },
     )
 
@@ -165,6 +166,34 @@ def attestation_set(op: Op, ctx: Context) -> None:
     entry = [body["verdict"], version, op.seq, op.id, op.author, op.lamport]
     entries = sorted([*att["entries"], entry], key=lambda e: (e[5], e[4], e[2]))
     ctx.state.put(ATTESTATION, key, {**att, "entries": entries})
+    if entries[-1] is entry:  # the attester's latest verdict changed (not an older one late)
+        verdicts = row["verdicts"]
+        if att["entries"]:
+            verdicts = tally_verdict(verdicts, att["entries"][-1], -1)
+        verdicts = tally_verdict(verdicts, entry, 1)
+        ctx.state.put(CONTRIBUTION, row["id"], {**row, "verdicts": verdicts})
+
+
+def tally_verdict(verdicts: list, entry: list, n: int) -> list:
+    """``verdicts`` (a contribution row's ``[version, confirms, disputes]`` per version, by
+    version: the attesters' latest verdicts counted, so that the score table reads one row
+    per contribution, not its attestations) with ``n`` more of ``entry``'s verdict on its
+    version. Each attester's latest verdict is counted once, whatever order they came in."""
+    verdict, version = entry[0], entry[1]
+    out, found = [], False
+    for v, confirms, disputes in verdicts:
+        if v == version:
+            found = True
+            if verdict == "confirm":
+                confirms += n
+            else:
+                disputes += n
+        if confirms or disputes:
+            out.append([v, confirms, disputes])
+    if not found:
+        out.append([version, n, 0] if verdict == "confirm" else [version, 0, n])
+        out.sort()
+    return out
 
 
 def project_rank(project: bytes | None) -> int:
@@ -214,7 +243,31 @@ def using_skill(community: bytes, skill: str) -> bytes:
     return group(community, b"skill", skill.encode())
 
 
+def contribution_summary(key: bytes, row: dict) -> Summary:
+    """What the score table reads of every contribution (``score.scores_and_counts`` of the
+    whole state), grouped by its community (the whole id: a short hash could be shared):
+    ``[contributor, at, effort minutes (0 without), version, retracted, confirms,
+    disputes]`` of its latest version, the verdicts on that version counted."""
+    fields = current_fields(row)
+    version = len(row["corrections"])
+    retracted = any(correction[3] for correction in row["corrections"])
+    confirms = disputes = 0
+    for v, c, d in row["verdicts"]:
+        if v == version:
+            confirms, disputes = c, d
+    return row["c"], [
+        row["contributor"],
+        fields["at"],
+        fields.get("effort_minutes", 0),
+        version,
+        retracted,
+        confirms,
+        disputes,
+    ]
+
+
 ordered_by(CONTRIBUTION, by_contributor)
+summarized_by(CONTRIBUTION, contribution_summary)
 
 HANDLERS = {
     "contribution.record": contribution_record,

@@ -54,18 +54,24 @@ def _roots() -> tuple[int, ...]:
 ROOTS = _roots()  # ROOTS[i] = floor(2^62 * 2^(-1/2^i))
 
 
+# (bit of the exponent's fraction, its root), most significant first: the order of the
+# truncating multiplications the rule fixes
+STEPS = tuple((1 << (FRAC_BITS - i), ROOTS[i]) for i in range(1, FRAC_BITS + 1))
+
+
 def decay_fixed(age_ms: int, half_life_ms: int) -> int:
-    """2^(-age/half_life) as an integer scaled by 2^62 (see module doc)."""
+    """2^(-age/half_life) as an integer scaled by 2^62 (see module doc). The score table
+    computes one per counted contribution: a plain loop over the fraction's bits."""
     if age_ms <= 0:
         return ONE
     q = (age_ms << FRAC_BITS) // half_life_ms
-    whole, frac = q >> FRAC_BITS, q & ((1 << FRAC_BITS) - 1)
+    whole = q >> FRAC_BITS
     if whole >= SCALE_BITS:
         return 0
     d = ONE
-    for i in range(1, FRAC_BITS + 1):
-        if frac >> (FRAC_BITS - i) & 1:
-            d = (d * ROOTS[i]) >> SCALE_BITS
+    for bit, root in STEPS:
+        if q & bit:
+            d = d * root >> SCALE_BITS
     return d >> whole
 
 
@@ -252,17 +258,16 @@ def _scores_and_counts(state, community, charter, need, clock, now_ms, member):
     per_day = bounds.get("max_minutes_per_day")
     counted: list[tuple[bytes, int, bytes, int]] = []  # (member, at, id, minutes)
     counts: dict[bytes, int] = {}
-    for row, atts in contribution_rows(state, community, member):
-        view = contribution_view(row, charter, clock, atts, need)
-        if view is None or not view["counts"]:
-            continue
-        contributor = view["contributor"]
+    if clock is None and member is None:
+        found = _counted_now(state, community, charter, need)
+    else:
+        found = _counted(state, community, charter, need, clock, member)
+    for contributor, at, cid, minutes in found:
         counts[contributor] = counts.get(contributor, 0) + 1
-        minutes = view["fields"].get("effort_minutes", 0)
         if minutes:
             if per_record is not None:
                 minutes = min(minutes, per_record)
-            counted.append((contributor, view["fields"]["at"], view["id"], minutes))
+            counted.append((contributor, at, cid, minutes))
     totals: dict[bytes, int] = {}
     day_used: dict[tuple[bytes, int], int] = {}
     for member, at, _id, minutes in sorted(counted):  # a day's cap is taken in (at, id) order
@@ -279,3 +284,28 @@ def _scores_and_counts(state, community, charter, need, clock, now_ms, member):
         score = Fraction(total, ONE)
         scores[member] = min(score, Fraction(cap)) if cap is not None else score
     return scores, counts
+
+
+Counted = Iterator[tuple[bytes, int, bytes, int]]  # (contributor, at, id, effort minutes or 0)
+
+
+def _counted(state, community, charter, need, clock, member) -> Counted:
+    """The counted contributions of the community (or of ``member``) within ``clock``, from
+    their rows and their attestations' rows (``contribution_view``)."""
+    for row, atts in contribution_rows(state, community, member):
+        view = contribution_view(row, charter, clock, atts, need)
+        if view is not None and view["counts"]:
+            fields = view["fields"]
+            yield view["contributor"], fields["at"], view["id"], fields.get("effort_minutes", 0)
+
+
+def _counted_now(state, community, charter, need) -> Counted:
+    """:func:`_counted` of the whole state, from the contributions' summaries (``contributions.
+    contribution_summary``: the latest version and the verdicts on it, as
+    ``contribution_view`` finds them in the rows): one small record a contribution instead of
+    its row and its attestations' rows decoded whole."""
+    most = charter["attestation"]["max_disputes"]
+    for key, summary in state.summaries(CONTRIBUTION, community):
+        contributor, at, minutes, _version, retracted, confirms, disputes = summary
+        if not retracted and confirms >= need and disputes <= most:
+            yield contributor, at, key, minutes
