@@ -407,21 +407,29 @@ SCORE_STEP = st.tuples(
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(SCORE_STEP, min_size=8, max_size=40), st.randoms(use_true_random=False))
-def test_the_score_table_from_summaries_is_the_rule_over_the_rows(tmp_path_factory, steps, rnd):
+@given(
+    st.lists(SCORE_STEP, min_size=8, max_size=40),
+    st.sampled_from([0, 1, 2]),  # confirmations needed
+    st.randoms(use_true_random=False),
+)
+def test_the_score_table_from_summaries_is_the_rule_over_the_rows(
+    tmp_path_factory, steps, confirmations, rnd
+):
     """The score table (``views.scores`` of every member) reads the contributions' summaries,
     whose verdicts the attestations count into the contribution rows; a member's own score
     reads their rows and their attestations' rows. Whatever is recorded, corrected,
     retracted, confirmed and disputed (members changing their mind, attesting versions a
     correction replaced), the table and each member's own score agree, under a per-record and
     a per-day bound: in memory, in a store given the ops in order, and in one given them in
-    another order (ops wait there for their parents)."""
+    another order (ops wait there for their parents). And the scores within a cut (what a
+    tally weighs votes by), which a store reads from the summaries of what no op past the cut
+    touched, equal those read from the rows in memory, at cuts drawn anywhere."""
     from node.crdt.records import HANDLERS
     from node.crdt.records.views import scores
     from node.store import Store
 
     bounds = {"max_minutes": 500, "max_minutes_per_day": 600}
-    attestation = {"confirmations": 2, "max_disputes": 1}
+    attestation = {"confirmations": confirmations, "max_disputes": 1}
     w = World({**CHARTER, "attestation": attestation, "contribution": bounds})
     w.join(1, 2, 3, 4, 5)
     works = []
@@ -458,3 +466,9 @@ def test_the_score_table_from_summaries_is_the_rule_over_the_rows(tmp_path_facto
                 assert table.get(who, {**own, "score": [0, 1], "score_text": "0.00"}) == own
             tables.append(table)
         assert tables[0] == tables[1] == tables[2]
+        for op, _ in rnd.sample(works, min(3, len(works))):  # each saw all before it
+            clock = w.replica.causal.vector_clock(w.replica.meta(op.id))
+            want = contribution_scores(w.state, w.community, clock, now)
+            assert a.state.beyond(w.community, clock) is not None  # the store's own path
+            for store in (a, b):
+                assert contribution_scores(store.state, w.community, clock, now) == want

@@ -10,7 +10,7 @@ Values must be plain CBOR-encodable data (dict, list, str, bytes, int, bool, Non
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -215,6 +215,15 @@ class State:
         declared summary (``summarized_by``) gives them, in no particular order. Do not
         write the table meanwhile."""
         return iter(list(self._summaries.get(table, {}).get(group, {}).items()))
+
+    def beyond(
+        self, community: bytes, clock: Mapping[bytes, int]
+    ) -> Iterator[tuple[bytes, str, Any]] | None:
+        """(id, kind, body) of every op of ``community`` logged past ``clock`` (author -> seq),
+        or None when the state cannot tell: what may have changed rows since a cut. A store
+        reads its log by chain and seq (None inside a transaction, where its log lags its
+        rows); rows in memory have no log at hand."""
+        return None
 
     def scan(
         self, table: str, prefix: bytes | str | None = None

@@ -31,10 +31,11 @@ from __future__ import annotations
 
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
 import cbor2
+import libipld
 import zstandard
 
 from node.crdt.state import ORDERS, SUMMARIES, Filed, State
@@ -342,6 +343,29 @@ class SqlState(State):
         )
         loads = cbor2.loads
         return ((k, loads(v)) for k, v in rows)
+
+    def beyond(
+        self, community: bytes, clock: Mapping[bytes, int]
+    ) -> Iterator[tuple[bytes, str, Any]] | None:
+        # Inside a transaction the rows may be ahead of the log: a batch's ops are logged
+        # when it ends (``flush.py``), its rows saved whenever they are read. Then no answer
+        # (a handler reads the rows themselves); outside one, both hold every op.
+        db = self._db
+        if db.in_transaction:
+            return None
+        return self._beyond(community, clock)
+
+    def _beyond(self, community, clock) -> Iterator[tuple[bytes, str, Any]]:
+        # each chain of the community past the clock's seq (``ops_position``); the bytes were
+        # checked when they were logged (canonical CBOR of plain types: libipld reads them)
+        db = self._db
+        chains = db.execute("SELECT id, author FROM chains WHERE community = ?", (community,))
+        for chain, author in chains.fetchall():
+            for oid, raw in db.execute(
+                "SELECT id, raw FROM ops WHERE chain = ? AND seq > ?", (chain, clock.get(author, 0))
+            ):
+                m = libipld.decode_dag_cbor(raw)
+                yield oid, m["kind"], m["body"]
 
     def groups(self, table: str, prefix: bytes) -> list[bytes]:
         # one step of the index per group, not per row: each query jumps past a whole group

@@ -258,8 +258,11 @@ def _scores_and_counts(state, community, charter, need, clock, now_ms, member):
     per_day = bounds.get("max_minutes_per_day")
     counted: list[tuple[bytes, int, bytes, int]] = []  # (member, at, id, minutes)
     counts: dict[bytes, int] = {}
+    changed = None if clock is None or member is not None else state.beyond(community, clock)
     if clock is None and member is None:
         found = _counted_now(state, community, charter, need)
+    elif changed is not None:
+        found = _counted_in_cut(state, community, charter, need, clock, changed)
     else:
         found = _counted(state, community, charter, need, clock, member)
     for contributor, at, cid, minutes in found:
@@ -309,3 +312,34 @@ def _counted_now(state, community, charter, need) -> Counted:
         contributor, at, minutes, _version, retracted, confirms, disputes = summary
         if not retracted and confirms >= need and disputes <= most:
             yield contributor, at, key, minutes
+
+
+def _counted_in_cut(state, community, charter, need, clock, changed) -> Counted:
+    """:func:`_counted` within ``clock``, knowing the ops logged past it (``changed``,
+    ``State.beyond``). A contribution that none of them recorded, corrected or attested is
+    seen inside the cut as it is now (every op that made its row is inside the cut): its
+    summary decides, with the cut's charter and ``need``. The others are read from their rows
+    within the cut. A tally then reads what changed since its proposal opened, not all history."""
+    touched: set[bytes] = set()
+    for oid, kind, body in changed:  # logged: applied, rejected or void alike
+        if kind == "contribution.record":
+            touched.add(oid)
+        elif kind in ("contribution.correct", "attestation.set") and isinstance(body, dict):
+            ref = body.get("id" if kind == "contribution.correct" else "contribution")
+            if isinstance(ref, bytes):
+                touched.add(ref)
+    most = charter["attestation"]["max_disputes"]
+    for key, summary in state.summaries(CONTRIBUTION, community):
+        if key in touched:
+            continue
+        contributor, at, minutes, _version, retracted, confirms, disputes = summary
+        if not retracted and confirms >= need and disputes <= most:
+            yield contributor, at, key, minutes
+    for key in touched:
+        row = state.get(CONTRIBUTION, key)
+        if row is None or row["c"] != community:
+            continue
+        view = contribution_view(row, charter, clock, list(state.rows(ATTESTATION, key)), need)
+        if view is not None and view["counts"]:
+            fields = view["fields"]
+            yield view["contributor"], fields["at"], key, fields.get("effort_minutes", 0)
