@@ -10,7 +10,8 @@ a fresh SQLite store in batches of 5,000 (signatures checked, records handlers o
   day-to-day after the reopen: its rate, and the memory after it), and reads in-process the
   first page of 50 offers, the member list, one member's own views and whole inbox, a page
   of the activity feed, and the community's lists that read all history (the score table,
-  every contribution);
+  every contribution), and the scores within a cut 5,000 ops back (a score-weighted
+  tally's weights) as the store reads them (summaries) and from every row;
 - a real ``we daemon`` runs on that store file: its resident memory once up and idle, and one
   ``we --json offer list`` round trip through it.
 
@@ -94,6 +95,17 @@ community_s = {
     "scores": timed(lambda: views.scores(s.state, community, now)),
     "contributions": timed(lambda: queries.contributions(s.state, community)),
 }
+# the scores within a cut (what a score-weighted tally weighs votes by), the cut 5,000 ops
+# back: from the summaries of what nothing past the cut touched, then from every row
+from node.crdt.records import score
+(cut_op,) = s._db.execute("SELECT id FROM ops ORDER BY rowid DESC LIMIT 1 OFFSET 5000").fetchone()
+clock = s.replica.causal.vector_clock(s.replica.meta(cut_op))
+cut_summaries = timed(lambda: score.contribution_scores(s.state, community, clock, now))
+s.state.memo.clear()
+s.state.beyond = lambda *a: None
+cut_rows = timed(lambda: score.contribution_scores(s.state, community, clock, now))
+community_s["cut_scores"] = cut_summaries
+community_s["cut_scores_rows"] = cut_rows
 viewed = rss()
 s.close()
 print(json.dumps({"open_s": opened, "rss_added": after - before, "rss": after,

@@ -300,3 +300,38 @@ def test_the_kept_scores_are_bounded_and_the_used_ones_stay():
     state.remember(("k", MEMO_SIZE), MEMO_SIZE)
     assert len(state.memo) == MEMO_SIZE
     assert state.recall(("k", 1)) is None and state.recall(("k", 0)) == 0
+
+
+def test_a_tally_in_a_store_s_batch_counts_the_work_past_its_cut_as_the_rows_do(monkeypatch):
+    """A store applies a batch before it logs it, so while ``decision.enact`` tallies a
+    score-weighted proposal, its rows hold ops its log does not yet: past the proposal's cut,
+    a confirmation withdrawn, work retracted, new work confirmed. The scores within the cut
+    read from the summaries of what nothing past the cut touched (``State.beyond``, which
+    adds the batch's unwritten ops) are those read from the rows in memory."""
+    import tempfile
+    from pathlib import Path
+
+    from test_governance_helpers import HANDLERS
+
+    from node.crdt.records import score
+    from node.store import Store
+
+    w, p = _score_weighted_world(6, yes=True)
+    work = [op for op in w.ops if op.kind == "contribution.record"]
+    w.do(2, "attestation.set", {"contribution": work[0].id, "verdict": "dispute"},
+         deps=[work[0].id])  # fmt: skip
+    w.do(2, "contribution.correct", {"id": work[1].id, "retract": True}, deps=[work[1].id])
+    new = w.do(3, "contribution.record", {"action": "work", "effort_minutes": 600, "at": 0})
+    w.do(1, "attestation.set", {"contribution": new.id, "verdict": "confirm"}, deps=[new.id])
+    enact = w.do(1, "decision.enact", {"proposal": p.id}, ts=3 * HOUR)
+    assert w.status(enact) == "applied"
+    ((key, in_cut),) = w.replica.state.memo.items()
+    assert in_cut != score.scores_and_counts(w.replica.state, w.cid, None, key[3])  # it matters
+    cut_reads = []
+    real = score._counted_in_cut
+    monkeypatch.setattr(score, "_counted_in_cut", lambda *a: cut_reads.append(1) or real(*a))
+    with tempfile.TemporaryDirectory() as d, Store.open(Path(d) / "s.db", HANDLERS) as store:
+        store.ingest([op.raw for op in w.ops])  # one batch, one transaction
+        assert cut_reads  # read from the summaries, inside the transaction
+        assert store.state.memo == w.replica.state.memo
+        assert sorted(store.state.items()) == sorted(w.replica.state.items())

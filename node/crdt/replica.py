@@ -503,6 +503,11 @@ class Replica:
         changes, self._changes = self._changes, Changes()
         return changes
 
+    def unwritten(self) -> list[Op]:
+        """The ops logged since the last :meth:`take_changes` (a store writes them when it
+        takes the changes: they are in its rows already, not yet in its log)."""
+        return [op for op, _ in self._changes.logged]
+
     def retract(self, op: Op) -> None:
         """Forget ``op``, the last op ingested, which a handler rejected: a local op that its
         author will not publish after all (the store's ``append``). A rejected op changed no

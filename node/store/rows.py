@@ -31,13 +31,14 @@ from __future__ import annotations
 
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Any
 
 import cbor2
 import libipld
 import zstandard
 
+from node.crdt.op import Op
 from node.crdt.state import ORDERS, SUMMARIES, Filed, State
 
 CACHE_ROWS = 20_000  # decoded rows kept (a listing row is ~1-2 KB decoded: ~30 MB at most)
@@ -189,6 +190,9 @@ class SqlState(State):
         # (tbl, key) -> (group, summary, False when the row is deleted), for the rows of
         # summarized tables written since the last save
         self._summed: dict[tuple[str, Any], tuple[bytes, Any, bool]] = {}
+        # the ops in the rows but not yet in the log, inside a transaction (``beyond``): the
+        # store that writes both sets it
+        self.unwritten: Callable[[], Iterable[Op]] | None = None
         self._index_orders()
         self._index_summaries()
 
@@ -348,10 +352,9 @@ class SqlState(State):
         self, community: bytes, clock: Mapping[bytes, int]
     ) -> Iterator[tuple[bytes, str, Any]] | None:
         # Inside a transaction the rows may be ahead of the log: a batch's ops are logged
-        # when it ends (``flush.py``), its rows saved whenever they are read. Then no answer
-        # (a handler reads the rows themselves); outside one, both hold every op.
-        db = self._db
-        if db.in_transaction:
+        # when it ends (``flush.py``), its rows saved whenever they are read. The store tells
+        # which ops those are (``unwritten``); without it, no answer.
+        if self._db.in_transaction and self.unwritten is None:
             return None
         return self._beyond(community, clock)
 
@@ -366,6 +369,10 @@ class SqlState(State):
             ):
                 m = libipld.decode_dag_cbor(raw)
                 yield oid, m["kind"], m["body"]
+        if db.in_transaction:
+            for op in self.unwritten():
+                if op.community_id == community and op.seq > clock.get(op.author, 0):
+                    yield op.id, op.kind, op.body
 
     def groups(self, table: str, prefix: bytes) -> list[bytes]:
         # one step of the index per group, not per row: each query jumps past a whole group
