@@ -6,6 +6,7 @@ from test_records_support import DAY, PUB, T0, World, offer_body
 
 from node.crdt.records import needs, needs_for_offer, offers, offers_for_need
 from node.crdt.records.geo import decode, geohash_distance_m
+from node.crdt.records.listings import effective_status
 
 
 def world():
@@ -198,33 +199,73 @@ CATS = ["tools", "tools/power", "tools/power/drill", "tools/hand", "kitchen", "k
             st.integers(1, 3),
             st.sampled_from(CATS),
             st.sampled_from(["lend", "give", "share-use"]),
+            st.sampled_from([2, 50, 100]),  # days until it expires
         ),
         max_size=14,
     ),
+    changes=st.lists(
+        st.tuples(
+            st.sampled_from(["paused", "active", "withdrawn", "move"]),
+            st.integers(0, 13),
+            st.sampled_from(CATS),
+        ),
+        max_size=8,
+    ),
     who=st.sampled_from([None, 1, 2]),
+    later=st.booleans(),
 )
-def test_matching_through_the_category_index_is_every_pair_that_fits(listings, who):
+def test_matching_through_the_category_index_is_every_pair_that_fits(
+    tmp_path_factory, listings, changes, who, later
+):
     """The index only narrows the candidates: the ranked result equals the brute force over
-    every (need, offer) pair, for one listing and for all needs (or one member's)."""
+    every (need, offer) pair active at the time asked, for one listing and for all needs (or
+    one member's), after listings are paused, resumed, withdrawn and moved to another
+    category and expiry, at a time when some have expired: in memory and in a store (whose
+    index files only active listings, by expiry, and drops them as their status moves)."""
+    from node.crdt.records import HANDLERS
     from node.crdt.records.matching import pair_fit
     from node.crdt.records.views import matches
+    from node.store import Store
 
     w = world()
-    for family, author, cat, action in listings:
-        w.ok(author, f"{family}.create", offer_body(category=cat, action=action))
-    needs = [r for r in w.state.table("need").values()]
-    offers = [r for r in w.state.table("offer").values()]
-    every = [m for n in needs for o in offers if (m := pair_fit(n, o)) is not None]
-    mine = [m for m in every if who is None or w.state.get("need", m.need)["author"] == PUB[who]]
-    want = sorted(mine, key=lambda m: (-m.score, m.need, m.offer))[:20]
-    args = {} if who is None else {"author": PUB[who]}
-    got = matches(w.state, w.community, T0, **args)
-    assert [(r["need"], r["offer"], r["score"]) for r in got] == [
-        (m.need, m.offer, m.score) for m in want
-    ]
-    for n in needs:
-        brute = sorted((m for m in every if m.need == n["id"]), key=lambda m: (-m.score, m.offer))
-        assert offers_for_need(w.state, n["id"], T0) == brute[:20]
-    for o in offers:
-        brute = sorted((m for m in every if m.offer == o["id"]), key=lambda m: (-m.score, m.need))
-        assert needs_for_offer(w.state, o["id"], T0) == brute[:20]
+    made = []
+    for family, author, cat, action, days in listings:
+        body = offer_body(category=cat, action=action, expires=T0 + days * DAY)
+        made.append((family, author, w.ok(author, f"{family}.create", body)))
+    for what, i, cat in changes:
+        if made:
+            family, author, op = made[i % len(made)]
+            if what == "move":
+                change = {"category": cat, "expires": T0 + (3 + i) * DAY}
+                w.do(author, f"{family}.update", {"id": op.id, "set": change}, deps=[op.id])
+            else:
+                w.do(author, f"{family}.status", {"id": op.id, "status": what}, deps=[op.id])
+    now = T0 + 10 * DAY if later else T0
+    path = tmp_path_factory.mktemp("match") / "store.db"
+    with Store.open(path, HANDLERS) as store:
+        store.ingest([op.raw for op in w.ops])
+        for state in (w.state, store.state):
+            live = {
+                t: [r for r in w.state.table(t).values() if effective_status(r, now) == "active"]
+                for t in ("need", "offer")
+            }
+            every = [m for n in live["need"] for o in live["offer"] if (m := pair_fit(n, o))]
+            mine = [
+                m for m in every if who is None or state.get("need", m.need)["author"] == PUB[who]
+            ]
+            want = sorted(mine, key=lambda m: (-m.score, m.need, m.offer))[:20]
+            args = {} if who is None else {"author": PUB[who]}
+            got = matches(state, w.community, now, **args)
+            assert [(r["need"], r["offer"], r["score"]) for r in got] == [
+                (m.need, m.offer, m.score) for m in want
+            ]
+            for n in live["need"]:
+                brute = sorted(
+                    (m for m in every if m.need == n["id"]), key=lambda m: (-m.score, m.offer)
+                )
+                assert offers_for_need(state, n["id"], now) == brute[:20]
+            for o in live["offer"]:
+                brute = sorted(
+                    (m for m in every if m.offer == o["id"]), key=lambda m: (-m.score, m.need)
+                )
+                assert needs_for_offer(state, o["id"], now) == brute[:20]

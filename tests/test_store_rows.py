@@ -250,7 +250,8 @@ def test_a_store_lists_and_matches_from_its_index_as_from_a_full_pass(tmp_path):
     from bench.records import workload
     from node.crdt.records import queries
     from node.crdt.records.common import NEED, OFFER
-    from node.crdt.records.matching import by_category, match_listing
+    from node.crdt.records.listings import effective_status
+    from node.crdt.records.matching import by_category, match_listing, pair_fit
 
     community, ops, _ = workload(3_000, seed=4)
     now = max(op.ts for op in ops)
@@ -270,13 +271,17 @@ def test_a_store_lists_and_matches_from_its_index_as_from_a_full_pass(tmp_path):
         for bad in ("zz", "0g", target[0]):  # not hex, and one hex digit: a full pass's answer
             got = queries.offers(state, community, now, status=None, id_prefix=bad, limit=None)
             assert len(got) == sum(r["id"].hex().startswith(bad) for r in offers)
-        index = by_category(state, OFFER, community)
-        needs = [r["id"] for r in state.rows(NEED)][:25]
-        assert needs
+        # a need's matches, read from the open listings' index (a category's, or all of them
+        # at once), are the pairs a full pass over every offer finds active and fitting
+        live = [r for r in offers if effective_status(r, now) == "active"]
+        index = by_category(state, OFFER, community, now)
+        needs = [r for r in state.rows(NEED) if effective_status(r, now) == "active"][:25]
+        assert needs and live  # (statuses and expiry: test_records_listings)
         for need in needs:
-            assert match_listing(state, NEED, need, now, 20) == match_listing(
-                state, NEED, need, now, 20, index
-            )
+            fit = [m for o in live if (m := pair_fit(need, o)) is not None]
+            brute = sorted(fit, key=lambda m: (-m.score, m.offer))[:20]
+            assert match_listing(state, NEED, need["id"], now, 20) == brute
+            assert match_listing(state, NEED, need["id"], now, 20, index) == brute
 
 
 def test_member_views_read_their_groups_as_a_full_pass_filters(tmp_path):

@@ -72,7 +72,7 @@ Summarize = Callable[[Any, Any], Summary]
 # table -> (key, value) -> the row's summary: what a view that reads every row of a group
 # needs of each (plain CBOR-encodable, small), kept beside the row as it is written so that
 # the view reads the summaries instead of decoding whole rows (the score table reads a few
-# fields of each contribution and attestation: at a million ops, whole rows took 10 s).
+# fields of each contribution: at a million ops, its rows and their attestations took 10 s).
 # Declared by the modules that own the tables (``summarized_by``). Every row of the table has
 # one, and a row's group never changes (a contribution's is its community): stores replace a
 # summary in place and delete it with its row.
@@ -221,8 +221,8 @@ class State:
     ) -> Iterator[tuple[bytes, str, Any]] | None:
         """(id, kind, body) of every op of ``community`` logged past ``clock`` (author -> seq),
         or None when the state cannot tell: what may have changed rows since a cut. A store
-        reads its log by chain and seq (None inside a transaction, where its log lags its
-        rows); rows in memory have no log at hand."""
+        reads its log by chain and seq, and inside a transaction adds the ops its rows hold
+        but its log does not yet; rows in memory have no log at hand."""
         return None
 
     def scan(

@@ -17,7 +17,7 @@ which keeps each dict's key order as it was written and costs half of canonical 
 Tables that declare an order (``state.ordered_by``: offers and needs, newest first) are also
 listed in ``state_order`` by (group, rank, key), kept as rows are saved, so that the first page
 of a list reads that page and stops (:meth:`SqlState.ordered`). Tables that declare a summary
-(``state.summarized_by``: contributions, attestations) keep it in ``state_summary`` by
+(``state.summarized_by``: contributions) keep it in ``state_summary`` by
 (group, key), so that a view of every row of a group decodes a few fields of each, not the
 rows (:meth:`SqlState.summaries`).
 
@@ -197,62 +197,51 @@ class SqlState(State):
         self._index_summaries()
 
     def _index_orders(self) -> None:
-        """Build ``state_order`` if the declared orders are not those it was built for (a new
-        file, a migrated one, or a table that declares an order now)."""
-        have = self._db.execute("SELECT value FROM meta WHERE key = 'state_order'").fetchone()
         # the ordered tables and the version of their orders: bump it when a declared order
         # changes what groups a row is in, so that stores rebuild the index on their next open
-        want = ",".join(sorted(ORDERS)) + ";groups 4;keys 6;codes 7"
-        if have is not None and have[0] == want:
-            return
-        db = self._db
-        inside = db.in_transaction
-        if not inside:
-            db.execute("BEGIN IMMEDIATE")
-        db.execute("DELETE FROM state_order")
-        loads = self._packer.loads
-        for table, order in ORDERS.items():
-            db.executemany(
-                "INSERT OR IGNORE INTO state_order (tbl, grp, rank, key) VALUES (?, ?, ?, ?)",
-                (
-                    (stored(table), g, rank, k)
-                    # streamed, not fetched whole: a migrated store may hold a million rows
-                    for k, v in db.execute(
-                        "SELECT key, value FROM state WHERE tbl = ?", (stored(table),)
-                    )
-                    for g, rank in order(k, loads(v))
-                ),
-            )
-        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('state_order', ?)", (want,))
-        if not inside:
-            db.execute("COMMIT")
+        self._index(
+            "state_order",
+            ",".join(sorted(ORDERS)) + ";groups 4;keys 6;codes 7;open listings",
+            ORDERS,
+            "INSERT OR IGNORE INTO state_order (tbl, grp, rank, key) VALUES (?, ?, ?, ?)",
+            lambda t, k, filed: [(t, g, rank, k) for g, rank in filed],
+        )
 
     def _index_summaries(self) -> None:
-        """Build ``state_summary`` if the declared summaries are not those it was built for
-        (as :meth:`_index_orders`)."""
-        have = self._db.execute("SELECT value FROM meta WHERE key = 'state_summary'").fetchone()
         # bump the version when a declared summary changes what it keeps of a row
-        want = ",".join(sorted(SUMMARIES)) + ";summaries 1"
+        self._index(
+            "state_summary",
+            ",".join(sorted(SUMMARIES)) + ";summaries 1",
+            SUMMARIES,
+            "INSERT INTO state_summary (tbl, grp, key, value) VALUES (?, ?, ?, ?)",
+            lambda t, k, summary: [(t, summary[0], k, cbor2.dumps(summary[1]))],
+        )
+
+    def _index(self, index: str, want: str, declared: dict, insert: str, entries) -> None:
+        """Build ``index`` (``state_order``, ``state_summary``: kept beside the rows as they
+        are saved) from the rows if it was built for other declarations than ``want`` (meta
+        key ``index``): a new file, a migrated one, or a table that declares one now."""
+        have = self._db.execute("SELECT value FROM meta WHERE key = ?", (index,)).fetchone()
         if have is not None and have[0] == want:
             return
         db = self._db
         inside = db.in_transaction
         if not inside:
             db.execute("BEGIN IMMEDIATE")
-        db.execute("DELETE FROM state_summary")
+        db.execute(f"DELETE FROM {index}")
         loads = self._packer.loads
-        for table, summarize in SUMMARIES.items():
+        for table, declare in declared.items():
+            t = stored(table)
             db.executemany(
-                "INSERT INTO state_summary (tbl, grp, key, value) VALUES (?, ?, ?, ?)",
+                insert,
                 (
-                    (stored(table), g, k, cbor2.dumps(value))
-                    for k, v in db.execute(
-                        "SELECT key, value FROM state WHERE tbl = ?", (stored(table),)
-                    )
-                    for g, value in (summarize(k, loads(v)),)
+                    entry
+                    # streamed, not fetched whole: a migrated store may hold a million rows
+                    for k, v in db.execute("SELECT key, value FROM state WHERE tbl = ?", (t,))
+                    for entry in entries(t, k, declare(k, loads(v)))
                 ),
             )
-        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('state_summary', ?)", (want,))
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (index, want))
         if not inside:
             db.execute("COMMIT")
 

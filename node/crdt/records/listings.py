@@ -14,7 +14,7 @@ listing has expired is decided at query time from ``now``, never by an op.
 from __future__ import annotations
 
 from ..op import Op
-from ..state import Context, Filed, Rejected, group, ordered_by
+from ..state import Context, Filed, Rejected, State, group, ordered_by
 from .common import NEED, OFFER, YEAR_MS, in_past, note_member, require_member, require_ref
 from .devices import member_of
 from .schema import (
@@ -186,28 +186,40 @@ def _status(table: str):
     return handler
 
 
-def newest_first(key: bytes, row: dict) -> Filed:
-    """A listing's place in its community's list, in its author's (``--mine``) and in its
-    category's: newest first (then by id, highest first). The rank grows with time, so new
-    entries of a store's index land at its end."""
+def where_listed(key: bytes, row: dict) -> Filed:
+    """A listing's place in its community's list and in its author's (``--mine``): newest
+    first (then by id, highest first; the rank grows with time, so new entries of a store's
+    index land at its end). While its status is ``active``, also in its category's list of
+    open listings, latest expiry first: matching reads a category's candidates there and
+    stops at the first expired one, so it reads the live listings, not every listing ever
+    made in the category (a status change or an expiry moved by an update re-files it)."""
     c, ts = row["c"], row["ts"]
-    return (
-        (group(c), ts),
-        (group(c, row["author"]), ts),
-        (category_group(c, row["fields"]["category"]), ts),
-    )
+    filed = [(group(c), ts), (group(c, row["author"]), ts)]
+    if row["status"] == "active":
+        filed.append((category_group(c, row["fields"]["category"]), row["fields"]["expires"]))
+    return tuple(filed)
 
 
 def category_group(community: bytes, category: str) -> bytes:
-    """The group of a community's listings in one category (not below it). Unlike other
-    groups it says what it is, so that the categories in use can be listed
+    """The group of a community's active listings in one category (not below it). Unlike
+    other groups it says what it is, so that the categories in use can be listed
     (``State.groups``): 8 bytes of the community id, "/", the category."""
     return community[:8] + b"/" + category.encode()
 
 
+def open_in(state: State, table: str, community: bytes, category: str, now_ms: int):
+    """The listings of ``table`` in ``category`` (not below it) that are active at
+    ``now_ms``, latest expiry first (``where_listed``): reads up to the first expired one."""
+    for row in state.rows_in(table, category_group(community, category)):
+        if now_ms >= row["fields"]["expires"]:
+            return  # expired, and every later one expires no later
+        if row["c"] == community and row["status"] == "active":
+            yield row
+
+
 HANDLERS = {}
 for _table in (OFFER, NEED):
-    ordered_by(_table, newest_first)
+    ordered_by(_table, where_listed)
     HANDLERS[f"{_table}.create"] = _create(_table)
     HANDLERS[f"{_table}.update"] = _update(_table)
     HANDLERS[f"{_table}.status"] = _status(_table)

@@ -25,7 +25,7 @@ from typing import NamedTuple
 from ..state import State
 from .common import NEED, OFFER
 from .geo import Point, decode, distance_m
-from .listings import category_group, effective_status
+from .listings import category_group, effective_status, open_in
 
 # (need action, offer action) -> points
 ACTION_FIT = {
@@ -158,43 +158,37 @@ def needs_for_offer(
 
 
 def match_listing(
-    state: State, family: str, listing_id: bytes, now_ms: int, limit, index=None
+    state: State, family: str, listing_id: bytes, now_ms: int, limit, index=None, geo=None
 ) -> list[Match]:
     """Active listings of the other family that fit the active listing ``listing_id``.
-    ``index``: :func:`by_category` of the other family, when several listings are matched
-    against it (built once, not once per listing); without it the other family's
-    categories in use give the groups to read (``State.groups``)."""
+    ``index``: :func:`by_category` of the other family at ``now_ms``, when several listings
+    are matched against it (built once, not once per listing); without it the other
+    family's categories with open listings give the groups to read (``State.groups``).
+    ``geo``: decoded places (geohash -> point), shared by such calls."""
     other = OFFER if family == NEED else NEED
     row = state.get(family, listing_id)
     if row is None or not _active(row, now_ms):
         return []
     category = row["fields"]["category"]
     if index is None:
-        # the other family's categories in use, then the rows of those that fit: a need
-        # reads the offers of its own categories, not every offer of the community
-        prefix = category_group(row["c"], "")
-        fit = [g for g in state.groups(other, prefix) if fits(g[len(prefix) :].decode(), category)]
-        cands = _fitting((r for g in fit for r in state.rows_in(other, g)), row["c"], category)
+        # the other family's categories with open listings, then the active ones of those
+        # that fit: a need reads the live offers of its own categories, nothing else
+        cands = (
+            r
+            for cat in categories(state, other, row["c"])
+            if fits(cat, category)
+            for r in open_in(state, other, row["c"], cat, now_ms)
+        )
     else:
         cands = compatible(index, category)
-    cache: dict = {}
+    cache: dict = {} if geo is None else geo
     found = []
-    for cand in cands:
-        if not _active(cand, now_ms):
-            continue
+    for cand in cands:  # active at now_ms (``open_in``)
         need, offer = (row, cand) if family == NEED else (cand, row)
         m = pair_fit(need, offer, geo_cache=cache)
         if m is not None:
             found.append(m)
     return _rank(found, other, limit)
-
-
-def _fitting(rows, community: bytes, category: str):
-    """The rows of ``community`` whose category equals ``category`` or contains it or lies
-    below it (pair_fit's category condition, as plain string tests)."""
-    for row in rows:
-        if row["c"] == community and fits(row["fields"]["category"], category):
-            yield row
 
 
 def fits(cat: str, category: str) -> bool:
@@ -207,14 +201,20 @@ def fits(cat: str, category: str) -> bool:
     )
 
 
-def by_category(state: State, family: str, community: bytes) -> dict[str, list]:
-    """The listings of ``family`` in ``community``, by category: one pass over the table,
-    after which a listing's candidates are found without looking at the others."""
-    index: dict[str, list] = {}
-    for row in state.rows(family):
-        if row["c"] == community:
-            index.setdefault(row["fields"]["category"], []).append(row)
-    return index
+def categories(state: State, family: str, community: bytes) -> list[str]:
+    """The categories in which ``family`` has open listings (``listings.where_listed``)."""
+    prefix = category_group(community, "")
+    return [g[len(prefix) :].decode() for g in state.groups(family, prefix)]
+
+
+def by_category(state: State, family: str, community: bytes, now_ms: int) -> dict[str, list]:
+    """The listings of ``family`` in ``community`` active at ``now_ms``, by category: read
+    once, after which a listing's candidates are found without looking at the others."""
+    return {
+        cat: rows
+        for cat in categories(state, family, community)
+        if (rows := list(open_in(state, family, community, cat, now_ms)))
+    }
 
 
 def compatible(index: dict[str, list], category: str):

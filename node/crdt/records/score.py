@@ -23,7 +23,7 @@ most 20 truncations loses under 2^-62.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from fractions import Fraction
 from math import isqrt
 
@@ -302,15 +302,15 @@ def _counted(state, community, charter, need, clock, member) -> Counted:
             yield view["contributor"], fields["at"], view["id"], fields.get("effort_minutes", 0)
 
 
-def _counted_now(state, community, charter, need) -> Counted:
+def _counted_now(state, community, charter, need, skip: Collection[bytes] = ()) -> Counted:
     """:func:`_counted` of the whole state, from the contributions' summaries (``contributions.
     contribution_summary``: the latest version and the verdicts on it, as
     ``contribution_view`` finds them in the rows): one small record a contribution instead of
-    its row and its attestations' rows decoded whole."""
+    its row and its attestations' rows decoded whole. Without the contributions in ``skip``."""
     most = charter["attestation"]["max_disputes"]
     for key, summary in state.summaries(CONTRIBUTION, community):
         contributor, at, minutes, _version, retracted, confirms, disputes = summary
-        if not retracted and confirms >= need and disputes <= most:
+        if not retracted and confirms >= need and disputes <= most and key not in skip:
             yield contributor, at, key, minutes
 
 
@@ -328,13 +328,7 @@ def _counted_in_cut(state, community, charter, need, clock, changed) -> Counted:
             ref = body.get("id" if kind == "contribution.correct" else "contribution")
             if isinstance(ref, bytes):
                 touched.add(ref)
-    most = charter["attestation"]["max_disputes"]
-    for key, summary in state.summaries(CONTRIBUTION, community):
-        if key in touched:
-            continue
-        contributor, at, minutes, _version, retracted, confirms, disputes = summary
-        if not retracted and confirms >= need and disputes <= most:
-            yield contributor, at, key, minutes
+    yield from _counted_now(state, community, charter, need, skip=touched)
     for key in touched:
         row = state.get(CONTRIBUTION, key)
         if row is None or row["c"] != community:

@@ -77,11 +77,18 @@ def matches(
         found = needs_for_offer(state, offer, now_ms, limit=limit)
     else:
         who = None if author is None else as_key(author)
-        index = by_category(state, OFFER, community)
-        found = []
-        for row in state.rows(NEED):
-            if row["c"] == community and (who is None or row["author"] == who):
-                found += match_listing(state, NEED, row["id"], now_ms, limit, index)
+        if who is None:  # every active need, against every active offer read once
+            index = by_category(state, OFFER, community, now_ms)
+            mine = [
+                r for rows in by_category(state, NEED, community, now_ms).values() for r in rows
+            ]
+        else:  # the member's needs, each against the active offers of its categories
+            index = None
+            mine = [r for r in state.rows_in(NEED, group(community, who)) if r["author"] == who]
+        found, geo = [], {}
+        for row in mine:
+            if row["c"] == community:
+                found += match_listing(state, NEED, row["id"], now_ms, limit, index, geo)
         found.sort(key=lambda m: (-m.score, m.need, m.offer))
         found = found[:limit]
     title = {}
