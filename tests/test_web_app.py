@@ -296,3 +296,34 @@ async def test_discuss_a_proposal_reply_react_edit_retract(tmp_path):
         assert len(read) == 1
         r = await client.get(f"/c/{cid}/thread/{'00' * 32}")
         assert r.status_code == 404
+
+
+@pytest.mark.skipif(
+    "threads" not in __import__("node.service.control", fromlist=["views"]).views(),
+    reason="this build has no discussion records",
+)
+async def test_the_threads_page_comes_in_pages(tmp_path):
+    """A community's discussion lists its threads a page at a time, latest activity first,
+    with links to the older and newer pages; a page that is no number is refused with a
+    reason, and nothing is lost past the last page."""
+    from node.service.web.app import THREADS_PAGE
+
+    async with app_node(tmp_path) as (node, cid, client):
+        total = THREADS_PAGE + 5
+        for i in range(total):
+            node.store.append(node.identity.signing_key, bytes.fromhex(cid), "thread.create",
+                              {"title": f"topic {i}", "text": ""})  # fmt: skip
+        titles = []
+        for n, rows, links in ((1, THREADS_PAGE, ["Older"]), (2, 5, ["Newer"])):
+            r = await client.get(f"/c/{cid}/threads?page={n}")
+            found = re.findall(r'class="thread-title">(topic \d+)<', r.text)
+            assert len(found) == rows
+            assert [w for w in ("Newer", "Older") if f"{w} threads" in r.text] == links
+            titles += found
+        whole = [t["title"] for t in node.query("threads", community=cid)]  # latest first
+        assert titles == whole and len(set(whole)) == total
+        r = await client.get(f"/c/{cid}/threads?page=3")
+        assert "No threads on this page." in r.text and "Newer threads" in r.text
+        for bad in ("0", "x", "-1"):
+            r = await client.get(f"/c/{cid}/threads?page={bad}")
+            assert r.status_code == 404 and "pages count from 1" in r.text

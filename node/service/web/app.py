@@ -43,6 +43,7 @@ CSP = (
 )
 METHODS = ["basic", "single", "approval", "irv", "schulze", "score", "quadratic", "consent"]
 ACTIONS = ["lend", "give", "share-use", "service", "work"]
+THREADS_PAGE = 30  # threads a page of the discussion lists, latest activity first
 STEPS = {  # reservation step -> who may take it (the node checks; this only picks buttons)
     "accept": ("owner", ("requested",)),
     "decline": ("owner", ("requested",)),
@@ -531,12 +532,21 @@ def create_app(node: Any, token: str) -> Starlette:
     async def threads_page(request: Request, sid: str) -> Response:
         cid = request.path_params["cid"]
         ok = has_discussion()
+        number = request.query_params.get("page", "1")
+        if not number.isdigit() or int(number) < 1:
+            raise LookupError(f"no page {number[:20]!r} of threads: pages count from 1")
+        n = int(number)
+        # a page, and one more thread: whether there is an older page
+        at = (n - 1) * THREADS_PAGE
+        found = q("threads", community=cid, limit=THREADS_PAGE + 1, offset=at) if ok else []
         return render(
             request,
             sid,
             "threads.html",
             available=ok,
-            all=q("threads", community=cid) if ok else [],
+            all=found[:THREADS_PAGE],
+            page=n,
+            older=len(found) > THREADS_PAGE,
             threads=[],  # the list above; the form below opens a community thread
             target=None,
             back=f"/c/{cid}/threads",
