@@ -327,3 +327,44 @@ async def test_the_threads_page_comes_in_pages(tmp_path):
         for bad in ("0", "x", "-1"):
             r = await client.get(f"/c/{cid}/threads?page={bad}")
             assert r.status_code == 404 and "pages count from 1" in r.text
+
+
+async def test_the_projects_page_lists_the_latest_work_a_page_at_a_time(tmp_path):
+    """The projects page shows the latest contributions a page at a time (read from the
+    community's time line, not every contribution with every attestation), each with the
+    viewer's own verdict on it; earlier work is a page further."""
+    import nacl.signing
+
+    from node.service.web import pages
+    from node.service.web.app import CONTRIBUTIONS_PAGE
+
+    async with app_node(tmp_path) as (node, cid, client):
+        c, other = bytes.fromhex(cid), nacl.signing.SigningKey.generate()
+        node.store.append(other, c, "member.join", {})
+        now = pages.now_ms()
+        made = [
+            node.store.append(
+                other,
+                c,
+                "contribution.record",
+                {"action": "work", "effort_minutes": 30, "at": now - i * 1000, "note": f"job {i}"},
+            )  # fmt: skip
+            for i in range(CONTRIBUTIONS_PAGE + 3)
+        ]
+        r = await client.get(f"/c/{cid}/projects")
+        action = f"/c/{cid}/attest/{made[1].id.hex()}"
+        r = await client.post(action, data={"csrf": csrf_of(r.text), "verdict": "dispute"})
+        assert "Disputed contribution" in r.text
+        jobs = []
+        for n, rows in ((1, CONTRIBUTIONS_PAGE), (2, 3)):
+            r = await client.get(f"/c/{cid}/projects?page={n}")
+            found = re.findall(r"<td>(job \d+)</td>", r.text)
+            assert len(found) == rows
+            jobs += found
+        assert jobs == [f"job {i}" for i in range(CONTRIBUTIONS_PAGE + 3)]  # latest first
+        r = await client.get(f"/c/{cid}/projects")
+        row = r.text[r.text.index(f'id="k{made[1].id.hex()}"') :]
+        row = row[: row.index("</tr>")]
+        assert 'value="dispute" aria-pressed="true"' in row and "Earlier work" in r.text
+        r = await client.get(f"/c/{cid}/projects?page=x")
+        assert r.status_code == 404 and "pages count from 1" in r.text

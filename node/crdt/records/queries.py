@@ -508,10 +508,11 @@ def contributions(
     return sorted(out, key=lambda v: (v["fields"]["at"], v["id"]))
 
 
-def attestations(state: State, community: bytes) -> list[dict]:
-    """Every attestation entry (including superseded ones, marked ``latest: False``)."""
+def attestations(state: State, community: bytes, contribution: bytes | None = None) -> list[dict]:
+    """Every attestation entry (including superseded ones, marked ``latest: False``); with
+    ``contribution``, that contribution's only (its attestations' keys start with its id)."""
     out = []
-    for att in state.rows(ATTESTATION):
+    for att in state.rows(ATTESTATION, contribution):
         if att["c"] != community:
             continue
         entries = att["entries"]

@@ -44,6 +44,7 @@ CSP = (
 METHODS = ["basic", "single", "approval", "irv", "schulze", "score", "quadratic", "consent"]
 ACTIONS = ["lend", "give", "share-use", "service", "work"]
 THREADS_PAGE = 30  # threads a page of the discussion lists, latest activity first
+CONTRIBUTIONS_PAGE = 50  # contributions a page of the projects page lists, latest work first
 STEPS = {  # reservation step -> who may take it (the node checks; this only picks buttons)
     "accept": ("owner", ("requested",)),
     "decline": ("owner", ("requested",)),
@@ -115,6 +116,13 @@ def create_app(node: Any, token: str) -> Starlette:
         info = community(cid)
         members = q("members", community=cid)
         return {"cid": cid, "info": info, "who": pages.names(members), "members": members}
+
+    def page_number(request: Request, what: str) -> int:
+        """The ``page`` the address asks for (1 without one)."""
+        number = request.query_params.get("page", "1")
+        if not number.isdigit() or int(number) < 1:
+            raise LookupError(f"no page {number[:20]!r} of {what}: pages count from 1")
+        return int(number)
 
     def has_discussion() -> bool:
         from node.service.control import views
@@ -341,20 +349,28 @@ def create_app(node: Any, token: str) -> Starlette:
     async def projects(request: Request, sid: str) -> Response:
         cid = request.path_params["cid"]
         me = node.member_key.hex()
-        contribs = q("contributions", community=cid)[::-1]
-        mine = {
-            a["contribution"]: a["verdict"]
-            for a in q("attestations", community=cid)
-            if a["attester"] == me and a["latest"]
-        }
-        for c in contribs:
-            c["my_verdict"] = mine.get(c["id"])
+        n = page_number(request, "contributions")
+        # the latest work first, a page at a time (read from the community's time line), and
+        # one more: whether there is an older page
+        shown = q("contributions", community=cid, newest=n * CONTRIBUTIONS_PAGE + 1)
+        contribs = shown[(n - 1) * CONTRIBUTIONS_PAGE : n * CONTRIBUTIONS_PAGE]
+        for c in contribs:  # my latest verdict on each shown (not every attestation)
+            c["my_verdict"] = next(
+                (
+                    a["verdict"]
+                    for a in q("attestations", community=cid, contribution=c["id"])
+                    if a["attester"] == me and a["latest"]
+                ),
+                None,
+            )
         return render(
             request,
             sid,
             "projects.html",
             projects=q("projects", community=cid),
             contributions=contribs,
+            page=n,
+            older=len(shown) > n * CONTRIBUTIONS_PAGE,
             **base(cid),
         )
 
@@ -532,10 +548,7 @@ def create_app(node: Any, token: str) -> Starlette:
     async def threads_page(request: Request, sid: str) -> Response:
         cid = request.path_params["cid"]
         ok = has_discussion()
-        number = request.query_params.get("page", "1")
-        if not number.isdigit() or int(number) < 1:
-            raise LookupError(f"no page {number[:20]!r} of threads: pages count from 1")
-        n = int(number)
+        n = page_number(request, "threads")
         # a page, and one more thread: whether there is an older page
         at = (n - 1) * THREADS_PAGE
         found = q("threads", community=cid, limit=THREADS_PAGE + 1, offset=at) if ok else []
