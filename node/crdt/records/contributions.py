@@ -171,7 +171,8 @@ def attestation_set(op: Op, ctx: Context) -> None:
         if att["entries"]:
             verdicts = tally_verdict(verdicts, att["entries"][-1], -1)
         verdicts = tally_verdict(verdicts, entry, 1)
-        ctx.state.put(CONTRIBUTION, row["id"], {**row, "verdicts": verdicts})
+        if verdicts != row["verdicts"]:  # the same verdict again rewrites nothing
+            ctx.state.put(CONTRIBUTION, row["id"], {**row, "verdicts": verdicts})
 
 
 def tally_verdict(verdicts: list, entry: list, n: int) -> list:
