@@ -176,7 +176,13 @@ class SqlState(State):
     happen inside a store transaction (handlers only run inside one); reads may happen
     anywhere."""
 
-    def __init__(self, db: sqlite3.Connection, *, cache_rows: int | None = None):
+    def __init__(
+        self,
+        db: sqlite3.Connection,
+        *,
+        cache_rows: int | None = None,
+        unwritten: Callable[[], Iterable[Op]] | None = None,
+    ):
         self._db = db
         self._packer = Packer(db)
         self._cache: OrderedDict[tuple[str, Any], Any] = OrderedDict()
@@ -191,8 +197,8 @@ class SqlState(State):
         # summarized tables written since the last save
         self._summed: dict[tuple[str, Any], tuple[bytes, Any, bool]] = {}
         # the ops in the rows but not yet in the log, inside a transaction (``beyond``): the
-        # store that writes both sets it
-        self.unwritten: Callable[[], Iterable[Op]] | None = None
+        # store that writes both tells
+        self.unwritten = unwritten
         self._index_orders()
         self._index_summaries()
 

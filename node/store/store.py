@@ -156,8 +156,7 @@ class Store(Queries):
         forks = [ForkProof.decode(p) for (p,) in db.execute("SELECT proof FROM forks")]
         # Restoring re-parks the pending ops under today's rules (``Replica.restore``), which
         # may drop some or apply them: written in one transaction like any other change.
-        state = SqlState(db)
-        state.unwritten = self.replica.unwritten
+        state = SqlState(db, unwritten=self.replica.unwritten)
         with self._transaction(reload=False):  # a failed open reloads nothing: it fails
             self.replica.restore(heads, state, pending, forks)
             self.replica.causal.load(

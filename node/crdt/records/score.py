@@ -258,13 +258,14 @@ def _scores_and_counts(state, community, charter, need, clock, now_ms, member):
     per_day = bounds.get("max_minutes_per_day")
     counted: list[tuple[bytes, int, bytes, int]] = []  # (member, at, id, minutes)
     counts: dict[bytes, int] = {}
-    changed = None if clock is None or member is not None else state.beyond(community, clock)
-    if clock is None and member is None:
-        found = _counted_now(state, community, charter, need)
-    elif changed is not None:
-        found = _counted_in_cut(state, community, charter, need, clock, changed)
-    else:
+    if member is not None:  # their rows alone
         found = _counted(state, community, charter, need, clock, member)
+    elif clock is None:
+        found = _counted_now(state, community, charter, need)
+    elif (changed := state.beyond(community, clock)) is not None:
+        found = _counted_in_cut(state, community, charter, need, clock, changed)
+    else:  # no log at hand: every row within the cut
+        found = _counted(state, community, charter, need, clock, None)
     for contributor, at, cid, minutes in found:
         counts[contributor] = counts.get(contributor, 0) + 1
         if minutes:

@@ -69,8 +69,9 @@ def matches(
 ) -> list[dict]:
     """Ranked matches for one need, one offer, or (neither given) every active need of the
     community (``author``: only that member's needs), best first, with both titles. Never
-    commits anyone. The candidates of a listing come from a category index (one pass over
-    the other family), so a match costs the listings whose category fits, not all of them."""
+    commits anyone. The candidates come from the categories' lists of open listings
+    (``listings.open_in``): a match costs the live listings whose category fits, not every
+    listing ever made; every member's needs at once read each family's open listings once."""
     if need is not None:
         found = offers_for_need(state, need, now_ms, limit=limit)
     elif offer is not None:

@@ -120,7 +120,8 @@ def create_app(node: Any, token: str) -> Starlette:
     def page_number(request: Request, what: str) -> int:
         """The ``page`` the address asks for (1 without one)."""
         number = request.query_params.get("page", "1")
-        if not number.isdigit() or int(number) < 1:
+        # (digits only, and few: int() refuses thousands of digits with an error of its own)
+        if not number.isdigit() or len(number) > 9 or int(number) < 1:
             raise LookupError(f"no page {number[:20]!r} of {what}: pages count from 1")
         return int(number)
 
