@@ -151,7 +151,7 @@ def test_weight_inflation_after_the_cut_does_not_count():
     w.do(2, "attestation.set", {"contribution": c3.id, "verdict": "confirm"}, deps=[c3.id])
     t = w.tally(p)
     assert t.weights[pub(1)] > 0 and t.weights[pub(3)] == 0
-    assert isinstance(t.weights[pub(1)], F) and 59 < t.weights[pub(1)] < 60  # decayed, exact
+    assert t.weights[pub(1)] == F(60)  # work of the day the proposal opens: not yet decayed
     w.vote(3, p, "yes")
     w.vote(1, p, "no")
     t = w.tally(p)
@@ -222,6 +222,26 @@ def _score_weighted_world(contributions: int, yes: bool):
     w.seal(0, p)
     w.seal(1, p)
     return w, p
+
+
+def test_an_amended_half_life_keeps_the_totals_under_the_new_rules():
+    """A charter amendment that changes the score's rules (the half-life, 180 -> 9 days) keeps
+    each member's counted work anew under them, in the enacting op's handler: the table read
+    from the kept totals is the rule read from every row, from the day of the work to a year
+    later (and both move: the work decays in 9 days now)."""
+    from node.crdt.records.score import scores_and_counts
+    from node.crdt.records.totals import RULES
+
+    w, p = _score_weighted_world(6, yes=True)
+    state, c = w.replica.state, w.cid
+    assert state.get(RULES, c)[4] == 180
+    assert w.status(w.do(1, "decision.enact", {"proposal": p.id}, ts=3 * HOUR)) == "applied"
+    assert state.get(RULES, c)[4] == 9
+    everything = {op.author: 2**40 for op in w.ops}  # a cut of every op: the rows' path
+    tables = [scores_and_counts(state, c, None, days * 86_400_000) for days in (0, 9, 365)]
+    for days, table in zip((0, 9, 365), tables, strict=True):
+        assert table == scores_and_counts(state, c, everything, days * 86_400_000)
+    assert tables[0][0][pub(1)] == 2 * tables[1][0][pub(1)] > 0  # one half-life: half
 
 
 def _rows_read(monkeypatch):
@@ -305,9 +325,9 @@ def test_the_kept_scores_are_bounded_and_the_used_ones_stay():
 def test_a_tally_in_a_store_s_batch_counts_the_work_past_its_cut_as_the_rows_do(monkeypatch):
     """A store applies a batch before it logs it, so while ``decision.enact`` tallies a
     score-weighted proposal, its rows hold ops its log does not yet: past the proposal's cut,
-    a confirmation withdrawn, work retracted, new work confirmed. The scores within the cut
-    read from the summaries of what nothing past the cut touched (``State.beyond``, which
-    adds the batch's unwritten ops) are those read from the rows in memory."""
+    a confirmation withdrawn, work retracted, new work confirmed. The scores within the cut,
+    read from the kept totals with what ops past the cut touched taken back (``State.beyond``,
+    which adds the batch's unwritten ops), are those read from the rows in memory."""
     import tempfile
     from pathlib import Path
 
@@ -328,10 +348,10 @@ def test_a_tally_in_a_store_s_batch_counts_the_work_past_its_cut_as_the_rows_do(
     ((key, in_cut),) = w.replica.state.memo.items()
     assert in_cut != score.scores_and_counts(w.replica.state, w.cid, None, key[3])  # it matters
     cut_reads = []
-    real = score._counted_in_cut
-    monkeypatch.setattr(score, "_counted_in_cut", lambda *a: cut_reads.append(1) or real(*a))
+    real = score.kept
+    monkeypatch.setattr(score, "kept", lambda *a, **k: cut_reads.append(k) or real(*a, **k))
     with tempfile.TemporaryDirectory() as d, Store.open(Path(d) / "s.db", HANDLERS) as store:
         store.ingest([op.raw for op in w.ops])  # one batch, one transaction
-        assert cut_reads  # read from the summaries, inside the transaction
+        assert [k for k in cut_reads if "moves" in k]  # the totals, inside the transaction
         assert store.state.memo == w.replica.state.memo
         assert sorted(store.state.items()) == sorted(w.replica.state.items())

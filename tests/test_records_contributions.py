@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from test_records_support import DAY, PUB, T0, World, compose_on, view_without
 
 from node.crdt.records import contribution_scores, contributions_of, projects_of
-from node.crdt.records.score import ROOTS, decay, decay_fixed
+from node.crdt.records.totals import ONE, ROOTS, day_weight, weighed
 
 CHARTER = {
     "name": "c",
@@ -135,15 +135,15 @@ def test_correction_by_contributor_only_resets_attestations():
     w.rejected(1, "contribution.correct", {"id": c.id, "set": {"effort_minutes": 5}}, "retracted")
 
 
-def test_decay_is_exact_fixed_point():
-    h = 10 * DAY
-    assert decay(0, h) == 1 and decay(-5, h) == 1
-    assert decay(h, h) == Fraction(1, 2) and decay(3 * h, h) == Fraction(1, 8)
-    assert decay_fixed(h // 2, h) == ROOTS[1]  # 2^-1/2 exactly as the spec's constant
-    assert ROOTS[1] == 3260954456333195553  # floor(2^62 / sqrt 2): pinned, machine independent
-    assert decay(10**6 * h, h) == 0
-    values = [decay(a, h) for a in range(0, 4 * h, h // 7)]
-    assert values == sorted(values, reverse=True)
+def test_day_weights_are_exact_fixed_point():
+    h = 10
+    assert day_weight(0, h) == ONE and day_weight(h, h) == 2 * ONE
+    assert day_weight(3 * h, h) == 8 * ONE and day_weight(3 * h + 5, h) == ROOTS[1] << 3
+    assert ROOTS[1] == 6521908912666391106  # floor(2^62 * sqrt 2): pinned, machine independent
+    assert weighed(60 * day_weight(7, h), 7 + h, h) == 30 * ONE  # one half-life: half, exactly
+    assert weighed(60 * day_weight(0, h), 10**6 * h, h) == 0
+    values = [day_weight(d, h) for d in range(0, 4 * h)]
+    assert values == sorted(values) and len(set(values)) == len(values)
 
 
 def test_scores_decay_cap_and_clock_cut():
@@ -184,17 +184,19 @@ def test_attestation_that_did_not_see_a_correction_attests_the_old_version():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.integers(0, 40 * 10 * DAY), st.integers(1, 1000))
-def test_decay_matches_high_precision_reference(age, half_life_days):
-    """The fixed-point decay stays within the spec's stated error of 2^(-age/H): it may
-    overestimate by the age quantisation (factor 2^(2^-20)) and lose < 21 * 2^-62."""
-    h = half_life_days * DAY
+@given(st.integers(0, 40_000), st.integers(0, 400 * 10), st.integers(1, 1000))
+def test_weights_match_a_high_precision_reference(day, age, half_life_days):
+    """A day's weight at a later day stays within the spec's stated error of 2^(-age/H): each
+    of the two weights floors its exponent to 20 bits (a factor 2^(2^-20) either way) and
+    loses < 21 x 2^-62 of its fraction in truncations."""
+    h = half_life_days
     with localcontext() as ctx:
-        ctx.prec = 60
+        ctx.prec = 80
         exact = Decimal(2) ** (-Decimal(age) / Decimal(h))
-        got = Decimal(decay_fixed(age, h)) / Decimal(2**62)
-        assert got <= exact * (Decimal(2) ** (Decimal(1) / Decimal(2**20))) + Decimal(10) ** -30
-        assert got >= exact - Decimal(21) / Decimal(2**62)
+        got = Decimal(weighed(day_weight(day, h), day + age, h)) / Decimal(ONE)
+        slack = Decimal(2) ** (Decimal(1) / Decimal(2**20)) * (1 + Decimal(22) / Decimal(2**61))
+        assert got <= exact * slack
+        assert got >= exact / slack - Decimal(1) / Decimal(ONE)
 
 
 def test_contributions_filter_by_member_and_by_project():
@@ -400,7 +402,9 @@ def test_strangers_joining_cost_an_inbox_no_index_reads(monkeypatch):
 
 
 SCORE_STEP = st.tuples(
-    st.sampled_from(["work", "work", "correct", "retract", "confirm", "confirm", "dispute"]),
+    st.sampled_from(
+        ["work", "work", "correct", "retract", "confirm", "confirm", "dispute", "join"]
+    ),
     st.integers(1, 5),  # who
     st.integers(0, 50),  # which contribution; the minutes and the day of the work
 )
@@ -412,30 +416,37 @@ SCORE_STEP = st.tuples(
     st.sampled_from([0, 1, 2]),  # confirmations needed
     st.randoms(use_true_random=False),
 )
-def test_the_score_table_from_summaries_is_the_rule_over_the_rows(
+def test_the_score_table_from_kept_totals_is_the_rule_over_the_rows(
     tmp_path_factory, steps, confirmations, rnd
 ):
-    """The score table (``views.scores`` of every member) reads the contributions' summaries,
-    whose verdicts the attestations count into the contribution rows; a member's own score
-    reads their rows and their attestations' rows. Whatever is recorded, corrected,
-    retracted, confirmed and disputed (members changing their mind, attesting versions a
-    correction replaced), the table and each member's own score agree, under a per-record and
-    a per-day bound: in memory, in a store given the ops in order, and in one given them in
-    another order (ops wait there for their parents). And the scores within a cut (what a
-    tally weighs votes by), which a store reads from the summaries of what no op past the cut
-    touched, equal those read from the rows in memory, at cuts drawn anywhere."""
+    """The score table (``views.scores``) reads each member's kept totals (``totals.py``),
+    which every write of a contribution row moves and every change of the rules rebuilds;
+    the rule itself reads every contribution row and its attestations' rows. Whatever is
+    recorded, corrected, retracted, confirmed and disputed (members changing their mind,
+    attesting versions a correction replaced, members joining, which changes the
+    confirmations needed while the community is small), the table and each member's own
+    score are the rule's, under a per-record and a per-day bound, at days from before the
+    work to long after it: in memory, in a store given the ops in order, and in one given
+    them in another order (ops wait there for their parents), and all three keep the same
+    totals. And the scores within a cut (what a tally weighs votes by), which a store reads
+    from the summaries of what no op past the cut touched, equal those read from the rows in
+    memory, at cuts drawn anywhere."""
     from node.crdt.records import HANDLERS
+    from node.crdt.records.score import scores_and_counts
+    from node.crdt.records.totals import DAYS, RULES, TOTALS, rules_of
     from node.crdt.records.views import scores
     from node.store import Store
 
-    bounds = {"max_minutes": 500, "max_minutes_per_day": 600}
+    bounds = {"max_minutes": 500, "max_minutes_per_day": 300}
     attestation = {"confirmations": confirmations, "max_disputes": 1}
     w = World({**CHARTER, "attestation": attestation, "contribution": bounds})
-    w.join(1, 2, 3, 4, 5)
+    w.join(1)  # the others join along the way: two members need one confirmation
     works = []
     for what, who, which in steps:
         at, minutes = T0 - (which % 3) * DAY + which, 40 + 9 * which  # 3 days; 40..490
-        if what == "work":
+        if what == "join":
+            w.do(who, "member.join", {})
+        elif what == "work":
             body = {"action": "work", "effort_minutes": minutes, "at": at}
             op, out = w.do(who, "contribution.record", body)
             if out.status == "applied":
@@ -449,23 +460,30 @@ def test_the_score_table_from_summaries_is_the_rule_over_the_rows(
                 w.do(by, "contribution.correct", {"id": c.id, "retract": True}, deps=[c.id])
             else:
                 w.do(who, "attestation.set", {"contribution": c.id, "verdict": what}, deps=[c.id])
-    now = T0 + DAY
     raws = [op.raw for op in w.ops]
     shuffled = rnd.sample(raws, len(raws))
+    everything = {op.author: 2**40 for op in w.ops}  # a cut holding every op: the rows' path
     path = tmp_path_factory.mktemp("scores")
     with Store.open(path / "a.db", HANDLERS) as a, Store.open(path / "b.db", HANDLERS) as b:
         a.ingest(raws)
         b.ingest(shuffled)
         assert b.pending_count() == 0
-        tables = []
-        for state in (w.state, a.state, b.state):
-            table = {r["member"]: r for r in scores(state, w.community, now)}
-            assert set(table) <= set(PUB[1:6])
-            for who in PUB[1:6]:
-                (own,) = scores(state, w.community, now, member=who)
-                assert table.get(who, {**own, "score": [0, 1], "score_text": "0.00"}) == own
-            tables.append(table)
-        assert tables[0] == tables[1] == tables[2]
+        for now in (T0 - 5 * DAY, T0 + DAY, T0 + 30 * DAY):
+            rule, counted = scores_and_counts(w.state, w.community, everything, now)
+            for state in (w.state, a.state, b.state):
+                table = {r["member"]: r for r in scores(state, w.community, now)}
+                assert {m: Fraction(*r["score"]) for m, r in table.items()} == {
+                    m: rule.get(m, 0) for m in counted
+                }
+                assert {m: r["confirmed"] for m, r in table.items()} == counted
+                for who in PUB[1:6]:
+                    (own,) = scores(state, w.community, now, member=who)
+                    assert table.get(who, {**own, "score": [0, 1], "score_text": "0.00"}) == own
+        for table in (RULES, TOTALS, DAYS):
+            assert w.state.table(table) == a.state.table(table) == b.state.table(table)
+        for state in (w.state, a.state, b.state):  # kept under today's rules: the table reads them
+            assert state.get(RULES, w.community) == rules_of(state, w.community)
+        now = T0 + DAY
         for op, _ in rnd.sample(works, min(3, len(works))):  # each saw all before it
             clock = w.replica.causal.vector_clock(w.replica.meta(op.id))
             want = contribution_scores(w.state, w.community, clock, now)

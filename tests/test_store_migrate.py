@@ -3,7 +3,7 @@ layout is converted once, on open). ``data/store_v4.db`` was written by the node
 
 import sqlite3
 
-from node.crdt.op import op_id
+from node.crdt.op import decode_op, op_id
 from node.store import Store
 from node.store.rows import TABLE_CODES
 from node.store.schema import SCHEMA_VERSION, STATUS_CODES
@@ -314,7 +314,8 @@ def test_a_file_written_by_the_schema_6_node_opens_as_7(tmp_path):
                 SCHEMA_VERSION,
             )
             stored = {t for (t,) in db.execute("SELECT DISTINCT tbl FROM state")}
-            assert stored == {TABLE_CODES.get(t, t) for t in named}
+            kept = {TABLE_CODES[t] for t in ("score.rules", "score.total", "score.days")}
+            assert stored == {TABLE_CODES.get(t, t) for t in named} | kept  # schema 9 keeps totals
             assert {s for (s,) in db.execute("SELECT DISTINCT status FROM ops")} == {"a"}
             assert (_rows(store), [store.status(op_id(r)) for r in raws]) == want
             got = (
@@ -363,3 +364,52 @@ def test_a_file_written_by_the_schema_7_node_opens_as_8(tmp_path):
                 SCHEMA_VERSION,
             )
             assert seen(store) == want
+
+
+def test_a_file_written_by_the_schema_8_node_opens_as_9(tmp_path):
+    """``data/store_records_v8.db`` was written by the schema 8 node (``data/
+    make_store_records_v8.py`` on that commit): nothing kept members' counted work summed.
+    Opened as 9, every row (the kept totals included) is that of a fresh store given the same
+    ops, and the score table read from the totals is the rule over the rows, across a
+    reopen."""
+    import shutil
+    from pathlib import Path
+
+    from node.crdt.records import score, views
+    from node.crdt.records.common import CONTRIBUTION
+    from node.crdt.records.totals import TOTALS
+
+    path = tmp_path / "store.db"
+    shutil.copy(Path(__file__).parent / "data" / "store_records_v8.db", path)
+    db = sqlite3.connect(path)
+    raws = [raw for (raw,) in db.execute("SELECT raw FROM ops ORDER BY rowid")]
+    assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (8,)
+    db.close()
+    later = [1_700_000_000_000 + days * 86_400_000 for days in (3, 40, 400)]
+
+    def seen(store):
+        (c,) = store.communities()
+        return _rows(store), [views.scores(store.state, c, now) for now in later]
+
+    with Store.open(tmp_path / "fresh.db") as fresh:
+        fresh.ingest(raws)
+        want = seen(fresh)
+    rows, tables = want
+    assert sum(1 for t, _, _ in rows if t == TOTALS) == 2  # two members have work that counts
+    assert len(tables[0]) == 2 and tables[0] != tables[1] != tables[2]  # it decays
+    for _ in range(2):  # the migration, then a plain reopen
+        with Store.open(path) as store:
+            assert store._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (
+                SCHEMA_VERSION,
+            )
+            assert seen(store) == want
+            (c,) = store.communities()
+            everything = {decode_op(r, verify=False).author: 2**40 for r in raws}  # a cut
+            for now in later:  # the totals' table is the rule read from every row
+                table = score.scores_and_counts(store.state, c, None, now)
+                by_rows = {}, {}
+                for m in {r["contributor"] for r in store.state.rows(CONTRIBUTION)}:
+                    s, n = score.scores_and_counts(store.state, c, everything, now, member=m)
+                    by_rows[0].update(s)
+                    by_rows[1].update(n)
+                assert table == by_rows

@@ -891,6 +891,7 @@ class Replica:
                 return False
             if owner.community == community:
                 doomed.append((table, key))
+        self.state.forget()
         for table, key in doomed:
             self.state.delete(table, key)
         return True

@@ -79,6 +79,20 @@ Summarize = Callable[[Any, Any], Summary]
 SUMMARIES: dict[str, Summarize] = {}
 
 
+Keeper = Callable[["State", Any, Any, Any], None]
+# table -> (state, key, old value or None, new value) -> None: called after each put of a row
+# of the table, to keep rows of other tables that are derived from it up to date (the
+# contribution score's kept totals: ``records/totals.py``). Declared by the modules that own
+# those rows (``kept_by``); a deletion calls no keeper (only a rebuild deletes, and it deletes
+# the derived rows of the community too).
+KEEPERS: dict[str, Keeper] = {}
+
+
+def kept_by(table: str, keeper: Keeper) -> None:
+    """Declare a :data:`KEEPERS` entry (records do, at import)."""
+    KEEPERS[table] = keeper
+
+
 def summarized_by(table: str, summarize: Summarize) -> None:
     """Declare the summary :meth:`State.summaries` lists ``table``'s rows by (records do, at
     import)."""
@@ -149,10 +163,13 @@ class State:
         rows[key] = value
         self.writes += 1
         self._index(table, key, value, old)
+        keep = KEEPERS.get(table)
+        if keep is not None:
+            keep(self, key, old, value)
 
     def remember(self, key: tuple, value: Any) -> None:
-        """Keep a value derived from rows that no later write can change, only a deletion of
-        rows (a rebuild), which forgets them all: a score within a proposal's cut
+        """Keep a value derived from rows that no later write can change, only a rebuild,
+        which forgets them all (:meth:`forget`): a score within a proposal's cut
         (``records.score.memo_key``). Past ``MEMO_SIZE`` the least recently used goes."""
         memo = self.memo
         memo[key] = value
@@ -166,8 +183,12 @@ class State:
             self.memo[key] = value
         return value
 
-    def delete(self, table: str, key: bytes | str) -> None:
+    def forget(self) -> None:
+        """Forget every value :meth:`remember` kept: rows they were derived from are being
+        deleted (a rebuild)."""
         self.memo.clear()
+
+    def delete(self, table: str, key: bytes | str) -> None:
         old = self._tables.get(table, {}).pop(key, None)
         if old is not None:
             self.writes += 1

@@ -39,7 +39,7 @@ import libipld
 import zstandard
 
 from node.crdt.op import Op
-from node.crdt.state import ORDERS, SUMMARIES, Filed, State
+from node.crdt.state import KEEPERS, ORDERS, SUMMARIES, Filed, State
 
 CACHE_ROWS = 20_000  # decoded rows kept (a listing row is ~1-2 KB decoded: ~30 MB at most)
 UNSAVED_ROWS = 50_000  # rows written but not yet saved, before a save inside the transaction
@@ -87,6 +87,9 @@ TABLE_CODES = {
     "gov.seal": "H",
     "gov.enacted": "I",
     "recovery": "J",
+    "score.rules": "K",
+    "score.total": "L",
+    "score.days": "M",
 }
 TABLE_NAMES = {code: name for name, code in TABLE_CODES.items()}
 
@@ -268,6 +271,8 @@ class SqlState(State):
         return default if value is _ABSENT else value
 
     def put(self, table: str, key: bytes | str, value: Any) -> None:
+        keep = KEEPERS.get(table)
+        old = None if keep is None else self.get(table, key)
         order = ORDERS.get(table)
         if order is not None:
             self._move(table, key, order(key, value))
@@ -277,11 +282,12 @@ class SqlState(State):
             self._summed[(table, key)] = (g, summary, True)
         self._unsaved[(table, key)] = value
         self.writes += 1
+        if keep is not None:
+            keep(self, key, old, value)
         if len(self._unsaved) > UNSAVED_ROWS:
             self.save()
 
     def delete(self, table: str, key: bytes | str) -> None:
-        self.memo.clear()
         old = self.get(table, key)
         if old is not None:
             if table in ORDERS:

@@ -24,7 +24,7 @@ except ImportError:  # not POSIX: no single-writer lock
 # rows name their table by a short code (``rows.TABLE_CODES``), ops their status by a letter;
 # 8: ``state_summary`` (a node that does not keep it must not write the file: its summaries
 # would go stale)
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 STATUS_CODES = {"applied": "a", "rejected": "r", "void": "v"}  # ``ops.status`` (schema 7)
 STATUS_NAMES = {code: name for name, code in STATUS_CODES.items()}
 
@@ -210,6 +210,9 @@ def connect(path: str | Path) -> sqlite3.Connection:
     if row is not None and row[0] == 7:
         _migrate_v7(db)
         row = (8,)
+    if row is not None and row[0] == 8:
+        _migrate_v8(db)
+        row = (9,)
     if row is None:
         db.execute("INSERT INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
     elif row[0] != SCHEMA_VERSION:
@@ -415,6 +418,25 @@ def _migrate_v7(db: sqlite3.Connection) -> None:
     db.execute("DELETE FROM state_summary")
     db.execute("DELETE FROM meta WHERE key = 'state_summary'")
     db.execute("UPDATE meta SET value = 8 WHERE key = 'schema'")
+    db.execute("COMMIT")
+
+
+def _migrate_v8(db: sqlite3.Connection) -> None:
+    """Version 9 keeps each member's counted work summed (``records/totals.py``: the rows
+    ``score.rules``, ``score.total`` and ``score.days``, which the rules of §8 of
+    ``specs/records.md`` read in one row per member): kept from the contributions' summaries
+    of each community, under its rules now. No rebuild."""
+    from node.crdt import records  # noqa: F401  (declares every order, summary and keeper)
+    from node.crdt.records import totals
+
+    from .rows import SqlState
+
+    db.execute("BEGIN IMMEDIATE")
+    state = SqlState(db)  # builds the orders' and summaries' indexes if a migration dropped them
+    for community in [key for key, _ in state.scan("community")]:
+        totals.rebuild(state, community)
+    state.save()
+    db.execute("UPDATE meta SET value = 9 WHERE key = 'schema'")
     db.execute("COMMIT")
 
 

@@ -40,7 +40,8 @@ from .queries import (
 from .queries import (
     reservations as reservations_of,
 )
-from .score import contribution_scores, contribution_view, decay
+from .score import contribution_scores, contribution_view
+from .totals import day_weight
 
 HANDLERS: HandlerMap = {
     **community.HANDLERS,
@@ -63,7 +64,7 @@ __all__ = [
     "contribution_view",
     "contributions_of",
     "custody_history",
-    "decay",
+    "day_weight",
     "listing",
     "members",
     "members_in_cut",

@@ -5,79 +5,41 @@ among the latest attestation of each member on its current version, at least
 ``charter.attestation.confirmations`` confirm and at most ``charter.attestation.max_disputes``
 dispute.
 
-Score of a member = min(cap, sum over their counted contributions of
-``effort_minutes * decay(now - at)``), where ``decay(age) = 2^(-age / H)`` and H is the
-charter's half-life in ms. No floats, no libm: decay is computed in fixed point with
-``SCALE_BITS`` = 62 fractional bits. The age is floored to a multiple of H / 2^FRAC_BITS
-(FRAC_BITS = 20), q = floor(age * 2^20 / H); whole = q >> 20 halvings and the fraction
-f = q & (2^20 - 1) uses the constants R_i = floor(2^62 * 2^(-1/2^i)), each computed exactly
-as an integer square root of the one before (R_0 = 2^61; R_i = isqrt(R_{i-1} * 2^62)):
-
-    D = 2^62;  for i in 1..20: if bit (20 - i) of f is set: D = (D * R_i) >> 62
-    D = D >> whole;  decay = D / 2^62
-
-The result is a Fraction with denominator 2^62 (times minutes). Error: the age quantisation
-overestimates decay by at most a factor 2^(2^-20) (about 6.6e-7 relative), and each of at
-most 20 truncations loses under 2^-62.
+Score of a member (``specs/records.md`` §8): their counted minutes of each UTC day ``d`` (each
+record bounded by ``max_minutes``, the day by ``max_minutes_per_day``) weighed by
+``W(d) / W(today)``, where ``W(d) = 2^(d / H)`` in fixed point (``totals.day_weight``, H the
+half-life in days): work halves its weight every H days. Days after today count unweighted.
+The weighed sum ``floor(Σ minutes x W(d) x 2^62 / W(today)) / 2^62`` is a Fraction, then
+capped (``score_cap``). No floats, no libm: every machine computes the same bits, and the sum
+over days does not depend on today, so a store keeps it per member as work is counted
+(``totals.py``) and the community's table reads one row per member.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from fractions import Fraction
-from math import isqrt
+from typing import Any
 
 from ..state import State, group
 from .common import (
     ATTESTATION,
     COMMUNITY,
     CONTRIBUTION,
-    DAY_MS,
-    MEMBER,
     charter_in_clock,
     timeline,
 )
-from .contributions import of_project, project_rank
-
-SCALE_BITS = 62
-FRAC_BITS = 20
-ONE = 1 << SCALE_BITS
-
-
-def _roots() -> tuple[int, ...]:
-    roots = [ONE >> 1]  # 2^-1
-    for _ in range(FRAC_BITS):
-        roots.append(isqrt(roots[-1] << SCALE_BITS))
-    return tuple(roots)
-
-
-ROOTS = _roots()  # ROOTS[i] = floor(2^62 * 2^(-1/2^i))
-
-
-# (bit of the exponent's fraction, its root), most significant first: the order of the
-# truncating multiplications the rule fixes
-STEPS = tuple((1 << (FRAC_BITS - i), ROOTS[i]) for i in range(1, FRAC_BITS + 1))
-
-
-def decay_fixed(age_ms: int, half_life_ms: int) -> int:
-    """2^(-age/half_life) as an integer scaled by 2^62 (see module doc). The score table
-    computes one per counted contribution: a plain loop over the fraction's bits."""
-    if age_ms <= 0:
-        return ONE
-    q = (age_ms << FRAC_BITS) // half_life_ms
-    whole = q >> FRAC_BITS
-    if whole >= SCALE_BITS:
-        return 0
-    d = ONE
-    for bit, root in STEPS:
-        if q & bit:
-            d = d * root >> SCALE_BITS
-    return d >> whole
-
-
-def decay(age_ms: int, half_life_ms: int) -> Fraction:
-    return Fraction(decay_fixed(age_ms, half_life_ms), ONE)
-
+from .contributions import contribution_summary, of_project, project_rank
+from .totals import (
+    ONE,
+    confirmations_needed,
+    counted,
+    day_of,
+    days_weighed,
+    kept,
+    rules_for,
+    weighed,
+)
 
 Clock = Mapping[bytes, int] | None
 
@@ -122,24 +84,6 @@ def contribution_rows(
     for row in state.rows(CONTRIBUTION):
         if row["c"] == community:
             yield row, index.get(row["id"], [])
-
-
-def confirmations_needed(state: State, community: bytes, charter: Mapping, clock: Clock) -> int:
-    """The charter's ``attestation.confirmations``, lowered while the community is too small to
-    give that many: at most the number of other members (at least 1 when the charter asks
-    for any). Members are counted as those seen acting as members within the cut (member
-    rows with ``since`` inside it, not removed), so the number is the same on every node."""
-    want = charter["attestation"]["confirmations"]
-    if want <= 1:
-        return want
-    n = 0
-    for row in state.rows(MEMBER, community):
-        if row["c"] == community and row["since"] is not None and not row["removed"]:
-            if _within(clock, row["member"], row["since"]):
-                n += 1
-                if n > want:
-                    break
-    return max(1, min(want, n - 1))
 
 
 def contribution_view(
@@ -232,61 +176,72 @@ def memo_key(community, charter, need, clock, now_ms, member) -> tuple:
     write changes: contributions and attestations only ever gain entries (corrections,
     verdicts) signed outside the cut, which ``contribution_view`` leaves out by ``clock``, and
     every op inside the cut was applied before any op that has the cut in its past. Only a
-    rebuild deletes rows, and a deletion forgets every memo (``State.remember``). What the
+    rebuild deletes them, and it forgets every memo (``State.forget``). What the
     cut does not fix is in the key: the confirmations needed (``removed`` members are not
     counted, whenever removed) and the charter's rules as read within the cut."""
-    rule, bounds = charter["attestation"], charter.get("contribution") or {}
     return (
         "scores",
         community,
         frozenset(clock.items()),
         now_ms,
         member,
-        need,
-        rule["max_disputes"],
-        charter["half_life_days"],
-        bounds.get("max_minutes"),
-        bounds.get("max_minutes_per_day"),
+        *rules_for(charter, need),
         charter.get("score_cap"),
     )
 
 
 def _scores_and_counts(state, community, charter, need, clock, now_ms, member):
-    half_life = charter["half_life_days"] * DAY_MS
-    bounds = charter.get("contribution") or {}
-    per_record = bounds.get("max_minutes")
-    per_day = bounds.get("max_minutes_per_day")
-    counted: list[tuple[bytes, int, bytes, int]] = []  # (member, at, id, minutes)
-    counts: dict[bytes, int] = {}
+    rules, cap = rules_for(charter, need), charter.get("score_cap")
+    today = day_of(now_ms)
+    if clock is None:  # the whole state: its kept totals, if kept under these rules
+        totals = kept(state, community, rules, today, member)
+        if totals is not None:
+            return _scored(totals, rules, today, cap)
     if member is not None:  # their rows alone
         found = _counted(state, community, charter, need, clock, member)
     elif clock is None:
         found = _counted_now(state, community, charter, need)
     elif (changed := state.beyond(community, clock)) is not None:
-        found = _counted_in_cut(state, community, charter, need, clock, changed)
+        touched = _touched(changed)
+        views = _in_cut(state, community, charter, need, clock, touched)
+        moves = (
+            (counted(contribution_summary(k, r)[1], rules), _item(v, rules)) for k, r, v in views
+        )
+        totals = kept(state, community, rules, today, moves=moves)
+        if totals is not None:  # the totals, with what changed since the cut taken back
+            return _scored(totals, rules, today, cap)
+        found = _counted_in_cut(state, community, charter, need, clock, touched)
     else:  # no log at hand: every row within the cut
         found = _counted(state, community, charter, need, clock, None)
-    for contributor, at, cid, minutes in found:
+    return _scored(_summed(found, rules, today), rules, today, cap)
+
+
+def _summed(found: Counted, rules: list, today: int) -> Iterator[tuple[bytes, int, int, int]]:
+    """The rule over counted contributions, member by member, as ``totals.kept`` gives it:
+    (member, their days weighed (``totals.days_weighed``), counted contributions)."""
+    per_record = rules[2]
+    days: dict[bytes, dict[int, int]] = {}  # member -> day -> minutes, each record bounded
+    counts: dict[bytes, int] = {}
+    for contributor, at, _id, minutes in found:
         counts[contributor] = counts.get(contributor, 0) + 1
         if minutes:
             if per_record is not None:
                 minutes = min(minutes, per_record)
-            counted.append((contributor, at, cid, minutes))
-    totals: dict[bytes, int] = {}
-    day_used: dict[tuple[bytes, int], int] = {}
-    for member, at, _id, minutes in sorted(counted):  # a day's cap is taken in (at, id) order
-        if per_day is not None:
-            day = (member, at // DAY_MS)
-            minutes = min(minutes, per_day - day_used.get(day, 0))
-            day_used[day] = day_used.get(day, 0) + minutes
-        if minutes > 0:
-            weighted = minutes * decay_fixed(now_ms - at, half_life)
-            totals[member] = totals.get(member, 0) + weighted
-    cap = charter.get("score_cap")
-    scores = {}
-    for member, total in totals.items():
-        score = Fraction(total, ONE)
-        scores[member] = min(score, Fraction(cap)) if cap is not None else score
+            mine, day = days.setdefault(contributor, {}), day_of(at)
+            mine[day] = mine.get(day, 0) + minutes
+    for contributor, n in counts.items():
+        yield contributor, *days_weighed(days.get(contributor, {}), rules, today), n
+
+
+def _scored(totals, rules: list, today: int, cap: int | None):
+    """(scores, counts) from (member, past sum, later minutes, counted) of each member:
+    scores only of members with minutes counted."""
+    scores, counts = {}, {}
+    for member, past, later, n in totals:
+        counts[member] = n
+        if past or later:
+            score = Fraction(weighed(past, today, rules[4]) + later * ONE, ONE)
+            scores[member] = min(score, Fraction(cap)) if cap is not None else score
     return scores, counts
 
 
@@ -315,26 +270,48 @@ def _counted_now(state, community, charter, need, skip: Collection[bytes] = ()) 
             yield contributor, at, key, minutes
 
 
-def _counted_in_cut(state, community, charter, need, clock, changed) -> Counted:
-    """:func:`_counted` within ``clock``, knowing the ops logged past it (``changed``,
-    ``State.beyond``). A contribution that none of them recorded, corrected or attested is
-    seen inside the cut as it is now (every op that made its row is inside the cut): its
-    summary decides, with the cut's charter and ``need``. The others are read from their rows
-    within the cut. A tally then reads what changed since its proposal opened, not all history."""
+def _touched(changed: Iterable[tuple[bytes, str, Any]]) -> set[bytes]:
+    """The contributions that ops past a cut (``State.beyond``) recorded, corrected or
+    attested: logged ops, applied, rejected or void alike (bodies checked before use)."""
     touched: set[bytes] = set()
-    for oid, kind, body in changed:  # logged: applied, rejected or void alike
+    for oid, kind, body in changed:
         if kind == "contribution.record":
             touched.add(oid)
         elif kind in ("contribution.correct", "attestation.set") and isinstance(body, dict):
             ref = body.get("id" if kind == "contribution.correct" else "contribution")
             if isinstance(ref, bytes):
                 touched.add(ref)
-    yield from _counted_now(state, community, charter, need, skip=touched)
+    return touched
+
+
+def _in_cut(state, community, charter, need, clock, touched) -> Iterator[tuple]:
+    """(key, row, view within ``clock`` or None) of the ``touched`` contributions of the
+    community, read from their rows."""
     for key in touched:
         row = state.get(CONTRIBUTION, key)
-        if row is None or row["c"] != community:
-            continue
-        view = contribution_view(row, charter, clock, list(state.rows(ATTESTATION, key)), need)
+        if row is not None and row["c"] == community:
+            atts = list(state.rows(ATTESTATION, key))
+            yield key, row, contribution_view(row, charter, clock, atts, need)
+
+
+def _item(view: dict | None, rules: list) -> tuple[bytes, int, int] | None:
+    """``totals.counted`` of a contribution as a view within a cut sees it."""
+    if view is None:
+        return None
+    fields = view["fields"]
+    summary = [view["contributor"], fields["at"], fields.get("effort_minutes", 0)]
+    summary += [view["version"], view["retracted"], view["confirmations"], view["disputes"]]
+    return counted(summary, rules)
+
+
+def _counted_in_cut(state, community, charter, need, clock, touched) -> Counted:
+    """:func:`_counted` within ``clock``, knowing the contributions that ops past it touched
+    (``_touched``). A contribution that none of them recorded, corrected or attested is seen
+    inside the cut as it is now (every op that made its row is inside the cut): its summary
+    decides, with the cut's charter and ``need``. The others are read from their rows within
+    the cut. A tally then reads what changed since its proposal opened, not all history."""
+    yield from _counted_now(state, community, charter, need, skip=touched)
+    for key, _row, view in _in_cut(state, community, charter, need, clock, touched):
         if view is not None and view["counts"]:
             fields = view["fields"]
             yield view["contributor"], fields["at"], key, fields.get("effort_minutes", 0)
