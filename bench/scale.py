@@ -11,7 +11,8 @@ a fresh SQLite store in batches of 5,000 (signatures checked, records handlers o
   first page of 50 offers, the member list, one member's own views and whole inbox, a page
   of the activity feed, and the community's lists that read all history (the score table,
   every contribution), and the scores within a cut 5,000 ops back (a score-weighted
-  tally's weights) as the store reads them (summaries) and from every row;
+  tally's weights) as the store reads them (the kept totals, with what the ops past the cut
+  touched taken back) and from every row;
 - a real ``we daemon`` runs on that store file: its resident memory once up and idle, and one
   ``we --json offer list`` round trip through it.
 
@@ -96,7 +97,8 @@ community_s = {
     "contributions": timed(lambda: queries.contributions(s.state, community)),
 }
 # the scores within a cut (what a score-weighted tally weighs votes by), the cut 5,000 ops
-# back: from the summaries of what nothing past the cut touched, then from every row
+# back: from the kept totals, with what ops past the cut touched taken back, then from
+# every row
 from node.crdt.records import score
 (cut_op,) = s._db.execute("SELECT id FROM ops ORDER BY rowid DESC LIMIT 1 OFFSET 5000").fetchone()
 clock = s.replica.causal.vector_clock(s.replica.meta(cut_op))
