@@ -111,8 +111,10 @@ def rows() -> list[tuple[str, str, str, str]]:
             whole = r.get("community_views_s") or {}
             if "activity_page" in whole:
                 mine += (
-                    f"; a page of activity {whole['activity_page'] * 1000:.0f} ms; all history:"
-                    f" the score table {whole['scores']:.1f} s, every contribution"
+                    f"; a page of activity {whole['activity_page'] * 1000:.0f} ms; the score"
+                    f" table {whole['scores'] * 1000:.0f} ms, a tally's scores 5,000 ops back"
+                    f" {whole['cut_scores'] * 1000:.0f} ms (from every row"
+                    f" {whole['cut_scores_rows']:.2f} s); all history: every contribution"
                     f" {whole['contributions']:.1f} s"
                 )
             out.append(
@@ -304,7 +306,11 @@ def _scale_plot(plt, sizes: list[dict]) -> Path:
         if all(name in r.get("member_views_s", {}) for r in sizes):
             ax.plot(ops, [r["member_views_s"][name] * 1000 for r in sizes], ".-",
                     label=f"one member's {name}")  # fmt: skip
-    for name, label in (("activity_page", "a page of activity"), ("scores", "the score table")):
+    for name, label in (
+        ("activity_page", "a page of activity"),
+        ("scores", "the score table"),
+        ("cut_scores", "a tally's scores"),
+    ):
         if all(name in r.get("community_views_s", {}) for r in sizes):
             ax.plot(ops, [r["community_views_s"][name] * 1000 for r in sizes], "x--",
                     label=label)  # fmt: skip

@@ -325,7 +325,8 @@ def test_the_kept_scores_are_bounded_and_the_used_ones_stay():
 def test_a_tally_in_a_store_s_batch_counts_the_work_past_its_cut_as_the_rows_do(monkeypatch):
     """A store applies a batch before it logs it, so while ``decision.enact`` tallies a
     score-weighted proposal, its rows hold ops its log does not yet: past the proposal's cut,
-    a confirmation withdrawn, work retracted, new work confirmed. The scores within the cut,
+    a confirmation withdrawn, work retracted, new work confirmed, and ops refused for bodies
+    that name no contribution (they are logged too). The scores within the cut,
     read from the kept totals with what ops past the cut touched taken back (``State.beyond``,
     which adds the batch's unwritten ops), are those read from the rows in memory."""
     import tempfile
@@ -343,6 +344,11 @@ def test_a_tally_in_a_store_s_batch_counts_the_work_past_its_cut_as_the_rows_do(
     w.do(2, "contribution.correct", {"id": work[1].id, "retract": True}, deps=[work[1].id])
     new = w.do(3, "contribution.record", {"action": "work", "effort_minutes": 600, "at": 0})
     w.do(1, "attestation.set", {"contribution": new.id, "verdict": "confirm"}, deps=[new.id])
+    for junk in ({"contribution": 5, "verdict": "confirm"}, {"contribution": [new.id]}):
+        assert w.status(w.do(2, "attestation.set", junk)).startswith("rejected")  # logged
+    assert w.status(w.do(2, "contribution.correct", {"id": "x", "retract": True})).startswith(
+        "rejected"
+    )
     enact = w.do(1, "decision.enact", {"proposal": p.id}, ts=3 * HOUR)
     assert w.status(enact) == "applied"
     ((key, in_cut),) = w.replica.state.memo.items()
