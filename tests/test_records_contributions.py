@@ -162,6 +162,27 @@ def test_scores_decay_cap_and_clock_cut():
     assert contribution_scores(w.state, b"\x00" * 32, None, now) == {}
 
 
+def test_work_of_later_days_counts_whole_and_a_past_point_leaves_it_out():
+    """Work dated after ``now`` counts whole (a clock a little ahead loses nothing); a point
+    of a curve of past scores (``done_by_now``) counts only the work done by then, from the
+    kept totals and from the rows alike."""
+    from node.crdt.records.views import scores
+
+    charter = {**CHARTER, "attestation": {"confirmations": 1, "max_disputes": 0}}
+    w, p = setup(charter)
+    w.ts = T0 + 30 * DAY  # ops signed after the work
+    for day in (0, 20):
+        attest(w, 2, record(w, 1, p, minutes=60, at=T0 + day * DAY))
+    now = T0 + 10 * DAY  # one half-life after the first work, ten days before the second
+    everything = {op.author: 2**40 for op in w.ops}  # a cut of every op: the rows' path
+    for clock in (None, everything):
+        assert contribution_scores(w.state, w.community, clock, now) == {PUB[1]: Fraction(90)}
+    ((row,),) = [scores(w.state, w.community, now, done_by_now=True)]
+    assert Fraction(*row["score"]) == 30 and row["confirmed"] == 2
+    (old,) = scores(w.state, w.community, now, clock=everything, done_by_now=True)
+    assert old == row
+
+
 def test_attestation_that_did_not_see_a_correction_attests_the_old_version():
     charter = {**CHARTER, "attestation": {"confirmations": 1, "max_disputes": 0}}
     w, p = setup(charter)

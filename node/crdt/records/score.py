@@ -147,25 +147,36 @@ def contribution_scores(
 
 
 def scores_and_counts(
-    state: State, community: bytes, clock: Clock, now_ms: int, member: bytes | None = None
+    state: State,
+    community: bytes,
+    clock: Clock,
+    now_ms: int,
+    member: bytes | None = None,
+    done_by_now: bool = False,
 ) -> tuple[dict[bytes, Fraction], dict[bytes, int]]:
     """:func:`contribution_scores`, and the number of counted contributions per member (with
     or without minutes), from the same single pass over the rows: the score table shows
-    both, and at a million ops each pass over every contribution takes seconds."""
+    both, and at a million ops each pass over every contribution takes seconds.
+    ``done_by_now``: the work of days after ``now`` left out of the scores (the rule counts it
+    whole): a past point of a curve of scores, from the work then done."""
     com = state.get(COMMUNITY, community)
     if com is None:
         return {}, {}
     charter = charter_in_clock(com, clock)
     need = confirmations_needed(state, community, charter, clock)
     if clock is None:  # the whole state: any new op may change it
-        return _scores_and_counts(state, community, charter, need, clock, now_ms, member)
+        return _scores_and_counts(
+            state, community, charter, need, clock, now_ms, member, done_by_now
+        )
     # Within a cut the answer is fixed (see ``memo_key``): a tally asks it again for every
     # view of the proposal and every ``decision.enact`` of it, which any member may sign
     # again and again, and each answer reads every contribution in the cut.
-    key = memo_key(community, charter, need, clock, now_ms, member)
+    key = (*memo_key(community, charter, need, clock, now_ms, member), done_by_now)
     known = state.recall(key)
     if known is None:
-        known = _scores_and_counts(state, community, charter, need, clock, now_ms, member)
+        known = _scores_and_counts(
+            state, community, charter, need, clock, now_ms, member, done_by_now
+        )
         state.remember(key, known)
     scores, counts = known
     return dict(scores), dict(counts)
@@ -190,13 +201,13 @@ def memo_key(community, charter, need, clock, now_ms, member) -> tuple:
     )
 
 
-def _scores_and_counts(state, community, charter, need, clock, now_ms, member):
+def _scores_and_counts(state, community, charter, need, clock, now_ms, member, done_by_now):
     rules, cap = rules_for(charter, need), charter.get("score_cap")
     today = day_of(now_ms)
     if clock is None:  # the whole state: its kept totals, if kept under these rules
         totals = kept(state, community, rules, today, member)
         if totals is not None:
-            return _scored(totals, rules, today, cap)
+            return _scored(totals, rules, today, cap, done_by_now)
     if member is not None:  # their rows alone
         found = _counted(state, community, charter, need, clock, member)
     elif clock is None:
@@ -209,11 +220,11 @@ def _scores_and_counts(state, community, charter, need, clock, now_ms, member):
         )
         totals = kept(state, community, rules, today, moves=moves)
         if totals is not None:  # the totals, with what changed since the cut taken back
-            return _scored(totals, rules, today, cap)
+            return _scored(totals, rules, today, cap, done_by_now)
         found = _counted_in_cut(state, community, charter, need, clock, touched)
     else:  # no log at hand: every row within the cut
         found = _counted(state, community, charter, need, clock, None)
-    return _scored(_summed(found, rules, today), rules, today, cap)
+    return _scored(_summed(found, rules, today), rules, today, cap, done_by_now)
 
 
 def _summed(found: Counted, rules: list, today: int) -> Iterator[tuple[bytes, int, int, int]]:
@@ -233,12 +244,14 @@ def _summed(found: Counted, rules: list, today: int) -> Iterator[tuple[bytes, in
         yield contributor, *days_weighed(days.get(contributor, {}), rules, today), n
 
 
-def _scored(totals, rules: list, today: int, cap: int | None):
+def _scored(totals, rules: list, today: int, cap: int | None, done_by_now: bool):
     """(scores, counts) from (member, past sum, later minutes, counted) of each member:
-    scores only of members with minutes counted."""
+    scores only of members with minutes counted (``done_by_now``: later days' left out)."""
     scores, counts = {}, {}
     for member, past, later, n in totals:
         counts[member] = n
+        if done_by_now:
+            later = 0
         if past or later:
             score = Fraction(weighed(past, today, rules[4]) + later * ONE, ONE)
             scores[member] = min(score, Fraction(cap)) if cap is not None else score

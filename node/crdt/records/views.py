@@ -37,12 +37,19 @@ def _decimal(x: Fraction, places: int = 2) -> str:
 
 
 def scores(
-    state: State, community: bytes, now: int, member: MemberRef | None = None, clock=None
+    state: State,
+    community: bytes,
+    now: int,
+    member: MemberRef | None = None,
+    clock=None,
+    done_by_now: bool = False,
 ) -> list[dict]:
     """Contribution scores at ``now`` (ms), highest first: ``score`` as exact ``[num, den]``,
-    ``score_text`` as a 2-decimal string (minutes), ``confirmed`` = counted contributions."""
+    ``score_text`` as a 2-decimal string (minutes), ``confirmed`` = counted contributions.
+    ``done_by_now``: from the work of days up to ``now`` only (the rule counts later work
+    whole): a past point of a curve of scores."""
     who = None if member is None else as_key(member)
-    values, counted = scores_and_counts(state, community, clock, now, member=who)
+    values, counted = scores_and_counts(state, community, clock, now, who, done_by_now)
     rows = [
         {
             "member": m,

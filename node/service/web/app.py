@@ -415,7 +415,9 @@ def create_app(node: Any, token: str) -> Starlette:
         top = [r["member"] for r in current[:6]]
         series: dict[str, list] = {m: [] for m in top}
         for t in pages.score_times(now):
-            at = {r["member"]: pages.frac(r["score"]) for r in q("scores", community=cid, now=t)}
+            # each point from the work done by then (work of later days would count whole)
+            then = q("scores", community=cid, now=t, done_by_now=True)
+            at = {r["member"]: pages.frac(r["score"]) for r in then}
             for m in top:
                 series[m].append((t, at.get(m, pages.frac(0))))
         ctx = base(cid)
