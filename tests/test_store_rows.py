@@ -245,13 +245,14 @@ def test_a_reopened_store_walks_from_its_kept_anchors(tmp_path):
 
 def test_a_store_lists_and_matches_from_its_index_as_from_a_full_pass(tmp_path):
     """On a records workload in a real store: newest-first pages (all, one author's, an id
-    prefix) and a need's matches read through the state's order give what a full pass over
-    the rows gives."""
+    prefix), a need's matches, and the projects (all, the latest, a member's) read through
+    the state's order give what a full pass over the rows gives."""
     from bench.records import workload
     from node.crdt.records import queries
-    from node.crdt.records.common import NEED, OFFER
+    from node.crdt.records.common import NEED, OFFER, PROJECT
     from node.crdt.records.listings import effective_status
     from node.crdt.records.matching import by_category, match_listing, pair_fit
+    from node.crdt.records.projects import runners
 
     community, ops, _ = workload(3_000, seed=4)
     now = max(op.ts for op in ops)
@@ -282,6 +283,15 @@ def test_a_store_lists_and_matches_from_its_index_as_from_a_full_pass(tmp_path):
             brute = sorted(fit, key=lambda m: (-m.score, m.offer))[:20]
             assert match_listing(state, NEED, need["id"], now, 20) == brute
             assert match_listing(state, NEED, need["id"], now, 20, index) == brute
+        # projects: all of them, the latest started, and those a member runs
+        every = sorted(state.rows(PROJECT), key=lambda r: (r["ts"], r["id"]))
+        ids = lambda views: [v["id"] for v in views]  # noqa: E731
+        assert len(every) > 7 and ids(queries.projects(state, community)) == ids(every)
+        latest = ids(every[::-1][:7])
+        assert ids(queries.projects(state, community, newest=7)) == latest
+        for runner in {r["creator"] for r in every[:5]}:
+            run = [r for r in every if runner in runners(r)]
+            assert run and ids(queries.projects(state, community, runner=runner)) == ids(run)
 
 
 def test_member_views_read_their_groups_as_a_full_pass_filters(tmp_path):

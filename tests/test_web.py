@@ -156,13 +156,26 @@ def go(world, who: str, path: str):
 
 
 def until(b, probe, what: str, timeout: float = 20):
-    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+    from selenium.common.exceptions import (
+        StaleElementReferenceException,
+        TimeoutException,
+        WebDriverException,
+    )
+
+    def look(d):
+        try:
+            return probe(d)
+        except WebDriverException as exc:
+            # the same race as a stale element, as Chromium sometimes words it
+            if "does not belong to the document" in str(exc):
+                return False
+            raise
 
     try:  # a live update may swap an element between finding and reading it: look again
         wait = WebDriverWait(
             b, timeout, poll_frequency=0.1, ignored_exceptions=[StaleElementReferenceException]
         )
-        return wait.until(lambda d: probe(d), what)
+        return wait.until(look, what)
     except TimeoutException:
         shot(b, f"failed-{what.replace(' ', '-')}")
         main = b.find_element(By.TAG_NAME, "main").text[:1500]

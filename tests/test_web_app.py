@@ -368,3 +368,33 @@ async def test_the_projects_page_lists_the_latest_work_a_page_at_a_time(tmp_path
         assert 'value="dispute" aria-pressed="true"' in row and "Earlier work" in r.text
         r = await client.get(f"/c/{cid}/projects?page=x")
         assert r.status_code == 404 and "pages count from 1" in r.text
+
+
+async def test_the_projects_page_lists_the_latest_projects_a_page_at_a_time(tmp_path):
+    """The projects page lists the latest started projects a page at a time (from the
+    community's time line, not every project), and the form offers the projects the viewer
+    runs, however old, then the latest ones."""
+    import nacl.signing
+
+    from node.service.web.app import PROJECTS_PAGE
+
+    async with app_node(tmp_path) as (node, cid, client):
+        c, other = bytes.fromhex(cid), nacl.signing.SigningKey.generate()
+        node.store.append(other, c, "member.join", {})
+        mine = node.store.append(node.identity.signing_key, c, "project.create", {"name": "mine"})
+        for i in range(PROJECTS_PAGE + 2):
+            node.store.append(other, c, "project.create", {"name": f"proj {i}"})
+        names = []
+        for n, rows in ((1, PROJECTS_PAGE), (2, 3)):
+            r = await client.get(f"/c/{cid}/projects?projects={n}")
+            listed = r.text[: r.text.index('id="contributions"')]
+            found = re.findall(r"<li><b>(mine|proj \d+)</b>", listed)
+            assert len(found) == rows
+            names += found
+            menu = re.findall(r'<option value="([0-9a-f]+)">', r.text)
+            assert mine.id.hex() in menu and len(menu) == PROJECTS_PAGE + 1  # mine + latest
+        whole = [p["name"] for p in node.query("projects", community=cid)]  # oldest first
+        assert names == whole[::-1] and len(set(names)) == PROJECTS_PAGE + 3
+        assert "Later projects" in r.text and "Earlier projects" not in r.text
+        r = await client.get(f"/c/{cid}/projects?projects=0")
+        assert r.status_code == 404 and "pages count from 1" in r.text

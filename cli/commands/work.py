@@ -55,12 +55,15 @@ def project_create(name, description, maintainers, community) -> None:
 @community_option
 @page_options
 def project_list(community, limit, page) -> None:
-    """Projects in the community."""
+    """Projects in the community, the latest started first."""
     o, b, cid = in_community(community)
-    rows, more = paginate(list(b.query("projects", community=cid) or []), limit, page)
-    contribs = b.query("contributions", community=cid) or [] if rows else []
-    for r in rows:
-        mine = [c for c in contribs if c["project"] == r["id"]]
+    if limit:  # read from the community's newest end, a page at a time
+        latest = b.query("projects", community=cid, newest=page * limit + 1) or []
+    else:
+        latest = (b.query("projects", community=cid) or [])[::-1]
+    rows, more = paginate(list(latest), limit, page)
+    for r in rows:  # each shown project's work (its group), not every contribution
+        mine = b.query("contributions", community=cid, project=r["id"]) or []
         r["contributions"] = len(mine)
         r["counted_minutes"] = sum(
             c["fields"].get("effort_minutes", 0) for c in mine if c["counts"]

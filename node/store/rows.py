@@ -210,7 +210,7 @@ class SqlState(State):
         # changes what groups a row is in, so that stores rebuild the index on their next open
         self._index(
             "state_order",
-            ",".join(sorted(ORDERS)) + ";groups 4;keys 6;codes 7;open listings",
+            ",".join(sorted(ORDERS)) + ";groups 4;keys 6;codes 7;open listings;projects by time",
             ORDERS,
             "INSERT OR IGNORE INTO state_order (tbl, grp, rank, key) VALUES (?, ?, ?, ?)",
             lambda t, k, filed: [(t, g, rank, k) for g, rank in filed],

@@ -20,6 +20,7 @@ from .common import (
     order_key,
     require_member,
     require_ref,
+    timeline,
 )
 from .schema import Field, check_body, key32, list_of, opt, record, text
 
@@ -97,9 +98,10 @@ def runners(row: dict) -> set[bytes]:
 def by_runner(key: bytes, row: dict) -> Filed:
     """A project is listed under each member of its team in the community (the projects a
     member runs: whose contributions they are asked to attest), ranked by the team's size:
-    rank 1 in a member's group are the projects they run alone."""
-    team = runners(row)
-    return tuple((group(row["c"], m), len(team)) for m in sorted(team))
+    rank 1 in a member's group are the projects they run alone; and in its community's time
+    line, by the time it was started (lists of projects read the newest end)."""
+    c, team = row["c"], runners(row)
+    return (*((group(c, m), len(team)) for m in sorted(team)), (timeline(c), row["ts"]))
 
 
 ordered_by(PROJECT, by_runner)

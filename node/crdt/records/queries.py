@@ -11,7 +11,7 @@ import heapq
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ..state import Context, State, group
+from ..state import Context, State, group, ranked
 from . import score
 from .common import (
     ATTESTATION,
@@ -34,6 +34,7 @@ from .common import (
 from .community import CHARTER_DEFAULTS, PROPOSAL_KINDS, voting_rule
 from .geo import decode, distance_m
 from .listings import effective_status
+from .projects import runners
 from .reservations import latest_step
 from .score import confirmations_needed, contribution_view
 
@@ -461,19 +462,39 @@ def custody_history(state: State, offer_id: bytes) -> list[dict]:
 
 
 # ------------------------------------------------------ projects and contributions
-def projects(state: State, community: bytes) -> list[dict]:
-    out = [
-        {
-            "id": r["id"],
-            "creator": r["creator"],
-            "maintainers": r["maintainers"],
-            "ts": r["ts"],
-            **r["fields"],
-        }
-        for r in state.rows(PROJECT)
-        if r["c"] == community
-    ]
-    return sorted(out, key=lambda p: (p["ts"], p["id"]))
+def projects(
+    state: State,
+    community: bytes,
+    *,
+    newest: int | None = None,
+    runner: MemberRef | None = None,
+) -> list[dict]:
+    """Projects of a community, oldest first (by the time started, then id). ``newest``: the
+    latest that many, latest first, read from the community's time line
+    (``projects.by_runner``); ``runner``: only those the member runs (creator or maintainer),
+    read from their group."""
+    if runner is not None:
+        who = as_key(runner)
+        rows = state.rows_in(PROJECT, group(community, who))
+    else:
+        rows = state.rows_in(PROJECT, timeline(community))
+    out = []
+    for r in rows:
+        if r["c"] != community or (runner is not None and who not in runners(r)):
+            continue  # (two groups may share a key)
+        out.append(
+            {
+                "id": r["id"],
+                "creator": r["creator"],
+                "maintainers": r["maintainers"],
+                "ts": r["ts"],
+                **r["fields"],
+            }
+        )
+        if newest is not None and runner is None and len(out) >= newest:
+            return out  # the time line's order: latest first
+    out.sort(key=lambda p: (ranked(p["ts"]), p["id"]))
+    return out if newest is None else out[::-1][:newest]
 
 
 def contributions(

@@ -45,6 +45,7 @@ METHODS = ["basic", "single", "approval", "irv", "schulze", "score", "quadratic"
 ACTIONS = ["lend", "give", "share-use", "service", "work"]
 THREADS_PAGE = 30  # threads a page of the discussion lists, latest activity first
 CONTRIBUTIONS_PAGE = 50  # contributions a page of the projects page lists, latest work first
+PROJECTS_PAGE = 30  # projects a page of the projects page lists, the latest started first
 STEPS = {  # reservation step -> who may take it (the node checks; this only picks buttons)
     "accept": ("owner", ("requested",)),
     "decline": ("owner", ("requested",)),
@@ -117,9 +118,9 @@ def create_app(node: Any, token: str) -> Starlette:
         members = q("members", community=cid)
         return {"cid": cid, "info": info, "who": pages.names(members), "members": members}
 
-    def page_number(request: Request, what: str) -> int:
-        """The ``page`` the address asks for (1 without one)."""
-        number = request.query_params.get("page", "1")
+    def page_number(request: Request, what: str, param: str = "page") -> int:
+        """The page the address asks for in ``param`` (1 without one)."""
+        number = request.query_params.get(param, "1")
         # (digits only, and few: int() refuses thousands of digits with an error of its own)
         if not number.isdigit() or len(number) > 9 or int(number) < 1:
             raise LookupError(f"no page {number[:20]!r} of {what}: pages count from 1")
@@ -364,11 +365,21 @@ def create_app(node: Any, token: str) -> Starlette:
                 ),
                 None,
             )
+        # the latest started projects a page at a time (``?projects=``), and for the form the
+        # projects the viewer runs, then the latest ones
+        m = page_number(request, "projects", "projects")
+        latest = q("projects", community=cid, newest=m * PROJECTS_PAGE + 1)
+        menu = {p["id"]: p for p in q("projects", community=cid, runner=me)}
+        for p in latest[:PROJECTS_PAGE]:
+            menu.setdefault(p["id"], p)
         return render(
             request,
             sid,
             "projects.html",
-            projects=q("projects", community=cid),
+            projects=latest[(m - 1) * PROJECTS_PAGE : m * PROJECTS_PAGE],
+            projects_page=m,
+            earlier_projects=len(latest) > m * PROJECTS_PAGE,
+            menu=list(menu.values()),
             contributions=contribs,
             page=n,
             older=len(shown) > n * CONTRIBUTIONS_PAGE,
