@@ -183,6 +183,36 @@ def test_work_of_later_days_counts_whole_and_a_past_point_leaves_it_out():
     assert old == row
 
 
+def test_kept_totals_are_the_same_rows_whichever_verdict_comes_first():
+    """A confirmation that makes work count and a concurrent dispute that stops it may come
+    in either order: the kept totals, the latest day with work included, are the same rows."""
+    from node.crdt.records.totals import DAYS, TOTALS, day_of
+
+    charter = {**CHARTER, "attestation": {"confirmations": 1, "max_disputes": 0}}
+    w, p = setup(charter)
+    w.ts = T0 + 30 * DAY  # ops signed after the work
+    attest(w, 2, record(w, 1, p, at=T0))
+    later = record(w, 1, p, at=T0 + 10 * DAY)
+    verdicts = [
+        compose_on(
+            w,
+            view_without(w, set()),
+            who,
+            "attestation.set",
+            {"contribution": later.id, "verdict": verdict},
+        )  # fmt: skip
+        for who, verdict in ((2, "confirm"), (3, "dispute"))  # neither saw the other
+    ]
+    kept = []
+    for order in (verdicts, verdicts[::-1]):
+        r = view_without(w, set())
+        assert [r.ingest(op).status for op in order] == ["applied", "applied"]
+        kept.append((r.state.table(TOTALS), r.state.table(DAYS)))
+    assert kept[0] == kept[1]
+    ((total, counted, last),) = kept[0][0].values()
+    assert counted == 1 and last == day_of(T0)  # the disputed work counts in neither
+
+
 def test_attestation_that_did_not_see_a_correction_attests_the_old_version():
     charter = {**CHARTER, "attestation": {"confirmations": 1, "max_disputes": 0}}
     w, p = setup(charter)

@@ -13,8 +13,8 @@ be kept as work is counted and uncounted (``S`` of a member), and a score is one
   minutes per day (each record bounded by ``max_minutes``, the day not yet bounded);
 * ``score.total``: community ‖ member -> ``[S, counted, last day]``: ``S`` = the sum over
   their days of ``min(max_minutes_per_day, minutes) * W(day)``, ``counted`` = their counted
-  contributions (with or without minutes), ``last day`` = the latest day they ever had work
-  on (a bound: a day after ``today`` counts unweighted, so a read subtracts it).
+  contributions (with or without minutes), ``last day`` = the latest day with minutes counted
+  (-1: none; a day after ``today`` counts unweighted, so a read subtracts it).
 
 They are rows of the state, derived from the contributions' summaries by keepers
 (``state.kept_by``): a contribution row's write moves its member's counted work from where it
@@ -164,10 +164,14 @@ def _add(state: State, community: bytes, rules: list, item: tuple, sign: int) ->
         else:
             del chunk[day]
         if chunk:
-            state.put(DAYS, chunk_key, chunk)
+            state.put(DAYS, chunk_key, dict(sorted(chunk.items())))  # the same bytes anywhere
         else:
             state.delete(DAYS, chunk_key)
-        last = max(last, day)
+        if now:
+            last = max(last, day)
+        elif day == last:  # the latest day emptied: the latest left (not a bound that stays
+            # high: a verdict that came and went would leave rows that differ between nodes)
+            last = max((d for _, c in state.scan(DAYS, key) for d in c), default=-1)
     if n:
         state.put(TOTALS, key, [total, n, last])
     else:  # nothing counts: every day is back to 0, so is the sum
