@@ -413,3 +413,18 @@ def test_the_fast_decoder_decides_as_the_cbor2_path(key, fields, data):
     event("canonical" if encoded == op.raw else f"not canonical: {slow[-1]}")
     assert fast == slow
     assert (fast[0] == "op") == (encoded == op.raw)  # only the canonical encoding passes
+
+
+def test_bytes_that_parse_as_a_cid_are_plain_bytes_to_the_canonical_check():
+    """libipld's encoder (the canonical check's fast half) writes bytes that parse as a CID as
+    tag 42. An op whose ``prev`` is such bytes is canonical with them plain, and decodes; the
+    same op with the CID tag around them is refused, whichever decoder reads it."""
+    prev = bytes.fromhex("01da345f0a6eb05cc3ee4d6bc1d746a203efcd4dbaedc6e82ac8ec5dccfa5bc8")
+    key = nacl.signing.SigningKey(b"\x07" * 32)
+    op = sign_op(key, community=b"\x02" * 32, seq=3, prev=prev, deps=[], lamport=10, ts=3,
+                 kind="note.post", body={"n": 9})  # fmt: skip
+    assert decode_op(op.raw, verify=True).prev == prev
+    tagged = op.raw.replace(b"\x58\x20" + prev, b"\xd8\x2a\x58\x21\x00" + prev)
+    assert tagged != op.raw
+    with pytest.raises(OpError):
+        decode_op(tagged, verify=False)

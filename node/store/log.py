@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import OrderedDict
+from collections.abc import Iterable
 
 import libipld
 
@@ -119,6 +120,12 @@ class Metas:
             )
         self._absent.update(i for i in ask if i not in found)
         return found
+
+    def absent(self, ids: Iterable[bytes]) -> None:
+        """``ids`` are known not to be logged (ops above their chain's head: an op's id hashes
+        its seq, and no op above a head is logged): remembered as :meth:`logged` remembers
+        those it did not find, with no query."""
+        self._absent.update(ids)
 
     def __delitem__(self, oid: bytes) -> None:
         del self._new[oid]  # only an op not written yet is ever forgotten (``retract``)
@@ -224,6 +231,12 @@ class Rejections:
             self._changed[oid] = None
             return old
         return default
+
+    def absent(self, ids: Iterable[bytes]) -> None:
+        """``ids`` are known not to be logged (ops above their chain's head: an op's id hashes
+        its seq, and no op above a head is logged): remembered as :meth:`logged` remembers
+        those it did not find, with no query."""
+        self._absent.update(ids)
 
     def __delitem__(self, oid: bytes) -> None:
         del self._changed[oid]  # only an op not written yet is ever forgotten (``retract``)

@@ -262,7 +262,17 @@ class Store(Queries):
                 checked.append([Outcome(_id_of(x), INVALID, exc.reason) for x in items])
                 continue
             checked.append(ops)
-        self.log.metas.logged([op.id for ops in checked for op in ops if type(op) is Op])
+        # which ops are logged already: none of a range above its chain's head (a catch-up's),
+        # one query per 500 ops for the others
+        heads, metas, ask = self.replica.heads, self.log.metas, []
+        for ops in checked:
+            if ops and type(ops[0]) is Op:
+                head = heads.get(ops[0].community_id, {}).get(ops[0].author)
+                if head is None or ops[0].seq > head.seq:
+                    metas.absent(op.id for op in ops)
+                else:
+                    ask += (op.id for op in ops)
+        metas.logged(ask)
         ingest = self.replica.ingest
         if len(checked) == 1:
             with self._transaction():
