@@ -115,6 +115,31 @@ def test_append_assigns_fields_and_survives_reopen(tmp_path):
         assert s.append(me, ops[0].id, "put", {"name": "c", "value": 1}).seq == 4
 
 
+def test_the_collector_runs_again_after_every_batch(tmp_path):
+    """The store pauses Python's cyclic collector while a batch is applied: after a batch,
+    after a local op its handler rejected and after an unknown community (both raised out of
+    the transaction), the collector runs again; one its caller paused stays paused."""
+    import gc
+
+    ops = remote_ops(2)
+    with Store.open(tmp_path / "node.db", HANDLERS) as s:
+        assert gc.isenabled()
+        s.ingest([op.raw for op in ops])
+        assert gc.isenabled()
+        with pytest.raises(Rejected):
+            s.append(KEYS[3], ops[0].id, "put", {"name": "x", "value": -1})
+        assert gc.isenabled()
+        with pytest.raises(OpError):
+            s.append(KEYS[3], b"\x07" * 32, "put", {"name": "a", "value": 1})
+        assert gc.isenabled()
+        gc.disable()
+        try:
+            s.append(KEYS[3], ops[0].id, "put", {"name": "y", "value": 1})
+            assert not gc.isenabled()
+        finally:
+            gc.enable()
+
+
 def test_create_community(tmp_path):
     with Store.open(tmp_path / "n.db", HANDLERS) as s:
         g = s.create_community(KEYS[0], {"name": "x"})
