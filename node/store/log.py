@@ -232,12 +232,6 @@ class Rejections:
             return old
         return default
 
-    def absent(self, ids: Iterable[bytes]) -> None:
-        """``ids`` are known not to be logged (ops above their chain's head: an op's id hashes
-        its seq, and no op above a head is logged): remembered as :meth:`logged` remembers
-        those it did not find, with no query."""
-        self._absent.update(ids)
-
     def __delitem__(self, oid: bytes) -> None:
         del self._changed[oid]  # only an op not written yet is ever forgotten (``retract``)
 

@@ -114,15 +114,18 @@ def charter_at(com: Mapping[str, Any], ctx: Context, x: OpMeta | None) -> dict:
     )
 
 
-def charter_in_clock(com: Mapping[str, Any], clock: Mapping[bytes, int] | None) -> dict:
+Clock = Mapping[bytes, int] | None  # a cut as a vector clock (author -> seq); None: everything
+
+
+def within(clock: Clock, author: bytes, seq: int) -> bool:
+    """Whether the op at ``author``'s ``seq`` is inside the cut ``clock``."""
+    return clock is None or clock.get(author, 0) >= seq
+
+
+def charter_in_clock(com: Mapping[str, Any], clock: Clock) -> dict:
     """The charter within a cut given as a vector clock (``None``: every amendment)."""
     return _amended(
-        com,
-        (
-            a
-            for a in com["amendments"]
-            if clock is None or clock.get(a["by_author"], 0) >= a["by_seq"]
-        ),
+        com, (a for a in com["amendments"] if within(clock, a["by_author"], a["by_seq"]))
     )
 
 

@@ -27,6 +27,7 @@ from .common import (
     note_member,
     op_meta,
     require_member,
+    within,
 )
 from .schema import (
     Field,
@@ -391,13 +392,13 @@ def removal_cutoffs(state: State, community: bytes, clock: Mapping[bytes, int] |
         if row["c"] != community or not row.get("cutoffs"):
             continue
         for _id, author, seq, cutoff in row["cutoffs"]:
-            if clock is None or clock.get(author, 0) >= seq:
+            if within(clock, author, seq):
                 out[row["member"]] = min(cutoff, out.get(row["member"], cutoff))
     for key, dev in state.scan(DEVICE, community):  # a removed member's devices, by key
         if key[:32] != community:
             continue
         for _id, author, seq, cutoff in dev.get("cutoffs", ()):
-            if clock is None or clock.get(author, 0) >= seq:
+            if within(clock, author, seq):
                 out[dev["device"]] = min(cutoff, out.get(dev["device"], cutoff))
     return out
 

@@ -26,8 +26,10 @@ from .common import (
     ATTESTATION,
     COMMUNITY,
     CONTRIBUTION,
+    Clock,
     charter_in_clock,
     timeline,
+    within,
 )
 from .contributions import contribution_summary, of_project, project_rank
 from .totals import (
@@ -40,12 +42,6 @@ from .totals import (
     rules_for,
     weighed,
 )
-
-Clock = Mapping[bytes, int] | None
-
-
-def _within(clock: Clock, author: bytes, seq: int) -> bool:
-    return clock is None or clock.get(author, 0) >= seq
 
 
 def contribution_rows(
@@ -99,12 +95,12 @@ def contribution_view(
     the contribution itself is outside the cut."""
     contributor = row["contributor"]
     by = row.get("by", contributor)  # the signing key: the clock counts keys' chains
-    if not _within(clock, by, row["seq"]):
+    if not within(clock, by, row["seq"]):
         return None
     fields = dict(row["base"])
     version, retracted = 0, False
     for seq, _id, changes, retract in row["corrections"]:
-        if _within(clock, by, seq):
+        if within(clock, by, seq):
             fields.update(changes)
             version += 1
             retracted = retracted or retract
@@ -113,7 +109,7 @@ def contribution_view(
         latest = None
         attester = att["attester"]
         for entry in att["entries"]:  # in order: the last one inside the cut wins
-            if _within(clock, entry[4] if len(entry) > 4 else attester, entry[2]):
+            if within(clock, entry[4] if len(entry) > 4 else attester, entry[2]):
                 latest = entry
         if latest is not None and latest[1] == version:
             if latest[0] == "confirm":
@@ -171,7 +167,7 @@ def scores_and_counts(
     # Within a cut the answer is fixed (see ``memo_key``): a tally asks it again for every
     # view of the proposal and every ``decision.enact`` of it, which any member may sign
     # again and again, and each answer reads every contribution in the cut.
-    key = (*memo_key(community, charter, need, clock, now_ms, member), done_by_now)
+    key = memo_key(community, charter, need, clock, now_ms, member, done_by_now)
     known = state.recall(key)
     if known is None:
         known = _scores_and_counts(
@@ -182,7 +178,7 @@ def scores_and_counts(
     return dict(scores), dict(counts)
 
 
-def memo_key(community, charter, need, clock, now_ms, member) -> tuple:
+def memo_key(community, charter, need, clock, now_ms, member, done_by_now) -> tuple:
     """What a score within a cut depends on besides the rows inside the cut, which no later
     write changes: contributions and attestations only ever gain entries (corrections,
     verdicts) signed outside the cut, which ``contribution_view`` leaves out by ``clock``, and
@@ -198,6 +194,7 @@ def memo_key(community, charter, need, clock, now_ms, member) -> tuple:
         member,
         *rules_for(charter, need),
         charter.get("score_cap"),
+        done_by_now,
     )
 
 

@@ -34,7 +34,7 @@ from math import isqrt
 from typing import Any
 
 from ..state import State, kept_by
-from .common import COMMUNITY, CONTRIBUTION, DAY_MS, MEMBER, charter_in_clock
+from .common import COMMUNITY, CONTRIBUTION, DAY_MS, MEMBER, Clock, charter_in_clock, within
 from .contributions import contribution_summary
 
 SCALE_BITS = 62  # fractional bits of a day weight
@@ -87,7 +87,7 @@ def weighed(past: int, today: int, half_life_days: int) -> int:
     return (past << SCALE_BITS) // day_weight(today, half_life_days)
 
 
-def confirmations_needed(state: State, community: bytes, charter: Mapping, clock) -> int:
+def confirmations_needed(state: State, community: bytes, charter: Mapping, clock: Clock) -> int:
     """The charter's ``attestation.confirmations``, lowered while the community is too small to
     give that many: at most the number of other members (at least 1 when the charter asks
     for any). Members are counted as those seen acting as members within the cut (member
@@ -98,7 +98,7 @@ def confirmations_needed(state: State, community: bytes, charter: Mapping, clock
     n = 0
     for row in state.rows(MEMBER, community):
         if row["c"] == community and row["since"] is not None and not row["removed"]:
-            if clock is None or clock.get(row["member"], 0) >= row["since"]:
+            if within(clock, row["member"], row["since"]):
                 n += 1
                 if n > want:
                     break
