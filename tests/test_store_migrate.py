@@ -59,6 +59,21 @@ def _raws(store):
     return [raw for (raw,) in store._db.execute("SELECT raw FROM ops ORDER BY rowid")]
 
 
+def _written_by_schema(version: int, tmp_path):
+    """A copy of ``data/store_records_v{version}.db`` (written by the node of that schema) and
+    its ops' bytes, in log order; the file is checked to be of that schema still."""
+    import shutil
+    from pathlib import Path
+
+    path = tmp_path / "store.db"
+    shutil.copy(Path(__file__).parent / "data" / f"store_records_v{version}.db", path)
+    db = sqlite3.connect(path)
+    raws = [raw for (raw,) in db.execute("SELECT raw FROM ops ORDER BY rowid")]
+    assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (version,)
+    db.close()
+    return path, raws
+
+
 def test_numbered_state_layout_is_converted_on_open(tmp_path):
     path = tmp_path / "store.db"
     with Store.open(path, HANDLERS) as store:
@@ -331,18 +346,10 @@ def test_a_file_written_by_the_schema_7_node_opens_as_8(tmp_path):
     verdicts and nothing kept summaries. Opened as 8, the rows, the summaries and the score
     table are those of a fresh store given the same ops (members who changed their verdict,
     attested a version a correction replaced, a retraction), across a reopen."""
-    import shutil
-    from pathlib import Path
-
     from node.crdt.records import views
     from node.crdt.records.common import CONTRIBUTION
 
-    path = tmp_path / "store.db"
-    shutil.copy(Path(__file__).parent / "data" / "store_records_v7.db", path)
-    db = sqlite3.connect(path)
-    raws = [raw for (raw,) in db.execute("SELECT raw FROM ops ORDER BY rowid")]
-    assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (7,)
-    db.close()
+    path, raws = _written_by_schema(7, tmp_path)
 
     def seen(store):
         (c,) = store.communities()
@@ -372,19 +379,11 @@ def test_a_file_written_by_the_schema_8_node_opens_as_9(tmp_path):
     Opened as 9, every row (the kept totals included) is that of a fresh store given the same
     ops, and the score table read from the totals is the rule over the rows, across a
     reopen."""
-    import shutil
-    from pathlib import Path
-
     from node.crdt.records import score, views
     from node.crdt.records.common import CONTRIBUTION
     from node.crdt.records.totals import TOTALS
 
-    path = tmp_path / "store.db"
-    shutil.copy(Path(__file__).parent / "data" / "store_records_v8.db", path)
-    db = sqlite3.connect(path)
-    raws = [raw for (raw,) in db.execute("SELECT raw FROM ops ORDER BY rowid")]
-    assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (8,)
-    db.close()
+    path, raws = _written_by_schema(8, tmp_path)
     later = [1_700_000_000_000 + days * 86_400_000 for days in (3, 40, 400)]
 
     def seen(store):
