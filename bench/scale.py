@@ -102,11 +102,11 @@ community_s = {
 from node.crdt.records import score
 (cut_op,) = s._db.execute("SELECT id FROM ops ORDER BY rowid DESC LIMIT 1 OFFSET 5000").fetchone()
 clock = s.replica.causal.vector_clock(s.replica.meta(cut_op))
-cut_summaries = timed(lambda: score.contribution_scores(s.state, community, clock, now))
+cut_kept = timed(lambda: score.contribution_scores(s.state, community, clock, now))
 s.state.memo.clear()
 s.state.beyond = lambda *a: None
 cut_rows = timed(lambda: score.contribution_scores(s.state, community, clock, now))
-community_s["cut_scores"] = cut_summaries
+community_s["cut_scores"] = cut_kept
 community_s["cut_scores_rows"] = cut_rows
 viewed = rss()
 s.close()
