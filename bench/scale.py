@@ -16,6 +16,11 @@ a fresh SQLite store in batches of 5,000 (signatures checked, records handlers o
 - a real ``we daemon`` runs on that store file: its resident memory once up and idle, and one
   ``we --json offer list`` round trip through it.
 
+- then ``CATCH_UP`` more ops come in as a sync session hands them to the store (2,048 a
+  transaction), into two copies of the file: each transaction committed, and the session's
+  transactions sharing commits (``Store.batched``, what the daemon does): the rate and the
+  bytes written per op (``/proc/self/io``) of each.
+
 Disk is the store file (after a checkpoint) per op, and as a ratio to the encoded op bytes.
 The issue's targets at 1,000,000 ops: open < 1 s, an idle node < 250 MB, disk <= 2 x the
 encoded ops, reads as fast as at 100,000.
@@ -25,7 +30,9 @@ Writes results/scale.json.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -116,6 +123,41 @@ print(json.dumps({"open_s": opened, "rss_added": after - before, "rss": after,
     "member_s": member_s, "community_s": community_s, "rss_after_views": viewed}))
 """
 TAIL = 2_000  # ops ingested after the reopen, in batches of 100 (a node's day-to-day)
+CATCH_UP = 20_000  # ops a sync session then brings into the grown file (``catch_up``)
+
+
+def written_bytes() -> int | None:
+    """Bytes this process has sent to the storage layer (Linux), None elsewhere."""
+    try:
+        with open("/proc/self/io") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("write_bytes"))
+    except (OSError, StopIteration):
+        return None
+
+
+def catch_up(path: Path, raws: list[bytes]) -> dict:
+    """``raws`` ingested into two copies of the grown store as a sync session hands them over
+    (``HOLD_OPS`` a transaction): committed one by one, and sharing commits as the daemon's
+    sessions do (``Store.batched``). Rate and bytes written per op of each, side by side."""
+    from node.protocol.sync import HOLD_OPS
+    from node.store import Store
+
+    out = {}
+    for mode in ("each", "span"):
+        copy = path.with_name(f"catch_up_{mode}.db")
+        shutil.copyfile(path, copy)
+        with Store.open(copy) as store:
+            written, t = written_bytes(), time.perf_counter()
+            with store.batched() if mode == "span" else contextlib.nullcontext():
+                for i in range(0, len(raws), HOLD_OPS):
+                    store.ingest(raws[i : i + HOLD_OPS])
+        took, after = time.perf_counter() - t, written_bytes()
+        copy.unlink()
+        out[f"catch_up_{mode}_ops_per_s"] = len(raws) / took
+        out[f"catch_up_{mode}_written_per_op"] = (
+            None if written is None or after is None else (after - written) / len(raws)
+        )
+    return out
 
 
 def idle_daemon(tmp: Path, store: Path) -> dict:
@@ -153,8 +195,8 @@ def idle_daemon(tmp: Path, store: Path) -> dict:
 
 
 def measure(n: int) -> dict:
-    _, ops, _ = workload(n + TAIL)
-    ops, tail = ops[:n], ops[n:]
+    _, ops, _ = workload(n + TAIL + CATCH_UP)
+    ops, tail, later = ops[:n], ops[n : n + TAIL], ops[n + TAIL :]
     encoded = sum(len(op.raw) for op in ops)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "store.db"
@@ -179,6 +221,7 @@ def measure(n: int) -> dict:
             cwd=ROOT,
         )
         opened = json.loads(probe.stdout)
+        caught_up = catch_up(path, [op.raw for op in later])
         daemon = idle_daemon(Path(tmp), path)
     return {
         "ops": len(ops),
@@ -194,6 +237,7 @@ def measure(n: int) -> dict:
         "community_views_s": opened["community_s"],
         "rss_after_views_mb": opened["rss_after_views"] / 1e6,
         **daemon,
+        **caught_up,
         "file_bytes_per_op": size / len(ops),
         "encoded_bytes_per_op": encoded / len(ops),
         "disk_ratio": size / encoded,
@@ -238,6 +282,17 @@ def main() -> None:
         f" {TAIL:,} more ops in batches of 100 (after/s); page: the first 50 offers in-process;"
         " daemon: an idle `we daemon` on the store; we list: `we --json offer list` through it."
         " Targets at 1,000,000 ops: open < 1 s, RSS < 250 MB, disk <= 2 x"
+    )
+    print(f"{'ops':>9} {'catch-up/s':>10} {'KB/op':>6} {'in spans/s':>10} {'KB/op':>6}")
+    for r in rows:
+        kb = [r[f"catch_up_{m}_written_per_op"] for m in ("each", "span")]
+        print(
+            f"{r['ops']:>9,} {r['catch_up_each_ops_per_s']:>10,.0f} {kb[0] / 1e3:>6.1f}"
+            f" {r['catch_up_span_ops_per_s']:>10,.0f} {kb[1] / 1e3:>6.1f}"
+        )
+    print(
+        f"catch-up: {CATCH_UP:,} more ops in transactions of 2,048, each committed, then"
+        " sharing commits (Store.batched, the daemon's sync sessions); KB written per op"
     )
     names = list(rows[0]["member_views_s"])
     print(f"{'ops':>9} " + " ".join(f"{n:>18}" for n in names) + "   (ms, one member, in-process)")

@@ -89,8 +89,9 @@ def local_ingest(ranges: list[list[Op]], path: Path, *, decoded: bool = False) -
     items = ranges if decoded else [[o.raw for o in r] for r in ranges]
     with Store.open(path, handlers={}) as store:
         start = time.perf_counter()
-        for r in items:
-            store.ingest_range(r)
+        with store.batched():  # as a catch-up's batches (``Store.batched``)
+            for r in items:
+                store.ingest_range(r)
         elapsed = time.perf_counter() - start
     return elapsed
 
@@ -120,7 +121,8 @@ async def catch_up(ranges, community, tmp: Path) -> dict:
             stream = await b.open_stream(a.peer_id, PROTOCOL_ID)
             session = SyncSession(LogOf(dst), community=community)
             start = time.perf_counter()
-            await drive(stream, session)
+            with dst.batched():  # as the daemon's sessions (``Service`` syncing)
+                await drive(stream, session)
             elapsed = time.perf_counter() - start
             got = sum(h[0] for h in dst.heights(community).values())
             assert got == total, (got, total)
@@ -183,7 +185,8 @@ async def catch_up_from_process(src_path: Path, community: bytes, dst_path: Path
                 stream = await b.open_stream(peer, PROTOCOL_ID)
                 session = SyncSession(LogOf(dst), community=community)
                 start = time.perf_counter()
-                await drive(stream, session)
+                with dst.batched():  # as the daemon's sessions (``Service`` syncing)
+                    await drive(stream, session)
                 elapsed = time.perf_counter() - start
             got = sum(h[0] for h in dst.heights(community).values())
         return {"catchup_2proc_s": elapsed, "catchup_2proc_ops": got}

@@ -1,6 +1,7 @@
 """Crash safety: SIGKILL a process that is ingesting and appending, many times, at random points.
 
-After every kill the store must open cleanly, hold every op whose ``append`` had returned
+Some of the child's ingests share a commit (``Store.batched``). After every kill the store
+must open cleanly, hold every op whose ``append`` had returned
 (the child prints an op's id only after ``append`` returns), and show nothing half-written:
 the persisted state rows and op statuses must equal what a fresh replica computes from the
 persisted ops and fork proofs.
@@ -8,6 +9,7 @@ persisted ops and fork proofs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -22,6 +24,7 @@ import cbor2
 from node.crdt.replica import Replica
 from node.crdt.state import Rejected
 from node.store import Store
+from node.store import store as store_module
 from node.store.schema import STATUS_NAMES
 from tests.factory import keys, twin
 from tests.factory import put_handler as register_put
@@ -59,8 +62,19 @@ def child(db_path: str, remote_path: str, seed: str) -> None:
     remote = cbor2.loads(Path(remote_path).read_bytes())
     store = Store.open(db_path, HANDLERS)
     community = store.communities()[0]
+    # spans (``Store.batched``, a sync session's) open and end at random, some long enough
+    # to commit on their own: a kill may land inside one
+    store_module.SPAN_OPS = rnd.choice((10, 50, 10**6))
+    span: contextlib.AbstractContextManager | None = None
     print("ready", flush=True)
     while True:
+        if rnd.random() < 0.1:
+            if span is None:
+                span = store.batched()
+                span.__enter__()
+            else:
+                span.__exit__(None, None, None)
+                span = None
         if rnd.random() < 0.5:
             batch = [rnd.choice(remote) for _ in range(rnd.randint(1, 25))]
             store.ingest(batch)

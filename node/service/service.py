@@ -120,7 +120,7 @@ class Service:
             self.host.set_handler(PROTOCOL_ID, self.syncer.serve)
             nursery.start_soon(self._connection_events)
             nursery.start_soon(self._watch_lag)
-            nursery.start_soon(self._rebuilds)
+            nursery.start_soon(self._upkeep)
             nursery.start_soon(discovery.dialer, self)
             nursery.start_soon(self.syncer.periodic)
             nursery.start_soon(discovery.address_scan, self)
@@ -317,11 +317,13 @@ class Service:
         if self.book.penalize(peer, reason, now) and self.nursery is not None:
             self.nursery.start_soon(self._ban, peer)
 
-    async def _rebuilds(self) -> None:
-        """Rebuilds the store put off (it spaces long ones out: ``store.REBUILD_PAUSE``), once
-        they are due."""
+    async def _upkeep(self) -> None:
+        """Every second: commit what sync sessions wrote once it is due (``Store.batched``),
+        and do the rebuilds the store put off (it spaces long ones out:
+        ``store.REBUILD_PAUSE``) once they are due."""
         while True:
             await trio.sleep(1)
+            self.store.commit_due()
             if self.store.rebuild_pending and self.store.settle_due():
                 log.info("rebuilt the state of communities whose ops turned void")
 

@@ -194,7 +194,9 @@ class Syncer:
         if getattr(svc, "nursery", None) is not None:
             svc.nursery.start_soon(self._progress, session, peer, ticker)
         try:
-            with trio.move_on_after(self.session_deadline) as scope:
+            # the session's batches share commits (a catch-up at a million ops wrote each
+            # dirty page of the state once a batch otherwise): committed when it ends
+            with trio.move_on_after(self.session_deadline) as scope, svc.store.batched():
                 await drive(stream, session, idle_timeout=svc.idle_timeout, charge=svc.charge(peer))
         finally:
             ticker.cancel()

@@ -16,7 +16,8 @@ _UPSERT_HEAD = (
 )
 
 
-def write_changes(db: sqlite3.Connection, replica: Replica, chains: Chains) -> None:
+def write_changes(db: sqlite3.Connection, replica: Replica, chains: Chains) -> int:
+    """Write the replica's changes since the last call; the number of ops logged."""
     changes = replica.take_changes()
     if changes.logged:
         _write_ops(db, replica, chains, changes.logged)
@@ -32,6 +33,7 @@ def write_changes(db: sqlite3.Connection, replica: Replica, chains: Chains) -> N
         db.execute("UPDATE ops SET status = 'a', reason = '' WHERE status != 'a'")  # applied
     if changes.restatus:
         _write_statuses(db, replica, chains, changes.restatus)
+    return len(changes.logged)
 
 
 def _write_ops(db, replica, chains, logged) -> None:

@@ -187,6 +187,10 @@ def connect(path: str | Path) -> sqlite3.Connection:
     # those pages back once for many batches (~20% faster bulk ingest, measured).
     page = db.execute("PRAGMA page_size").fetchone()[0]
     db.execute(f"PRAGMA wal_autocheckpoint={40 * 1024 * 1024 // page}")  # pages
+    # A span of a sync session's transactions (``Store.batched``) may grow the WAL past that
+    # until it commits; the checkpoint after it cuts the file back to 64 MiB, not to nothing
+    # (a WAL that is used again costs no new allocation).
+    db.execute(f"PRAGMA journal_size_limit={64 * 1024 * 1024}")
     db.executescript(DDL)
     row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
     if row is not None and row[0] == 1:
