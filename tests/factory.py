@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -223,3 +224,12 @@ def put_handler(op: Op, ctx: Any) -> None:
 
 
 PUT_HANDLERS = {GENESIS_KIND: lambda op, ctx: None, "put": put_handler}
+
+
+def ops_in_file(path) -> int:
+    """The ops another reader of the store file at ``path`` sees: what is committed."""
+    db = sqlite3.connect(path)
+    try:
+        return db.execute("SELECT count(*) FROM ops").fetchone()[0]
+    finally:
+        db.close()

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import trio
 
 from node import Node
-from tests.factory import community, key
+from tests.factory import community, key, ops_in_file
 from tests.net_helpers import mesh, nodes, op_ids, snapshot, wait_until
 
 
@@ -114,14 +112,6 @@ async def test_late_joiner_catches_up_10000_ops(tmp_path):
         # the session's batches shared commits (``Store.batched``), made by its end at the
         # latest: another reader of the file sees every op
         await wait_until(lambda: ops_in_file(late.store.path) == 10_000, timeout=30)
-
-
-def ops_in_file(path) -> int:
-    db = sqlite3.connect(path)
-    try:
-        return db.execute("SELECT count(*) FROM ops").fetchone()[0]
-    finally:
-        db.close()
 
 
 async def test_gossip_gap_triggers_an_immediate_sync(tmp_path):

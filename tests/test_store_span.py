@@ -17,7 +17,7 @@ import pytest
 from node.crdt.op import GENESIS_KIND
 from node.store import Store
 from node.store import store as store_module
-from tests.factory import history, key, put_handler
+from tests.factory import history, key, ops_in_file, put_handler
 
 BATCH = 20
 
@@ -31,15 +31,6 @@ def note(op, ctx):
 
 
 HANDLERS = {GENESIS_KIND: lambda op, ctx: None, "note": note, "put": put_handler}
-
-
-def ops_in_file(path) -> int:
-    """What another connection sees: committed ops only."""
-    db = sqlite3.connect(path)
-    try:
-        return db.execute("SELECT count(*) FROM ops").fetchone()[0]
-    finally:
-        db.close()
 
 
 def logged(store: Store, community: bytes) -> int:
