@@ -384,8 +384,8 @@ class Store(Queries):
         """Let the transactions made inside share commits (re-entrant; concurrent sync
         sessions each hold one): see ``SPAN_SECONDS``. What they wrote is read back at once
         through this store; the file has it once the span commits (at the latest when the
-        last ``batched()`` ends, or :meth:`commit_due`). An exception in any transaction of
-        the span rolls the whole span back (the replica is reloaded from the file)."""
+        last ``batched()`` ends, or :meth:`commit_due`). Each transaction after the span's
+        first is a savepoint: one that fails is undone alone, as it would be on its own."""
         self._batched += 1
         try:
             yield
@@ -412,13 +412,19 @@ class Store(Queries):
             self._abort(reload=True)
             raise
 
-    def _abort(self, reload: bool) -> None:
-        """Roll back the open transaction (the whole span) and rebuild the replica from what
-        is committed: it may be ahead of the file."""
-        self._span = None
+    def _abort(self, reload: bool, joined: bool = False) -> None:
+        """Undo a failed transaction: back to its savepoint if it joined a span (the span's
+        earlier transactions stay: a batch that fails costs no other batch), else all of it;
+        then rebuild the replica from what the connection holds (it may be ahead of that)."""
         self._in_tx = False
-        if self._db.in_transaction:
-            self._db.execute("ROLLBACK")
+        db = self._db
+        if joined and db.in_transaction:
+            db.execute("ROLLBACK TO batch")
+            db.execute("RELEASE batch")
+        else:
+            self._span = None
+            if db.in_transaction:
+                db.execute("ROLLBACK")
         if reload:
             self._load()
 
@@ -431,7 +437,10 @@ class Store(Queries):
             self._commit()  # a local op's own commit is the durable one: the span goes first
         if durable:
             db.execute("PRAGMA synchronous=FULL")
-        if self._span is None:
+        joined = self._span is not None
+        if joined:
+            db.execute("SAVEPOINT batch")
+        else:
             db.execute("BEGIN IMMEDIATE")
             self._span = (self._clock(), 0)
         self._in_tx = True
@@ -450,8 +459,10 @@ class Store(Queries):
                         gc.enable()
                 self._settle()
                 logged = self._flush()
+                if joined:
+                    db.execute("RELEASE batch")
             except BaseException:
-                self._abort(reload)
+                self._abort(reload, joined)
                 raise
             finally:
                 self._in_tx = False
