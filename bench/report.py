@@ -117,6 +117,13 @@ def rows() -> list[tuple[str, str, str, str]]:
                     f" {whole['cut_scores_rows']:.2f} s); all history: every contribution"
                     f" {whole['contributions']:.1f} s"
                 )
+            if r.get("catch_up_span_written_per_op"):
+                mine += (
+                    f"; a catch-up of 20,000 more ops {r['catch_up_each_ops_per_s']:,.0f} ops/s"
+                    f" writing {r['catch_up_each_written_per_op'] / 1e3:.1f} KB an op, in spans"
+                    f" {r['catch_up_span_ops_per_s']:,.0f} ops/s writing"
+                    f" {r['catch_up_span_written_per_op'] / 1e3:.1f} KB"
+                )
             out.append(
                 (
                     "scale",
@@ -287,7 +294,8 @@ def plots() -> list[Path]:
 def _scale_plot(plt, sizes: list[dict]) -> Path:
     """scale.png: what grows with history and what does not, against the ops in the store."""
     ops = [r["ops"] for r in sizes]
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    catch_up = all("catch_up_span_written_per_op" in r for r in sizes)
+    fig, axes = plt.subplots(1, 4 if catch_up else 3, figsize=(16 if catch_up else 12, 3.2))
     ax = axes[0]
     ax.plot(ops, [r["daemon_rss_mb"] for r in sizes], "o-", label="idle daemon RSS (MB)")
     ax.plot(ops, [r["rss_mb"] for r in sizes], "s-", label="RSS after Store.open (MB)")
@@ -317,6 +325,14 @@ def _scale_plot(plt, sizes: list[dict]) -> Path:
     ax.set_yscale("log")
     ax.set_ylabel("ms")
     ax.legend(fontsize=7)
+    if catch_up:  # a sync session's batches, committed one by one or sharing commits
+        ax = axes[3]
+        for mode, label in (("each", "each batch committed"), ("span", "in spans")):
+            kb = [(r[f"catch_up_{mode}_written_per_op"] or 0) / 1e3 for r in sizes]
+            ax.plot(ops, kb, "o-" if mode == "each" else "s-", label=f"catch-up, {label}")
+        ax.set_yscale("log")
+        ax.set_ylabel("KB written per op")
+        ax.legend(fontsize=7)
     for ax in axes:
         ax.set_xscale("log")
         ax.set_xlabel("ops in the store (records workload)")
