@@ -216,3 +216,30 @@ def test_a_killed_daemon_restarts_and_catches_up(tmp_path):
             if p.poll() is None:
                 p.kill()
                 p.wait()
+
+
+def test_an_import_in_many_calls_is_in_the_file_once_the_calls_stop(tmp_path):
+    """`we import` sends a file a MiB at a time; the calls share commits (``Store.linger``):
+    the daemon answers from them at once, and its upkeep commits them once they stop (another
+    reader of the file sees every op within a few seconds, with the daemon still running)."""
+    from tests.factory import community, key, ops_in_file
+
+    ops = community(key(6), 300, kind="profile.set", body=lambda i: {"display_name": f"v{i}"})
+    d = tmp_path / "d"
+    d.mkdir()
+    proc = start(d)
+    try:
+        wait_ready(proc, d)
+        rpc = Rpc(d / "control.sock")
+        for i in range(0, len(ops), 100):
+            resp = rpc.call("import_ops", ops=[op.raw.hex() for op in ops[i : i + 100]])
+            assert resp["result"]["statuses"] == {"applied": 100}, resp
+        rpc.close()
+        deadline = time.monotonic() + 20
+        while ops_in_file(d / "store.db") < len(ops):
+            assert time.monotonic() < deadline, "the import was not committed"
+            time.sleep(0.1)
+        assert proc.poll() is None  # committed by the running daemon, not by its stop
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=15)

@@ -97,6 +97,31 @@ def test_an_old_span_commits_with_the_next_batch_or_commit_due(world):
             assert ops_in_file(path) == 3 * BATCH
 
 
+def test_lingering_calls_share_a_span_until_they_stop(world):
+    """An import through the control API: no ``batched()`` around its calls, each asks the
+    store to linger (``Store.linger``); the span commits once a call no longer falls inside
+    the window, at the daemon's tick (``commit_due``) or on close."""
+    path, community, raws = world
+    now = [0.0]
+    with Store.open(path, HANDLERS) as store:
+        store._clock = lambda: now[0]
+        for batch in batches(raws)[:3]:
+            store.linger(2.0)
+            store.ingest(batch)
+            now[0] += 1.0
+        assert ops_in_file(path) == 0  # each call came within 2 s of the last
+        store.commit_due()
+        assert ops_in_file(path) == 0
+        now[0] += 1.0  # quiet for 2 s
+        store.commit_due()
+        assert ops_in_file(path) == 3 * BATCH
+        store.ingest(batches(raws)[3])  # no linger asked: committed at once
+        assert ops_in_file(path) == 4 * BATCH
+        store.linger(2.0)
+        store.ingest(batches(raws)[4])
+    assert ops_in_file(path) == 5 * BATCH  # closed: committed
+
+
 def test_a_local_op_inside_a_span_is_durable_with_everything_before_it(world):
     path, community, raws = world
     with Store.open(path, HANDLERS) as store, store.batched():

@@ -48,7 +48,8 @@ Methods (``params`` is always an object; ``{}`` when there are none)
            page; ``next`` is where the following page starts; fork proofs on the first page)
     import_ops {"ops": [hex]}
         -> {"statuses": {status: count}, "communities": [hex]}   (ingested like synced ops:
-           every rule applies; a community not followed yet is followed)
+           every rule applies; a community not followed yet is followed; calls within
+           ``IMPORT_LINGER`` s of each other share commits, made once they stop)
     block {"member_id": str, "undo": bool}
         -> {"member_id", "blocked": bool, "changed": bool}
                                 (cut a peer off / let it back; kept in <data_dir>/blocked.json)
@@ -107,6 +108,7 @@ import trio
 
 log = logging.getLogger("we.control")
 MAX_REQUEST = 1024 * 1024  # bytes in one request line
+IMPORT_LINGER = 2.0  # seconds an import call's commit waits for the next call's
 MAX_DEPTH = 64  # arrays/objects nested in one request (an op body needs far fewer)
 SOCKET_NAME = "control.sock"
 METHODS = (
@@ -429,6 +431,9 @@ async def _import_ops(node: Any, params: dict[str, Any]) -> dict:
         except OpError:
             pass  # ingest says why, in its outcome
     counts: dict[str, int] = {}
+    # `we import` sends a file a MiB at a time: the calls share commits (``Store.linger``), or
+    # at a million ops each call rewrote pages all over the state (~190 KB written an op)
+    node.store.linger(IMPORT_LINGER)
     for outcome in node.store.ingest(data):
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
     for c in sorted(communities):

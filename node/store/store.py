@@ -109,6 +109,7 @@ class Store(Queries):
         self._in_tx = False
         self._batched = 0  # open ``batched()`` contexts
         self._span: tuple[float, int] | None = None  # an uncommitted span: (began, ops)
+        self._linger_until = 0.0  # transactions before this share a span too (``linger``)
         self._clock = time.monotonic
         self._rebuild_after = 0.0  # no rebuild starts before this (``_settle``)
         self._load()
@@ -394,15 +395,26 @@ class Store(Queries):
             if not self._batched and self._span is not None and not self._in_tx:
                 self._commit()
 
+    def linger(self, seconds: float) -> None:
+        """Let the transactions of the next ``seconds`` share a span, as inside ``batched()``:
+        for work that arrives in many calls with no context around them (an import through
+        the control API, a call per MiB). :meth:`commit_due` commits the span once they pass,
+        :meth:`close` at the latest."""
+        self._linger_until = max(self._linger_until, self._clock() + seconds)
+
     def commit_due(self) -> None:
-        """Commit a span that is old enough, or that no ``batched()`` holds open any more (a
-        daemon calls this every second: a quiet sync session leaves nothing uncommitted)."""
+        """Commit a span that is old enough, or that no ``batched()`` or ``linger`` holds open
+        any more (a daemon calls this every second: a quiet sync session leaves nothing
+        uncommitted)."""
         if self._span is not None and not self._in_tx and self._span_done():
             self._commit()
 
     def _span_done(self) -> bool:
         began, ops = self._span  # type: ignore[misc]
-        return not self._batched or ops >= SPAN_OPS or self._clock() - began >= SPAN_SECONDS
+        now = self._clock()
+        if ops >= SPAN_OPS or now - began >= SPAN_SECONDS:
+            return True
+        return not self._batched and now >= self._linger_until
 
     def _commit(self) -> None:
         self._span = None
