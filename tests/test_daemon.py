@@ -69,6 +69,21 @@ class Rpc:
         self.sock.close()
 
 
+def ready_daemon(tmp_path: Path) -> tuple[Path, subprocess.Popen, Rpc]:
+    """One daemon in ``tmp_path/d``, up, and a control connection to it (stopping it is the
+    caller's part)."""
+    d = tmp_path / "d"
+    d.mkdir()
+    proc = start(d)
+    try:
+        wait_ready(proc, d)
+        return d, proc, Rpc(d / "control.sock")
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+
+
 @pytest.fixture
 def two_daemons(tmp_path):
     procs = []
@@ -138,12 +153,8 @@ def test_signal_stops_the_daemon_cleanly_and_loses_nothing(tmp_path, sig):
     no traceback, the files it owns removed, and every acknowledged op on disk."""
     from node.store import Store
 
-    d = tmp_path / "d"
-    d.mkdir()
-    proc = start(d)
+    d, proc, rpc = ready_daemon(tmp_path)
     try:
-        wait_ready(proc, d)
-        rpc = Rpc(d / "control.sock")
         cid = rpc.call(
             "create_community", charter={"name": "durable", "membership": {"rule": "open"}}
         )["result"]["community"]
@@ -225,12 +236,8 @@ def test_an_import_in_many_calls_is_in_the_file_once_the_calls_stop(tmp_path):
     from tests.factory import community, key, ops_in_file
 
     ops = community(key(6), 300, kind="profile.set", body=lambda i: {"display_name": f"v{i}"})
-    d = tmp_path / "d"
-    d.mkdir()
-    proc = start(d)
+    d, proc, rpc = ready_daemon(tmp_path)
     try:
-        wait_ready(proc, d)
-        rpc = Rpc(d / "control.sock")
         for i in range(0, len(ops), 100):
             resp = rpc.call("import_ops", ops=[op.raw.hex() for op in ops[i : i + 100]])
             assert resp["result"]["statuses"] == {"applied": 100}, resp
