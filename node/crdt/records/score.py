@@ -34,6 +34,7 @@ from .common import (
 from .contributions import contribution_summary, of_project, project_rank
 from .totals import (
     ONE,
+    Item,
     confirmations_needed,
     counted,
     day_of,
@@ -206,9 +207,9 @@ def _scores_and_counts(state, community, charter, need, clock, now_ms, member, d
         if totals is not None:
             return _scored(totals, rules, today, cap, done_by_now)
     if member is not None:  # their rows alone
-        found = _counted(state, community, charter, need, clock, member)
+        found = _counted(state, community, charter, need, clock, member, rules)
     elif clock is None:
-        found = _counted_now(state, community, charter, need)
+        found = _counted_now(state, community, rules)
     elif (changed := state.beyond(community, clock)) is not None:
         touched = _touched(changed)
         views = _in_cut(state, community, charter, need, clock, touched)
@@ -218,24 +219,21 @@ def _scores_and_counts(state, community, charter, need, clock, now_ms, member, d
         totals = kept(state, community, rules, today, moves=moves)
         if totals is not None:  # the totals, with what changed since the cut taken back
             return _scored(totals, rules, today, cap, done_by_now)
-        found = _counted_in_cut(state, community, charter, need, clock, touched)
+        found = _counted_in_cut(state, community, charter, need, clock, touched, rules)
     else:  # no log at hand: every row within the cut
-        found = _counted(state, community, charter, need, clock, None)
+        found = _counted(state, community, charter, need, clock, None, rules)
     return _scored(_summed(found, rules, today), rules, today, cap, done_by_now)
 
 
 def _summed(found: Counted, rules: list, today: int) -> Iterator[tuple[bytes, int, int, int]]:
     """The rule over counted contributions, member by member, as ``totals.kept`` gives it:
     (member, their days weighed (``totals.days_weighed``), counted contributions)."""
-    per_record = rules[2]
     days: dict[bytes, dict[int, int]] = {}  # member -> day -> minutes, each record bounded
     counts: dict[bytes, int] = {}
-    for contributor, at, _id, minutes in found:
+    for contributor, day, minutes in found:
         counts[contributor] = counts.get(contributor, 0) + 1
         if minutes:
-            if per_record is not None:
-                minutes = min(minutes, per_record)
-            mine, day = days.setdefault(contributor, {}), day_of(at)
+            mine = days.setdefault(contributor, {})
             mine[day] = mine.get(day, 0) + minutes
     for contributor, n in counts.items():
         yield contributor, *days_weighed(days.get(contributor, {}), rules, today), n
@@ -255,29 +253,28 @@ def _scored(totals, rules: list, today: int, cap: int | None, done_by_now: bool)
     return scores, counts
 
 
-Counted = Iterator[tuple[bytes, int, bytes, int]]  # (contributor, at, id, effort minutes or 0)
+Counted = Iterator[Item]  # each counted contribution as ``totals.counted`` gives it
 
 
-def _counted(state, community, charter, need, clock, member) -> Counted:
+def _counted(state, community, charter, need, clock, member, rules) -> Counted:
     """The counted contributions of the community (or of ``member``) within ``clock``, from
     their rows and their attestations' rows (``contribution_view``)."""
     for row, atts in contribution_rows(state, community, member):
-        view = contribution_view(row, charter, clock, atts, need)
-        if view is not None and view["counts"]:
-            fields = view["fields"]
-            yield view["contributor"], fields["at"], view["id"], fields.get("effort_minutes", 0)
+        item = _item(contribution_view(row, charter, clock, atts, need), rules)
+        if item is not None:
+            yield item
 
 
-def _counted_now(state, community, charter, need, skip: Collection[bytes] = ()) -> Counted:
+def _counted_now(state, community, rules, skip: Collection[bytes] = ()) -> Counted:
     """:func:`_counted` of the whole state, from the contributions' summaries (``contributions.
     contribution_summary``: the latest version and the verdicts on it, as
     ``contribution_view`` finds them in the rows): one small record a contribution instead of
     its row and its attestations' rows decoded whole. Without the contributions in ``skip``."""
-    most = charter["attestation"]["max_disputes"]
     for key, summary in state.summaries(CONTRIBUTION, community):
-        contributor, at, minutes, _version, retracted, confirms, disputes = summary
-        if not retracted and confirms >= need and disputes <= most and key not in skip:
-            yield contributor, at, key, minutes
+        if key not in skip:
+            item = counted(summary, rules)
+            if item is not None:
+                yield item
 
 
 def _touched(changed: Iterable[tuple[bytes, str, Any]]) -> set[bytes]:
@@ -304,7 +301,7 @@ def _in_cut(state, community, charter, need, clock, touched) -> Iterator[tuple]:
             yield key, row, contribution_view(row, charter, clock, atts, need)
 
 
-def _item(view: dict | None, rules: list) -> tuple[bytes, int, int] | None:
+def _item(view: dict | None, rules: list) -> Item | None:
     """``totals.counted`` of a contribution as a view within a cut sees it."""
     if view is None:
         return None
@@ -314,14 +311,14 @@ def _item(view: dict | None, rules: list) -> tuple[bytes, int, int] | None:
     return counted(summary, rules)
 
 
-def _counted_in_cut(state, community, charter, need, clock, touched) -> Counted:
+def _counted_in_cut(state, community, charter, need, clock, touched, rules) -> Counted:
     """:func:`_counted` within ``clock``, knowing the contributions that ops past it touched
     (``_touched``). A contribution that none of them recorded, corrected or attested is seen
     inside the cut as it is now (every op that made its row is inside the cut): its summary
     decides, with the cut's charter and ``need``. The others are read from their rows within
     the cut. A tally then reads what changed since its proposal opened, not all history."""
-    yield from _counted_now(state, community, charter, need, skip=touched)
-    for key, _row, view in _in_cut(state, community, charter, need, clock, touched):
-        if view is not None and view["counts"]:
-            fields = view["fields"]
-            yield view["contributor"], fields["at"], key, fields.get("effort_minutes", 0)
+    yield from _counted_now(state, community, rules, skip=touched)
+    for _key, _row, view in _in_cut(state, community, charter, need, clock, touched):
+        item = _item(view, rules)
+        if item is not None:
+            yield item
