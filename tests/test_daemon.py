@@ -241,11 +241,19 @@ def test_an_import_in_many_calls_is_in_the_file_once_the_calls_stop(tmp_path):
         for i in range(0, len(ops), 100):
             resp = rpc.call("import_ops", ops=[op.raw.hex() for op in ops[i : i + 100]])
             assert resp["result"]["statuses"] == {"applied": 100}, resp
+        # bad input: a clear error or an outcome per op, nothing stored, the daemon unhurt
+        for bad in ("x", ["zz"], [1]):
+            err = rpc.call("import_ops", ops=bad)["error"]
+            assert err["code"] == -32602 and err["data"]["reason"] == "bad_params", err
+        junk = rpc.call("import_ops", ops=["00", (b"\xa1" * 40).hex()])["result"]
+        assert junk["statuses"] == {"invalid": 2} and junk["communities"] == [], junk
         rpc.close()
         deadline = time.monotonic() + 20
         while ops_in_file(d / "store.db") < len(ops):
             assert time.monotonic() < deadline, "the import was not committed"
             time.sleep(0.1)
+        time.sleep(1.5)  # the junk's transaction too has been committed by now
+        assert ops_in_file(d / "store.db") == len(ops)  # and it stored nothing
         assert proc.poll() is None  # committed by the running daemon, not by its stop
     finally:
         proc.send_signal(signal.SIGTERM)
