@@ -124,6 +124,8 @@ print(json.dumps({"open_s": opened, "rss_added": after - before, "rss": after,
 """
 TAIL = 2_000  # ops ingested after the reopen, in batches of 100 (a node's day-to-day)
 CATCH_UP = 20_000  # ops a sync session then brings into the grown file (``catch_up``)
+GOSSIP = 1_000  # of those, the ops gossip brings instead, one a message (``gossip``)
+GOSSIP_RATE = 10.0  # messages a second: a busy community (a meeting, a vote)
 
 
 def written_bytes() -> int | None:
@@ -156,6 +158,42 @@ def catch_up(path: Path, raws: list[bytes]) -> dict:
         out[f"catch_up_{mode}_ops_per_s"] = len(raws) / took
         out[f"catch_up_{mode}_written_per_op"] = (
             None if written is None or after is None else (after - written) / len(raws)
+        )
+    return out
+
+
+def gossip(path: Path, raws: list[bytes]) -> dict:
+    """``raws`` as gossip brings them, one op a message, ``GOSSIP_RATE`` a second (on a clock
+    the run moves, not waited for), into two copies of the grown store: each committed, and
+    sharing commits as the daemon makes them (``GOSSIP_LINGER``, and its upkeep's
+    ``commit_due`` every second). Rate and bytes written per op of each, side by side."""
+    from node.crdt.op import decode_op
+    from node.service.service import GOSSIP_LINGER
+    from node.store import Store
+
+    ops = [decode_op(raw) for raw in raws]  # the gossip validator checked them
+    out = {}
+    for mode in ("each", "linger"):
+        copy = path.with_name(f"gossip_{mode}.db")
+        shutil.copyfile(path, copy)
+        with Store.open(copy) as store:
+            now = [0.0]
+            store._clock = lambda now=now: now[0]
+            tick = 1.0
+            written, t = written_bytes(), time.perf_counter()
+            for op in ops:
+                if mode == "linger":
+                    store.linger(GOSSIP_LINGER)
+                store.ingest([op], verified=True)
+                now[0] += 1 / GOSSIP_RATE
+                if now[0] >= tick:  # the daemon's upkeep
+                    store.commit_due()
+                    tick += 1.0
+        took, after = time.perf_counter() - t, written_bytes()  # closing commits the rest
+        copy.unlink()
+        out[f"gossip_{mode}_ops_per_s"] = len(ops) / took
+        out[f"gossip_{mode}_written_per_op"] = (
+            None if written is None or after is None else (after - written) / len(ops)
         )
     return out
 
@@ -222,6 +260,7 @@ def measure(n: int) -> dict:
         )
         opened = json.loads(probe.stdout)
         caught_up = catch_up(path, [op.raw for op in later])
+        gossiped = gossip(path, [op.raw for op in later[:GOSSIP]])
         daemon = idle_daemon(Path(tmp), path)
     return {
         "ops": len(ops),
@@ -238,6 +277,7 @@ def measure(n: int) -> dict:
         "rss_after_views_mb": opened["rss_after_views"] / 1e6,
         **daemon,
         **caught_up,
+        **gossiped,
         "file_bytes_per_op": size / len(ops),
         "encoded_bytes_per_op": encoded / len(ops),
         "disk_ratio": size / encoded,
@@ -293,6 +333,17 @@ def main() -> None:
     print(
         f"catch-up: {CATCH_UP:,} more ops in transactions of 2,048, each committed, then"
         " sharing commits (Store.batched, the daemon's sync sessions); KB written per op"
+    )
+    print(f"{'ops':>9} {'gossip/s':>10} {'KB/op':>6} {'lingering/s':>11} {'KB/op':>6}")
+    for r in rows:
+        kb = [r[f"gossip_{m}_written_per_op"] for m in ("each", "linger")]
+        print(
+            f"{r['ops']:>9,} {r['gossip_each_ops_per_s']:>10,.0f} {kb[0] / 1e3:>6.1f}"
+            f" {r['gossip_linger_ops_per_s']:>11,.0f} {kb[1] / 1e3:>6.1f}"
+        )
+    print(
+        f"gossip: {GOSSIP:,} of them one a message, {GOSSIP_RATE:.0f} a second, each committed,"
+        " then sharing commits (GOSSIP_LINGER, as the daemon does); KB written per op"
     )
     names = list(rows[0]["member_views_s"])
     print(f"{'ops':>9} " + " ".join(f"{n:>18}" for n in names) + "   (ms, one member, in-process)")

@@ -100,6 +100,38 @@ async def test_events_include_ops_released_from_the_pending_area(tmp_path):
         assert set(got) == {g.id, o2.id}
 
 
+async def test_gossip_ops_share_a_commit_until_the_gossip_pauses(tmp_path):
+    """Gossip ops are read back at once; the file has them once gossip pauses for
+    ``GOSSIP_LINGER`` (the daemon's upkeep commits them), and a local op commits them first."""
+    from node.service.service import GOSSIP_LINGER
+    from tests.factory import genesis, key, next_op, ops_in_file
+
+    g = genesis(key(8), name="gossip commits", membership={"rule": "open"})
+    chain = [g]
+    for i in range(3):
+        chain.append(next_op(key(8), chain[-1], kind="profile.set", body={"bio": str(i)}, ts=i))
+    async with Node.open(tmp_path / "a", insecure_plaintext=True, network=False) as node:
+        await node.follow(g.id)
+        store = node.store
+        store.commit_due()
+        now = [1000.0]
+        store._clock = lambda: now[0]  # the upkeep's commit_due sees this clock too
+        path, before = store.path, ops_in_file(store.path)
+        for op in chain[:2]:
+            node.service._on_gossip("peer", [op])
+            now[0] += GOSSIP_LINGER / 2
+        assert store.get_op(chain[1].id) is not None  # read back at once
+        store.commit_due()
+        assert ops_in_file(path) == before  # gossip has not paused long enough
+        now[0] += GOSSIP_LINGER
+        store.commit_due()
+        assert ops_in_file(path) == before + 2
+        node.service._on_gossip("peer", [chain[2]])
+        assert ops_in_file(path) == before + 2
+        await node.publish(g.id, "member.join", {})  # a local op is durable: the span first
+        assert ops_in_file(path) == before + 4
+
+
 def _all_ops(node, community: bytes) -> list:
     return [
         op
