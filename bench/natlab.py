@@ -147,7 +147,7 @@ def until(pred: Any, what: str, timeout: float = 60.0, step: float = 0.2) -> Any
 
 
 class Daemons:
-    """``we`` daemons (``python -m node.service.daemon``) started inside namespaces."""
+    """``we`` daemons (``python -m node.daemon``) started inside namespaces."""
 
     def __init__(self, tmp: Path):
         self.tmp, self.procs = tmp, {}
@@ -157,7 +157,7 @@ class Daemons:
         d.mkdir(exist_ok=True)
         env = {**os.environ, "WE_INSECURE_PLAINTEXT": "1", "PYTHONPATH": str(ROOT)}
         env["WE_RELAY"] = "1" if relay else "0"
-        cmd = ["ip", "netns", "exec", ns, sys.executable, "-m", "node.service.daemon", str(d)]
+        cmd = ["ip", "netns", "exec", ns, sys.executable, "-m", "node.daemon", str(d)]
         with (d / "stderr.log").open("ab") as log:  # a pipe nobody reads would fill and block
             self.procs[name] = p = subprocess.Popen(
                 cmd + listen, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log

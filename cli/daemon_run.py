@@ -39,10 +39,10 @@ def run_daemon(
     _ports_free(listen)
     web_cfg = _web_config(cfg, web)
     try:
+        from node.daemon import run as service_run
         from node.identity import Identity
-        from node.service import run as service_run
     except ImportError as exc:
-        raise unavailable("the daemon (node.service)", str(exc)) from exc
+        raise unavailable("the daemon (node.daemon)", str(exc)) from exc
     with _claim(o.data_dir):
         # Open the key here first (asking once for the passphrase if it is encrypted and
         # WE_PASSPHRASE is unset): a wrong passphrase is a clear error, not a daemon crash.

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def start(data_dir: Path) -> subprocess.Popen:
     env = {**os.environ, "WE_INSECURE_PLAINTEXT": "1", "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(
-        [sys.executable, "-m", "node.service.daemon", str(data_dir)],
+        [sys.executable, "-m", "node.daemon", str(data_dir)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,

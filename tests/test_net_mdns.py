@@ -77,7 +77,7 @@ def test_two_daemons_find_each_other_by_mdns(two_namespaces, tmp_path):
                 n,
                 sys.executable,
                 "-m",
-                "node.service.daemon",
+                "node.daemon",
                 str(d),
                 f"/ip4/{addr}/tcp/0",
             ]

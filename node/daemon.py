@@ -116,5 +116,5 @@ def run(
     print("stopped", flush=True)
 
 
-if __name__ == "__main__":  # python -m node.service.daemon DATA_DIR [listen...]
+if __name__ == "__main__":  # python -m node.daemon DATA_DIR [listen...]
     run(sys.argv[1], listen=sys.argv[2:])
