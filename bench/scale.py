@@ -137,29 +137,40 @@ def written_bytes() -> int | None:
         return None
 
 
+def side_by_side(path: Path, name: str, modes: tuple[str, str], feed, count: int) -> dict:
+    """``feed(store, mode)`` into a copy of the grown store for each of ``modes``: its rate
+    (``count`` ops) and the bytes it wrote per op (closing commits what is left), as
+    ``{name}_{mode}_ops_per_s`` and ``{name}_{mode}_written_per_op``."""
+    from node.store import Store
+
+    out = {}
+    for mode in modes:
+        copy = path.with_name(f"{name}_{mode}.db")
+        shutil.copyfile(path, copy)
+        with Store.open(copy) as store:
+            written, t = written_bytes(), time.perf_counter()
+            feed(store, mode)
+        took, after = time.perf_counter() - t, written_bytes()
+        copy.unlink()
+        out[f"{name}_{mode}_ops_per_s"] = count / took
+        out[f"{name}_{mode}_written_per_op"] = (
+            None if written is None or after is None else (after - written) / count
+        )
+    return out
+
+
 def catch_up(path: Path, raws: list[bytes]) -> dict:
     """``raws`` ingested into two copies of the grown store as a sync session hands them over
     (``HOLD_OPS`` a transaction): committed one by one, and sharing commits as the daemon's
     sessions do (``Store.batched``). Rate and bytes written per op of each, side by side."""
     from node.protocol.sync import HOLD_OPS
-    from node.store import Store
 
-    out = {}
-    for mode in ("each", "span"):
-        copy = path.with_name(f"catch_up_{mode}.db")
-        shutil.copyfile(path, copy)
-        with Store.open(copy) as store:
-            written, t = written_bytes(), time.perf_counter()
-            with store.batched() if mode == "span" else contextlib.nullcontext():
-                for i in range(0, len(raws), HOLD_OPS):
-                    store.ingest(raws[i : i + HOLD_OPS])
-        took, after = time.perf_counter() - t, written_bytes()
-        copy.unlink()
-        out[f"catch_up_{mode}_ops_per_s"] = len(raws) / took
-        out[f"catch_up_{mode}_written_per_op"] = (
-            None if written is None or after is None else (after - written) / len(raws)
-        )
-    return out
+    def feed(store, mode: str) -> None:
+        with store.batched() if mode == "span" else contextlib.nullcontext():
+            for i in range(0, len(raws), HOLD_OPS):
+                store.ingest(raws[i : i + HOLD_OPS])
+
+    return side_by_side(path, "catch_up", ("each", "span"), feed, len(raws))
 
 
 def gossip(path: Path, raws: list[bytes]) -> dict:
@@ -169,33 +180,23 @@ def gossip(path: Path, raws: list[bytes]) -> dict:
     ``commit_due`` every second). Rate and bytes written per op of each, side by side."""
     from node.crdt.op import decode_op
     from node.service.service import GOSSIP_LINGER
-    from node.store import Store
 
     ops = [decode_op(raw) for raw in raws]  # the gossip validator checked them
-    out = {}
-    for mode in ("each", "linger"):
-        copy = path.with_name(f"gossip_{mode}.db")
-        shutil.copyfile(path, copy)
-        with Store.open(copy) as store:
-            now = [0.0]
-            store._clock = lambda now=now: now[0]
-            tick = 1.0
-            written, t = written_bytes(), time.perf_counter()
-            for op in ops:
-                if mode == "linger":
-                    store.linger(GOSSIP_LINGER)
-                store.ingest([op], verified=True)
-                now[0] += 1 / GOSSIP_RATE
-                if now[0] >= tick:  # the daemon's upkeep
-                    store.commit_due()
-                    tick += 1.0
-        took, after = time.perf_counter() - t, written_bytes()  # closing commits the rest
-        copy.unlink()
-        out[f"gossip_{mode}_ops_per_s"] = len(ops) / took
-        out[f"gossip_{mode}_written_per_op"] = (
-            None if written is None or after is None else (after - written) / len(ops)
-        )
-    return out
+
+    def feed(store, mode: str) -> None:
+        now = [0.0]
+        store._clock = lambda: now[0]
+        tick = 1.0
+        for op in ops:
+            if mode == "linger":
+                store.linger(GOSSIP_LINGER)
+            store.ingest([op], verified=True)
+            now[0] += 1 / GOSSIP_RATE
+            if now[0] >= tick:  # the daemon's upkeep
+                store.commit_due()
+                tick += 1.0
+
+    return side_by_side(path, "gossip", ("each", "linger"), feed, len(ops))
 
 
 def idle_daemon(tmp: Path, store: Path) -> dict:
@@ -284,6 +285,17 @@ def measure(n: int) -> dict:
     }
 
 
+def print_side_by_side(rows, name: str, modes: tuple[str, str], titles: tuple[str, str]):
+    """The rows of one :func:`side_by_side` measurement: rate and KB written per op."""
+    print(f"{'ops':>9} {titles[0]:>11} {'KB/op':>6} {titles[1]:>11} {'KB/op':>6}")
+    for r in rows:
+        cells = [
+            f"{r[f'{name}_{m}_ops_per_s']:>11,.0f} {r[f'{name}_{m}_written_per_op'] / 1e3:>6.1f}"
+            for m in modes
+        ]
+        print(f"{r['ops']:>9,} " + " ".join(cells))
+
+
 def ratios() -> dict:
     """The ingest and sync ratios (``bench ingest``, ``bench sync``), run here, one after the
     other in fresh processes, so that they stand beside the scale figures of the same run."""
@@ -323,24 +335,12 @@ def main() -> None:
         " daemon: an idle `we daemon` on the store; we list: `we --json offer list` through it."
         " Targets at 1,000,000 ops: open < 1 s, RSS < 250 MB, disk <= 2 x"
     )
-    print(f"{'ops':>9} {'catch-up/s':>10} {'KB/op':>6} {'in spans/s':>10} {'KB/op':>6}")
-    for r in rows:
-        kb = [r[f"catch_up_{m}_written_per_op"] for m in ("each", "span")]
-        print(
-            f"{r['ops']:>9,} {r['catch_up_each_ops_per_s']:>10,.0f} {kb[0] / 1e3:>6.1f}"
-            f" {r['catch_up_span_ops_per_s']:>10,.0f} {kb[1] / 1e3:>6.1f}"
-        )
+    print_side_by_side(rows, "catch_up", ("each", "span"), ("catch-up/s", "in spans/s"))
     print(
         f"catch-up: {CATCH_UP:,} more ops in transactions of 2,048, each committed, then"
         " sharing commits (Store.batched, the daemon's sync sessions); KB written per op"
     )
-    print(f"{'ops':>9} {'gossip/s':>10} {'KB/op':>6} {'lingering/s':>11} {'KB/op':>6}")
-    for r in rows:
-        kb = [r[f"gossip_{m}_written_per_op"] for m in ("each", "linger")]
-        print(
-            f"{r['ops']:>9,} {r['gossip_each_ops_per_s']:>10,.0f} {kb[0] / 1e3:>6.1f}"
-            f" {r['gossip_linger_ops_per_s']:>11,.0f} {kb[1] / 1e3:>6.1f}"
-        )
+    print_side_by_side(rows, "gossip", ("each", "linger"), ("gossip/s", "lingering/s"))
     print(
         f"gossip: {GOSSIP:,} of them one a message, {GOSSIP_RATE:.0f} a second, each committed,"
         " then sharing commits (GOSSIP_LINGER, as the daemon does); KB written per op"
