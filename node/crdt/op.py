@@ -244,15 +244,26 @@ def _loads_canonical(data: bytes) -> dict[str, Any] | None:
     encodes the decoded map back to exactly ``data``. cbor2 decodes its own encoding of a map
     of these types to that same map, so whatever is accepted here, the checking path accepts
     too and builds the same op; anything else (libipld's quirks included: it reads a CID tag
-    as bytes, and does not insist on shortest integers) goes down the checking path."""
+    as bytes, and does not insist on shortest integers) goes down the checking path.
+
+    libipld's decoder refuses maps whose keys are not text, or not unique and sorted as
+    canonical CBOR sorts them (by length, then bytewise), at every depth: so a map it returns
+    is in canonical order, and an op's holds exactly its fields when it has as many keys as
+    the required fields it names (``_check_types`` reads each: a missing one is a KeyError)
+    plus ``prev`` if present."""
     try:
         m = _dag_loads(data)
     except Exception:  # libipld raises ValueError and RecursionError on bad input
         return None
     try:
-        if type(m) is dict and _in_field_order(m) and _is_canonical(m, data):
+        if (
+            type(m) is dict
+            and len(m) == (_FIELD_COUNT if "prev" in m else _FIELD_COUNT - 1)
+            and _check_types(m, ordered=False)
+            and _encodes_to(m, data)
+        ):
             return m
-    except OpError:
+    except (OpError, KeyError):
         pass
     return None
 
@@ -266,16 +277,19 @@ def _in_field_order(m: dict[str, Any]) -> bool:
 
 def _is_canonical(m: dict[str, Any], data: bytes) -> bool:
     """For a map in field order (:func:`_in_field_order`): whether it is the canonical op
-    ``data`` (raises ``OpError`` for a field of the wrong type). Once the types are right and
-    every nested map's keys are in canonical order (``_check_types``), a canonical encoder
-    gives ``data`` back exactly when ``data`` is canonical. libipld's DAG-CBOR encoder is one
-    (shortest heads, keys by length then bytewise), at a fifth of cbor2's cost (0.5 against 2.4
-    us an op), but for one thing: bytes that parse as a CID it writes as one (tag 42, which
-    ops may not hold). Its answer is taken when it wrote no tag 42 (every CID starts with
-    ``d8 2a``; a long byte string holds those two bytes once in a while too: then, and
-    whenever the two differ, cbor2's plain encoder decides, as it always did)."""
-    if not _check_types(m):
-        return False
+    ``data`` (raises ``OpError`` for a field of the wrong type): its types are right, every
+    nested map's keys are in canonical order (``_check_types``), and it encodes to ``data``."""
+    return _check_types(m) and _encodes_to(m, data)
+
+
+def _encodes_to(m: dict[str, Any], data: bytes) -> bool:
+    """Whether a canonical encoder gives ``data`` back for ``m``, a well-typed op map whose
+    maps all have their keys in canonical order: then ``data`` is canonical. libipld's DAG-CBOR
+    encoder is one (shortest heads, keys by length then bytewise), at a fifth of cbor2's cost
+    (0.5 against 2.4 us an op), but for one thing: bytes that parse as a CID it writes as one
+    (tag 42, which ops may not hold). Its answer is taken when it wrote no tag 42 (every CID
+    starts with ``d8 2a``; a long byte string holds those two bytes once in a while too: then,
+    and whenever the two differ, cbor2's plain encoder decides, as it always did)."""
     try:
         encoded = _dag_dumps(m)
     except Exception:  # (libipld raises several types)
@@ -415,9 +429,11 @@ def _is_bytes(x: Any, size: int) -> bool:
     return type(x) is bytes and len(x) == size
 
 
-def _check_types(m: dict[str, Any]) -> bool:
+def _check_types(m: dict[str, Any], ordered: bool = True) -> bool:
     """Check field types and ranges (raising ``OpError``); return whether every map in the
     body has its keys in canonical order (the caller decides what an unordered map means).
+    ``ordered=False``: the caller knows the keys are text in canonical order (libipld's
+    decoder made the map), so they are not looked at; returns True.
     Written as plain ``if``s because it runs for every op received."""
     v = m["v"]
     if type(v) is not int or v != VERSION:
@@ -447,7 +463,7 @@ def _check_types(m: dict[str, Any]) -> bool:
     body = m["body"]
     if type(body) is not dict:
         raise OpError("wrong_type", "body must be a map")
-    ordered = _check_value(body, 0)
+    ordered = _check_value(body, 0) if ordered else _check_body(body)
     if seq < 1:
         raise OpError("bad_seq", "seq starts at 1")
     if lamport < seq:
@@ -485,6 +501,7 @@ def _check_types(m: dict[str, Any]) -> bool:
     return ordered
 
 
+_FIELD_COUNT = len(FIELDS)
 _LEAVES = frozenset((str, bytes, bool, type(None)))
 _INT_MIN, _INT_END = -(2**63), 2**64
 
@@ -530,6 +547,31 @@ def _check_value(x: Any, depth: int) -> bool:
     if t is list:
         return _children_ordered(x, inline, depth)
     if t is int:
+        if not _INT_MIN <= x < _INT_END:
+            raise OpError("bad_body", "integer out of range")
+    elif t not in _LEAVES:
+        raise OpError("bad_body", f"{t.__name__} values are not allowed in a body")
+    return True
+
+
+def _check_body(x: Any, depth: int = 0) -> bool:
+    """:func:`_check_value` for a value whose maps have text keys in canonical order (made by
+    libipld's decoder): the same checks of the values, none of the keys; returns True."""
+    if depth > MAX_BODY_DEPTH:
+        raise OpError("bad_body", "body nested too deeply")
+    t = type(x)
+    if t is dict or t is list:
+        inline = depth < MAX_BODY_DEPTH
+        for v in x.values() if t is dict else x:
+            tv = type(v)
+            if inline and tv in _LEAVES:
+                pass
+            elif inline and tv is int:
+                if not _INT_MIN <= v < _INT_END:
+                    raise OpError("bad_body", "integer out of range")
+            else:
+                _check_body(v, depth + 1)
+    elif t is int:
         if not _INT_MIN <= x < _INT_END:
             raise OpError("bad_body", "integer out of range")
     elif t not in _LEAVES:

@@ -471,17 +471,11 @@ class Replica:
             fork = self._fork(op, other)
             if fork.status == INVALID:
                 return fork
-        prev = op.prev
-        waits = prev is not None and prev not in metas
-        if not waits:
-            for d in op.deps:  # a plain loop: this runs for every op (no generator per op)
-                if d not in metas:
-                    waits = True
-                    break
-        if waits:
+        parents = self._parents(op)
+        if parents is None:
             outcome = self._park(op, self._missing(op))
         else:
-            outcome = self._apply(op)
+            outcome = self._apply(op, community, parents)
             if self._pending.has_waiters():
                 self._release(oid)
         if self._stale and not self.defer_settle:
@@ -532,6 +526,25 @@ class Replica:
             self._memory.pop(op.id, None)
 
     # -------------------------------------------------------------------- internals
+    def _parents(self, op: Op) -> list[OpMeta] | None:
+        """The metadata of ``op``'s prev (if any) then its deps, each looked up once (the op's
+        checks and its own metadata use them), or None when one is not logged."""
+        get = self.metas.get
+        prev = op.prev
+        if prev is None:
+            parents = []
+        else:
+            meta = get(prev)
+            if meta is None:
+                return None
+            parents = [meta]
+        for d in op.deps:  # a plain loop: this runs for every op (no generator per op)
+            meta = get(d)
+            if meta is None:
+                return None
+            parents.append(meta)
+        return parents
+
     def _missing(self, op: Op) -> set[bytes]:
         parents = (op.prev, *op.deps) if op.prev is not None else op.deps
         return {p for p in parents if p not in self.metas}
@@ -551,7 +564,8 @@ class Replica:
         while work:
             for waiter_id in self._pending.take_waiters(work.pop()):
                 waiter = self._pending.get(waiter_id)
-                if waiter is None or self._missing(waiter):
+                parents = None if waiter is None else self._parents(waiter)
+                if parents is None:
                     continue
                 self._pending.remove(waiter_id)
                 self._changes.pending_removed.append(waiter_id)
@@ -559,23 +573,25 @@ class Replica:
                 other = self.positions.get(position)
                 if other is not None and self._fork(waiter, other).status == INVALID:
                     continue
-                if self._apply(waiter).status != INVALID:
+                community = waiter.id if waiter.kind == GENESIS_KIND else waiter.community
+                if self._apply(waiter, community, parents).status != INVALID:
                     work.append(waiter_id)
 
-    def _check_causal(self, op: Op, community: bytes) -> None:
-        metas = self.metas
+    def _check_causal(self, op: Op, community: bytes, parents: list[OpMeta]) -> None:
+        """``parents``: the metadata of the op's prev (if any), then of its deps."""
         highest = 0  # the highest lamport among the parents
+        deps = parents
         if op.prev is not None:
-            prev = metas[op.prev]
+            prev = parents[0]
             if prev.author != op.author or prev.community != community or prev.seq != op.seq - 1:
                 raise OpError("chain_broken", "prev is not the author's op at seq - 1")
             highest = prev.lamport
+            deps = parents[1:]
         elif op.seq != 1:
             raise OpError("chain_broken", "missing prev")
-        elif op.kind != GENESIS_KIND and not op.deps:
+        elif op.kind != GENESIS_KIND and not parents:
             raise OpError("bad_deps", "a first op in a community must name a dep")
-        for d in op.deps:
-            dep = metas[d]
+        for dep in deps:
             if dep.community != community:
                 raise OpError("bad_deps", "a dep belongs to another community")
             if dep.lamport > highest:
@@ -583,20 +599,15 @@ class Replica:
         if op.lamport != highest + 1:
             raise OpError("bad_lamport", f"lamport {op.lamport}, expected {highest + 1}")
 
-    def _apply(self, op: Op) -> Outcome:
-        community = op.id if op.kind == GENESIS_KIND else op.community
+    def _apply(self, op: Op, community: bytes, parents: list[OpMeta]) -> Outcome:
+        """Check and log ``op``, whose parents (``_parents``) are all logged."""
         try:
-            self._check_causal(op, community)
+            self._check_causal(op, community, parents)
         except OpError as exc:
             return Outcome(op.id, INVALID, exc.reason)
-        prev = op.prev
-        metas = self.metas
         # The parents' own id objects, not the op's copies: metas outlive ops (~230 B an op).
-        if prev is not None:
-            parents = (metas[prev].id, *[metas[d].id for d in op.deps])
-        else:
-            parents = tuple([metas[d].id for d in op.deps])
-        meta = OpMeta(op.id, op.author, op.seq, op.lamport, parents, community)  # = OpMeta.of
+        ids = tuple([meta.id for meta in parents])
+        meta = OpMeta(op.id, op.author, op.seq, op.lamport, ids, community)  # = OpMeta.of
         self._index(meta)
         self.causal.note(meta)  # anchors that bound every later causal walk (causal.py)
         if self._memory is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from node.crdt.op import GENESIS_KIND
 from node.crdt.replica import REJECTED, Replica
 
 from .schema import STATUS_CODES, Chains
@@ -41,10 +42,8 @@ def _write_ops(db, replica, chains, logged) -> None:
     chain_ids = chains.ids
     rows = []
     touched = set()
-    metas = replica.metas
     for op, outcome in logged:
-        meta = metas[op.id]  # the replica's view of the op: its community ready-made
-        key = (meta.community, meta.author)
+        key = (op.id if op.kind == GENESIS_KIND else op.community, op.author)  # community_id
         chain = chain_ids.get(key)
         if chain is None:
             chain = chains.ensure(*key)
