@@ -75,6 +75,26 @@ class MuddledWorker(CountingWorker):
         return super().receive()
 
 
+class Trickle:
+    """A pipe that takes at most ``size`` bytes a write, as an unbuffered pipe does when a
+    signal comes while it is full: the rest is the writer's to send."""
+
+    def __init__(self, pipe, size=1000):
+        self.pipe, self.size = pipe, size
+
+    def write(self, data):
+        return self.pipe.write(bytes(data[: self.size]))
+
+    def close(self):
+        self.pipe.close()
+
+
+class TricklingWorker(CountingWorker):
+    def __init__(self):
+        super().__init__()
+        self._proc.stdin = Trickle(self._proc.stdin)
+
+
 def _run(path, batch, worker):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(verify_mod, "worker", lambda: worker)
@@ -104,6 +124,19 @@ def test_worker_process_gives_the_one_thread_outcomes(tmp_path_factory, forged, 
     assert split == alone
     statuses = [status for _, status, _ in split[0][: len(LOG)]]
     assert statuses.count("invalid") == len(forged)
+
+
+def test_a_request_the_pipe_takes_in_parts_is_sent_whole(tmp_path):
+    forged = {1, VERIFY_CHUNK + 2}
+    batch = [_forged(op.raw) if i in forged else op.raw for i, op in enumerate(LOG)]
+    worker = TricklingWorker()
+    try:
+        alone, _ = _run(tmp_path / "one.db", batch, None)
+        split, gave_up = _run(tmp_path / "two.db", batch, worker)
+    finally:
+        worker.stop()
+    assert worker.chunks >= 1 and not gave_up  # every chunk reached the worker whole
+    assert split == alone
 
 
 @pytest.mark.parametrize("kind", [DyingWorker, MuddledWorker])

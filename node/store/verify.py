@@ -71,9 +71,10 @@ class SigWorker:
 
     def send(self, checks: list[Check]) -> int:
         self._serial += 1
-        data = sigcheck.pack_request(self._serial, [c[1:] for c in checks])
+        view = memoryview(sigcheck.pack_request(self._serial, [c[1:] for c in checks]))
         try:
-            self._proc.stdin.write(data)  # type: ignore[union-attr]  # blocks only if full
+            while view:  # an unbuffered pipe may take part of it (a signal came): the rest
+                view = view[self._proc.stdin.write(view) :]  # type: ignore[union-attr]
         except (OSError, ValueError) as exc:
             raise WorkerGone(str(exc)) from exc
         self.sent.append(self._serial)
