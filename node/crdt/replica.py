@@ -43,7 +43,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import nacl.signing
 
@@ -167,8 +167,9 @@ class Positions:
             del self._chains[chain]
 
 
-@dataclass
-class Head:
+class Head(NamedTuple):
+    """The newest logged op of a chain (a tuple: one is made for every op applied)."""
+
     seq: int
     id: bytes
     lamport: int
