@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.crdt import op as op_module
+from node.crdt import opform
 from node.crdt.op import MAX_OP_ITEMS, OpError, canonical, decode_op, signing_input
 
 KEY = nacl.signing.SigningKey(b"\x05" * 32)
@@ -50,7 +50,7 @@ def test_decoding_rejects_exactly_the_ops_over_the_item_bound(leaf, other, neste
     filler = MAX_OP_ITEMS + delta - items(cbor2.loads(raw_op(body)))
     body["a"] = [leaf] * filler
     raw = raw_op(body)
-    if len(raw) > op_module.MAX_OP_SIZE:
+    if len(raw) > opform.MAX_OP_SIZE:
         return  # too_large comes first; not what this test is about
     total = items(cbor2.loads(raw))
     assert total == MAX_OP_ITEMS + delta
@@ -67,7 +67,7 @@ def test_a_body_of_many_small_items_is_refused_before_it_is_decoded(monkeypatch)
     would build 60,000 objects) and the checks run."""
     raw = raw_op({"x": [1] * 60_000})
     calls = []
-    for module, name in ((cbor2, "loads"), (op_module, "_dag_loads")):
+    for module, name in ((cbor2, "loads"), (opform, "_dag_loads")):
         real = getattr(module, name)
         monkeypatch.setattr(
             module, name, lambda *a, real=real, **k: calls.append(1) or real(*a, **k)
@@ -81,10 +81,10 @@ def test_a_body_of_many_small_items_is_refused_before_it_is_decoded(monkeypatch)
 
 def test_the_count_stops_at_the_limit_and_skips_string_contents():
     # 64 KiB of text is one item: its contents are never looked at as heads.
-    assert not op_module._too_many_items(canonical({"x": "\x18" * 60_000}), MAX_OP_ITEMS)
+    assert not opform._too_many_items(canonical({"x": "\x18" * 60_000}), MAX_OP_ITEMS)
     # Indefinite-length arrays (not canonical, so refused later) are counted too.
     indefinite = b"\x9f" + b"\x01" * (MAX_OP_ITEMS + 1) + b"\xff"
-    assert op_module._too_many_items(indefinite, MAX_OP_ITEMS)
+    assert opform._too_many_items(indefinite, MAX_OP_ITEMS)
     with pytest.raises(OpError) as exc:
         decode_op(indefinite)
     assert exc.value.reason == "too_many_items"
@@ -95,7 +95,7 @@ def test_deep_nesting_under_the_item_bound_is_refused_by_both_decoders(depth):
     """Arrays nested thousands deep fit under the item bound: libipld gives up (a recursion
     limit), and the op is refused with the cbor2 path's reason, never a crash."""
     data = b"\xa1\x64body" + b"\x81" * depth + b"\x00"
-    assert op_module._loads_canonical(data) is None
+    assert opform._loads_canonical(data) is None
     with pytest.raises(OpError) as exc:
         decode_op(data, verify=False)
     assert exc.value.reason in ("malformed", "missing_field")

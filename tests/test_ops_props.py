@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from node.crdt import op as op_module
+from node.crdt import opform
 from node.crdt.chain import ForkProof, verify_range
 from node.crdt.op import (
     MAX_BODY_DEPTH,
@@ -343,7 +343,7 @@ def test_oversized_fork_proof_is_refused_before_decoding():
 
 # ---- the two decoders ------------------------------------------------------------------
 # ``decode_op`` lets libipld's decoder propose the op's map and accepts it only when the
-# fields type-check and cbor2 re-encodes it to the very bytes (op._loads_canonical); anything
+# fields type-check and cbor2 re-encodes it to the very bytes (opform._loads_canonical); anything
 # else is decided by the cbor2 path. The property: the result (the op, or the reason it is
 # refused) is the cbor2 path's for every input, canonical or not.
 
@@ -408,7 +408,7 @@ def test_the_fast_decoder_decides_as_the_cbor2_path(key, fields, data):
     encoded = op.raw if data.draw(st.integers(0, 4)) == 0 else _encode(m, data.draw)
     fast = _outcome(encoded)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(op_module, "_dag_loads", _refuse)  # the cbor2 path alone
+        patch.setattr(opform, "_dag_loads", _refuse)  # the cbor2 path alone
         slow = _outcome(encoded)
     event("canonical" if encoded == op.raw else f"not canonical: {slow[-1]}")
     assert fast == slow

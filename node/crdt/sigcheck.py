@@ -4,7 +4,8 @@ A store checks the signatures of a large batch on the machine's second core. A t
 do that well: PyNaCl lets go of the GIL inside ``crypto_sign_open``, but the thread needs it
 back after every signature, and the ingesting thread (decoding and applying, pure Python)
 holds it up to the interpreter's switch interval each time, so a worker thread checked about
-half what it could. This process has its own interpreter and imports only ``op.py``.
+half what it could. This process has its own interpreter and imports only ``op.py`` (and
+``opform.py``).
 
 The exchange over its stdin and stdout is frames, each a 4-byte big-endian length then:
 
