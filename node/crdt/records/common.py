@@ -156,9 +156,7 @@ def require_member(op: Op, ctx: Context) -> Membership:
     if row is None:
         dev = ctx.state.get(DEVICE, cid + op.author)
         if dev is not None:
-            from .devices import device_membership
-
-            return device_membership(op, ctx, dev)
+            return _device_membership(op, ctx, dev)
         community_row(ctx.state, cid)  # unknown_community before not_member
     if row is None or row["join"] is None or row["join"] > op.seq:
         raise Rejected("not_member", "the author has not joined this community")
@@ -177,6 +175,31 @@ def require_member(op: Op, ctx: Context) -> Membership:
     x = x or op_meta(op, ctx)
     _require_vouches(ctx, cid, com, row, x)
     return Membership(cid, com, row, True, op.author)
+
+
+def _device_membership(op: Op, ctx: Context, dev: dict) -> Membership:
+    """``require_member`` for an op of a linked device: its member's period at the link must
+    not have ended, and no removal of the member may be in the op's causal past."""
+    cid = op.community_id
+    row = ctx.state.get(MEMBER, member_key(cid, dev["member"]))
+    x = op_meta(op, ctx)
+    for removal in row["removed"]:
+        if in_past(ctx, ctx.causal.meta(removal), x):
+            raise Rejected("not_member", "the member was removed by a decision")
+    left = _period_leave(row, dev["join_id"])
+    if left is not None and in_past(ctx, ctx.causal.meta(left), x):
+        raise Rejected("not_member", "the member left this community")
+    return Membership(cid, None, row, False, dev["member"])
+
+
+def _period_leave(row: dict, join_id: bytes) -> bytes | None:
+    """The leave op of the member's membership period that began with ``join_id``."""
+    if row["join_id"] == join_id:
+        return row.get("left_id")
+    for period in row.get("periods", ()):
+        if period[1] == join_id:
+            return period[4] if len(period) > 4 else None
+    return None
 
 
 def _require_vouches(ctx: Context, cid: bytes, com: dict, row: dict, x: OpMeta) -> None:

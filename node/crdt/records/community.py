@@ -29,6 +29,7 @@ from .common import (
     require_member,
     within,
 )
+from .devices import cut_devices
 from .schema import (
     Field,
     check_body,
@@ -379,8 +380,6 @@ def remove_member(
         cut_chain(state, community, member, cutoff)
     state.put(MEMBER, key, row)
     if clock is not None:
-        from .devices import cut_devices
-
         cut_devices(state, community, member, clock, effective)
 
 

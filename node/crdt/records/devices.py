@@ -35,7 +35,6 @@ from ..state import CHAIN_CUTS, Context, Rejected, State, cut_chain, cuts_chains
 from .common import (
     DEVICE,
     MEMBER,
-    Membership,
     charter_at,
     community_row,
     in_past,
@@ -75,31 +74,6 @@ def keys_of(state: State, community: bytes, member: bytes) -> list[bytes]:
     cut still count)."""
     row = state.get(MEMBER, member_key(community, member)) or {}
     return [member, *row.get("devices", ())]
-
-
-def device_membership(op: Op, ctx: Context, dev: dict) -> Membership:
-    """``require_member`` for an op of a linked device: its member's period at the link must
-    not have ended, and no removal of the member may be in the op's causal past."""
-    cid = op.community_id
-    row = ctx.state.get(MEMBER, member_key(cid, dev["member"]))
-    x = op_meta(op, ctx)
-    for removal in row["removed"]:
-        if in_past(ctx, ctx.causal.meta(removal), x):
-            raise Rejected("not_member", "the member was removed by a decision")
-    left = _period_leave(row, dev["join_id"])
-    if left is not None and in_past(ctx, ctx.causal.meta(left), x):
-        raise Rejected("not_member", "the member left this community")
-    return Membership(cid, None, row, False, dev["member"])
-
-
-def _period_leave(row: dict, join_id: bytes) -> bytes | None:
-    """The leave op of the member's membership period that began with ``join_id``."""
-    if row["join_id"] == join_id:
-        return row.get("left_id")
-    for period in row.get("periods", ()):
-        if period[1] == join_id:
-            return period[4] if len(period) > 4 else None
-    return None
 
 
 # ------------------------------------------------------------------------- handlers

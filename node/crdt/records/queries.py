@@ -11,7 +11,7 @@ import heapq
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ..state import Context, State, group, ranked
+from ..state import CHAIN_CUTS, Context, State, group, ranked
 from . import score
 from .common import (
     ATTESTATION,
@@ -32,6 +32,7 @@ from .common import (
     vouches_needed,
 )
 from .community import CHARTER_DEFAULTS, PROPOSAL_KINDS, voting_rule
+from .devices import devices_of
 from .geo import decode, distance_m
 from .listings import effective_status
 from .projects import runners
@@ -148,16 +149,12 @@ def members_in_cut(state: State, causal, community: bytes, clock) -> set[bytes]:
 def devices(state: State, community: bytes, member: MemberRef | None = None) -> list[dict]:
     """Linked devices (of ``member``, or of every member), oldest link first: ``{device,
     member, by, link, ts, status (active | revoked), cut}`` (``devices.py``)."""
-    from .devices import devices_of
-
     return devices_of(state, community, None if member is None else as_key(member))
 
 
 def key_cut(state: State, community: bytes, member: MemberRef) -> int | None:
     """The seq above which the ops of key ``member`` (a member's key or a device's) in the
     community are void (revoked, removed, recovered away), or None."""
-    from ..state import CHAIN_CUTS
-
     return state.get(CHAIN_CUTS, community + as_key(member))
 
 
