@@ -6,7 +6,7 @@ import importlib
 import importlib.util
 import sys
 
-ALL = ("ingest", "records", "sync", "tally", "cli", "adversarial", "net", "scale")
+ALL = ("ingest", "oplayout", "records", "sync", "tally", "cli", "adversarial", "net", "scale")
 
 
 def run(name: str, args: list[str]) -> None:

@@ -97,6 +97,17 @@ def rows() -> list[tuple[str, str, str, str]]:
                 "1 round trip, a few hundred bytes",
             )
         )
+    if layout := _load("oplayout"):
+        us = layout["us_per_op"]
+        out.append(
+            (
+                "oplayout",
+                f"SQLite writing the op log: {us['today']:.2f} us an op today; a row per run of"
+                f" 40 ops and an id row per op: {us['runs of 40']:.2f}",
+                f"{layout['x_today']['runs of 40']:.2f} x today",
+                "(a study: issue 13)",
+            )
+        )
     if scale := _load("scale"):
         sizes = scale["sizes"] if isinstance(scale, dict) else scale  # older files: a list
         for r in sizes:
