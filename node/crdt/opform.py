@@ -93,7 +93,7 @@ def _loads_canonical(data: bytes) -> dict[str, Any] | None:
         if (
             type(m) is dict
             and len(m) == (_FIELD_COUNT if "prev" in m else _FIELD_COUNT - 1)
-            and _check_types(m, ordered=False)
+            and _check_types(m, keys=False)
             and _encodes_to(m, data)
         ):
             return m
@@ -194,11 +194,11 @@ _ORDER_WITH_PREV = tuple(sorted(FIELDS, key=lambda k: (len(k.encode()), k.encode
 _ORDER_NO_PREV = tuple(k for k in _ORDER_WITH_PREV if k != "prev")
 
 
-def _check_types(m: dict[str, Any], ordered: bool = True) -> bool:
+def _check_types(m: dict[str, Any], keys: bool = True) -> bool:
     """Check field types and ranges (raising ``OpError``); return whether every map in the
     body has its keys in canonical order (the caller decides what an unordered map means).
-    ``ordered=False``: the caller knows the keys are text in canonical order (libipld's
-    decoder made the map), so they are not looked at; returns True.
+    ``keys=False``: the caller knows the keys are text in canonical order (libipld's decoder
+    made the map), so they are not looked at; returns True.
     Written as plain ``if``s because it runs for every op received."""
     v = m["v"]
     if type(v) is not int or v != VERSION:
@@ -228,7 +228,7 @@ def _check_types(m: dict[str, Any], ordered: bool = True) -> bool:
     body = m["body"]
     if type(body) is not dict:
         raise OpError("wrong_type", "body must be a map")
-    ordered = _check_value(body, 0) if ordered else _check_body(body)
+    ordered = _check_value(body, 0, keys)
     if seq < 1:
         raise OpError("bad_seq", "seq starts at 1")
     if lamport < seq:
@@ -271,7 +271,7 @@ _LEAVES = frozenset((str, bytes, bool, type(None)))
 _INT_MIN, _INT_END = -(2**63), 2**64
 
 
-def _children_ordered(values: Iterable[Any], inline: bool, depth: int) -> bool:
+def _children_ordered(values: Iterable[Any], inline: bool, depth: int, keys: bool) -> bool:
     """Check the values inside one map or array (at ``depth + 1``); True when every map among
     them has canonically ordered keys."""
     ordered = True
@@ -282,15 +282,17 @@ def _children_ordered(values: Iterable[Any], inline: bool, depth: int) -> bool:
         elif inline and tv is int:
             if not _INT_MIN <= v < _INT_END:
                 raise OpError("bad_body", "integer out of range")
-        elif not _check_value(v, depth + 1):
+        elif not _check_value(v, depth + 1, keys):
             ordered = False
     return ordered
 
 
-def _check_value(x: Any, depth: int) -> bool:
+def _check_value(x: Any, depth: int, keys: bool = True) -> bool:
     """Body values are restricted to types that every implementation decodes identically:
     no floats (determinism), no tags, no non-text map keys. Returns whether every map below
-    ``x`` has its keys in canonical order (by UTF-8 length, then bytewise).
+    ``x`` has its keys in canonical order (by UTF-8 length, then bytewise). ``keys=False``:
+    the maps' keys are known to be text in canonical order (libipld's decoder made them), and
+    are not looked at.
 
     Leaves directly inside a map or array are checked inline (it runs for every op received);
     the result is the same as checking each through a recursive call."""
@@ -299,7 +301,9 @@ def _check_value(x: Any, depth: int) -> bool:
     t = type(x)
     inline = depth < MAX_BODY_DEPTH  # children are at depth + 1, still within the bound
     if t is dict:
-        ordered = _children_ordered(x.values(), inline, depth)
+        ordered = _children_ordered(x.values(), inline, depth, keys)
+        if not keys:
+            return ordered
         last = None
         for k in x:
             if type(k) is not str:
@@ -310,33 +314,8 @@ def _check_value(x: Any, depth: int) -> bool:
             last = key
         return ordered
     if t is list:
-        return _children_ordered(x, inline, depth)
+        return _children_ordered(x, inline, depth, keys)
     if t is int:
-        if not _INT_MIN <= x < _INT_END:
-            raise OpError("bad_body", "integer out of range")
-    elif t not in _LEAVES:
-        raise OpError("bad_body", f"{t.__name__} values are not allowed in a body")
-    return True
-
-
-def _check_body(x: Any, depth: int = 0) -> bool:
-    """:func:`_check_value` for a value whose maps have text keys in canonical order (made by
-    libipld's decoder): the same checks of the values, none of the keys; returns True."""
-    if depth > MAX_BODY_DEPTH:
-        raise OpError("bad_body", "body nested too deeply")
-    t = type(x)
-    if t is dict or t is list:
-        inline = depth < MAX_BODY_DEPTH
-        for v in x.values() if t is dict else x:
-            tv = type(v)
-            if inline and tv in _LEAVES:
-                pass
-            elif inline and tv is int:
-                if not _INT_MIN <= v < _INT_END:
-                    raise OpError("bad_body", "integer out of range")
-            else:
-                _check_body(v, depth + 1)
-    elif t is int:
         if not _INT_MIN <= x < _INT_END:
             raise OpError("bad_body", "integer out of range")
     elif t not in _LEAVES:

@@ -574,8 +574,7 @@ class Replica:
                 other = self.positions.get(position)
                 if other is not None and self._fork(waiter, other).status == INVALID:
                     continue
-                community = waiter.id if waiter.kind == GENESIS_KIND else waiter.community
-                if self._apply(waiter, community, parents).status != INVALID:
+                if self._apply(waiter, waiter.community_id, parents).status != INVALID:
                     work.append(waiter_id)
 
     def _check_causal(self, op: Op, community: bytes, parents: list[OpMeta]) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 
-from node.crdt.op import GENESIS_KIND
 from node.crdt.replica import REJECTED, Replica
 
 from .schema import STATUS_CODES, Chains
@@ -43,7 +42,7 @@ def _write_ops(db, replica, chains, logged) -> None:
     rows = []
     touched = set()
     for op, outcome in logged:
-        key = (op.id if op.kind == GENESIS_KIND else op.community, op.author)  # community_id
+        key = (op.community_id, op.author)
         chain = chain_ids.get(key)
         if chain is None:
             chain = chains.ensure(*key)
