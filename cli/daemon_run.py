@@ -164,7 +164,10 @@ def detach_daemon(o, params: dict) -> None:
     key = data_dir / "identity.json"
     passphrase = _passphrase(key)
     Identity.load(key, passphrase)  # a wrong passphrase is said here, not in the log
-    args = [sys.executable, "-m", "cli.main", "--data-dir", str(data_dir), "daemon"]
+    # -P and our own root on the path: `python -m` puts the working directory first, and a
+    # folder holding its own ``cli`` package (a project, a cloned repository) would run in
+    # our place and be handed the passphrase
+    args = [sys.executable, "-P", "-m", "cli.main", "--data-dir", str(data_dir), "daemon"]
     for a in params.get("listen") or ():
         args += ["--listen", a]
     for a in params.get("bootstrap") or ():
@@ -178,6 +181,8 @@ def detach_daemon(o, params: dict) -> None:
     args += ["-v"] * (params.get("verbose") or 0)
     args += ["--log-format", params.get("log_format") or "text"]
     env = {k: v for k, v in os.environ.items() if k != "WE_PASSPHRASE"}
+    root = str(Path(__file__).resolve().parents[1])  # where the ``cli`` package lives
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, (root, env.get("PYTHONPATH"))))
     log_path = data_dir / LOG_FILE
     read = write = None
     if passphrase is not None:

@@ -154,3 +154,19 @@ def wait_until(probe, what: str, timeout: float = 20.0):
         return wait_for(what, probe, timeout)
     except DemoError as exc:
         raise AssertionError(str(exc)) from None
+
+
+def plant_package(folder: Path, module: str) -> Path:
+    """A package of ours planted in ``folder`` (``cli.main``, ``node.crdt.sigcheck``) whose
+    module leaves a mark and exits: the mark it would leave."""
+    parts = module.split(".")
+    here = folder
+    for part in parts[:-1]:
+        here = here / part
+        here.mkdir(parents=True, exist_ok=True)
+        (here / "__init__.py").write_text("")
+    mark = folder / f"{module}.ran"
+    (here / f"{parts[-1]}.py").write_text(
+        f"import pathlib\npathlib.Path({str(mark)!r}).write_text('ran')\nraise SystemExit(3)\n"
+    )
+    return mark

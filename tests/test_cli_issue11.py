@@ -4,8 +4,10 @@ Each defect of the issue is a real `we` subprocess here; the pure helpers are te
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
-from cli_helpers import we, we_on_a_terminal
+from cli_helpers import base_env, plant_package, we, we_on_a_terminal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -317,6 +319,33 @@ def test_detached_daemon_starts_stops_and_logs_one_line_per_event(tmp_path):
     assert r.code == 5 and "no daemon is running" in r.err
     wrong = we(home, "daemon", "--detach", env={"WE_PASSPHRASE": "wrong"})
     assert wrong.code == 6 and not (home / "daemon.json").exists()
+
+
+def test_a_detached_daemon_runs_our_code_not_the_working_directorys(tmp_path):
+    """`we daemon --detach` starts `python -m cli.main`, which puts the working directory first
+    on the import path: run from a folder holding its own `cli` package (a project, a cloned
+    repository), that package ran in our place and was handed the passphrase."""
+    import sys
+
+    work = tmp_path / "project"
+    mark = plant_package(work, "cli.main")
+    home = tmp_path / "d"
+    env = {"WE_PASSPHRASE": "correct horse"}
+    assert we(home, "init", "--listen", "/ip4/127.0.0.1/tcp/0", env=env).code == 0
+    env = {**base_env(), "WE_PASSPHRASE": "correct horse"}
+    # as the installed `we` script starts: its own folder first on the path, not the cwd
+    installed = "import sys; from cli.main import main; sys.argv[0] = 'we'; sys.exit(main())"
+    r = subprocess.run(
+        [sys.executable, "-P", "-c", installed, "--data-dir", str(home), "--json", "daemon",
+         "--detach"],
+        capture_output=True, text=True, env=env, cwd=work, timeout=120,
+    )  # fmt: skip
+    try:
+        assert r.returncode == 0, r.stderr
+        assert we(home, "--json", "status").json["daemon"] is True
+    finally:
+        we(home, "daemon", "stop")
+    assert not mark.exists()
 
 
 def test_log_lines_are_single_lines_with_time_and_level():

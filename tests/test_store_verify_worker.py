@@ -167,6 +167,25 @@ def test_the_worker_frames_give_the_verdicts_of_a_check_here(items, serial):
     assert bad == [i for i, (_, how) in enumerate(items) if how != "good"]
 
 
+def test_the_worker_runs_our_code_not_the_working_directorys(tmp_path, monkeypatch):
+    """The worker is started as `python -m node.crdt.sigcheck`, which puts the working
+    directory first on the import path: a folder holding its own `node` package ran instead
+    (and the batch waited for a worker that had ended)."""
+    from cli_helpers import plant_package
+
+    mark = plant_package(tmp_path, "node.crdt.sigcheck")
+    monkeypatch.chdir(tmp_path)
+    forged = {2, VERIFY_CHUNK + 1}
+    batch = [_forged(op.raw) if i in forged else op.raw for i, op in enumerate(LOG)]
+    worker = CountingWorker()
+    try:
+        split, gave_up = _run(tmp_path / "two.db", batch, worker)
+    finally:
+        worker.stop()
+    assert worker.chunks >= 1 and not gave_up and not mark.exists()
+    assert [s for _, s, _ in split[0]].count("invalid") == len(forged)
+
+
 def test_a_batch_given_up_half_way_leaves_the_worker_usable():
     """An exception while applying ends a batch with replies still in flight: the next batch
     skips them and keeps the worker (it does not fall back to one core for good)."""

@@ -58,7 +58,9 @@ class SigWorker:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, (root, env.get("PYTHONPATH"))))
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "node.crdt.sigcheck"],
+            # -P: not the working directory first on the import path, where a folder holding
+            # its own ``node`` package (another checkout, any project) would run instead
+            [sys.executable, "-P", "-m", "node.crdt.sigcheck"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             bufsize=0,
