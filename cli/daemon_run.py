@@ -149,6 +149,7 @@ def detach_daemon(o, params: dict) -> None:
     import time
 
     from node.identity import Identity
+    from node.spawn import python_module
 
     from .output import emit
 
@@ -164,10 +165,9 @@ def detach_daemon(o, params: dict) -> None:
     key = data_dir / "identity.json"
     passphrase = _passphrase(key)
     Identity.load(key, passphrase)  # a wrong passphrase is said here, not in the log
-    # -P and our own root on the path: `python -m` puts the working directory first, and a
-    # folder holding its own ``cli`` package (a project, a cloned repository) would run in
-    # our place and be handed the passphrase
-    args = [sys.executable, "-P", "-m", "cli.main", "--data-dir", str(data_dir), "daemon"]
+    env = {k: v for k, v in os.environ.items() if k != "WE_PASSPHRASE"}
+    command, env = python_module("cli.main", env)  # never the working directory's `cli`
+    args = [*command, "--data-dir", str(data_dir), "daemon"]
     for a in params.get("listen") or ():
         args += ["--listen", a]
     for a in params.get("bootstrap") or ():
@@ -180,9 +180,6 @@ def detach_daemon(o, params: dict) -> None:
         args.append("--relay" if params["relay"] else "--no-relay")
     args += ["-v"] * (params.get("verbose") or 0)
     args += ["--log-format", params.get("log_format") or "text"]
-    env = {k: v for k, v in os.environ.items() if k != "WE_PASSPHRASE"}
-    root = str(Path(__file__).resolve().parents[1])  # where the ``cli`` package lives
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, (root, env.get("PYTHONPATH"))))
     log_path = data_dir / LOG_FILE
     read = write = None
     if passphrase is not None:

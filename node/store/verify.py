@@ -19,12 +19,11 @@ import atexit
 import os
 import select
 import subprocess
-import sys
 from collections import deque
-from pathlib import Path
 
 from node.crdt import sigcheck
 from node.crdt.op import Op, OpError, verify_signature
+from node.spawn import python_module
 
 # Signatures per chunk: big enough that sending one costs little, small enough that
 # applying starts soon and the two sides meet close to the middle.
@@ -54,13 +53,9 @@ class SigWorker:
     """The worker process and the frames in flight to it (replies come back in order)."""
 
     def __init__(self) -> None:
-        root = str(Path(__file__).resolve().parents[2])  # where the ``node`` package lives
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, (root, env.get("PYTHONPATH"))))
+        command, env = python_module("node.crdt.sigcheck")
         self._proc = subprocess.Popen(
-            # -P: not the working directory first on the import path, where a folder holding
-            # its own ``node`` package (another checkout, any project) would run instead
-            [sys.executable, "-P", "-m", "node.crdt.sigcheck"],
+            command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             bufsize=0,
