@@ -19,12 +19,13 @@ from typing import Any
 import trio
 
 INFO_FILE = "daemon.json"
+LOCAL_LISTEN = ("/ip4/127.0.0.1/tcp/0",)  # where a daemon told no address listens
 
 
 async def main(
-    data_dir: Path,
+    data_dir: str | Path,
     *,
-    listen: Iterable[str] = ("/ip4/127.0.0.1/tcp/0",),
+    listen: Iterable[str] = (),
     bootstrap: Iterable[str] = (),
     passphrase: str | None = None,
     insecure_plaintext: bool = False,
@@ -51,7 +52,7 @@ async def main(
                     data_dir,
                     passphrase=passphrase,
                     insecure_plaintext=insecure_plaintext,
-                    listen=tuple(listen) or ("/ip4/127.0.0.1/tcp/0",),
+                    listen=tuple(listen) or LOCAL_LISTEN,
                     bootstrap=tuple(bootstrap),
                     sync_interval=sync_interval,
                     mdns=mdns,
@@ -102,9 +103,9 @@ def run(
         relay_service = os.environ.get("WE_RELAY") == "1"
     trio.run(
         lambda: main(
-            Path(data_dir),
-            listen=list(listen),
-            bootstrap=list(bootstrap),
+            data_dir,
+            listen=listen,
+            bootstrap=bootstrap,
             passphrase=passphrase,
             insecure_plaintext=insecure_plaintext,
             sync_interval=sync_interval,

@@ -579,23 +579,20 @@ class Replica:
 
     def _check_causal(self, op: Op, community: bytes, parents: list[OpMeta]) -> None:
         """``parents``: the metadata of the op's prev (if any), then of its deps."""
-        highest = 0  # the highest lamport among the parents
-        deps = parents
         if op.prev is not None:
             prev = parents[0]
             if prev.author != op.author or prev.community != community or prev.seq != op.seq - 1:
                 raise OpError("chain_broken", "prev is not the author's op at seq - 1")
-            highest = prev.lamport
-            deps = parents[1:]
         elif op.seq != 1:
             raise OpError("chain_broken", "missing prev")
         elif op.kind != GENESIS_KIND and not parents:
             raise OpError("bad_deps", "a first op in a community must name a dep")
-        for dep in deps:
-            if dep.community != community:
+        highest = 0  # the highest lamport among the parents
+        for parent in parents:  # (a prev got here only if in this community)
+            if parent.community != community:
                 raise OpError("bad_deps", "a dep belongs to another community")
-            if dep.lamport > highest:
-                highest = dep.lamport
+            if parent.lamport > highest:
+                highest = parent.lamport
         if op.lamport != highest + 1:
             raise OpError("bad_lamport", f"lamport {op.lamport}, expected {highest + 1}")
 
