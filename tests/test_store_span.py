@@ -144,7 +144,7 @@ def test_a_failing_batch_is_undone_alone_and_ingesting_again_converges(world, tm
             store.ingest(batches(raws)[1])
             flush = store._flush
 
-            def failing():
+            def failing(behind=False):
                 raise sqlite3.OperationalError("disk I/O error")
 
             store._flush = failing  # the third batch's writes fail

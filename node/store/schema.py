@@ -12,6 +12,8 @@ from pathlib import Path
 
 import cbor2
 
+from . import writer
+
 try:
     import fcntl
 except ImportError:  # not POSIX: no single-writer lock
@@ -155,14 +157,17 @@ def unlock(fd: int | None) -> None:
         os.close(fd)  # closing the descriptor releases the flock
 
 
-def connect(path: str | Path) -> sqlite3.Connection:
+def connect(path: str | Path) -> writer.Connection:
     """Open (creating if needed) the store file and apply the schema."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # isolation_level=None: we issue BEGIN/COMMIT ourselves so that a batch is exactly one
     # transaction. check_same_thread=False: a daemon may hand the store to a worker thread;
     # the Store itself is not thread-safe, callers serialize access.
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    # factory: a connection that may write a batch's op rows on a writer thread (writer.py)
+    db = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, factory=writer.Connection
+    )
     # 8 KiB pages for a new file (an existing one keeps its own): an op row is ~450 bytes, and
     # 4 KiB pages left ~5 % of the file unused at their ends (ops 0.96 x the bytes, measured)
     db.execute("PRAGMA page_size=8192")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import os
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -45,12 +46,13 @@ from node.crdt.replica import (
 )
 from node.crdt.state import HandlerMap, Rejected
 
-from . import schema
+from . import schema, writer
 from .flush import write_changes
 from .log import LogIndex
 from .queries import Queries
 from .rows import SqlState
 from .verify import BatchChecks
+from .writer import Step
 
 HANDLER_MODULES = ("node.crdt.records", "node.governance")
 
@@ -85,6 +87,13 @@ def default_handlers() -> HandlerMap:
     return merged
 
 
+def _cores() -> int:
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def _id_of(item: bytes | Op) -> bytes:
     """The op's id; b"" for an item that is neither an Op nor bytes."""
     if type(item) is Op:
@@ -102,6 +111,11 @@ class Store(Queries):
         self, db, path: Path, handlers: HandlerMap, pending_bytes: int, lock: int | None = None
     ):
         self._db = db
+        # a batch of a span writes its op rows on a writer thread while the next is checked
+        # (writer.py): only where a second core can take them
+        self._behind = isinstance(db, writer.Connection) and _cores() > 1
+        if self._behind:
+            db.on_failure = self._load
         self._lock = lock
         self.path = path
         self.handlers = handlers
@@ -470,8 +484,10 @@ class Store(Queries):
                     if collecting:
                         gc.enable()
                 self._settle()
-                logged = self._flush()
-                if joined:
+                logged, rows = self._flush(behind=joined and self._behind)
+                if rows is not None:  # the savepoint ends on the writer thread, after them
+                    db.behind([rows, ("RELEASE batch", ())], ["ROLLBACK TO batch", "RELEASE batch"])
+                elif joined:
                     db.execute("RELEASE batch")
             except BaseException:
                 self._abort(reload, joined)
@@ -521,15 +537,16 @@ class Store(Queries):
                 pass  # the transaction's end settles
         return not self.replica.stale
 
-    def _flush(self) -> int:
-        """Write what the replica reported since the last flush (inside the transaction);
-        the number of ops logged."""
-        logged = write_changes(self._db, self.replica, self.chains)
+    def _flush(self, behind: bool = False) -> tuple[int, Step | None]:
+        """Write what the replica reported since the last flush (inside the transaction):
+        the number of ops logged, and with ``behind`` maybe the statement that inserts their
+        rows, to run last (``flush.write_changes``)."""
+        logged, rows = write_changes(self._db, self.replica, self.chains, behind)
         self.log.written()
         anchor = self.replica.causal.take_anchor()
         if anchor is not None:
             schema.keep_anchor(self._db, *anchor)
-        return logged
+        return logged, rows
 
     # The replica calls these only on a fork (to build a proof, then to rebuild state). Writing
     # what it logged so far first makes the file hold the whole log; we are inside the
