@@ -308,6 +308,7 @@ def ratios() -> dict:
         "per_op": i["per_op"]["ratio_wall"],
         "per_op_2cores": i.get("per_op_2cores", {}).get("ratio_wall"),
         "bulk": i["bulk"]["ratio_wall"],
+        "bulk_2cores": i.get("bulk_2cores", {}).get("ratio_wall"),
         "catchup_vs_local": s["catchup_vs_local"],
         "catchup_2proc_vs_local": s["catchup_2proc_vs_local"],
         "time_vs_pycrdt": s["time_vs_pycrdt"],
@@ -360,7 +361,7 @@ def main() -> None:
         result["ratios"] = ratio = ratios()
         print(
             "same run: per-op ingest {per_op:.2f} x verify (2 cores {per_op_2cores:.2f} x),"
-            " bulk {bulk:.2f} x; catch-up {catchup_vs_local:.2f} x local ingest (sender in"
+            " bulk {bulk:.2f} x (2 cores {bulk_2cores:.2f} x); catch-up {catchup_vs_local:.2f} x local ingest (sender in"
             " another process {catchup_2proc_vs_local:.2f} x); pycrdt's sync takes"
             " 1/{time_vs_pycrdt:.1f} of ours".format(**ratio)
         )
