@@ -113,7 +113,7 @@ class Store(Queries):
         self._db = db
         # a batch of a span writes its op rows on a writer thread while the next is checked
         # (writer.py): only where a second core can take them
-        self._behind = isinstance(db, writer.Connection) and _cores() > 1
+        self._behind = isinstance(db, writer.Connection) and writer.SERIALIZED and _cores() > 1
         if self._behind:
             db.on_failure = self._load
         self._lock = lock

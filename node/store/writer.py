@@ -26,6 +26,11 @@ from typing import Any
 
 Step = tuple[str, Any]  # (SQL, parameters)
 
+# SQLite built to serialize a connection's use across threads (the usual build): a cursor the
+# owner still reads from may then step while the writer inserts. Otherwise rows are not
+# written behind.
+SERIALIZED = sqlite3.threadsafety == 3
+
 
 class WriteFailed(sqlite3.OperationalError):
     """The rows of the previous batch could not be written; that batch was undone."""
