@@ -10,8 +10,12 @@ replica, and the next call says so (``WriteFailed``); ingesting the batch again 
 from __future__ import annotations
 
 import sqlite3
+import tempfile
+from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from node.crdt.op import GENESIS_KIND, op_id
 from node.crdt.state import Rejected
@@ -95,6 +99,47 @@ def test_rows_written_behind_are_the_rows_written_at_once(raws, tmp_path, behind
     assert behind == at_once
     assert {r[5] for r in behind} == {"a", "r"}
     assert {r[6] for r in behind if r[5] == "r"} == {ODD}
+
+
+_, HISTORY = history(6, 4 * BATCH, seed=11)
+
+
+def ingest_in_batches(path, edges, ranges, behind):
+    """HISTORY in one span, cut at ``edges``: op by op or as per-author ranges."""
+    handed = []  # batches whose rows went behind
+    with Store.open(path, HANDLERS) as store:
+        store._behind = behind
+        run = store._db.behind
+        store._db.behind = lambda steps, undo: handed.append(1) or run(steps, undo)
+        with store.batched():
+            for a, b in zip(edges, edges[1:], strict=False):
+                batch = HISTORY[a:b]
+                if ranges:  # each author's ops of the batch as one range
+                    runs: dict[bytes, list[bytes]] = {}
+                    for op in batch:
+                        runs.setdefault(op.author, []).append(op.raw)
+                    store.ingest_ranges(list(runs.values()))
+                else:
+                    store.ingest([op.raw for op in batch])
+        return sorted(store.state.items()), len(handed)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cuts=st.lists(st.integers(1, len(HISTORY) - 1), max_size=8), ranges=st.booleans())
+def test_any_batching_writes_the_rows_a_store_writes_at_once(cuts, ranges):
+    """Batches above and below BEHIND_MIN, given op by op or as per-author ranges, in one
+    span: the same rows, in the same order, and the same state as the same calls writing at
+    once."""
+    edges = [0, *sorted(set(cuts)), len(HISTORY)]
+    with tempfile.TemporaryDirectory() as tmp:
+        behind, handed = ingest_in_batches(Path(tmp) / "behind.db", edges, ranges, True)
+        at_once, none = ingest_in_batches(Path(tmp) / "at_once.db", edges, ranges, False)
+        assert behind == at_once
+        assert none == 0
+        if any(b - a >= BEHIND_MIN for a, b in zip(edges[1:], edges[2:], strict=False)):
+            assert handed > 0  # a batch after the span's first was big enough
+        assert rows(Path(tmp) / "behind.db") == rows(Path(tmp) / "at_once.db")
+        assert len(rows(Path(tmp) / "behind.db")) == len(HISTORY)
 
 
 def test_a_failing_write_behind_undoes_its_batch_alone_and_the_next_call_says_so(
