@@ -10,13 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from node.identity import Identity
 from node.protocol import wire
 from node.protocol.host import Host
 from node.protocol.memlog import MemoryLog
-from node.protocol.sync import SyncSession
+from node.protocol.sync import HOLD_OPS, SyncSession
 from node.protocol.syncnet import drive
-from tests.factory import history
+from node.store import store as store_module
+from node.store.writer import Connection
+from tests.factory import history, ops_in_file
 from tests.net_helpers import nodes, op_ids, wait_until
 
 C, OPS = history(4, 2000, seed=11)
@@ -93,3 +97,37 @@ async def test_catch_up_cut_half_way_resumes_where_it_stopped(tmp_path):
         assert op_ids(victim, C) == src.all_ids(C)
         assert second.stats.ops_out == len(OPS) - len(got)  # nothing sent twice
         assert second.stats.ops_in == 0
+
+
+async def test_a_long_catch_up_into_a_node_writes_its_rows_behind(tmp_path, monkeypatch):
+    """Held batches after a session's first write their op rows on the store's writer thread
+    (``node/store/writer.py``): a real node catching up over libp2p ends with every op, in the
+    file once the session's span commits."""
+    if store_module._cores() < 2:
+        pytest.skip("rows are written behind only with a second core")
+    community, ops = history(4, 3 * HOLD_OPS, seed=12)
+    handed = []
+    behind = Connection.behind
+    monkeypatch.setattr(
+        Connection,
+        "behind",
+        lambda self, steps, undo: handed.append(1) or behind(self, steps, undo),
+    )
+    src = MemoryLog()
+    src.add(ops)
+    async with (
+        nodes(tmp_path, 1, sync_interval=1000.0) as (node,),
+        Host(Identity.from_seed(b"\x43" * 32).libp2p_keypair()).run() as x,
+    ):
+        await node.follow(community)
+        await x.connect(node.listen_addrs[0])
+        stream = await x.open_stream(node.member_id, wire.PROTOCOL_ID)
+        session = SyncSession(src, community=community)
+        await drive(stream, session)
+        assert session.state == "done"
+        await wait_until(lambda: op_ids(node, community) == src.all_ids(community))
+        assert len(handed) >= 2  # the held batches after the span's first
+        svc = node.service
+        await wait_until(lambda: svc.syncer.inbound.get(x.peer_id, 0) == 0)  # session ended
+        path = node.store.path
+    assert ops_in_file(path) == len(ops)  # committed, every row
