@@ -57,7 +57,7 @@ def rss():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
 from node.store import Store
-from node.crdt.records import queries
+from node.crdt.records import listing_views, queries
 before = rss()
 t = time.perf_counter()
 s = Store.open(sys.argv[1])
@@ -71,7 +71,7 @@ tail_rate = len(tail) / (time.perf_counter() - t)
 community = s.communities()[0]
 now = int(sys.argv[3])
 t = time.perf_counter()
-page = queries.offers(s.state, community, now, limit=50)
+page = listing_views.offers(s.state, community, now, limit=50)
 list_s = time.perf_counter() - t
 t = time.perf_counter()
 people = queries.members(s.state, community)
@@ -88,7 +88,7 @@ def timed(fn):
     fn()
     return time.perf_counter() - t
 member_s = {
-    "reservations": timed(lambda: queries.reservations(s.state, community, member=me)),
+    "reservations": timed(lambda: listing_views.reservations(s.state, community, member=me)),
     "contributions": timed(lambda: queries.contributions(s.state, community, member=me)),
     "score": timed(lambda: views.scores(s.state, community, now, member=me)),
     "attestations_asked": timed(lambda: views.attestations_asked(s.state, community, me)),

@@ -373,7 +373,7 @@ class Node:
 
     # ---- reading --------------------------------------------------------------------------
     def query(self, view: str, **args: Any) -> Any:
-        """A read-only view (a function of ``node.crdt.records.queries`` or governance), with
+        """A read-only view (a records view module's function, ``control.views``), with
         JSON-shaped results (bytes as hex) as the control API returns them."""
         return run_query(self.store, view, args)
 

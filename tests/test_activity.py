@@ -112,16 +112,16 @@ def test_the_newest_events_are_read_from_the_time_lines(tmp_path_factory, steps)
 def test_many_rows_claiming_one_time_do_not_make_a_page_read_them_all(tmp_path):
     """Times are claims: a member who gives many reservations' steps one time gets at most
     ``TIES`` of them read past a page's end."""
-    from node.crdt.records import queries
+    from node.crdt.records import listing_views
 
     w = World({"name": "c"})
     w.join(1, 2)
     offer = w.ok(1, "offer.create", offer_body(), ts=T0 + DAY)
     body = {"offer": offer.id, "window": [T0 + 2 * DAY, T0 + 3 * DAY]}
-    for _ in range(queries.TIES + 50):
+    for _ in range(listing_views.TIES + 50):
         w.ok(2, "reservation.request", body, deps=[offer.id], ts=T0 + DAY + 1)
     with Store.open(tmp_path / "store.db", HANDLERS) as store:
         store.ingest([op.raw for op in w.ops])
         for state in (w.state, store.state):
-            page = queries.reservations(state, w.community, newest=1)
-            assert len(page) == 1 + queries.TIES
+            page = listing_views.reservations(state, w.community, newest=1)
+            assert len(page) == 1 + listing_views.TIES

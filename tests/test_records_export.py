@@ -6,7 +6,7 @@ import json
 
 from test_records_support import DAY, PUB, T0, World, offer_body
 
-from node.crdt.records import queries, to_csv, to_jsonld, views
+from node.crdt.records import listing_views, queries, to_csv, to_jsonld, views
 from node.identity import member_id
 
 
@@ -70,7 +70,7 @@ def test_api_views_accept_member_ids_and_are_json_shaped():
     (m,) = views.matches(w.state, w.community, T0)
     assert (m["need"], m["offer"]) == (need.id, offer.id) and m["reasons"]
     assert views.matches(w.state, w.community, T0, offer=offer.id)[0]["need"] == need.id
-    assert len(queries.offers(w.state, w.community, T0 + 400 * DAY, status="any")) == 1
+    assert len(listing_views.offers(w.state, w.community, T0 + 400 * DAY, status="any")) == 1
     doc = views.export(w.state, w.community, T0, what="contributions")
     assert [n["@type"] for n in doc["@graph"]] == ["vf:EconomicEvent"]
     assert queries.members(w.state, w.community, include_pending=False)[0]["status"] == "member"

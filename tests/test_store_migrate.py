@@ -307,7 +307,7 @@ def test_a_file_written_by_the_schema_6_node_opens_as_7(tmp_path):
     import shutil
     from pathlib import Path
 
-    from node.crdt.records import queries
+    from node.crdt.records import listing_views, queries
 
     path = tmp_path / "store.db"
     shutil.copy(Path(__file__).parent / "data" / "store_records_v6.db", path)
@@ -321,7 +321,10 @@ def test_a_file_written_by_the_schema_6_node_opens_as_7(tmp_path):
         fresh.ingest(raws)
         (c,) = fresh.communities()
         want = (_rows(fresh), [fresh.status(op_id(r)) for r in raws])
-        lists = (queries.contributions(fresh.state, c, newest=3), queries.offers(fresh.state, c, 0))
+        lists = (
+            queries.contributions(fresh.state, c, newest=3),
+            listing_views.offers(fresh.state, c, 0),
+        )
     for _ in range(2):  # the migration, then a plain reopen
         with Store.open(path) as store:
             db = store._db
@@ -335,7 +338,7 @@ def test_a_file_written_by_the_schema_6_node_opens_as_7(tmp_path):
             assert (_rows(store), [store.status(op_id(r)) for r in raws]) == want
             got = (
                 queries.contributions(store.state, c, newest=3),
-                queries.offers(store.state, c, 0),
+                listing_views.offers(store.state, c, 0),
             )
             assert got == lists
 

@@ -248,7 +248,7 @@ def test_a_store_lists_and_matches_from_its_index_as_from_a_full_pass(tmp_path):
     prefix), a need's matches, and the projects (all, the latest, a member's) read through
     the state's order give what a full pass over the rows gives."""
     from bench.records import workload
-    from node.crdt.records import queries
+    from node.crdt.records import listing_views, queries
     from node.crdt.records.common import NEED, OFFER, PROJECT
     from node.crdt.records.listings import effective_status
     from node.crdt.records.matching import by_category, match_listing, pair_fit
@@ -261,16 +261,18 @@ def test_a_store_lists_and_matches_from_its_index_as_from_a_full_pass(tmp_path):
         state = store.state
         offers = list(state.rows(OFFER))
         newest = sorted(offers, key=lambda r: (r["ts"], r["id"]), reverse=True)
-        page = queries.offers(state, community, now, status=None, limit=30, offset=10)
+        page = listing_views.offers(state, community, now, status=None, limit=30, offset=10)
         assert [v["id"] for v in page] == [r["id"] for r in newest[10:40]]
         author = newest[0]["author"]
-        mine = queries.offers(state, community, now, status=None, author=author, limit=None)
+        mine = listing_views.offers(state, community, now, status=None, author=author, limit=None)
         assert len(mine) == sum(r["author"] == author for r in offers) > 0
         target = newest[5]["id"].hex()[:7]
-        found = queries.offers(state, community, now, status=None, id_prefix=target)
+        found = listing_views.offers(state, community, now, status=None, id_prefix=target)
         assert len(found) == sum(r["id"].hex().startswith(target) for r in offers) == 1
         for bad in ("zz", "0g", target[0]):  # not hex, and one hex digit: a full pass's answer
-            got = queries.offers(state, community, now, status=None, id_prefix=bad, limit=None)
+            got = listing_views.offers(
+                state, community, now, status=None, id_prefix=bad, limit=None
+            )
             assert len(got) == sum(r["id"].hex().startswith(bad) for r in offers)
         # a need's matches, read from the open listings' index (a category's, or all of them
         # at once), are the pairs a full pass over every offer finds active and fitting
@@ -302,7 +304,7 @@ def test_member_views_read_their_groups_as_a_full_pass_filters(tmp_path):
     from fractions import Fraction
 
     from bench.records import workload
-    from node.crdt.records import queries, score, views
+    from node.crdt.records import listing_views, queries, score, views
     from node.crdt.replica import Replica
     from node.store import default_handlers
 
@@ -314,7 +316,7 @@ def test_member_views_read_their_groups_as_a_full_pass_filters(tmp_path):
     with Store.open(tmp_path / "store.db") as store:
         store.ingest([op.raw for op in ops])
         for state in (store.state, replica.state):
-            every = queries.reservations(state, community)
+            every = listing_views.reservations(state, community)
             scores = score.contribution_scores(state, community, None, now)
             contributions = queries.contributions(state, community)
             parties = {r["requester"] for r in every} | {r["owner"] for r in every}
@@ -332,7 +334,7 @@ def test_member_views_read_their_groups_as_a_full_pass_filters(tmp_path):
             assert any(r["confirmed"] > 1 for r in table)
             for m in sorted(parties)[:20]:
                 mine = [r for r in every if m in (r["owner"], r["requester"])]
-                assert queries.reservations(state, community, member=m) == mine
+                assert listing_views.reservations(state, community, member=m) == mine
                 assert score.contribution_scores(state, community, None, now, member=m) == (
                     {m: scores[m]} if m in scores else {}
                 )
@@ -341,7 +343,7 @@ def test_member_views_read_their_groups_as_a_full_pass_filters(tmp_path):
             offers = sorted({r["offer"] for r in every})[:40]
             for offer in offers:
                 on = [r for r in every if r["offer"] == offer]
-                assert queries.reservations(state, community, offer=offer) == on
+                assert listing_views.reservations(state, community, offer=offer) == on
                 moves = {"handed_over": ("handover", "requester"), "returned": ("return", "owner")}
                 custody = sorted(
                     (step["ts"], step["op"], r["id"], moves[step["status"]][0],
@@ -350,7 +352,7 @@ def test_member_views_read_their_groups_as_a_full_pass_filters(tmp_path):
                     for step in r["steps"]
                     if step["status"] in moves
                 )  # fmt: skip
-                got = queries.custody_history(state, offer)
+                got = listing_views.custody_history(state, offer)
                 assert [tuple(e.values()) for e in got] == custody
                 handed += len(custody)
     assert handed > 0

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_records_support import DAY, T0, World, offer_body
 
-from node.crdt.records import queries
+from node.crdt.records import listing_views
 from node.crdt.records.schema import LINE_BREAKS, UNSAFE, text
 from node.crdt.state import Rejected
 from node.governance.proposal import check_proposal
@@ -75,7 +75,7 @@ def test_any_text_is_refused_clearly_or_kept_unchanged_and_shown_inert(title, de
             assert "whitespace" in out.detail or "length" in out.detail
         return
     assert out.status == "applied" and not bad_title and not bad_desc
-    stored = queries.listing(w.state, op.id, T0)
+    stored = listing_views.listing(w.state, op.id, T0)
     assert (stored["title"], stored["description"]) == (title, description)  # unchanged
     shown = _rendered(title, description, tty)
     assert not [c for c in shown if ord(c) in UNSAFE and c != "\n"], repr(shown)

@@ -34,9 +34,9 @@ Methods (``params`` is always an object; ``{}`` when there are none)
         -> {"op_ids": [hex], "heads": int}    (as a witness, seal a closed proposal naming
            every head this node holds, in parts of <= 1500 heads; the last op completes it)
     query {"view": name, "args": {...}}
-        -> the view's result, JSON-shaped. ``name`` is a public function of
-           ``node.crdt.records.queries`` (e.g. "members", "offers", "community_info") or of
-           ``node.governance`` (e.g. "proposals", "proposal_tally") whose first parameter is
+        -> the view's result, JSON-shaped. ``name`` is a public function of a records
+           view module (e.g. "members", "community_info" in ``node.crdt.records.queries``,
+           "offers" in ``listing_views``) or of ``node.governance`` (e.g. "proposals", "proposal_tally") whose first parameter is
            ``state`` (:func:`views`); ``state`` and ``causal`` are filled in, ``now_ms``
            defaults to the current time, hex strings are decoded for ``bytes`` parameters,
            and an argument of the wrong JSON type is refused (``bad_params``).
@@ -186,14 +186,19 @@ def hex_id(x: Any, name: str) -> bytes:
 @functools.cache
 def views() -> dict[str, Any]:
     """The views ``query`` serves: the public functions defined in the records' view modules
-    (``queries``, ``views``, ``discussion``) and those ``node.governance`` exports, whose
-    first parameter is ``state`` (helpers, classes and what the records' modules import from
+    (``queries``, ``listing_views``, ``views``, ``discussion``) and those ``node.governance``
+    exports, whose first parameter is ``state`` (helpers, classes and what the records' modules import from
     elsewhere are not views)."""
-    from node.crdt.records import discussion, queries
+    from node.crdt.records import discussion, listing_views, queries
     from node.crdt.records import views as shaped
 
     found: dict[str, Any] = {}
-    modules: list[tuple[Any, bool]] = [(queries, True), (shaped, True), (discussion, True)]
+    modules: list[tuple[Any, bool]] = [
+        (queries, True),
+        (listing_views, True),
+        (shaped, True),
+        (discussion, True),
+    ]
     try:
         import node.governance as gov
 

@@ -16,19 +16,16 @@ from .deps import suggested_deps
 from .devices import cert_message, devices_of, keys_of, member_of
 from .discussion import mentions, thread, threads
 from .export import to_csv, to_jsonld
+from .listing_views import custody_history, listing, needs, offers, reservation_conflicts
+from .listing_views import reservations as reservations_of
 from .matching import Match, needs_for_offer, offers_for_need, pair_fit
 from .queries import (
     attestations,
     charter,
     community_info,
-    custody_history,
-    listing,
     members,
     members_in_cut,
-    needs,
-    offers,
     profile,
-    reservation_conflicts,
     vouches,
 )
 from .queries import (
@@ -36,9 +33,6 @@ from .queries import (
 )
 from .queries import (
     projects as projects_of,
-)
-from .queries import (
-    reservations as reservations_of,
 )
 from .score import contribution_scores, contribution_view
 from .totals import day_weight

@@ -21,7 +21,8 @@ import io
 from datetime import UTC, datetime, timedelta
 
 from ..state import State
-from .queries import attestations, contributions, needs, offers
+from .listing_views import needs, offers
+from .queries import attestations, contributions
 
 CONTEXT = {
     "vf": "https://w3id.org/valueflows/ont/vf#",

@@ -14,7 +14,7 @@ so the reservation's status is the step of highest precedence among the accepted
 That is a max over a set, which commutes: a cancel beats a concurrent accept, and a handover
 beats a concurrent cancel (custody did move). Overlapping accepted reservations that hold
 more than the offer's amount at once are not rejected here (the owner may accept them on two
-nodes concurrently): queries flag them (see ``queries.reservation_conflicts``).
+nodes concurrently): queries flag them (see ``listing_views.reservation_conflicts``).
 """
 
 from __future__ import annotations
