@@ -8,6 +8,7 @@ the next sync moves exactly the ops it still lacks.
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -19,7 +20,6 @@ from node.protocol.memlog import MemoryLog
 from node.protocol.sync import HOLD_OPS, SyncSession
 from node.protocol.syncnet import drive
 from node.store import store as store_module
-from node.store.writer import Connection
 from tests.factory import history, ops_in_file
 from tests.net_helpers import nodes, op_ids, wait_until
 
@@ -63,17 +63,30 @@ def is_prefix_of_each_chain(got: set[bytes]) -> bool:
     return sum(seen.values()) == len(got)
 
 
+@asynccontextmanager
+async def node_and_pusher(tmp_path, community: bytes, seed: bytes):
+    """A real node following ``community`` (no sync of its own), and a bare host to push to
+    it: the node is the receiver under test."""
+    async with (
+        nodes(tmp_path, 1, sync_interval=1000.0) as (node,),
+        Host(Identity.from_seed(seed * 32).libp2p_keypair()).run() as x,
+    ):
+        await node.follow(community)
+        yield node, x
+
+
+async def sync_stream(x: Host, node: Any) -> Any:
+    """A fresh connection from ``x`` to ``node`` and a sync stream on it."""
+    await x.connect(node.listen_addrs[0])
+    return await x.open_stream(node.member_id, wire.PROTOCOL_ID)
+
+
 async def test_catch_up_cut_half_way_resumes_where_it_stopped(tmp_path):
     src = MemoryLog()
     src.add(OPS)
     total_bytes = sum(len(o.raw) for o in OPS)
-    async with (
-        nodes(tmp_path, 1, sync_interval=1000.0) as (victim,),
-        Host(Identity.from_seed(b"\x42" * 32).libp2p_keypair()).run() as x,
-    ):
-        await victim.follow(C)
-        await x.connect(victim.listen_addrs[0])
-        stream = await x.open_stream(victim.member_id, wire.PROTOCOL_ID)
+    async with node_and_pusher(tmp_path, C, b"\x42") as (victim, x):
+        stream = await sync_stream(x, victim)
         cut = CutAfter(stream, total_bytes * 2 // 5, lambda: x.disconnect(victim.member_id))
         first = SyncSession(src, community=C, batch_ops=100)
         try:
@@ -89,8 +102,7 @@ async def test_catch_up_cut_half_way_resumes_where_it_stopped(tmp_path):
         assert is_prefix_of_each_chain(got)
         assert svc.book.get(x.peer_id).score == 0  # a lost connection is nobody's fault
 
-        await x.connect(victim.listen_addrs[0])
-        stream = await x.open_stream(victim.member_id, wire.PROTOCOL_ID)
+        stream = await sync_stream(x, victim)
         second = SyncSession(src, community=C, batch_ops=100)
         await drive(stream, second)
         assert second.state == "done"
@@ -99,34 +111,21 @@ async def test_catch_up_cut_half_way_resumes_where_it_stopped(tmp_path):
         assert second.stats.ops_in == 0
 
 
-async def test_a_long_catch_up_into_a_node_writes_its_rows_behind(tmp_path, monkeypatch):
+async def test_a_long_catch_up_into_a_node_writes_its_rows_behind(tmp_path, behind_calls):
     """Held batches after a session's first write their op rows on the store's writer thread
     (``node/store/writer.py``): a real node catching up over libp2p ends with every op, in the
     file once the session's span commits."""
     if store_module._cores() < 2:
         pytest.skip("rows are written behind only with a second core")
     community, ops = history(4, 3 * HOLD_OPS, seed=12)
-    handed = []
-    behind = Connection.behind
-    monkeypatch.setattr(
-        Connection,
-        "behind",
-        lambda self, steps, undo: handed.append(1) or behind(self, steps, undo),
-    )
     src = MemoryLog()
     src.add(ops)
-    async with (
-        nodes(tmp_path, 1, sync_interval=1000.0) as (node,),
-        Host(Identity.from_seed(b"\x43" * 32).libp2p_keypair()).run() as x,
-    ):
-        await node.follow(community)
-        await x.connect(node.listen_addrs[0])
-        stream = await x.open_stream(node.member_id, wire.PROTOCOL_ID)
+    async with node_and_pusher(tmp_path, community, b"\x43") as (node, x):
         session = SyncSession(src, community=community)
-        await drive(stream, session)
+        await drive(await sync_stream(x, node), session)
         assert session.state == "done"
         await wait_until(lambda: op_ids(node, community) == src.all_ids(community))
-        assert len(handed) >= 2  # the held batches after the span's first
+        assert len(behind_calls) >= 2  # the held batches after the span's first
         svc = node.service
         await wait_until(lambda: svc.syncer.inbound.get(x.peer_id, 0) == 0)  # session ended
         path = node.store.path

@@ -22,7 +22,7 @@ from node.crdt.state import Rejected
 from node.store import Store
 from node.store import store as store_module
 from node.store.flush import BEHIND_MIN
-from node.store.writer import Connection, WriteFailed
+from node.store.writer import WriteFailed
 from tests.factory import history, ops_in_file
 
 BATCH = BEHIND_MIN + 6
@@ -61,19 +61,6 @@ def rows(path):
         ).fetchall()
     finally:
         db.close()
-
-
-@pytest.fixture
-def behind_calls(monkeypatch):
-    calls = []
-    run = Connection.behind
-
-    def spy(self, steps, undo):
-        calls.append(len(steps))
-        return run(self, steps, undo)
-
-    monkeypatch.setattr(Connection, "behind", spy)
-    return calls
 
 
 def test_rows_written_behind_are_the_rows_written_at_once(raws, tmp_path, behind_calls):
