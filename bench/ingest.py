@@ -254,34 +254,36 @@ def main() -> None:
     n = len(raws) * ROUNDS
     measured = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for kind in ("per_op", "bulk"):
+
+        def rounds(kind: str, tag: str, verify_first: bool = False) -> tuple[Timer, Timer]:
+            """ROUNDS ingests of one kind, each into a new store, and their paired verify.
+            ``verify_first``: the verify of all the ops before each bulk ingest, not between
+            its batches: rows written behind (two cores) would be written while it ran,
+            outside the timed calls."""
             clock, total = Clock(ops), Timer()
             for i in range(ROUNDS):
+                path = Path(tmp) / f"{tag}{i}.db"
                 if kind == "per_op":
-                    t = per_op_ingest(raws, Path(tmp) / f"p{i}.db", clock)
+                    t = per_op_ingest(raws, path, clock)
+                elif verify_first:
+                    clock.verify(len(ops))
+                    t = bulk_ingest(raw_ranges, path, len(ops))
                 else:
-                    t = bulk_ingest(raw_ranges, Path(tmp) / f"b{i}.db", len(ops), clock)
+                    t = bulk_ingest(raw_ranges, path, len(ops), clock)
                 total.wall += t.wall
                 total.cpu += t.cpu
-            measured[kind] = (total, clock.timer)
+            return total, clock.timer
+
+        measured["per_op"] = rounds("per_op", "p")
+        measured["bulk"] = rounds("bulk", "b")
         if len(cores) > 1:
             # With two cores Store.ingest shares the signature checks with a worker process,
             # and a span's batches write their op rows on a writer thread (store/writer.py):
             # the same ingests with both cores, against the same one-core verify (wall only:
             # CPU time counts the writer thread too, and not the worker process).
             os.sched_setaffinity(0, cores)
-            for kind in ("per_op", "bulk"):
-                clock, total = Clock(ops), Timer()
-                for i in range(ROUNDS):
-                    if kind == "per_op":
-                        t = per_op_ingest(raws, Path(tmp) / f"q{i}.db", clock)
-                    else:  # the verify once before, not between batches: the rows written
-                        # behind would be written while it runs, outside the timed calls
-                        clock.verify(len(ops))
-                        t = bulk_ingest(raw_ranges, Path(tmp) / f"c{i}.db", len(ops))
-                    total.wall += t.wall
-                    total.cpu += t.cpu
-                measured[f"{kind}_2cores"] = (total, clock.timer)
+            measured["per_op_2cores"] = rounds("per_op", "q")
+            measured["bulk_2cores"] = rounds("bulk", "c", verify_first=True)
             os.sched_setaffinity(0, {min(cores)})
         steps = phases(raws, Path(tmp) / "steps.db")
         profiles = {}
