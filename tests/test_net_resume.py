@@ -19,7 +19,7 @@ from node.protocol.host import Host
 from node.protocol.memlog import MemoryLog
 from node.protocol.sync import HOLD_OPS, SyncSession
 from node.protocol.syncnet import drive
-from node.store import store as store_module
+from node.store.verify import cores
 from tests.factory import history, ops_in_file
 from tests.net_helpers import nodes, op_ids, wait_until
 
@@ -115,7 +115,7 @@ async def test_a_long_catch_up_into_a_node_writes_its_rows_behind(tmp_path, behi
     """Held batches after a session's first write their op rows on the store's writer thread
     (``node/store/writer.py``): a real node catching up over libp2p ends with every op, in the
     file once the session's span commits."""
-    if store_module._cores() < 2:
+    if cores() < 2:
         pytest.skip("rows are written behind only with a second core")
     community, ops = history(4, 3 * HOLD_OPS, seed=12)
     src = MemoryLog()

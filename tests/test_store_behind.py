@@ -20,15 +20,15 @@ from hypothesis import strategies as st
 from node.crdt.op import GENESIS_KIND, op_id
 from node.crdt.state import Rejected
 from node.store import Store
-from node.store import store as store_module
 from node.store.flush import BEHIND_MIN
+from node.store.verify import cores
 from node.store.writer import WriteFailed
 from tests.factory import history, ops_in_file
 
 BATCH = BEHIND_MIN + 6
 
 pytestmark = pytest.mark.skipif(
-    store_module._cores() < 2, reason="rows are written behind only with a second core"
+    cores() < 2, reason="rows are written behind only with a second core"
 )
 
 ODD = 'odd "one" \\ é'  # a reason the JSON of the rows must carry unharmed

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gc
 import importlib
-import os
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -51,7 +50,7 @@ from .flush import write_changes
 from .log import LogIndex
 from .queries import Queries
 from .rows import SqlState
-from .verify import BatchChecks
+from .verify import BatchChecks, cores
 from .writer import Step
 
 HANDLER_MODULES = ("node.crdt.records", "node.governance")
@@ -87,13 +86,6 @@ def default_handlers() -> HandlerMap:
     return merged
 
 
-def _cores() -> int:
-    """The cores this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def _id_of(item: bytes | Op) -> bytes:
     """The op's id; b"" for an item that is neither an Op nor bytes."""
     if type(item) is Op:
@@ -113,7 +105,7 @@ class Store(Queries):
         self._db = db
         # a batch of a span writes its op rows on a writer thread while the next is checked
         # (writer.py): only where a second core can take them
-        self._behind = isinstance(db, writer.Connection) and writer.SERIALIZED and _cores() > 1
+        self._behind = isinstance(db, writer.Connection) and writer.SERIALIZED and cores() > 1
         if self._behind:
             db.on_failure = self._load
         self._lock = lock

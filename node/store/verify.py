@@ -119,10 +119,15 @@ _WORKER_PID = 0  # the process that started it (a forked child starts its own)
 _BROKEN = False
 
 
+def cores() -> int:
+    """The cores this process may run on (1 where the system does not say)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+
+
 def worker() -> SigWorker | None:
     """The signature worker, started on first use; None on one core or once it failed."""
     global _WORKER, _WORKER_PID, _BROKEN
-    if _BROKEN or not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2:
+    if _BROKEN or cores() < 2:
         return None
     if _WORKER is None or _WORKER_PID != os.getpid():
         try:
