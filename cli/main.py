@@ -8,8 +8,9 @@ non-zero exit code here, in :func:`main`, and nowhere else.
 and member keys as lowercase hex, exact numbers as ``[num, den]`` or ``"num/den"``, times in
 ms since the epoch; see ``node/service/control.py``, ``node/crdt/records/queries.py``,
 ``listing_views.py`` and ``node/governance/views.py``); writing commands print
-``{"id" | "op_id": hex, ...}`` with the body they published. On error, stdout is empty and stderr carries one line
-``{"error": {"code", "message", "hint"}}``; the exit code says which kind of error it was.
+``{"id" | "op_id": hex, ...}`` with the body they published. On error, stdout is empty and
+stderr carries one line ``{"error": {"code", "message", "hint"}}``; the exit code says which
+kind of error it was.
 """
 
 from __future__ import annotations
