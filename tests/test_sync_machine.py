@@ -11,6 +11,7 @@ from node.crdt.chain import ForkProof
 from node.crdt.op import canonical
 from node.protocol import wire
 from node.protocol.memlog import MemoryLog
+from node.protocol.outbox import Outbox
 from node.protocol.sync import SyncError, SyncSession
 from tests.factory import chain, genesis, history, key, twin
 from tests.sync_helpers import log_of, run_pair
@@ -70,18 +71,28 @@ def test_both_directions_at_once():
     assert sa.stats.ops_in == 40 and sb.stats.ops_in == 30
 
 
+def _drain(session: SyncSession) -> bytes:
+    """Everything the session would write before it waits for the peer (a batch a call)."""
+    out = b""
+    while data := session.data_to_send():
+        out += data
+    return out
+
+
 def test_window_bounds_unacked_batches():
     a, b = log_of(OPS), MemoryLog()
     sa, sb = SyncSession(a, community=C, batch_ops=10, window=3), SyncSession(b)
     sb.receive_data(sa.data_to_send())
     sa.receive_data(sb.data_to_send())
-    burst = sa.data_to_send()
+    first = sa.data_to_send()
+    assert sum(isinstance(m, wire.Ops) for m in wire.FrameReader().feed(first)) == 1
+    burst = first + _drain(sa)
     msgs = wire.FrameReader().feed(burst)
     assert sum(isinstance(m, wire.Ops) for m in msgs) == 3  # then it waits for ACKs
     assert sa.data_to_send() == b""
     sb.receive_data(burst)
     sa.receive_data(sb.data_to_send())
-    assert sum(isinstance(m, wire.Ops) for m in wire.FrameReader().feed(sa.data_to_send())) == 3
+    assert sum(isinstance(m, wire.Ops) for m in wire.FrameReader().feed(_drain(sa))) == 3
 
 
 def test_interrupted_sync_resumes_from_heights():
@@ -280,3 +291,27 @@ def test_summary_mismatch_reconciles():
     run_pair(sa, sb)
     assert a.all_ids(C) == b.all_ids(C)
     assert sa.stats.ops_in > 0
+
+
+def test_the_first_ops_go_out_after_a_few_of_each_authors_are_read():
+    """The pusher merges every author's ops by lamport, so it reads some of each before its
+    first batch: a few (``Outbox.FIRST``), not a refill's worth, so that the peer's first
+    ops do not wait for most of the log to be read; later reads fill up as authors run dry."""
+    c, ops = history(20, 2000, seed=3)
+    full, empty = log_of(ops), MemoryLog()
+    read: list[int] = []
+    ops_from = full.ops_from
+
+    def counted(*args):
+        got = ops_from(*args)
+        read.append(len(got))
+        return got
+
+    full.ops_from = counted
+    sa, sb = SyncSession(empty, community=c), SyncSession(full)
+    sb.receive_data(sa.data_to_send())  # the initiator holds nothing: SUMMARY + ITEMS
+    authors = len({op.author for op in ops})
+    assert len(read) == authors and sum(read) == authors * Outbox.FIRST
+    run_pair(sa, sb)
+    assert empty.all_ids(c) == full.all_ids(c)
+    assert max(read) == Outbox.CHUNK and sum(read) == len(ops)  # each op read once

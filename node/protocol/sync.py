@@ -467,7 +467,9 @@ class SyncSession:
                 self._send(Forks(tuple(self._proofs_out[i : i + wire.MAX_PROOFS])))
             self._proofs_out = []
         box = self._outbox
-        while not box.empty() and self._unacked < self.window:
+        # One OPS batch a call: the writer sends it while asking for the next (at the start
+        # of a catch-up the peer then has its first ops a window's making sooner).
+        if not box.empty() and self._unacked < self.window:
             batch = box.batch(self.batch_ops, self.batch_bytes)
             self._send(Ops(tuple(batch)))
             self._unacked += 1
