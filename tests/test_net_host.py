@@ -12,8 +12,8 @@ from node.protocol.gossip import Gossip, encode_batch, topic_of
 from node.protocol.host import Host
 from node.protocol.memlog import MemoryLog
 from node.protocol.sync import SyncError, SyncSession
-from node.protocol.syncnet import drive
-from node.protocol.wire import PROTOCOL_ID
+from node.protocol.syncnet import compressed, drive
+from node.protocol.wire import PROTOCOL_ID, PROTOCOL_PLAIN, PROTOCOLS
 from tests.factory import history
 
 C, OPS = history(3, 400, seed=7)
@@ -45,6 +45,32 @@ async def test_sync_over_a_real_stream_and_ping():
         await drive(stream, session)
         assert dst.all_ids(C) == src.all_ids(C)
         assert session.stats.ops_in == len(OPS)
+
+
+async def test_sync_speaks_2_1_compressed_and_2_0_with_a_node_from_before():
+    """The initiator offers 2.1 then 2.0: a node that serves both answers 2.1 and the ops
+    travel compressed; a node from before 2.1 answers 2.0 and gets plain OPS."""
+    src = MemoryLog()
+    src.add(OPS)
+    async with make_host(0).run() as new, make_host(1).run() as old, make_host(2).run() as b:
+
+        async def serve(stream, peer):
+            session = SyncSession(src, peer=peer.encode(), compress=compressed(stream))
+            await drive(stream, session)
+
+        for protocol in PROTOCOLS:
+            new.set_handler(protocol, serve)
+        old.set_handler(PROTOCOL_PLAIN, serve)
+        for host, speaks_2_1 in ((new, True), (old, False)):
+            await b.connect(host.listen_addrs[0])
+            stream = await b.open_stream(host.peer_id, PROTOCOLS)
+            assert compressed(stream) is speaks_2_1
+            dst = MemoryLog()
+            session = SyncSession(dst, community=C, compress=compressed(stream))
+            await drive(stream, session)
+            assert dst.all_ids(C) == src.all_ids(C)
+            st = session.stats
+            assert (st.bytes_in < st.op_bytes_in / 1.5) is speaks_2_1, st
 
 
 async def test_handler_errors_and_pubsub_garbage_do_not_kill_the_host():

@@ -34,7 +34,7 @@ layer above can treat peers as untrusted:
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -505,10 +505,13 @@ class Host:
         )
 
     async def open_stream(
-        self, peer: str, protocol: str, timeout: float = STREAM_TIMEOUT
+        self, peer: str, protocol: str | Sequence[str], timeout: float = STREAM_TIMEOUT
     ) -> INetStream:
+        """A stream to ``peer`` speaking ``protocol``, or the first of several the peer
+        supports (the stream's ``get_protocol()`` says which)."""
+        offered = [protocol] if isinstance(protocol, str) else list(protocol)
         with trio.fail_after(timeout):
-            return await self.host.new_stream(ID.from_base58(peer), [TProtocol(protocol)])
+            return await self.host.new_stream(ID.from_base58(peer), [TProtocol(p) for p in offered])
 
     async def ping(self, peer: str, timeout: float = 5.0) -> int | None:
         """Round-trip time in ms, or None when the peer does not answer in time."""

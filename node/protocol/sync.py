@@ -122,7 +122,9 @@ class Stats:
 
 
 class SyncSession:
-    """One sync of one community with one peer. Create with ``community`` to initiate."""
+    """One sync of one community with one peer. Create with ``community`` to initiate;
+    ``compress`` on a ``/we/sync/2.1.0`` stream (``syncnet.compressed``): OPS batches then go
+    as OPSZ when that is smaller, and the peer's may come so."""
 
     def __init__(
         self,
@@ -134,8 +136,10 @@ class SyncSession:
         window: int = 4,
         batch_ops: int = 512,
         batch_bytes: int = 512 * 1024,
+        compress: bool = False,
     ):
         self.log, self.peer, self.community = log, peer, community
+        self.compress = compress  # a 2.1 stream (wire.PROTOCOL_ID): OPS may go as OPSZ
         self.initiator = community is not None
         self.access = access or (lambda c, p: None)
         self.window = window
@@ -145,7 +149,7 @@ class SyncSession:
         self.refusal: str | None = None  # the reason when either side refused
         # new -> reconciling -> syncing -> done | refused | failed
         self.state = "new"
-        self._reader = wire.FrameReader()
+        self._reader = wire.FrameReader(compressed=compress)
         self._out = bytearray()
         self._rec: Reconciler | None = None
         self._mine: dict[bytes, Entry] = {}  # what we announced, by author
@@ -210,7 +214,7 @@ class SyncSession:
 
     # ---- internals ------------------------------------------------------------------------
     def _send(self, msg: wire.Message) -> None:
-        frame = wire.encode(msg)
+        frame = wire.encode(msg, compress=self.compress)
         self._out += frame
         self.stats.frames_out += 1
         self.stats.bytes_out += len(frame)

@@ -16,11 +16,18 @@ from typing import Any
 
 import trio
 
+from . import wire
 from .sync import SyncError, SyncSession
 
 READ_CHUNK = 64 * 1024
 IDLE_TIMEOUT = 15.0
 MAX_PAUSE = 5.0  # well under the peer's idle timeout: a paused reader is slow, not silent
+
+
+def compressed(stream: Any) -> bool:
+    """Whether ``stream`` speaks ``/we/sync/2.1.0`` (``wire.PROTOCOL_ID``), whose OPS batches
+    may go compressed, rather than 2.0 (a node from before): ``SyncSession(compress=...)``."""
+    return str(stream.get_protocol()) == wire.PROTOCOL_ID
 
 
 async def drive(

@@ -7,6 +7,9 @@ clear :class:`WireError` instead of an exception deep inside the node.
 
 Every per-frame bound here is one an honest sender meets by splitting (lists go over several
 frames); no bound limits how many authors a community may have.
+
+On a ``/we/sync/2.1.0`` stream an OPS message may travel compressed, as OPSZ (zstd); on a
+``/we/sync/2.0.0`` stream (a node from before 2.1) it never does.
 """
 
 from __future__ import annotations
@@ -17,11 +20,15 @@ from hashlib import sha256 as _sha256
 from typing import Any
 
 import cbor2
+import zstandard
 
 from node.crdt.op import ID_SIZE, KEY_SIZE, canonical
 
 VERSION = 2
-PROTOCOL_ID = "/we/sync/2.0.0"
+PROTOCOL_ID = "/we/sync/2.1.0"  # version 2; OPS batches go compressed (OPSZ) when smaller
+PROTOCOL_PLAIN = "/we/sync/2.0.0"  # version 2 without OPSZ: what nodes before 2.1 speak
+PROTOCOLS = (PROTOCOL_ID, PROTOCOL_PLAIN)  # offered in this order; either may be answered
+ZSTD_LEVEL = 1  # ops compress ~2.5 x at level 1 (keys, community ids and bodies repeat)
 MAX_FRAME = 1024 * 1024  # a frame never exceeds 1 MiB
 LEN_PREFIX = 4
 MAX_BATCH_OPS = 512
@@ -36,7 +43,7 @@ MAX_RUN = 256  # ops in one GOT run
 MAX_REASON = 200
 
 # 0 was HELLO in version 1 (a full height list in one frame); it is gone.
-REFUSE, OPS, ACK, FORKS, END, ERROR, SUMMARY, SAME, RANGES, WANT, GOT, DONE = range(1, 13)
+REFUSE, OPS, ACK, FORKS, END, ERROR, SUMMARY, SAME, RANGES, WANT, GOT, DONE, OPSZ = range(1, 14)
 NAMES = {
     1: "REFUSE",
     2: "OPS",
@@ -50,6 +57,7 @@ NAMES = {
     10: "WANT",
     11: "GOT",
     12: "DONE",
+    13: "OPSZ",
 }
 
 # Range modes (second element of a range).
@@ -219,9 +227,14 @@ def to_obj(msg: Message) -> list[Any]:
     raise TypeError(f"not a sync message: {msg!r}")
 
 
-def encode(msg: Message) -> bytes:
-    """One complete frame (length prefix + canonical CBOR)."""
+def encode(msg: Message, *, compress: bool = False) -> bytes:
+    """One complete frame (length prefix + canonical CBOR). With ``compress`` (a 2.1 stream),
+    an OPS message goes as OPSZ when that is smaller."""
     body = canonical(to_obj(msg))
+    if compress and type(msg) is Ops:
+        packed = canonical([OPSZ, zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(body)])
+        if len(packed) < len(body):
+            body = packed
     if len(body) > MAX_FRAME:
         raise WireError("frame_too_large", f"{len(body)} bytes > {MAX_FRAME}")
     return len(body).to_bytes(LEN_PREFIX, "big") + body
@@ -283,8 +296,28 @@ def _ranges(rs: Any) -> Ranges:
     return Ranges(tuple(out))
 
 
-def decode_body(body: bytes) -> Message:
-    """Decode the CBOR part of one frame into a message, strictly."""
+def _unpacked(data: Any) -> bytes:
+    """The OPS body inside an OPSZ: one zstd frame that states its size (at most a frame's),
+    nothing after it. The size is checked before anything is allocated: zstd would make room
+    for whatever size a frame states."""
+    _need(type(data) is bytes, "OPSZ has bytes")
+    try:
+        size = zstandard.frame_content_size(data)
+    except zstandard.ZstdError as exc:
+        raise WireError("malformed", f"OPSZ is not zstd ({exc})") from exc
+    if size > MAX_FRAME:
+        raise WireError("frame_too_large", f"OPSZ holds {size} bytes > {MAX_FRAME}")
+    _need(size > 0, "OPSZ states its size")
+    try:
+        unpacker = zstandard.ZstdDecompressor(max_window_size=MAX_FRAME)
+        return unpacker.decompress(data, allow_extra_data=False)
+    except zstandard.ZstdError as exc:
+        raise WireError("malformed", f"OPSZ does not decompress ({exc})") from exc
+
+
+def decode_body(body: bytes, *, compressed: bool = False) -> Message:
+    """Decode the CBOR part of one frame into a message, strictly. ``compressed``: a 2.1
+    stream, where OPSZ is an OPS message (on a 2.0 stream it is an unknown type)."""
     try:
         obj = cbor2.loads(body)
     except Exception as exc:  # cbor2 raises several exception types on garbage
@@ -293,6 +326,11 @@ def decode_body(body: bytes) -> Message:
     if canonical(obj) != body:
         raise WireError("not_canonical", "frame is not canonical CBOR")
     t, args = obj[0], obj[1:]
+    if t == OPSZ and compressed:
+        _need(len(args) == 1, "OPSZ has one field")
+        inner = decode_body(_unpacked(args[0]))  # an OPSZ in an OPSZ is an unknown type
+        _need(type(inner) is Ops, "OPSZ holds OPS")
+        return inner
     if t == SUMMARY:
         _need(len(args) == 4, "SUMMARY has 4 fields")
         version, community, digest, authors = args
@@ -344,9 +382,10 @@ def decode_body(body: bytes) -> Message:
 class FrameReader:
     """Accumulates bytes and yields complete decoded messages (sans-IO)."""
 
-    def __init__(self, max_frame: int = MAX_FRAME):
+    def __init__(self, max_frame: int = MAX_FRAME, *, compressed: bool = False):
         self._buf = bytearray()
         self._max = max_frame
+        self._compressed = compressed  # a 2.1 stream: OPSZ decodes to OPS
 
     def feed(self, data: bytes) -> list[Message]:
         self._buf += data
@@ -359,7 +398,7 @@ class FrameReader:
                 break
             body = bytes(self._buf[LEN_PREFIX : LEN_PREFIX + n])
             del self._buf[: LEN_PREFIX + n]
-            out.append(decode_body(body))
+            out.append(decode_body(body, compressed=self._compressed))
         return out
 
     @property

@@ -23,7 +23,7 @@ from typing import Any
 import trio
 
 from node.crdt.op import Op
-from node.protocol.wire import PROTOCOL_ID
+from node.protocol.wire import PROTOCOLS
 
 from . import discovery, report
 from .budget import CpuBudget, LoopLag
@@ -124,7 +124,8 @@ class Service:
             for c in sorted(self.followed):
                 if self._gossip_ok(c):
                     await self.gossip.join(c)
-            self.host.set_handler(PROTOCOL_ID, self.syncer.serve)
+            for protocol in PROTOCOLS:  # 2.1, and 2.0 for nodes from before it
+                self.host.set_handler(protocol, self.syncer.serve)
             nursery.start_soon(self._connection_events)
             nursery.start_soon(self._watch_lag)
             nursery.start_soon(self._upkeep)

@@ -38,8 +38,8 @@ import trio
 
 from node.identity import pubkey_from_member_id
 from node.protocol.sync import NOT_MEMBER, UNKNOWN_COMMUNITY, SyncError, SyncSession
-from node.protocol.syncnet import drive
-from node.protocol.wire import PROTOCOL_ID
+from node.protocol.syncnet import compressed, drive
+from node.protocol.wire import PROTOCOLS
 
 from .storelog import Event, SyncRecord
 
@@ -151,8 +151,10 @@ class Syncer:
         slots = self._slots.setdefault(peer, trio.Semaphore(MAX_INBOUND_SESSIONS_PER_PEER))
         try:
             async with slots:
-                stream = await svc.host.open_stream(peer, PROTOCOL_ID)
-                session = SyncSession(svc.log, peer=peer_key, community=community)
+                stream = await svc.host.open_stream(peer, PROTOCOLS)
+                session = SyncSession(
+                    svc.log, peer=peer_key, community=community, compress=compressed(stream)
+                )
                 if await self._drive(stream, session, peer):
                     st = session.stats
                     ok = session.state == "done"
@@ -233,7 +235,7 @@ class Syncer:
                     self.svc.emit(event)
 
     async def serve(self, stream: Any, peer: str) -> None:
-        """The ``/we/sync/2.0.0`` stream handler: a session the peer initiated."""
+        """The ``/we/sync/2.1.0`` and ``2.0.0`` stream handler: a session the peer initiated."""
         svc = self.svc
         now = trio.current_time()
         if (
@@ -248,7 +250,9 @@ class Syncer:
         self.inbound_total += 1
         try:
             peer_key = pubkey_from_member_id(peer)
-            session = SyncSession(svc.log, peer=peer_key, access=self.access)
+            session = SyncSession(
+                svc.log, peer=peer_key, access=self.access, compress=compressed(stream)
+            )
             try:
                 if not await self._drive(stream, session, peer):
                     return

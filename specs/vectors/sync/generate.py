@@ -27,6 +27,20 @@ def frame_of(body: bytes) -> str:
     return (len(body).to_bytes(4, "big") + body).hex()
 
 
+def zstd_raw(data: bytes, size: int | None = None, *, stated: bool = True) -> bytes:
+    """A zstd frame (RFC 8878) holding ``data`` in one raw (stored) block, built by hand so
+    that the vectors do not depend on a compressor's version: magic, a descriptor (single
+    segment, 4-byte content size = ``size``, default ``len(data)``; or, not ``stated``, no
+    size and a 1 KiB window), the block header (last, raw, length), the bytes."""
+    magic = bytes.fromhex("28b52ffd")
+    if stated:
+        head = bytes([0xA0]) + (len(data) if size is None else size).to_bytes(4, "little")
+    else:
+        head = bytes([0x00, 0x00])
+    block = ((len(data) << 3) | 1).to_bytes(3, "little")
+    return magic + head + block + data
+
+
 def build() -> dict:
     k = key(0)
     g = genesis(k, name="vectors")
@@ -63,6 +77,20 @@ def build() -> dict:
         vectors.append(
             {"name": name, "valid": True, "message": describe(msg), "frame": wire.encode(msg).hex()}
         )
+    # On a 2.1 stream (``"stream": "2.1"``) OPSZ carries an OPS body in a zstd frame: it
+    # decodes to the OPS message whose plain frame is ``plain``.
+    ops_body = canonical(wire.to_obj(valid["ops"]))
+    opsz = canonical([wire.OPSZ, zstd_raw(ops_body)])
+    vectors.append(
+        {
+            "name": "opsz",
+            "valid": True,
+            "stream": "2.1",
+            "message": describe(valid["ops"]),
+            "frame": frame_of(opsz),
+            "plain": wire.encode(valid["ops"]).hex(),
+        }
+    )
     e = [author, 1, b"\x00" * 8, False]
     invalid = {
         "garbage": ("00000004" + b"junk".hex(), "malformed"),
@@ -102,6 +130,29 @@ def build() -> dict:
     }
     for name, (hexframe, reason) in invalid.items():
         vectors.append({"name": name, "valid": False, "frame": hexframe, "error": reason})
+    packed = zstd_raw(ops_body)
+    invalid_21 = {
+        "opsz_not_zstd": ([wire.OPSZ, b"junk"], "malformed"),
+        "opsz_size_not_stated": ([wire.OPSZ, zstd_raw(ops_body, stated=False)], "bad_message"),
+        "opsz_states_too_much": (
+            [wire.OPSZ, zstd_raw(ops_body, wire.MAX_FRAME + 1)],
+            "frame_too_large",
+        ),
+        "opsz_size_wrong": ([wire.OPSZ, zstd_raw(ops_body, len(ops_body) + 1)], "malformed"),
+        "opsz_bytes_after": ([wire.OPSZ, packed + b"x"], "malformed"),
+        "opsz_two_fields": ([wire.OPSZ, packed, 0], "bad_message"),
+        "opsz_holds_ack": ([wire.OPSZ, zstd_raw(canonical([3, 1]))], "bad_message"),
+        "opsz_in_opsz": ([wire.OPSZ, zstd_raw(opsz)], "unknown_message"),
+    }
+    for name, (obj, reason) in invalid_21.items():
+        frame = frame_of(canonical(obj))
+        vectors.append(
+            {"name": name, "valid": False, "stream": "2.1", "frame": frame, "error": reason}
+        )
+    # a node from before 2.1 (a 2.0 stream) knows no OPSZ
+    vectors.append(
+        {"name": "opsz_on_2_0", "valid": False, "frame": frame_of(opsz), "error": "unknown_message"}
+    )
     # A complete in-sync exchange, byte for byte (both sides hold g and o2).
     a, b = MemoryLog(), MemoryLog()
     a.add([g, o2])
@@ -109,6 +160,7 @@ def build() -> dict:
     return {
         "version": wire.VERSION,
         "protocol": wire.PROTOCOL_ID,
+        "protocols": list(wire.PROTOCOLS),
         "max_frame": wire.MAX_FRAME,
         "vectors": vectors,
         "in_sync_transcript": in_sync_exchange(a, b, g.id),
