@@ -104,7 +104,7 @@ def _claim(data_dir, wait: float = 10.0) -> ExitStack:
 def _is_plaintext(path) -> bool:
     import json
 
-    from node.identity.keystore import PLAINTEXT
+    from node.identity.keyfile import PLAINTEXT
 
     try:
         return json.loads(path.read_text()).get("protection") == PLAINTEXT
@@ -121,7 +121,7 @@ def _in_background() -> bool:
 
 
 def _passphrase(path):
-    from node.identity.keystore import PASSPHRASE_ENV, resolve_passphrase
+    from node.identity.passphrase import PASSPHRASE_ENV, resolve_passphrase
 
     if _is_plaintext(path):
         return None

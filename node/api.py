@@ -73,7 +73,7 @@ class LockedIdentity:
 
     @property
     def signing_key(self) -> Any:
-        from node.identity.keystore import PassphraseUnavailableError
+        from node.identity import PassphraseUnavailableError
 
         raise PassphraseUnavailableError(
             self.path, "this node was opened read-only (no key): unlock it to sign"

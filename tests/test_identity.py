@@ -153,7 +153,7 @@ def test_consistent_but_mismatched_key_is_corrupt(key_path):
         doc["public_key"] = other.public_key.hex()
         doc["member_id"] = other.member_id
         doc.pop("checksum")
-        from node.identity.keystore import _checksum
+        from node.identity.keyfile import checksum as _checksum
 
         doc["checksum"] = _checksum(doc)
 
@@ -327,7 +327,7 @@ def test_symlinked_keystore_refused(key_path):
 
 
 def test_member_id_in_file_must_match(key_path):
-    from node.identity.keystore import _checksum
+    from node.identity.keyfile import checksum as _checksum
 
     Identity.create(key_path, insecure_plaintext=True)
 

@@ -168,7 +168,7 @@ def device_add(file: Path) -> None:
     member = mine.member if mine is not None else signer.public_key
     new = Identity.generate()
     cert = certify(signer, member, new.public_key)
-    from node.identity.keystore import new_passphrase
+    from node.identity.passphrase import new_passphrase
 
     extra = {"device_cert": cert.to_json(), "device_new": True}
     new.save(file, new_passphrase(file), extra=extra)

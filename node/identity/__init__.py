@@ -1,21 +1,20 @@
-"""Identity: the member's Ed25519 key, its encrypted keystore, and member (peer) ids.
+"""Identity: the member's Ed25519 key (``keystore.py``), its encrypted file (``keyfile.py``) and
+passphrase (``passphrase.py``), member (peer) ids, device keys and the chain guard.
 
 Importing this package starts no networking and does not import libp2p (only
 :meth:`Identity.libp2p_keypair` does, when the host needs the key).
 """
 
-from .keystore import (
-    PASSPHRASE_ENV,
+from .keyfile import (
     CorruptKeystoreError,
-    Identity,
     InsecurePermissionsError,
     KeystoreError,
     KeystoreExistsError,
     KeystoreNotFoundError,
-    PassphraseUnavailableError,
     WrongPassphraseError,
-    read_public_key,
 )
+from .keystore import Identity, read_public_key
+from .passphrase import PASSPHRASE_ENV, PassphraseUnavailableError
 from .peer_id import MemberIdError, member_id, pubkey_from_member_id
 
 __all__ = [
