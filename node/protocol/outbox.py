@@ -53,10 +53,11 @@ class Outbox:
                 return entries[:i]
         return entries
 
-    def _refill(self, author: bytes, size: int = CHUNK) -> None:
+    def _refill(self, author: bytes, size: int | None = None) -> None:
         lo, hi = self._next[author]
         if not self._buf[author] and lo <= hi:
-            entries = [e for e in self._load(author, lo, min(size, hi - lo + 1)) if e[1] <= hi]
+            n = min(size or self.CHUNK, hi - lo + 1)
+            entries = [e for e in self._load(author, lo, n) if e[1] <= hi]
             if not entries:  # the log shrank under us (cannot happen with a store): stop
                 self._next[author] = (hi + 1, hi)
                 return
