@@ -15,6 +15,8 @@
    ops/s, its ratio to (1), and sync bytes / encoded op bytes (framing, and since 2.1 the
    compression of OPS batches: below 1; before compression the target was <= 1.15 for the
    framing alone; Noise adds 16 bytes and Yamux 12 per transport frame on top, < 0.1 %).
+   Then the same over a ``LINK_RATE`` link (a network namespace with its loopback shaped; root
+   only), as 2.0 (plain) and 2.1 (compressed): what a member behind a home connection waits.
 3. The in-sync check afterwards: bytes and round trips.
 4. Gossip propagation across 10 hosts (ring + chords): p50 / p99 from publish to delivery.
 5. pycrdt (Yjs/Yrs) state-vector sync of an equivalent document (one Y.Array entry per op
@@ -35,6 +37,8 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -52,10 +56,11 @@ from node.protocol.gossip import Gossip
 from node.protocol.host import Host
 from node.protocol.sync import SyncSession
 from node.protocol.syncnet import compressed, drive
-from node.protocol.wire import PROTOCOL_ID
+from node.protocol.wire import PROTOCOL_ID, PROTOCOL_PLAIN, PROTOCOLS
 from node.store import Store
 
 RESULTS = Path(__file__).with_name("results") / "sync.json"
+LINK_RATE = "20mbit"  # a home connection's uplink, shared by both directions here
 ROUNDS = 3  # local ingest, the two-process catch-up and pycrdt's sync: the best of this many
 
 
@@ -128,7 +133,8 @@ async def catch_up(ranges, community, tmp: Path) -> dict:
                 served.append(s)
                 await drive(stream, s)
 
-            a.set_handler(PROTOCOL_ID, serve)
+            for protocol in PROTOCOLS:  # 2.1, and 2.0 as the daemon serves it
+                a.set_handler(protocol, serve)
             await b.connect(a.listen_addrs[0])
             stream = await b.open_stream(a.peer_id, PROTOCOL_ID)
             session = SyncSession(LogOf(dst), community=community, compress=compressed(stream))
@@ -174,14 +180,17 @@ async def serve_store(path: Path) -> None:
                 session = SyncSession(LogOf(src), peer=peer.encode(), compress=compressed(stream))
                 await drive(stream, session)
 
-            a.set_handler(PROTOCOL_ID, serve)
+            for protocol in PROTOCOLS:  # 2.1, and 2.0 as the daemon serves it
+                a.set_handler(protocol, serve)
             print(a.listen_addrs[0], a.peer_id, flush=True)
             await trio.to_thread.run_sync(sys.stdin.read)
     finally:
         src.close()
 
 
-async def catch_up_from_process(src_path: Path, community: bytes, dst_path: Path) -> dict:
+async def catch_up_from_process(
+    src_path: Path, community: bytes, dst_path: Path, protocol: str = PROTOCOL_ID
+) -> dict:
     """Catch-up as between two nodes: the sender is another process (another core when one is
     free), so the receiver's rate is not shared with the sender's CPU."""
     proc = subprocess.Popen(
@@ -195,17 +204,52 @@ async def catch_up_from_process(src_path: Path, community: bytes, dst_path: Path
         with Store.open(dst_path, handlers={}) as dst:
             async with Host(Identity.from_seed(b"\x03" * 32).libp2p_keypair()).run() as b:
                 await b.connect(addr)
-                stream = await b.open_stream(peer, PROTOCOL_ID)
+                stream = await b.open_stream(peer, protocol)
                 session = SyncSession(LogOf(dst), community=community, compress=compressed(stream))
                 start = time.perf_counter()
                 with dst.batched():  # as the daemon's sessions (``Service`` syncing)
                     await drive(stream, session)
                 elapsed = time.perf_counter() - start
             got = sum(h[0] for h in dst.heights(community).values())
-        return {"catchup_2proc_s": elapsed, "catchup_2proc_ops": got}
+        wire_bytes = session.stats.bytes_in + session.stats.bytes_out
+        return {"catchup_2proc_s": elapsed, "catchup_2proc_ops": got, "wire_bytes": wire_bytes}
     finally:
         proc.stdin.close()
         proc.wait(timeout=60)
+
+
+def over_link(src_path: Path, community: bytes, tmp: Path) -> dict:
+    """The two-process catch-up over a LINK_RATE link (a network namespace whose loopback is
+    shaped, MTU 1500), as 2.0 (plain) and as 2.1 (compressed): what a member behind a home
+    connection waits. Needs root (namespaces); otherwise says why not."""
+    from bench import natlab
+
+    why = natlab.unavailable()
+    if why is not None or not shutil.which("tc"):
+        return {"link": why or "needs tc (iproute2)"}
+    ns = f"we-bench-link-{os.getpid()}"
+    natlab.sh("ip", "netns", "add", ns)
+    try:
+        natlab.sh("ip", "-n", ns, "link", "set", "lo", "mtu", "1500", "up")
+        shape = ["root", "tbf", "rate", LINK_RATE, "burst", "256kb", "latency", "400ms"]
+        natlab.sh("ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", "lo", *shape)
+        run = [sys.executable, "-m", "bench.sync", "--link", str(src_path), community.hex()]
+        got = subprocess.run(
+            ["ip", "netns", "exec", ns, *run, str(tmp)], check=True, capture_output=True
+        )
+        return {"link_rate": LINK_RATE, **json.loads(got.stdout.decode().splitlines()[-1])}
+    finally:
+        natlab.sh("ip", "netns", "delete", ns)
+
+
+def link_child(src_path: Path, community: bytes, tmp: Path) -> None:
+    """Inside the shaped namespace: one catch-up per protocol version, as one JSON line."""
+    out = {}
+    for name, protocol in (("plain", PROTOCOL_PLAIN), ("compressed", PROTOCOL_ID)):
+        got = trio.run(catch_up_from_process, src_path, community, tmp / f"{name}.db", protocol)
+        out[f"link_{name}_s"] = got["catchup_2proc_s"]
+        out[f"link_{name}_wire_bytes"] = got["wire_bytes"]
+    print(json.dumps(out))
 
 
 async def gossip_latency(ops: list[Op], n_hosts: int = 10) -> dict:
@@ -342,6 +386,7 @@ def main() -> None:
         res["catchup_2proc_runs_s"] = remote_runs
         res["catchup_2proc_s"] = min(remote_runs)
         decoded_s = min(decoded_s, local_ingest(ranges, tmp / "decoded2.db", decoded=True))
+        res.update(over_link(tmp / "src.db", community, tmp))
     res.update(
         {
             "ops": total,
@@ -354,6 +399,8 @@ def main() -> None:
         }
     )
     res["catchup_2proc_ops_per_s"] = total / res["catchup_2proc_s"]
+    if "link_plain_s" in res:
+        res["link_compressed_vs_plain"] = res["link_plain_s"] / res["link_compressed_s"]
     res["catchup_2proc_vs_local"] = res["catchup_2proc_ops_per_s"] / res["local_ingest_ops_per_s"]
     res["catchup_vs_local"] = res["catchup_ops_per_s"] / res["local_ingest_ops_per_s"]
     res["catchup_vs_local_decoded"] = (
@@ -390,6 +437,16 @@ def main() -> None:
         (
             "  sync bytes / op bytes",
             f"{res['wire_per_op_ratio']:.4f}  (compressed; framing alone <= 1.15)",
+        ),
+        (
+            f"catch-up over a {res.get('link_rate', LINK_RATE)} link",
+            (
+                f"{total / res['link_compressed_s']:,.0f} ops/s compressed (2.1),"
+                f" {total / res['link_plain_s']:,.0f} plain (2.0):"
+                f" {res['link_plain_s'] / res['link_compressed_s']:.2f} x faster"
+            )
+            if "link_plain_s" in res
+            else f"not measured: {res.get('link')}",
         ),
         (
             "in-sync check",
@@ -429,5 +486,7 @@ def main() -> None:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--serve"]:
         trio.run(serve_store, Path(sys.argv[2]))
+    elif sys.argv[1:2] == ["--link"]:
+        link_child(Path(sys.argv[2]), bytes.fromhex(sys.argv[3]), Path(sys.argv[4]))
     else:
         main()
