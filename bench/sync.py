@@ -61,6 +61,7 @@ from node.store import Store
 
 RESULTS = Path(__file__).with_name("results") / "sync.json"
 LINK_RATE = "20mbit"  # a home connection's uplink, shared by both directions here
+LINK_SHAPE = ("tbf", "rate", LINK_RATE, "burst", "256kb", "latency", "400ms")  # tc qdisc
 ROUNDS = 3  # local ingest, the two-process catch-up and pycrdt's sync: the best of this many
 
 
@@ -218,10 +219,18 @@ async def catch_up_from_process(
         proc.wait(timeout=60)
 
 
-def over_link(src_path: Path, community: bytes, tmp: Path) -> dict:
-    """The two-process catch-up over a LINK_RATE link (a network namespace whose loopback is
-    shaped, MTU 1500), as 2.0 (plain) and as 2.1 (compressed): what a member behind a home
-    connection waits. Needs root (namespaces); otherwise says why not."""
+def over_link(
+    src_path: Path,
+    community: bytes,
+    tmp: Path,
+    shape: tuple[str, ...] = LINK_SHAPE,
+    loss: float = 0.0,
+) -> dict:
+    """The two-process catch-up over a shaped link (a network namespace whose loopback, MTU
+    1500, gets the tc qdisc ``shape``: by default LINK_RATE; and, with ``loss``, drops that
+    share of packets at random, by iptables), as 2.0 (plain) and as 2.1 (compressed): what a
+    member behind a home connection waits. Needs root (namespaces) and tc; otherwise says why
+    not."""
     from bench import natlab
 
     why = natlab.unavailable()
@@ -231,22 +240,29 @@ def over_link(src_path: Path, community: bytes, tmp: Path) -> dict:
     natlab.sh("ip", "netns", "add", ns)
     try:
         natlab.sh("ip", "-n", ns, "link", "set", "lo", "mtu", "1500", "up")
-        shape = ["root", "tbf", "rate", LINK_RATE, "burst", "256kb", "latency", "400ms"]
-        natlab.sh("ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", "lo", *shape)
+        natlab.sh("ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", "lo", "root", *shape)
+        if loss:
+            drop = ["-m", "statistic", "--mode", "random", "--probability", str(loss), "-j", "DROP"]
+            natlab.sh("ip", "netns", "exec", ns, "iptables", "-A", "INPUT", *drop)
         run = [sys.executable, "-m", "bench.sync", "--link", str(src_path), community.hex()]
         got = subprocess.run(
             ["ip", "netns", "exec", ns, *run, str(tmp)], check=True, capture_output=True
         )
-        return {"link_rate": LINK_RATE, **json.loads(got.stdout.decode().splitlines()[-1])}
+        result = json.loads(got.stdout.decode().splitlines()[-1])
+        return {"link_shape": " ".join(shape), "link_loss": loss, **result}
     finally:
         natlab.sh("ip", "netns", "delete", ns)
 
 
 def link_child(src_path: Path, community: bytes, tmp: Path) -> None:
-    """Inside the shaped namespace: one catch-up per protocol version, as one JSON line."""
-    out = {}
+    """Inside the shaped namespace: one catch-up per protocol version, each of every op the
+    source holds, as one JSON line."""
+    with Store.open(src_path, handlers={}) as src:
+        total = sum(h[0] for h in src.heights(community).values())
+    out = {"link_ops": total}
     for name, protocol in (("plain", PROTOCOL_PLAIN), ("compressed", PROTOCOL_ID)):
         got = trio.run(catch_up_from_process, src_path, community, tmp / f"{name}.db", protocol)
+        assert got["catchup_2proc_ops"] == total, (name, got)
         out[f"link_{name}_s"] = got["catchup_2proc_s"]
         out[f"link_{name}_wire_bytes"] = got["wire_bytes"]
     print(json.dumps(out))
@@ -439,7 +455,7 @@ def main() -> None:
             f"{res['wire_per_op_ratio']:.4f}  (compressed; framing alone <= 1.15)",
         ),
         (
-            f"catch-up over a {res.get('link_rate', LINK_RATE)} link",
+            f"catch-up over a {LINK_RATE} link",
             (
                 f"{total / res['link_compressed_s']:,.0f} ops/s compressed (2.1),"
                 f" {total / res['link_plain_s']:,.0f} plain (2.0):"
