@@ -55,7 +55,7 @@ from node.identity import Identity
 from node.protocol.gossip import Gossip
 from node.protocol.host import Host
 from node.protocol.sync import SyncSession
-from node.protocol.syncnet import compressed, drive
+from node.protocol.syncnet import drive, session_on
 from node.protocol.wire import PROTOCOL_ID, PROTOCOL_PLAIN, PROTOCOLS
 from node.store import Store
 
@@ -130,7 +130,7 @@ async def catch_up(ranges, community, tmp: Path) -> dict:
             served: list[SyncSession] = []
 
             async def serve(stream, peer):
-                s = SyncSession(LogOf(src), peer=peer.encode(), compress=compressed(stream))
+                s = session_on(stream, LogOf(src), peer=peer.encode())
                 served.append(s)
                 await drive(stream, s)
 
@@ -138,7 +138,7 @@ async def catch_up(ranges, community, tmp: Path) -> dict:
                 a.set_handler(protocol, serve)
             await b.connect(a.listen_addrs[0])
             stream = await b.open_stream(a.peer_id, PROTOCOL_ID)
-            session = SyncSession(LogOf(dst), community=community, compress=compressed(stream))
+            session = session_on(stream, LogOf(dst), community=community)
             start = time.perf_counter()
             with dst.batched():  # as the daemon's sessions (``Service`` syncing)
                 await drive(stream, session)
@@ -154,7 +154,7 @@ async def catch_up(ranges, community, tmp: Path) -> dict:
             out["batches"] = st.frames_in
             # the in-sync check
             stream = await b.open_stream(a.peer_id, PROTOCOL_ID)
-            again = SyncSession(LogOf(dst), community=community, compress=compressed(stream))
+            again = session_on(stream, LogOf(dst), community=community)
             start = time.perf_counter()
             await drive(stream, again)
             out["in_sync_s"] = time.perf_counter() - start
@@ -178,7 +178,7 @@ async def serve_store(path: Path) -> None:
         async with Host(Identity.from_seed(b"\x01" * 32).libp2p_keypair()).run() as a:
 
             async def serve(stream, peer):
-                session = SyncSession(LogOf(src), peer=peer.encode(), compress=compressed(stream))
+                session = session_on(stream, LogOf(src), peer=peer.encode())
                 await drive(stream, session)
 
             for protocol in PROTOCOLS:  # 2.1, and 2.0 as the daemon serves it
@@ -206,7 +206,7 @@ async def catch_up_from_process(
             async with Host(Identity.from_seed(b"\x03" * 32).libp2p_keypair()).run() as b:
                 await b.connect(addr)
                 stream = await b.open_stream(peer, protocol)
-                session = SyncSession(LogOf(dst), community=community, compress=compressed(stream))
+                session = session_on(stream, LogOf(dst), community=community)
                 start = time.perf_counter()
                 with dst.batched():  # as the daemon's sessions (``Service`` syncing)
                     await drive(stream, session)

@@ -12,7 +12,7 @@ from node.protocol.gossip import Gossip, encode_batch, topic_of
 from node.protocol.host import Host
 from node.protocol.memlog import MemoryLog
 from node.protocol.sync import SyncError, SyncSession
-from node.protocol.syncnet import compressed, drive
+from node.protocol.syncnet import compressed, drive, session_on
 from node.protocol.wire import PROTOCOL_ID, PROTOCOL_PLAIN, PROTOCOLS
 from tests.factory import history
 
@@ -55,7 +55,7 @@ async def test_sync_speaks_2_1_compressed_and_2_0_with_a_node_from_before():
     async with make_host(0).run() as new, make_host(1).run() as old, make_host(2).run() as b:
 
         async def serve(stream, peer):
-            session = SyncSession(src, peer=peer.encode(), compress=compressed(stream))
+            session = session_on(stream, src, peer=peer.encode())
             await drive(stream, session)
 
         for protocol in PROTOCOLS:
@@ -66,7 +66,7 @@ async def test_sync_speaks_2_1_compressed_and_2_0_with_a_node_from_before():
             stream = await b.open_stream(host.peer_id, PROTOCOLS)
             assert compressed(stream) is speaks_2_1
             dst = MemoryLog()
-            session = SyncSession(dst, community=C, compress=compressed(stream))
+            session = session_on(stream, dst, community=C)
             await drive(stream, session)
             assert dst.all_ids(C) == src.all_ids(C)
             st = session.stats

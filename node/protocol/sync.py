@@ -123,7 +123,7 @@ class Stats:
 
 class SyncSession:
     """One sync of one community with one peer. Create with ``community`` to initiate;
-    ``compress`` on a ``/we/sync/2.1.0`` stream (``syncnet.compressed``): OPS batches then go
+    ``compress`` on a ``/we/sync/2.1.0`` stream (``syncnet.session_on``): OPS batches then go
     as OPSZ when that is smaller, and the peer's may come so."""
 
     def __init__(

@@ -26,8 +26,14 @@ MAX_PAUSE = 5.0  # well under the peer's idle timeout: a paused reader is slow, 
 
 def compressed(stream: Any) -> bool:
     """Whether ``stream`` speaks ``/we/sync/2.1.0`` (``wire.PROTOCOL_ID``), whose OPS batches
-    may go compressed, rather than 2.0 (a node from before): ``SyncSession(compress=...)``."""
+    may go compressed, rather than 2.0 (a node from before)."""
     return str(stream.get_protocol()) == wire.PROTOCOL_ID
+
+
+def session_on(stream: Any, log: Any, **kwargs: Any) -> SyncSession:
+    """A :class:`SyncSession` for ``stream``, compressing when the stream speaks 2.1: both
+    ends must agree, so every session on a stream is made here."""
+    return SyncSession(log, compress=compressed(stream), **kwargs)
 
 
 async def drive(

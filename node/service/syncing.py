@@ -38,7 +38,7 @@ import trio
 
 from node.identity import pubkey_from_member_id
 from node.protocol.sync import NOT_MEMBER, UNKNOWN_COMMUNITY, SyncError, SyncSession
-from node.protocol.syncnet import compressed, drive
+from node.protocol.syncnet import drive, session_on
 from node.protocol.wire import PROTOCOLS
 
 from .storelog import Event, SyncRecord
@@ -152,9 +152,7 @@ class Syncer:
         try:
             async with slots:
                 stream = await svc.host.open_stream(peer, PROTOCOLS)
-                session = SyncSession(
-                    svc.log, peer=peer_key, community=community, compress=compressed(stream)
-                )
+                session = session_on(stream, svc.log, peer=peer_key, community=community)
                 if await self._drive(stream, session, peer):
                     st = session.stats
                     ok = session.state == "done"
@@ -250,9 +248,7 @@ class Syncer:
         self.inbound_total += 1
         try:
             peer_key = pubkey_from_member_id(peer)
-            session = SyncSession(
-                svc.log, peer=peer_key, access=self.access, compress=compressed(stream)
-            )
+            session = session_on(stream, svc.log, peer=peer_key, access=self.access)
             try:
                 if not await self._drive(stream, session, peer):
                     return
