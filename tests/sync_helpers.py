@@ -25,14 +25,23 @@ def run_pair(a: SyncSession, b: SyncSession, max_steps: int = 100_000) -> int:
     raise AssertionError("sessions did not finish")
 
 
+def drain(session: SyncSession) -> bytes:
+    """Everything ``session`` would write before it waits for the peer (``data_to_send``
+    gives at most one OPS batch a call)."""
+    out = b""
+    while data := session.data_to_send():
+        out += data
+    return out
+
+
 def half_trips(a: SyncSession, b: SyncSession, max_steps: int = 10_000) -> int:
-    """Like :func:`run_pair`, but strictly alternating turns (a, b, a, ...): the number of
-    one-way flights in which something moved (2 = one round trip)."""
+    """Like :func:`run_pair`, but strictly alternating turns (a, b, a, ...), each side sending
+    all it has: the number of one-way flights in which something moved (2 = one round trip)."""
     flights = 0
     sides = (a, b)
     for i in range(max_steps):
         src, dst = sides[i % 2], sides[(i + 1) % 2]
-        data = src.data_to_send()
+        data = drain(src)
         if data:
             dst.receive_data(data)
             flights += 1

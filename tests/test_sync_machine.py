@@ -14,7 +14,7 @@ from node.protocol.memlog import MemoryLog
 from node.protocol.outbox import Outbox
 from node.protocol.sync import SyncError, SyncSession
 from tests.factory import chain, genesis, history, key, twin
-from tests.sync_helpers import log_of, run_pair
+from tests.sync_helpers import drain, log_of, run_pair
 
 C, OPS = history(4, 300, seed=1)
 
@@ -71,14 +71,6 @@ def test_both_directions_at_once():
     assert sa.stats.ops_in == 40 and sb.stats.ops_in == 30
 
 
-def _drain(session: SyncSession) -> bytes:
-    """Everything the session would write before it waits for the peer (a batch a call)."""
-    out = b""
-    while data := session.data_to_send():
-        out += data
-    return out
-
-
 def test_window_bounds_unacked_batches():
     a, b = log_of(OPS), MemoryLog()
     sa, sb = SyncSession(a, community=C, batch_ops=10, window=3), SyncSession(b)
@@ -86,13 +78,13 @@ def test_window_bounds_unacked_batches():
     sa.receive_data(sb.data_to_send())
     first = sa.data_to_send()
     assert sum(isinstance(m, wire.Ops) for m in wire.FrameReader().feed(first)) == 1
-    burst = first + _drain(sa)
+    burst = first + drain(sa)
     msgs = wire.FrameReader().feed(burst)
     assert sum(isinstance(m, wire.Ops) for m in msgs) == 3  # then it waits for ACKs
     assert sa.data_to_send() == b""
     sb.receive_data(burst)
     sa.receive_data(sb.data_to_send())
-    assert sum(isinstance(m, wire.Ops) for m in wire.FrameReader().feed(_drain(sa))) == 3
+    assert sum(isinstance(m, wire.Ops) for m in wire.FrameReader().feed(drain(sa))) == 3
 
 
 def test_interrupted_sync_resumes_from_heights():

@@ -202,7 +202,8 @@ class SyncSession:
             raise
 
     def data_to_send(self) -> bytes:
-        """Bytes to write to the peer now (may be empty)."""
+        """Bytes to write to the peer now (may be empty). At most one OPS batch a call, so
+        that a writer sends it while the next is made: call again until it returns b""."""
         self._pump()
         out, self._out = bytes(self._out), bytearray()
         return out
