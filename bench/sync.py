@@ -23,6 +23,9 @@
    holding the same fields, one Yjs client per author writing in the same causal order) from a
    full doc to an empty one: update bytes and time (best of ``ROUNDS``), and the in-sync
    check's bytes.
+6. Floors: the same ops' rows written alone into a store's ``ops`` table, and each op decoded
+   and hashed alone (native code both), as ratios to pycrdt's time: what a receiver keeping
+   these ops in our store pays at the least, whatever its own code.
 
 Both stores run with no record handlers (pure log), so (1) and (2) measure the same work.
 Both hosts of (2) run in this one process and thread: sender, receiver and both ends of Noise
@@ -47,17 +50,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+import libipld
 import trio
 
 from bench.ingest import make_ops
-from node.crdt.op import Op
+from node.crdt.op import Op, op_id
 from node.identity import Identity
 from node.protocol.gossip import Gossip
 from node.protocol.host import Host
 from node.protocol.sync import SyncSession
 from node.protocol.syncnet import drive, session_on
 from node.protocol.wire import PROTOCOL_ID, PROTOCOL_PLAIN, PROTOCOLS
-from node.store import Store
+from node.store import Store, schema
+from node.store.flush import INSERT_OP
 
 RESULTS = Path(__file__).with_name("results") / "sync.json"
 LINK_RATE = "20mbit"  # a home connection's uplink, shared by both directions here
@@ -317,6 +322,36 @@ async def gossip_latency(ops: list[Op], n_hosts: int = 10) -> dict:
     }
 
 
+def floors(ranges: list[list[Op]], path: Path) -> dict:
+    """What any receiver that keeps these ops in our store pays at the least, whatever its own
+    code: seconds to write the ops' rows alone into a store's ``ops`` table (its indexes,
+    pragmas and statement; 512 rows a transaction, as a catch-up's batches), and to decode
+    and hash each op once (libipld and hashlib, both native). Best of ``ROUNDS`` each."""
+    raws = [o.raw for r in ranges for o in r]
+    chains: dict[tuple[bytes, bytes], int] = {}  # numbered as the store numbers them
+    rows = []
+    for r in ranges:
+        for o in r:
+            chain = chains.setdefault((o.community_id, o.author), len(chains) + 1)
+            rows.append((op_id(o.raw), chain, o.seq, o.lamport, "a", "", o.raw))
+    rows_runs, decode_runs = [], []
+    for i in range(ROUNDS):
+        db = schema.connect(path.with_name(f"{path.name}{i}"))
+        start = time.perf_counter()
+        for k in range(0, len(rows), 512):
+            db.execute("BEGIN")
+            db.executemany(INSERT_OP, rows[k : k + 512])
+            db.execute("COMMIT")
+        rows_runs.append(time.perf_counter() - start)
+        db.close()
+        start = time.perf_counter()
+        for raw in raws:
+            libipld.decode_dag_cbor(raw)
+            op_id(raw)
+        decode_runs.append(time.perf_counter() - start)
+    return {"floor_rows_s": min(rows_runs), "floor_decode_hash_s": min(decode_runs)}
+
+
 def pycrdt_sync(ranges: list[list[Op]]) -> dict:
     try:
         import pycrdt
@@ -403,6 +438,7 @@ def main() -> None:
         res["catchup_2proc_s"] = min(remote_runs)
         decoded_s = min(decoded_s, local_ingest(ranges, tmp / "decoded2.db", decoded=True))
         res.update(over_link(tmp / "src.db", community, tmp))
+        res.update(floors(ranges, tmp / "floor.db"))
     res.update(
         {
             "ops": total,
@@ -429,6 +465,8 @@ def main() -> None:
         res["time_vs_pycrdt"] = res["catchup_s"] / res["pycrdt_catchup_s"]
         res["time_2proc_vs_pycrdt"] = res["catchup_2proc_s"] / res["pycrdt_catchup_s"]
         res["time_2proc_vs_pycrdt_first"] = res["catchup_2proc_s"] / res["pycrdt_runs_s"][0]
+        res["floor_rows_vs_pycrdt"] = res["floor_rows_s"] / res["pycrdt_catchup_s"]
+        res["floor_decode_hash_vs_pycrdt"] = res["floor_decode_hash_s"] / res["pycrdt_catchup_s"]
     rows = [
         ("ops (authors)", f"{total} ({authors})"),
         ("local ingest_range (bytes)", f"{res['local_ingest_ops_per_s']:,.0f} ops/s"),
@@ -489,6 +527,11 @@ def main() -> None:
                 f"{res['time_vs_pycrdt']:.2f} (sender in another process:"
                 f" {res['time_2proc_vs_pycrdt']:.2f}; against pycrdt's first run"
                 f" {res['time_2proc_vs_pycrdt_first']:.2f})",
+            ),
+            (
+                "  floors / pycrdt time",
+                f"the op rows alone in SQLite {res['floor_rows_vs_pycrdt']:.2f},"
+                f" decoding and hashing alone {res['floor_decode_hash_vs_pycrdt']:.2f}",
             ),
         ]
     width = max(len(k) for k, _ in rows)

@@ -11,7 +11,7 @@ from node.crdt.replica import REJECTED, Replica
 from .schema import STATUS_CODES, Chains
 from .writer import Step
 
-_INSERT_OP = (
+INSERT_OP = (
     "INSERT INTO ops (id, chain, seq, lamport, status, reason, raw) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 # The same rows as one statement (``writer.Connection.behind``): the ops' columns as a JSON
@@ -86,7 +86,7 @@ def _write_ops(db, replica, chains, logged, behind: bool) -> Step | None:
     )
     if behind:
         return _INSERT_OPS_AT_ONCE, _at_once(rows)
-    db.executemany(_INSERT_OP, rows)
+    db.executemany(INSERT_OP, rows)
     return None
 
 
