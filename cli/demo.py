@@ -40,10 +40,14 @@ class Node:
         self.proc: subprocess.Popen | None = None
         self.log = root / f"{name}.log"
         self.member_id = ""
+        # the chain markers of the demo's throwaway keys (node/identity/chainguard.py) live
+        # and go with the demo, not in this machine's state folder for real keys
+        self.state = root / "state"
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("WE_")}
         env["WE_HOME"] = str(self.home)  # so the commands read exactly as a user types them
+        env["WE_STATE_DIR"] = str(self.state)
         env["PYTHONPATH"] = str(ROOT)
         env.setdefault("COLUMNS", "120")
         return env

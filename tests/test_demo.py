@@ -10,12 +10,13 @@ import sys
 from cli_helpers import ROOT, base_env
 
 
-def test_demo_runs_end_to_end_and_cleans_up():
+def test_demo_runs_end_to_end_and_cleans_up(tmp_path):
+    machine_state = tmp_path / "xdg-state"  # where real keys' chain markers would go
     p = subprocess.run(
         [sys.executable, "-m", "cli.demo"],
         capture_output=True,
         text=True,
-        env=base_env(),
+        env={**base_env(), "XDG_STATE_HOME": str(machine_state)},
         cwd=ROOT,
         timeout=170,
     )
@@ -41,6 +42,7 @@ def test_demo_runs_end_to_end_and_cleans_up():
     assert len(counted) >= 3 and len(set(counted)) == 1  # the same content, on every node
     root = re.search(r"Working in (\S+) ", out).group(1)
     assert not os.path.exists(root)  # its files are gone
+    assert not machine_state.exists()  # and its throwaway keys left no chain markers behind
     pids = re.search(r"Stopped the daemons \(pids ([\d ]+)\)", out).group(1).split()
     assert len(pids) == 3
     for pid in pids:  # and its processes

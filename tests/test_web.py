@@ -3,25 +3,30 @@ one headless Chromium (Debian's `chromium` + `chromium-driver`) logged in to bot
 
 Shared per module (the browser-test budget is 90 s): one pair of daemons, one browser, one
 community. The tests run in file order and build on each other (the offer of one is the
-reservation of the next). Screenshots of the main pages go to docs/screenshots/.
+reservation of the next). Screenshots of the main pages go to a temporary folder, or to the
+folder ``WE_SHOTS`` names: ``WE_SHOTS=docs/screenshots make test`` renews the README's (a
+plain test run leaves the checkout as it was).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
+import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import warnings
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from cli_helpers import ROOT, Daemon, base_env, wait_until, we
 
-SHOTS = ROOT / "docs" / "screenshots"
+SHOTS = Path(os.environ.get("WE_SHOTS") or Path(tempfile.gettempdir(), "we-screenshots"))
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
 XSS = '<img src=x onerror="document.title=\'pwned\'"><script>document.title="pwned"</script>'
@@ -177,9 +182,12 @@ def until(b, probe, what: str, timeout: float = 20):
         )
         return wait.until(look, what)
     except TimeoutException:
-        shot(b, f"failed-{what.replace(' ', '-')}")
+        name = f"failed-{what.replace(' ', '-')}"
+        shot(b, name)
         main = b.find_element(By.TAG_NAME, "main").text[:1500]
-        raise AssertionError(f"{what}: not seen at {b.current_url}\n{main}") from None
+        raise AssertionError(
+            f"{what}: not seen at {b.current_url} (screenshot {SHOTS / name}.png)\n{main}"
+        ) from None
 
 
 def click(b, css: str) -> None:
