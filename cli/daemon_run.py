@@ -181,6 +181,7 @@ def detach_daemon(o, params: dict) -> None:
     args += ["-v"] * (params.get("verbose") or 0)
     args += ["--log-format", params.get("log_format") or "text"]
     log_path = data_dir / LOG_FILE
+    start = log_path.stat().st_size if log_path.exists() else 0  # this run's lines follow
     read = write = None
     if passphrase is not None:
         read, write = os.pipe()
@@ -202,13 +203,7 @@ def detach_daemon(o, params: dict) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if child.poll() is not None:
-            tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-5:])
-            raise UserError(
-                f"the daemon stopped at once (exit {child.returncode}); its log says:\n{tail}",
-                hint=f"see {log_path}",
-                code="daemon_failed",
-                exit_code=EXIT_DAEMON,
-            )
+            raise _stopped_at_once(child.returncode, log_path, start)
         if daemon_answers(data_dir):
             break
         time.sleep(0.2)
@@ -227,6 +222,31 @@ def detach_daemon(o, params: dict) -> None:
             f"Daemon running in the background (pid {d['pid']}); log: {d['log']}. "
             "Stop it with `we daemon stop`."
         ),
+    )
+
+
+def _stopped_at_once(returncode: int, log_path: Path, start: int) -> UserError:
+    """The error of a daemon that exited before it answered: its own ``Error:`` and
+    ``Hint:`` lines from this run's part of the log (not earlier runs'), with its exit code."""
+    with open(log_path, "rb") as f:
+        f.seek(start)
+        lines = f.read().decode("utf-8", errors="replace").splitlines()
+    errors = [i for i, line in enumerate(lines) if line.startswith("Error: ")]
+    if not errors:  # not one of our errors (a crash): its last lines, as they are
+        last = " | ".join(line.strip() for line in lines[-3:] if line.strip())
+        return UserError(
+            f"the daemon stopped at once (exit {returncode}): {last or 'nothing in its log'}",
+            hint=f"see {log_path}",
+            code="daemon_failed",
+            exit_code=EXIT_DAEMON,
+        )
+    i = errors[-1]
+    hints = [line.removeprefix("Hint: ") for line in lines[i + 1 :] if line.startswith("Hint: ")]
+    return UserError(
+        f"the daemon stopped at once: {lines[i].removeprefix('Error: ')}",
+        hint="; ".join([*hints, f"its log: {log_path}"]),
+        code="daemon_failed",
+        exit_code=returncode if returncode > 0 else EXIT_DAEMON,  # the daemon's own verdict
     )
 
 

@@ -205,3 +205,26 @@ def test_community_option_takes_the_name_community_list_shows(tmp_path):
         r.json["id"]
     ]
     assert we(home, "--json", "offer", "list", "--community", "Garden").json == []
+
+
+def test_a_daemon_that_cannot_start_says_why_in_one_line(tmp_path):
+    """`we daemon --detach` on a port in use printed "its log says:\\n..." with the newlines
+    escaped, the log's last lines from earlier runs too, and exit 5 ("no daemon")."""
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        home = tmp_path / "alice"
+        assert we(home, "init", "--plaintext", "--listen", f"/ip4/127.0.0.1/tcp/{port}").code == 0
+        (home / "daemon.log").write_text("Error: something from an earlier run\n")
+        r = we(home, "daemon", "--detach")
+    assert r.code == 1, r.err  # the daemon's own exit code for a config problem
+    error, hint = r.err.splitlines()[:2]
+    assert error == (
+        f"Error: the daemon stopped at once: port {port} on 127.0.0.1 is already in use"
+        " (another `we daemon`?)"
+    )
+    assert "we daemon --listen" in hint and str(home / "daemon.log") in hint
+    assert "\\n" not in r.err and "earlier run" not in r.err
