@@ -59,3 +59,26 @@ def test_export_passwd_import_and_a_copied_data_dir(tmp_path):
     shutil.copy(home / "store.db", fresh / "store.db")  # an old store next to the key
     r = we(fresh, "--json", "profile", "set", "--name", "Alice (restored)", env=elsewhere)
     assert r.code == 4 and r.error["code"] == "chain_unverified"
+
+
+def test_a_file_that_is_no_key_or_a_damaged_one_is_said_to_be_so(tmp_path):
+    """`we key import` of an ops file (mode 0644) asked to chmod it, then, once chmod-ed,
+    called it a damaged keystore to bring back with `we key import`; a truncated key made
+    `we id` (no passphrase needed) fail as if the passphrase were missing (exit 6)."""
+    ops = tmp_path / "ops.json"
+    ops.write_text('{"ops": []}')
+    ops.chmod(0o644)
+    r = we(tmp_path / "new", "--json", "key", "import", str(ops))
+    assert r.code == 1, r.err
+    assert r.error["message"] == f"{ops}: not a `we` key file (no 'we-keystore' mark)"
+    assert "`we key export`" in r.error["hint"] and "chmod" not in r.err
+    assert not (tmp_path / "new").exists()  # nothing was set up
+
+    home = tmp_path / "alice"
+    assert we(home, "init", "--plaintext").code == 0
+    key = home / "identity.json"
+    key.write_bytes(key.read_bytes()[:100])
+    r = we(home, "--json", "id")
+    assert r.code == 1, r.err
+    assert "not valid JSON (truncated?); the file is damaged" in r.error["message"]
+    assert "WE_PASSPHRASE" not in r.err and "passphrase" not in r.error["hint"]

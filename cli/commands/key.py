@@ -64,6 +64,7 @@ def import_(file: Path, same_key: bool) -> None:
     from node.identity import Identity
     from node.identity.chainguard import mark_restored
     from node.identity.device import DeviceCert, certify, save_cert
+    from node.identity.keyfile import CorruptKeystoreError
     from node.identity.keystore import import_key, read_extra, unlock_secret
 
     o = obj()
@@ -75,8 +76,16 @@ def import_(file: Path, same_key: bool) -> None:
             code="key_exists",
             exit_code=1,
         )
+    try:
+        carried = read_extra(file, "device_cert")
+    except CorruptKeystoreError as exc:  # its own hint would send us back here
+        raise UserError(
+            f"{file}: {exc.problem}",
+            hint="import the file `we key export` or `we device add` wrote; if that file is "
+            "damaged, another copy of it",
+            code="damaged_keystore",
+        ) from None
     o.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    carried = read_extra(file, "device_cert")
     cert = DeviceCert.from_json(carried).check() if carried else None
     if same_key or read_extra(file, "device_new"):
         ident = import_key(file, dest, None)  # this very key: wait for peers before signing

@@ -83,7 +83,12 @@ class WrongPassphraseError(KeystoreError):
 
 
 class CorruptKeystoreError(KeystoreError):
-    """The file is truncated, damaged, or not a keystore of a version this code reads."""
+    """The file is truncated, damaged, or not a keystore of a version this code reads.
+    ``problem``: what is wrong with it, without what to do (which depends on the file's use)."""
+
+    def __init__(self, path: str | os.PathLike[str], message: str, problem: str = ""):
+        super().__init__(path, message)
+        self.problem = problem or message
 
 
 class InsecurePermissionsError(KeystoreError):
@@ -206,28 +211,33 @@ def read_doc(path: Path) -> dict[str, Any]:
         mode = os.fstat(f.fileno()).st_mode
         if not stat.S_ISREG(mode):
             raise CorruptKeystoreError(path, "not a regular file")
-        if mode & 0o077:
-            raise InsecurePermissionsError(
-                path,
-                f"mode {stat.S_IMODE(mode):04o} lets other users read or change the key; "
-                f"run `chmod 600 {path}` (and consider the key exposed)",
-            )
         data = f.read(MAX_FILE_SIZE + 1)
-    return parse(path, data)
+    doc = parse(path, data)  # first: a file that is no key at all is said to be none
+    if mode & 0o077:
+        raise InsecurePermissionsError(
+            path,
+            f"mode {stat.S_IMODE(mode):04o} lets other users read or change the key; "
+            f"run `chmod 600 {path}` (and consider the key exposed)",
+        )
+    return doc
 
 
 def parse(path: Path, data: bytes) -> dict[str, Any]:
     def corrupt(what: str) -> CorruptKeystoreError:
-        return CorruptKeystoreError(path, f"{what}; the file is damaged; " + RESTORE_KEY)
+        return CorruptKeystoreError(path, f"{what}; the file is damaged; " + RESTORE_KEY, what)
+
+    def alien(what: str) -> CorruptKeystoreError:
+        problem = f"not a `we` key file ({what})"
+        return CorruptKeystoreError(path, f"{problem}; if it was one, " + RESTORE_KEY, problem)
 
     if len(data) > MAX_FILE_SIZE:
-        raise corrupt("file too large for a keystore")
+        raise alien(f"over {MAX_FILE_SIZE} bytes")
     try:
         doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise corrupt("not valid JSON (truncated?)") from None
     if not isinstance(doc, dict) or doc.get("magic") != MAGIC:
-        raise corrupt("not a we keystore (magic missing)")
+        raise alien(f"no {MAGIC!r} mark")
     if doc.get("version") != VERSION:
         raise CorruptKeystoreError(
             path, f"keystore version {doc.get('version')!r} is not supported; upgrade `we`"

@@ -41,6 +41,7 @@ _KNOWN = {
     "KeystoreNotFoundError": ("no_identity", ERROR),
     "KeystoreExistsError": ("identity_exists", ERROR),
     "InsecurePermissionsError": ("insecure_keystore", AUTH),
+    "CorruptKeystoreError": ("damaged_keystore", ERROR),  # its message says what to do
     "KeystoreError": ("keystore", AUTH),
     "MemberIdError": ("bad_member_id", USAGE),
     "NotMember": ("not_member", DENIED),
