@@ -212,8 +212,9 @@ class Shortener:
         return self.prefixes.get(ident) or shortest_unique(ident, self.prefixes)
 
 
-def resolve(prefix: str, candidates: Iterable[str], what: str) -> str:
-    """Expand a user-typed prefix to the one full id it names."""
+def resolve(prefix: str, candidates: Iterable[str], what: str, listing: str = "") -> str:
+    """Expand a user-typed prefix to the one full id it names. ``listing``: the command that
+    lists the candidates (default: `we WHAT list`)."""
     prefix = prefix.strip()
     if not prefix:
         raise bad_value(f"empty {what} id")
@@ -224,7 +225,7 @@ def resolve(prefix: str, candidates: Iterable[str], what: str) -> str:
     if len(hits) == 1:
         return hits[0]
     if not hits:
-        listing = " or ".join(f"`we {w} list`" for w in what.split(" or "))
+        listing = listing or " or ".join(f"`we {w} list`" for w in what.split(" or "))
         raise not_found(what, prefix, f"list them with {listing}")
     raise UserError(
         f"{what} id {prefix!r} is ambiguous ({len(hits)} match)",

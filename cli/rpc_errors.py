@@ -43,6 +43,9 @@ WHY = {
     "bad_choice": "that is not a valid ballot for this voting method",
 }
 
+# The records `we FAMILY show ID` shows (hints point there).
+SHOWN = frozenset({"offer", "need", "proposal", "thread"})
+
 # What a person calls the record an op kind changes ("ballot.cast" -> "vote").
 NOUN = {
     "ballot": "vote",
@@ -68,7 +71,7 @@ HINTS = {
     "bad_expiry": "give --expires between now and one year ahead, e.g. +30d",
     "bad_choice": "`we proposal show ID` lists the choices",
     "not_member": "a member admits you with `we member vouch YOUR_ID` (`we id` prints it)",
-    "not_author": "only its author can do this; `we offer show ID` says who that is",
+    "not_author": "only its author can do this; `we {family} show ID` says who that is",
     "own_offer": "reserve someone else's offer (`we offer list`)",
     "own_contribution": "ask another member to attest it",
     "self_vouch": "ask a member to vouch for you",
@@ -175,6 +178,10 @@ def rpc_error_to_user(err: dict[str, Any], method: str, params: dict[str, Any]) 
             hint = "ask a member to vouch for you (`we member vouch YOUR_ID`; `we id` shows it)"
         if reason == "bad_body":
             hint = f"see `{_command_path()} --help` for each option's format"
+        family = what.split(".", 1)[0]
+        if "{family}" in hint:  # the record's own `show` command, where it has one
+            shown = family if family in SHOWN else None
+            hint = hint.format(family=shown) if shown else hint.split("; ", 1)[0]
         why = WHY.get(reason) or _detail(message, reason, params.get("kind") or "")
         return UserError(
             f"the community's rules reject this {_noun(what)}: {why}",

@@ -82,3 +82,21 @@ def test_a_file_that_is_no_key_or_a_damaged_one_is_said_to_be_so(tmp_path):
     assert r.code == 1, r.err
     assert "not valid JSON (truncated?); the file is damaged" in r.error["message"]
     assert "WE_PASSPHRASE" not in r.err and "passphrase" not in r.error["hint"]
+
+
+def test_export_names_the_passphrase_and_the_file_it_wants(tmp_path):
+    """`we key export` to an existing file hinted "this data dir already has an identity";
+    with WE_NEW_PASSPHRASE empty and no terminal it asked for WE_PASSPHRASE."""
+    home = tmp_path / "alice"
+    assert we(home, "init", "--plaintext").code == 0
+    there = tmp_path / "there.key"
+    there.write_text("mine")
+    r = we(home, "--json", "key", "export", str(there), env={"WE_NEW_PASSPHRASE": "x"})
+    assert r.code == 1 and "refusing to overwrite" in r.error["message"]
+    assert r.error["hint"] == "give another file name, or move the existing file away first"
+    assert there.read_text() == "mine"
+    r = we(
+        home, "--json", "key", "export", str(tmp_path / "new.key"), env={"WE_NEW_PASSPHRASE": ""}
+    )
+    assert r.code == 6 and "set WE_NEW_PASSPHRASE" in r.error["message"]
+    assert r.error["hint"].startswith("WE_NEW_PASSPHRASE is set but empty")

@@ -78,3 +78,21 @@ def test_dates_and_amounts():
     )
     with pytest.raises(BadValue):
         parse_share("3/2")
+
+
+def test_hints_name_the_command_that_helps():
+    """A rejected `we need withdraw` pointed at `we offer show ID`; a reply to an unknown
+    comment at `we comment of this thread list`, which does not exist."""
+    from cli.rpc_errors import rpc_error_to_user
+
+    def hint(kind: str) -> str:
+        err = {"message": "not_author", "data": {"reason": "not_author", "type": "Rejected"}}
+        return rpc_error_to_user(err, "publish", {"kind": kind}).hint
+
+    assert "`we need show ID`" in hint("need.update")
+    assert "`we offer show ID`" in hint("offer.update")
+    assert "`we proposal show ID`" in hint("proposal.edit")
+    assert hint("contribution.correct") == "only its author can do this"  # no `show` for it
+    with pytest.raises(UserError) as e:
+        resolve("0000", ["abcd" * 16], "comment of this thread", "`we thread show`")
+    assert e.value.hint == "list them with `we thread show`"

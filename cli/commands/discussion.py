@@ -185,7 +185,9 @@ def comment(thread_id, text, reply_to, mentioned, community) -> None:
         from ..output import resolve
 
         comments = (b.query("thread", thread_id=tid) or {}).get("comments", [])
-        parent = resolve(reply_to, [x["id"] for x in comments], "comment of this thread")
+        parent = resolve(
+            reply_to, [x["id"] for x in comments], "comment of this thread", "`we thread show`"
+        )
         body["reply_to"] = oid(parent)
         deps.append(parent)
     if mentioned:

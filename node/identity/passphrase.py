@@ -18,7 +18,12 @@ NEW_PASSPHRASE_ENV = "WE_NEW_PASSPHRASE"  # the new one for `we key passwd` / `w
 
 
 class PassphraseUnavailableError(KeystoreError):
-    """No passphrase was given, WE_PASSPHRASE is unset and there is no terminal to ask on."""
+    """No passphrase was given, ``var`` (``WE_PASSPHRASE`` or ``WE_NEW_PASSPHRASE``) is unset
+    and there is no terminal to ask on."""
+
+    def __init__(self, path: Path, var: str):
+        super().__init__(path, f"no passphrase: set {var} or run in a terminal to be asked")
+        self.var = var
 
 
 def resolve_passphrase(
@@ -27,16 +32,16 @@ def resolve_passphrase(
     *,
     confirm: bool,
     env: Mapping[str, str] = os.environ,
+    var: str = PASSPHRASE_ENV,
 ) -> str | bytes:
-    """Explicit argument, else ``WE_PASSPHRASE``, else a prompt on a terminal."""
+    """Explicit argument, else the environment variable ``var``, else a prompt on a
+    terminal."""
     if passphrase is not None:
         return passphrase
-    if env.get(PASSPHRASE_ENV):
-        return env[PASSPHRASE_ENV]
+    if env.get(var):
+        return env[var]
     if not sys.stdin.isatty():
-        raise PassphraseUnavailableError(
-            path, f"no passphrase: set {PASSPHRASE_ENV} or run in a terminal to be asked"
-        )
+        raise PassphraseUnavailableError(path, var)
     first = getpass(f"Passphrase for {path}: ")
     if confirm and getpass("Repeat the passphrase: ") != first:
         raise KeystoreError(path, "the two passphrases differ; try again")
@@ -55,17 +60,12 @@ def passphrase_bytes(path: Path, passphrase: str | bytes | None, *, confirm: boo
 
 def new_passphrase(path: Path, passphrase: str | bytes | None = None) -> bytes:
     """A new passphrase: the argument, else ``WE_NEW_PASSPHRASE``, else asked twice."""
-    env = (
-        {PASSPHRASE_ENV: os.environ[NEW_PASSPHRASE_ENV]}
-        if os.environ.get(NEW_PASSPHRASE_ENV)
-        else {}
-    )
-    if passphrase is None and not env and sys.stdin.isatty():
+    if passphrase is None and not os.environ.get(NEW_PASSPHRASE_ENV) and sys.stdin.isatty():
         first = getpass(f"New passphrase for {path}: ")
         if getpass("Repeat the new passphrase: ") != first:
             raise KeystoreError(path, "the two passphrases differ; try again")
         passphrase = first
-    secret = resolve_passphrase(path, passphrase, confirm=False, env=env)
+    secret = resolve_passphrase(path, passphrase, confirm=False, var=NEW_PASSPHRASE_ENV)
     if not secret:
         raise KeystoreError(path, f"empty passphrase; give one ({NEW_PASSPHRASE_ENV})")
     return secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)

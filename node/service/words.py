@@ -77,8 +77,14 @@ def explain(exc: BaseException) -> Said | None:
                 msg = f"the community's rules reject this: {msg}"
             # the library's word for what the CLI calls `we init --plaintext`
             msg = msg.replace("use insecure_plaintext", "use `we init --plaintext`")
-            if code == "passphrase_required" and os.environ.get("WE_PASSPHRASE") == "":
-                hint = "WE_PASSPHRASE is set but empty: export the passphrase, or unset it"
+            if code == "passphrase_required":
+                var = getattr(exc, "var", "WE_PASSPHRASE")
+                hint = f"set {var} or type the passphrase when asked (in a terminal)"
+                if os.environ.get(var) == "":
+                    hint = f"{var} is set but empty: export the passphrase, or unset it"
+            if code == "identity_exists" and getattr(exc, "path", None) is not None:
+                if exc.path.name != "identity.json":  # not a data dir's key: a file asked for
+                    hint = "give another file name, or move the existing file away first"
             return Said(msg, hint, reason or code, kind)
     if isinstance(exc, PermissionError):
         return Said(str(exc), "", "permission", ERROR)
