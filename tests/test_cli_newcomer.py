@@ -228,3 +228,17 @@ def test_a_daemon_that_cannot_start_says_why_in_one_line(tmp_path):
     )
     assert "we daemon --listen" in hint and str(home / "daemon.log") in hint
     assert "\\n" not in r.err and "earlier run" not in r.err
+
+
+def test_a_description_of_several_lines_shows_as_lines(node):
+    """`we offer show` printed a description with a line break as `line1\\nline2`."""
+    text = "Cordless, two batteries.\nAsk for the long bits [red]."
+    r = we(
+        node, "--json", "offer", "add", "Long drill", "--category", "tools", "--description", text
+    )
+    assert r.code == 0, r.err
+    out = we(node, "offer", "show", r.json["id"][:12]).out.splitlines()
+    at = next(i for i, line in enumerate(out) if line.startswith("description"))
+    assert out[at].split(None, 1)[1] == "Cordless, two batteries."
+    assert out[at + 1].strip() == "Ask for the long bits [red]."  # markup shown, not obeyed
+    assert "\\n" not in "\n".join(out)

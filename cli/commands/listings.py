@@ -8,7 +8,7 @@ from node.service.parse import DATE_HELP, parse_category, parse_expiry, parse_ge
 
 from ..context import group
 from ..errors import bad_value
-from ..output import Shortener, emit, emit_table, more_line, rel_time
+from ..output import Shortener, emit, emit_table, more_line, rel_time, safe_markup
 from ._common import (
     community_option,
     in_community,
@@ -187,6 +187,12 @@ def _show(family: str, ident, community) -> None:
                 v = f"{rel_time(v)}"
             elif k == "windows":
                 v = "; ".join(f"{rel_time(a)} .. {rel_time(z)}" for a, z in v) or "any time"
+            elif k == "description" and "\n" in rec[k]:  # paragraphs, as the author wrote them
+                first, *more = (safe_markup(line) for line in rec[k].split("\n"))
+                c.print(f"[bold]{k:12}[/bold] {first}")
+                for line in more:
+                    c.print(f"{'':12} {line}")
+                continue
             c.print(f"[bold]{k:12}[/bold] {v}")
         if d.get("reservations"):
             c.print(f"[bold]{'reservations':12}[/bold] {len(d['reservations'])}")
