@@ -545,6 +545,8 @@ def test_inbox_and_activity(tmp_path):
     assert kinds == ["attestation", "reservation_request", "vote", "vouch"], items
     human = we(home, "inbox").out
     assert "we reservation accept" in human and "we vote" in human and "we attest" in human
+    request = next(i for i in items if i["kind"] == "reservation_request")
+    assert request["what"] == "reservation request for Drill"  # the offer's title, not its id
     pid = next(i["id"] for i in items if i["kind"] == "vote")
     needs = we(home, "--json", "proposal", "list", "--needs-vote").json  # the list filter
     assert [p["id"] for p in needs] == [pid]

@@ -27,12 +27,13 @@ def needs_me(query: Query, cid: str, key: str) -> list[dict]:
     now = int(time.time() * 1000)
     for r in query("reservations", community=cid, member=key) or []:
         if r["owner"] == key and r["status"] == "requested":
+            offer = query("listing", listing_id=r["offer"]) or {}
             items.append(
                 {
                     "kind": "reservation_request",
                     "id": r["id"],
                     "ts": r["window"][0],
-                    "what": f"reservation request for {r['offer'][:10]}",
+                    "what": f"reservation request for {offer.get('title') or r['offer'][:10]}",
                     "who": r["requester"],
                     "do": f"we reservation accept {r['id'][:10]}  (or decline)",
                 }
