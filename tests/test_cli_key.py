@@ -100,3 +100,14 @@ def test_export_names_the_passphrase_and_the_file_it_wants(tmp_path):
     )
     assert r.code == 6 and "set WE_NEW_PASSPHRASE" in r.error["message"]
     assert r.error["hint"].startswith("WE_NEW_PASSPHRASE is set but empty")
+
+
+def test_export_says_what_an_import_will_do(tmp_path):
+    """`we key export` said the restore "checks your chain with peers before it signs", which
+    is `--same-key`'s way; a plain import makes a new device key."""
+    home = tmp_path / "alice"
+    assert we(home, "init", "--plaintext").code == 0
+    r = we(home, "key", "export", str(tmp_path / "a.key"), env={"WE_NEW_PASSPHRASE": "x"})
+    assert r.code == 0, r.err
+    said = " ".join(r.out.split())
+    assert "a new key of its own, certified by this one" in said and "`--same-key`" in said

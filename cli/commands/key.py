@@ -39,7 +39,9 @@ def export(file: Path) -> None:
         c.print(f"Wrote a key backup of {d['member_id']} to {d['file']}.")
         c.print(
             "Keep it offline. Restore it with `we key import FILE` into a new data dir: that "
-            "node checks your chain with peers before it signs, so it cannot fork it."
+            "node signs with a new key of its own, certified by this one, so no copy can fork "
+            "your chain (`--same-key` restores this very key, and the node then waits for "
+            "peers to confirm your chain before it signs)."
         )
 
     emit(o, data, render)
