@@ -130,6 +130,12 @@ _REASONS = {
         "run `we daemon` and let it sync with a peer of the community (`we status` shows "
         "when); if the old copy will never run again: `we key adopt`",
     ),
+    # This node's key counts nowhere in the community (node/service/standing.py): the
+    # node's message says what happened and its hint (in the error's data) what to do.
+    "key_revoked": (EXIT_DENIED, "", ""),
+    "key_replaced": (EXIT_DENIED, "", ""),
+    "key_removed": (EXIT_DENIED, "", ""),
+    "void": (EXIT_DENIED, "", ""),
 }
 
 
@@ -154,7 +160,7 @@ def rpc_error_to_user(err: dict[str, Any], method: str, params: dict[str, Any]) 
     if reason in _REASONS:
         exit_code, prefix, hint = _REASONS[reason]
         msg = f"{prefix}: {message}" if prefix and prefix not in message else message
-        return UserError(msg, hint=hint, code=reason, exit_code=exit_code)
+        return UserError(msg, hint=hint or data.get("hint", ""), code=reason, exit_code=exit_code)
     if reason == "too_large":
         return UserError(
             f"too large to publish ({_detail(message, reason, '')}; at most 64 KiB an op)",

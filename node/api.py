@@ -36,11 +36,13 @@ except ImportError:  # not on Windows: no lock there
     fcntl = None  # type: ignore[assignment]
 
 from node.crdt.op import Op
+from node.crdt.replica import VOID
 from node.identity import Identity
 from node.identity.chainguard import ChainGuard
 from node.identity.device import DeviceCert, load_cert
 from node.service.control import run_query
 from node.service.service import Event, Service
+from node.service.standing import Voided, refuse_if_retired
 
 KEY_FILE = "identity.json"
 STORE_FILE = "store.db"
@@ -303,7 +305,15 @@ class Node:
         fork this member's chain (a restored or copied data dir: see ``chainguard.py``).
 
         A device (``self.cert``) joins by its ``device.link`` (a ``member.join`` becomes it),
-        and publishes it first wherever it has not signed yet."""
+        and publishes it first wherever it has not signed yet.
+
+        Raises ``KeyRetired`` (nothing signed) when this node already knows its key counts
+        nowhere in the community (revoked, replaced by a recovery claim, removed), and
+        ``Voided`` when the op was signed and stored but its own replica voids it (a fork
+        of this key): either way, nothing it says happened (``node/service/standing.py``)."""
+        # Only what this node has received: a revocation on its way here does not stop the
+        # write; it goes out as before, and the nodes that know drop it.
+        refuse_if_retired(self.store, community, self.identity.public_key)
         self.service.guard.check(community)
         if self.cert is not None and not self._signed_in(community):
             link = await self._append(community, "device.link", self.cert.body(), ())
@@ -317,9 +327,12 @@ class Node:
     async def _append(
         self, community: bytes, kind: str, body: dict[str, Any], deps: Iterable[bytes]
     ) -> Op:
-        op = self.store.append(self.identity.signing_key, community, kind, body, deps=deps)
+        op, outcome = self.store.write(self.identity.signing_key, community, kind, body, deps)
         self.service.guard.signed(community, op.seq, op.id)  # before anyone can see it
+        # A void op is sent too: it holds a place in this key's chain, and peers void it alike.
         await self.service.local_op(op)
+        if outcome.status == VOID:
+            raise Voided(op, outcome.reason)
         return op
 
     async def seal(self, community: bytes, proposal_id: bytes) -> list[Op]:

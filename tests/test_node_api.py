@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from contextlib import AsyncExitStack
 
@@ -251,3 +252,61 @@ async def test_one_node_per_data_dir(tmp_path):
         with pytest.raises(DataDirBusy):
             lock_data_dir(home)  # still claimed after the node closed
     os.close(lock_data_dir(home))
+
+
+async def test_a_key_its_community_retired_signs_nothing_there(tmp_path):
+    """A key revoked in a community (here the founder retires its own) signs nothing there:
+    every node would void it, so the write is refused before signing, with what to do."""
+    import json
+
+    from node.service.control import answer
+    from node.service.standing import KeyRetired
+
+    async with Node.open(tmp_path / "a", insecure_plaintext=True, network=False) as a:
+        cid = await a.create_community({"name": "Tools", "membership": {"rule": "open"}})
+        other = await a.create_community({"name": "Garden", "membership": {"rule": "open"}})
+        await a.publish(cid, "device.revoke", {"device": a.public_key})
+        heights = a.store.heights(cid)
+        with pytest.raises(KeyRetired) as err:
+            await a.publish(cid, "profile.set", {"display_name": "Ann"})
+        assert err.value.reason == "key_revoked" and "Tools" in str(err.value)
+        assert "another device" in err.value.hint
+        line = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "publish",
+            "params": {
+                "community": cid.hex(),
+                "kind": "profile.set",
+                "body": {"display_name": "A"},
+            },
+        }
+        got = json.loads(await answer(a, json.dumps(line).encode()))["error"]
+        assert got["data"]["reason"] == "key_revoked" and "we device list" in got["data"]["hint"]
+        assert a.store.heights(cid) == heights  # nothing signed
+        retired = a.status()["key_retired"]
+        assert [(r["community"], r["state"]) for r in retired] == [(cid, "revoked")]
+        await a.publish(other, "profile.set", {"display_name": "Ann"})  # elsewhere it counts
+
+
+async def test_an_op_the_nodes_own_replica_voids_is_not_reported_as_published(tmp_path):
+    """A write this node signs and stores but itself counts nowhere (its key forked: a copy
+    of the data dir signed too) raises Voided, so no face says it was published."""
+    from node.identity import Identity
+    from node.service.standing import Voided
+
+    home = tmp_path / "a"
+    async with Node.open(home, insecure_plaintext=True, network=False) as a:
+        cid = await a.create_community({"name": "Tools", "membership": {"rule": "open"}})
+    shutil.copyfile(home / "store.db", tmp_path / "copy.db")
+    key = Identity.load(home / "identity.json").signing_key
+    with Store.open(tmp_path / "copy.db") as copy:  # the copy signs at seq 2 too
+        twin = copy.append(key, cid, "profile.set", {"display_name": "Copy"})
+    async with Node.open(home, network=False) as a:
+        await a.publish(cid, "profile.set", {"display_name": "Ann"})
+        a.store.ingest([twin])
+        assert a.status()["own_forks"] == [{"community": cid, "seq": 2}]
+        with pytest.raises(Voided) as err:
+            await a.publish(cid, "profile.set", {"display_name": "Again"})
+        assert err.value.reason == "void" and "author forked" in str(err.value)
+        assert a.store.get_op(err.value.op.id) is not None  # stored: its place is used

@@ -82,7 +82,7 @@ Errors
     JSON-RPC error objects: -32700 parse error, -32600 invalid request, -32601 unknown method,
     -32602 bad params, -32603 internal error (a result JSON cannot hold: a bug, logged once;
     the message names the method), -32000 for everything else, with ``data`` = {"type":
-    exception class name, "reason": stable code}. Reasons of the request checks: "parse_error",
+    exception class name, "reason": stable code, "hint"?: what to do, when the node says}. Reasons of the request checks: "parse_error",
     "not_utf8" (-32700), "too_large", "too_deep", "bad_request" (-32600), "bad_params"
     (-32602), "unknown_method", "unknown_view", "internal"; of rules, e.g. "not_member" from a
     rejected op, "not_found". The id is echoed when the request had a readable one, else null.
@@ -446,8 +446,12 @@ async def _import_ops(node: Any, params: dict[str, Any]) -> dict:
     return {"statuses": counts, "communities": sorted(c.hex() for c in communities)}
 
 
-def _error(req_id: Any, code: int, message: str, reason: str = "", type_: str = "") -> dict:
-    data = {"type": type_, "reason": reason} if (reason or type_) else None
+def _error(
+    req_id: Any, code: int, message: str, reason: str = "", type_: str = "", hint: str = ""
+) -> dict:
+    data: dict[str, str] | None = {"type": type_, "reason": reason} if (reason or type_) else None
+    if data is not None and hint:
+        data["hint"] = hint
     err: dict[str, Any] = {"code": code, "message": message}
     if data:
         err["data"] = data
@@ -557,7 +561,9 @@ async def answer(node: Any, line: bytes) -> bytes:
         if not isinstance(reason, str) or not reason:  # not a rule's verdict: a bug to see
             reason = ""
             _log_once(what, exc)
-        resp = _error(rid, -32000, str(exc) or type(exc).__name__, reason, type(exc).__name__)
+        hint = getattr(exc, "hint", "")  # what to do, where the node knows (standing.py)
+        hint = hint if isinstance(hint, str) else ""
+        resp = _error(rid, -32000, str(exc) or type(exc).__name__, reason, type(exc).__name__, hint)
     try:
         return json.dumps(resp).encode()
     except Exception as exc:  # a result JSON cannot hold (the id came from JSON: it can)

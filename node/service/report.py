@@ -36,6 +36,8 @@ def status(svc: Any) -> dict:
         )
     from node.identity import member_id
 
+    from .standing import retired
+
     member = svc.member_key()
     return {
         "member_id": svc.member_id,
@@ -51,6 +53,9 @@ def status(svc: Any) -> dict:
         "communities": comms,
         "chain_guard": svc.guard.status() if svc.guard is not None else None,
         "own_forks": _own_forks(svc),
+        # Communities where this node's key counts nowhere (revoked, replaced, removed): its
+        # writes there are refused (``standing.py``), and `we status` says so loudly.
+        "key_retired": retired(svc.store, svc.followed, svc.identity.public_key),
     }
 
 

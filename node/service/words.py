@@ -67,7 +67,7 @@ def explain(exc: BaseException) -> Said | None:
         known = _KNOWN.get(cls.__name__)
         if known:
             code, kind = known
-            hint = _HINTS.get(code, "")
+            hint = _HINTS.get(code, "") or getattr(exc, "hint", "")  # the node's own, if any
             detail = getattr(exc, "detail", "")
             reason = getattr(exc, "reason", "")
             msg = str(exc) or cls.__name__

@@ -357,7 +357,22 @@ class Store(Queries):
         apply it and commit it durably. When this returns, the op survives a crash.
 
         Raises :class:`Rejected` (and stores nothing) if the kind's handler rejects it, and
-        :class:`OpError` for an unknown community or bad deps."""
+        :class:`OpError` for an unknown community or bad deps. An op that is stored but void
+        (its author's chain is cut or forked) is returned like any other: :meth:`write` says
+        which it is."""
+        return self.write(key, community, kind, body, deps, ts)[0]
+
+    def write(
+        self,
+        key: nacl.signing.SigningKey,
+        community: bytes,
+        kind: str,
+        body: dict[str, Any],
+        deps: Iterable[bytes] = (),
+        ts: int | None = None,
+    ) -> tuple[Op, Outcome]:
+        """:meth:`append`, with the op's outcome here: ``APPLIED``, or ``VOID`` (stored, and
+        counted nowhere) with the reason."""
         if ts is None:
             ts = time.time_ns() // 1_000_000
         op = self.replica.compose(key, community, kind, body, deps=deps, ts=ts)
@@ -379,7 +394,7 @@ class Store(Queries):
         if outcome.status == REJECTED:
             # The handler's detail (which field is wrong) is what the user needs to read.
             raise Rejected(outcome.reason, outcome.detail or "the op was not stored")
-        return op
+        return op, outcome
 
     def create_community(self, key: nacl.signing.SigningKey, charter: dict[str, Any]) -> Op:
         """Write a genesis op; the community id is the returned op's id."""

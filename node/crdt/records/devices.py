@@ -211,6 +211,36 @@ def devices_of(state: State, community: bytes, member: bytes | None = None) -> l
     return sorted(out, key=lambda d: (d["ts"], d["device"]))
 
 
+def standing(state: State, community: bytes, key: bytes) -> dict | None:
+    """Why ``key``'s next op in ``community`` would count nowhere, or None while its ops count:
+    ``{state, member, cut}``, ``state`` one of ``removed`` (its member was removed by a
+    decision), ``replaced`` (a recovery claim made another key the member's), ``revoked`` (a
+    ``device.revoke``, or a link whose certifying key was revoked first). ``cut`` is the seq
+    its ops are void above. A cut is never lifted, so neither is this answer."""
+    cut = state.get(CHAIN_CUTS, community + key)
+    if cut is None:
+        return None
+    member = member_of(state, community, key)
+    row = state.get(MEMBER, member_key(community, member)) or {}
+    dev = state.get(DEVICE, community + key)
+    if dev is not None:
+        revoked = bool(dev["revoked"])
+    else:  # the member's root, or a key whose link admitted nobody (no device row)
+        revoked = key == member and bool(row.get("root_revoked"))
+    claimed = [
+        d
+        for d in row.get("devices", ())
+        if d != key and (state.get(DEVICE, community + d) or {}).get("by", b"") is None
+    ]
+    if row.get("removed"):
+        why = "removed"
+    elif claimed and not revoked:
+        why = "replaced"
+    else:  # revoked, or linked by a key revoked before the link was seen: it admits nobody
+        why = "revoked"
+    return {"state": why, "member": member, "cut": cut}
+
+
 # ------------------------------------------------------------------- social recovery
 RECOVERY = "recovery"  # community ‖ member ‖ new key -> {c, member, key, vouchers}
 RECOVERY_VOUCH = {"member": Field(key32), "key": Field(key32), "note": opt(text(1000, lines=True))}

@@ -27,7 +27,7 @@ from .common import (
     vouches_needed,
 )
 from .community import CHARTER_DEFAULTS, PROPOSAL_KINDS, voting_rule
-from .devices import devices_of
+from .devices import devices_of, standing
 from .projects import runners
 from .score import confirmations_needed, contribution_view
 
@@ -148,6 +148,13 @@ def key_cut(state: State, community: bytes, member: MemberRef) -> int | None:
     """The seq above which the ops of key ``member`` (a member's key or a device's) in the
     community are void (revoked, removed, recovered away), or None."""
     return state.get(CHAIN_CUTS, community + as_key(member))
+
+
+def key_standing(state: State, community: bytes, member: MemberRef) -> dict | None:
+    """Why what key ``member`` (a member's key or a device's) signs next in the community
+    counts nowhere: ``{state (revoked | replaced | removed), member, cut}``, or None while it
+    counts (``devices.standing``)."""
+    return standing(state, community, as_key(member))
 
 
 def vouches(state: State, community: bytes) -> list[dict]:
