@@ -25,8 +25,9 @@ def inbox(community) -> None:
     contributions to attest, seals due as a witness, newcomers asking to join, mentions in
     discussions you have not answered."""
     o, b, cid = in_community(community)
-    key = me(b)["public_key"]
-    rows = needs_me(b.query, cid, key)
+    mine = me(b)
+    signer = (mine.get("device") or mine)["public_key"]  # this node's own key
+    rows = needs_me(b.query, cid, mine["public_key"], signer)
     who = names(b, cid) if rows and not o.json else {}
     from ._common import mid
 

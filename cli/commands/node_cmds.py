@@ -307,7 +307,8 @@ def receiving(r: dict) -> str:
 
 
 def _chain_warnings(c, d) -> None:
-    """Say loudly when this member's chain is at risk or forked (issue 12)."""
+    """Say loudly when this member's chain is at risk or forked (issue 12), or this node's
+    key no longer counts in a community."""
     guard = d.get("chain_guard") or {}
     if guard.get("state") == "behind":
         c.print(
@@ -327,6 +328,25 @@ def _chain_warnings(c, d) -> None:
             f"{f['seq']}:[/] two different ops of yours share that place in your chain, so "
             "every node ignores your ops there from that one on. This happens when a backup "
             "is restored, or one data dir runs on two machines. Run one copy only."
+        )
+    said = {  # state -> (what happened, what to do)
+        "revoked": (
+            "was revoked",
+            "Write from another device of yours (`we device list` there), or recover "
+            "(`we recovery --help`).",
+        ),
+        "replaced": (
+            "was replaced by a recovery claim",
+            "Write from the node that claimed your membership.",
+        ),
+        "removed": ("belongs to a member the community removed", "What it holds stays readable."),
+    }
+    for r in d.get("key_retired") or []:
+        what, do = said.get(r["state"], ("counts nowhere", ""))
+        where = r.get("name") or str(r["community"])[:12]
+        c.print(
+            f"[bold red]This node's key {what} in community {where}:[/] nothing it signs "
+            f"there counts, so this node refuses to write there. {do}"
         )
 
 

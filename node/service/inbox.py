@@ -21,8 +21,28 @@ from .words import rel_time
 Query = Callable[..., Any]
 
 
-def needs_me(query: Query, cid: str, key: str) -> list[dict]:
-    """What waits for member ``key``'s action, each with the `we` command that does it."""
+# What a node whose key counts nowhere in the community (``standing.py``) can still do.
+_RETIRED = {
+    "revoked": (
+        "this node's key was revoked here: it can no longer act",
+        "act from another device of yours (`we device list`), or `we recovery --help`",
+    ),
+    "replaced": (
+        "a recovery claim made another key yours here: this one can no longer act",
+        "act from the node that claimed your membership",
+    ),
+    "removed": ("you were removed from this community by a decision", "`we activity`"),
+}
+
+
+def needs_me(query: Query, cid: str, key: str, signer: str | None = None) -> list[dict]:
+    """What waits for member ``key``'s action, each with the `we` command that does it.
+    ``signer``: this node's own key (a device's, when it signs for ``key``); where it counts
+    nowhere, the one thing listed is that, since no command here would count."""
+    standing = query("key_standing", community=cid, member=signer) if signer else None
+    if standing is not None:
+        what, do = _RETIRED.get(standing["state"], ("this node's key counts nowhere here", ""))
+        return [{"kind": "key_retired", "id": cid, "ts": None, "what": what, "who": key, "do": do}]
     items: list[dict] = []
     now = int(time.time() * 1000)
     for r in query("reservations", community=cid, member=key) or []:

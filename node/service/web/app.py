@@ -228,7 +228,7 @@ def create_app(node: Any, token: str) -> Starlette:
         from ..inbox import activity, needs_me  # the lists `we inbox` and `we activity` show
 
         me = node.member_key.hex()
-        inbox = needs_me(node.query, cid, me)
+        inbox = needs_me(node.query, cid, me, node.public_key.hex())
         if any(i["kind"] == "mention" for i in inbox):
             where = {m["id"]: m["thread"] for m in q("mentions", community=cid, member=me)}
             for i in inbox:
