@@ -398,3 +398,34 @@ async def test_the_projects_page_lists_the_latest_projects_a_page_at_a_time(tmp_
         assert "Later projects" in r.text and "Earlier projects" not in r.text
         r = await client.get(f"/c/{cid}/projects?projects=0")
         assert r.status_code == 404 and "pages count from 1" in r.text
+
+
+async def test_a_malformed_or_unknown_id_in_any_address_is_a_404_page(tmp_path):
+    """Every page whose address holds an id answers a malformed one (a prefix, too short, not
+    hex) or one this node does not hold with the 404 page that says so, never a 500."""
+    from starlette.routing import Route
+
+    from node.service.web.app import create_app
+
+    async with app_node(tmp_path) as (node, cid, client):
+        pages = [
+            r
+            for r in create_app(node, "unused").routes
+            if isinstance(r, Route) and "GET" in (r.methods or ()) and r.param_convertors
+        ]
+        assert len(pages) >= 10  # every page of a community
+        good = {"cid": cid, "family": "offers"}
+        tried = []
+        for route in pages:
+            ids = [p for p in route.param_convertors if p != "family"]  # (a word, not an id)
+            for name in ids:
+                for bad in ("abc", "a0064a5a", "zz", "g" * 64, "00" * 32):
+                    fill = {p: good.get(p, "11" * 32) for p in route.param_convertors}
+                    path = route.path.replace(":str}", "}").format(**{**fill, name: bad})
+                    r = await client.get(path)
+                    assert r.status_code == 404, (path, r.status_code, r.text[:300])
+                    assert "Not here" in r.text and "Back to the start" in r.text, path
+                    tried.append(path)
+        assert f"/c/{cid}/proposal/a0064a5a" in tried and "/c/zz/offers" in tried
+        r = await client.get(f"/c/{cid}/proposal/a0064a5a")
+        assert "whole id" in r.text

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,12 @@ STEPS = {  # reservation step -> who may take it (the node checks; this only pic
     "handover": ("requester", ("accepted",)),
     "return": ("owner", ("handed_over",)),
 }
+# What the id in each part of an address names. Every path parameter is an id except WORDS;
+# a page whose address holds a malformed id is a page that does not exist (404), found in
+# ``page`` before any view is asked (the node refuses such an id as a bad argument).
+IDS = {"cid": "community", "oid": "offer or need", "pid": "proposal", "tid": "thread"}
+WORDS = {"family", "step"}
+ID_RE = re.compile(r"[0-9a-fA-F]{64}")
 
 
 class Forbidden(Exception):
@@ -172,6 +179,7 @@ def create_app(node: Any, token: str) -> Starlette:
             except Forbidden as exc:
                 return _forbidden(str(exc))
             try:
+                _check_ids(request.path_params)
                 return await fn(request, sid)
             except LookupError as exc:
                 return render(request, sid, "error.html", 404, message=str(exc))
@@ -652,6 +660,7 @@ def create_app(node: Any, token: str) -> Starlette:
 
     # ---- live -----------------------------------------------------------------------------
     async def events(request: Request, sid: str) -> Response:
+        community(request.path_params["cid"])  # a community this node holds, or 404
         cid = _b(request.path_params["cid"])
         recv = node.service.subscribe(256)
 
@@ -727,6 +736,17 @@ def create_app(node: Any, token: str) -> Starlette:
     app = Starlette(routes=routes)
     app.state.allowed_hosts = set()  # nobody until serve() knows the address it listens on
     return app
+
+
+def _check_ids(params: dict[str, str]) -> None:
+    """Raise LookupError (a 404) for the first path parameter that is not a whole id."""
+    for name, value in params.items():
+        if name not in WORDS and not ID_RE.fullmatch(value):
+            what = IDS.get(name, "record")
+            raise LookupError(
+                f"no {what} {value[:16]!r}: an address names it by its whole id "
+                "(64 hex characters; follow a link, or `we` shows the ids with --json)"
+            )
 
 
 def _b(hex_text: str) -> bytes:
