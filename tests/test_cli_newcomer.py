@@ -242,3 +242,18 @@ def test_a_description_of_several_lines_shows_as_lines(node):
     assert out[at].split(None, 1)[1] == "Cordless, two batteries."
     assert out[at + 1].strip() == "Ask for the long bits [red]."  # markup shown, not obeyed
     assert "\\n" not in "\n".join(out)
+
+
+@pytest.mark.parametrize("family", ["offer", "need"])
+def test_an_option_that_needs_another_is_refused_alone(node, family):
+    """`we offer list --within 100` without --near listed everything, as if filtered; --mine
+    with --by kept --mine and dropped --by; --page 2 with --limit 0 showed page 1 again."""
+    r = we(node, "--json", family, "list", "--within", "100")
+    assert r.code == 2 and "--within needs --near" in r.error["message"], r.err
+    assert "--near GEOHASH" in r.error["hint"]
+    r = we(node, "--json", family, "list", "--mine", "--by", "Alice")
+    assert r.code == 2 and "--mine and --by" in r.error["message"], r.err
+    r = we(node, "--json", family, "list", "--limit", "0", "--page", "2")
+    assert r.code == 2 and "--limit 0" in r.error["message"], r.err
+    r = we(node, "--json", family, "list", "--near", "u0vu1", "--within", "100")
+    assert r.code == 0, r.err

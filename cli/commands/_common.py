@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from ..context import obj
-from ..errors import UserError
+from ..errors import UserError, bad_value
 from ..output import resolve
 
 COMMUNITY_ENV = "WE_COMMUNITY"
@@ -47,6 +47,7 @@ def page_options(f):
 def page_args(limit: int, page: int) -> dict[str, int]:
     """The view arguments for one page, asking for one row more to learn whether there is
     a next page (no second pass to count)."""
+    _no_page_of_all(limit, page)
     if not limit:
         return {}
     return {"limit": limit + 1, "offset": (page - 1) * limit}
@@ -55,11 +56,21 @@ def page_args(limit: int, page: int) -> dict[str, int]:
 def paginate(rows: list, limit: int, page: int, *, sliced: bool = False) -> tuple[list, bool]:
     """(the rows of the page, whether more follow). ``sliced``: the view already applied
     :func:`page_args`; else the whole list is cut here."""
+    _no_page_of_all(limit, page)
     if not limit:
         return rows, False
     if not sliced:
         rows = rows[(page - 1) * limit :]
     return rows[:limit], len(rows) > limit
+
+
+def _no_page_of_all(limit: int, page: int) -> None:
+    """--limit 0 lists every row on one page: a later --page would be ignored, not shown."""
+    if not limit and page > 1:
+        raise bad_value(
+            f"--page {page} with --limit 0: all rows are on one page",
+            f"give --limit N to see pages of N rows, e.g. --limit 20 --page {page}",
+        )
 
 
 def pick_community(b, prefix: str | None) -> str:

@@ -102,6 +102,18 @@ def _status_arg(status: str | None):
 def _list(
     family: str, community, status, category, text, near, within, mine, by, limit, page
 ) -> None:
+    # An option that only narrows another one must not be dropped without a word: the list
+    # would look filtered while it is not.
+    if within is not None and not near:
+        raise bad_value(
+            "--within needs --near: it is a distance from the place --near names",
+            f"add --near GEOHASH, e.g. `we {family} list --near u0vu1 --within {within}`",
+        )
+    if mine and by:
+        raise bad_value(
+            "--mine and --by both say whose to list: give one of them",
+            f"`we {family} list --mine` for yours, `--by MEMBER` for another member's",
+        )
     o, b, cid = in_community(community)
     args = {"community": cid, "status": _status_arg(status), **page_args(limit, page)}
     if mine:
@@ -220,9 +232,9 @@ def _set_status(family: str, ident, community, status: str) -> None:
 def list_options(f):
     f = page_options(f)
     f = click.option("--by", metavar="MEMBER", help="Only those of this member (name or id).")(f)
-    f = click.option("--mine", is_flag=True, help="Only your own.")(f)
+    f = click.option("--mine", is_flag=True, help="Only your own (not with --by).")(f)
     f = click.option(
-        "--within", type=click.IntRange(0), help="With --near: at most this many metres."
+        "--within", type=click.IntRange(0), help="Needs --near: at most this many metres from it."
     )(f)
     f = click.option("--near", help="Sort by distance from this geohash.")(f)
     f = click.option("--text", help="Only those whose title, description or tags contain TEXT.")(f)
