@@ -257,3 +257,56 @@ def test_an_option_that_needs_another_is_refused_alone(node, family):
     assert r.code == 2 and "--limit 0" in r.error["message"], r.err
     r = we(node, "--json", family, "list", "--near", "u0vu1", "--within", "100")
     assert r.code == 0, r.err
+
+
+TALLIES = [  # method, options, the ballot as typed, the ballot as the text must show it
+    ("basic", [], ["yes"], "yes"),
+    ("basic", [], ["abstain"], "abstain"),
+    ("single", ["a", "b"], ["b"], "b"),
+    ("approval", ["a", "b", "c"], ["a", "b"], "a, b"),
+    ("irv", ["red", "green", "blue"], ["red", "green", "blue"], "red > green > blue"),
+    ("schulze", ["red", "green", "blue"], ["green", "red"], "green > red"),
+    ("score", ["a", "b"], ["a=5", "b=3"], "a=5, b=3"),
+    ("quadratic", ["a", "b"], ["a=-5", "b=3"], "a=-5, b=3"),
+    ("consent", [], ["object"], "object"),
+]
+
+
+@pytest.mark.parametrize("method,options,ballot,shown", TALLIES)
+def test_tally_text_says_what_its_json_says(node, method, options, ballot, shown):
+    """`we tally` printed ballots as Python (None, ['red', 'green'], {'a': 5}), hid ties
+    (PASSED, winner: a, while the JSON had tied: [a, b]) and printed a threshold 'met' for
+    methods it does not apply to (consent: NOT PASSED ... threshold met)."""
+    opts = [a for o in options for a in ("--option", o)]
+    r = we(node, "--json", "proposal", "create", f"By {method}", "--method", method, *opts)
+    assert r.code == 0, r.err
+    pid = r.json["id"][:12]
+    assert we(node, "vote", pid, *ballot).code == 0
+    t = we(node, "--json", "tally", pid).json
+    text = we(node, "tally", pid).out
+    lines = {ln.split(":", 1)[0]: " ".join(ln.split()) for ln in text.splitlines() if ":" in ln}
+    result = lines["Result"]
+    assert result.startswith("Result: PASSED" if t["passed"] else "Result: NOT PASSED"), result
+    if t["winner"] is None:
+        assert "no winner" in result
+    else:
+        assert f"winner: {t['winner']}" in result
+    if len(t["tied"]) > 1:
+        others = ", ".join(o for o in t["tied"] if o != t["winner"])
+        assert f"tied with {others}: a tie goes to the first listed" in result
+    else:
+        assert "tied" not in result
+    assert ("threshold 50% (strictly more)" in text) == t["threshold_applies"]
+    if t["threshold_applies"] and t["support"] is not None:
+        assert lines["Support"].endswith(": met" if t["threshold_met"] else ": NOT met")
+    assert t["threshold_applies"] == (method not in ("consent", "quadratic", "schulze"))
+    if method == "consent":
+        assert t["veto"] and "the bound 10% is reached: a veto" in lines["Objection"]
+    if method == "quadratic":
+        assert "the winner's is 3, above 0" in lines["Net total"]
+    voter = [ln for ln in text.splitlines() if "Alice" in ln or ln.rstrip().endswith(shown)]
+    assert any(ln.rstrip().endswith(shown) for ln in voter), text
+    for python in ("None", "['", "{'"):
+        assert python not in text, text
+    if method == "approval":
+        assert t["tied"] == ["a", "b"]  # the case the text hid

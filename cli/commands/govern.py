@@ -8,7 +8,9 @@ that need them say "not available yet"):
   author, title, text, options, method, weights, quorum, threshold, opens, closes, witnesses,
   topic, phase), newest first;
 * ``proposal_tally(state, causal, proposal)`` -> the tally as plain data: status
-  ("provisional" | "final"), passed, winner, quorum_met, threshold_met, eligible,
+  ("provisional" | "final"), passed, winner, tied (the options tied for first, the winner
+  by the tie-break among them), quorum_met, threshold_applies (false for the methods with
+  no support share), threshold_met, veto (consent, quadratic), eligible,
   participation, support, abstained, delegated (exact numbers as [num, den] or "num/den"),
   totals {option: number}, voters [{member, weight, effective, choice}], counted
   {member: seq}, seals [witness], needed_seals.

@@ -7,9 +7,9 @@ from fractions import Fraction
 import click
 
 from ..context import command
-from ..output import bar, emit, exact, num_text, pct_text, table
+from ..output import bar, emit, exact, num_text, pct_text, safe_markup, table
 from ._common import community_option, in_community, names
-from .govern import pick_proposal
+from .govern import _a, pick_proposal
 
 
 @command("tally")
@@ -25,25 +25,77 @@ def tally(proposal_id, community) -> None:
     emit(o, t, lambda c, d: render_tally(c, p, d, who))
 
 
+RANKED = ("irv", "schulze")  # a list ballot is a ranking, most preferred first
+
+
+def choice_text(method: str, choice) -> str:
+    """A ballot as a person writes it: abstain, `red > green` (a ranking), `red, green` (the
+    options approved), `a=5, b=3` (scores or votes), or the one choice."""
+    if choice is None:
+        return "abstain"
+    if isinstance(choice, list):
+        if not choice:
+            return "(approves none)" if method == "approval" else "(ranks none)"
+        return (" > " if method in RANKED else ", ").join(map(str, choice))
+    if isinstance(choice, dict):
+        return ", ".join(f"{o}={n}" for o, n in choice.items()) or "(all 0)"
+    return str(choice)
+
+
+def result_line(d: dict) -> str:
+    """PASSED / NOT PASSED and the winner; a tie names every option tied for first and the
+    spec's tie-break (governance §3.9: the option listed first in the proposal wins)."""
+    verdict = "[green]PASSED[/green]" if d.get("passed") else "[red]NOT PASSED[/red]"
+    winner = d.get("winner")
+    tied = d.get("tied") or []
+    if winner is None:
+        return f"{verdict}, no winner (no ballot for any option yet)"
+    if len(tied) > 1:
+        others = ", ".join(o for o in tied if o != winner)
+        return f"{verdict}, winner: {winner} (tied with {others}: a tie goes to the first listed)"
+    return f"{verdict}, winner: {winner}"
+
+
+def decision_line(p: dict, d: dict) -> str:
+    """What else decides, as the tally says: the threshold for a method with a support
+    share, the objection bound for consent, a positive net total for quadratic, nothing
+    more for Schulze (governance §3.5-3.9)."""
+    if d.get("threshold_applies", True):
+        support = d.get("support")
+        threshold = f"threshold {pct_text(p.get('threshold', [1, 2]))} (strictly more)"
+        if support is None:
+            return f"Support:   -; {threshold}: no share before a ballot names an option"
+        met = "met" if d.get("threshold_met") else "NOT met"
+        return f"Support:   {pct_text(support)}; {threshold}: {met}"
+    detail = d.get("detail") or {}
+    if "objection_share" in detail:
+        reached = "reached: a veto" if d.get("veto") else "not reached"
+        return (
+            f"Objection: {pct_text(detail['objection_share'])} of the weight that took part; "
+            f"the bound {pct_text(detail['objection_bound'])} is {reached} (no threshold)"
+        )
+    method = d.get("method") or p.get("method")
+    if method == "quadratic" and d.get("winner") is not None:
+        net = num_text((d.get("totals") or {}).get(d["winner"]))
+        veto = "0 or less: a veto" if d.get("veto") else "above 0"
+        return f"Net total: the winner's is {net}, {veto} (no threshold)"
+    return f"Threshold: none for {_a(method or 'this')} vote (it has no support share)"
+
+
 def render_tally(c, p: dict, d: dict, who: dict) -> None:
     final = d.get("status") == "final" or d.get("final") is True
-    verdict = "[green]PASSED[/green]" if d.get("passed") else "[red]NOT PASSED[/red]"
+    method = p.get("method")
     base = (p.get("weights") or {}).get("base", "equal")
-    c.print(f"[bold]{p.get('title')}[/bold]  ({p.get('method')} vote, {base} weights)")
+    c.print(f"[bold]{safe_markup(p.get('title') or '')}[/bold]  ({method} vote, {base} weights)")
     state = "FINAL (sealed)" if final else "PROVISIONAL (not sealed by a witness majority yet)"
-    c.print(f"Result:    {verdict}, winner: {d.get('winner') or '-'}  [{state}]")
+    c.print(f"Result:    {result_line(d)}  [{state}]")
     eligible, part = exact(d.get("eligible")), exact(d.get("participation"))
     turnout = part / eligible if eligible else Fraction(0)
     c.print(
         f"Turnout:   {num_text(part)} of {num_text(eligible)} eligible weight ({pct_text(turnout)}); "
         f"quorum {pct_text(p.get('quorum', [0, 1]))}: {'met' if d.get('quorum_met') else 'NOT met'}"
     )
-    support = d.get("support")
-    c.print(
-        f"Support:   {pct_text(support) if support is not None else '-'}; "
-        f"threshold {pct_text(p.get('threshold', [1, 2]))} (strictly more): "
-        f"{'met' if d.get('threshold_met') else 'NOT met'}"
-    )
+    c.print(decision_line(p, d))
     c.print(f"Delegated: {num_text(d.get('delegated'))} weight reached a voter through delegation")
     if d.get("abstained") is not None:
         c.print(f"Abstained: {num_text(d.get('abstained'))}")
@@ -51,9 +103,11 @@ def render_tally(c, p: dict, d: dict, who: dict) -> None:
     top = max(totals.values(), default=Fraction(0))
     rows = []
     for name, v in totals.items():
-        share = v / top if top else Fraction(0)
+        share = v / top if top > 0 else Fraction(0)
         rows.append([name, num_text(v), bar(share.numerator, share.denominator)])
-    c.print(table(None, ["option", "weight", ""], rows))
+    # Schulze's totals count the options each one beats (spec §3.8), not weight
+    column = "beats" if method == "schulze" else "weight"
+    c.print(table(None, ["option", column, ""], rows))
     voters = d.get("voters") or []
     if voters:
         c.print(
@@ -65,7 +119,7 @@ def render_tally(c, p: dict, d: dict, who: dict) -> None:
                         who.get(v["member"], v["member"][:8]),
                         num_text(v.get("weight")),
                         num_text(v.get("effective")),
-                        str(v.get("choice")),
+                        choice_text(method, v.get("choice")),
                     ]
                     for v in voters
                 ],

@@ -35,6 +35,12 @@ METHODS = {
 }
 
 
+# The methods with no support share (spec §3.5, §3.6, §3.8): their winner is adopted without
+# a threshold (consent and quadratic can veto instead). Views say so, so that no reader has
+# to guess from a missing share, which a method with a share also lacks before any vote.
+NO_SHARE = frozenset({"schulze", "quadratic", "consent"})
+
+
 @dataclass(frozen=True)
 class Rules:
     method: str = "basic"

@@ -15,6 +15,7 @@ from ..crdt.causal import CausalIndex
 from ..crdt.state import State
 from .electorate import Electorate, from_records
 from .handlers import MAX_HEADS
+from .outcome import NO_SHARE
 from .proposal import PROPOSAL
 from .tally import Tally, tally
 
@@ -105,7 +106,9 @@ def tally_plain(t: Tally) -> dict:
         "winner": o.winner,
         "tied": c.tied,
         "quorum_met": o.quorum_met,
+        "threshold_applies": c.method not in NO_SHARE,
         "threshold_met": o.threshold_met,
+        "veto": c.veto,
         "eligible": num(o.eligible),
         "participation": num(o.participation),
         "support": num(c.support),
