@@ -40,7 +40,7 @@ WHY = {
     "bad_cert": "the device certificate does not verify",
     "bad_signer": "the device certificate is not signed by a key of that member",
     "self_delegation": "nobody may delegate to themselves",
-    "bad_choice": "that is not a valid ballot for this voting method",
+    # ("bad_choice": the node's own words say which rule or limit the ballot breaks)
 }
 
 # The records `we FAMILY show ID` shows (hints point there).
@@ -69,7 +69,7 @@ HINTS = {
     "seal_early": "seal it after it closes (`we proposal show ID` shows when)",
     "bad_transition": "`we reservation list` shows where each reservation is",
     "bad_expiry": "give --expires between now and one year ahead, e.g. +30d",
-    "bad_choice": "`we proposal show ID` lists the choices",
+    "bad_choice": "`we proposal show ID` lists the choices and the limits of a ballot",
     "not_member": "a member admits you with `we member vouch YOUR_ID` (`we id` prints it)",
     "not_author": "only its author can do this; `we {family} show ID` says who that is",
     "own_offer": "reserve someone else's offer (`we offer list`)",

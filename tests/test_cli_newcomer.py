@@ -168,12 +168,13 @@ def test_malformed_addresses_to_dial_are_usage_errors(node):
 
 def test_usage_errors_are_json_with_json(node):
     """README: with --json, errors are one JSON line on stderr; usage errors were click's text."""
-    for args in (("vote", "0000"), ("nosuch",), ("offer", "add", "x", "--quantity", "abc")):
+    # (`vote` without its proposal: an approval ballot may name no choice, so `vote 0000` may)
+    for args in (("vote",), ("nosuch",), ("offer", "add", "x", "--quantity", "abc")):
         r = we(node, "--json", *args)
         assert r.code == 2, (args, r.err)
         assert len(r.err.strip().splitlines()) == 1 and r.error["code"] == "usage", r.err
         assert r.error["message"] and "--help" in r.error["hint"]
-    assert "Usage: we vote" in we(node, "vote", "0000").err  # people still get click's text
+    assert "Usage: we vote" in we(node, "vote").err  # people still get click's text
 
 
 def test_a_reservation_that_already_ended_is_refused(node):
@@ -310,3 +311,55 @@ def test_tally_text_says_what_its_json_says(node, method, options, ballot, shown
         assert python not in text, text
     if method == "approval":
         assert t["tied"] == ["a", "b"]  # the case the text hid
+
+
+def test_ballot_limits_are_shown_and_named_when_broken(node):
+    """`we vote P a=99` (score) and `a=1000` (quadratic) said only "not a valid ballot",
+    and `proposal show` gave neither max_score (default 5) nor credits (default 100)."""
+
+    def create(*args):
+        r = we(node, "--json", "proposal", "create", "Limits", "--option", "a", "--option", "b",
+               *args)  # fmt: skip
+        assert r.code == 0, r.err
+        return r.json["id"][:12]
+
+    for method, params, shown in (
+        ("score", {"max_score": 5}, "scores from 0 to 5"),
+        ("quadratic", {"credits": 100}, "100 credits"),
+    ):
+        pid = create("--method", method)
+        assert we(node, "--json", "proposal", "show", pid).json["params"] == params
+        assert shown in we(node, "proposal", "show", pid).out
+    r = we(node, "--json", "vote", create("--method", "score"), "a=99")
+    assert r.code == 2 and "scores go from 0 to 5 (a=99 is outside)" in r.error["message"]
+    r = we(node, "--json", "vote", create("--method", "quadratic"), "a=1000")
+    assert r.code == 2, r.err
+    assert "the squares of your votes add up to 1,000,000, over the 100 credits" in r.err
+    pid = create("--method", "score", "--max-score", "10")
+    assert we(node, "--json", "proposal", "show", pid).json["params"] == {"max_score": 10}
+    assert we(node, "vote", pid, "a=10").code == 0
+    r = we(node, "--json", "vote", pid, "a=11")
+    assert r.code == 2 and "scores go from 0 to 10" in r.error["message"]
+    pid = create("--method", "quadratic", "--credits", "4")
+    assert we(node, "vote", pid, "a=2").code == 0
+    assert "over the 4 credits" in we(node, "vote", pid, "a=2", "b=1").err
+    r = we(node, "--json", "proposal", "create", "X", "--max-score", "7")
+    assert r.code == 2 and "--max-score is for a score vote" in r.error["message"]
+    r = we(node, "--json", "proposal", "create", "X", "--method", "quadratic", "--option", "a",
+           "--credits", "0")  # fmt: skip
+    assert r.code == 2 and "from 1 to 1,000,000" in r.error["message"]
+
+
+def test_an_approval_ballot_may_approve_none(node):
+    """governance §3.3: an empty approval list takes part and approves none; `we vote P`
+    with no choice was a usage error. Other methods still need a choice."""
+    pid = we(node, "--json", "proposal", "create", "Paint", "--method", "approval",
+             "--option", "red", "--option", "blue").json["id"]  # fmt: skip
+    r = we(node, "vote", pid[:12])
+    assert r.code == 0 and "approves none" in r.out, r.err
+    t = we(node, "--json", "tally", pid[:12]).json
+    assert [v["choice"] for v in t["voters"]] == [[]] and t["participation"] == "1"
+    pid = we(node, "--json", "proposal", "create", "One", "--method", "single",
+             "--option", "red", "--option", "blue").json["id"]  # fmt: skip
+    r = we(node, "--json", "vote", pid[:12])
+    assert r.code == 2 and "needs a choice" in r.error["message"]

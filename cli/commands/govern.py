@@ -53,6 +53,7 @@ METHODS = ["basic", "single", "approval", "irv", "schulze", "score", "quadratic"
 WEIGHTS = ["equal", "score", "sqrt_score"]
 OPTIONLESS = ("basic", "consent")
 FIXED = {"basic": ["yes", "no"], "consent": ["consent", "object"]}
+RANKED = ("irv", "schulze")  # a list ballot is a ranking, most preferred first
 
 
 MAX_VOTE_MS = 366 * 86_400_000
@@ -96,6 +97,14 @@ proposal = group("proposal", help="Proposals the community votes on.")
     help="Witness (member id, prefix or name; default: the charter's).",
 )
 @click.option("--topic", default="", help="Topic (delegations can be per topic).")
+@click.option(
+    "--max-score", type=int, help="score: the highest score of an option (1..1000; default 5)."
+)
+@click.option(
+    "--credits",
+    type=int,
+    help="quadratic: the most a ballot's squared votes add up to (1..1000000; default 100).",
+)
 @community_option
 def proposal_create(
     title,
@@ -110,9 +119,12 @@ def proposal_create(
     closes,
     witnesses,
     topic,
+    max_score,
+    credits,
     community,
 ) -> None:
     """Put a proposal to the vote."""
+    params = ballot_limits(method, {"--max-score": max_score, "--credits": credits})
     o_ms, c_ms = parse_when(opens), parse_when(closes)
     if c_ms <= now_ms():
         raise bad_value(
@@ -154,6 +166,8 @@ def proposal_create(
         "opens": o_ms,
         "closes": c_ms,
     }
+    if params:
+        body["params"] = params
     if topic:
         body["topic"] = topic
     o, b, cid = in_community(community)
@@ -169,6 +183,49 @@ def proposal_create(
             f"Proposal {pid[:12]} created: {d['title']} (closes {rel_time(c_ms)})"
         ),
     )
+
+
+def ballot_limits(method: str, given: dict[str, int | None]) -> dict[str, int]:
+    """The proposal's ``params`` from the options given (``--max-score``: max_score), each
+    checked against the limits the node's governance sets for it and its method."""
+    if all(v is None for v in given.values()):
+        return {}
+    # (imported here: the governance package is heavy for every other `we proposal` start)
+    from node.governance.choices import PARAMS
+
+    out = {}
+    for option, value in given.items():
+        if value is None:
+            continue
+        name = option[2:].replace("-", "_")
+        limit = next(p for ps in PARAMS.values() for p in ps if p.name == name)
+        takes = [m for m, ps in PARAMS.items() if limit in ps]
+        if method not in takes:
+            raise bad_value(
+                f"{option} is for {' or '.join(map(_a, takes))} vote, not {_a(method)} one",
+                f"drop {option}, or give --method {takes[0]}",
+            )
+        if not limit.least <= value <= limit.most:
+            raise bad_value(
+                f"{option} {value} is out of range: it goes from {limit.least:,} to {limit.most:,}",
+                f"give e.g. {option} {limit.default} (the default)",
+            )
+        out[name] = value
+    return out
+
+
+def choice_text(method: str | None, choice) -> str:
+    """A ballot as a person writes it: abstain, `red > green` (a ranking), `red, green` (the
+    options approved), `a=5, b=3` (scores or votes), or the one choice."""
+    if choice is None:
+        return "abstain"
+    if isinstance(choice, list):
+        if not choice:
+            return "(approves none)" if method == "approval" else "(ranks none)"
+        return (" > " if method in RANKED else ", ").join(map(str, choice))
+    if isinstance(choice, dict):
+        return ", ".join(f"{o}={n}" for o, n in choice.items()) or "(all 0)"
+    return str(choice)
 
 
 def _proposals(b, cid: str) -> list[dict]:
@@ -240,6 +297,8 @@ def proposal_show(id, community) -> None:
             return who.get(v, v[:12])
         if k == "witnesses":
             return ", ".join(who.get(w, w[:12]) for w in v) or "(the charter's)"
+        if k == "params":  # the limits of a ballot (the node fills in the defaults)
+            return "; ".join(param_text(n, x) for n, x in v.items())
         if isinstance(v, list):
             return ", ".join(map(str, v))
         return v
@@ -253,14 +312,25 @@ def proposal_show(id, community) -> None:
     emit(o, rec, render)
 
 
+def param_text(name: str, value) -> str:
+    if name == "max_score":
+        return f"scores from 0 to {value:,}"
+    if name == "credits":
+        return f"{value:,} credits (the squares of a ballot's votes add up to at most this)"
+    if name == "objection_bound":
+        return f"objections of {pct_text(value)} of the weight that took part block it"
+    return f"{name} {value}"
+
+
 @command("vote")
 @click.argument("proposal_id")
-@click.argument("choice", nargs=-1, required=True)
+@click.argument("choice", nargs=-1)
 @community_option
 def vote(proposal_id, choice, community) -> None:
     """Vote. basic: yes|no|abstain; consent: consent|object|abstain; single: one option;
-    approval: the options you approve; irv/schulze: options in order of preference;
-    score/quadratic: OPTION=N ... A later vote replaces your earlier one."""
+    approval: the options you approve (none: you take part approving none); irv/schulze:
+    options in order of preference; score/quadratic: OPTION=N ... (`we proposal show ID`
+    gives the limits). A later vote replaces your earlier one."""
     o, b, cid = in_community(community)
     p = pick_proposal(b, cid, proposal_id)
     value = ballot_choice(p, list(choice))
@@ -268,7 +338,9 @@ def vote(proposal_id, choice, community) -> None:
     emit(
         o,
         {"op_id": op["op_id"], "proposal": p["id"], "choice": value},
-        lambda c, d: c.print(f"Voted on {p['id'][:12]}: {safe_markup(' '.join(choice))}"),
+        lambda c, d: c.print(
+            f"Voted on {p['id'][:12]}: {safe_markup(choice_text(p.get('method'), value))}"
+        ),
     )
 
 
@@ -278,6 +350,12 @@ def ballot_choice(p: dict, words: list[str]):
     options = FIXED.get(method) or p.get("options", [])
     if words == ["abstain"]:
         return None
+    if not words and method != "approval":  # (an approval ballot may approve none: §3.3)
+        example = f"{options[0]}=1" if method in ("score", "quadratic") else options[0]
+        raise bad_value(
+            f"{_a(method)} ballot needs a choice",
+            f"e.g. `we vote ID {example}`; choices: {', '.join(options)}, abstain",
+        )
 
     def known(w: str) -> str:
         if w not in options:

@@ -9,7 +9,7 @@ import click
 from ..context import command
 from ..output import bar, emit, exact, num_text, pct_text, safe_markup, table
 from ._common import community_option, in_community, names
-from .govern import _a, pick_proposal
+from .govern import _a, choice_text, pick_proposal
 
 
 @command("tally")
@@ -23,23 +23,6 @@ def tally(proposal_id, community) -> None:
     t = b.query("proposal_tally", proposal=p["id"])
     who = names(b, cid) if not o.json else {}
     emit(o, t, lambda c, d: render_tally(c, p, d, who))
-
-
-RANKED = ("irv", "schulze")  # a list ballot is a ranking, most preferred first
-
-
-def choice_text(method: str, choice) -> str:
-    """A ballot as a person writes it: abstain, `red > green` (a ranking), `red, green` (the
-    options approved), `a=5, b=3` (scores or votes), or the one choice."""
-    if choice is None:
-        return "abstain"
-    if isinstance(choice, list):
-        if not choice:
-            return "(approves none)" if method == "approval" else "(ranks none)"
-        return (" > " if method in RANKED else ", ").join(map(str, choice))
-    if isinstance(choice, dict):
-        return ", ".join(f"{o}={n}" for o, n in choice.items()) or "(all 0)"
-    return str(choice)
 
 
 def result_line(d: dict) -> str:

@@ -27,7 +27,7 @@ from ..crdt.records import capped, keys_of
 from ..crdt.records.common import in_past
 from ..crdt.state import Context, HandlerMap, Rejected, cuts_chains
 from . import actions
-from .choices import valid_choice
+from .choices import why_invalid
 from .electorate import Electorate
 from .proposal import (
     PROPOSAL,
@@ -141,8 +141,9 @@ def make_handlers(electorate: Electorate) -> HandlerMap:
         if op.ts >= seen["closes"]:
             raise Rejected("closed", "ballot ts is at or after the proposal closes")
         choice = op.body["choice"]
-        if not valid_choice(seen["method"], choice, options_of(seen), seen.get("params")):
-            raise Rejected("bad_choice", f"not a valid {seen['method']} ballot")
+        why = why_invalid(seen["method"], choice, options_of(seen), seen.get("params"))
+        if why is not None:
+            raise Rejected("bad_choice", why)
         rows = ctx.state.get(BALLOT, key(pid, m.member)) or []
         if sum(1 for r in rows if r.get("by", m.member) == op.author) >= MAX_BALLOTS:
             raise Rejected("too_many_ballots", f"at most {MAX_BALLOTS} ballots per proposal")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from .choices import CHECKS
+from .choices import CHECKS, CREDITS, MAX_SCORE
 
 Weight = Fraction | int
 Voter = bytes | str
@@ -117,7 +117,7 @@ def approval(ballots, weights, options, params=None) -> Count:
 def score(ballots, weights, options, params=None) -> Count:
     """A map option -> integer score in [0, max_score]; unscored options score 0. Support is
     the winner's total over (max_score x decisive weight): its mean score as a share of max."""
-    top = int((params or {}).get("max_score", 5))
+    top = int((params or {}).get("max_score", MAX_SCORE.default))
 
     def add(ch, w, t):
         for o, s in ch.items():
@@ -131,7 +131,7 @@ def quadratic(ballots, weights, options, params=None) -> Count:
     """A map option -> integer votes (negative = against) whose cost, the sum of squares, is
     at most ``credits`` voice credits. An option's total is the sum of weight x votes. The
     winner must have a positive net total; there is no threshold share."""
-    credits = int((params or {}).get("credits", 100))
+    credits = int((params or {}).get("credits", CREDITS.default))
 
     def add(ch, w, t):
         for o, v in ch.items():

@@ -20,6 +20,7 @@ from ..crdt.op import canonical
 from ..crdt.records.community import AMENDMENT, voting_rule
 from ..crdt.records.schema import check_body, text
 from ..crdt.state import Rejected
+from .choices import CREDITS, MAX_SCORE
 from .outcome import METHODS, Rules
 
 PROPOSAL = "gov.proposal"
@@ -137,9 +138,10 @@ def check_proposal(body: Mapping[str, Any]) -> None:
 def _check_params(params: Any) -> None:
     if type(params) is not dict or set(params) - {"max_score", "credits", "objection_bound"}:
         raise bad("params: {max_score?, credits?, objection_bound?}")
-    for name, hi in (("max_score", 1000), ("credits", 10**6)):
-        if name in params and not (type(params[name]) is int and 1 <= params[name] <= hi):
-            raise bad(f"params.{name}: integer 1..{hi}")
+    for limit in (MAX_SCORE, CREDITS):
+        value = params.get(limit.name)
+        if limit.name in params and not (type(value) is int and limit.least <= value <= limit.most):
+            raise bad(f"params.{limit.name}: integer {limit.least}..{limit.most}")
     if "objection_bound" in params and not is_frac(params["objection_bound"]):
         raise bad("params.objection_bound: [num, den]")
 

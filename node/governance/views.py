@@ -13,6 +13,7 @@ from typing import Any
 
 from ..crdt.causal import CausalIndex
 from ..crdt.state import State
+from .choices import method_params
 from .electorate import Electorate, from_records
 from .handlers import MAX_HEADS
 from .outcome import NO_SHARE
@@ -38,6 +39,9 @@ def proposals(state: State, community: bytes, now_ms: int) -> list[dict]:
         kind = body["action"]["kind"] if "action" in body else "decision"
         view = {"id": pid, "author": row["author"], "created_ts": row.get("ts", 0)}
         view.update({k: body[k] for k in FIELDS if k in body})
+        # the limits of its ballots (max_score, credits), set or by default: a voter needs them
+        if params := method_params(body["method"], body.get("params")):
+            view["params"] = params
         phase = "upcoming" if now_ms < body["opens"] else "open"
         view["phase"] = "closed" if now_ms >= body["closes"] else phase
         view["versions"] = len(row["versions"])
