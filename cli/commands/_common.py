@@ -1,5 +1,5 @@
-"""Helpers the command modules share: picking the community, expanding id prefixes, and
-showing member keys as member ids."""
+"""Helpers the command modules share: picking the community, expanding id prefixes, naming
+members (by member id or display name), and showing member keys as member ids."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 import click
 
 from ..context import obj
-from ..errors import UserError, bad_value
-from ..output import resolve
+from ..errors import UserError, bad_value, not_found
+from ..output import PEER_MIN, resolve
 
 COMMUNITY_ENV = "WE_COMMUNITY"
 
@@ -134,29 +134,49 @@ def member_rows(b, community: str) -> list[dict[str, Any]]:
 
 
 def pick_member(b, text: str, community: str) -> str:
-    """A member id from a display name, a member id prefix or a public key prefix."""
+    """The member id meant by ``text``: a member id or its first 14+ characters, else a display
+    name. Text shaped like a member id (``12D3KooW...``) is read as an id only, never as a name:
+    any member may choose their name, so a name must never stand in for another's id."""
+    from node.identity import looks_like_member_id
+
     rows = member_rows(b, community)
+    text = text.strip()
+    if looks_like_member_id(text):
+        return _member_by_id(text, [r["member_id"] for r in rows])
     by_name = [r for r in rows if r["name"] and r["name"].casefold() == text.casefold()]
     if len(by_name) == 1:
         return by_name[0]["member_id"]
-    if len(by_name) > 1:
-        from ..output import Shortener
-
-        short = Shortener(r["member_id"] for r in rows)
-        ids = ", ".join(short(r["member_id"]) for r in by_name)
-        raise UserError(
-            f"{len(by_name)} members are named {text!r} ({ids})",
-            hint="name the one you mean by its member id (or a prefix of 14+ characters)",
-            code="ambiguous",
-            exit_code=3,
+    if not by_name:
+        raise not_found(
+            "member",
+            text,
+            f"name them by member id ({PEER_MIN}+ characters of it) or by display name; "
+            "`we member list` shows both",
         )
-    if text.startswith("12D3KooW"):
-        ids = [r["member_id"] for r in rows]
-        if text not in ids and len(text) > 40:  # a full id of someone not seen yet
-            member_key(text)  # validates it (clear message if mistyped)
-            return text
-        return resolve(text, ids, "member")
-    return mid(resolve(text, [r["member"] for r in rows], "member"))
+    from ..output import Shortener
+
+    short = Shortener(r["member_id"] for r in rows)
+    ids = ", ".join(short(r["member_id"]) for r in by_name)
+    raise UserError(
+        f"{len(by_name)} members are named {text!r} ({ids})",
+        hint=f"name the one you mean by its member id (or a prefix of {PEER_MIN}+ characters)",
+        code="ambiguous",
+        exit_code=3,
+    )
+
+
+def _member_by_id(text: str, ids: list[str]) -> str:
+    """The member id that ``text`` (a member id, or its start) names."""
+    if len(text) < PEER_MIN:
+        # every id starts with the same 8 characters: a shorter prefix hardly tells one apart
+        raise bad_value(
+            f"{text!r} is too short to name a member",
+            f"type at least {PEER_MIN} characters of the member id; `we member list` shows them",
+        )
+    if text not in ids and len(text) > 40:  # a full id of someone not seen yet
+        member_key(text)  # validates it (clear message if mistyped)
+        return text
+    return resolve(text, ids, "member")
 
 
 def oid(hex_id: str) -> bytes:

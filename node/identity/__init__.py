@@ -15,9 +15,16 @@ from .keyfile import (
 )
 from .keystore import Identity, read_public_key
 from .passphrase import PASSPHRASE_ENV, PassphraseUnavailableError
-from .peer_id import MemberIdError, member_id, pubkey_from_member_id
+from .peer_id import (
+    ID_START,
+    MemberIdError,
+    looks_like_member_id,
+    member_id,
+    pubkey_from_member_id,
+)
 
 __all__ = [
+    "ID_START",
     "PASSPHRASE_ENV",
     "CorruptKeystoreError",
     "Identity",
@@ -28,6 +35,7 @@ __all__ = [
     "MemberIdError",
     "PassphraseUnavailableError",
     "WrongPassphraseError",
+    "looks_like_member_id",
     "member_id",
     "pubkey_from_member_id",
     "read_public_key",

@@ -29,6 +29,16 @@ _ENCODED_SIZE = len(_PREFIX) + KEY_SIZE
 _MAX_TEXT = 60
 
 
+# Every member id starts so: the base58 of the fixed prefix above and the key's first bits.
+ID_START = "12D3KooW"
+
+
+def looks_like_member_id(text: str) -> bool:
+    """Whether ``text`` has the shape of a member id or of the start of one (``12D3KooW...``,
+    in any case, as typed prefixes are matched): such text names a member by id only."""
+    return text.strip().casefold().startswith(ID_START.casefold())
+
+
 class MemberIdError(ValueError):
     """The text is not the member id of an Ed25519 key."""
 

@@ -1,0 +1,99 @@
+"""A display name never stands in for another member's id: Alice, Bob and Carol run real
+daemons, Dave asks to join, and Carol gives herself names shaped like the others' ids (through
+her daemon's API, as a modified client would)."""
+
+from __future__ import annotations
+
+import pytest
+from cli_helpers import Daemon, wait_until, we
+
+from cli.backend import DaemonBackend
+
+
+def json_of(home, *args):
+    r = we(home, "--json", *args)
+    assert r.code == 0, (args, r.err)
+    return r.json
+
+
+@pytest.fixture(scope="module")
+def four(tmp_path_factory):
+    root = tmp_path_factory.mktemp("names")
+    homes = {who: root / who for who in ("alice", "bob", "carol", "dave")}
+    for home in homes.values():
+        assert we(home, "init", "--plaintext", "--listen", "/ip4/127.0.0.1/tcp/0").code == 0
+    daemons = [Daemon(home) for home in homes.values()]
+    try:
+        for d in daemons:
+            d.start()
+        alice = homes["alice"]
+        cid = json_of(alice, "community", "create", "Garden", "--vouches", "1")["id"]
+        line = json_of(alice, "community", "info")["line"]
+        ids = {}
+        for who in ("bob", "carol", "dave"):
+            ids[who] = json_of(homes[who], "community", "join", line)["member_id"]
+        ids["alice"] = json_of(alice, "id")["member_id"]
+
+        def listed(who):
+            return any(m["member_id"] == ids[who] for m in json_of(alice, "member", "list"))
+
+        for who in ("bob", "carol", "dave"):
+            wait_until(lambda who=who: listed(who), f"{who}'s join request")
+        for who in ("bob", "carol"):  # dave stays a candidate, waiting for a vouch
+            json_of(alice, "member", "vouch", ids[who])
+            wait_until(
+                lambda who=who: we(homes[who], "profile", "set", "--name", who.title()).code == 0,
+                f"{who} admitted",
+            )
+        yield {**homes, "ids": ids, "community": cid}
+    finally:
+        for d in daemons:
+            d.stop()
+
+
+def carol_calls_herself(four, name: str) -> None:
+    """Carol's daemon signs a profile with ``name`` (no CLI check on the way), and Alice's
+    node has it."""
+    api = DaemonBackend(four["carol"])
+    try:
+        api.publish(four["community"], "profile.set", {"display_name": name})
+    finally:
+        api.close()
+    carol = four["ids"]["carol"]
+
+    def on_alice():
+        return any(
+            m["member_id"] == carol and m["name"] == name
+            for m in json_of(four["alice"], "member", "list")
+        )
+
+    wait_until(on_alice, f"carol's name {name!r} on alice")
+
+
+def test_delegate_by_id_reaches_that_member_whatever_names_say(four):
+    alice, bob, carol = four["alice"], four["ids"]["bob"], four["ids"]["carol"]
+    for typed in (bob, bob[:16]):
+        carol_calls_herself(four, typed)
+        r = we(alice, "--json", "delegate", typed)
+        assert r.code == 0 and r.json["delegate"] == bob, (typed, r.err)
+        assert f"to {bob}" in we(alice, "delegate", typed).out
+    # Carol's own id still names Carol, and a name that is not an id still names its member
+    assert json_of(alice, "delegate", carol[:14])["delegate"] == carol
+    assert json_of(alice, "delegate", "bob")["delegate"] == bob
+    # a prefix shorter than the README's 14 characters names nobody (it used to be expanded)
+    r = we(alice, "--json", "delegate", bob[:11])
+    assert r.code == 2 and "too short" in r.error["message"] and "14" in r.error["hint"]
+
+
+def test_vouch_by_id_reaches_the_newcomer_whatever_names_say(four):
+    alice, dave = four["alice"], four["ids"]["dave"]
+    carol_calls_herself(four, dave)
+    r = we(alice, "--json", "member", "vouch", dave)
+    assert r.code == 0 and r.json["member_id"] == dave, r.err
+    wait_until(
+        lambda: any(
+            m["member_id"] == dave and m["status"] == "member"
+            for m in json_of(alice, "member", "list")
+        ),
+        "dave admitted",
+    )
