@@ -1,6 +1,6 @@
 """A display name never stands in for another member's id: Alice, Bob and Carol run real
 daemons, Dave asks to join, and Carol gives herself names shaped like the others' ids (through
-her daemon's API, as a modified client would)."""
+her daemon's API, as a modified client would: `we profile set` refuses them)."""
 
 from __future__ import annotations
 
@@ -68,6 +68,15 @@ def carol_calls_herself(four, name: str) -> None:
         )
 
     wait_until(on_alice, f"carol's name {name!r} on alice")
+
+
+def test_profile_set_refuses_a_name_shaped_like_a_member_id(four):
+    bob = four["ids"]["bob"]
+    for name in (bob, bob[:16], bob.lower(), f"Bob ({bob[:14]})"):
+        r = we(four["carol"], "--json", "profile", "set", "--name", name)
+        assert r.code == 2 and r.error["code"] == "bad_value", (name, r.err)
+        assert "may not look like a member id" in r.error["message"] and r.error["hint"]
+    assert json_of(four["carol"], "profile", "show")["display_name"] == "Carol"
 
 
 def test_delegate_by_id_reaches_that_member_whatever_names_say(four):

@@ -83,6 +83,7 @@ profile = group("profile", help="Your member profile: name, skills, rough locati
 @community_option
 def profile_set(name, bio, skills, geohash, addrs, community) -> None:
     """Set parts of your profile in a community (what you do not give stays as it was)."""
+    from node.identity import holds_member_id
     from node.service.parse import parse_geohash, parse_skill
 
     from ..config import check_addrs
@@ -102,6 +103,12 @@ def profile_set(name, bio, skills, geohash, addrs, community) -> None:
         raise bad_value("nothing to set", "give --name, --bio, --skill, --geohash or --addr")
     o, b, cid = in_community(community)
     you = me(b)
+    if name is not None and holds_member_id(name):
+        raise bad_value(
+            f"a display name may not look like a member id ({name!r})",
+            "choose a name people know you by; commands read 12D3KooW... as a member id, "
+            "and your own id is shown beside your name where it matters",
+        )
     if name is not None and name.strip():
         taken = [
             r

@@ -18,6 +18,7 @@ from .passphrase import PASSPHRASE_ENV, PassphraseUnavailableError
 from .peer_id import (
     ID_START,
     MemberIdError,
+    holds_member_id,
     looks_like_member_id,
     member_id,
     pubkey_from_member_id,
@@ -35,6 +36,7 @@ __all__ = [
     "MemberIdError",
     "PassphraseUnavailableError",
     "WrongPassphraseError",
+    "holds_member_id",
     "looks_like_member_id",
     "member_id",
     "pubkey_from_member_id",

@@ -39,6 +39,12 @@ def looks_like_member_id(text: str) -> bool:
     return text.strip().casefold().startswith(ID_START.casefold())
 
 
+def holds_member_id(text: str) -> bool:
+    """Whether ``text`` holds something shaped like a member id anywhere (``Bob (12D3KooW...)``
+    too): a display name that does could pass for another member where ids are shown."""
+    return ID_START.casefold() in text.casefold()
+
+
 class MemberIdError(ValueError):
     """The text is not the member id of an Ed25519 key."""
 
