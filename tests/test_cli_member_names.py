@@ -106,3 +106,31 @@ def test_vouch_by_id_reaches_the_newcomer_whatever_names_say(four):
         ),
         "dave admitted",
     )
+
+
+def test_a_name_shaped_like_an_id_is_shown_as_a_name_beside_its_own_id(four):
+    alice, bob, carol = four["alice"], four["ids"]["bob"], four["ids"]["carol"]
+    carol_calls_herself(four, bob)
+    offer = json_of(alice, "offer", "add", "Ladder", "--category", "tools/ladder")["id"]
+    wait_until(
+        lambda: (
+            we(four["carol"], "reserve", offer[:8], "--from", "+1h", "--until", "+1d").code == 0
+        ),
+        "carol's reservation",
+    )
+    wait_until(
+        lambda: any(r["kind"] == "reservation_request" for r in json_of(alice, "inbox")),
+        "the request in alice's inbox",
+    )
+    wide = {"COLUMNS": "300"}  # one line a row, whatever the names' lengths
+    inbox = we(alice, "inbox", env=wide).out
+    request = next(line for line in inbox.splitlines() if "reservation" in line)
+    assert f'{carol[:14]} (named "{bob}")' in request, inbox
+    # nowhere does Bob's id appear bare: the request is not Bob's
+    assert bob[:14] not in inbox.replace(f'"{bob}"', ""), inbox
+
+    listed = we(alice, "member", "list", env=wide).out.splitlines()
+    carols = next(line for line in listed if carol[:14] in line)
+    assert f'"{bob}"' in carols, listed
+    bobs = [line for line in listed if bob[:14] in line.replace(f'"{bob}"', "")]
+    assert len(bobs) == 1 and "Bob" in bobs[0] and carol[:14] not in bobs[0], listed

@@ -191,8 +191,18 @@ def member_key(member_id: str) -> bytes:
     return pubkey_from_member_id(member_id)
 
 
+def shown_name(name: str) -> str:
+    """A display name as it is printed: in quotes when it holds something shaped like a member
+    id, so that it reads as a name someone chose and not as an id."""
+    from node.identity import holds_member_id
+
+    return f'"{name}"' if holds_member_id(name) else name
+
+
 def names(b, community: str) -> dict[str, str]:
     """member key hex -> display name (or short member id) for human output."""
+    from node.identity import holds_member_id
+
     from ..output import Shortener, safe_markup
 
     rows = member_rows(b, community)
@@ -207,6 +217,10 @@ def names(b, community: str) -> dict[str, str]:
         name = safe_markup(r["name"])
         if not name:
             return short(r["member_id"])
+        if holds_member_id(r["name"]):
+            # any member may sign such a name, whatever `we profile set` refuses: shown bare it
+            # would pass for the member whose id it copies, so the real id leads
+            return f"{short(r['member_id'])} (named {shown_name(name)})"
         # two members named "Bob" are told apart by their ids wherever a name is shown
         return f"{name} ({short(r['member_id'])})" if seen[r["name"].casefold()] > 1 else name
 

@@ -18,6 +18,7 @@ from ._common import (
     page_options,
     paginate,
     pick_member,
+    shown_name,
 )
 
 member = group("member", help="Members of a community, and vouching for newcomers.")
@@ -42,7 +43,7 @@ def member_list(community, limit, page) -> None:
         ["member", "name", "status", "vouched by", "joined"],
         lambda r: [
             short(r["member_id"]),
-            r["name"],
+            shown_name(r["name"]),  # the member's real id is in the row's first column
             r["status"],
             vouchers(r),
             rel_time(r.get("joined_ts")),
