@@ -134,3 +134,15 @@ def test_a_name_shaped_like_an_id_is_shown_as_a_name_beside_its_own_id(four):
     assert f'"{bob}"' in carols, listed
     bobs = [line for line in listed if bob[:14] in line.replace(f'"{bob}"', "")]
     assert len(bobs) == 1 and "Bob" in bobs[0] and carol[:14] not in bobs[0], listed
+
+
+def test_offer_show_names_its_author_by_member_id(four):
+    """`we offer show` said "author  Alice (41b77e92569b)", a key in hex that no command takes,
+    where every other place shows a member id."""
+    alice, me = four["alice"], four["ids"]["alice"]
+    json_of(alice, "profile", "set", "--name", "Alice")
+    offer = json_of(alice, "offer", "add", "Rake", "--category", "tools/garden")["id"]
+    shown = we(alice, "offer", "show", offer[:10]).out
+    author = next(line for line in shown.splitlines() if line.startswith("author"))
+    assert author.split(None, 1)[1] == f"Alice ({me[:14]})", shown
+    assert json_of(alice, "status")["public_key"][:8] not in shown

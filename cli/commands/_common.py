@@ -227,6 +227,22 @@ def names(b, community: str) -> dict[str, str]:
     return {r["member"]: shown(r) for r in rows}
 
 
+def member_label(who: dict[str, str], key_hex: str | None) -> str:
+    """A member key as people read it: its :func:`names` entry, else (a key that is no one's
+    in the members list, such as a stranger's) the start of its member id; never the key in
+    hex, which no command takes."""
+    return who.get(key_hex or "") or mid(key_hex)[:PEER_MIN]
+
+
+def member_with_id(who: dict[str, str], key_hex: str) -> str:
+    """A member's name with their member id beside it, where a record names its author."""
+    from node.identity import holds_member_id
+
+    shown = member_label(who, key_hex)
+    # names() already carries the id for unnamed members and names that could mislead
+    return shown if holds_member_id(shown) else f"{shown} ({mid(key_hex)[:PEER_MIN]})"
+
+
 def me(b) -> dict[str, Any]:
     """The member this node signs for: its id and public key (hex); on a device of a member
     (``we key import``), that member's, and ``device``: this node's own key's."""

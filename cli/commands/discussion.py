@@ -15,6 +15,7 @@ from ._common import (
     in_community,
     me,
     member_key,
+    member_label,
     names,
     oid,
     page_args,
@@ -121,7 +122,7 @@ def thread_list(on, community, limit, page) -> None:
             short(r["id"]),
             r["title"],
             f"{r['target_kind']} {r['target'][:10]}" if r["target"] else "community",
-            who.get(r["author"], r["author"][:8]),
+            member_label(who, r["author"]),
             r["comments"],
             _stances(r["reactions"]),
             rel_time(r["last_activity_ts"]),
@@ -146,7 +147,7 @@ def thread_show(id, community) -> None:
 
     def render(c, d):
         def name(key: str) -> str:
-            return who.get(key, key[:8])
+            return member_label(who, key)
 
         c.print(f"[bold]{d['title']}[/bold]  by {name(d['author'])}, {rel_time(d['ts'])}")
         if d["target"]:

@@ -41,6 +41,7 @@ from ._common import (
     in_community,
     me,
     member_key,
+    member_label,
     names,
     oid,
     page_options,
@@ -294,9 +295,9 @@ def proposal_show(id, community) -> None:
         if k == "weights":
             return v.get("base", "equal") + (f", cap {pct_text(v['cap'])}" if "cap" in v else "")
         if k == "author":
-            return who.get(v, v[:12])
+            return member_label(who, v)
         if k == "witnesses":
-            return ", ".join(who.get(w, w[:12]) for w in v) or "(the charter's)"
+            return ", ".join(member_label(who, w) for w in v) or "(the charter's)"
         if k == "params":  # the limits of a ballot (the node fills in the defaults)
             return "; ".join(param_text(n, x) for n, x in v.items())
         if isinstance(v, list):

@@ -15,7 +15,15 @@ from node.service.inbox import needs_me
 
 from ..context import command
 from ..output import Shortener, emit_table, rel_time
-from ._common import community_option, in_community, me, names, page_args, page_options
+from ._common import (
+    community_option,
+    in_community,
+    me,
+    member_label,
+    names,
+    page_args,
+    page_options,
+)
 
 
 @command("inbox")
@@ -38,7 +46,7 @@ def inbox(community) -> None:
         o,
         rows,
         ["what", "from", "when", "do"],
-        lambda r: [r["what"], who.get(r["who"], (r["who"] or "")[:8]), rel_time(r["ts"]), r["do"]],
+        lambda r: [r["what"], member_label(who, r["who"]), rel_time(r["ts"]), r["do"]],
         title="{n} thing(s) wait for you",
     )
 
@@ -61,7 +69,7 @@ def activity(community, limit, page) -> None:
         ["when", "who", "what", "id"],
         lambda r: [
             rel_time(r["ts"]),
-            who.get(r["who"], (r["who"] or "")[:8]),
+            member_label(who, r["who"]),
             r["what"],
             short(r["id"]),
         ],
@@ -150,6 +158,6 @@ def _say(o, e: dict, who: dict) -> None:
         sys.stdout.write(json.dumps(to_jsonable(e), ensure_ascii=True) + "\n")
         sys.stdout.flush()
         return
-    name = who.get(e["who"], (e["who"] or "")[:8])
+    name = member_label(who, e["who"])
     console().print(f"{rel_time(e['ts'])}  {name}  {safe_markup(e['what'])}")
     sys.stdout.flush()

@@ -14,6 +14,8 @@ from ._common import (
     in_community,
     me,
     member_key,
+    member_label,
+    member_with_id,
     names,
     oid,
     page_args,
@@ -144,7 +146,7 @@ def _list(
             r.get("action"),
             _qty(r.get("quantity")),
             r.get("status"),
-            who.get(r.get("author"), r.get("author", "")[:8]),
+            member_label(who, r.get("author")),
             rel_time(r.get("expires")),
         ]
         if near:
@@ -194,7 +196,7 @@ def _show(family: str, ident, community) -> None:
             if k == "quantity":
                 v = _qty(v)
             elif k == "author":
-                v = f"{who.get(v, '')} ({v[:12]})"
+                v = member_with_id(who, v)
             elif k in ("expires", "ts") and isinstance(v, int):
                 v = f"{rel_time(v)}"
             elif k == "windows":
@@ -209,9 +211,7 @@ def _show(family: str, ident, community) -> None:
         if d.get("reservations"):
             c.print(f"[bold]{'reservations':12}[/bold] {len(d['reservations'])}")
         for e in d.get("custody", []):
-            c.print(
-                f"  {rel_time(e['ts'])}: {e['event']} -> {who.get(e['holder'], e['holder'][:8])}"
-            )
+            c.print(f"  {rel_time(e['ts'])}: {e['event']} -> {member_label(who, e['holder'])}")
 
     emit(o, data, render)
 

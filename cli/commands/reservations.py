@@ -14,6 +14,7 @@ from ._common import (
     community_option,
     in_community,
     me,
+    member_label,
     names,
     oid,
     page_options,
@@ -137,8 +138,8 @@ def reservation_list(all_, offer_id, community, limit, page) -> None:
         lambda r: [
             short(r["id"]),
             titles.get(r["offer"], short(r["offer"])),
-            who.get(r["requester"], r["requester"][:8]),
-            who.get(r["owner"], r["owner"][:8]),
+            member_label(who, r["requester"]),
+            member_label(who, r["owner"]),
             rel_time(r["window"][0]),
             rel_time(r["window"][1]),
             r["status"],

@@ -8,7 +8,7 @@ import click
 
 from ..context import command
 from ..output import bar, emit, exact, num_text, pct_text, safe_markup, table
-from ._common import community_option, in_community, names
+from ._common import community_option, in_community, member_label, names
 from .govern import _a, choice_text, pick_proposal
 
 
@@ -99,7 +99,7 @@ def render_tally(c, p: dict, d: dict, who: dict) -> None:
                 ["voter", "own weight", "with delegations", "choice"],
                 [
                     [
-                        who.get(v["member"], v["member"][:8]),
+                        member_label(who, v["member"]),
                         num_text(v.get("weight")),
                         num_text(v.get("effective")),
                         choice_text(method, v.get("choice")),

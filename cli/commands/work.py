@@ -14,6 +14,7 @@ from ._common import (
     in_community,
     me,
     member_key,
+    member_label,
     mid,
     names,
     oid,
@@ -77,7 +78,7 @@ def project_list(community, limit, page) -> None:
         lambda r: [
             short(r["id"]),
             r["name"],
-            who.get(r["creator"], r["creator"][:8]),
+            member_label(who, r["creator"]),
             r["contributions"],
             _hours(r["counted_minutes"]),
             rel_time(r["ts"]),
@@ -178,7 +179,7 @@ def contribution_list(who, project_id, mine, community, limit, page) -> None:
         ["id", "by", "effort", "skill", "what", "when", "confirmed", "disputed", "counts"],
         lambda r: [
             short(r["id"]),
-            names_.get(r["contributor"], r["contributor"][:8]),
+            member_label(names_, r["contributor"]),
             _hours(r["fields"].get("effort_minutes", 0)),
             r["fields"].get("skill", ""),
             r["fields"].get("note", ""),
@@ -243,8 +244,6 @@ def score(who, at, community) -> None:
         d = b.query("delegations", community=cid, member=me(b)["public_key"]) or {}
         for x in d.get("delegates", []):
             scope = f"topic {x['topic']!r}" if x["topic"] else "all topics"
-            console().print(
-                f"You delegate {scope} to {who_.get(x['delegate'], x['delegate'][:8])}."
-            )
+            console().print(f"You delegate {scope} to {member_label(who_, x['delegate'])}.")
         if d.get("delegators"):
             console().print(f"{len(d['delegators'])} delegation(s) reach you.")
