@@ -13,6 +13,7 @@ class Obj:
         self.json = False
         self._data_dir: Path | None = None
         self._backend: Any = None
+        self._closing = False  # close() is called when the command ends
 
     @property
     def data_dir(self) -> Path:
@@ -32,8 +33,11 @@ class Obj:
             from .backend import open_backend
 
             self._backend = open_backend(self.data_dir)
-            # closed when the command ends: the offline node closes its store and lock
-            click.get_current_context().find_root().call_on_close(self.close)
+            if not self._closing:
+                # closed when the command ends: the offline node closes its store and lock
+                # (once: a command that closes and reopens it, as `we watch`, adds no more)
+                click.get_current_context().find_root().call_on_close(self.close)
+                self._closing = True
         return self._backend
 
     def close(self) -> None:

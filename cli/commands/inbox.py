@@ -97,9 +97,11 @@ def watch(community, interval, count, max_events) -> None:
     who = names(b, cid)
     looks = said = 0
     while (count is None or looks < count) and (max_events is None or said < max_events):
+        # Offline the store is open only while we look: between looks its lock is free, so
+        # a daemon can start and other commands can write (`we status` would wait for it).
+        o.close()
         looks += 1
         time.sleep(interval)
-        o.close()  # offline: let a daemon or a writer in between looks
         b = o.backend()
         fresh = [
             e for e in activity_events(b.query, cid, WATCHED) if (e["id"], e["what"]) not in seen
@@ -110,8 +112,9 @@ def watch(community, interval, count, max_events) -> None:
                 who = names(b, cid)
             _say(o, e, who)
             said += 1
-        if b.kind == "daemon":  # a daemon started meanwhile: go live
-            _watch_live(o, b, cid, None if max_events is None else max_events - said)
+        if b.kind == "daemon":  # a daemon started meanwhile: it pushes the rest
+            if max_events is None or said < max_events:
+                _watch_live(o, b, cid, None if max_events is None else max_events - said)
             return
 
 
