@@ -11,7 +11,10 @@ import sys
 
 import click
 
+from node.crdt.text import counted
+
 from ..context import command
+from ..output import emit
 from ._common import community_option, in_community
 
 CHUNK = 64 * 1024
@@ -98,7 +101,6 @@ def import_(file) -> None:
     checked like an op from a peer; the community is followed (a daemon then syncs it)."""
     from ..context import obj
     from ..errors import bad_value
-    from ..output import emit
 
     try:
         doc = json.load(file)
@@ -109,12 +111,37 @@ def import_(file) -> None:
         ) from None
     if doc.get("format") != "we-ops/1" or not all(isinstance(r, str) for r in raws):
         raise bad_value(f"{file.name} is not a we-ops/1 file", "write one with `we export --ops`")
+    o = obj()
+    b = o.backend()
+    outcomes, communities = _ingest(o, b, raws)
+    data = {
+        "ops": len(raws),
+        "statuses": _final_state(b, outcomes),
+        "communities": sorted(communities),
+    }
+    emit(o, data, _said)
+
+
+INVALID, DUPLICATE = "invalid", "duplicate"
+# How the outcome of an import is said: in this order, each with what the store did.
+SAID = {
+    "applied": "applied",
+    "pending": "pending (waiting for ops they depend on; a daemon fetches them from peers)",
+    "rejected": "rejected by the community's rules",
+    "void": "void (their author forked)",
+    "dropped": "not kept (the pending area is full; sync fetches them again)",
+    DUPLICATE: "already here",
+    INVALID: "invalid",
+}
+
+
+def _ingest(o, b, raws: list[str]) -> tuple[list[list[str]], set[str]]:
+    """Send the ops a batch at a time: each op's outcome (id, status, reason) in file order,
+    and the communities they belong to."""
     from rich.console import Console
     from rich.progress import Progress
 
-    o = obj()
-    b = o.backend()
-    statuses: dict[str, int] = {}
+    outcomes: list[list[str]] = []
     communities: set[str] = set()
     batch: list[str] = []
     size = 0
@@ -128,20 +155,39 @@ def import_(file) -> None:
             if raw is None or (batch and size + len(raw) > IMPORT_BATCH):
                 if batch:
                     r = b.call("import_ops", {"ops": batch})
-                    for k, v in r["statuses"].items():
-                        statuses[k] = statuses.get(k, 0) + v
+                    outcomes += r["outcomes"]
                     communities |= set(r["communities"])
                     shown.update(task, advance=len(batch))
                 batch, size = [], 0
             if raw is not None:
                 batch.append(raw)
                 size += len(raw)
-    data = {"ops": len(raws), "statuses": statuses, "communities": sorted(communities)}
-    emit(
-        o,
-        data,
-        lambda c, d: c.print(
-            f"Imported {d['ops']} ops: "
-            + ", ".join(f"{n} {k}" for k, n in sorted(d["statuses"].items()))
-        ),
-    )
+    return outcomes, communities
+
+
+STATUS_PAGE = 5000  # ids an op_status call may carry
+
+
+def _final_state(b, outcomes: list[list[str]]) -> dict[str, int]:
+    """How many of the imported ops are applied, pending, rejected... once the whole file is
+    in: an op that waited when it arrived is applied when an op listed after it brings its
+    deps, so the outcome each op got on arrival would call it pending."""
+    counts: dict[str, int] = {}
+    ids = []
+    for oid, status, _ in outcomes:
+        if status in (INVALID, DUPLICATE):  # final: never stored by this import
+            counts[status] = counts.get(status, 0) + 1
+        else:
+            ids.append(oid)
+    for i in range(0, len(ids), STATUS_PAGE):
+        for status in b.call("op_status", {"ids": ids[i : i + STATUS_PAGE]})["statuses"]:
+            status = status or "dropped"  # not held: the pending area let it go
+            counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def _said(c, d) -> None:
+    statuses = d["statuses"]
+    order = [*SAID, *sorted(set(statuses) - set(SAID))]
+    parts = [f"{statuses[k]} {SAID.get(k, k)}" for k in order if k in statuses]
+    c.print(f"Imported {counted(d['ops'], 'op')}: " + "; ".join(parts) + ".", markup=False)

@@ -6,7 +6,8 @@ C1 controls (0x9b is a one-byte CSI on some terminals), the Unicode line/paragra
 and the bidirectional overrides, embeddings, isolates and marks (Trojan Source). Line breaks
 and tabs are allowed only where a field is multi-line.
 
-A leaf module (no imports): the CLI loads it on every start.
+A leaf module (no imports): the CLI loads it on every start. Also how a message counts
+things (:func:`counted`), which the rules' messages and the CLI share.
 """
 
 from __future__ import annotations
@@ -24,3 +25,11 @@ def first_unsafe(text: str, allowed: str = "") -> str | None:
         if ord(ch) in UNSAFE and ch not in allowed:
             return ch
     return None
+
+
+def counted(n: int, word: str) -> str:
+    """``n`` and ``word``, plural unless ``n`` is one: "1 vouch", "2 vouches", "0 ops". The
+    one place messages count things, so no message says "needs 1 vouches"."""
+    if n == 1:
+        return f"{n} {word}"
+    return f"{n} {word}{'es' if word.endswith(('s', 'sh', 'ch', 'x', 'z')) else 's'}"

@@ -47,9 +47,14 @@ Methods (``params`` is always an object; ``{}`` when there are none)
            (the exact signed ops, author by author in seq order, at most ``limit`` <= 5000 a
            page; ``next`` is where the following page starts; fork proofs on the first page)
     import_ops {"ops": [hex]}
-        -> {"statuses": {status: count}, "communities": [hex]}   (ingested like synced ops:
-           every rule applies; a community not followed yet is followed; calls within
-           ``IMPORT_LINGER`` s of each other share commits, made once they stop)
+        -> {"statuses": {status: count}, "outcomes": [[id hex, status, reason]],
+            "communities": [hex]}   (ingested like synced ops: every rule applies; a
+           community not followed yet is followed; calls within ``IMPORT_LINGER`` s of each
+           other share commits, made once they stop; ``outcomes`` in the order of ``ops``,
+           the id "" for an op that does not decode)
+    op_status {"ids": [hex]}
+        -> {"statuses": [status | null]}   (applied, rejected, void or pending now; null for
+           an op this node does not hold; at most 5000 ids a call)
     block {"member_id": str, "undo": bool}
         -> {"member_id", "blocked": bool, "changed": bool}
                                 (cut a peer off / let it back; kept in <data_dir>/blocked.json)
@@ -126,6 +131,7 @@ METHODS = (
     "blocked",
     "export_ops",
     "import_ops",
+    "op_status",
     "sync",
     "adopt_chain",
     "subscribe",
@@ -382,6 +388,8 @@ async def dispatch(node: Any, method: str, params: dict[str, Any]) -> Any:
         return _export_ops(node.store, params)
     if method == "import_ops":
         return await _import_ops(node, params)
+    if method == "op_status":
+        return _op_status(node.store, params)
     if method == "unfollow":
         c = hex_id(params.get("community"), "community")
         return {"community": c.hex(), "was_followed": node.unfollow(c)}
@@ -436,14 +444,30 @@ async def _import_ops(node: Any, params: dict[str, Any]) -> dict:
         except OpError:
             pass  # ingest says why, in its outcome
     counts: dict[str, int] = {}
+    outcomes = []
     # `we import` sends a file a MiB at a time: the calls share commits (``Store.linger``), or
     # at a million ops each call rewrote pages all over the state (~190 KB written an op)
     node.store.linger(IMPORT_LINGER)
     for outcome in node.store.ingest(data):
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        outcomes.append([outcome.op_id.hex(), outcome.status, outcome.reason])
     for c in sorted(communities):
         await node.follow(c)
-    return {"statuses": counts, "communities": sorted(c.hex() for c in communities)}
+    return {
+        "statuses": counts,
+        "outcomes": outcomes,
+        "communities": sorted(c.hex() for c in communities),
+    }
+
+
+def _op_status(store: Any, params: dict[str, Any]) -> dict:
+    """What became of ops: an op pending after one import call may be applied by the next
+    (its deps came later in the file), so the caller asks once all calls are done."""
+    ids = params.get("ids")
+    if not isinstance(ids, list) or len(ids) > MAX_EXPORT_PAGE:
+        raise RpcError(-32602, f"op_status needs ids: a list of 0..{MAX_EXPORT_PAGE}", "bad_params")
+    found = [store.status(hex_id(x, "id")) for x in ids]
+    return {"statuses": [None if f is None else f[0] for f in found]}
 
 
 def _error(
