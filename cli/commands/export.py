@@ -112,14 +112,29 @@ def import_(file) -> None:
     if doc.get("format") != "we-ops/1" or not all(isinstance(r, str) for r in raws):
         raise bad_value(f"{file.name} is not a we-ops/1 file", "write one with `we export --ops`")
     o = obj()
+    if not raws:
+        emit(o, {"ops": 0, "statuses": {}, "invalid": [], "communities": []}, _said(file.name))
+        return
     b = o.backend()
     outcomes, communities = _ingest(o, b, raws)
+    invalid = [
+        {"position": i + 1, "reason": reason or "invalid"}
+        for i, (_, status, reason) in enumerate(outcomes)
+        if status == INVALID
+    ]
+    if len(invalid) == len(raws):
+        raise bad_value(
+            f"none of the {counted(len(raws), 'op')} in {file.name} is a valid op "
+            f"({_positions(invalid)}); nothing was imported",
+            "was the file edited or cut short? write it again with `we export --ops -o FILE`",
+        )
     data = {
         "ops": len(raws),
         "statuses": _final_state(b, outcomes),
+        "invalid": invalid,
         "communities": sorted(communities),
     }
-    emit(o, data, _said)
+    emit(o, data, _said(file.name))
 
 
 INVALID, DUPLICATE = "invalid", "duplicate"
@@ -131,19 +146,20 @@ SAID = {
     "void": "void (their author forked)",
     "dropped": "not kept (the pending area is full; sync fetches them again)",
     DUPLICATE: "already here",
-    INVALID: "invalid",
+    INVALID: "invalid, not imported",
 }
 
 
 def _ingest(o, b, raws: list[str]) -> tuple[list[list[str]], set[str]]:
     """Send the ops a batch at a time: each op's outcome (id, status, reason) in file order,
-    and the communities they belong to."""
+    and the communities they belong to. An op that is not even hex is invalid here (sent, it
+    would fail its whole batch)."""
     from rich.console import Console
     from rich.progress import Progress
 
-    outcomes: list[list[str]] = []
+    outcomes: list[list[str]] = [["", INVALID, "not hex"]] * len(raws)
     communities: set[str] = set()
-    batch: list[str] = []
+    batch: list[int] = []  # places in the file
     size = 0
     # a large file takes a while (each op is checked as from a peer): how far, on a terminal
     shown = Progress(
@@ -151,18 +167,27 @@ def _ingest(o, b, raws: list[str]) -> tuple[list[list[str]], set[str]]:
     )
     with shown:
         task = shown.add_task(f"importing {len(raws):,} ops", total=len(raws))
-        for raw in [*raws, None]:
-            if raw is None or (batch and size + len(raw) > IMPORT_BATCH):
+        for i in [*(i for i, raw in enumerate(raws) if _is_hex(raw)), None]:
+            if i is None or (batch and size + len(raws[i]) > IMPORT_BATCH):
                 if batch:
-                    r = b.call("import_ops", {"ops": batch})
-                    outcomes += r["outcomes"]
+                    r = b.call("import_ops", {"ops": [raws[k] for k in batch]})
+                    for k, outcome in zip(batch, r["outcomes"], strict=True):
+                        outcomes[k] = outcome
                     communities |= set(r["communities"])
                     shown.update(task, advance=len(batch))
                 batch, size = [], 0
-            if raw is not None:
-                batch.append(raw)
-                size += len(raw)
+            if i is not None:
+                batch.append(i)
+                size += len(raws[i])
     return outcomes, communities
+
+
+def _is_hex(raw: str) -> bool:
+    try:
+        bytes.fromhex(raw)
+    except ValueError:
+        return False
+    return True
 
 
 STATUS_PAGE = 5000  # ids an op_status call may carry
@@ -186,8 +211,24 @@ def _final_state(b, outcomes: list[list[str]]) -> dict[str, int]:
     return counts
 
 
-def _said(c, d) -> None:
-    statuses = d["statuses"]
-    order = [*SAID, *sorted(set(statuses) - set(SAID))]
-    parts = [f"{statuses[k]} {SAID.get(k, k)}" for k in order if k in statuses]
-    c.print(f"Imported {counted(d['ops'], 'op')}: " + "; ".join(parts) + ".", markup=False)
+def _positions(invalid: list[dict], shown: int = 5) -> str:
+    """Which ops were invalid, by their place in the file: "op 3: bad_signature, ..."."""
+    words = [f"op {x['position']}: {x['reason']}" for x in invalid[:shown]]
+    if len(invalid) > shown:
+        words.append(f"{len(invalid) - shown} more")
+    return ", ".join(words)
+
+
+def _said(name: str):
+    def render(c, d) -> None:
+        if not d["ops"]:
+            c.print(f"{name} holds no ops: nothing to import.", markup=False)
+            return
+        statuses = d["statuses"]
+        order = [*SAID, *sorted(set(statuses) - set(SAID))]
+        parts = [f"{statuses[k]} {SAID.get(k, k)}" for k in order if k in statuses]
+        c.print(f"Imported {counted(d['ops'], 'op')}: " + "; ".join(parts) + ".", markup=False)
+        if d["invalid"]:
+            c.print(f"Invalid (by place in the file): {_positions(d['invalid'])}.", markup=False)
+
+    return render

@@ -428,7 +428,8 @@ def _export_ops(store: Any, params: dict[str, Any]) -> dict:
 
 
 async def _import_ops(node: Any, params: dict[str, Any]) -> dict:
-    from node.crdt.op import OpError, decode_op
+    from node.crdt.op import decode_op
+    from node.crdt.replica import INVALID
 
     raws = params.get("ops")
     if not isinstance(raws, list) or not all(isinstance(x, str) for x in raws):
@@ -437,20 +438,17 @@ async def _import_ops(node: Any, params: dict[str, Any]) -> dict:
         data = [bytes.fromhex(x) for x in raws]
     except ValueError:
         raise RpcError(-32602, "an op is not hex", "bad_params") from None
-    communities = set()
-    for raw in data:
-        try:
-            communities.add(decode_op(raw, verify=False).community_id)
-        except OpError:
-            pass  # ingest says why, in its outcome
     counts: dict[str, int] = {}
     outcomes = []
+    communities = set()
     # `we import` sends a file a MiB at a time: the calls share commits (``Store.linger``), or
     # at a million ops each call rewrote pages all over the state (~190 KB written an op)
     node.store.linger(IMPORT_LINGER)
-    for outcome in node.store.ingest(data):
+    for raw, outcome in zip(data, node.store.ingest(data), strict=True):
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
         outcomes.append([outcome.op_id.hex(), outcome.status, outcome.reason])
+        if outcome.status != INVALID:  # a forged op names any community: none is followed
+            communities.add(decode_op(raw, verify=False).community_id)
     for c in sorted(communities):
         await node.follow(c)
     return {
