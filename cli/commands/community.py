@@ -308,20 +308,43 @@ def leave(community, note) -> None:
     """Leave a community: say so to its members (if you are one) and stop syncing it. Its ops
     stay in your store; `we community join` takes it up again."""
     o, b, cid = in_community(community)
-    you = me(b)
-    rows = b.query("members", community=cid) or []
-    mine = next((r for r in rows if r["member"] == you["public_key"]), None)
+    status = _my_status(b, cid, me(b))
     op_id = None
-    if mine is not None and mine["status"] in ("member", "candidate"):
+    # Only an admitted member may say so: the rules refuse a leave from a candidate (asked
+    # to join, not vouched for yet), who has no one to tell and just stops syncing.
+    if status == "member":
         op_id = b.publish(cid, "member.leave", {"note": note} if note else {})["op_id"]
     b.call("unfollow", {"community": cid})
-    emit(
-        o,
-        {"community": cid, "op_id": op_id},
-        lambda c, d: c.print(
-            f"Left community {cid[:12]}" + ("; the members were told." if op_id else ".")
-        ),
-    )
+
+    def render(c, d) -> None:
+        if op_id:
+            c.print(f"Left community {cid[:12]}; the members were told.")
+        elif status == "device":
+            c.print(
+                f"Stopped syncing community {cid[:12]} on this device; your membership stays "
+                "(a device does not leave: `we community leave` where your member key is does)."
+            )
+        elif status == "candidate":
+            c.print(
+                f"Stopped syncing community {cid[:12]}; you were not a member yet (your "
+                "request to join was not vouched for), so there was no one to tell."
+            )
+        else:
+            c.print(f"Stopped syncing community {cid[:12]}; you were not a member of it.")
+
+    emit(o, {"community": cid, "op_id": op_id}, render)
+
+
+def _my_status(b, cid: str, you: dict) -> str | None:
+    """This node's standing in ``cid``: "member", "candidate" (asked to join, not admitted
+    yet), "device" (a device of a member, linked there), another status of the members
+    view ("left", "removed", "invited"), or None (never asked)."""
+    if you.get("device"):
+        linked = b.query("devices", community=cid) or []
+        if any(d["device"] == you["device"]["public_key"] for d in linked):
+            return "device"
+    rows = b.query("members", community=cid) or []
+    return next((r["status"] for r in rows if r["member"] == you["public_key"]), None)
 
 
 def _follow_and_sync(o, b, cid: str, addrs: list[str], timeout: int, then=None):
