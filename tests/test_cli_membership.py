@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from cli_helpers import Daemon, we
 
+BACKUP = "a backup phrase"
+
 
 def ok(home, *args, env=None):
     r = we(home, "--json", *args, env=env)
@@ -40,5 +42,34 @@ def test_a_newcomer_not_vouched_for_can_leave(tmp_path, alice):
         assert r.out.startswith(f"Stopped syncing community {alice['community'][:12]}; you")
         assert "not vouched for" in r.out
         assert ok(bob, "community", "list") == []
+        r = ok(bob, "community", "join", alice["line"])  # takes it up again, as --help says
+        assert r["already"] is True and r["op_id"] is None
+        assert ok(bob, "community", "leave")["op_id"] is None
+    finally:
+        d.stop()
+
+
+def test_a_restored_key_joins_what_it_is_a_member_of(tmp_path, alice):
+    """After `we key import --same-key`, the `we community join LINE` its output suggests
+    failed: 'the community's rules reject this request to join: you already asked to join'
+    (exit 4), though the community was then followed and synced."""
+    backup = tmp_path / "alice.key"
+    ok(alice["home"], "key", "export", str(backup), env={"WE_NEW_PASSPHRASE": BACKUP})
+    restored = tmp_path / "restored"
+    # its own place for chain markers: another machine, as a restore is
+    pw = {"WE_PASSPHRASE": BACKUP, "WE_STATE_DIR": str(tmp_path / "other-machine")}
+    ok(restored, "key", "import", "--same-key", str(backup), env=pw)
+    d = Daemon(restored, "--listen", "/ip4/127.0.0.1/tcp/0", env=pw)
+    try:
+        d.start()
+        for _ in range(2):  # the second time it follows the community already
+            r = we(restored, "community", "join", alice["line"], env=pw)
+            assert r.code == 0, r.err
+            assert (
+                r.out == f"Already a member of community {alice['community'][:12]}; syncing it.\n"
+            )
+        r = ok(restored, "community", "join", alice["line"], env=pw)
+        assert (r["already"], r["op_id"], r["community"]) == (True, None, alice["community"])
+        assert [c["id"] for c in ok(restored, "community", "list", env=pw)] == [alice["community"]]
     finally:
         d.stop()

@@ -218,24 +218,37 @@ def join(line, note, timeout) -> None:
     b = open_backend(o.data_dir, require_daemon=True)
     try:
         _follow_and_sync(o, b, cid, addrs, timeout)
-        body = {"note": note} if note else {}
-        op = b.publish(cid, "member.join", body)
         you = me(b)
+        # A restored key (`we key import --same-key`), or a member joining again what it
+        # follows, is in already: asking again would be refused by the rules.
+        already = _my_status(b, cid, you)
+        op_id = None
+        if already not in ("member", "candidate", "device"):
+            body = {"note": note} if note else {}
+            op_id = b.publish(cid, "member.join", body)["op_id"]
     finally:
         b.close()
     _remember_bootstrap(o.data_dir, addrs)
-    emit(
-        o,
-        {"community": cid, "op_id": op["op_id"], **you},
-        lambda c, d: (
+
+    def render(c, d) -> None:
+        if already in ("member", "device"):
+            c.print(f"Already a member of community {cid[:12]}; syncing it.")
+        elif already == "candidate":
+            c.print(f"You already asked to join community {cid[:12]}; syncing it.")
+            c.print(f"A member admits you with `we member vouch {d['member_id']}`.")
+        elif d.get("device"):
             c.print(f"Linked this device to {d['member_id']} in community {cid[:12]}.")
-            if d.get("device")
-            else (
-                c.print(f"Asked to join community {cid[:12]}."),
-                c.print(f"A member admits you with `we member vouch {d['member_id']}`."),
-            )
-        ),
-    )
+        else:
+            c.print(f"Asked to join community {cid[:12]}.")
+            c.print(f"A member admits you with `we member vouch {d['member_id']}`.")
+
+    data = {
+        "community": cid,
+        "op_id": op_id,
+        "already": already in ("member", "candidate", "device"),
+        **you,
+    }
+    emit(o, data, render)
 
 
 recovery = group(
@@ -338,11 +351,10 @@ def leave(community, note) -> None:
 def _my_status(b, cid: str, you: dict) -> str | None:
     """This node's standing in ``cid``: "member", "candidate" (asked to join, not admitted
     yet), "device" (a device of a member, linked there), another status of the members
-    view ("left", "removed", "invited"), or None (never asked)."""
-    if you.get("device"):
+    view ("left", "removed", "invited"), or None (never asked; a device not linked yet)."""
+    if you.get("device"):  # its member's standing is not its own: only its link counts
         linked = b.query("devices", community=cid) or []
-        if any(d["device"] == you["device"]["public_key"] for d in linked):
-            return "device"
+        return "device" if any(d["device"] == you["device"]["public_key"] for d in linked) else None
     rows = b.query("members", community=cid) or []
     return next((r["status"] for r in rows if r["member"] == you["public_key"]), None)
 
