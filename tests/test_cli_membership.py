@@ -37,6 +37,8 @@ def test_a_newcomer_not_vouched_for_can_leave(tmp_path, alice):
     try:
         d.start()
         ok(bob, "community", "join", alice["line"])
+        r = we(bob, "offer", "add", "Drill", "--category", "tools")
+        assert r.code == 4 and "(admission needs 1 vouch, has 0)" in r.err, r.err
         r = we(bob, "community", "leave")
         assert r.code == 0, r.err
         assert r.out.startswith(f"Stopped syncing community {alice['community'][:12]}; you")
@@ -73,3 +75,23 @@ def test_a_restored_key_joins_what_it_is_a_member_of(tmp_path, alice):
         assert [c["id"] for c in ok(restored, "community", "list", env=pw)] == [alice["community"]]
     finally:
         d.stop()
+
+
+def test_counts_are_said_in_words(tmp_path):
+    """'2 item' in `we offer list`, 'Admission: 1 vouches' in `we community info`."""
+    from node.crdt.text import counted
+
+    assert [counted(n, w) for n, w in ((1, "vouch"), (2, "vouch"), (0, "op"), (1, "op"))] == [
+        "1 vouch",
+        "2 vouches",
+        "0 ops",
+        "1 op",
+    ]
+    home = tmp_path / "solo"
+    ok(home, "init", "--plaintext")
+    ok(home, "community", "create", "Solo", "--vouches", "1")
+    ok(home, "offer", "add", "Chairs", "--category", "tools", "--quantity", "2")
+    ok(home, "offer", "add", "Sand", "--category", "tools", "--quantity", "2", "--unit", "kg")
+    listed = we(home, "offer", "list").out
+    assert "2 items" in listed and "2 kg" in listed and "2 item " not in listed, listed
+    assert "Admission: 1 vouch (the founder" in we(home, "community", "info").out

@@ -6,6 +6,8 @@ import time
 
 import click
 
+from node.crdt.text import counted
+
 from ..context import group, obj
 from ..errors import UserError, bad_value
 from ..output import Shortener, emit, emit_table, rel_time
@@ -86,7 +88,7 @@ def list_() -> None:
             r.get("name") or "(not synced yet)",
             r.get("ops"),
             r.get("authors"),
-            f"{r.get('in_sync_with', 0)} peer(s)",
+            counted(r.get("in_sync_with", 0), "peer"),
             rel_time(r.get("last_sync_ms")) or "-",
         ],
     )
@@ -129,9 +131,9 @@ def _render_rules(c, ci: dict) -> None:
     if not ch:
         return
     m = ch["membership"]
-    admit = "open" if m["rule"] == "open" else f"{m['vouches']} vouches"
+    admit = "open" if m["rule"] == "open" else counted(m["vouches"], "vouch")
     if m.get("founding"):
-        admit += f" (the founder's first {m['founding']} vouches admit alone)"
+        admit += f" (the founder's first {counted(m['founding'], 'vouch')} admit alone)"
     bounds = ch.get("contribution") or {}
     c.print(f"Admission: {admit}", highlight=False)
     c.print(

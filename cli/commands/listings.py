@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from node.crdt.text import counted
 from node.service.parse import DATE_HELP, parse_category, parse_expiry, parse_geohash, parse_window
 
 from ..context import group
@@ -165,7 +166,9 @@ def _km(m) -> str:
 def _qty(q) -> str:
     if not isinstance(q, dict):
         return ""
-    return f"{q.get('amount')} {q.get('unit')}"
+    if q.get("unit") == "item" and isinstance(q.get("amount"), int):
+        return counted(q["amount"], "item")  # the default unit: "2 items", not "2 item"
+    return f"{q.get('amount')} {q.get('unit')}"  # a unit the member typed is shown as typed
 
 
 def find_listing(b, family: str, ident: str, cid: str) -> dict:

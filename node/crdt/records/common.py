@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 from ..causal import OpMeta
 from ..op import Op
 from ..state import Context, Rejected, State, group
+from ..text import counted
 
 COMMUNITY, MEMBER, PROFILE, DEVICE = "community", "member", "profile", "device"
 OFFER, NEED, RESERVATION = "offer", "need", "reservation"
@@ -212,7 +213,8 @@ def _require_vouches(ctx: Context, cid: bytes, com: dict, row: dict, x: OpMeta) 
         seen = vouch_count(row["vouchers"], need, lambda v: _vouch_seen(ctx, cid, v, x))
         if seen < need:
             raise Rejected(
-                "not_member", f"admission needs {need} vouches in the op's causal past, has {seen}"
+                "not_member",
+                f"admission needs {counted(need, 'vouch')} in the op's causal past, has {seen}",
             )
 
 

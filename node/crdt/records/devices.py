@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from ..op import Op, OpError, canonical, verify_signature
 from ..state import CHAIN_CUTS, Context, Rejected, State, cut_chain, cuts_chains
+from ..text import counted
 from .common import (
     DEVICE,
     MEMBER,
@@ -292,7 +293,8 @@ def recovery_claim(op: Op, ctx: Context) -> None:
     seen = {v[0] for v in rec["vouchers"] if in_past(ctx, ctx.causal.meta(v[1]), x)}
     if len(seen) < need:
         raise Rejected(
-            "few_vouches", f"recovery needs {need} members' vouches in its past, has {len(seen)}"
+            "few_vouches",
+            f"recovery needs vouches of {counted(need, 'member')} in its past, has {len(seen)}",
         )
     if row["removed"]:
         cut_chain(ctx.state, cid, op.author, 0)  # removed: nobody recovers into the community
