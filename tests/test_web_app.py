@@ -429,3 +429,26 @@ async def test_a_malformed_or_unknown_id_in_any_address_is_a_404_page(tmp_path):
         assert f"/c/{cid}/proposal/a0064a5a" in tried and "/c/zz/offers" in tried
         r = await client.get(f"/c/{cid}/proposal/a0064a5a")
         assert "whole id" in r.text
+
+
+def test_a_name_shaped_like_a_member_id_cannot_pass_for_that_member_on_a_page():
+    """The pages showed a member's display name bare: one named after another member's id
+    read as that member (the CLI had been told apart already)."""
+    import nacl.signing
+
+    from node.identity import member_id
+    from node.service.web import pages
+
+    bob, carol, dan, eve = (bytes(nacl.signing.SigningKey.generate().verify_key) for _ in "1234")
+    bobs = member_id(bob)
+    members = [
+        {"member": bob.hex(), "profile": {}},
+        {"member": carol.hex(), "profile": {"display_name": bobs}},
+        {"member": dan.hex(), "profile": {"display_name": "Sam"}},
+        {"member": eve.hex(), "profile": {"display_name": "sam"}},
+    ]
+    who = pages.names(members)
+    assert who[bob.hex()] == bobs[:14]
+    assert who[carol.hex()] == f'{member_id(carol)[:14]} (named "{bobs}")'
+    assert who[dan.hex()] == f"Sam ({member_id(dan)[:14]})"  # two of one name: each with its id
+    assert who[eve.hex()] == f"sam ({member_id(eve)[:14]})"
