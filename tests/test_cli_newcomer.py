@@ -363,3 +363,13 @@ def test_an_approval_ballot_may_approve_none(node):
              "--option", "red", "--option", "blue").json["id"]  # fmt: skip
     r = we(node, "--json", "vote", pid[:12])
     assert r.code == 2 and "needs a choice" in r.error["message"]
+
+
+def test_block_says_it_takes_a_whole_id_and_where_to_find_one(node):
+    """`we block Bob` said to copy the id from `we member list`, whose table shortens ids."""
+    r = we(node, "--json", "block", "Bob")
+    assert r.code == 2
+    assert "a block takes no prefix and no name" in r.error["message"]
+    assert "`we --json member list`" in r.error["hint"]
+    me = we(node, "--json", "id").json["member_id"]
+    assert any(m["member_id"] == me for m in we(node, "--json", "member", "list").json)

@@ -194,7 +194,12 @@ def _full_member_id(member: str) -> str:
     from ..errors import bad_value
 
     if not member.startswith("12D3KooW") or len(member) < 40:
-        raise bad_value(f"{member!r} is not a full member id", "copy it from `we member list`")
+        # a block is this node's, for any peer (member or not): a prefix or a name could
+        # name another peer than the one meant, so only the whole id is taken
+        raise bad_value(
+            f"{member!r} is not a whole member id (a block takes no prefix and no name)",
+            "`we --json member list` shows each member's whole id (the table shortens them)",
+        )
     return member
 
 
