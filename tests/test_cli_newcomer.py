@@ -373,3 +373,17 @@ def test_block_says_it_takes_a_whole_id_and_where_to_find_one(node):
     assert "`we --json member list`" in r.error["hint"]
     me = we(node, "--json", "id").json["member_id"]
     assert any(m["member_id"] == me for m in we(node, "--json", "member", "list").json)
+
+
+def test_a_community_named_after_another_ones_id_cannot_capture_it(tmp_path):
+    """`--community PREFIX` matched names first: a community named after the start of
+    another's id took that id's place."""
+    home = tmp_path / "alice"
+    assert we(home, "init", "--plaintext").code == 0
+    real = we(home, "--json", "community", "create", "Tools").json["id"]
+    decoy = we(home, "--json", "community", "create", real[:10]).json["id"]
+    shown = we(home, "--json", "community", "info", "--community", real[:10]).json
+    assert shown["id"] == real != decoy
+    assert we(home, "--json", "community", "create", "tools").code == 0  # "Tools" twice now
+    r = we(home, "--json", "community", "info", "--community", "TOOLS")
+    assert r.code == 3 and "2 communities are named 'TOOLS'" in r.error["message"]

@@ -79,9 +79,21 @@ def pick_community(b, prefix: str | None) -> str:
     rows = b.call("communities") or []
     ids = [c["id"] for c in rows]
     if prefix:
-        # `we community list` shows names, so a name (any case) works where an id does
+        # An id, or the start of one, names that community whatever names say: a founder may
+        # name a community after another's id. Other text is a name (`we community list`
+        # shows them), in any case.
+        text = prefix.strip().lower()
+        if any(i.startswith(text) for i in ids):
+            return resolve(text, ids, "community")
         named = [c["id"] for c in rows if (c.get("name") or "").casefold() == prefix.casefold()]
-        if len(named) == 1:
+        if len(named) > 1:
+            raise UserError(
+                f"{len(named)} communities are named {prefix!r}",
+                hint="give the start of its id instead: " + ", ".join(i[:12] for i in named),
+                code="ambiguous",
+                exit_code=3,
+            )
+        if named:
             return named[0]
         return resolve(prefix, ids, "community")
     if len(ids) == 1:
