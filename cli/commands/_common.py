@@ -212,31 +212,16 @@ def shown_name(name: str) -> str:
 
 
 def names(b, community: str) -> dict[str, str]:
-    """member key hex -> display name (or short member id) for human output."""
-    from node.identity import holds_member_id
+    """member key hex -> how the member is shown (``words.member_labels``: the display name, or
+    the short member id, told apart where a name could mislead)."""
+    from node.service.words import member_labels
 
     from ..output import Shortener, safe_markup
 
     rows = member_rows(b, community)
     short = Shortener(r["member_id"] for r in rows)
-    seen: dict[str, int] = {}
-    for r in rows:
-        if r["name"]:
-            seen[r["name"].casefold()] = seen.get(r["name"].casefold(), 0) + 1
-
-    def shown(r) -> str:
-        # member-written: made inert here, as emit() does for the data it renders
-        name = safe_markup(r["name"])
-        if not name:
-            return short(r["member_id"])
-        if holds_member_id(r["name"]):
-            # any member may sign such a name, whatever `we profile set` refuses: shown bare it
-            # would pass for the member whose id it copies, so the real id leads
-            return f"{short(r['member_id'])} (named {shown_name(name)})"
-        # two members named "Bob" are told apart by their ids wherever a name is shown
-        return f"{name} ({short(r['member_id'])})" if seen[r["name"].casefold()] > 1 else name
-
-    return {r["member"]: shown(r) for r in rows}
+    # member-written names: made inert here, as emit() does for the data it renders
+    return member_labels((r["member"], safe_markup(r["name"]), short(r["member_id"])) for r in rows)
 
 
 def member_label(who: dict[str, str], key_hex: str | None) -> str:

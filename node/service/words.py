@@ -8,6 +8,8 @@ code for the ``kind``, the web app flashes message and hint). ``None`` means a b
 from __future__ import annotations
 
 import os
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 # What sort of trouble it is; the CLI maps each to an exit code.
@@ -91,6 +93,29 @@ def explain(exc: BaseException) -> Said | None:
     if isinstance(exc, FileNotFoundError):
         return Said(str(exc), "", "file_not_found", ERROR)
     return None
+
+
+def member_labels(rows: Iterable[tuple[str, str, str]]) -> dict[str, str]:
+    """How each member is shown, by key, from ``(key, display name, short member id)`` rows:
+    the name; the short id where there is none; ``SHORT (named "NAME")`` for a name shaped like
+    a member id (any member may sign one, whatever `we profile set` refuses: shown bare, it
+    would pass for the member whose id it copies); ``NAME (SHORT)`` for a name two members
+    share. Both faces show members so; each passes names as it displays them."""
+    from node.identity import holds_member_id
+
+    rows = list(rows)
+    seen = Counter(name.casefold() for _, name, _ in rows if name)
+    out = {}
+    for key, name, short in rows:
+        if not name:
+            out[key] = short
+        elif holds_member_id(name):
+            out[key] = f'{short} (named "{name}")'
+        elif seen[name.casefold()] > 1:
+            out[key] = f"{name} ({short})"
+        else:
+            out[key] = name
+    return out
 
 
 def rel_time(ms: int | None, now: int | None = None) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import calendar
 import time
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from typing import Any
@@ -43,28 +42,17 @@ def when(ms: int | None) -> str:
 
 
 def names(members: list[dict]) -> dict[str, str]:
-    """member key hex -> display name (or the start of the member id), told apart as the CLI
-    tells them (``cli/commands/_common.names``): a name shaped like a member id is shown after
-    its member's own id, and two members of one name each with their id."""
-    from node.identity import holds_member_id, member_id
+    """member key hex -> how the member is shown (``words.member_labels``, as in the CLI)."""
+    from node.identity import member_id
+
+    from ..words import member_labels
 
     rows = []
     for m in members:
         profile = (m.get("profile") or {}).get("fields") or m.get("profile") or {}
         short = member_id(bytes.fromhex(m["member"]))[:14]
         rows.append((m["member"], profile.get("display_name") or "", short))
-    seen = Counter(name.casefold() for _, name, _ in rows if name)
-    out = {}
-    for key, name, short in rows:
-        if not name:
-            out[key] = short
-        elif holds_member_id(name):  # any member may sign one: bare, it would pass for another
-            out[key] = f'{short} (named "{name}")'
-        elif seen[name.casefold()] > 1:
-            out[key] = f"{name} ({short})"
-        else:
-            out[key] = name
-    return out
+    return member_labels(rows)
 
 
 # ---- charts ---------------------------------------------------------------------------------
