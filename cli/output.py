@@ -133,15 +133,16 @@ def emit_table(
     rows: Any,
     columns: Iterable[str],
     cells: Callable[[Any], Iterable[Any]],
-    title: str | None = None,
+    title: str | Callable[[int], str] | None = None,
     more: str = "",
 ) -> None:
     """``rows`` as JSON, or as a table with one line per row (``cells(row)``: its values);
-    ``title`` may say ``{n}``, the number of rows. ``more``: a line said under the table when
+    ``title`` may say ``{n}``, the number of rows, or be made from it (``counted``). ``more``: a line said under the table when
     the rows are one page of more (JSON stays the plain list of rows)."""
 
     def render(c, d):
-        c.print(table(title and title.format(n=len(d)), columns, map(cells, d)))
+        heading = title(len(d)) if callable(title) else title and title.format(n=len(d))
+        c.print(table(heading, columns, map(cells, d)))
         if more:
             c.print(more, markup=False)
 

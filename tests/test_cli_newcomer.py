@@ -387,3 +387,17 @@ def test_a_community_named_after_another_ones_id_cannot_capture_it(tmp_path):
     assert we(home, "--json", "community", "create", "tools").code == 0  # "Tools" twice now
     r = we(home, "--json", "community", "info", "--community", "TOOLS")
     assert r.code == 3 and "2 communities are named 'TOOLS'" in r.error["message"]
+
+
+def test_table_titles_count_in_words(tmp_path):
+    """Tables were titled "1 offer(s)", "1 thing(s) wait for you"."""
+    home = tmp_path / "alice"
+    assert we(home, "init", "--plaintext").code == 0
+    assert we(home, "community", "create", "Tools", "--vouches", "1").code == 0
+    assert we(home, "offer", "add", "Drill", "--category", "tools").code == 0
+    assert we(home, "offer", "list").out.split()[:2] == ["1", "offer"]
+    assert we(home, "offer", "add", "Saw", "--category", "tools").code == 0
+    assert "2 offers" in we(home, "offer", "list").out
+    assert we(home, "proposal", "create", "Buy glue", "--closes", "+1d").code == 0
+    assert "1 thing waits for you" in we(home, "inbox").out
+    assert "(s)" not in we(home, "offer", "list").out + we(home, "inbox").out

@@ -10,6 +10,7 @@ import time
 
 import click
 
+from node.crdt.text import counted
 from node.service.inbox import activity as activity_events
 from node.service.inbox import needs_me
 
@@ -47,7 +48,7 @@ def inbox(community) -> None:
         rows,
         ["what", "from", "when", "do"],
         lambda r: [r["what"], member_label(who, r["who"]), rel_time(r["ts"]), r["do"]],
-        title="{n} thing(s) wait for you",
+        title=lambda n: f"{counted(n, 'thing')} {'waits' if n == 1 else 'wait'} for you",
     )
 
 

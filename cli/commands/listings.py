@@ -154,7 +154,9 @@ def _list(
             row.append("remote" if r.get("remote") else _km(r.get("distance_m")))
         return row
 
-    emit_table(o, rows, cols, cells, title=f"{{n}} {family}(s)", more=more_line(more, limit, page))
+    emit_table(
+        o, rows, cols, cells, title=lambda n: counted(n, family), more=more_line(more, limit, page)
+    )
 
 
 def _km(m) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from node.crdt.text import counted
+
 from ..context import WeGroup, command, common, obj
 from ..output import emit, rel_time, table
 
@@ -279,7 +281,7 @@ def status() -> None:
                     cm.get("name") or "(syncing)",
                     cm.get("ops"),
                     cm.get("authors"),
-                    f"{cm.get('in_sync_with', 0)} peer(s)",
+                    counted(cm.get("in_sync_with", 0), "peer"),
                     rel_time(cm.get("last_sync_ms")) or "-",
                     cm.get("fork_proofs") or "",
                 ]
@@ -387,7 +389,7 @@ def peers(addr: str | None) -> None:
         ]
         c.print(
             table(
-                f"{len(rows)} peer(s)",
+                counted(len(rows), "peer"),
                 ["member", "connected", "rtt", "last seen", "addresses"],
                 rows,
             )

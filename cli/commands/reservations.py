@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from node.crdt.state import ranked
+from node.crdt.text import counted
 from node.service.parse import DATE_HELP, parse_when
 
 from ..context import command, group
@@ -145,7 +146,7 @@ def reservation_list(all_, offer_id, community, limit, page) -> None:
             r["status"],
             clashes(r),
         ],
-        title="{n} reservation(s)",
+        title=lambda n: counted(n, "reservation"),
         more=more_line(more, limit, page),
     )
 

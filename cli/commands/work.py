@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from node.crdt.text import counted
 from node.service.parse import DATE_HELP, parse_hours, parse_skill, parse_when
 
 from ..context import command, group
@@ -188,7 +189,7 @@ def contribution_list(who, project_id, mine, community, limit, page) -> None:
             r["disputes"],
             "yes" if r["counts"] else "no",
         ],
-        title="{n} contribution(s)",
+        title=lambda n: counted(n, "contribution"),
         more=more_line(more, limit, page),
     )
 
@@ -246,4 +247,5 @@ def score(who, at, community) -> None:
             scope = f"topic {x['topic']!r}" if x["topic"] else "all topics"
             console().print(f"You delegate {scope} to {member_label(who_, x['delegate'])}.")
         if d.get("delegators"):
-            console().print(f"{len(d['delegators'])} delegation(s) reach you.")
+            n = len(d["delegators"])
+            console().print(f"{counted(n, 'delegation')} {'reaches' if n == 1 else 'reach'} you.")
