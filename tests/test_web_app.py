@@ -452,3 +452,18 @@ def test_a_name_shaped_like_a_member_id_cannot_pass_for_that_member_on_a_page():
     assert who[carol.hex()] == f'{member_id(carol)[:14]} (named "{bobs}")'
     assert who[dan.hex()] == f"Sam ({member_id(dan)[:14]})"  # two of one name: each with its id
     assert who[eve.hex()] == f"sam ({member_id(eve)[:14]})"
+
+
+def test_a_key_no_member_has_is_shown_by_member_id_on_a_page():
+    """Pages fell back to a key's first 8 hex characters (a form nothing a person types
+    takes) where a key had no entry in the members list."""
+    import nacl.signing
+
+    from node.identity import member_id
+    from node.service.web.app import environment
+
+    stranger = bytes(nacl.signing.SigningKey.generate().verify_key)
+    shown = environment().from_string("{{ k|member(who) }}").render(k=stranger.hex(), who={})
+    assert shown == member_id(stranger)[:14]
+    named = environment().from_string("{{ k|member(who) }}")
+    assert named.render(k=stranger.hex(), who={stranger.hex(): "Ann"}) == "Ann"

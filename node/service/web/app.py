@@ -73,6 +73,7 @@ def environment() -> jinja2.Environment:
         autoescape=True,  # every member-written text is escaped, in attributes too
     )
     env.globals.update(when=pages.when, num=pages.number_text)
+    env.filters["member"] = pages.member_label
     return env
 
 
