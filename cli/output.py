@@ -15,12 +15,15 @@ from fractions import Fraction
 from typing import Any
 
 from node.crdt.text import UNSAFE
-from node.service.words import rel_time  # noqa: F401  (one implementation, both faces)
+from node.service.words import (
+    SHORT_ID,
+    rel_time,  # noqa: F401  (one implementation, both faces)
+)
 
 from .errors import UserError, bad_value, not_found
 
 HEX_MIN = 8  # shortest prefix shown for hex op ids
-PEER_MIN = 14  # member ids all start with "12D3KooW"
+PEER_MIN = SHORT_ID  # member ids all start with "12D3KooW"
 
 
 def console(stderr: bool = False):

@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from node.service.words import member_label  # one rule for both faces; commands import it here
+
 from ..context import obj
 from ..errors import UserError, bad_value, not_found
 from ..output import PEER_MIN, resolve
@@ -222,13 +224,6 @@ def names(b, community: str) -> dict[str, str]:
     short = Shortener(r["member_id"] for r in rows)
     # member-written names: made inert here, as emit() does for the data it renders
     return member_labels((r["member"], safe_markup(r["name"]), short(r["member_id"])) for r in rows)
-
-
-def member_label(who: dict[str, str], key_hex: str | None) -> str:
-    """A member key as people read it: its :func:`names` entry, else (a key that is no one's
-    in the members list, such as a stranger's) the start of its member id; never the key in
-    hex, which no command takes."""
-    return who.get(key_hex or "") or mid(key_hex)[:PEER_MIN]
 
 
 def member_with_id(who: dict[str, str], key_hex: str) -> str:

@@ -95,6 +95,20 @@ def explain(exc: BaseException) -> Said | None:
     return None
 
 
+SHORT_ID = 14  # characters of a member id that tell it apart (all start with "12D3KooW")
+
+
+def member_label(who: dict[str, str], key_hex: str | None) -> str:
+    """A member key as people read it, in either face: its entry in ``who`` (from
+    :func:`member_labels`), else (a key no member of that list has, such as a stranger's)
+    the start of its member id; never the key in hex, which nothing a person types takes."""
+    if not key_hex:
+        return ""
+    from node.identity import member_id
+
+    return who.get(key_hex) or member_id(bytes.fromhex(key_hex))[:SHORT_ID]
+
+
 def member_labels(rows: Iterable[tuple[str, str, str]]) -> dict[str, str]:
     """How each member is shown, by key, from ``(key, display name, short member id)`` rows:
     the name; the short id where there is none; ``SHORT (named "NAME")`` for a name shaped like

@@ -34,6 +34,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response, Stream
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from ..words import member_label
 from . import pages
 from .auth import COOKIE, Sessions
 
@@ -73,7 +74,7 @@ def environment() -> jinja2.Environment:
         autoescape=True,  # every member-written text is escaped, in attributes too
     )
     env.globals.update(when=pages.when, num=pages.number_text)
-    env.filters["member"] = pages.member_label
+    env.filters["member"] = lambda key_hex, who: member_label(who, key_hex)
     return env
 
 

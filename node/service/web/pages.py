@@ -41,27 +41,16 @@ def when(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def member_label(key_hex: str | None, who: dict[str, str]) -> str:
-    """A member key as a page shows it (the ``member`` filter): its :func:`names` entry, else
-    (a key no member of the list has, such as a stranger's) the start of its member id; never
-    the key in hex, which nothing a person types takes."""
-    from node.identity import member_id
-
-    if not key_hex:
-        return ""
-    return who.get(key_hex) or member_id(bytes.fromhex(key_hex))[:14]
-
-
 def names(members: list[dict]) -> dict[str, str]:
     """member key hex -> how the member is shown (``words.member_labels``, as in the CLI)."""
     from node.identity import member_id
 
-    from ..words import member_labels
+    from ..words import SHORT_ID, member_labels
 
     rows = []
     for m in members:
         profile = (m.get("profile") or {}).get("fields") or m.get("profile") or {}
-        short = member_id(bytes.fromhex(m["member"]))[:14]
+        short = member_id(bytes.fromhex(m["member"]))[:SHORT_ID]
         rows.append((m["member"], profile.get("display_name") or "", short))
     return member_labels(rows)
 
