@@ -512,8 +512,9 @@ def create_app(node: Any, token: str) -> Starlette:
             "chart": pages.bars(t.get("totals") or {}, t.get("winner")),
             "rounds": [{**r, "chart": pages.bars(r["counts"])} for r in detail.get("rounds", [])],
             "matrix": matrix,
-            "credits": detail.get("credits") or (p.get("params") or {}).get("credits", 100),
-            "max_score": (p.get("params") or {}).get("max_score", 5),
+            # the view fills in the method's defaults (governance/choices.method_params)
+            "credits": detail.get("credits") or (p.get("params") or {}).get("credits"),
+            "max_score": (p.get("params") or {}).get("max_score"),
             "witnesses": witnesses,
             "i_witness": me in witnesses,
             "my_choice": next(
